@@ -1,0 +1,378 @@
+"""The event bus: partitioned workers in front of one group-committing writer.
+
+``publish`` hashes an event's entity key onto one of N bounded partition
+queues. Each partition's worker takes what is queued (up to a batch), finds
+duplicates and loads missing entities with one read each, steps every event
+against its cache of entity states (in arrival order: ENG-4), and hands the
+batch to the committer. The committer writes everything pending from all
+workers in one transaction (group commit) and only then resolves the
+publishers' futures, so an acknowledgement always means "durable".
+
+Backpressure: partition queues are bounded (``publish`` waits when full) and a
+worker waits for a commit slot before handing over another batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.chartset import ChartSet
+from engine.events import Event
+from engine.logs import get_logger
+from engine.step import EntityState, Outcome, new_entity, step
+from engine.store.sqlite import Batch, DeadLetterRow, DuplicateRow, EventRow, SQLiteStore, dumps
+
+log = get_logger("channelsync.bus")
+
+_STOP = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What ``publish`` returns once the event is durably recorded."""
+
+    event_id: str | None
+    outcome: str
+    entity: str | None = None
+    seq: int | None = None
+    from_state: str | None = None
+    to_state: str | None = None
+    reason: str | None = None
+    commands: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class _Pending:
+    batch: Batch
+    futures: list[tuple[asyncio.Future[Receipt], Any]]
+    keys: list[str]
+    epoch: int
+    timers_fired: list[str] = field(default_factory=list)
+
+
+class EventBus:
+    def __init__(
+        self,
+        store: SQLiteStore,
+        charts: ChartSet,
+        *,
+        partitions: int = 4,
+        queue_size: int = 10_000,
+        max_batch: int = 1_000,
+        cache_size: int = 200_000,
+        on_commit: Callable[[list[EventRow]], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.charts = charts
+        self.partitions = max(1, partitions)
+        self.max_batch = max_batch
+        self.cache_size = cache_size
+        self._queues: list[asyncio.Queue[Any]] = [
+            asyncio.Queue(maxsize=queue_size) for _ in range(self.partitions)
+        ]
+        self._cache: OrderedDict[str, EntityState] = OrderedDict()
+        self._uncommitted: dict[str, int] = {}
+        self._inflight_ids: set[str] = set()
+        self._generation = 0
+        self._readers: dict[object, int] = {}
+        self._recently_committed: list[tuple[int, set[str]]] = []
+        self._pending: list[_Pending] = []
+        self._commit_signal = asyncio.Event()
+        self._commit_slots = asyncio.Semaphore(self.partitions * 2)
+        self._epoch = 0
+        self._workers: list[asyncio.Task[None]] = []
+        self._committer: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._on_commit = on_commit
+        self.committed_batches = 0
+
+    # ------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        if self._workers:
+            return
+        self._workers = [
+            asyncio.create_task(self._worker(q), name=f"channelsync-partition-{i}")
+            for i, q in enumerate(self._queues)
+        ]
+        self._committer = asyncio.create_task(self._commit_loop(), name="channelsync-committer")
+
+    async def stop(self) -> None:
+        """Drain: everything already accepted is processed and committed."""
+        if not self._workers:
+            return
+        for queue in self._queues:
+            await queue.put(_STOP)
+        await asyncio.gather(*self._workers)
+        self._stopping = True
+        self._commit_signal.set()
+        if self._committer is not None:
+            await self._committer
+        self._workers = []
+        self._committer = None
+        self._stopping = False
+
+    # ------------------------------------------------------------- intake
+
+    async def submit(self, event: Event) -> asyncio.Future[Receipt]:
+        """Queue a validated event; the future resolves once it is committed."""
+        future: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
+        index = zlib.crc32(event.entity.encode()) % self.partitions
+        await self._queues[index].put((event, future))
+        return future
+
+    async def submit_dead_letter(self, row: DeadLetterRow) -> asyncio.Future[Receipt]:
+        future: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
+        await self._commit_slots.acquire()
+        self._pending.append(_Pending(Batch(dead_letters=[row]), [(future, row)], [], self._epoch))
+        self._commit_signal.set()
+        return future
+
+    # ------------------------------------------------------------- workers
+
+    async def _worker(self, queue: asyncio.Queue[Any]) -> None:
+        stop = False
+        while not stop:
+            item = await queue.get()
+            if item is _STOP:
+                break
+            items = [item]
+            while len(items) < self.max_batch and not queue.empty():
+                nxt = queue.get_nowait()
+                if nxt is _STOP:
+                    stop = True
+                    break
+                items.append(nxt)
+            await self._commit_slots.acquire()
+            try:
+                pending = await self._step_batch(items)
+            except Exception as err:  # a store read failed: refuse the batch, keep running
+                self._commit_slots.release()
+                log.error("batch refused", error=str(err), events=len(items))
+                for _event, future in items:
+                    if not future.done():
+                        future.set_exception(err)
+                continue
+            self._pending.append(pending)
+            self._commit_signal.set()
+
+    async def _step_batch(self, items: list[tuple[Event, asyncio.Future[Receipt]]]) -> _Pending:
+        # Duplicate detection must be exact across partitions (one event id can
+        # be sent for two entities). Ids are claimed in ``_inflight_ids`` at step
+        # time, which is synchronous and so atomic between workers; ids committed
+        # after our read was issued may be invisible to it, so the commit
+        # generations since then are consulted too.
+        generation = self._generation
+        token = object()
+        self._readers[token] = generation
+        try:
+            known = await self.store.known_event_ids([e.event_id for e, _ in items])
+            while True:
+                missing = list({e.entity for e, _ in items if e.entity not in self._cache})
+                if not missing:
+                    break
+                loaded = await self.store.load_entities(missing)
+                for key in missing:
+                    if key not in self._cache:
+                        chart = self.charts.by_kind[key.split(":", 1)[0]]
+                        self._cache[key] = loaded.get(key) or new_entity(chart, key)
+        finally:
+            del self._readers[token]
+        for committed_generation, ids in self._recently_committed:
+            if committed_generation > generation:
+                known |= ids
+        self._prune_recent()
+        inflight = self._inflight_ids
+        batch = Batch()
+        futures: list[tuple[asyncio.Future[Receipt], Any]] = []
+        keys: list[str] = []
+        timers_fired: list[str] = []
+        settings = self.charts.settings
+        for event, future in items:
+            event_id = event.event_id
+            received_at = event.received_at or 0.0
+            if event.source == "timer":
+                timers_fired.append(event_id)
+            if event_id in known or event_id in inflight:
+                row: Any = DuplicateRow(event_id, event.entity, received_at)
+                batch.duplicates.append(row)
+                futures.append((future, row))
+                continue
+            inflight.add(event_id)
+            chart = self.charts.by_kind[event.entity_kind]
+            entity = self._cache[event.entity]
+            result = step(chart, entity, event, settings)
+            transitioned = result.outcome is Outcome.TRANSITIONED
+            row = EventRow(
+                event_id,
+                event.type,
+                event.source,
+                event.entity,
+                chart.name,
+                event.occurred_at,
+                received_at,
+                event.payload.model_dump_json(),
+                result.outcome.value,
+                result.from_state,
+                result.to_state,
+                result.reason,
+                result.entity if transitioned else None,
+                result.commands,
+                result.timers,
+            )
+            if transitioned:
+                self._cache[event.entity] = result.entity
+                self._cache.move_to_end(event.entity)
+                self._uncommitted[event.entity] = self._uncommitted.get(event.entity, 0) + 1
+                keys.append(event.entity)
+            batch.events.append(row)
+            futures.append((future, row))
+        return _Pending(batch, futures, keys, self._epoch, timers_fired)
+
+    # ------------------------------------------------------------- committer
+
+    async def _commit_loop(self) -> None:
+        while True:
+            await self._commit_signal.wait()
+            self._commit_signal.clear()
+            if not self._pending:
+                if self._stopping:
+                    return
+                continue
+            taken, self._pending = self._pending, []
+            current = [p for p in taken if p.epoch == self._epoch]
+            stale = [p for p in taken if p.epoch != self._epoch]
+            if stale:
+                self._fail(stale, RuntimeError("an earlier batch failed to commit; publish again"))
+            if current:
+                await self._commit(current)
+            if self._stopping and not self._pending:
+                return
+            if self._pending:
+                self._commit_signal.set()
+
+    async def _commit(self, pendings: list[_Pending]) -> None:
+        merged = Batch()
+        fired: list[str] = []
+        for pending in pendings:
+            merged.events.extend(pending.batch.events)
+            merged.duplicates.extend(pending.batch.duplicates)
+            merged.dead_letters.extend(pending.batch.dead_letters)
+            fired.extend(pending.timers_fired)
+        try:
+            await self.store.commit(merged, fired)
+        except Exception as err:
+            # Nothing of this transaction is durable: forget cached states built
+            # on it and refuse every publish that was waiting for it.
+            self._epoch += 1
+            self._cache.clear()
+            self._uncommitted.clear()
+            log.error("commit failed", error=str(err), events=len(merged.events))
+            self._fail(pendings, err)
+            return
+        self.committed_batches += 1
+        self._generation += 1
+        self._recently_committed.append((self._generation, {row.event_id for row in merged.events}))
+        self._prune_recent()
+        for pending in pendings:
+            for key in pending.keys:
+                left = self._uncommitted.get(key, 0) - 1
+                if left <= 0:
+                    self._uncommitted.pop(key, None)
+                else:
+                    self._uncommitted[key] = left
+            for future, row in pending.futures:
+                if isinstance(row, EventRow):
+                    self._inflight_ids.discard(row.event_id)
+                if not future.done():
+                    future.set_result(_receipt(row))
+            self._commit_slots.release()
+        self._log(merged)
+        if self._on_commit is not None:
+            self._on_commit(merged.events)
+        self._evict()
+
+    def _prune_recent(self) -> None:
+        """Forget committed ids that every outstanding read can already see."""
+        oldest = min(self._readers.values(), default=self._generation)
+        while self._recently_committed and self._recently_committed[0][0] <= oldest:
+            self._recently_committed.pop(0)
+
+    def _fail(self, pendings: list[_Pending], err: BaseException) -> None:
+        for pending in pendings:
+            for future, row in pending.futures:
+                if isinstance(row, EventRow):
+                    self._inflight_ids.discard(row.event_id)
+                if not future.done():
+                    future.set_exception(err)
+            self._commit_slots.release()
+
+    def _evict(self) -> None:
+        excess = len(self._cache) - self.cache_size
+        if excess <= 0:
+            return
+        for key in list(self._cache)[: excess * 2]:
+            if excess <= 0:
+                break
+            if key not in self._uncommitted:
+                del self._cache[key]
+                excess -= 1
+
+    def _log(self, batch: Batch) -> None:
+        for row in batch.events:
+            if row.outcome == Outcome.TRANSITIONED:
+                log.info(
+                    "transitioned",
+                    entity=row.entity,
+                    event_id=row.event_id,
+                    event_type=row.type,
+                    from_state=row.from_state,
+                    to_state=row.to_state,
+                    seq=row.seq,
+                    commands=[c.type for c in row.commands] or None,
+                )
+            else:
+                log.info(
+                    row.outcome,
+                    entity=row.entity,
+                    event_id=row.event_id,
+                    event_type=row.type,
+                    state=row.from_state,
+                    reason=row.reason,
+                    seq=row.seq,
+                )
+        for dup in batch.duplicates:
+            log.debug("duplicate", entity=dup.entity, event_id=dup.event_id)
+        for dead in batch.dead_letters:
+            log.warning("dead letter", entity=dead.entity, source=dead.source, error=dead.error)
+
+    def cached(self, key: str) -> EntityState | None:
+        return self._cache.get(key)
+
+    def invalidate(self) -> None:
+        self._cache.clear()
+
+
+def _receipt(row: Any) -> Receipt:
+    if isinstance(row, EventRow):
+        return Receipt(
+            row.event_id,
+            row.outcome,
+            row.entity,
+            row.seq,
+            row.from_state,
+            row.to_state,
+            row.reason,
+            tuple(c.type for c in row.commands),
+        )
+    if isinstance(row, DuplicateRow):
+        return Receipt(row.event_id, Outcome.DUPLICATE.value, row.entity)
+    return Receipt(None, "dead_letter", row.entity, reason=row.error)
+
+
+__all__ = ["EventBus", "Receipt", "dumps"]

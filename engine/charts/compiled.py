@@ -1,0 +1,198 @@
+"""A checked chart compiled to one shared `transitions.Machine`.
+
+There is one Machine per chart and one light model object it is triggered on;
+no model is ever kept per entity (``add_model`` is O(n) and ~8 KB a model, see
+DESIGN.md). The step loads an entity's state into the model, triggers, and
+reads the result back; guards and actions see the step through ``model.ctx``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from transitions import EventData, Machine
+
+from engine.charts.loader import GuardRef, LoadedChart, expand_sources
+from engine.charts.schema import ChartSpec, TimerSpec, parse_duration
+from engine.rules import ActionSpec, GuardSpec, Rules, StepContext
+
+logging.getLogger("transitions").setLevel(logging.WARNING)
+
+
+class _Model:
+    """The single object a chart's Machine is triggered on."""
+
+    __slots__ = ("ctx", "state")
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+        self.ctx: StepContext | None = None
+
+
+class ActionFailed(Exception):
+    """An action raised: the step is refused, the entity stays as it was."""
+
+    def __init__(self, action: str, error: BaseException) -> None:
+        super().__init__(f"action {action} failed: {type(error).__name__}: {error}")
+        self.action = action
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledTimer:
+    name: str
+    state: str
+    event: str
+    after: float | None
+    setting: str | None
+    at_path: tuple[str, ...] | None
+    lead: float
+
+    @classmethod
+    def from_spec(cls, spec: TimerSpec) -> CompiledTimer:
+        at_path = tuple(spec.at.removeprefix("data.").split(".")) if spec.at else None
+        return cls(
+            spec.name,
+            spec.state,
+            spec.event,
+            parse_duration(spec.after) if spec.after is not None else None,
+            spec.setting,
+            at_path,
+            parse_duration(spec.lead),
+        )
+
+    def due_at(self, now: float, data: dict[str, Any], settings: dict[str, Any]) -> float | None:
+        if self.at_path is not None:
+            value: Any = data
+            for part in self.at_path:
+                value = value.get(part) if isinstance(value, dict) else None
+            if value is None:
+                return None
+            return float(value) - self.lead
+        after = self.after or 0.0
+        if self.setting and self.setting in settings:
+            after = parse_duration(settings[self.setting])
+        return now + after
+
+
+def _guard_condition(spec: GuardSpec, ref: GuardRef) -> Callable[[EventData], bool]:
+    label = str(ref)
+    refusal = spec.refusal if not ref.negated else f"guard {label} refused"
+    func, argument, negated, takes_argument = (
+        spec.func,
+        ref.argument,
+        ref.negated,
+        spec.takes_argument,
+    )
+
+    def check(event_data: EventData) -> bool:
+        ctx = event_data.model.ctx
+        result = bool(func(ctx, argument) if takes_argument else func(ctx))
+        if result == negated:
+            ctx.refusals.append((label, refusal, argument is not None))
+            return False
+        return True
+
+    return check
+
+
+def _action_callback(spec: ActionSpec, argument: str | None) -> Callable[[EventData], None]:
+    func, name = spec.func, spec.name
+
+    def run(event_data: EventData) -> None:
+        try:
+            if argument is None:
+                func(event_data.model.ctx)
+            else:
+                func(event_data.model.ctx, argument)
+        except Exception as err:
+            raise ActionFailed(name, err) from err
+
+    return run
+
+
+def _target_setter(target: str | None) -> Callable[[EventData], None]:
+    def set_target(event_data: EventData) -> None:
+        model = event_data.model
+        model.ctx.target = target or model.state
+
+    return set_target
+
+
+class CompiledChart:
+    """A chart ready to step entities."""
+
+    def __init__(self, loaded: LoadedChart, rules: Rules) -> None:
+        self.spec: ChartSpec = loaded.spec
+        self.file = loaded.file
+        self.name = self.spec.name
+        self.entity_kind = self.spec.entity_kind
+        self.initial: str = self.spec.initial or ""
+        self.final_states = frozenset(n for n, s in self.spec.states.items() if s.final)
+        self.accepted_events = frozenset(self.spec.events)
+        self.timers = [CompiledTimer.from_spec(t) for t in self.spec.timers]
+        self.timers_by_state: dict[str, list[CompiledTimer]] = {}
+        for timer in self.timers:
+            self.timers_by_state.setdefault(timer.state, []).append(timer)
+        self.allowed: dict[str, frozenset[str]] = {}
+        self.model = _Model(self.initial)
+        self.machine = Machine(
+            model=None,
+            states=list(self.spec.states),
+            initial=self.initial,
+            auto_transitions=False,
+            send_event=True,
+            ignore_invalid_triggers=True,
+        )
+        allowed: dict[str, set[str]] = {}
+        for transition in self.spec.transitions:
+            sources = expand_sources(self.spec, transition)
+            allowed.setdefault(transition.event, set()).update(sources)
+            conditions = []
+            for text in transition.guards:
+                ref = GuardRef.parse(text)
+                conditions.append(_guard_condition(rules.guards[ref.name], ref))
+            before: list[Callable[[EventData], None]] = [_target_setter(transition.target)]
+            for text in transition.actions:
+                name, has_arg, argument = text.partition("=")
+                before.append(
+                    _action_callback(
+                        rules.actions[name.strip()], argument.strip() if has_arg else None
+                    )
+                )
+            self.machine.add_transition(
+                trigger=transition.event,
+                source=sources,
+                dest=transition.target,
+                conditions=conditions,
+                before=before,
+            )
+        self.allowed = {event: frozenset(states) for event, states in allowed.items()}
+        self._triggers = {name: event.trigger for name, event in self.machine.events.items()}
+
+    def allows(self, event_type: str, state: str) -> bool:
+        return state in self.allowed.get(event_type, ())
+
+    def fire(self, event_type: str, state: str, ctx: StepContext) -> str | None:
+        """Trigger ``event_type`` from ``state``; the new state, or None if no
+        transition's guards held (their refusals are in ``ctx.refusals``)."""
+        model = self.model
+        model.state = state
+        model.ctx = ctx
+        try:
+            fired = self._triggers[event_type](model)
+        finally:
+            model.ctx = None
+        return model.state if fired else None
+
+    def transitions_as_edges(self) -> list[tuple[str, str, str, list[str]]]:
+        """(source, target, event, guards) for each edge; internal ones target their source."""
+        edges = []
+        for transition in self.spec.transitions:
+            for source in expand_sources(self.spec, transition):
+                edges.append(
+                    (source, transition.target or source, transition.event, list(transition.guards))
+                )
+        return edges

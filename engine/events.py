@@ -1,0 +1,187 @@
+"""Events: the pydantic envelope and the registry of typed payloads.
+
+An event names its entity as ``"<kind>:<id>"`` (``order:576653688135258178``); the
+kind picks the chart. Payloads are typed per event ``type``: the registry builds
+one envelope model per type and validates raw input against their
+*discriminated* union, which costs about as much as ``json.loads`` (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+
+ENTITY_KEY_PATTERN = r"^[a-z][a-z0-9_]*:[^\s]+$"
+
+
+class Payload(BaseModel):
+    """Base class for event payloads. Unknown fields are kept, not dropped."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class EmptyPayload(Payload):
+    """A payload with no declared fields (merchant buttons, timers)."""
+
+
+class TimerPayload(Payload):
+    """What a fired timer carries: its name and when it was due."""
+
+    timer: str
+    due_at: float
+
+
+class Event(BaseModel):
+    """The envelope of every event the engine accepts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: str = Field(min_length=1, max_length=512)
+    type: str = Field(min_length=1, max_length=128)
+    source: str = Field(min_length=1, max_length=64)
+    entity: str = Field(pattern=ENTITY_KEY_PATTERN, max_length=512)
+    occurred_at: float | None = None
+    received_at: float | None = None
+    payload: Payload
+
+    @property
+    def entity_kind(self) -> str:
+        return self.entity.split(":", 1)[0]
+
+    @property
+    def entity_id(self) -> str:
+        return self.entity.split(":", 1)[1]
+
+    def payload_dict(self) -> dict[str, Any]:
+        return self.payload.model_dump(mode="json")
+
+
+class EventRejected(Exception):
+    """Raw input that is not a valid event: it goes to the dead-letter table."""
+
+    def __init__(self, reason: str, entity: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.entity = entity
+
+
+class EventTypes:
+    """The registry of event types and their payload models."""
+
+    def __init__(self) -> None:
+        self._payloads: dict[str, type[Payload]] = {}
+        self._envelopes: dict[str, type[Event]] = {}
+        self._adapter: TypeAdapter[Any] | None = None
+
+    def register(self, event_type: str, payload: type[Payload] = EmptyPayload) -> None:
+        known = self._payloads.get(event_type)
+        if known is not None and known is not payload:
+            raise ValueError(
+                f"event type {event_type!r} is already registered with {known.__name__}"
+            )
+        self._payloads[event_type] = payload
+        self._envelopes[event_type] = create_model(
+            f"Event[{event_type}]",
+            __base__=Event,
+            type=(Literal[event_type], ...),
+            payload=(payload, Field(default_factory=payload)),
+        )
+        self._adapter = None
+
+    def update(self, other: EventTypes) -> None:
+        for name, payload in other._payloads.items():
+            self.register(name, payload)
+
+    def __contains__(self, event_type: object) -> bool:
+        return event_type in self._payloads
+
+    def names(self) -> list[str]:
+        return sorted(self._payloads)
+
+    def payload_model(self, event_type: str) -> type[Payload]:
+        return self._payloads[event_type]
+
+    def _union(self) -> TypeAdapter[Any]:
+        if self._adapter is None:
+            if not self._envelopes:
+                raise RuntimeError("no event types are registered")
+            envelopes = tuple(self._envelopes.values())
+            if len(envelopes) == 1:
+                self._adapter = TypeAdapter(envelopes[0])
+            else:
+                union = Annotated[Union[envelopes], Field(discriminator="type")]  # noqa: UP007
+                self._adapter = TypeAdapter(union)
+        return self._adapter
+
+    def parse_json(self, raw: str | bytes) -> Event:
+        """Validate a JSON document as an event, or raise `EventRejected`."""
+        try:
+            return self._union().validate_json(raw)
+        except ValidationError as err:
+            raise EventRejected(_describe(err), _guess_entity_json(raw)) from None
+
+    def parse(self, obj: Mapping[str, Any] | Event) -> Event:
+        """Validate a mapping (or re-validate an Event) against the registry."""
+        if isinstance(obj, Event):
+            if obj.type in self._envelopes and isinstance(obj, self._envelopes[obj.type]):
+                return obj
+            obj = obj.model_dump(mode="python")
+            obj["payload"] = dict(obj["payload"])
+        try:
+            return self._union().validate_python(obj)
+        except ValidationError as err:
+            entity = obj.get("entity") if isinstance(obj, Mapping) else None
+            raise EventRejected(
+                _describe(err), entity if isinstance(entity, str) else None
+            ) from None
+
+    def make(
+        self,
+        event_type: str,
+        entity: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        event_id: str,
+        source: str,
+        occurred_at: float | None = None,
+        received_at: float | None = None,
+    ) -> Event:
+        """Build a typed event from plain values (what adapters and merchants call)."""
+        return self.parse(
+            {
+                "event_id": event_id,
+                "type": event_type,
+                "source": source,
+                "entity": entity,
+                "occurred_at": occurred_at,
+                "received_at": received_at,
+                "payload": dict(payload or {}),
+            }
+        )
+
+
+def _describe(err: ValidationError) -> str:
+    parts = []
+    for item in err.errors(include_url=False)[:10]:
+        where = ".".join(str(p) for p in item["loc"]) or "(event)"
+        if item["type"] == "union_tag_invalid":
+            tag = (item.get("ctx") or {}).get("tag")
+            parts.append(f"unknown event type {tag!r}")
+        elif item["type"] == "union_tag_not_found":
+            parts.append("missing field 'type'")
+        else:
+            parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def _guess_entity_json(raw: str | bytes) -> str | None:
+    from pydantic_core import from_json
+
+    try:
+        doc = from_json(raw)
+    except ValueError:
+        return None
+    entity = doc.get("entity") if isinstance(doc, dict) else None
+    return entity if isinstance(entity, str) else None

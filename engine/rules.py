@@ -1,0 +1,151 @@
+"""Named guards and actions: the Python side of a chart.
+
+A chart names its guards and actions; a `Rules` registry maps those names to
+small functions. Guards are pure predicates of (entity data, event). Actions
+change the entity's data and ask for outside work (commands into the outbox,
+timers) through the `StepContext`; they never call a platform themselves, so
+live processing and replay run the very same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.events import Event, EventTypes, Payload
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """Outside work asked for by a transition, stored in the outbox."""
+
+    type: str
+    payload: Mapping[str, Any]
+    idempotency_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class TimerRequest:
+    """Arm (``due_at`` set) or cancel (``due_at`` None) the entity's timer ``name``."""
+
+    name: str
+    due_at: float | None
+    event_type: str = ""
+
+
+@dataclass(slots=True)
+class StepContext:
+    """What a guard or an action sees of one step.
+
+    ``data`` is the entity's data as it will be stored if the transition fires
+    (a private copy: changing it never leaks into a refused step). ``now`` is the
+    event's ``received_at``, so a replay computes the same timers.
+    """
+
+    event: Event
+    data: dict[str, Any]
+    state: str
+    target: str
+    now: float
+    settings: Mapping[str, Any]
+    commands: list[Command] = field(default_factory=list)
+    timers: list[TimerRequest] = field(default_factory=list)
+    refusals: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def payload(self) -> Payload:
+        return self.event.payload
+
+    def emit(
+        self, command_type: str, payload: Mapping[str, Any], idempotency_key: str | None = None
+    ) -> Command:
+        """Ask for outside work. The key defaults to one derived from the event,
+        stable across retries and replays."""
+        key = idempotency_key or f"{self.event.event_id}#{len(self.commands)}:{command_type}"
+        command = Command(command_type, dict(payload), key)
+        self.commands.append(command)
+        return command
+
+    def arm_timer(self, name: str, due_at: float, event_type: str) -> None:
+        self.timers.append(TimerRequest(name, float(due_at), event_type))
+
+    def cancel_timer(self, name: str) -> None:
+        self.timers.append(TimerRequest(name, None))
+
+
+GuardFunc = Callable[..., bool]
+ActionFunc = Callable[..., None]
+
+
+@dataclass(frozen=True, slots=True)
+class GuardSpec:
+    name: str
+    func: GuardFunc
+    refusal: str
+    takes_argument: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSpec:
+    name: str
+    func: ActionFunc
+    takes_argument: bool
+
+
+class Rules:
+    """A registry of guards, actions and the event types a chart package uses."""
+
+    def __init__(self) -> None:
+        self.guards: dict[str, GuardSpec] = {}
+        self.actions: dict[str, ActionSpec] = {}
+        self.event_types = EventTypes()
+
+    def guard(
+        self, name: str, *, refusal: str | None = None, takes_argument: bool = False
+    ) -> Callable[[GuardFunc], GuardFunc]:
+        """Register a guard. ``refusal`` is the reason recorded when it says no.
+
+        A guard that takes an argument is named in a chart as ``name=value`` and
+        called as ``func(ctx, value)``; two transitions on the same event whose
+        guards give one such guard different values can never both fire.
+        """
+
+        def register(func: GuardFunc) -> GuardFunc:
+            if name in self.guards:
+                raise ValueError(f"guard {name!r} is registered twice")
+            self.guards[name] = GuardSpec(
+                name, func, refusal or f"guard {name} refused", takes_argument
+            )
+            return func
+
+        return register
+
+    def action(
+        self, name: str, *, takes_argument: bool = False
+    ) -> Callable[[ActionFunc], ActionFunc]:
+        def register(func: ActionFunc) -> ActionFunc:
+            if name in self.actions:
+                raise ValueError(f"action {name!r} is registered twice")
+            self.actions[name] = ActionSpec(name, func, takes_argument)
+            return func
+
+        return register
+
+    def event(self, event_type: str, payload: type[Payload] | None = None) -> None:
+        """Declare an event type and its payload model."""
+        if payload is None:
+            self.event_types.register(event_type)
+        else:
+            self.event_types.register(event_type, payload)
+
+    def update(self, other: Rules) -> None:
+        for name, spec in other.guards.items():
+            if name in self.guards and self.guards[name] is not spec:
+                raise ValueError(f"guard {name!r} is defined by two rule sets")
+            self.guards[name] = spec
+        for name, action in other.actions.items():
+            if name in self.actions and self.actions[name] is not action:
+                raise ValueError(f"action {name!r} is defined by two rule sets")
+            self.actions[name] = action
+        self.event_types.update(other.event_types)

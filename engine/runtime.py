@@ -1,0 +1,263 @@
+"""`Engine`: what a host service embeds.
+
+    engine = await Engine.open("sync.db", packages=[my_charts])
+    receipt = await engine.publish({...})       # returns once durable
+    entity = await engine.entity("order:123")
+    await engine.stop()
+
+The engine owns a store, a bus, a timer loop and an outbox dispatcher, all on
+the caller's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.bus import EventBus, Receipt
+from engine.chartset import ChartPackage, ChartSet
+from engine.clock import Clock, SystemClock
+from engine.events import Event, EventRejected
+from engine.logs import get_logger
+from engine.outbox import CommandHandler, OutboxDispatcher, release_held
+from engine.step import EntityState
+from engine.store.sqlite import DeadLetterRow, SQLiteStore
+from engine.store.sqlite import DeadLetterRow as DeadLetter
+
+log = get_logger("channelsync.engine")
+
+_MAX_RAW = 1_000_000  # bytes of a dead letter's raw input that are kept
+
+
+class Engine:
+    def __init__(
+        self,
+        store: SQLiteStore,
+        charts: ChartSet,
+        *,
+        clock: Clock | None = None,
+        handlers: Mapping[str, CommandHandler] | None = None,
+        partitions: int = 4,
+        queue_size: int = 10_000,
+        max_batch: int = 1_000,
+        cache_size: int = 200_000,
+        timer_interval: float = 0.25,
+        outbox_interval: float = 0.1,
+    ) -> None:
+        self.store = store
+        self.charts = charts
+        self.clock = clock or SystemClock()
+        self.bus = EventBus(
+            store,
+            charts,
+            partitions=partitions,
+            queue_size=queue_size,
+            max_batch=max_batch,
+            cache_size=cache_size,
+        )
+        self.outbox = OutboxDispatcher(store, handlers or {}, self.publish, self.clock)
+        self.timer_interval = timer_interval
+        self.outbox_interval = outbox_interval
+        self._background: list[asyncio.Task[None]] = []
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | Path,
+        packages: Iterable[ChartPackage] | None = None,
+        *,
+        charts: ChartSet | None = None,
+        settings: dict[str, Any] | None = None,
+        run_timers: bool = True,
+        run_outbox: bool = True,
+        synchronous: str = "FULL",
+        **options: Any,
+    ) -> Engine:
+        """Open (or create) the database at ``path`` and start processing.
+
+        ``run_timers``/``run_outbox`` start the background loops; tests that drive
+        time with a `FakeClock` turn them off and call `fire_due_timers` and
+        ``outbox.run_once`` themselves.
+        """
+        if charts is None:
+            if packages is None:
+                raise ValueError("give the chart packages (or a ChartSet) the engine runs")
+            charts = ChartSet.load(packages, settings)
+        store = await SQLiteStore.open(path, synchronous=synchronous)
+        engine = cls(store, charts, **options)
+        engine.bus.start()
+        if run_timers:
+            engine._background.append(
+                asyncio.create_task(engine._timer_loop(), name="channelsync-timers")
+            )
+        if run_outbox and engine.outbox.handlers:
+            engine._background.append(
+                asyncio.create_task(engine._outbox_loop(), name="channelsync-outbox")
+            )
+        log.info("engine started", db=str(path), charts=sorted(charts.by_name))
+        return engine
+
+    async def stop(self) -> None:
+        """Stop taking work, finish what was accepted, close the database."""
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._background.clear()
+        await self.bus.stop()
+        await self.store.close()
+        log.info("engine stopped")
+
+    async def __aenter__(self) -> Engine:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------ publishing
+
+    def make_event(
+        self,
+        event_type: str,
+        entity: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        event_id: str,
+        source: str = "api",
+        occurred_at: float | None = None,
+    ) -> Event:
+        return self.charts.event_types.make(
+            event_type,
+            entity,
+            payload,
+            event_id=event_id,
+            source=source,
+            occurred_at=occurred_at,
+            received_at=self.clock.now(),
+        )
+
+    async def submit(self, event: Event | Mapping[str, Any]) -> asyncio.Future[Receipt]:
+        """Queue an event; the returned future resolves once it is durable.
+
+        Waits only while the bus is full (backpressure)."""
+        try:
+            typed = self._accept(event)
+        except EventRejected as rejected:
+            raw = event.model_dump_json() if isinstance(event, Event) else _raw_text(event)
+            source = event.get("source") if isinstance(event, Mapping) else None
+            return await self._dead_letter(raw, str(source or "api"), rejected)
+        return await self.bus.submit(typed)
+
+    async def publish(self, event: Event | Mapping[str, Any]) -> Receipt:
+        """Record and apply one event; returns once it is durably committed."""
+        return await (await self.submit(event))
+
+    async def publish_many(self, events: Iterable[Event | Mapping[str, Any]]) -> list[Receipt]:
+        futures = [await self.submit(e) for e in events]
+        return list(await asyncio.gather(*futures))
+
+    async def publish_raw(self, raw: str | bytes, source: str) -> Receipt:
+        """Validate raw JSON as an event; bad input becomes a dead letter (ENG-3)."""
+        try:
+            event = self.charts.event_types.parse_json(raw)
+            typed = self._accept(event)
+        except EventRejected as rejected:
+            return await (await self._dead_letter(raw, source, rejected))
+        return await (await self.bus.submit(typed))
+
+    async def record_dead_letter(
+        self, raw: str | bytes, source: str, error: str, entity: str | None = None
+    ) -> Receipt:
+        """Keep input an adapter could not use (a body that is not JSON...)."""
+        return await (await self._dead_letter(raw, source, EventRejected(error, entity)))
+
+    def _accept(self, event: Event | Mapping[str, Any]) -> Event:
+        typed = self.charts.event_types.parse(event)
+        chart = self.charts.by_kind.get(typed.entity_kind)
+        if chart is None:
+            raise EventRejected(f"no chart serves entity kind {typed.entity_kind!r}", typed.entity)
+        if typed.type not in chart.accepted_events:
+            raise EventRejected(
+                f"chart {chart.name} does not accept events of type {typed.type!r}", typed.entity
+            )
+        if typed.received_at is None:
+            typed = typed.model_copy(update={"received_at": self.clock.now()})
+        return typed
+
+    async def _dead_letter(
+        self, raw: str | bytes, source: str, rejected: EventRejected
+    ) -> asyncio.Future[Receipt]:
+        text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+        row = DeadLetterRow(
+            self.clock.now(), source, rejected.entity, text[:_MAX_RAW], rejected.reason
+        )
+        return await self.bus.submit_dead_letter(row)
+
+    # ------------------------------------------------------------ timers
+
+    async def fire_due_timers(self, now: float | None = None) -> int:
+        """Fire every timer due by ``now`` (default: the clock) as ordinary events."""
+        now = self.clock.now() if now is None else now
+        due = await self.store.due_timers(now)
+        futures = []
+        for entity, name, due_at, event_type, event_id in due:
+            event = self.charts.event_types.make(
+                event_type,
+                entity,
+                {"timer": name, "due_at": due_at},
+                event_id=event_id,
+                source="timer",
+                occurred_at=due_at,
+                received_at=max(now, due_at),
+            )
+            futures.append(await self.bus.submit(event))
+        await asyncio.gather(*futures)
+        return len(due)
+
+    async def _timer_loop(self) -> None:
+        while True:
+            try:
+                await self.fire_due_timers()
+            except Exception as err:
+                log.error("timer round failed", error=str(err))
+            await asyncio.sleep(self.timer_interval)
+
+    async def _outbox_loop(self) -> None:
+        while True:
+            try:
+                await self.outbox.run_once()
+            except Exception as err:
+                log.error("outbox round failed", error=str(err))
+            await asyncio.sleep(self.outbox_interval)
+
+    async def release_held_commands(self, entity_prefix: str = "") -> int:
+        return await release_held(self.store, self.clock.now(), entity_prefix)
+
+    # ------------------------------------------------------------ reading
+
+    async def entity(self, key: str) -> EntityState | None:
+        return await self.store.entity(key)
+
+    async def entities(
+        self, *, chart: str | None = None, state: str | None = None
+    ) -> list[EntityState]:
+        return await self.store.entities(chart=chart, state=state)
+
+    async def history(self, key: str) -> list[dict[str, Any]]:
+        return await self.store.history(key)
+
+    async def dead_letters(self, entity: str | None = None) -> Sequence[DeadLetter]:
+        return await self.store.dead_letters(entity)
+
+
+def _raw_text(value: Mapping[str, Any]) -> str:
+    from engine.store.sqlite import dumps
+
+    try:
+        return dumps(dict(value))
+    except Exception:
+        return repr(value)

@@ -1,0 +1,131 @@
+"""The runtime step: one pure function shared by live processing and replay.
+
+``step(chart, entity, event, settings)`` -> `StepResult`: the outcome, the new
+state and data, the commands to put in the outbox and the timers to arm or
+cancel. It touches no database, no network and no clock (``now`` is the event's
+``received_at``), so replaying a log computes exactly what the live engine did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from engine.charts.compiled import ActionFailed, CompiledChart
+from engine.events import Event
+from engine.rules import Command, StepContext, TimerRequest
+
+
+class Outcome(StrEnum):
+    TRANSITIONED = "transitioned"
+    IGNORED = "ignored"
+    DUPLICATE = "duplicate"
+    ERROR = "error"
+
+
+@dataclass(slots=True)
+class EntityState:
+    """An entity as stored: its chart, state, data and how many steps changed it."""
+
+    key: str
+    chart: str
+    state: str
+    data: dict[str, Any]
+    version: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "chart": self.chart,
+            "state": self.state,
+            "data": self.data,
+            "version": self.version,
+        }
+
+
+@dataclass(slots=True)
+class StepResult:
+    outcome: Outcome
+    from_state: str
+    to_state: str | None
+    reason: str | None
+    entity: EntityState
+    commands: list[Command] = field(default_factory=list)
+    timers: list[TimerRequest] = field(default_factory=list)
+
+
+def new_entity(chart: CompiledChart, key: str) -> EntityState:
+    return EntityState(key=key, chart=chart.name, state=chart.initial, data={}, version=0)
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (dicts, lists, scalars); much faster than deepcopy."""
+    if isinstance(value, dict):
+        return {k: json_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_copy(v) for v in value]
+    return value
+
+
+def _refusal_reason(ctx: StepContext, event: Event, state: str) -> str:
+    # A refusal by a plain guard ("stale", "terms not accepted") says more than
+    # the discriminating ``name=value`` guards that merely picked another branch.
+    for _label, reason, discriminating in ctx.refusals:
+        if not discriminating:
+            return reason
+    tried = ", ".join(label for label, _reason, _d in ctx.refusals)
+    return f"no transition for {event.type} from {state} matches ({tried})"
+
+
+def step(
+    chart: CompiledChart,
+    entity: EntityState,
+    event: Event,
+    settings: Mapping[str, Any] | None = None,
+) -> StepResult:
+    state = entity.state
+    if not chart.allows(event.type, state):
+        reason = (
+            f"{state} is final"
+            if state in chart.final_states
+            else f"{event.type} is not allowed in state {state}"
+        )
+        return StepResult(Outcome.IGNORED, state, None, reason, entity)
+    settings = settings or {}
+    now = event.received_at if event.received_at is not None else 0.0
+    ctx = StepContext(
+        event=event, data=json_copy(entity.data), state=state, target="", now=now, settings=settings
+    )
+    try:
+        new_state = chart.fire(event.type, state, ctx)
+    except ActionFailed as err:
+        return StepResult(Outcome.ERROR, state, None, str(err), entity)
+    if new_state is None:
+        return StepResult(Outcome.IGNORED, state, None, _refusal_reason(ctx, event, state), entity)
+    timers = _timer_changes(chart, state, new_state, ctx, dict(settings))
+    updated = EntityState(entity.key, chart.name, new_state, ctx.data, entity.version + 1)
+    return StepResult(Outcome.TRANSITIONED, state, new_state, None, updated, ctx.commands, timers)
+
+
+def _timer_changes(
+    chart: CompiledChart, old: str, new: str, ctx: StepContext, settings: dict[str, Any]
+) -> list[TimerRequest]:
+    changes: list[TimerRequest] = []
+    if old != new:
+        changes.extend(TimerRequest(t.name, None) for t in chart.timers_by_state.get(old, ()))
+        entering = chart.timers_by_state.get(new, ())
+    else:
+        # Staying in a state keeps its 'after' deadlines but re-reads 'at' fields,
+        # which a transition may have moved (a refreshed token's expiry).
+        entering = [t for t in chart.timers_by_state.get(new, ()) if t.at_path is not None]
+    for timer in entering:
+        due = timer.due_at(ctx.now, ctx.data, settings)
+        changes.append(
+            TimerRequest(timer.name, due, timer.event)
+            if due is not None
+            else TimerRequest(timer.name, None)
+        )
+    changes.extend(ctx.timers)
+    return changes

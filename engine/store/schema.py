@@ -1,0 +1,90 @@
+"""The SQLite schema and its migrations.
+
+Migrations are numbered and applied in order inside one transaction each; the
+``schema_version`` table says how far a database file has come, so an older
+file is upgraded on open and a newer one is refused.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: the event log, entities, outbox, timers, dead letters, duplicates.
+    """
+    CREATE TABLE events (
+        seq          INTEGER PRIMARY KEY,
+        event_id     TEXT    NOT NULL UNIQUE,
+        type         TEXT    NOT NULL,
+        source       TEXT    NOT NULL,
+        entity       TEXT    NOT NULL,
+        chart        TEXT    NOT NULL,
+        occurred_at  REAL,
+        received_at  REAL    NOT NULL,
+        payload      TEXT    NOT NULL,
+        outcome      TEXT    NOT NULL,
+        from_state   TEXT,
+        to_state     TEXT,
+        reason       TEXT
+    );
+    CREATE INDEX events_by_entity ON events (entity, seq);
+
+    CREATE TABLE entities (
+        key          TEXT    PRIMARY KEY,
+        kind         TEXT    NOT NULL,
+        chart        TEXT    NOT NULL,
+        state        TEXT    NOT NULL,
+        data         TEXT    NOT NULL,
+        version      INTEGER NOT NULL,
+        last_seq     INTEGER NOT NULL,
+        updated_at   REAL    NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX entities_by_chart_state ON entities (chart, state);
+
+    CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY,
+        event_seq       INTEGER NOT NULL,
+        entity          TEXT    NOT NULL,
+        command         TEXT    NOT NULL,
+        payload         TEXT    NOT NULL,
+        idempotency_key TEXT    NOT NULL UNIQUE,
+        status          TEXT    NOT NULL DEFAULT 'pending',
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT,
+        created_at      REAL    NOT NULL,
+        available_at    REAL    NOT NULL,
+        done_at         REAL
+    );
+    CREATE INDEX outbox_pending ON outbox (status, available_at);
+    CREATE INDEX outbox_by_entity ON outbox (entity, id);
+
+    CREATE TABLE timers (
+        entity      TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        due_at      REAL NOT NULL,
+        event_type  TEXT NOT NULL,
+        event_id    TEXT NOT NULL UNIQUE,
+        armed_seq   INTEGER NOT NULL,
+        PRIMARY KEY (entity, name)
+    ) WITHOUT ROWID;
+    CREATE INDEX timers_due ON timers (due_at);
+
+    CREATE TABLE dead_letters (
+        id           INTEGER PRIMARY KEY,
+        received_at  REAL NOT NULL,
+        source       TEXT NOT NULL,
+        entity       TEXT,
+        raw          TEXT NOT NULL,
+        error        TEXT NOT NULL
+    );
+    CREATE INDEX dead_letters_by_entity ON dead_letters (entity);
+
+    CREATE TABLE duplicates (
+        id           INTEGER PRIMARY KEY,
+        event_id     TEXT NOT NULL,
+        entity       TEXT NOT NULL,
+        received_at  REAL NOT NULL
+    );
+    CREATE INDEX duplicates_by_event ON duplicates (event_id);
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,436 @@
+"""The SQLite store: event log, entities, outbox, timers, dead letters.
+
+One writer connection and one reader connection (WAL lets the reader see only
+committed data while a batch is being written). Writes happen in explicit
+``BEGIN IMMEDIATE`` transactions under an asyncio lock; a whole batch of events
+is one transaction with one ``executemany`` per table, so the cost of an
+aiosqlite hop (~120 us, DESIGN.md) is paid per batch, not per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+from pydantic_core import from_json, to_json
+
+from engine.step import EntityState
+from engine.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+# SQLite caps bound parameters per statement; stay well under it.
+_CHUNK = 500
+_FETCH = 2000
+
+
+class StoreError(Exception):
+    """The database cannot be used (newer schema, corrupt file, disk full...)."""
+
+
+def dumps(value: Any) -> str:
+    return to_json(value).decode()
+
+
+def loads(text: str | bytes) -> Any:
+    return from_json(text)
+
+
+@dataclass(slots=True)
+class EventRow:
+    """One event as it will be appended to the log, with its outcome."""
+
+    event_id: str
+    type: str
+    source: str
+    entity: str
+    chart: str
+    occurred_at: float | None
+    received_at: float
+    payload: str
+    outcome: str
+    from_state: str | None
+    to_state: str | None
+    reason: str | None
+    entity_after: EntityState | None = None
+    commands: list[Any] = field(default_factory=list)
+    timers: list[Any] = field(default_factory=list)
+    seq: int = 0
+
+
+@dataclass(slots=True)
+class DuplicateRow:
+    event_id: str
+    entity: str
+    received_at: float
+
+
+@dataclass(slots=True)
+class DeadLetterRow:
+    received_at: float
+    source: str
+    entity: str | None
+    raw: str
+    error: str
+    id: int = 0
+
+
+@dataclass(slots=True)
+class Batch:
+    events: list[EventRow] = field(default_factory=list)
+    duplicates: list[DuplicateRow] = field(default_factory=list)
+    dead_letters: list[DeadLetterRow] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.events) + len(self.duplicates) + len(self.dead_letters)
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class SQLiteStore:
+    """Persistence for one engine. Open with `await SQLiteStore.open(path)`."""
+
+    def __init__(
+        self, path: str, writer: aiosqlite.Connection, reader: aiosqlite.Connection
+    ) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._write_lock = asyncio.Lock()
+        self._next_seq = 1
+
+    @classmethod
+    async def open(cls, path: str | Path, *, synchronous: str = "FULL") -> SQLiteStore:
+        path = str(path)
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            writer = await aiosqlite.connect(path, isolation_level=None)
+            await writer.execute("PRAGMA journal_mode=WAL")
+            await writer.execute(f"PRAGMA synchronous={synchronous}")
+            await writer.execute("PRAGMA busy_timeout=5000")
+            await writer.execute("PRAGMA foreign_keys=ON")
+            store = cls(path, writer, writer)
+            await store._migrate()
+            reader = await aiosqlite.connect(path, isolation_level=None)
+            await reader.execute("PRAGMA busy_timeout=5000")
+            store._reader = reader
+        except sqlite3.DatabaseError as err:
+            raise StoreError(f"cannot open the database {path}: {err}") from err
+        async with store._reader.execute("SELECT COALESCE(MAX(seq), 0) FROM events") as cursor:
+            row = await cursor.fetchone()
+        store._next_seq = int(row[0]) + 1 if row else 1
+        return store
+
+    async def close(self) -> None:
+        if self._reader is not self._writer:
+            await self._reader.close()
+        await self._writer.close()
+
+    async def _migrate(self) -> None:
+        db = self._writer
+        await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        async with db.execute("SELECT MAX(version) FROM schema_version") as cursor:
+            row = await cursor.fetchone()
+        current = int(row[0]) if row and row[0] is not None else 0
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {current}; this channelsync knows "
+                f"up to {SCHEMA_VERSION}: upgrade channelsync"
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[version - 1].split(";"):
+                    if statement.strip():
+                        await db.execute(statement)
+                await db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+                await db.execute("COMMIT")
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+
+    # ------------------------------------------------------------------ writes
+
+    async def commit(self, batch: Batch, timers_fired: Sequence[str] = ()) -> None:
+        """Append a batch atomically: events with outcomes, entity updates,
+        outbox commands, timer changes, duplicates and dead letters."""
+        async with self._write_lock:
+            seq = self._next_seq
+            for row in batch.events:
+                row.seq = seq
+                seq += 1
+            try:
+                await self._write(batch, timers_fired)
+            except BaseException:
+                for row in batch.events:
+                    row.seq = 0
+                raise
+            self._next_seq = seq
+
+    async def _write(self, batch: Batch, timers_fired: Sequence[str]) -> None:
+        db = self._writer
+        event_rows, entity_rows, outbox_rows = [], [], []
+        timer_ops: dict[tuple[str, str], tuple[Any, ...] | None] = {}
+        for row in batch.events:
+            event_rows.append(
+                (
+                    row.seq,
+                    row.event_id,
+                    row.type,
+                    row.source,
+                    row.entity,
+                    row.chart,
+                    row.occurred_at,
+                    row.received_at,
+                    row.payload,
+                    row.outcome,
+                    row.from_state,
+                    row.to_state,
+                    row.reason,
+                )
+            )
+            entity = row.entity_after
+            if entity is None:
+                continue
+            entity_rows.append(
+                (
+                    entity.key,
+                    entity.key.split(":", 1)[0],
+                    entity.chart,
+                    entity.state,
+                    dumps(entity.data),
+                    entity.version,
+                    row.seq,
+                    row.received_at,
+                )
+            )
+            for command in row.commands:
+                outbox_rows.append(
+                    (
+                        row.seq,
+                        row.entity,
+                        command.type,
+                        dumps(dict(command.payload)),
+                        command.idempotency_key,
+                        row.received_at,
+                        row.received_at,
+                    )
+                )
+            for timer in row.timers:
+                key = (row.entity, timer.name)
+                if timer.due_at is None:
+                    timer_ops[key] = None
+                else:
+                    event_id = f"timer:{row.entity}:{timer.name}:{row.seq}"
+                    timer_ops[key] = (
+                        row.entity,
+                        timer.name,
+                        timer.due_at,
+                        timer.event_type,
+                        event_id,
+                        row.seq,
+                    )
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            if event_rows:
+                await db.executemany(
+                    "INSERT INTO events (seq, event_id, type, source, entity, chart, occurred_at,"
+                    " received_at, payload, outcome, from_state, to_state, reason)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    event_rows,
+                )
+            if entity_rows:
+                await db.executemany(
+                    "INSERT INTO entities (key, kind, chart, state, data, version, last_seq,"
+                    " updated_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET"
+                    " chart=excluded.chart, state=excluded.state, data=excluded.data,"
+                    " version=excluded.version, last_seq=excluded.last_seq,"
+                    " updated_at=excluded.updated_at",
+                    entity_rows,
+                )
+            if outbox_rows:
+                await db.executemany(
+                    "INSERT OR IGNORE INTO outbox (event_seq, entity, command, payload,"
+                    " idempotency_key, created_at, available_at) VALUES (?,?,?,?,?,?,?)",
+                    outbox_rows,
+                )
+            if timers_fired:
+                await db.executemany(
+                    "DELETE FROM timers WHERE event_id = ?", [(t,) for t in timers_fired]
+                )
+            cancels = [key for key, op in timer_ops.items() if op is None]
+            arms = [op for op in timer_ops.values() if op is not None]
+            if cancels:
+                await db.executemany("DELETE FROM timers WHERE entity = ? AND name = ?", cancels)
+            if arms:
+                await db.executemany(
+                    "INSERT OR REPLACE INTO timers (entity, name, due_at, event_type, event_id,"
+                    " armed_seq) VALUES (?,?,?,?,?,?)",
+                    arms,
+                )
+            if batch.duplicates:
+                await db.executemany(
+                    "INSERT INTO duplicates (event_id, entity, received_at) VALUES (?,?,?)",
+                    [(d.event_id, d.entity, d.received_at) for d in batch.duplicates],
+                )
+            if batch.dead_letters:
+                await db.executemany(
+                    "INSERT INTO dead_letters (received_at, source, entity, raw, error)"
+                    " VALUES (?,?,?,?,?)",
+                    [
+                        (d.received_at, d.source, d.entity, d.raw, d.error)
+                        for d in batch.dead_letters
+                    ],
+                )
+            await db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                await db.execute("ROLLBACK")
+            raise
+
+    async def execute_write(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """One small write in its own transaction (outbox bookkeeping); rows changed."""
+        async with self._write_lock:
+            cursor = await self._writer.execute(sql, params)
+            return cursor.rowcount
+
+    # ------------------------------------------------------------------ reads
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row | tuple]:
+        rows: list[Any] = []
+        async with self._reader.execute(sql, params) as cursor:
+            while True:
+                chunk = await cursor.fetchmany(_FETCH)
+                if not chunk:
+                    return rows
+                rows.extend(chunk)
+
+    async def known_event_ids(self, event_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(list(event_ids)):
+            marks = ",".join("?" * len(chunk))
+            rows = await self.fetchall(
+                f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk
+            )
+            found.update(r[0] for r in rows)
+        return found
+
+    async def load_entities(self, keys: Sequence[str]) -> dict[str, EntityState]:
+        found: dict[str, EntityState] = {}
+        for chunk in _chunks(list(keys)):
+            marks = ",".join("?" * len(chunk))
+            rows = await self.fetchall(
+                f"SELECT key, chart, state, data, version FROM entities WHERE key IN ({marks})",
+                chunk,
+            )
+            for key, chart, state, data, version in rows:
+                found[key] = EntityState(key, chart, state, loads(data), version)
+        return found
+
+    async def entity(self, key: str) -> EntityState | None:
+        return (await self.load_entities([key])).get(key)
+
+    async def entities(
+        self, *, chart: str | None = None, state: str | None = None, kind: str | None = None
+    ) -> list[EntityState]:
+        clauses, params = [], []
+        for column, value in (("chart", chart), ("state", state), ("kind", kind)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = await self.fetchall(
+            f"SELECT key, chart, state, data, version FROM entities{where} ORDER BY key", params
+        )
+        return [EntityState(k, c, s, loads(d), v) for k, c, s, d, v in rows]
+
+    async def history(self, entity: str) -> list[dict[str, Any]]:
+        rows = await self.fetchall(
+            "SELECT seq, event_id, type, source, received_at, outcome, from_state, to_state,"
+            " reason, payload FROM events WHERE entity = ? ORDER BY seq",
+            (entity,),
+        )
+        keys = (
+            "seq",
+            "event_id",
+            "type",
+            "source",
+            "received_at",
+            "outcome",
+            "from_state",
+            "to_state",
+            "reason",
+            "payload",
+        )
+        history = [dict(zip(keys, row, strict=True)) for row in rows]
+        for item in history:
+            item["payload"] = loads(item["payload"])
+        return history
+
+    async def dead_letters(self, entity: str | None = None) -> list[DeadLetterRow]:
+        sql = "SELECT received_at, source, entity, raw, error, id FROM dead_letters"
+        params: tuple[Any, ...] = ()
+        if entity is not None:
+            sql += " WHERE entity = ?"
+            params = (entity,)
+        rows = await self.fetchall(sql + " ORDER BY id", params)
+        return [DeadLetterRow(*row) for row in rows]
+
+    async def duplicate_count(self, event_id: str | None = None) -> int:
+        if event_id is None:
+            rows = await self.fetchall("SELECT COUNT(*) FROM duplicates")
+        else:
+            rows = await self.fetchall(
+                "SELECT COUNT(*) FROM duplicates WHERE event_id = ?", (event_id,)
+            )
+        return int(rows[0][0])
+
+    async def count(self, table: str) -> int:
+        if table not in {"events", "entities", "outbox", "timers", "dead_letters", "duplicates"}:
+            raise ValueError(f"unknown table {table!r}")
+        rows = await self.fetchall(f"SELECT COUNT(*) FROM {table}")
+        return int(rows[0][0])
+
+    async def due_timers(
+        self, now: float, limit: int = 1000
+    ) -> list[tuple[str, str, float, str, str]]:
+        rows = await self.fetchall(
+            "SELECT entity, name, due_at, event_type, event_id FROM timers WHERE due_at <= ?"
+            " ORDER BY due_at LIMIT ?",
+            (now, limit),
+        )
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+    async def timers(self, entity: str | None = None) -> list[tuple[str, str, float, str, str]]:
+        sql = "SELECT entity, name, due_at, event_type, event_id FROM timers"
+        params: tuple[Any, ...] = ()
+        if entity is not None:
+            sql += " WHERE entity = ?"
+            params = (entity,)
+        return [tuple(r) for r in await self.fetchall(sql + " ORDER BY due_at", params)]  # type: ignore[misc]
+
+    async def iter_events(
+        self, since_seq: int = 0, batch: int = _FETCH
+    ) -> AsyncIterator[Sequence[Any]]:
+        """Stream the log in sequence order, in bounded memory."""
+        last = since_seq
+        while True:
+            rows = await self.fetchall(
+                "SELECT seq, event_id, type, source, entity, chart, occurred_at, received_at,"
+                " payload, outcome, from_state, to_state, reason FROM events WHERE seq > ?"
+                " ORDER BY seq LIMIT ?",
+                (last, batch),
+            )
+            if not rows:
+                return
+            for row in rows:
+                yield row
+            last = rows[-1][0]
