@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from engine import ChartSet, Engine, FakeClock
+from engine.logs import configure_logging
+from engine.sample import chart_package as sample_package
+
+configure_logging("WARNING", json=True)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "channelsync.db"
+
+
+@pytest.fixture(scope="session")
+def sample_charts() -> ChartSet:
+    return ChartSet.load([sample_package()])
+
+
+@pytest.fixture
+async def sample_engine(
+    db_path: Path, clock: FakeClock, sample_charts: ChartSet
+) -> AsyncIterator[Engine]:
+    engine = await Engine.open(
+        db_path, charts=sample_charts, clock=clock, run_timers=False, run_outbox=False
+    )
+    try:
+        yield engine
+    finally:
+        await engine.stop()
+
+
+async def invoke_cli(*args: str):
+    """Run the CLI on a worker thread (it runs its own event loop)."""
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from engine.cli.main import app
+
+    return await asyncio.to_thread(CliRunner().invoke, app, list(args))

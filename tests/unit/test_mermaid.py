@@ -1,0 +1,49 @@
+"""`channelsync chart show NAME --format mermaid` prints a valid stateDiagram-v2."""
+
+from __future__ import annotations
+
+import re
+
+from typer.testing import CliRunner
+
+from engine.cli.main import app
+
+_LINE = re.compile(
+    r"^(stateDiagram-v2"
+    r"|    state \"[^\"\n]+\" as [a-z][a-z0-9_]*"
+    r"|    (\[\*\]|[a-z][a-z0-9_]*) --> (\[\*\]|[a-z][a-z0-9_]*)( : [^;#\n]+)?"
+    r"|    note right of [a-z][a-z0-9_]* : [^;#\n]+)$"
+)
+
+
+def assert_valid_state_diagram(text: str) -> set[str]:
+    lines = text.rstrip("\n").split("\n")
+    assert lines[0] == "stateDiagram-v2"
+    declared: set[str] = set()
+    for line in lines:
+        assert _LINE.match(line), f"not stateDiagram-v2 syntax: {line!r}"
+        if line.startswith("    state "):
+            declared.add(line.rsplit(" as ", 1)[1])
+    for line in lines:
+        if "-->" in line:
+            ends = re.findall(r"(\[\*\]|[a-z][a-z0-9_]*) -->|--> (\[\*\]|[a-z][a-z0-9_]*)", line)
+            for left, right in ends:
+                for name in (left, right):
+                    assert not name or name == "[*]" or name in declared, f"undeclared {name}"
+    assert any(line.startswith("    [*] --> ") for line in lines), "an initial state"
+    return declared
+
+
+def test_chart_show_prints_a_valid_state_diagram():
+    result = CliRunner().invoke(app, ["chart", "show", "parcel", "--format", "mermaid"])
+    assert result.exit_code == 0, result.output
+    states = assert_valid_state_diagram(result.stdout)
+    assert states == {"created", "packed", "overdue", "shipped", "delivered", "cancelled"}
+    assert "    packed --> shipped : parcel.ship [has_tracking]" in result.stdout
+    assert "    delivered --> [*]" in result.stdout
+
+
+def test_chart_show_unknown_name_is_a_clear_error():
+    result = CliRunner().invoke(app, ["chart", "show", "nope"])
+    assert result.exit_code == 1
+    assert "no chart named 'nope'" in result.stderr

@@ -1,0 +1,128 @@
+"""The pure step: outcomes, reasons and data isolation."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine import Outcome, Rules, step
+from engine.chartset import ChartSet
+from engine.step import EntityState, new_entity
+
+
+def event(
+    charts: ChartSet,
+    type_: str,
+    payload: dict | None = None,
+    event_id: str = "e1",
+    entity: str = "parcel:1",
+    received_at: float = 1000.0,
+):
+    return charts.event_types.make(
+        type_, entity, payload or {}, event_id=event_id, source="test", received_at=received_at
+    )
+
+
+def test_transition_changes_state_data_and_version(sample_charts):
+    chart = sample_charts.by_kind["parcel"]
+    result = step(
+        chart, new_entity(chart, "parcel:1"), event(sample_charts, "parcel.pack", {"weight_kg": 2})
+    )
+    assert result.outcome is Outcome.TRANSITIONED
+    assert (result.from_state, result.to_state) == ("created", "packed")
+    assert result.entity.data == {"weight_kg": 2.0}
+    assert result.entity.version == 1
+
+
+def test_entering_a_state_arms_its_timer_from_the_event_time(sample_charts):
+    chart = sample_charts.by_kind["parcel"]
+    result = step(chart, new_entity(chart, "parcel:1"), event(sample_charts, "parcel.pack"))
+    [timer] = result.timers
+    assert timer.name == "ship_deadline" and timer.due_at == 1000.0 + 3600
+
+
+def test_a_setting_overrides_a_timer_duration(sample_charts):
+    chart = sample_charts.by_kind["parcel"]
+    result = step(
+        chart,
+        new_entity(chart, "parcel:1"),
+        event(sample_charts, "parcel.pack"),
+        {"ship_deadline": "10m"},
+    )
+    assert result.timers[0].due_at == 1000.0 + 600
+
+
+def test_leaving_a_state_cancels_its_timer(sample_charts):
+    chart = sample_charts.by_kind["parcel"]
+    packed = EntityState("parcel:1", "parcel", "packed", {}, 1)
+    result = step(chart, packed, event(sample_charts, "parcel.cancel"))
+    assert [(t.name, t.due_at) for t in result.timers] == [("ship_deadline", None)]
+
+
+def test_event_not_allowed_in_state_is_ignored_with_reason(sample_charts):
+    chart = sample_charts.by_kind["parcel"]
+    result = step(chart, new_entity(chart, "parcel:1"), event(sample_charts, "parcel.deliver"))
+    assert result.outcome is Outcome.IGNORED
+    assert result.reason == "parcel.deliver is not allowed in state created"
+
+
+def test_guard_refusal_is_ignored_with_the_guards_reason(sample_charts):
+    chart = sample_charts.by_kind["parcel"]
+    packed = EntityState("parcel:1", "parcel", "packed", {"weight_kg": 1.0}, 1)
+    result = step(chart, packed, event(sample_charts, "parcel.ship", {}))
+    assert result.outcome is Outcome.IGNORED and result.reason == "no tracking number"
+    assert result.entity is packed and not result.commands
+
+
+def test_final_state_is_never_left(sample_charts):
+    chart = sample_charts.by_kind["parcel"]
+    done = EntityState("parcel:1", "parcel", "delivered", {}, 3)
+    result = step(chart, done, event(sample_charts, "parcel.note", {"text": "hi"}))
+    assert result.outcome is Outcome.IGNORED and result.reason == "delivered is final"
+
+
+def test_commands_carry_a_stable_idempotency_key(sample_charts):
+    chart = sample_charts.by_kind["parcel"]
+    packed = EntityState("parcel:1", "parcel", "packed", {}, 1)
+    ship = event(sample_charts, "parcel.ship", {"tracking_number": "T1"}, event_id="ship-1")
+    first = step(chart, packed, ship)
+    again = step(chart, packed, ship)
+    assert [c.idempotency_key for c in first.commands] == [
+        c.idempotency_key for c in again.commands
+    ]
+    assert first.commands[0].payload == {"parcel": "1", "tracking_number": "T1"}
+
+
+def test_a_failing_action_leaves_the_entity_untouched(tmp_path):
+    rules = Rules()
+    rules.event("thing.go")
+
+    @rules.action("explode")
+    def explode(ctx):
+        ctx.data["items"].append("half-done")
+        raise ValueError("boom")
+
+    (tmp_path / "thing.yaml").write_text(
+        "name: thing\nentity_kind: thing\ninitial: a\nstates: {a: {label: A}, b: {label: B}}\n"
+        "events: [thing.go]\ntransitions:\n"
+        "  - {event: thing.go, source: a, target: b, actions: [explode]}\n"
+    )
+    from engine import ChartPackage
+
+    charts = ChartSet.load([ChartPackage.from_directory("t", tmp_path, rules)])
+    chart = charts.by_kind["thing"]
+    entity = EntityState("thing:1", "thing", "a", {"items": []}, 0)
+    result = step(
+        chart,
+        entity,
+        charts.event_types.make("thing.go", "thing:1", event_id="x", source="t", received_at=1.0),
+    )
+    assert result.outcome is Outcome.ERROR
+    assert "explode failed: ValueError: boom" in result.reason
+    assert entity.data == {"items": []}, "the stored data was not touched"
+
+
+@pytest.mark.parametrize("raw", ["90", "90s", "15m", "2h", "1d"])
+def test_durations(raw):
+    from engine.charts.schema import parse_duration
+
+    assert parse_duration(raw) == {"90": 90, "90s": 90, "15m": 900, "2h": 7200, "1d": 86400}[raw]
