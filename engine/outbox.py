@@ -47,7 +47,16 @@ class RetryLater(Exception):
 class CommandHeld(Exception):
     """The command cannot run until something changes (authorization inactive).
 
-    It is kept with status ``held`` and runs again after `release_held`."""
+    It is kept with status ``held`` under ``hold_key`` and runs again once that
+    key is released (`release_held`); ``events`` are published meanwhile, so an
+    entity can show why its work waits."""
+
+    def __init__(
+        self, reason: str, hold_key: str = "", events: Sequence[Mapping[str, Any]] = ()
+    ) -> None:
+        super().__init__(reason)
+        self.hold_key = hold_key
+        self.events = list(events)
 
 
 class CommandFailed(Exception):
@@ -92,13 +101,14 @@ class OutboxDispatcher:
         self._rng = rng or random.Random()
 
     async def due(self, limit: int = 500) -> list[OutboxCommand]:
-        """Pending commands that are due and have no earlier unfinished command
-        of their entity ahead of them (per-entity order)."""
+        """Pending commands that are due and have no earlier pending command of
+        their entity ahead of them (per-entity order). Held commands do not
+        block: what is held under one key is released together, in order."""
         rows = await self.store.fetchall(
             f"SELECT {_COLUMNS} FROM outbox AS o WHERE o.status = 'pending'"
             " AND o.available_at <= ? AND o.command IN (SELECT value FROM json_each(?))"
             " AND NOT EXISTS (SELECT 1 FROM outbox AS e WHERE e.entity = o.entity AND e.id < o.id"
-            " AND e.status IN ('pending', 'held')) ORDER BY o.id LIMIT ?",
+            " AND e.status = 'pending') ORDER BY o.id LIMIT ?",
             (self.clock.now(), _json_list(self.handlers), limit),
         )
         return [_command(r) for r in rows]
@@ -138,8 +148,14 @@ class OutboxDispatcher:
         try:
             results = await handler(command)
         except CommandHeld as held:
-            await self._set(command.id, "held", attempts, str(held), self.clock.now())
-            bound.info("command held", reason=str(held))
+            for event in held.events:
+                await self.publish(event)
+            await self.store.execute_write(
+                "UPDATE outbox SET status = 'held', attempts = ?, last_error = ?, hold_key = ?"
+                " WHERE id = ?",
+                (attempts, str(held), held.hold_key, command.id),
+            )
+            bound.info("command held", reason=str(held), hold_key=held.hold_key)
             return
         except CommandFailed as failed:
             await self._set(command.id, "parked", attempts, str(failed), self.clock.now())
@@ -204,12 +220,18 @@ async def list_commands(
     return [_command(r) for r in rows]
 
 
-async def release_held(store: SQLiteStore, now: float, entity_prefix: str = "") -> int:
-    """Put held commands back in the queue (after re-authorization, CONN-4)."""
+async def release_held(store: SQLiteStore, now: float, hold_key: str | None = None) -> int:
+    """Put held commands (all, or those held under ``hold_key``) back in the queue."""
+    if hold_key is None:
+        return await store.execute_write(
+            "UPDATE outbox SET status = 'pending', available_at = ?, hold_key = NULL"
+            " WHERE status = 'held'",
+            (now,),
+        )
     return await store.execute_write(
-        "UPDATE outbox SET status = 'pending', available_at = ? WHERE status = 'held'"
-        " AND entity LIKE ? || '%'",
-        (now, entity_prefix),
+        "UPDATE outbox SET status = 'pending', available_at = ?, hold_key = NULL"
+        " WHERE status = 'held' AND hold_key = ?",
+        (now, hold_key),
     )
 
 

@@ -15,6 +15,9 @@ from typing import Any
 
 from engine.events import Event, EventTypes, Payload
 
+SEND_EVENT = "engine.send_event"
+RELEASE_HELD = "engine.release_held"
+
 
 @dataclass(frozen=True, slots=True)
 class Command:
@@ -51,7 +54,8 @@ class StepContext:
     settings: Mapping[str, Any]
     commands: list[Command] = field(default_factory=list)
     timers: list[TimerRequest] = field(default_factory=list)
-    refusals: list[tuple[str, str]] = field(default_factory=list)
+    refusals: list[tuple[str, str, bool]] = field(default_factory=list)
+    refusal_detail: str | None = None
 
     @property
     def payload(self) -> Payload:
@@ -66,6 +70,29 @@ class StepContext:
         command = Command(command_type, dict(payload), key)
         self.commands.append(command)
         return command
+
+    def send(
+        self, entity: str, event_type: str, payload: Mapping[str, Any], *, suffix: str = ""
+    ) -> Command:
+        """Send an event to another entity, durably: it is recorded in the outbox
+        with this step and published after commit, with an id derived from this
+        event's, so a repeat is a duplicate."""
+        index = len(self.commands)
+        event_id = f"{self.event.event_id}>{index}{suffix}"
+        return self.emit(
+            SEND_EVENT,
+            {"event_id": event_id, "type": event_type, "entity": entity, "payload": dict(payload)},
+            idempotency_key=event_id,
+        )
+
+    def release_held(self, hold_key: str) -> Command:
+        """Ask the engine to run again the commands held under ``hold_key``."""
+        return self.emit(RELEASE_HELD, {"hold_key": hold_key})
+
+    def refuse(self, reason: str) -> bool:
+        """For guards: say no with a reason specific to this event."""
+        self.refusal_detail = reason
+        return False
 
     def arm_timer(self, name: str, due_at: float, event_type: str) -> None:
         self.timers.append(TimerRequest(name, float(due_at), event_type))

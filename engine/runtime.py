@@ -22,7 +22,8 @@ from engine.chartset import ChartPackage, ChartSet
 from engine.clock import Clock, SystemClock
 from engine.events import Event, EventRejected
 from engine.logs import get_logger
-from engine.outbox import CommandHandler, OutboxDispatcher, release_held
+from engine.outbox import CommandHandler, OutboxCommand, OutboxDispatcher, release_held
+from engine.rules import RELEASE_HELD, SEND_EVENT
 from engine.step import EntityState
 from engine.store.sqlite import DeadLetterRow, SQLiteStore
 from engine.store.sqlite import DeadLetterRow as DeadLetter
@@ -58,7 +59,13 @@ class Engine:
             max_batch=max_batch,
             cache_size=cache_size,
         )
-        self.outbox = OutboxDispatcher(store, handlers or {}, self.publish, self.clock)
+        builtin: dict[str, CommandHandler] = {
+            SEND_EVENT: self._send_event,
+            RELEASE_HELD: self._release_held,
+        }
+        self.outbox = OutboxDispatcher(
+            store, {**builtin, **(handlers or {})}, self.publish, self.clock
+        )
         self.timer_interval = timer_interval
         self.outbox_interval = outbox_interval
         self._background: list[asyncio.Task[None]] = []
@@ -93,7 +100,7 @@ class Engine:
             engine._background.append(
                 asyncio.create_task(engine._timer_loop(), name="channelsync-timers")
             )
-        if run_outbox and engine.outbox.handlers:
+        if run_outbox:
             engine._background.append(
                 asyncio.create_task(engine._outbox_loop(), name="channelsync-outbox")
             )
@@ -234,8 +241,16 @@ class Engine:
                 log.error("outbox round failed", error=str(err))
             await asyncio.sleep(self.outbox_interval)
 
-    async def release_held_commands(self, entity_prefix: str = "") -> int:
-        return await release_held(self.store, self.clock.now(), entity_prefix)
+    async def _send_event(self, command: OutboxCommand) -> list[dict[str, Any]]:
+        """Built-in: an event one entity sent another (`StepContext.send`)."""
+        return [{**command.payload, "source": "engine"}]
+
+    async def _release_held(self, command: OutboxCommand) -> None:
+        """Built-in: release the commands held under a key (a re-authorization)."""
+        await release_held(self.store, self.clock.now(), command.payload["hold_key"])
+
+    async def release_held_commands(self, hold_key: str | None = None) -> int:
+        return await release_held(self.store, self.clock.now(), hold_key)
 
     # ------------------------------------------------------------ reading
 

@@ -87,7 +87,7 @@ def step(
 ) -> StepResult:
     state = entity.state
     if not chart.allows(event.type, state):
-        reason = (
+        reason = chart.refusals.get((event.type, state)) or (
             f"{state} is final"
             if state in chart.final_states
             else f"{event.type} is not allowed in state {state}"
@@ -113,9 +113,16 @@ def _timer_changes(
     chart: CompiledChart, old: str, new: str, ctx: StepContext, settings: dict[str, Any]
 ) -> list[TimerRequest]:
     changes: list[TimerRequest] = []
+    staying = chart.timers_by_state.get(new, ())
     if old != new:
-        changes.extend(TimerRequest(t.name, None) for t in chart.timers_by_state.get(old, ()))
-        entering = chart.timers_by_state.get(new, ())
+        changes.extend(
+            TimerRequest(t.name, None)
+            for t in chart.timers_by_state.get(old, ())
+            if t not in staying
+        )
+        # A timer attached to both states keeps its 'after' deadline.
+        old_timers = chart.timers_by_state.get(old, ())
+        entering = [t for t in staying if t not in old_timers or t.at_path is not None]
     else:
         # Staying in a state keeps its 'after' deadlines but re-reads 'at' fields,
         # which a transition may have moved (a refreshed token's expiry).

@@ -43,7 +43,7 @@ class ActionFailed(Exception):
 @dataclass(frozen=True, slots=True)
 class CompiledTimer:
     name: str
-    state: str
+    states: tuple[str, ...]
     event: str
     after: float | None
     setting: str | None
@@ -55,7 +55,7 @@ class CompiledTimer:
         at_path = tuple(spec.at.removeprefix("data.").split(".")) if spec.at else None
         return cls(
             spec.name,
-            spec.state,
+            tuple(spec.state),
             spec.event,
             parse_duration(spec.after) if spec.after is not None else None,
             spec.setting,
@@ -70,7 +70,10 @@ class CompiledTimer:
                 value = value.get(part) if isinstance(value, dict) else None
             if value is None:
                 return None
-            return float(value) - self.lead
+            lead = self.lead
+            if self.setting and self.setting in settings:
+                lead = parse_duration(settings[self.setting])
+            return float(value) - lead
         after = self.after or 0.0
         if self.setting and self.setting in settings:
             after = parse_duration(settings[self.setting])
@@ -89,9 +92,11 @@ def _guard_condition(spec: GuardSpec, ref: GuardRef) -> Callable[[EventData], bo
 
     def check(event_data: EventData) -> bool:
         ctx = event_data.model.ctx
+        ctx.refusal_detail = None
         result = bool(func(ctx, argument) if takes_argument else func(ctx))
         if result == negated:
-            ctx.refusals.append((label, refusal, argument is not None))
+            detail = ctx.refusal_detail if not negated else None
+            ctx.refusals.append((label, detail or refusal, argument is not None))
             return False
         return True
 
@@ -135,7 +140,13 @@ class CompiledChart:
         self.timers = [CompiledTimer.from_spec(t) for t in self.spec.timers]
         self.timers_by_state: dict[str, list[CompiledTimer]] = {}
         for timer in self.timers:
-            self.timers_by_state.setdefault(timer.state, []).append(timer)
+            for state_name in timer.states:
+                self.timers_by_state.setdefault(state_name, []).append(timer)
+        self.refusals: dict[tuple[str, str], str] = {
+            (refusal.event, source): refusal.reason
+            for refusal in self.spec.refusals
+            for source in refusal.source
+        }
         self.allowed: dict[str, frozenset[str]] = {}
         self.model = _Model(self.initial)
         self.machine = Machine(

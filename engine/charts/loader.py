@@ -63,9 +63,17 @@ class GuardRef:
             return False
         if self.argument is None and other.argument is None:
             return self.negated != other.negated
+        mine, theirs = self.alternatives(), other.alternatives()
+        if self.negated and other.negated:
+            return False
         if self.negated or other.negated:
-            return self.argument == other.argument and self.negated != other.negated
-        return self.argument != other.argument
+            return mine == theirs
+        return not (mine & theirs)
+
+    def alternatives(self) -> frozenset[str]:
+        """``g=a|b`` holds for a or b: two such guards exclude each other when
+        their alternatives do not overlap."""
+        return frozenset(part.strip() for part in (self.argument or "").split("|"))
 
     def __str__(self) -> str:
         text = ("!" if self.negated else "") + self.name
@@ -207,8 +215,13 @@ def check_chart(chart: LoadedChart, rules: Rules) -> None:
         for source in transition.source:
             if source != ANY_STATE and source not in states:
                 report((*path, "source"), place, f"unknown source state {source!r}")
-            elif source != ANY_STATE and states[source].final:
-                report((*path, "source"), place, f"final state {source!r} cannot be left")
+            elif source != ANY_STATE and states[source].final and transition.target is not None:
+                report(
+                    (*path, "source"),
+                    place,
+                    f"final state {source!r} cannot be left (only internal transitions, "
+                    "with no target, may start there)",
+                )
         if transition.target is not None and transition.target not in states:
             report((*path, "target"), place, f"unknown target state {transition.target!r}")
         for guard_text in transition.guards:
@@ -236,8 +249,9 @@ def check_chart(chart: LoadedChart, rules: Rules) -> None:
     for index, timer in enumerate(spec.timers):
         path = ("timers", index)
         place = f"timers[{index}] ({timer.name!r})"
-        if timer.state not in states:
-            report((*path, "state"), place, f"unknown state {timer.state!r}")
+        for state_name in timer.state:
+            if state_name not in states:
+                report((*path, "state"), place, f"unknown state {state_name!r}")
         if timer.event not in declared_events:
             report((*path, "event"), place, f"event {timer.event!r} is not in the chart's events")
         if (timer.after is None) == (timer.at is None):
@@ -249,6 +263,15 @@ def check_chart(chart: LoadedChart, rules: Rules) -> None:
                     parse_duration(value)
                 except ValueError as err:
                     report((*path, field_name), place, str(err))
+
+    for index, refusal in enumerate(spec.refusals):
+        path = ("refusals", index)
+        place = f"refusals[{index}] (event {refusal.event!r})"
+        if refusal.event not in declared_events:
+            report((*path, "event"), place, f"event {refusal.event!r} is not in the chart's events")
+        for source in refusal.source:
+            if source not in states:
+                report((*path, "source"), place, f"unknown state {source!r}")
 
     if not problems and spec.initial in states:
         _check_reachable(spec, report)

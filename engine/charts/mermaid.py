@@ -36,9 +36,10 @@ def to_mermaid(spec: ChartSpec) -> str:
             if timer.after is not None
             else f"at {timer.at}"
         )
-        lines.append(
-            f"    note right of {timer.state} : timer {timer.name}, {when}, fires {timer.event}"
-        )
+        for state_name in timer.state:
+            lines.append(
+                f"    note right of {state_name} : timer {timer.name}, {when}, fires {timer.event}"
+            )
     for name, state in spec.states.items():
         if state.final:
             lines.append(f"    {name} --> [*]")

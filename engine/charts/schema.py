@@ -58,15 +58,29 @@ class TransitionSpec(_Strict):
         return [value] if isinstance(value, str) else value
 
 
+class RefusalSpec(_Strict):
+    event: str
+    source: list[str] = Field(description="The states in which the event is refused.")
+    reason: str = Field(description="What the sender is told, instead of 'not allowed'.")
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
 class TimerSpec(_Strict):
     name: str = Field(pattern=IDENTIFIER)
-    state: str = Field(description="Armed on entering this state, cancelled on leaving it.")
+    state: list[str] = Field(
+        description="Armed on entering this state (or any of these), cancelled on leaving it."
+    )
     event: str = Field(description="The event type fired when the timer is due.")
     after: float | str | None = Field(
         None, description="Fire this long after entering the state (90, '15m', '2h')."
     )
     setting: str | None = Field(
-        None, description="Name of an engine setting (seconds) that overrides 'after'."
+        None,
+        description="Name of an engine setting that overrides 'after' (or, with 'at', 'lead').",
     )
     at: str | None = Field(
         None,
@@ -74,6 +88,11 @@ class TimerSpec(_Strict):
         "(dotted path), re-read on every transition.",
     )
     lead: float | str = Field(0, description="With 'at': fire this long before that time.")
+
+    @field_validator("state", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
 
 class ChartSpec(_Strict):
@@ -86,6 +105,10 @@ class ChartSpec(_Strict):
     events: list[str] = Field(description="Every event type this chart accepts.")
     transitions: list[TransitionSpec]
     timers: list[TimerSpec] = Field(default_factory=list)
+    refusals: list[RefusalSpec] = Field(
+        default_factory=list,
+        description="Events refused in some states with a reason a person can act on.",
+    )
 
 
 def chart_json_schema() -> dict[str, Any]:

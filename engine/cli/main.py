@@ -52,11 +52,14 @@ def _installed_charts() -> list[tuple[str, Path, ChartSpec]]:
     """(package name, file, chart) for every installed chart."""
     packages = discover_packages()
     rules = _all_rules(packages)
-    return [
-        (name, Path(file), load_chart(file, rules).spec)
-        for name, package in sorted(packages.items())
-        for file in package.chart_files
-    ]
+    try:
+        return [
+            (name, Path(file), load_chart(file, rules).spec)
+            for name, package in sorted(packages.items())
+            for file in package.chart_files
+        ]
+    except ChartLoadError as error:
+        raise _fail(f"an installed chart does not load:\n{error}") from None
 
 
 async def open_existing(db: Path) -> SQLiteStore:
@@ -256,9 +259,18 @@ def chart_list() -> None:
         )
 
 
+COMMANDS_ENTRY_POINT_GROUP = "channelsync.commands"
+
+
 def register_commands() -> None:
-    """Commands that live in their own modules attach themselves here."""
+    """Attach the engine's own command modules, then those plugins provide
+    (entry point group ``channelsync.commands``: a callable taking the app)."""
+    from importlib.metadata import entry_points
+
     from engine.cli import demo  # noqa: F401
+
+    for point in entry_points(group=COMMANDS_ENTRY_POINT_GROUP):
+        point.load()(app)
 
 
 register_commands()

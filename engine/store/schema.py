@@ -85,6 +85,11 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX duplicates_by_event ON duplicates (event_id);
     """,
+    # 2: held commands remember what they wait for, so the right ones are released.
+    """
+    ALTER TABLE outbox ADD COLUMN hold_key TEXT;
+    CREATE INDEX outbox_held ON outbox (hold_key) WHERE status = 'held';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

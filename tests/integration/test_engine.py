@@ -49,6 +49,7 @@ async def test_eng2_eng4_100k_events_for_10k_entities_match_an_independent_model
 
 
 async def test_eng4_one_entitys_events_apply_in_publish_order(sample_engine):
+    """ENG-4: one entitys events apply in publish order."""
     futures = [
         await sample_engine.submit(
             sample_engine.make_event("parcel.note", "parcel:7", {"text": str(i)}, event_id=f"n{i}")
@@ -61,6 +62,7 @@ async def test_eng4_one_entitys_events_apply_in_publish_order(sample_engine):
 
 
 async def test_eng2_duplicate_event_id_is_recorded_and_changes_nothing(sample_engine):
+    """ENG-2: duplicate event id is recorded and changes nothing."""
     event = sample_engine.make_event("parcel.pack", "parcel:1", {"weight_kg": 1.0}, event_id="same")
     first = await sample_engine.publish(event)
     before = await sample_engine.entity("parcel:1")
@@ -72,6 +74,7 @@ async def test_eng2_duplicate_event_id_is_recorded_and_changes_nothing(sample_en
 
 
 async def test_eng2_duplicates_inside_one_batch_are_caught(sample_engine):
+    """ENG-2: duplicates inside one batch are caught."""
     event = sample_engine.make_event("parcel.note", "parcel:1", {"text": "x"}, event_id="twice")
     receipts = await asyncio.gather(*[await sample_engine.submit(event) for _ in range(5)])
     assert sorted(r.outcome for r in receipts) == ["duplicate"] * 4 + ["transitioned"]
@@ -79,7 +82,7 @@ async def test_eng2_duplicates_inside_one_batch_are_caught(sample_engine):
 
 
 async def test_eng3_malformed_and_not_allowed_events_are_kept_and_visible(sample_engine, db_path):
-    """A malformed event becomes a dead letter, a not-allowed one is logged as
+    """ENG-3: A malformed event becomes a dead letter, a not-allowed one is logged as
     ignored; the engine keeps running, and `channelsync state` shows both."""
     bad = await sample_engine.publish_raw(
         b'{"event_id": "b1", "type": "parcel.pack", '
@@ -116,6 +119,7 @@ async def test_eng3_malformed_and_not_allowed_events_are_kept_and_visible(sample
 
 
 async def test_eng3_unknown_event_type_and_unknown_entity_kind_are_dead_letters(sample_engine):
+    """ENG-3: unknown event type and unknown entity kind are dead letters."""
     unknown_type = await sample_engine.publish(
         {
             "event_id": "u1",
@@ -178,6 +182,7 @@ async def test_eng7_timers_fire_from_the_injected_clock_and_survive_a_restart(
 
 
 async def test_eng7_a_timer_fired_twice_applies_once(sample_engine, clock):
+    """ENG-7: a timer fired twice applies once."""
     await sample_engine.publish(
         sample_engine.make_event("parcel.pack", "parcel:1", {}, event_id="p1")
     )
@@ -217,6 +222,7 @@ async def test_eng5_replay_rebuilds_state_and_check_names_a_tampered_event(
 
 
 async def test_eng5_check_notices_a_stored_entity_that_disagrees(sample_engine, sample_charts):
+    """ENG-5: check notices a stored entity that disagrees."""
     await sample_engine.publish(
         sample_engine.make_event("parcel.pack", "parcel:1", {}, event_id="e")
     )

@@ -22,6 +22,7 @@ def dispatcher(engine: Engine, handler, **options) -> OutboxDispatcher:
 
 
 async def test_eng6_command_is_stored_in_the_same_transaction_as_its_transition(sample_engine):
+    """ENG-6: command is stored in the same transaction as its transition."""
     await ship(sample_engine, "parcel:1")
     [command] = await list_commands(sample_engine.store)
     history = await sample_engine.history("parcel:1")
@@ -33,6 +34,7 @@ async def test_eng6_command_is_stored_in_the_same_transaction_as_its_transition(
 
 
 async def test_eng6_a_command_runs_once_and_its_result_events_re_enter(sample_engine):
+    """ENG-6: a command runs once and its result events re enter."""
     await ship(sample_engine, "parcel:1")
     calls = []
 
@@ -58,6 +60,7 @@ async def test_eng6_a_command_runs_once_and_its_result_events_re_enter(sample_en
 
 
 async def test_eng6_a_failing_command_is_retried_with_backoff_then_parked(sample_engine, clock):
+    """ENG-6: a failing command is retried with backoff then parked."""
     await ship(sample_engine, "parcel:1")
 
     async def broken(command):
@@ -87,6 +90,7 @@ async def test_eng6_a_failing_command_is_retried_with_backoff_then_parked(sample
 
 
 async def test_eng6_retry_later_waits_as_told_and_failed_parks_at_once(sample_engine, clock):
+    """ENG-6: retry later waits as told and failed parks at once."""
     await ship(sample_engine, "parcel:1")
     await ship(sample_engine, "parcel:2")
 
@@ -107,13 +111,14 @@ async def test_eng6_retry_later_waits_as_told_and_failed_parks_at_once(sample_en
 
 
 async def test_eng6_held_commands_wait_and_resume_on_release(sample_engine, clock):
+    """ENG-6: held commands wait and resume on release."""
     await ship(sample_engine, "parcel:1")
     authorized = False
     calls = []
 
     async def handler(command):
         if not authorized:
-            raise CommandHeld("authorization inactive")
+            raise CommandHeld("authorization inactive", hold_key="shop:1")
         calls.append(command.id)
 
     outbox = dispatcher(sample_engine, handler)
@@ -121,12 +126,14 @@ async def test_eng6_held_commands_wait_and_resume_on_release(sample_engine, cloc
     assert [c.status for c in await list_commands(sample_engine.store)] == ["held"]
     assert await outbox.run_once() == 0, "held work is not retried on its own"
     authorized = True
-    assert await release_held(sample_engine.store, clock.now()) == 1
+    assert await release_held(sample_engine.store, clock.now(), "shop:2") == 0
+    assert await release_held(sample_engine.store, clock.now(), "shop:1") == 1
     await outbox.run_until_idle()
     assert len(calls) == 1
 
 
 async def test_eng6_commands_of_one_entity_run_in_order(sample_engine, clock):
+    """ENG-6: commands of one entity run in order."""
     await ship(sample_engine, "parcel:1")
     await sample_engine.publish(
         sample_engine.make_event("parcel.pack", "parcel:2", {}, event_id="p2")
@@ -159,7 +166,7 @@ async def test_eng6_commands_of_one_entity_run_in_order(sample_engine, clock):
 
 
 async def test_eng6_a_crash_before_marking_done_repeats_with_the_same_key(sample_engine):
-    """The handler succeeded but the process died before 'done' was written:
+    """ENG-6: The handler succeeded but the process died before 'done' was written:
     the command runs again, with the same idempotency key, so the platform can
     recognise the repeat."""
     await ship(sample_engine, "parcel:1")

@@ -13,8 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_readme_embedding_example_runs(tmp_path):
     readme = (ROOT / "README.md").read_text()
     example = re.search(r"## Embedding the engine.*?```python\n(.*?)```", readme, re.S).group(1)
-    result = subprocess.run([sys.executable, "-c", example], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", example], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "transitioned created -> packed"

@@ -40,6 +40,7 @@ def run_and_kill(db: Path, start: int, count: int, kill_after: int) -> dict[str,
 
 
 async def test_eng2_eng7_sigkill_after_publish_loses_nothing_and_timers_still_fire(tmp_path):
+    """ENG-2, ENG-7: sigkill after publish loses nothing and timers still fire."""
     db = tmp_path / "crash.db"
     charts = ChartSet.load([chart_package()])
     acknowledged: dict[str, str] = {}

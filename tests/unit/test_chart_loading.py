@@ -54,6 +54,7 @@ def test_valid_chart_loads(tmp_path):
 
 
 def test_eng1_unknown_state_is_named_with_its_transition(tmp_path):
+    """ENG-1: unknown state is named with its transition."""
     text = VALID.replace("target: shipped", "target: shiped")
     [message] = problems(tmp_path, text)
     assert "transitions[1]" in message and "unknown target state 'shiped'" in message
@@ -61,12 +62,14 @@ def test_eng1_unknown_state_is_named_with_its_transition(tmp_path):
 
 
 def test_eng1_unknown_source_state(tmp_path):
+    """ENG-1: unknown source state."""
     text = VALID.replace("source: packed", "source: [packd]")
     [message] = problems(tmp_path, text)
     assert "unknown source state 'packd'" in message
 
 
 def test_eng1_unreachable_state(tmp_path):
+    """ENG-1: unreachable state."""
     text = VALID.replace(
         "  shipped: {label: Shipped, final: true}",
         "  shipped: {label: Shipped, final: true}\n  lost: {label: Lost}",
@@ -76,27 +79,32 @@ def test_eng1_unreachable_state(tmp_path):
 
 
 def test_eng1_missing_initial_state(tmp_path):
+    """ENG-1: missing initial state."""
     text = VALID.replace("initial: created\n", "")
     messages = problems(tmp_path, text)
     assert any("missing initial state" in m for m in messages)
 
 
 def test_eng1_initial_state_that_does_not_exist(tmp_path):
+    """ENG-1: initial state that does not exist."""
     [message] = problems(tmp_path, VALID.replace("initial: created", "initial: nowhere"))
     assert "initial" in message and "unknown state 'nowhere'" in message
 
 
 def test_eng1_unknown_guard(tmp_path):
+    """ENG-1: unknown guard."""
     [message] = problems(tmp_path, VALID.replace("[has_tracking]", "[has_trackin]"))
     assert "transitions[1]" in message and "unknown guard 'has_trackin'" in message
 
 
 def test_eng1_unknown_action(tmp_path):
+    """ENG-1: unknown action."""
     [message] = problems(tmp_path, VALID.replace("[record_tracking]", "[record_trackin]"))
     assert "transitions[1]" in message and "unknown action 'record_trackin'" in message
 
 
 def test_eng1_two_transitions_that_could_both_fire(tmp_path):
+    """ENG-1: two transitions that could both fire."""
     text = (
         VALID
         + """
@@ -111,6 +119,7 @@ def test_eng1_two_transitions_that_could_both_fire(tmp_path):
 
 
 def test_eng1_exclusive_guards_are_not_a_conflict(tmp_path):
+    """ENG-1: exclusive guards are not a conflict."""
     text = (
         VALID
         + """
@@ -124,6 +133,7 @@ def test_eng1_exclusive_guards_are_not_a_conflict(tmp_path):
 
 
 def test_eng1_a_wildcard_source_overlapping_another_is_a_conflict(tmp_path):
+    """ENG-1: a wildcard source overlapping another is a conflict."""
     text = (
         VALID
         + """
@@ -136,6 +146,7 @@ def test_eng1_a_wildcard_source_overlapping_another_is_a_conflict(tmp_path):
 
 
 def test_eng1_every_problem_is_reported_at_once(tmp_path):
+    """ENG-1: every problem is reported at once."""
     text = (
         VALID.replace("[has_tracking]", "[nope]")
         .replace("[record_tracking]", "[nada]")
@@ -146,6 +157,7 @@ def test_eng1_every_problem_is_reported_at_once(tmp_path):
 
 
 def test_eng1_leaving_a_final_state_is_refused(tmp_path):
+    """ENG-1: leaving a final state is refused."""
     text = (
         VALID
         + """
@@ -159,6 +171,7 @@ def test_eng1_leaving_a_final_state_is_refused(tmp_path):
 
 
 def test_eng1_duplicate_yaml_keys_are_refused(tmp_path):
+    """ENG-1: duplicate yaml keys are refused."""
     text = VALID.replace(
         "  packed: {label: Packed}", "  packed: {label: Packed}\n  packed: {label: P}"
     )
@@ -167,12 +180,14 @@ def test_eng1_duplicate_yaml_keys_are_refused(tmp_path):
 
 
 def test_eng1_schema_errors_name_the_place(tmp_path):
+    """ENG-1: schema errors name the place."""
     text = VALID.replace("  created: {label: Created}", "  created: {lable: Created}")
     messages = problems(tmp_path, text)
     assert any("states.created" in m for m in messages)
 
 
 def test_eng1_an_event_the_chart_does_not_declare(tmp_path):
+    """ENG-1: an event the chart does not declare."""
     text = VALID.replace("events: [parcel.pack, parcel.ship]", "events: [parcel.pack]")
     [message] = problems(tmp_path, text)
     assert "not in the chart's events" in message

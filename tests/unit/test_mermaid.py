@@ -47,3 +47,39 @@ def test_chart_show_unknown_name_is_a_clear_error():
     result = CliRunner().invoke(app, ["chart", "show", "nope"])
     assert result.exit_code == 1
     assert "no chart named 'nope'" in result.stderr
+
+
+def test_order_chart_renders_the_real_lifecycle():
+    """ORD-8: `chart show order --format mermaid` draws TikTok's lifecycle."""
+    result = CliRunner().invoke(app, ["chart", "show", "order", "--format", "mermaid"])
+    assert result.exit_code == 0, result.output
+    states = assert_valid_state_diagram(result.stdout)
+    assert states == {
+        "unpaid",
+        "on_hold",
+        "awaiting_shipment",
+        "partially_shipping",
+        "awaiting_collection",
+        "in_transit",
+        "delivered",
+        "completed",
+        "cancelled",
+    }
+    for edge in (
+        "unpaid --> on_hold",
+        "on_hold --> awaiting_shipment",
+        "unpaid --> awaiting_shipment",
+        "awaiting_shipment --> delivered",
+        "in_transit --> cancelled",
+        "completed --> [*]",
+        "cancelled --> [*]",
+    ):
+        assert f"    {edge}" in result.stdout
+    assert "delivered --> cancelled" not in result.stdout, "no cancelling after delivery"
+
+
+def test_every_channel_chart_renders():
+    for name in ("shop_connection", "product_listing", "order"):
+        result = CliRunner().invoke(app, ["chart", "show", name])
+        assert result.exit_code == 0
+        assert_valid_state_diagram(result.stdout)
