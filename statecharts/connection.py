@@ -1,0 +1,256 @@
+"""Guards and actions of the shop_connection chart."""
+
+from __future__ import annotations
+
+from engine.rules import Rules, StepContext
+from statecharts import payloads as p
+
+US = "US"
+
+
+def register(rules: Rules) -> None:
+    for name, payload in (
+        ("connection.start_setup", p.StartSetup),
+        ("connection.connect", None),
+        ("connection.choose_account_type", p.ChooseAccountType),
+        ("connection.accept_terms", p.AcceptTerms),
+        ("connection.authorized", p.Authorized),
+        ("connection.token_refreshed", p.TokenRefreshed),
+        ("connection.refresh_token_expired", p.Deauthorized),
+        ("connection.deauthorized", p.Deauthorized),
+        ("connection.authorization_expiring", p.AuthorizationExpiring),
+        ("connection.app_uninstalled", p.Deauthorized),
+        ("logistics.set_fulfillment_model", p.SetFulfillmentModel),
+        ("logistics.providers_listed", p.ProvidersListed),
+        ("logistics.map_carrier", p.MapCarrier),
+        ("logistics.unmap_carrier", p.UnmapCarrier),
+        ("products.add", p.AddProducts),
+        ("products.add_collection", p.AddCollection),
+    ):
+        rules.event(name, payload)
+    rules.guard("store_in_us")(store_in_us)
+    rules.guard("has_tiktok_shop_account")(has_tiktok_shop_account)
+    rules.guard("terms_checked", refusal="TikTok's data-usage terms must be accepted to continue")(
+        terms_checked
+    )
+    rules.guard("seller_base_region_us")(seller_base_region_us)
+    rules.guard("fulfilled_by_seller")(fulfilled_by_seller)
+    rules.guard("provider_listed")(provider_listed)
+    for action in (
+        record_store,
+        record_account_type,
+        record_terms,
+        record_authorization,
+        resume_held_work,
+        request_token_refresh,
+        record_token_refresh,
+        record_expiry_warning,
+        record_deauthorized,
+        record_refresh_token_expired,
+        record_uninstalled,
+        record_fulfillment_model,
+        record_shipping_providers,
+        record_carrier_mapping,
+        remove_carrier_mapping,
+        add_products_to_sync,
+        add_collection_to_sync,
+    ):
+        rules.action(action.__name__)(action)
+
+
+def hold_key(shop: str) -> str:
+    """What outbound work of a shop is held under while its authorization is inactive."""
+    return f"authorization:{shop}"
+
+
+# ------------------------------------------------------------------ guards
+
+
+def store_in_us(ctx: StepContext) -> bool:
+    country = ctx.payload.store_country.strip().upper()  # type: ignore[attr-defined]
+    if country == US:
+        return True
+    return ctx.refuse(
+        f"the TikTok Shop channel is available only to stores based in the United States; "
+        f"this store is based in {country or 'an unknown country'} (CONN-1)"
+    )
+
+
+def has_tiktok_shop_account(ctx: StepContext) -> bool:
+    if ctx.payload.has_tiktok_shop_account:  # type: ignore[attr-defined]
+        return True
+    return ctx.refuse(
+        "no TikTok Shop account: create one in TikTok Shop Seller Center first, then connect again"
+    )
+
+
+def terms_checked(ctx: StepContext) -> bool:
+    return bool(ctx.payload.accepted)  # type: ignore[attr-defined]
+
+
+def seller_base_region_us(ctx: StepContext) -> bool:
+    region = ctx.payload.seller_base_region.strip().upper()  # type: ignore[attr-defined]
+    if region == US:
+        return True
+    return ctx.refuse(
+        f"the TikTok Shop is based in {region}; only US TikTok Shops can connect (CONN-1)"
+    )
+
+
+def fulfilled_by_seller(ctx: StepContext) -> bool:
+    model = ctx.data.get("logistics", {}).get("fulfillment_model")
+    if model == "FBS":
+        return True
+    if model == "FBT":
+        return ctx.refuse(
+            "logistics mapping applies to Fulfilled by Seller shops only; "
+            "this shop is Fulfilled by TikTok (LOGI-1)"
+        )
+    return ctx.refuse("choose Fulfilled by Seller (FBS) or by TikTok (FBT) first")
+
+
+def provider_listed(ctx: StepContext) -> bool:
+    provider = ctx.payload.shipping_provider_id  # type: ignore[attr-defined]
+    listed = {sp["id"] for sp in ctx.data.get("logistics", {}).get("shipping_providers", [])}
+    if provider in listed:
+        return True
+    return ctx.refuse(
+        f"shipping provider {provider} is not in this shop's TikTok shipping provider list (LOGI-2)"
+    )
+
+
+# ------------------------------------------------------------------ actions
+
+
+def record_store(ctx: StepContext) -> None:
+    payload: p.StartSetup = ctx.payload  # type: ignore[assignment]
+    ctx.data["store"] = {"domain": payload.store_domain, "country": payload.store_country.upper()}
+
+
+def record_account_type(ctx: StepContext) -> None:
+    ctx.data["account_type"] = ctx.payload.account_type  # type: ignore[attr-defined]
+
+
+def record_terms(ctx: StepContext) -> None:
+    ctx.data["terms_accepted_at"] = ctx.now
+
+
+def record_authorization(ctx: StepContext) -> None:
+    payload: p.Authorized = ctx.payload  # type: ignore[assignment]
+    ctx.data["tiktok_shop"] = {
+        "shop_id": payload.shop_id,
+        "shop_cipher": payload.shop_cipher,
+        "shop_name": payload.shop_name,
+        "seller_base_region": payload.seller_base_region,
+    }
+    ctx.data["authorization"] = {
+        "access_token_expire_in": payload.access_token_expire_in,
+        "refresh_token_expire_in": payload.refresh_token_expire_in,
+        "granted_scopes": payload.granted_scopes,
+        "authorized_at": ctx.now,
+    }
+    ctx.data.pop("inactive_reason", None)
+    ctx.data.pop("expiry_warning", None)
+
+
+def resume_held_work(ctx: StepContext) -> None:
+    """Re-authorized: outbound work held while inactive goes out now (CONN-4)."""
+    ctx.release_held(hold_key(ctx.event.entity))
+
+
+def request_token_refresh(ctx: StepContext) -> None:
+    """Refresh ahead of the absolute expiry time TikTok gave (CONN-5)."""
+    ctx.emit(
+        "refresh_access_token",
+        {
+            "shop": ctx.event.entity,
+            "access_token_expire_in": ctx.data["authorization"]["access_token_expire_in"],
+        },
+    )
+
+
+def record_token_refresh(ctx: StepContext) -> None:
+    payload: p.TokenRefreshed = ctx.payload  # type: ignore[assignment]
+    authorization = ctx.data.setdefault("authorization", {})
+    authorization["access_token_expire_in"] = payload.access_token_expire_in
+    authorization["refresh_token_expire_in"] = payload.refresh_token_expire_in
+    authorization["refreshed_at"] = ctx.now
+
+
+def record_expiry_warning(ctx: StepContext) -> None:
+    payload: p.AuthorizationExpiring = ctx.payload  # type: ignore[assignment]
+    ctx.data["expiry_warning"] = {
+        "expiration_time": payload.expiration_time,
+        "message": payload.message,
+        "received_at": ctx.now,
+    }
+
+
+def _go_inactive(ctx: StepContext, reason: str) -> None:
+    ctx.data["inactive_reason"] = reason
+    ctx.data["inactive_since"] = ctx.now
+
+
+def record_deauthorized(ctx: StepContext) -> None:
+    _go_inactive(ctx, "the seller deauthorized the app on TikTok Shop")
+
+
+def record_refresh_token_expired(ctx: StepContext) -> None:
+    _go_inactive(ctx, "the refresh token expired: authorize again")
+
+
+def record_uninstalled(ctx: StepContext) -> None:
+    _go_inactive(ctx, "the app was uninstalled from the Shoplazza store")
+
+
+def record_fulfillment_model(ctx: StepContext) -> None:
+    ctx.data.setdefault("logistics", {})["fulfillment_model"] = ctx.payload.fulfillment_model  # type: ignore[attr-defined]
+
+
+def record_shipping_providers(ctx: StepContext) -> None:
+    payload: p.ProvidersListed = ctx.payload  # type: ignore[assignment]
+    ctx.data.setdefault("logistics", {})["shipping_providers"] = [
+        {"id": sp.id, "name": sp.name} for sp in payload.shipping_providers
+    ]
+
+
+def record_carrier_mapping(ctx: StepContext) -> None:
+    """Map a carrier, then retry the fulfillments that failed for want of it (LOGI-3)."""
+    payload: p.MapCarrier = ctx.payload  # type: ignore[assignment]
+    logistics = ctx.data.setdefault("logistics", {})
+    logistics.setdefault("carrier_mapping", {})[payload.tracking_company_code] = (
+        payload.shipping_provider_id
+    )
+    ctx.emit(
+        "retry_unmapped_fulfillments",
+        {"shop": ctx.event.entity, "tracking_company_code": payload.tracking_company_code},
+    )
+
+
+def remove_carrier_mapping(ctx: StepContext) -> None:
+    code = ctx.payload.tracking_company_code  # type: ignore[attr-defined]
+    ctx.data.setdefault("logistics", {}).setdefault("carrier_mapping", {}).pop(code, None)
+
+
+def _send_products(ctx: StepContext, products: list[p.ShoplazzaProduct]) -> None:
+    store = ctx.event.entity_id
+    for product in products:
+        ctx.send(
+            f"listing:{store}:{product.id}",
+            "listing.added",
+            {"shop": ctx.event.entity, "product": product.model_dump(mode="json")},
+            suffix=f":{product.id}",
+        )
+
+
+def add_products_to_sync(ctx: StepContext) -> None:
+    _send_products(ctx, ctx.payload.products)  # type: ignore[attr-defined]
+
+
+def add_collection_to_sync(ctx: StepContext) -> None:
+    """A collection adds the products it holds now; later additions are not followed (PROD-1)."""
+    payload: p.AddCollection = ctx.payload  # type: ignore[assignment]
+    collections = ctx.data.setdefault("collections_added", [])
+    if payload.collection_id not in collections:
+        collections.append(payload.collection_id)
+    _send_products(ctx, payload.products)

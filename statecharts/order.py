@@ -1,0 +1,532 @@
+"""Guards and actions of the order chart: lifecycle, Shoplazza sync, fulfillment push."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.charts.schema import parse_duration
+from engine.rules import Rules, StepContext
+from statecharts import payloads as p
+
+SALES_CHANNEL = "TikTok Shop"
+# TikTok masks the recipient address while UNPAID or ON_HOLD (and CANCELLED) (ORD-5).
+ADDRESS_VISIBLE = frozenset(
+    {
+        "awaiting_shipment",
+        "partially_shipping",
+        "awaiting_collection",
+        "in_transit",
+        "delivered",
+        "completed",
+    }
+)
+ON_HOLD_STATES = frozenset({"unpaid", "on_hold"})
+TRACKING_UPDATE_WINDOW = 72 * 3600  # LOGI-5
+DEFAULT_SYNC_RETRY = "15m"
+CODE_ON_HOLD = 21011044
+CODE_ALREADY_SHIPPED = 21008099
+# Failures a retry can cure; a cancelled order that never reached Shoplazza is not retried.
+NOT_RETRIED = "cancelled on TikTok before it was created in Shoplazza"
+
+
+def register(rules: Rules) -> None:
+    for name, payload in (
+        ("order.status_changed", p.OrderStatusChanged),
+        ("order.detail_fetched", p.OrderDetail),
+        ("order.products_resolved", p.ProductsResolved),
+        ("order.shoplazza_created", p.ShoplazzaOrderCreated),
+        ("order.sync_failed", p.SyncFailed),
+        ("order.retry_sync", p.Nudge),
+        ("order.shoplazza_fulfilled", p.ShoplazzaFulfilled),
+        ("order.shoplazza_tracking_updated", p.ShoplazzaFulfilled),
+        ("order.retry_fulfillment", p.Nudge),
+        ("order.carrier_resolved", p.CarrierResolved),
+        ("order.shipping_pushed", p.ShippingPushed),
+        ("order.shipping_push_failed", p.ShippingPushFailed),
+        ("order.shoplazza_changed", p.ShoplazzaOrderChanged),
+        ("order.tiktok_return_changed", p.TikTokReturnChanged),
+        ("order.address_updated", p.Nudge),
+    ):
+        rules.event(name, payload)
+    rules.guard("newer_update")(newer_update)
+    rules.guard("order_status", takes_argument=True)(order_status)
+    rules.guard("order_can_sync")(order_can_sync)
+    rules.guard("fulfilled_by_tiktok", refusal="the order is Fulfilled by Seller")(
+        fulfilled_by_tiktok
+    )
+    rules.guard("tracking_pushed", refusal="no tracking has been pushed yet")(tracking_pushed)
+    rules.guard("carrier", takes_argument=True)(carrier)
+    for action in (
+        record_status,
+        record_detail,
+        refetch_detail,
+        create_in_shoplazza,
+        record_shoplazza_order,
+        record_sync_failure,
+        retry_sync,
+        record_shoplazza_change,
+        record_return,
+        record_fulfillment,
+        skip_push_for_fbt,
+        wait_while_on_hold,
+        skip_push_for_cancelled,
+        resolve_carrier,
+        push_tracking,
+        fail_carrier_not_mapped,
+        fail_push_authorization_inactive,
+        record_push,
+        record_push_failure,
+        correct_tracking,
+    ):
+        rules.action(action.__name__)(action)
+
+
+# ------------------------------------------------------------------ what Shoplazza should show
+
+
+def shoplazza_view(state: str) -> dict[str, Any]:
+    """How a TikTok status shows in Shoplazza (ORD-6). Returns and refunds do not."""
+    if state == "cancelled":
+        return {"cancelled": True}
+    fulfillment = {
+        "partially_shipping": "partially_shipped",
+        "in_transit": "shipped",
+        "delivered": "shipped",
+        "completed": "shipped",
+    }.get(state)
+    return {
+        "financial_status": "waiting" if state == "unpaid" else "paid",
+        "fulfillment_status": fulfillment,
+    }
+
+
+def _propagate(ctx: StepContext, before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Send Shoplazza what a TikTok change altered; nothing else."""
+    sync = ctx.data.get("sync", {})
+    if sync.get("status") != "synced":
+        return
+    base = {"order": ctx.event.entity, "shoplazza_order_id": sync["shoplazza_order_id"]}
+    sent = ctx.data.setdefault("shoplazza_sent", {})
+    mirror = ctx.data.setdefault("shoplazza", {})
+    if after.get("cancelled") and not before.get("cancelled"):
+        ctx.emit("cancel_shoplazza_order", base)
+        sent["cancelled"] = True
+        return
+    if after.get("financial_status") != before.get("financial_status"):
+        ctx.emit(
+            "update_shoplazza_payment", {**base, "financial_status": after["financial_status"]}
+        )
+        sent["financial_status"] = after["financial_status"]
+    wanted = after.get("fulfillment_status")
+    if (
+        wanted
+        and wanted != before.get("fulfillment_status")
+        and mirror.get("fulfillment_status") != wanted
+    ):
+        ctx.emit("update_shoplazza_fulfillment", {**base, "fulfillment_status": wanted})
+        sent["fulfillment_status"] = wanted
+        mirror["fulfillment_status"] = wanted
+
+
+# ------------------------------------------------------------------ guards
+
+
+def newer_update(ctx: StepContext) -> bool:
+    update_time = ctx.payload.update_time  # type: ignore[attr-defined]
+    last = ctx.data.get("update_time")
+    if last is None or update_time > last:
+        return True
+    return ctx.refuse(f"stale: update_time {update_time} is not newer than {last}, already applied")
+
+
+def order_status(ctx: StepContext, status: str) -> bool:
+    return ctx.payload.order_status == status  # type: ignore[attr-defined]
+
+
+def _sync_problem(ctx: StepContext) -> str | None:
+    resolved: p.ProductsResolved = ctx.payload  # type: ignore[assignment]
+    if ctx.state == "cancelled" and ctx.data.get("sync", {}).get("status") != "synced":
+        return NOT_RETRIED
+    if not resolved.authorization_active:
+        return "authorization inactive"
+    if resolved.unsynced:
+        return "products not synced: " + ", ".join(resolved.unsynced)
+    if resolved.unavailable:
+        return "products deleted or unpublished in Shoplazza: " + ", ".join(resolved.unavailable)
+    return None
+
+
+def order_can_sync(ctx: StepContext) -> bool:
+    problem = _sync_problem(ctx)
+    return problem is None or ctx.refuse(problem)
+
+
+def fulfilled_by_tiktok(ctx: StepContext) -> bool:
+    return ctx.data.get("detail", {}).get("fulfillment_type") == "FULFILLMENT_BY_TIKTOK"
+
+
+def tracking_pushed(ctx: StepContext) -> bool:
+    return ctx.data.get("fulfillment", {}).get("status") == "pushed"
+
+
+def _carrier_resolution(resolved: p.CarrierResolved) -> str:
+    if not resolved.authorization_active:
+        return "inactive"
+    if resolved.fulfillment_model == "FBT":
+        return "fbt"
+    return "mapped" if resolved.shipping_provider_id else "not_mapped"
+
+
+def carrier(ctx: StepContext, resolution: str) -> bool:
+    return _carrier_resolution(ctx.payload) == resolution  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ lifecycle
+
+
+def record_status(ctx: StepContext) -> None:
+    payload: p.OrderStatusChanged = ctx.payload  # type: ignore[assignment]
+    before, after = ctx.state, ctx.target
+    data = ctx.data
+    first = "update_time" not in data
+    data.update(
+        order_id=payload.order_id,
+        status=payload.order_status,
+        update_time=payload.update_time,
+        is_on_hold_order=payload.is_on_hold_order,
+    )
+    if payload.shop_id:
+        data["shop_id"] = payload.shop_id
+    data.setdefault("sync", {"status": "not_synced", "reason": "waiting for the order detail"})
+    data.setdefault("channel", SALES_CHANNEL)
+    if first or (after in ADDRESS_VISIBLE and not data.get("address_fetched")):
+        _fetch_detail(ctx, after)
+    if before != after:
+        _propagate(ctx, shoplazza_view(before), shoplazza_view(after))
+    fulfillment = data.get("fulfillment", {})
+    if fulfillment.get("status") == "waiting" and after not in ON_HOLD_STATES:
+        if after == "cancelled":
+            fulfillment.update(status="not_applicable", reason="order cancelled on TikTok")
+        else:
+            _request_carrier(ctx, "ship")  # LOGI-4: the hold is over
+
+
+def _fetch_detail(ctx: StepContext, state: str) -> None:
+    include = state in ADDRESS_VISIBLE
+    ctx.emit(
+        "fetch_order_detail",
+        {
+            "order": ctx.event.entity,
+            "order_id": ctx.data["order_id"],
+            "shop_id": ctx.data.get("shop_id"),
+            "include_recipient": include,
+        },
+    )
+
+
+def record_detail(ctx: StepContext) -> None:
+    detail: p.OrderDetail = ctx.payload  # type: ignore[assignment]
+    data = ctx.data
+    data["order_id"] = detail.id
+    data["detail"] = {
+        "tiktok_create_time": detail.create_time,
+        "fulfillment_type": detail.fulfillment_type,
+        "line_items": [item.model_dump(mode="json") for item in detail.line_items],
+        "payment": detail.payment,
+    }
+    if ctx.state in ADDRESS_VISIBLE and detail.recipient_address:
+        data["recipient_address"] = detail.recipient_address
+        data["address_fetched"] = True
+        sync = data.get("sync", {})
+        if sync.get("status") == "synced":
+            ctx.emit(
+                "update_shoplazza_address",
+                {
+                    "order": ctx.event.entity,
+                    "shoplazza_order_id": sync["shoplazza_order_id"],
+                    "recipient_address": detail.recipient_address,
+                },
+            )
+    # else: ORD-5, the address of an Unpaid/On Hold order is never kept.
+    if data.get("sync", {}).get("status") in ("not_synced", None):
+        _resolve_products(ctx)
+
+
+def refetch_detail(ctx: StepContext) -> None:
+    if ctx.state in ADDRESS_VISIBLE:
+        _fetch_detail(ctx, ctx.state)
+
+
+# ------------------------------------------------------------------ sync into Shoplazza
+
+
+def _resolve_products(ctx: StepContext) -> None:
+    detail = ctx.data.get("detail")
+    if not detail:
+        _fetch_detail(ctx, ctx.state)
+        return
+    ctx.data["sync"] = {
+        **ctx.data.get("sync", {}),
+        "status": "syncing",
+        "reason": "checking the order's products",
+    }
+    ctx.data["sync"].pop("retry_at", None)
+    ctx.emit(
+        "resolve_order_products",
+        {
+            "order": ctx.event.entity,
+            "shop_id": ctx.data.get("shop_id"),
+            "product_ids": sorted({item["product_id"] for item in detail["line_items"]}),
+        },
+    )
+
+
+def create_in_shoplazza(ctx: StepContext) -> None:
+    resolved: p.ProductsResolved = ctx.payload  # type: ignore[assignment]
+    data = ctx.data
+    sync = data.setdefault("sync", {})
+    attempt = sync.get("attempts", 0) + 1
+    view = shoplazza_view(ctx.state)
+    request: dict[str, Any] = {
+        "order": ctx.event.entity,
+        "order_id": data["order_id"],
+        "shop_id": data.get("shop_id"),
+        "source_name": SALES_CHANNEL,
+        "tags": [SALES_CHANNEL, f"tiktok_order:{data['order_id']}"],
+        "tiktok_create_time": data["detail"]["tiktok_create_time"],
+        "line_items": resolved.shoplazza_line_items,
+        "financial_status": view["financial_status"],
+        "payment": data["detail"].get("payment", {}),
+    }
+    if ctx.state in ADDRESS_VISIBLE and data.get("recipient_address"):
+        request["recipient_address"] = data["recipient_address"]
+    ctx.emit(
+        "create_shoplazza_order", request, idempotency_key=f"{ctx.event.entity}:create:{attempt}"
+    )
+    sync.update(status="syncing", reason="creating the order in Shoplazza", attempts=attempt)
+    sync.pop("retry_at", None)
+    data["shoplazza_sent"] = {
+        "financial_status": view["financial_status"],
+        "fulfillment_status": None,
+        "recipient_address": "recipient_address" in request,
+    }
+
+
+def record_shoplazza_order(ctx: StepContext) -> None:
+    """Synced (ORD-1, ORD-2); then catch up with what changed on TikTok meanwhile."""
+    created: p.ShoplazzaOrderCreated = ctx.payload  # type: ignore[assignment]
+    data = ctx.data
+    data["sync"] = {
+        "status": "synced",
+        "reason": None,
+        "attempts": data.get("sync", {}).get("attempts", 1),
+        "shoplazza_order_id": created.shoplazza_order_id,
+    }
+    data["shoplazza_created_at"] = created.created_at
+    sent = data.get("shoplazza_sent", {})
+    _propagate(
+        ctx,
+        {
+            "financial_status": sent.get("financial_status"),
+            "fulfillment_status": sent.get("fulfillment_status"),
+        },
+        shoplazza_view(ctx.state),
+    )
+    if data.get("recipient_address") and not sent.get("recipient_address"):
+        ctx.emit(
+            "update_shoplazza_address",
+            {
+                "order": ctx.event.entity,
+                "shoplazza_order_id": created.shoplazza_order_id,
+                "recipient_address": data["recipient_address"],
+            },
+        )
+
+
+def record_sync_failure(ctx: StepContext) -> None:
+    payload = ctx.payload
+    reason = payload.reason if isinstance(payload, p.SyncFailed) else _sync_problem(ctx)
+    sync = ctx.data.setdefault("sync", {})
+    if reason == NOT_RETRIED:
+        sync.update(status="not_synced", reason=reason)
+        sync.pop("retry_at", None)
+        return
+    wait = parse_duration(ctx.settings.get("order_sync_retry", DEFAULT_SYNC_RETRY))
+    sync.update(
+        status="failed",
+        reason=reason,
+        retry_at=ctx.now + wait,
+        failures=sync.get("failures", 0) + 1,
+    )
+
+
+def retry_sync(ctx: StepContext) -> None:
+    """ORD-4: retried once the cause is gone (on a timer, or when asked)."""
+    if ctx.data.get("sync", {}).get("status") == "failed":
+        _resolve_products(ctx)
+
+
+# ------------------------------------------------------------------ changes flowing nowhere
+
+
+def record_shoplazza_change(ctx: StepContext) -> None:
+    """ORD-7: a payment, cancel, return or refund made in Shoplazza changes nothing on TikTok."""
+    payload: p.ShoplazzaOrderChanged = ctx.payload  # type: ignore[assignment]
+    change = {k: v for k, v in payload.model_dump(mode="json").items() if v is not None}
+    ctx.data.setdefault("shoplazza", {}).update(change)
+    ctx.data.setdefault("shoplazza_changes", []).append({**change, "at": ctx.now})
+
+
+def record_return(ctx: StepContext) -> None:
+    """ORD-6: returns and refunds on TikTok change nothing in Shoplazza."""
+    payload: p.TikTokReturnChanged = ctx.payload  # type: ignore[assignment]
+    ctx.data.setdefault("returns", []).append({**payload.model_dump(mode="json"), "at": ctx.now})
+
+
+# ------------------------------------------------------------------ fulfillment push
+
+
+def record_fulfillment(ctx: StepContext) -> None:
+    payload: p.ShoplazzaFulfilled = ctx.payload  # type: ignore[assignment]
+    ctx.data["fulfillment"] = {
+        "status": "received",
+        "reason": None,
+        "tracking_number": payload.tracking_number,
+        "tracking_company_code": payload.tracking_company_code,
+        "line_item_ids": payload.line_item_ids,
+    }
+    # The merchant shipped in Shoplazza: TikTok's later "shipped" must not be sent back.
+    ctx.data.setdefault("shoplazza", {})["fulfillment_status"] = "shipped"
+
+
+def skip_push_for_fbt(ctx: StepContext) -> None:
+    ctx.data.setdefault("fulfillment", {}).update(
+        status="not_applicable",
+        reason="Fulfilled by TikTok: shipping info is never pushed to TikTok (LOGI-1)",
+    )
+
+
+def skip_push_for_cancelled(ctx: StepContext) -> None:
+    ctx.data["fulfillment"].update(status="not_applicable", reason="order cancelled on TikTok")
+
+
+def wait_while_on_hold(ctx: StepContext) -> None:
+    ctx.data["fulfillment"].update(
+        status="waiting",
+        reason="the order is On Hold on TikTok; "
+        "shipping info goes out at Awaiting Shipment (LOGI-4)",
+    )
+
+
+def _request_carrier(
+    ctx: StepContext, purpose: str, tracking: p.ShoplazzaFulfilled | None = None
+) -> None:
+    fulfillment = ctx.data.setdefault("fulfillment", {})
+    number = tracking.tracking_number if tracking else fulfillment.get("tracking_number")
+    code = tracking.tracking_company_code if tracking else fulfillment.get("tracking_company_code")
+    if purpose == "ship":
+        fulfillment.update(status="resolving", reason="looking up the carrier mapping")
+    ctx.emit(
+        "resolve_carrier",
+        {
+            "order": ctx.event.entity,
+            "shop_id": ctx.data.get("shop_id"),
+            "tracking_company_code": code,
+            "tracking_number": number,
+            "purpose": purpose,
+        },
+    )
+
+
+def resolve_carrier(ctx: StepContext) -> None:
+    _request_carrier(ctx, "ship")
+
+
+def push_tracking(ctx: StepContext) -> None:
+    """LOGI-3: the tracking number and the mapped provider go to TikTok."""
+    resolved: p.CarrierResolved = ctx.payload  # type: ignore[assignment]
+    fulfillment = ctx.data.setdefault("fulfillment", {})
+    base = {
+        "order": ctx.event.entity,
+        "order_id": ctx.data["order_id"],
+        "shop_id": ctx.data.get("shop_id"),
+        "shipping_provider_id": resolved.shipping_provider_id,
+    }
+    if resolved.purpose == "correction":
+        ctx.emit("update_shipping_info", {**base, "tracking_number": resolved.tracking_number})
+        fulfillment["correction"] = {
+            "status": "pushing",
+            "tracking_number": resolved.tracking_number,
+        }
+        return
+    ctx.emit(
+        "push_shipping",
+        {
+            **base,
+            "tracking_number": fulfillment["tracking_number"],
+            "order_line_item_ids": fulfillment.get("line_item_ids", []),
+        },
+        idempotency_key=f"{ctx.event.entity}:ship:{fulfillment['tracking_number']}",
+    )
+    fulfillment.update(
+        status="pushing", reason=None, shipping_provider_id=resolved.shipping_provider_id
+    )
+
+
+def fail_carrier_not_mapped(ctx: StepContext) -> None:
+    resolved: p.CarrierResolved = ctx.payload  # type: ignore[assignment]
+    target = "correction" if resolved.purpose == "correction" else None
+    fulfillment = ctx.data.setdefault("fulfillment", {})
+    reason = f"carrier not mapped ({resolved.tracking_company_code})"
+    if target:
+        fulfillment["correction"] = {"status": "not_synced", "reason": reason}
+    else:
+        fulfillment.update(status="failed", reason=reason)
+
+
+def fail_push_authorization_inactive(ctx: StepContext) -> None:
+    ctx.data.setdefault("fulfillment", {}).update(status="failed", reason="authorization inactive")
+
+
+def record_push(ctx: StepContext) -> None:
+    pushed: p.ShippingPushed = ctx.payload  # type: ignore[assignment]
+    fulfillment = ctx.data.setdefault("fulfillment", {})
+    if pushed.purpose == "correction":
+        correction = fulfillment.setdefault("correction", {})
+        correction.update(status="synced", at=ctx.now)
+        fulfillment["tracking_number"] = correction.get(
+            "tracking_number", fulfillment.get("tracking_number")
+        )
+        return
+    fulfillment.update(
+        status="pushed", reason=None, pushed_at=ctx.now, package_id=pushed.package_id
+    )
+
+
+def record_push_failure(ctx: StepContext) -> None:
+    failed: p.ShippingPushFailed = ctx.payload  # type: ignore[assignment]
+    fulfillment = ctx.data.setdefault("fulfillment", {})
+    if failed.purpose == "correction":
+        fulfillment["correction"] = {"status": "not_synced", "reason": failed.message}
+    elif failed.code == CODE_ON_HOLD:
+        wait_while_on_hold(ctx)
+    elif failed.code == CODE_ALREADY_SHIPPED:
+        fulfillment.update(status="pushed", reason="already shipped on TikTok", pushed_at=ctx.now)
+    else:
+        fulfillment.update(status="failed", reason=failed.message, code=failed.code)
+
+
+def correct_tracking(ctx: StepContext) -> None:
+    """LOGI-5: a tracking correction goes out only within TikTok's 72-hour window."""
+    update: p.ShoplazzaFulfilled = ctx.payload  # type: ignore[assignment]
+    fulfillment = ctx.data["fulfillment"]
+    pushed_at = fulfillment.get("pushed_at") or 0
+    if ctx.now - pushed_at > TRACKING_UPDATE_WINDOW:
+        fulfillment["correction"] = {
+            "status": "not_synced",
+            "tracking_number": update.tracking_number,
+            "reason": "past TikTok's 72-hour window for shipping info updates",
+        }
+        return
+    fulfillment["correction"] = {"status": "resolving", "tracking_number": update.tracking_number}
+    _request_carrier(ctx, "correction", update)

@@ -1,0 +1,340 @@
+"""Typed payloads of the channel's events.
+
+Field names follow the platforms (PLATFORMS.md) where the data comes from them.
+TikTok ids are kept as strings, whatever JSON type they arrived as (PLAT-6):
+`TikTokId` accepts an integer and turns it into its exact decimal text.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field
+
+from engine.events import Payload
+
+
+def _exact_id(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("an id cannot be a boolean")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        raise ValueError("a TikTok id must not pass through a float (precision is lost)")
+    return value
+
+
+TikTokId = Annotated[str, BeforeValidator(_exact_id), Field(min_length=1, max_length=64)]
+
+
+# ---------------------------------------------------------------- connection
+
+
+class StartSetup(Payload):
+    store_domain: str
+    store_country: str = Field(description="ISO country code of the Shoplazza store.")
+
+
+class ChooseAccountType(Payload):
+    account_type: str = Field(description="e.g. seller or creator, as TikTok's pop-up offers.")
+    has_tiktok_shop_account: bool = True
+
+
+class AcceptTerms(Payload):
+    accepted: bool = True
+
+
+class Authorized(Payload):
+    """The result of the OAuth code exchange. The tokens themselves stay with
+    the adapter's credential store: only their expiry times enter the log."""
+
+    shop_id: TikTokId
+    shop_cipher: str = ""
+    shop_name: str = ""
+    seller_base_region: str
+    access_token_expire_in: int = Field(description="Absolute unix time (CONN-5).")
+    refresh_token_expire_in: int
+    granted_scopes: list[str] = Field(default_factory=list)
+
+
+class TokenRefreshed(Payload):
+    access_token_expire_in: int
+    refresh_token_expire_in: int
+
+
+class Deauthorized(Payload):
+    message: str = ""
+    reason: str = "seller deauthorized the app"
+
+
+class AuthorizationExpiring(Payload):
+    message: str = ""
+    expiration_time: int
+
+
+class SetFulfillmentModel(Payload):
+    fulfillment_model: str = Field(pattern="^(FBS|FBT)$")
+
+
+class ShippingProvider(Payload):
+    id: TikTokId
+    name: str
+
+
+class ProvidersListed(Payload):
+    delivery_option_id: str = ""
+    shipping_providers: list[ShippingProvider]
+
+
+class MapCarrier(Payload):
+    tracking_company_code: str = Field(min_length=1)
+    shipping_provider_id: TikTokId
+
+
+class UnmapCarrier(Payload):
+    tracking_company_code: str
+
+
+class ShoplazzaImage(Payload):
+    src: str
+    width: int | None = None
+    height: int | None = None
+
+
+class ShoplazzaVariant(Payload):
+    id: str
+    sku: str = ""
+    price: str | float | int = "0"
+    inventory_quantity: int = 0
+    weight: float | None = None
+    weight_unit: str = "kg"
+    option1: str | None = None
+    option2: str | None = None
+    option3: str | None = None
+
+
+class PackageDimensions(Payload):
+    length: float | None = None
+    width: float | None = None
+    height: float | None = None
+    unit: str = "CENTIMETER"
+
+
+class CategoryRules(Payload):
+    """What the product's TikTok category asks for (from TikTok's category rules)."""
+
+    size_chart_required: bool = False
+    certifications_required: list[str] = Field(default_factory=list)
+
+
+class ShoplazzaProduct(Payload):
+    """A Shoplazza product as the OpenAPI returns it, plus the channel's own
+    fields a merchant fills in for TikTok (dimensions, size chart, certificates)."""
+
+    id: str
+    title: str = ""
+    description: str = ""
+    published: bool = True
+    images: list[ShoplazzaImage] = Field(default_factory=list)
+    variants: list[ShoplazzaVariant] = Field(default_factory=list)
+    collection_ids: list[str] = Field(default_factory=list)
+    package_dimensions: PackageDimensions | None = None
+    size_chart: str | None = None
+    certifications: list[str] = Field(default_factory=list)
+    category_rules: CategoryRules = Field(default_factory=CategoryRules)
+
+
+class AddProducts(Payload):
+    products: list[ShoplazzaProduct] = Field(min_length=1)
+
+
+class AddCollection(Payload):
+    collection_id: str
+    products: list[ShoplazzaProduct] = Field(
+        description="The products the collection holds at the moment it is added (PROD-1)."
+    )
+
+
+# ---------------------------------------------------------------- listing
+
+
+class ListingAdded(Payload):
+    shop: str
+    product: ShoplazzaProduct
+
+
+class ProductUpdated(Payload):
+    product: ShoplazzaProduct
+
+
+class ProductRemoved(Payload):
+    reason: str = Field(pattern="^(deleted|unpublished)$")
+
+
+class Submitted(Payload):
+    product_id: TikTokId
+    category_id: str | None = None
+
+
+class AuditFailedReason(Payload):
+    position: str = ""
+    reasons: list[str] = Field(default_factory=list)
+    suggestions: list[str] = Field(default_factory=list)
+
+
+class SubmitFailed(Payload):
+    code: int | None = None
+    message: str
+    audit_failed_reasons: list[AuditFailedReason] = Field(default_factory=list)
+
+
+class ReviewResult(Payload):
+    """TikTok's product status, fetched after webhook 5/37 or by the review poll."""
+
+    status: str
+    audit_failed_reasons: list[AuditFailedReason] = Field(default_factory=list)
+    update_time: int | None = None
+
+
+class CategoryChanged(Payload):
+    category_id: str
+    change_source: str = "SELLER_CENTER"
+
+
+class Resubmit(Payload):
+    pass
+
+
+# ---------------------------------------------------------------- order
+
+
+ORDER_STATUSES = (
+    "UNPAID",
+    "ON_HOLD",
+    "AWAITING_SHIPMENT",
+    "PARTIALLY_SHIPPING",
+    "AWAITING_COLLECTION",
+    "IN_TRANSIT",
+    "DELIVERED",
+    "COMPLETED",
+    "CANCELLED",
+)
+# Pre-202309 numeric codes (seen in SDKs) and the webhook docs' CANCEL spelling.
+_STATUS_ALIASES = {
+    "100": "UNPAID",
+    "105": "ON_HOLD",
+    "111": "AWAITING_SHIPMENT",
+    "112": "AWAITING_COLLECTION",
+    "114": "PARTIALLY_SHIPPING",
+    "121": "IN_TRANSIT",
+    "122": "DELIVERED",
+    "130": "COMPLETED",
+    "140": "CANCELLED",
+    "CANCEL": "CANCELLED",
+}
+
+
+def _order_status(value: Any) -> str:
+    text = str(value).strip().upper()
+    text = _STATUS_ALIASES.get(text, text)
+    if text not in ORDER_STATUSES:
+        raise ValueError(f"unknown TikTok order status {value!r}")
+    return text
+
+
+class OrderStatusChanged(Payload):
+    order_id: TikTokId
+    shop_id: TikTokId | None = None
+    order_status: Annotated[str, BeforeValidator(_order_status)]
+    update_time: int
+    is_on_hold_order: bool = False
+
+
+class LineItem(Payload):
+    id: TikTokId = ""
+    product_id: TikTokId
+    sku_id: TikTokId = ""
+    seller_sku: str = ""
+    product_name: str = ""
+    quantity: int = 1
+    sale_price: str = "0"
+
+
+class OrderDetail(Payload):
+    """Get Order Detail's answer. ``recipient_address`` may be present; the chart
+    drops it unless the order may show it (ORD-5)."""
+
+    id: TikTokId
+    status: str
+    create_time: int
+    update_time: int
+    fulfillment_type: str = "FULFILLMENT_BY_SELLER"
+    line_items: list[LineItem] = Field(default_factory=list)
+    payment: dict[str, Any] = Field(default_factory=dict)
+    recipient_address: dict[str, Any] | None = None
+    buyer_email: str | None = None
+
+
+class ProductsResolved(Payload):
+    """What the order resolver found for the order's line items."""
+
+    authorization_active: bool
+    unsynced: list[str] = Field(default_factory=list)
+    unavailable: list[str] = Field(default_factory=list)
+    shoplazza_line_items: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ShoplazzaOrderCreated(Payload):
+    shoplazza_order_id: str
+    created_at: str | int | float
+
+
+class SyncFailed(Payload):
+    reason: str
+
+
+class ShoplazzaFulfilled(Payload):
+    tracking_number: str
+    tracking_company_code: str
+    tracking_company: str = ""
+    line_item_ids: list[str] = Field(default_factory=list)
+
+
+class CarrierResolved(Payload):
+    purpose: str = Field("ship", pattern="^(ship|correction)$")
+    tracking_number: str = ""
+    tracking_company_code: str
+    fulfillment_model: str | None = None
+    shipping_provider_id: TikTokId | None = None
+    authorization_active: bool = True
+
+
+class ShippingPushed(Payload):
+    purpose: str = Field("ship", pattern="^(ship|correction)$")
+    package_id: TikTokId | None = None
+
+
+class ShippingPushFailed(Payload):
+    purpose: str = Field("ship", pattern="^(ship|correction)$")
+    code: int | None = None
+    message: str
+
+
+class ShoplazzaOrderChanged(Payload):
+    """A change made in Shoplazza: payment status, cancel, refund or return (ORD-7)."""
+
+    financial_status: str | None = None
+    status: str | None = None
+    fulfillment_status: str | None = None
+
+
+class TikTokReturnChanged(Payload):
+    return_id: str = ""
+    return_type: str = ""
+    return_status: str = ""
+    cancel_status: str = ""
+    update_time: int | None = None
+
+
+class Nudge(Payload):
+    """A merchant's or an operator's "try again"."""

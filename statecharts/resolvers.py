@@ -1,0 +1,208 @@
+"""Channel services: the lookups the charts ask for, and the authorization gate.
+
+Charts are pure: when a rule needs another entity's data (is this product
+synced? which TikTok provider is this carrier mapped to? is the authorization
+active?) the chart emits a ``resolve_*`` command. These handlers answer it from
+the engine's read model with an event, and the chart's guards decide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from engine.outbox import CommandHeld, OutboxCommand
+from engine.store.sqlite import SQLiteStore, loads
+from statecharts.connection import hold_key
+
+ACTIVE_STATES = ("active", "expiring")
+Handler = Callable[[OutboxCommand], Awaitable[Any]]
+
+
+class ChannelResolvers:
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "resolve_order_products": self.resolve_order_products,
+            "resolve_carrier": self.resolve_carrier,
+            "retry_unmapped_fulfillments": self.retry_unmapped_fulfillments,
+        }
+
+    async def connection(
+        self, *, shop: str | None = None, tiktok_shop_id: str | None = None
+    ) -> tuple[str, str, dict] | None:
+        """(key, state, data) of the connection by its key or its TikTok shop id."""
+        if shop:
+            rows = await self.store.fetchall(
+                "SELECT key, state, data FROM entities WHERE key = ?", (shop,)
+            )
+        elif tiktok_shop_id:
+            rows = await self.store.fetchall(
+                "SELECT key, state, data FROM entities WHERE chart = 'shop_connection'"
+                " AND json_extract(data, '$.tiktok_shop.shop_id') = ?",
+                (tiktok_shop_id,),
+            )
+        else:
+            rows = await self.store.fetchall(
+                "SELECT key, state, data FROM entities WHERE chart = 'shop_connection'"
+            )
+            if len(rows) != 1:
+                return None
+        if not rows:
+            return None
+        key, state, data = rows[0]
+        return key, state, loads(data)
+
+    async def resolve_order_products(self, command: OutboxCommand) -> list[dict[str, Any]]:
+        payload = command.payload
+        found = await self.connection(tiktok_shop_id=payload.get("shop_id"))
+        active = found is not None and found[1] in ACTIVE_STATES
+        unsynced, unavailable, items = [], [], []
+        order = await self.store.entity(payload["order"])
+        line_items = order.data.get("detail", {}).get("line_items", []) if order else []
+        for product_id in payload["product_ids"]:
+            rows = await self.store.fetchall(
+                "SELECT key, state, data FROM entities WHERE chart = 'product_listing'"
+                " AND json_extract(data, '$.tiktok_product_id') = ?",
+                (product_id,),
+            )
+            if not rows:
+                unsynced.append(product_id)
+                continue
+            _key, state, raw = rows[0]
+            data = loads(raw)
+            title = data.get("title") or product_id
+            if state == "deactivated":
+                unavailable.append(title)
+            elif state != "approved":
+                unsynced.append(title)
+            else:
+                items.extend(_shoplazza_items(data, product_id, line_items))
+        return [
+            {
+                "event_id": f"result:{command.idempotency_key}",
+                "type": "order.products_resolved",
+                "source": "channel",
+                "entity": payload["order"],
+                "payload": {
+                    "authorization_active": active,
+                    "unsynced": unsynced,
+                    "unavailable": unavailable,
+                    "shoplazza_line_items": items,
+                },
+            }
+        ]
+
+    async def resolve_carrier(self, command: OutboxCommand) -> list[dict[str, Any]]:
+        payload = command.payload
+        found = await self.connection(tiktok_shop_id=payload.get("shop_id"))
+        logistics = found[2].get("logistics", {}) if found else {}
+        code = payload.get("tracking_company_code") or ""
+        return [
+            {
+                "event_id": f"result:{command.idempotency_key}",
+                "type": "order.carrier_resolved",
+                "source": "channel",
+                "entity": payload["order"],
+                "payload": {
+                    "purpose": payload.get("purpose", "ship"),
+                    "tracking_number": payload.get("tracking_number") or "",
+                    "tracking_company_code": code,
+                    "fulfillment_model": logistics.get("fulfillment_model"),
+                    "shipping_provider_id": logistics.get("carrier_mapping", {}).get(code),
+                    "authorization_active": found is not None and found[1] in ACTIVE_STATES,
+                },
+            }
+        ]
+
+    async def retry_unmapped_fulfillments(self, command: OutboxCommand) -> list[dict[str, Any]]:
+        """A carrier was just mapped: retry the fulfillments that waited for it (LOGI-3)."""
+        code = command.payload["tracking_company_code"]
+        rows = await self.store.fetchall(
+            "SELECT key FROM entities WHERE chart = 'order'"
+            " AND json_extract(data, '$.fulfillment.status') = 'failed'"
+            " AND json_extract(data, '$.fulfillment.tracking_company_code') = ?",
+            (code,),
+        )
+        return [
+            {
+                "event_id": f"result:{command.idempotency_key}>{key}",
+                "type": "order.retry_fulfillment",
+                "source": "channel",
+                "entity": key,
+                "payload": {},
+            }
+            for (key,) in rows
+        ]
+
+
+def _shoplazza_items(
+    listing: dict[str, Any], product_id: str, line_items: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    product = listing.get("product", {})
+    by_sku = {(v.get("sku") or v["id"]): v for v in product.get("variants", [])}
+    items = []
+    for item in line_items:
+        if item.get("product_id") != product_id:
+            continue
+        variant = by_sku.get(item.get("seller_sku")) or next(iter(by_sku.values()), {})
+        items.append(
+            {
+                "product_id": product.get("id"),
+                "variant_id": variant.get("id"),
+                "quantity": item.get("quantity", 1),
+                "price": item.get("sale_price"),
+                "tiktok_line_item_id": item.get("id"),
+            }
+        )
+    return items
+
+
+def _held_order_events(command: OutboxCommand) -> list[dict[str, Any]]:
+    """An order whose work is held shows why (ORD-4)."""
+    order = command.payload.get("order")
+    if not order:
+        return []
+    return [
+        {
+            "event_id": f"held:{command.idempotency_key}",
+            "type": "order.sync_failed",
+            "source": "channel",
+            "entity": order,
+            "payload": {"reason": "authorization inactive"},
+        }
+    ]
+
+
+class AuthorizationGate:
+    """Holds a platform command while its shop's authorization is inactive (CONN-4).
+
+    Wraps the adapters' handlers: held work keeps its place in the outbox and
+    is released when the connection is authorized again."""
+
+    def __init__(self, resolvers: ChannelResolvers, handlers: Mapping[str, Handler]) -> None:
+        self.resolvers = resolvers
+        self.inner = dict(handlers)
+
+    def handlers(self) -> dict[str, Handler]:
+        return {name: self._gated(name) for name in self.inner}
+
+    def _gated(self, name: str) -> Handler:
+        inner = self.inner[name]
+
+        async def run(command: OutboxCommand) -> Any:
+            payload = command.payload
+            found = await self.resolvers.connection(
+                shop=payload.get("shop"), tiktok_shop_id=payload.get("shop_id")
+            )
+            if found is not None and found[1] not in ACTIVE_STATES:
+                raise CommandHeld(
+                    f"authorization inactive for {found[0]}",
+                    hold_key=hold_key(found[0]),
+                    events=_held_order_events(command),
+                )
+            return await inner(command)
+
+        return run
