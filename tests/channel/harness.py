@@ -1,0 +1,382 @@
+"""A channel test harness: the real engine, charts, resolvers and authorization
+gate on a SQLite file, with in-process fakes of the two platforms.
+
+The fakes answer commands the way the adapters will (result events), and keep
+every call they received, so a test can assert what reached each platform.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine import Engine, FakeClock
+from engine.outbox import OutboxCommand
+from statecharts import chart_package
+from statecharts.resolvers import AuthorizationGate, ChannelResolvers
+
+US_STORE = "demo-store"
+SHOP = f"shop:{US_STORE}"
+TIKTOK_SHOP_ID = "7495540735365777507"
+
+
+def product(
+    pid: str,
+    *,
+    title: str = "",
+    images: int = 2,
+    gif_at: tuple[int, ...] = (),
+    weight: float | None = 0.5,
+    price: str = "19.90",
+    stock: int = 10,
+    dimensions: bool = True,
+    published: bool = True,
+    variants: int = 1,
+) -> dict[str, Any]:
+    return {
+        "id": pid,
+        "title": title or f"Product {pid}",
+        "description": "<p>Nice</p>",
+        "published": published,
+        "images": [
+            {"src": f"https://cdn.example/{pid}/{i}.{'gif' if i in gif_at else 'jpg'}"}
+            for i in range(images)
+        ],
+        "variants": [
+            {
+                "id": f"{pid}-v{n}",
+                "sku": f"SKU-{pid}-{n}",
+                "price": price,
+                "inventory_quantity": stock,
+                "weight": weight,
+                "weight_unit": "kg",
+                "option1": f"Size {n}" if variants > 1 else None,
+            }
+            for n in range(variants)
+        ],
+        "package_dimensions": {"length": 10, "width": 8, "height": 4} if dimensions else None,
+    }
+
+
+@dataclass
+class FakeTikTok:
+    clock: FakeClock
+    review: dict[str, str] = field(default_factory=dict)  # listing -> ACTIVATE/FAILED/PENDING
+    audit_reasons: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    orders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    _ids: Any = field(default_factory=lambda: itertools.count(576486316948490000))
+
+    def called(self, name: str) -> list[dict[str, Any]]:
+        return [payload for call, payload in self.calls if call == name]
+
+    async def handle(self, command: OutboxCommand) -> list[dict[str, Any]]:
+        self.calls.append((command.type, command.payload))
+        method = getattr(self, f"on_{command.type}", None)
+        return method(command) if method else []
+
+    def _result(self, command: OutboxCommand, entity: str, type_: str, payload: dict) -> list[dict]:
+        return [
+            {
+                "event_id": f"result:{command.idempotency_key}",
+                "type": type_,
+                "source": "tiktok",
+                "entity": entity,
+                "payload": payload,
+            }
+        ]
+
+    def on_create_listing(self, command: OutboxCommand) -> list[dict]:
+        return self._result(
+            command,
+            command.payload["listing"],
+            "listing.submitted",
+            {"product_id": next(self._ids), "category_id": "600001"},
+        )
+
+    def on_edit_listing(self, command: OutboxCommand) -> list[dict]:
+        return self._result(
+            command,
+            command.payload["listing"],
+            "listing.submitted",
+            {"product_id": command.payload["tiktok_product_id"]},
+        )
+
+    def on_fetch_product_status(self, command: OutboxCommand) -> list[dict]:
+        listing = command.payload["listing"]
+        status = self.review.get(listing, "PENDING")
+        return self._result(
+            command,
+            listing,
+            "listing.review_result",
+            {"status": status, "audit_failed_reasons": self.audit_reasons.get(listing, [])},
+        )
+
+    def on_fetch_order_detail(self, command: OutboxCommand) -> list[dict]:
+        order = dict(self.orders[command.payload["order_id"]])
+        if not command.payload["include_recipient"] and not order.pop("leak_address", False):
+            order.pop("recipient_address", None)
+        order.pop("leak_address", None)
+        return self._result(command, command.payload["order"], "order.detail_fetched", order)
+
+    def on_push_shipping(self, command: OutboxCommand) -> list[dict]:
+        order = self.orders[command.payload["order_id"]]
+        if order.get("status") == "ON_HOLD":
+            return self._result(
+                command,
+                command.payload["order"],
+                "order.shipping_push_failed",
+                {"code": 21011044, "message": "order is on hold"},
+            )
+        return self._result(
+            command,
+            command.payload["order"],
+            "order.shipping_pushed",
+            {"package_id": "1152921504606846976"},
+        )
+
+    def on_update_shipping_info(self, command: OutboxCommand) -> list[dict]:
+        return self._result(
+            command, command.payload["order"], "order.shipping_pushed", {"purpose": "correction"}
+        )
+
+    def on_refresh_access_token(self, command: OutboxCommand) -> list[dict]:
+        now = int(self.clock.now())
+        return self._result(
+            command,
+            command.payload["shop"],
+            "connection.token_refreshed",
+            {
+                "access_token_expire_in": now + 7 * 86400,
+                "refresh_token_expire_in": now + 60 * 86400,
+            },
+        )
+
+
+@dataclass
+class FakeShoplazza:
+    clock: FakeClock
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    _ids: Any = field(default_factory=lambda: itertools.count(1001))
+
+    def called(self, name: str) -> list[dict[str, Any]]:
+        return [payload for call, payload in self.calls if call == name]
+
+    async def handle(self, command: OutboxCommand) -> list[dict[str, Any]]:
+        self.calls.append((command.type, command.payload))
+        if command.type == "create_shoplazza_order":
+            return [
+                {
+                    "event_id": f"result:{command.idempotency_key}",
+                    "type": "order.shoplazza_created",
+                    "source": "shoplazza",
+                    "entity": command.payload["order"],
+                    "payload": {
+                        "shoplazza_order_id": f"SL-{next(self._ids)}",
+                        "created_at": self.clock.now(),
+                    },
+                }
+            ]
+        return []
+
+
+TIKTOK_COMMANDS = (
+    "create_listing",
+    "edit_listing",
+    "fetch_product_status",
+    "update_price",
+    "update_inventory",
+    "deactivate_listing",
+    "fetch_order_detail",
+    "push_shipping",
+    "update_shipping_info",
+    "refresh_access_token",
+)
+SHOPLAZZA_COMMANDS = (
+    "create_shoplazza_order",
+    "update_shoplazza_payment",
+    "update_shoplazza_fulfillment",
+    "update_shoplazza_address",
+    "cancel_shoplazza_order",
+)
+
+
+class Channel:
+    """The engine plus fakes, with the merchant's buttons as methods."""
+
+    def __init__(
+        self, engine: Engine, clock: FakeClock, tiktok: FakeTikTok, shoplazza: FakeShoplazza
+    ) -> None:
+        self.engine, self.clock, self.tiktok, self.shoplazza = engine, clock, tiktok, shoplazza
+        self._n = itertools.count()
+
+    @classmethod
+    async def open(cls, db: Path, clock: FakeClock, **settings: Any) -> Channel:
+        tiktok, shoplazza = FakeTikTok(clock), FakeShoplazza(clock)
+        engine = await Engine.open(
+            db,
+            [chart_package()],
+            clock=clock,
+            settings=settings,
+            run_timers=False,
+            run_outbox=False,
+        )
+        resolvers = ChannelResolvers(engine.store)
+        platform = {name: tiktok.handle for name in TIKTOK_COMMANDS}
+        platform |= {name: shoplazza.handle for name in SHOPLAZZA_COMMANDS}
+        engine.outbox.handlers.update(resolvers.handlers())
+        engine.outbox.handlers.update(AuthorizationGate(resolvers, platform).handlers())
+        return cls(engine, clock, tiktok, shoplazza)
+
+    async def send(
+        self,
+        event_type: str,
+        entity: str,
+        payload: dict | None = None,
+        *,
+        event_id: str | None = None,
+        settle: bool = True,
+    ):
+        receipt = await self.engine.publish(
+            self.engine.make_event(
+                event_type,
+                entity,
+                payload or {},
+                event_id=event_id or f"t{next(self._n)}",
+                source="test",
+            )
+        )
+        if settle:
+            await self.settle()
+        return receipt
+
+    async def settle(self) -> None:
+        """Carry out every due command and timer until nothing is left to do."""
+        for _ in range(50):
+            fired = await self.engine.fire_due_timers()
+            done = await self.engine.outbox.run_until_idle()
+            if not fired and not done:
+                return
+        raise AssertionError("the channel did not settle")
+
+    async def advance(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+        await self.settle()
+
+    async def state(self, key: str) -> str | None:
+        entity = await self.engine.entity(key)
+        return entity.state if entity else None
+
+    async def data(self, key: str) -> dict[str, Any]:
+        entity = await self.engine.entity(key)
+        return entity.data if entity else {}
+
+    async def connect(
+        self,
+        *,
+        model: str = "FBS",
+        providers: tuple[tuple[str, str], ...] = (
+            ("7117858858072016686", "USPS"),
+            ("7117859084333745966", "UPS"),
+        ),
+    ) -> None:
+        await self.send(
+            "connection.start_setup",
+            SHOP,
+            {"store_domain": f"{US_STORE}.myshoplaza.com", "store_country": "US"},
+        )
+        await self.send("connection.connect", SHOP)
+        await self.send("connection.choose_account_type", SHOP, {"account_type": "seller"})
+        await self.send("connection.accept_terms", SHOP, {"accepted": True})
+        await self.authorize()
+        await self.send("logistics.set_fulfillment_model", SHOP, {"fulfillment_model": model})
+        await self.send(
+            "logistics.providers_listed",
+            SHOP,
+            {"shipping_providers": [{"id": i, "name": n} for i, n in providers]},
+        )
+
+    async def authorize(self) -> Any:
+        now = int(self.clock.now())
+        return await self.send(
+            "connection.authorized",
+            SHOP,
+            {
+                "shop_id": TIKTOK_SHOP_ID,
+                "shop_cipher": "GCP_XF90igAAAABh00qsWgtvOiGFNqyubMt3",
+                "seller_base_region": "US",
+                "access_token_expire_in": now + 7 * 86400,
+                "refresh_token_expire_in": now + 60 * 86400,
+            },
+        )
+
+    async def add_products(self, *products: dict[str, Any]) -> Any:
+        return await self.send("products.add", SHOP, {"products": list(products)})
+
+    async def approve(self, pid: str) -> None:
+        """TikTok's review passes (the product-status webhook, then a fetch)."""
+        await self.review(pid, "ACTIVATE")
+
+    async def review(self, pid: str, status: str, reasons: list | None = None) -> Any:
+        return await self.send(
+            "listing.review_result",
+            listing(pid),
+            {"status": status, "audit_failed_reasons": reasons or []},
+        )
+
+    def tiktok_order(
+        self,
+        order_id: str,
+        *,
+        status: str = "UNPAID",
+        product_ids: tuple[str, ...] = (),
+        fbt: bool = False,
+    ) -> None:
+        self.tiktok.orders[order_id] = {
+            "id": order_id,
+            "status": status,
+            "create_time": 1_699_990_000,
+            "update_time": 1_699_990_000,
+            "fulfillment_type": "FULFILLMENT_BY_TIKTOK" if fbt else "FULFILLMENT_BY_SELLER",
+            "line_items": [
+                {
+                    "id": f"li-{pid}",
+                    "product_id": pid,
+                    "sku_id": f"sku-{pid}",
+                    "seller_sku": "",
+                    "quantity": 1,
+                    "sale_price": "19.90",
+                }
+                for pid in product_ids
+            ],
+            "payment": {"total_amount": "19.90", "currency": "USD"},
+            "recipient_address": {
+                "name": "Ada Lovelace",
+                "phone_number": "(+1)555-0100",
+                "full_address": "1 Main St, Springfield, IL 62701",
+            },
+        }
+
+    async def order_status(self, order_id: str, status: str, update_time: int, **extra: Any) -> Any:
+        if order_id in self.tiktok.orders:
+            self.tiktok.orders[order_id]["status"] = status
+        return await self.send(
+            "order.status_changed",
+            f"order:{order_id}",
+            {
+                "order_id": order_id,
+                "shop_id": TIKTOK_SHOP_ID,
+                "order_status": status,
+                "update_time": update_time,
+                **extra,
+            },
+        )
+
+    async def tiktok_product_id(self, pid: str) -> str:
+        return (await self.data(listing(pid)))["tiktok_product_id"]
+
+
+def listing(pid: str) -> str:
+    return f"listing:{US_STORE}:{pid}"
