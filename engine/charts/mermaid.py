@@ -18,12 +18,19 @@ def _label(text: str) -> str:
     return text.replace("\n", " ").replace(";", ",").replace("#", "").replace('"', "'")
 
 
-def to_mermaid(spec: ChartSpec) -> str:
+def to_mermaid(spec: ChartSpec, *, internal: bool = False) -> str:
+    """The chart as a diagram. Internal transitions (no target: bookkeeping that
+    never changes the state) are drawn as self-loops only with ``internal``;
+    otherwise they are listed in ``%%`` comments, so the lifecycle stays legible."""
     lines = ["stateDiagram-v2"]
     for name, state in spec.states.items():
         lines.append(f'    state "{_label(state.label)}" as {name}')
     lines.append(f"    [*] --> {spec.initial}")
+    hidden: dict[str, list[str]] = {}
     for transition in spec.transitions:
+        if transition.target is None and not internal:
+            hidden.setdefault(transition.event, []).extend(expand_sources(spec, transition))
+            continue
         label = transition.event
         if transition.guards:
             label += " [" + ", ".join(transition.guards) + "]"
@@ -43,4 +50,7 @@ def to_mermaid(spec: ChartSpec) -> str:
     for name, state in spec.states.items():
         if state.final:
             lines.append(f"    {name} --> [*]")
+    for event, sources in hidden.items():
+        states = sorted(set(sources), key=list(spec.states).index)
+        lines.append(f"    %% internal {event} in {', '.join(states)}")
     return "\n".join(lines) + "\n"

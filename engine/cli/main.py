@@ -225,6 +225,9 @@ def chart_validate(
 def chart_show(
     name: Annotated[str, typer.Argument(help="The chart's name, e.g. order.")],
     format: Annotated[str, typer.Option("--format", help="mermaid, json or yaml.")] = "mermaid",
+    internal: Annotated[
+        bool, typer.Option("--internal", help="Draw internal transitions as self-loops.")
+    ] = False,
 ) -> None:
     """Print an installed chart as a Mermaid stateDiagram-v2 (or JSON/YAML)."""
     if format not in ("mermaid", "json", "yaml"):
@@ -234,7 +237,7 @@ def chart_show(
         if spec.name != name:
             continue
         if format == "mermaid":
-            typer.echo(to_mermaid(spec), nl=False)
+            typer.echo(to_mermaid(spec, internal=internal), nl=False)
         elif format == "json":
             _print_json(spec.model_dump(mode="json"))
         else:

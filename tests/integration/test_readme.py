@@ -30,3 +30,14 @@ def test_readme_opens_with_the_install_and_test_commands():
     assert commands[0].endswith("channelsync demo")
     ci = (ROOT / ".ci" / "run").read_text().splitlines()[-1]
     assert ci == commands[1], ".ci/run runs exactly the README's test command"
+
+
+def test_readme_shows_each_channel_charts_current_diagram():
+    from typer.testing import CliRunner
+
+    from engine.cli.main import app
+
+    readme = (ROOT / "README.md").read_text()
+    for name in ("shop_connection", "product_listing", "order"):
+        diagram = CliRunner().invoke(app, ["chart", "show", name]).stdout
+        assert f"```mermaid\n{diagram}```" in readme, f"README's {name} diagram is stale"

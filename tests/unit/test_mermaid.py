@@ -12,7 +12,8 @@ _LINE = re.compile(
     r"^(stateDiagram-v2"
     r"|    state \"[^\"\n]+\" as [a-z][a-z0-9_]*"
     r"|    (\[\*\]|[a-z][a-z0-9_]*) --> (\[\*\]|[a-z][a-z0-9_]*)( : [^;#\n]+)?"
-    r"|    note right of [a-z][a-z0-9_]* : [^;#\n]+)$"
+    r"|    note right of [a-z][a-z0-9_]* : [^;#\n]+"
+    r"|    %%.*)$"
 )
 
 
@@ -41,6 +42,10 @@ def test_chart_show_prints_a_valid_state_diagram():
     assert states == {"created", "packed", "overdue", "shipped", "delivered", "cancelled"}
     assert "    packed --> shipped : parcel.ship [has_tracking]" in result.stdout
     assert "    delivered --> [*]" in result.stdout
+    assert "    %% internal parcel.note in created, packed, overdue, shipped" in result.stdout
+    drawn = CliRunner().invoke(app, ["chart", "show", "parcel", "--internal"]).stdout
+    assert_valid_state_diagram(drawn)
+    assert "    shipped --> shipped : parcel.note" in drawn
 
 
 def test_chart_show_unknown_name_is_a_clear_error():
