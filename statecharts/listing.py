@@ -29,6 +29,7 @@ def register(rules: Rules) -> None:
         ("listing.submit_failed", p.SubmitFailed),
         ("listing.review_result", p.ReviewResult),
         ("listing.category_changed", p.CategoryChanged),
+        ("listing.status_notified", p.Nudge),
     ):
         rules.event(name, payload)
 

@@ -1,0 +1,159 @@
+"""TikTok Shop webhooks -> the channel's events (PLATFORMS.md, "Webhooks").
+
+A webhook names TikTok's ids; the channel's entities are keyed by the
+merchant's store. An `EntityDirectory` answers "which connection has this
+TikTok shop?" and "which listing has this TikTok product?" from the read model.
+Event ids come from ``tts_notification_id`` (a repeat delivery is then a
+duplicate, PLAT-3) or, where the docs' examples omit it, from a hash of the body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import from_json
+
+from statecharts.payloads import TikTokId
+
+ORDER_STATUS_CHANGE = 1
+RECIPIENT_ADDRESS_UPDATE = 3
+PACKAGE_UPDATE = 4
+PRODUCT_STATUS_CHANGE = 5
+SELLER_DEAUTHORIZATION = 6
+UPCOMING_AUTHORIZATION_EXPIRATION = 7
+CANCELLATION_STATUS_CHANGE = 11
+RETURN_STATUS_CHANGE = 12
+PRODUCT_INFORMATION_CHANGE = 15
+PRODUCT_CATEGORY_CHANGE = 18
+PRODUCT_AUDIT_STATUS_CHANGE = 37
+
+
+class WebhookRejected(Exception):
+    """A body that is not a TikTok webhook: kept as a dead letter by the receiver."""
+
+
+class TikTokWebhook(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: int
+    tts_notification_id: str | None = None
+    shop_id: TikTokId
+    timestamp: int | None = None
+    data: dict[str, Any]
+
+
+class EntityDirectory(Protocol):
+    async def shop_key(self, tiktok_shop_id: str) -> str | None: ...
+
+    async def listing_key(self, tiktok_product_id: str) -> str | None: ...
+
+
+def _id(value: Any) -> str:
+    """An id as exact text: JSON integers arrive as Python ints, never floats (PLAT-6)."""
+    if isinstance(value, float):
+        raise WebhookRejected("a TikTok id arrived as a float; its digits cannot be trusted")
+    return str(value)
+
+
+def event_id_for(webhook: TikTokWebhook, body: bytes) -> str:
+    if webhook.tts_notification_id:
+        return f"tiktok:{webhook.tts_notification_id}"
+    return "tiktok:sha256:" + hashlib.sha256(body).hexdigest()
+
+
+async def translate(body: bytes, directory: EntityDirectory) -> list[dict[str, Any]]:
+    """The events a verified webhook body stands for (possibly none)."""
+    try:
+        webhook = TikTokWebhook.model_validate(from_json(body))
+    except (ValueError, ValidationError) as err:
+        raise WebhookRejected(f"not a TikTok webhook: {err}") from None
+    base_id = event_id_for(webhook, body)
+    data = webhook.data
+
+    def event(type_: str, entity: str, payload: dict[str, Any], suffix: str = "") -> dict[str, Any]:
+        return {
+            "event_id": base_id + suffix,
+            "type": type_,
+            "source": "tiktok",
+            "entity": entity,
+            "occurred_at": webhook.timestamp,
+            "payload": payload,
+        }
+
+    kind = webhook.type
+    if kind == ORDER_STATUS_CHANGE:
+        return [
+            event(
+                "order.status_changed",
+                f"order:{_id(data['order_id'])}",
+                {
+                    "order_id": _id(data["order_id"]),
+                    "shop_id": webhook.shop_id,
+                    "order_status": data["order_status"],
+                    "update_time": data["update_time"],
+                    "is_on_hold_order": bool(data.get("is_on_hold_order", False)),
+                },
+            )
+        ]
+    if kind == RECIPIENT_ADDRESS_UPDATE:
+        return [event("order.address_updated", f"order:{_id(data['order_id'])}", {})]
+    if kind in (CANCELLATION_STATUS_CHANGE, RETURN_STATUS_CHANGE):
+        return [
+            event(
+                "order.tiktok_return_changed",
+                f"order:{_id(data['order_id'])}",
+                {
+                    "return_id": str(data.get("return_id") or data.get("cancel_id") or ""),
+                    "return_type": data.get("return_type", "CANCELLATION" if kind == 11 else ""),
+                    "return_status": data.get("return_status", ""),
+                    "cancel_status": data.get("cancel_status", ""),
+                    "update_time": data.get("update_time") or data.get("create_time"),
+                },
+            )
+        ]
+    if kind in (SELLER_DEAUTHORIZATION, UPCOMING_AUTHORIZATION_EXPIRATION):
+        shop = await directory.shop_key(webhook.shop_id)
+        if shop is None:
+            raise WebhookRejected(f"no connection for TikTok shop {webhook.shop_id}")
+        if kind == SELLER_DEAUTHORIZATION:
+            return [event("connection.deauthorized", shop, {"message": data.get("message", "")})]
+        return [
+            event(
+                "connection.authorization_expiring",
+                shop,
+                {"message": data.get("message", ""), "expiration_time": data["expiration_time"]},
+            )
+        ]
+    if kind in (
+        PRODUCT_STATUS_CHANGE,
+        PRODUCT_INFORMATION_CHANGE,
+        PRODUCT_CATEGORY_CHANGE,
+        PRODUCT_AUDIT_STATUS_CHANGE,
+    ):
+        product_id = _id(data["product_id"])
+        listing = await directory.listing_key(product_id)
+        if listing is None:
+            raise WebhookRejected(f"no listing for TikTok product {product_id}")
+        if kind == PRODUCT_CATEGORY_CHANGE and data.get("category_id"):
+            return [
+                event(
+                    "listing.category_changed",
+                    listing,
+                    {"category_id": str(data["category_id"]), "change_source": "SELLER_CENTER"},
+                )
+            ]
+        if kind == PRODUCT_AUDIT_STATUS_CHANGE:
+            audit = data.get("audit") or {}
+            if audit.get("status") == "APPROVED":
+                return [
+                    event(
+                        "listing.review_result",
+                        listing,
+                        {"status": "ACTIVATE", "update_time": data.get("update_time")},
+                    )
+                ]
+        # The others carry no usable status (or, for FAILED, no reasons): fetch the product.
+        return [event("listing.status_notified", listing, {})]
+    return []  # PACKAGE_UPDATE and types this channel does not follow: acknowledged, no event
