@@ -25,7 +25,7 @@ from engine.chartset import ChartSet
 from engine.events import Event
 from engine.logs import get_logger
 from engine.step import EntityState, Outcome, new_entity, step
-from engine.store.sqlite import Batch, DeadLetterRow, DuplicateRow, EventRow, SQLiteStore, dumps
+from engine.store.sqlite import Batch, DeadLetterRow, DuplicateRow, EventRow, SQLiteStore
 
 log = get_logger("channelsync.bus")
 
@@ -375,4 +375,4 @@ def _receipt(row: Any) -> Receipt:
     return Receipt(None, "dead_letter", row.entity, reason=row.error)
 
 
-__all__ = ["EventBus", "Receipt", "dumps"]
+__all__ = ["EventBus", "Receipt"]

@@ -159,6 +159,16 @@ class Rules:
 
         return register
 
+    def register_actions(self, *funcs: ActionFunc) -> None:
+        """Register plain actions under their function names."""
+        for func in funcs:
+            self.action(func.__name__)(func)
+
+    def register_events(self, payloads: Mapping[str, type[Payload] | None]) -> None:
+        """Declare event types with their payload models (None: no payload)."""
+        for event_type, payload in payloads.items():
+            self.event(event_type, payload)
+
     def event(self, event_type: str, payload: type[Payload] | None = None) -> None:
         """Declare an event type and its payload model."""
         if payload is None:

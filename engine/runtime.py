@@ -26,7 +26,6 @@ from engine.outbox import CommandHandler, OutboxCommand, OutboxDispatcher, relea
 from engine.rules import RELEASE_HELD, SEND_EVENT
 from engine.step import EntityState
 from engine.store.sqlite import DeadLetterRow, SQLiteStore
-from engine.store.sqlite import DeadLetterRow as DeadLetter
 
 log = get_logger("channelsync.engine")
 
@@ -265,7 +264,7 @@ class Engine:
     async def history(self, key: str) -> list[dict[str, Any]]:
         return await self.store.history(key)
 
-    async def dead_letters(self, entity: str | None = None) -> Sequence[DeadLetter]:
+    async def dead_letters(self, entity: str | None = None) -> Sequence[DeadLetterRow]:
         return await self.store.dead_letters(entity)
 
 

@@ -9,25 +9,26 @@ US = "US"
 
 
 def register(rules: Rules) -> None:
-    for name, payload in (
-        ("connection.start_setup", p.StartSetup),
-        ("connection.connect", None),
-        ("connection.choose_account_type", p.ChooseAccountType),
-        ("connection.accept_terms", p.AcceptTerms),
-        ("connection.authorized", p.Authorized),
-        ("connection.token_refreshed", p.TokenRefreshed),
-        ("connection.refresh_token_expired", p.Deauthorized),
-        ("connection.deauthorized", p.Deauthorized),
-        ("connection.authorization_expiring", p.AuthorizationExpiring),
-        ("connection.app_uninstalled", p.Deauthorized),
-        ("logistics.set_fulfillment_model", p.SetFulfillmentModel),
-        ("logistics.providers_listed", p.ProvidersListed),
-        ("logistics.map_carrier", p.MapCarrier),
-        ("logistics.unmap_carrier", p.UnmapCarrier),
-        ("products.add", p.AddProducts),
-        ("products.add_collection", p.AddCollection),
-    ):
-        rules.event(name, payload)
+    rules.register_events(
+        {
+            "connection.start_setup": p.StartSetup,
+            "connection.connect": None,
+            "connection.choose_account_type": p.ChooseAccountType,
+            "connection.accept_terms": p.AcceptTerms,
+            "connection.authorized": p.Authorized,
+            "connection.token_refreshed": p.TokenRefreshed,
+            "connection.refresh_token_expired": p.Deauthorized,
+            "connection.deauthorized": p.Deauthorized,
+            "connection.authorization_expiring": p.AuthorizationExpiring,
+            "connection.app_uninstalled": p.Deauthorized,
+            "logistics.set_fulfillment_model": p.SetFulfillmentModel,
+            "logistics.providers_listed": p.ProvidersListed,
+            "logistics.map_carrier": p.MapCarrier,
+            "logistics.unmap_carrier": p.UnmapCarrier,
+            "products.add": p.AddProducts,
+            "products.add_collection": p.AddCollection,
+        }
+    )
     rules.guard("store_in_us")(store_in_us)
     rules.guard("has_tiktok_shop_account")(has_tiktok_shop_account)
     rules.guard("terms_checked", refusal="TikTok's data-usage terms must be accepted to continue")(
@@ -36,7 +37,7 @@ def register(rules: Rules) -> None:
     rules.guard("seller_base_region_us")(seller_base_region_us)
     rules.guard("fulfilled_by_seller")(fulfilled_by_seller)
     rules.guard("provider_listed")(provider_listed)
-    for action in (
+    rules.register_actions(
         record_store,
         record_account_type,
         record_terms,
@@ -54,8 +55,7 @@ def register(rules: Rules) -> None:
         remove_carrier_mapping,
         add_products_to_sync,
         add_collection_to_sync,
-    ):
-        rules.action(action.__name__)(action)
+    )
 
 
 def hold_key(shop: str) -> str:

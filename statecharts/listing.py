@@ -20,18 +20,19 @@ DEFAULT_QUICK_UPDATE_WINDOW = "10s"  # PROD-6: a burst inside this window sends 
 
 
 def register(rules: Rules) -> None:
-    for name, payload in (
-        ("listing.added", p.ListingAdded),
-        ("listing.product_updated", p.ProductUpdated),
-        ("listing.product_removed", p.ProductRemoved),
-        ("listing.resubmit", p.Resubmit),
-        ("listing.submitted", p.Submitted),
-        ("listing.submit_failed", p.SubmitFailed),
-        ("listing.review_result", p.ReviewResult),
-        ("listing.category_changed", p.CategoryChanged),
-        ("listing.status_notified", p.Nudge),
-    ):
-        rules.event(name, payload)
+    rules.register_events(
+        {
+            "listing.added": p.ListingAdded,
+            "listing.product_updated": p.ProductUpdated,
+            "listing.product_removed": p.ProductRemoved,
+            "listing.resubmit": p.Resubmit,
+            "listing.submitted": p.Submitted,
+            "listing.submit_failed": p.SubmitFailed,
+            "listing.review_result": p.ReviewResult,
+            "listing.category_changed": p.CategoryChanged,
+            "listing.status_notified": p.Nudge,
+        }
+    )
 
     rules.guard("passes_checks", refusal="the product fails the required-field checks")(
         passes_checks
@@ -39,7 +40,7 @@ def register(rules: Rules) -> None:
     rules.guard("product_published", refusal="the product is unpublished")(product_published)
     rules.guard("content_changed", refusal="nothing TikTok reviews has changed")(content_changed)
     rules.guard("tiktok_status", takes_argument=True)(tiktok_status)
-    for action in (
+    rules.register_actions(
         record_product,
         submit_listing,
         record_check_failures,
@@ -54,8 +55,7 @@ def register(rules: Rules) -> None:
         queue_quick_updates,
         flush_quick_updates,
         keep_merchant_category,
-    ):
-        rules.action(action.__name__)(action)
+    )
 
 
 def _product(ctx: StepContext) -> dict[str, Any]:

@@ -30,24 +30,25 @@ NOT_RETRIED = "cancelled on TikTok before it was created in Shoplazza"
 
 
 def register(rules: Rules) -> None:
-    for name, payload in (
-        ("order.status_changed", p.OrderStatusChanged),
-        ("order.detail_fetched", p.OrderDetail),
-        ("order.products_resolved", p.ProductsResolved),
-        ("order.shoplazza_created", p.ShoplazzaOrderCreated),
-        ("order.sync_failed", p.SyncFailed),
-        ("order.retry_sync", p.Nudge),
-        ("order.shoplazza_fulfilled", p.ShoplazzaFulfilled),
-        ("order.shoplazza_tracking_updated", p.ShoplazzaFulfilled),
-        ("order.retry_fulfillment", p.Nudge),
-        ("order.carrier_resolved", p.CarrierResolved),
-        ("order.shipping_pushed", p.ShippingPushed),
-        ("order.shipping_push_failed", p.ShippingPushFailed),
-        ("order.shoplazza_changed", p.ShoplazzaOrderChanged),
-        ("order.tiktok_return_changed", p.TikTokReturnChanged),
-        ("order.address_updated", p.Nudge),
-    ):
-        rules.event(name, payload)
+    rules.register_events(
+        {
+            "order.status_changed": p.OrderStatusChanged,
+            "order.detail_fetched": p.OrderDetail,
+            "order.products_resolved": p.ProductsResolved,
+            "order.shoplazza_created": p.ShoplazzaOrderCreated,
+            "order.sync_failed": p.SyncFailed,
+            "order.retry_sync": p.Nudge,
+            "order.shoplazza_fulfilled": p.ShoplazzaFulfilled,
+            "order.shoplazza_tracking_updated": p.ShoplazzaFulfilled,
+            "order.retry_fulfillment": p.Nudge,
+            "order.carrier_resolved": p.CarrierResolved,
+            "order.shipping_pushed": p.ShippingPushed,
+            "order.shipping_push_failed": p.ShippingPushFailed,
+            "order.shoplazza_changed": p.ShoplazzaOrderChanged,
+            "order.tiktok_return_changed": p.TikTokReturnChanged,
+            "order.address_updated": p.Nudge,
+        }
+    )
     rules.guard("newer_update")(newer_update)
     rules.guard("order_status", takes_argument=True)(order_status)
     rules.guard("order_can_sync")(order_can_sync)
@@ -56,7 +57,7 @@ def register(rules: Rules) -> None:
     )
     rules.guard("tracking_pushed", refusal="no tracking has been pushed yet")(tracking_pushed)
     rules.guard("carrier", takes_argument=True)(carrier)
-    for action in (
+    rules.register_actions(
         record_status,
         record_detail,
         refetch_detail,
@@ -77,8 +78,7 @@ def register(rules: Rules) -> None:
         record_push,
         record_push_failure,
         correct_tracking,
-    ):
-        rules.action(action.__name__)(action)
+    )
 
 
 # ------------------------------------------------------------------ what Shoplazza should show

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -24,6 +24,14 @@ def parse_duration(value: float | int | str) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+# One state name or a list of them, as a chart author prefers to write it.
+StateNames = Annotated[list[str], BeforeValidator(_one_or_many)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -36,7 +44,7 @@ class StateSpec(_Strict):
 
 class TransitionSpec(_Strict):
     event: str = Field(description="The event type that triggers this transition.")
-    source: list[str] = Field(
+    source: StateNames = Field(
         description="Source state(s); '*' means every state that is not final."
     )
     target: str | None = Field(
@@ -52,26 +60,16 @@ class TransitionSpec(_Strict):
     )
     description: str = ""
 
-    @field_validator("source", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
 
 class RefusalSpec(_Strict):
     event: str
-    source: list[str] = Field(description="The states in which the event is refused.")
+    source: StateNames = Field(description="The states in which the event is refused.")
     reason: str = Field(description="What the sender is told, instead of 'not allowed'.")
-
-    @field_validator("source", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
 
 
 class TimerSpec(_Strict):
     name: str = Field(pattern=IDENTIFIER)
-    state: list[str] = Field(
+    state: StateNames = Field(
         description="Armed on entering this state (or any of these), cancelled on leaving it."
     )
     event: str = Field(description="The event type fired when the timer is due.")
@@ -88,11 +86,6 @@ class TimerSpec(_Strict):
         "(dotted path), re-read on every transition.",
     )
     lead: float | str = Field(0, description="With 'at': fire this long before that time.")
-
-    @field_validator("state", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
 
 
 class ChartSpec(_Strict):
