@@ -103,12 +103,15 @@ class OutboxDispatcher:
     async def due(self, limit: int = 500) -> list[OutboxCommand]:
         """Pending commands that are due and have no earlier pending command of
         their entity ahead of them (per-entity order). Held commands do not
-        block: what is held under one key is released together, in order."""
+        block: what is held under one key is released together, in order. Nor
+        do commands no handler here can carry out: one missing handler must not
+        stall every later command of an entity."""
         rows = await self.store.fetchall(
             f"SELECT {_COLUMNS} FROM outbox AS o WHERE o.status = 'pending'"
-            " AND o.available_at <= ? AND o.command IN (SELECT value FROM json_each(?))"
+            " AND o.available_at <= ?1 AND o.command IN (SELECT value FROM json_each(?2))"
             " AND NOT EXISTS (SELECT 1 FROM outbox AS e WHERE e.entity = o.entity AND e.id < o.id"
-            " AND e.status = 'pending') ORDER BY o.id LIMIT ?",
+            " AND e.status = 'pending' AND e.command IN (SELECT value FROM json_each(?2)))"
+            " ORDER BY o.id LIMIT ?3",
             (self.clock.now(), _json_list(self.handlers), limit),
         )
         return [_command(r) for r in rows]

@@ -190,3 +190,22 @@ async def test_eng6_a_crash_before_marking_done_repeats_with_the_same_key(sample
 
     await dispatcher(sample_engine, ok).run_until_idle()
     assert len(keys) == 2 and keys[0] == keys[1]
+
+
+async def test_eng6_a_command_without_a_handler_does_not_stall_its_entity(sample_engine):
+    """ENG-6: later commands of an entity still run when an earlier one has no
+    handler in this process (it waits, visible, for a process that has one)."""
+    await sample_engine.store.execute_write(
+        "INSERT INTO outbox (event_seq, entity, command, payload, idempotency_key, created_at,"
+        " available_at) VALUES (1, 'parcel:1', 'nobody_handles_this', '{}', 'orphan', 0, 0)"
+    )
+    await ship(sample_engine, "parcel:1")
+    calls = []
+
+    async def notify(command):
+        calls.append(command.idempotency_key)
+
+    await dispatcher(sample_engine, notify).run_until_idle()
+    assert calls == ["parcel:1-ship#0:notify_buyer"]
+    [orphan] = await list_commands(sample_engine.store, status="pending")
+    assert orphan.type == "nobody_handles_this"
