@@ -204,7 +204,11 @@ def record_uninstalled(ctx: StepContext) -> None:
 
 
 def record_fulfillment_model(ctx: StepContext) -> None:
-    ctx.data.setdefault("logistics", {})["fulfillment_model"] = ctx.payload.fulfillment_model  # type: ignore[attr-defined]
+    """FBS shops map carriers to TikTok's providers, so fetch the provider list."""
+    model = ctx.payload.fulfillment_model  # type: ignore[attr-defined]
+    ctx.data.setdefault("logistics", {})["fulfillment_model"] = model
+    if model == "FBS":
+        ctx.emit("fetch_shipping_providers", {"shop": ctx.event.entity})
 
 
 def record_shipping_providers(ctx: StepContext) -> None:

@@ -25,6 +25,8 @@ def _exact_id(value: Any) -> Any:
 
 
 TikTokId = Annotated[str, BeforeValidator(_exact_id), Field(min_length=1, max_length=64)]
+# An id field TikTok may leave empty (a line item's sku_id, for one).
+OptionalTikTokId = Annotated[str, BeforeValidator(_exact_id), Field(max_length=64)]
 
 
 # ---------------------------------------------------------------- connection
@@ -251,9 +253,9 @@ class OrderStatusChanged(Payload):
 
 
 class LineItem(Payload):
-    id: TikTokId = ""
+    id: OptionalTikTokId = ""
     product_id: TikTokId
-    sku_id: TikTokId = ""
+    sku_id: OptionalTikTokId = ""
     seller_sku: str = ""
     product_name: str = ""
     quantity: int = 1
