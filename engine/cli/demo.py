@@ -54,16 +54,29 @@ async def play_parcel_story(db: Path) -> None:
         await engine.stop()
 
 
+DEMO_ENTRY_POINT_GROUP = "channelsync.demo"
+
+
 @app.command()
 def demo(
     db: Annotated[Path | None, typer.Option("--db", help="Keep the database here.")] = None,
+    engine_only: Annotated[
+        bool, typer.Option("--engine-only", help="The engine's own parcel story.")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Show the engine's log.")] = False,
 ) -> None:
-    """Play a short story through the engine on a fresh SQLite file."""
+    """Play a merchant story on a fresh SQLite file: the installed channel's
+    (over loopback HTTP against its sandboxes), or the engine's own."""
+    from importlib.metadata import entry_points
+
     configure_logging("DEBUG" if verbose else "WARNING")
     if db is None:
         db = Path(tempfile.mkdtemp(prefix="channelsync-demo-")) / "demo.db"
     elif db.exists():
         raise typer.BadParameter(f"{db} exists; the demo wants a fresh file", param_hint="--db")
-    asyncio.run(play_parcel_story(db))
+    stories = list(entry_points(group=DEMO_ENTRY_POINT_GROUP))
+    if stories and not engine_only:
+        stories[0].load()(db)
+    else:
+        asyncio.run(play_parcel_story(db))
     out.print(f"Database: {db}", highlight=False)

@@ -277,3 +277,7 @@ def register_commands() -> None:
 
 
 register_commands()
+
+
+if __name__ == "__main__":
+    app()

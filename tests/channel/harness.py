@@ -193,6 +193,7 @@ TIKTOK_COMMANDS = (
     "push_shipping",
     "update_shipping_info",
     "refresh_access_token",
+    "fetch_shipping_providers",
 )
 SHOPLAZZA_COMMANDS = (
     "create_shoplazza_order",

@@ -1,0 +1,171 @@
+"""`channelsync serve`, `channelsync sandbox` and the channel's demo story."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+out = Console()
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def serve(
+        db: Annotated[Path, typer.Option("--db", help="The SQLite database file.")],
+        host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+        port: Annotated[int, typer.Option("--port")] = 8080,
+        pull_interval: Annotated[
+            float, typer.Option("--pull-interval", help="Seconds between order pulls (0: off).")
+        ] = 300.0,
+    ) -> None:
+        """Run the receiver, the engine, the outbox and the timers in one process.
+
+        Secrets come from TIKTOK_APP_KEY, TIKTOK_APP_SECRET, SHOPLAZZA_CLIENT_SECRET
+        (and SHOPLAZZA_ACCESS_TOKEN); TIKTOK_API_URL, TIKTOK_AUTH_URL and
+        SHOPLAZZA_API_URL point the clients elsewhere (a sandbox)."""
+        from adapters.service import ChannelConfig, ChannelService, ConfigError
+        from engine.logs import configure_logging
+
+        configure_logging("INFO")
+        try:
+            config = ChannelConfig.from_env(db)
+        except ConfigError as error:
+            out.print(f"[red]error:[/red] {error}")
+            raise typer.Exit(2) from None
+        config.pull_interval = pull_interval
+
+        async def run() -> None:
+            service = await ChannelService.open(config)
+            await service.serve(host, port)
+            out.print(
+                f"listening on http://{host}:{service.http.port if service.http else port}",
+                highlight=False,
+            )
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+            await service.stop()
+
+        asyncio.run(run())
+
+    @app.command()
+    def sandbox(
+        host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+        tiktok_port: Annotated[int, typer.Option("--tiktok-port")] = 8081,
+        shoplazza_port: Annotated[int, typer.Option("--shoplazza-port")] = 8082,
+        webhook_url: Annotated[
+            str,
+            typer.Option(
+                "--webhook-url", help="Where to send webhooks (a running `channelsync serve`)."
+            ),
+        ] = "http://127.0.0.1:8080",
+        drop: Annotated[float, typer.Option(help="Fraction of TikTok webhooks dropped.")] = 0.0,
+        duplicate: Annotated[float, typer.Option(help="Fraction of webhooks sent twice.")] = 0.0,
+        api_failure: Annotated[float, typer.Option(help="Fraction of API calls failing.")] = 0.0,
+    ) -> None:
+        """Run the TikTok Shop and Shoplazza sandboxes standalone, for integrators.
+
+        Credentials: app key sandbox-app-key, app secret sandbox-app-secret,
+        Shoplazza client secret sandbox-client-secret, access token
+        sandbox-access-token, store demo-store."""
+        from adapters.sandbox import story
+        from adapters.sandbox.shoplazza import ShoplazzaSandbox
+        from adapters.sandbox.tiktok import TikTokSandbox
+        from adapters.sandbox.webhooks import Faults
+        from adapters.service import HttpServer
+        from engine.clock import SystemClock
+        from engine.logs import configure_logging
+
+        configure_logging("INFO")
+
+        async def run() -> None:
+            faults = Faults(drop=drop, duplicate=duplicate, api_failure=api_failure)
+            clock = SystemClock()
+            tiktok = TikTokSandbox(
+                story.APP_KEY,
+                story.APP_SECRET,
+                clock,
+                webhook_url=f"{webhook_url}/webhooks/tiktok",
+                faults=faults,
+            )
+            shoplazza = ShoplazzaSandbox(
+                story.STORE,
+                story.CLIENT_SECRET,
+                story.SHOPLAZZA_TOKEN,
+                clock,
+                webhook_url=f"{webhook_url}/webhooks/shoplazza",
+            )
+            servers = [
+                await HttpServer(tiktok.app, host, tiktok_port).start(),
+                await HttpServer(shoplazza.app, host, shoplazza_port).start(),
+            ]
+            out.print(
+                f"TikTok Shop sandbox on {servers[0].url}, Shoplazza sandbox on "
+                f"{servers[1].url}; webhooks to {webhook_url}",
+                highlight=False,
+            )
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            while not stop.is_set():
+                tiktok.tick()
+                await tiktok.webhooks.flush()
+                await shoplazza.webhooks.flush()
+                await asyncio.sleep(0.5)
+            for server in servers:
+                await server.stop()
+
+        asyncio.run(run())
+
+
+def play_demo(db: Path) -> None:
+    """The channel's demo story (the `channelsync.demo` entry point)."""
+    from adapters.sandbox.story import Sandboxes, play
+
+    async def run() -> None:
+        box = await Sandboxes.start(db)
+        try:
+            await play(
+                box, lambda line: out.print(f"[bold]>[/bold] {line}", highlight=False), _show
+            )
+        finally:
+            await box.stop()
+
+    asyncio.run(run())
+
+
+def _show(title: str, rows: list[dict[str, Any]]) -> None:
+    table = Table(title=title, title_justify="left")
+    if rows and "product_id" in rows[0]:
+        for column in ("Product", "Title", "Status", "Failure reason"):
+            table.add_column(column)
+        for row in rows:
+            reasons = "; ".join(
+                f"{r.get('position') or 'product'}: {', '.join(r.get('reasons', []))}"
+                for r in row["failure_reasons"]
+            )
+            table.add_row(row["product_id"], row["title"], row["status_label"], reasons)
+    else:
+        table.add_column("TikTok order", no_wrap=True)
+        for column in ("Channel", "Status", "Sync", "Shoplazza order", "Fulfillment"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(
+                row["order_id"],
+                row["sales_channel"],
+                row["status"],
+                row["sync_status"] + (f": {row['sync_reason']}" if row["sync_reason"] else ""),
+                row["shoplazza_order_id"] or "",
+                (row["fulfillment_status"] or "")
+                + (f": {row['fulfillment_reason']}" if row["fulfillment_reason"] else ""),
+            )
+    out.print(table)

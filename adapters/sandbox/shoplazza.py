@@ -1,0 +1,282 @@
+"""A Shoplazza sandbox: products, collections, orders, carriers, signed webhooks."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic_core import from_json
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from adapters.sandbox.webhooks import Faults, WebhookSender
+from adapters.shoplazza.signing import webhook_signature
+from engine.clock import Clock
+
+PREFIX = "/openapi/2026-01"
+CARRIERS = [
+    {"code": "usps", "en_name": "USPS"},
+    {"code": "ups", "en_name": "UPS"},
+    {"code": "fedex", "en_name": "FedEx"},
+    {"code": "dhl", "en_name": "DHL"},
+]
+
+
+def demo_catalog() -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
+    """A small store: a summer collection with four products, one of them
+    missing its weight and one with twelve images of which two are GIFs."""
+
+    def product(
+        pid: str,
+        title: str,
+        *,
+        images: int = 3,
+        gifs: tuple[int, ...] = (),
+        weight: float | None = 0.4,
+        price: str = "24.00",
+    ) -> dict[str, Any]:
+        return {
+            "id": pid,
+            "title": title,
+            "description": f"<p>{title}</p>",
+            "published": True,
+            "images": [
+                {
+                    "src": f"https://img.myshoplaza.com/{pid}/{n}.{'gif' if n in gifs else 'jpg'}",
+                    "width": 800,
+                    "height": 800,
+                }
+                for n in range(images)
+            ],
+            "variants": [
+                {
+                    "id": f"{pid}-1",
+                    "sku": f"SKU-{pid}",
+                    "price": price,
+                    "inventory_quantity": 25,
+                    "weight": weight,
+                    "weight_unit": "kg",
+                }
+            ],
+            "collection_ids": ["summer"],
+            "package_dimensions": {"length": 20, "width": 15, "height": 5, "unit": "CENTIMETER"},
+        }
+
+    products = {
+        p["id"]: p
+        for p in (
+            product("1001", "Linen beach shirt"),
+            product("1002", "Straw sun hat", images=12, gifs=(2, 7)),
+            product("1003", "Cast iron dumbbell", weight=None),
+            product("1004", "Replica designer sunglasses"),
+        )
+    }
+    return products, {"summer": list(products)}
+
+
+@dataclass
+class ShoplazzaSandbox:
+    store: str
+    client_secret: str
+    access_token: str
+    clock: Clock
+    webhook_url: str | None = None
+    faults: Faults = field(default_factory=lambda: Faults(rate_limit_per_second=2.0))
+    seed: int = 11
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+        self.webhooks = WebhookSender(self.webhook_url, self._sign, self.faults, self.rng)
+        self.products, self.collections = demo_catalog()
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.calls: list[tuple[str, str]] = []
+        self._ids = itertools.count(30001)
+        self._window: list[float] = []
+        self.app = Starlette(
+            routes=[
+                Route(f"{PREFIX}/products/{{id}}", self.api(self.get_product), methods=["GET"]),
+                Route(
+                    f"{PREFIX}/collections/{{id}}/products",
+                    self.api(self.collection_products),
+                    methods=["GET"],
+                ),
+                Route(f"{PREFIX}/tracking/carriers", self.api(self.carriers), methods=["GET"]),
+                Route(f"{PREFIX}/orders", self.api(self.list_orders), methods=["GET"]),
+                Route(f"{PREFIX}/orders", self.api(self.create_order), methods=["POST"]),
+                Route(f"{PREFIX}/orders/{{id}}", self.api(self.update_order), methods=["PUT"]),
+                Route(
+                    f"{PREFIX}/orders/{{id}}/payment/success",
+                    self.api(self.mark_paid),
+                    methods=["POST"],
+                ),
+                Route(f"{PREFIX}/orders/{{id}}/cancel", self.api(self.cancel), methods=["POST"]),
+                Route("/sandbox/orders/{id}/{action}", self.admin_order_action, methods=["POST"]),
+                Route(
+                    "/sandbox/products/{id}/{action}", self.admin_product_action, methods=["POST"]
+                ),
+            ]
+        )
+
+    @property
+    def domain(self) -> str:
+        return f"{self.store}.myshoplaza.com"
+
+    def _sign(self, body: bytes) -> dict[str, str]:
+        return {
+            "X-Shoplazza-Hmac-Sha256": webhook_signature(self.client_secret, body),
+            "X-Shoplazza-Shop-Domain": self.domain,
+            "X-Shoplazza-Api-Version": "2026-01",
+            "content-type": "application/json",
+        }
+
+    def send_webhook(self, topic: str, doc: dict[str, Any]) -> None:
+        self.webhooks.enqueue(
+            json.dumps(doc, separators=(",", ":")).encode(), {"X-Shoplazza-Topic": topic}
+        )
+
+    def api(self, handler: Any) -> Any:
+        async def endpoint(request: Request) -> Response:
+            self.calls.append((request.method, request.url.path))
+            if request.headers.get("Access-Token") != self.access_token:
+                return JSONResponse({"errors": "invalid access token"}, status_code=401)
+            wall = time.monotonic()
+            self._window = [t for t in self._window if wall - t < 1.0]
+            if len(self._window) >= self.faults.rate_limit_per_second:
+                return JSONResponse({"errors": "too many requests"}, status_code=429)
+            self._window.append(wall)
+            if self.rng.random() < self.faults.api_failure:
+                return JSONResponse({"errors": "injected failure"}, status_code=500)
+            raw = await request.body()
+            return await handler(request, from_json(raw) if raw else {})
+
+        return endpoint
+
+    def _now(self) -> str:
+        return datetime.fromtimestamp(self.clock.now(), UTC).isoformat()
+
+    async def get_product(self, request: Request, body: Any) -> Response:
+        product = self.products.get(request.path_params["id"])
+        if product is None:
+            return JSONResponse({"errors": "not found"}, status_code=404)
+        return JSONResponse({"product": product})
+
+    async def collection_products(self, request: Request, body: Any) -> Response:
+        ids = self.collections.get(request.path_params["id"])
+        if ids is None:
+            return JSONResponse({"errors": "not found"}, status_code=404)
+        return JSONResponse({"products": [self.products[i] for i in ids if i in self.products]})
+
+    async def carriers(self, request: Request, body: Any) -> Response:
+        return JSONResponse({"tracking_carriers": CARRIERS})
+
+    async def list_orders(self, request: Request, body: Any) -> Response:
+        tag = request.query_params.get("tag")
+        found = [o for o in self.orders.values() if not tag or tag in o["tags"].split(",")]
+        return JSONResponse({"orders": found})
+
+    async def create_order(self, request: Request, body: dict[str, Any]) -> Response:
+        order = dict(body["order"])
+        order.update(
+            id=str(next(self._ids)),
+            created_at=self._now(),
+            status="opened",
+            fulfillment_status="initialled",
+            fulfillments=[],
+        )
+        order.setdefault("financial_status", "waiting")
+        self.orders[order["id"]] = order
+        return JSONResponse({"order": order})
+
+    async def update_order(self, request: Request, body: dict[str, Any]) -> Response:
+        order = self.orders.get(request.path_params["id"])
+        if order is None:
+            return JSONResponse({"errors": "not found"}, status_code=404)
+        order.update(body.get("order", {}))
+        return JSONResponse({"order": order})
+
+    async def mark_paid(self, request: Request, body: Any) -> Response:
+        order = self.orders[request.path_params["id"]]
+        order["financial_status"] = "paid"
+        return JSONResponse({"order": order})
+
+    async def cancel(self, request: Request, body: Any) -> Response:
+        order = self.orders[request.path_params["id"]]
+        order["status"] = "cancelled"
+        return JSONResponse({"order": order})
+
+    # ---------------------------------------------------------------- the merchant's side
+
+    def fulfill(
+        self, order_id: str, tracking_number: str, tracking_company_code: str
+    ) -> dict[str, Any]:
+        order = self.orders[order_id]
+        order["fulfillments"].append(
+            {
+                "tracking_number": tracking_number,
+                "tracking_company_code": tracking_company_code,
+                "line_items": [{"id": i.get("variant_id")} for i in order["line_items"]],
+            }
+        )
+        order["fulfillment_status"] = "shipped"
+        self.send_webhook("orders/update", {"order": order})
+        return order
+
+    def order_action(self, order_id: str, action: str) -> dict[str, Any]:
+        order = self.orders[order_id]
+        if action == "refund":
+            order["financial_status"] = "refunded"
+            self.send_webhook("orders/update", {"order": {**order, "fulfillments": []}})
+        elif action == "cancel":
+            order["status"] = "cancelled"
+            self.send_webhook("orders/cancelled", {"order": {**order, "fulfillments": []}})
+        else:
+            raise ValueError(f"unknown order action {action!r}")
+        return order
+
+    def product_action(self, product_id: str, action: str, **changes: Any) -> dict[str, Any]:
+        product = self.products[product_id]
+        if action == "update":
+            for key, value in changes.items():
+                if key in ("price", "inventory_quantity"):
+                    product["variants"][0][key] = value
+                else:
+                    product[key] = value
+            self.send_webhook("products/update", {"product": product})
+        elif action == "delete":
+            del self.products[product_id]
+            self.send_webhook("products/delete", {"product": {"id": product_id}})
+        else:
+            raise ValueError(f"unknown product action {action!r}")
+        return product
+
+    async def admin_order_action(self, request: Request) -> Response:
+        raw = await request.body()
+        body = from_json(raw) if raw else {}
+        order_id, action = request.path_params["id"], request.path_params["action"]
+        try:
+            if action == "fulfill":
+                return JSONResponse(
+                    self.fulfill(order_id, body["tracking_number"], body["tracking_company_code"])
+                )
+            return JSONResponse(self.order_action(order_id, action))
+        except (KeyError, ValueError) as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+
+    async def admin_product_action(self, request: Request) -> Response:
+        raw = await request.body()
+        body = from_json(raw) if raw else {}
+        try:
+            return JSONResponse(
+                self.product_action(
+                    request.path_params["id"], request.path_params["action"], **body
+                )
+            )
+        except (KeyError, ValueError) as error:
+            return JSONResponse({"error": str(error)}, status_code=400)

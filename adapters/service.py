@@ -1,0 +1,263 @@
+"""The channel as one process: engine, charts, adapters, receiver, loops.
+
+`ChannelService` is what `channelsync serve` and `channelsync demo` run: the
+receiver, the bus, the outbox dispatcher, the timers and the order pull on one
+event loop, over one SQLite file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from adapters.directory import StoreDirectory
+from adapters.receiver import build_receiver
+from adapters.shoplazza.client import ShoplazzaClient
+from adapters.shoplazza.commands import ShoplazzaCommands
+from adapters.tiktok_shop.client import TikTokClient
+from adapters.tiktok_shop.commands import TikTokCommands
+from adapters.tiktok_shop.credentials import CredentialStore
+from adapters.tiktok_shop.puller import OrderPuller
+from engine.bus import Receipt
+from engine.clock import Clock, SystemClock
+from engine.logs import get_logger
+from engine.runtime import Engine
+from statecharts import chart_package
+from statecharts.resolvers import AuthorizationGate, ChannelResolvers
+
+log = get_logger("channelsync.service")
+
+REQUIRED_ENV = ("TIKTOK_APP_KEY", "TIKTOK_APP_SECRET", "SHOPLAZZA_CLIENT_SECRET")
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass
+class ChannelConfig:
+    db: Path
+    tiktok_app_key: str
+    tiktok_app_secret: str
+    shoplazza_client_secret: str
+    shoplazza_access_token: str = ""
+    tiktok_api_url: str = "https://open-api.tiktokglobalshop.com"
+    tiktok_auth_url: str = "https://auth.tiktok-shops.com"
+    shoplazza_api_url: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+    pull_interval: float = 300.0
+    shoplazza_rate: float = 2.0
+
+    @classmethod
+    def from_env(cls, db: Path, env: dict[str, str] | None = None) -> ChannelConfig:
+        env = dict(os.environ if env is None else env)
+        missing = [name for name in REQUIRED_ENV if not env.get(name)]
+        if missing:
+            raise ConfigError(
+                "missing environment variable(s): "
+                + ", ".join(missing)
+                + " (the platforms' app credentials; see the README)"
+            )
+        return cls(
+            db=db,
+            tiktok_app_key=env["TIKTOK_APP_KEY"],
+            tiktok_app_secret=env["TIKTOK_APP_SECRET"],
+            shoplazza_client_secret=env["SHOPLAZZA_CLIENT_SECRET"],
+            shoplazza_access_token=env.get("SHOPLAZZA_ACCESS_TOKEN", ""),
+            tiktok_api_url=env.get("TIKTOK_API_URL", cls.tiktok_api_url),
+            tiktok_auth_url=env.get("TIKTOK_AUTH_URL", cls.tiktok_auth_url),
+            shoplazza_api_url=env.get("SHOPLAZZA_API_URL", ""),
+            shoplazza_rate=float(env.get("SHOPLAZZA_RATE_PER_SECOND", "2")),
+        )
+
+
+class HttpServer:
+    """A uvicorn server on this event loop; port 0 picks a free one."""
+
+    def __init__(self, app: Any, host: str, port: int) -> None:
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app, host=host, port=port, log_level="warning", lifespan="off", access_log=False
+            )
+        )
+        self.host = host
+        self.port = port
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> HttpServer:
+        self._task = asyncio.create_task(self.server.serve())
+        while not self.server.started:
+            if self._task.done():
+                self._task.result()
+            await asyncio.sleep(0.01)
+        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+class ChannelService:
+    def __init__(
+        self,
+        config: ChannelConfig,
+        engine: Engine,
+        tiktok: TikTokClient,
+        shoplazza: ShoplazzaClient,
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.tiktok = tiktok
+        self.shoplazza = shoplazza
+        self.directory = StoreDirectory(engine.store)
+        self.puller = OrderPuller(tiktok, engine.publish, self._connected_shops)
+        self.receiver = build_receiver(self)
+        self.http: HttpServer | None = None
+        self._pull_task: asyncio.Task[None] | None = None
+        self._stopped = False
+
+    @classmethod
+    async def open(
+        cls,
+        config: ChannelConfig,
+        *,
+        clock: Clock | None = None,
+        run_loops: bool = True,
+        **engine_options: Any,
+    ) -> ChannelService:
+        clock = clock or SystemClock()
+        engine = await Engine.open(
+            config.db,
+            [chart_package()],
+            clock=clock,
+            settings=config.settings,
+            run_timers=run_loops,
+            run_outbox=run_loops,
+            **engine_options,
+        )
+        credentials = CredentialStore(engine.store)
+        tiktok = TikTokClient(
+            config.tiktok_api_url,
+            config.tiktok_auth_url,
+            config.tiktok_app_key,
+            config.tiktok_app_secret,
+            credentials,
+            clock,
+        )
+        shoplazza = ShoplazzaClient(
+            config.shoplazza_api_url,
+            config.shoplazza_access_token,
+            rate=config.shoplazza_rate,
+            burst=max(1, int(config.shoplazza_rate)),
+        )
+        resolvers = ChannelResolvers(engine.store)
+        platform = TikTokCommands(tiktok).handlers() | ShoplazzaCommands(shoplazza).handlers()
+        engine.outbox.handlers.update(resolvers.handlers())
+        engine.outbox.handlers.update(AuthorizationGate(resolvers, platform).handlers())
+        service = cls(config, engine, tiktok, shoplazza)
+        if run_loops and config.pull_interval > 0:
+            service._pull_task = asyncio.create_task(service._pull_loop())
+        return service
+
+    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> HttpServer:
+        self.http = await HttpServer(self.receiver, host, port).start()
+        log.info("receiver listening", url=self.http.url)
+        return self.http
+
+    async def stop(self) -> None:
+        """Stop everything; calling it again does nothing."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._pull_task is not None:
+            self._pull_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pull_task
+        if self.http is not None:
+            await self.http.stop()
+        await self.engine.stop()
+        await self.tiktok.aclose()
+        await self.shoplazza.aclose()
+
+    async def _pull_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.pull_interval)
+            try:
+                await self.puller.pull_once()
+            except Exception as error:
+                log.warning("order pull failed", error=str(error))
+
+    async def _connected_shops(self) -> list[str]:
+        return [
+            e.key
+            for e in await self.engine.entities(chart="shop_connection")
+            if e.state in ("active", "expiring")
+        ]
+
+    # ----------------------------------------------------------------- merchant actions
+
+    async def complete_oauth(self, shop: str, auth_code: str) -> Receipt:
+        """The OAuth callback: trade the code for tokens, then record the authorization."""
+        granted = await self.tiktok.exchange_code(shop, auth_code)
+        return await self.engine.publish(
+            self.engine.make_event(
+                "connection.authorized",
+                shop,
+                granted,
+                event_id=f"oauth:{shop}:{auth_code}",
+                source="tiktok-oauth",
+            )
+        )
+
+    async def add_collection(self, shop: str, collection_id: str) -> Receipt:
+        """Add the products a Shoplazza collection holds now (PROD-1)."""
+        products = await self.shoplazza.collection_products(collection_id)
+        return await self.engine.publish(
+            self.engine.make_event(
+                "products.add_collection",
+                shop,
+                {"collection_id": collection_id, "products": products},
+                event_id=f"merchant:{shop}:collection:{collection_id}:{int(self.engine.clock.now())}",
+                source="merchant",
+            )
+        )
+
+    async def add_products(self, shop: str, product_ids: list[str]) -> Receipt:
+        products = [await self.shoplazza.product(pid) for pid in product_ids]
+        return await self.engine.publish(
+            self.engine.make_event(
+                "products.add",
+                shop,
+                {"products": products},
+                event_id=f"merchant:{shop}:products:{','.join(product_ids)}:{int(self.engine.clock.now())}",
+                source="merchant",
+            )
+        )
+
+    async def merchant(
+        self, event_type: str, shop: str, payload: dict[str, Any] | None = None
+    ) -> Receipt:
+        """Any other button of the admin UI (start setup, connect, accept terms...)."""
+        return await self.engine.publish(
+            self.engine.make_event(
+                event_type,
+                shop,
+                payload or {},
+                event_id=f"merchant:{uuid.uuid4()}",
+                source="merchant",
+            )
+        )
