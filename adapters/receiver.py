@@ -9,19 +9,16 @@ merchant's authorization; ``GET /health`` says whether the engine is up.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from pydantic_core import from_json
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from adapters.shoplazza import verify_webhook as verify_shoplazza
-from adapters.shoplazza.webhooks import ShoplazzaWebhookRejected
-from adapters.shoplazza.webhooks import translate as translate_shoplazza
-from adapters.tiktok_shop import verify_webhook as verify_tiktok
-from adapters.tiktok_shop.webhooks import WebhookRejected
-from adapters.tiktok_shop.webhooks import translate as translate_tiktok
+from adapters.base import InboundAdapter, InboundRejected
 from engine.logs import get_logger
 
 if TYPE_CHECKING:
@@ -31,48 +28,26 @@ log = get_logger("channelsync.receiver")
 MAX_BODY = 1_000_000
 
 
-def build_receiver(service: ChannelService) -> Starlette:
-    config = service.config
+def build_receiver(service: ChannelService, inbound: Mapping[str, InboundAdapter]) -> Starlette:
+    """The receiver for ``service``, with one webhook route per inbound adapter."""
 
-    async def tiktok(request: Request) -> Response:
+    async def webhook(request: Request) -> Response:
+        adapter = inbound.get(request.path_params["platform"])
+        if adapter is None:
+            return Response(status_code=404)
         body = await request.body()
-        if not verify_tiktok(
-            config.tiktok_app_key,
-            config.tiktok_app_secret,
-            body,
-            request.headers.get("authorization"),
-        ):
-            log.warning("tiktok webhook refused", reason="bad signature", size=len(body))
+        if not adapter.verify(body, request.headers):
+            log.warning(
+                "webhook refused", platform=adapter.name, reason="bad signature", size=len(body)
+            )
             return Response(status_code=401)
         if len(body) > MAX_BODY:
-            await service.engine.record_dead_letter(body[:MAX_BODY], "tiktok", "body too large")
+            await service.engine.record_dead_letter(body[:MAX_BODY], adapter.name, "body too large")
             return Response(status_code=413)
         try:
-            events = await translate_tiktok(body, service.directory)
-        except (WebhookRejected, KeyError, TypeError) as error:
-            await service.engine.record_dead_letter(
-                body, "tiktok", f"{type(error).__name__}: {error}"
-            )
-            return Response(status_code=400 if _not_json(body) else 200)
-        for event in events:
-            await service.engine.publish(event)
-        return Response(status_code=200)
-
-    async def shoplazza(request: Request) -> Response:
-        body = await request.body()
-        if not verify_shoplazza(
-            config.shoplazza_client_secret, body, request.headers.get("x-shoplazza-hmac-sha256")
-        ):
-            log.warning("shoplazza webhook refused", reason="bad signature", size=len(body))
-            return Response(status_code=401)
-        topic = request.headers.get("x-shoplazza-topic", "")
-        domain = request.headers.get("x-shoplazza-shop-domain", "")
-        try:
-            events = translate_shoplazza(topic, domain, body)
-        except (ShoplazzaWebhookRejected, KeyError, TypeError) as error:
-            await service.engine.record_dead_letter(
-                body, "shoplazza", f"{type(error).__name__}: {error}"
-            )
+            events = await adapter.translate(body, request.headers)
+        except InboundRejected as error:
+            await service.engine.record_dead_letter(body, adapter.name, str(error))
             return Response(status_code=400 if _not_json(body) else 200)
         for event in events:
             await service.engine.publish(event)
@@ -93,8 +68,7 @@ def build_receiver(service: ChannelService) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/webhooks/tiktok", tiktok, methods=["POST"]),
-            Route("/webhooks/shoplazza", shoplazza, methods=["POST"]),
+            Route("/webhooks/{platform}", webhook, methods=["POST"]),
             Route("/oauth/tiktok/callback", oauth_callback, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
         ]
@@ -102,8 +76,6 @@ def build_receiver(service: ChannelService) -> Starlette:
 
 
 def _not_json(body: bytes) -> bool:
-    from pydantic_core import from_json
-
     try:
         from_json(body)
     except ValueError:

@@ -17,7 +17,9 @@ from typing import Any
 
 import uvicorn
 
+from adapters.base import InboundAdapter
 from adapters.directory import StoreDirectory
+from adapters.inbound import ShoplazzaInbound, TikTokInbound
 from adapters.receiver import build_receiver
 from adapters.shoplazza.client import ShoplazzaClient
 from adapters.shoplazza.commands import ShoplazzaCommands
@@ -125,7 +127,13 @@ class ChannelService:
         self.shoplazza = shoplazza
         self.directory = StoreDirectory(engine.store)
         self.puller = OrderPuller(tiktok, engine.publish, self._connected_shops)
-        self.receiver = build_receiver(self)
+        self.inbound: dict[str, InboundAdapter] = {
+            "tiktok": TikTokInbound(
+                config.tiktok_app_key, config.tiktok_app_secret, self.directory
+            ),
+            "shoplazza": ShoplazzaInbound(config.shoplazza_client_secret),
+        }
+        self.receiver = build_receiver(self, self.inbound)
         self.http: HttpServer | None = None
         self._pull_task: asyncio.Task[None] | None = None
         self._stopped = False

@@ -149,3 +149,10 @@ def test_serve_refuses_to_start_without_its_secrets(tmp_path):
     assert "TIKTOK_APP_SECRET" in str(caught.value) and "SHOPLAZZA_CLIENT_SECRET" in str(
         caught.value
     )
+
+
+async def test_webhooks_for_an_unknown_platform_get_404_and_nothing_is_recorded(box):
+    async with httpx.AsyncClient() as client:
+        answer = await client.post(f"{box.service.http.url}/webhooks/amazon", content=b"{}")
+    assert answer.status_code == 404
+    assert await box.service.engine.store.count("dead_letters") == 0
