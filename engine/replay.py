@@ -96,10 +96,75 @@ def _outcome_of(result: StepResult) -> dict[str, Any]:
 
 
 async def logged_events(
-    store: SQLiteStore, charts: ChartSet, since_seq: int = 0
+    store: SQLiteStore, charts: ChartSet, since_seq: int = 0, entity: str | None = None
 ) -> AsyncIterator[LoggedEvent]:
-    async for row in store.iter_events(since_seq):
+    """The log of a database, in sequence order, streamed."""
+    async for row in store.iter_events(since_seq, entity=entity):
         yield LoggedEvent.from_row(row, charts)
+
+
+Until = int | float | None
+
+
+def _before_end(logged: LoggedEvent, until_seq: int | None, until_time: float | None) -> bool:
+    if until_seq is not None and logged.seq > until_seq:
+        return False
+    return not (until_time is not None and (logged.event.received_at or 0) > until_time)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayedStep:
+    """One event as the replay saw it: what was recorded, what the step says now."""
+
+    logged: LoggedEvent
+    state_before: str
+    result: StepResult
+
+    @property
+    def recorded(self) -> dict[str, Any]:
+        return {
+            "outcome": self.logged.outcome,
+            "from_state": self.logged.from_state,
+            "to_state": self.logged.to_state,
+            "reason": self.logged.reason,
+        }
+
+    @property
+    def recomputed(self) -> dict[str, Any]:
+        return _outcome_of(self.result)
+
+    @property
+    def differs(self) -> bool:
+        return self.recorded != self.recomputed
+
+
+async def replay_steps(
+    events: AsyncIterator[LoggedEvent],
+    charts: ChartSet,
+    states: dict[str, EntityState],
+    *,
+    entity: str | None = None,
+    until_seq: int | None = None,
+    until_time: float | None = None,
+) -> AsyncIterator[ReplayedStep]:
+    """Step every logged event (no side effects), updating ``states`` as it goes."""
+    settings = charts.settings
+    async for logged in events:
+        if not _before_end(logged, until_seq, until_time):
+            break
+        event = logged.event
+        if entity is not None and event.entity != entity:
+            continue
+        chart = charts.by_kind.get(event.entity_kind)
+        if chart is None:
+            raise LookupError(
+                f"the log names entity kind {event.entity_kind!r}, which no chart serves"
+            )
+        before = states.get(event.entity) or new_entity(chart, event.entity)
+        result = step(chart, before, event, settings)
+        if result.outcome is Outcome.TRANSITIONED:
+            states[event.entity] = result.entity
+        yield ReplayedStep(logged, before.state, result)
 
 
 async def replay(
@@ -108,42 +173,46 @@ async def replay(
     *,
     entity: str | None = None,
     until_seq: int | None = None,
+    until_time: float | None = None,
     compare: bool = False,
 ) -> ReplayResult:
     """Rebuild entities from the log; with ``compare``, stop at the first
     event whose recomputed outcome differs from the recorded one."""
+    return await replay_log(
+        logged_events(store, charts, entity=entity),
+        charts,
+        entity=entity,
+        until_seq=until_seq,
+        until_time=until_time,
+        compare=compare,
+    )
+
+
+async def replay_log(
+    events: AsyncIterator[LoggedEvent],
+    charts: ChartSet,
+    *,
+    entity: str | None = None,
+    until_seq: int | None = None,
+    until_time: float | None = None,
+    compare: bool = False,
+) -> ReplayResult:
     result = ReplayResult()
-    states = result.entities
-    settings = charts.settings
-    async for logged in logged_events(store, charts):
-        if until_seq is not None and logged.seq > until_seq:
-            break
-        event = logged.event
-        if entity is not None and event.entity != entity:
-            continue
+    async for replayed in replay_steps(
+        events, charts, result.entities, entity=entity, until_seq=until_seq, until_time=until_time
+    ):
         result.events += 1
-        chart = charts.by_kind.get(event.entity_kind)
-        if chart is None:
-            raise LookupError(
-                f"the log names entity kind {event.entity_kind!r}, which no chart serves"
+        if compare and replayed.differs:
+            logged = replayed.logged
+            result.divergence = Divergence(
+                logged.seq,
+                logged.event.event_id,
+                logged.event.entity,
+                replayed.state_before,
+                replayed.recorded,
+                replayed.recomputed,
             )
-        before = states.get(event.entity) or new_entity(chart, event.entity)
-        outcome = step(chart, before, event, settings)
-        if compare:
-            recorded = {
-                "outcome": logged.outcome,
-                "from_state": logged.from_state,
-                "to_state": logged.to_state,
-                "reason": logged.reason,
-            }
-            recomputed = _outcome_of(outcome)
-            if recorded != recomputed:
-                result.divergence = Divergence(
-                    logged.seq, event.event_id, event.entity, before.state, recorded, recomputed
-                )
-                return result
-        if outcome.outcome is Outcome.TRANSITIONED:
-            states[event.entity] = outcome.entity
+            return result
     return result
 
 
@@ -163,3 +232,59 @@ async def check(store: SQLiteStore, charts: ChartSet) -> ReplayResult:
             )
             return result
     return result
+
+
+@dataclass(slots=True)
+class EntityDifference:
+    """How one entity would fare under other charts."""
+
+    entity: str
+    first_seq: int
+    first_event_id: str
+    state_before: str
+    recorded: dict[str, Any]
+    recomputed: dict[str, Any]
+    final_recorded: str | None
+    final_what_if: str | None
+    differing_events: int = 1
+
+
+async def what_if(
+    events: AsyncIterator[LoggedEvent], charts: ChartSet, *, entity: str | None = None
+) -> tuple[int, list[EntityDifference]]:
+    """Replay a recorded log under ``charts`` (other versions of the charts) and
+    report, per entity, where the outcome would differ and how it would end.
+
+    The recorded side is rebuilt from the recorded outcomes themselves, so the
+    comparison needs nothing but the log."""
+    states: dict[str, EntityState] = {}
+    recorded_final: dict[str, str | None] = {}
+    differences: dict[str, EntityDifference] = {}
+    count = 0
+    async for replayed in replay_steps(events, charts, states, entity=entity):
+        count += 1
+        logged = replayed.logged
+        key = logged.event.entity
+        if logged.outcome == Outcome.TRANSITIONED.value:
+            recorded_final[key] = logged.to_state
+        else:
+            recorded_final.setdefault(key, None)
+        if not replayed.differs:
+            continue
+        if key in differences:
+            differences[key].differing_events += 1
+        else:
+            differences[key] = EntityDifference(
+                key,
+                logged.seq,
+                logged.event.event_id,
+                replayed.state_before,
+                replayed.recorded,
+                replayed.recomputed,
+                None,
+                None,
+            )
+    for key, difference in differences.items():
+        difference.final_recorded = recorded_final.get(key)
+        difference.final_what_if = states[key].state if key in states else None
+    return count, sorted(differences.values(), key=lambda d: d.first_seq)

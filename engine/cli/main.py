@@ -27,8 +27,8 @@ app = typer.Typer(
 chart_app = typer.Typer(help="Validate and draw statecharts.", no_args_is_help=True)
 app.add_typer(chart_app, name="chart")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 DbOption = Annotated[Path, typer.Option("--db", help="The SQLite database file.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -270,7 +270,7 @@ def register_commands() -> None:
     (entry point group ``channelsync.commands``: a callable taking the app)."""
     from importlib.metadata import entry_points
 
-    from engine.cli import demo  # noqa: F401
+    from engine.cli import debug, demo  # noqa: F401
 
     for point in entry_points(group=COMMANDS_ENTRY_POINT_GROUP):
         point.load()(app)

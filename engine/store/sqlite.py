@@ -418,16 +418,18 @@ class SQLiteStore:
         return [tuple(r) for r in await self.fetchall(sql + " ORDER BY due_at", params)]  # type: ignore[misc]
 
     async def iter_events(
-        self, since_seq: int = 0, batch: int = _FETCH
+        self, since_seq: int = 0, batch: int = _FETCH, entity: str | None = None
     ) -> AsyncIterator[Sequence[Any]]:
-        """Stream the log in sequence order, in bounded memory."""
+        """Stream the log (or one entity's) in sequence order, in bounded memory."""
         last = since_seq
+        where = " AND entity = ?" if entity is not None else ""
         while True:
+            params: tuple[Any, ...] = (last, entity, batch) if entity is not None else (last, batch)
             rows = await self.fetchall(
                 "SELECT seq, event_id, type, source, entity, chart, occurred_at, received_at,"
                 " payload, outcome, from_state, to_state, reason FROM events WHERE seq > ?"
-                " ORDER BY seq LIMIT ?",
-                (last, batch),
+                f"{where} ORDER BY seq LIMIT ?",
+                params,
             )
             if not rows:
                 return

@@ -1,0 +1,167 @@
+"""Replay and debugging from the CLI: ENG-5 on real logs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from adapters.sandbox.story import Sandboxes, play
+from tests.channel.harness import SHOP, Channel, listing, product
+from tests.conftest import invoke_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+async def demo_db(tmp_path):
+    """The database the demo story leaves behind."""
+    db = tmp_path / "demo.db"
+    box = await Sandboxes.start(db)
+    try:
+        await play(box)
+    finally:
+        await box.stop()
+    return db
+
+
+async def test_eng5_replay_json_equals_state_json_for_the_demo_log(demo_db, tmp_path):
+    """ENG-5: replaying the demo's log rebuilds exactly the stored state."""
+    state = await invoke_cli("state", "--db", str(demo_db), "--json")
+    replayed = await invoke_cli("replay", "--db", str(demo_db), "--json")
+    assert replayed.exit_code == 0, replayed.output
+    assert json.loads(replayed.stdout) == json.loads(state.stdout)
+    checked = await invoke_cli("check", "--db", str(demo_db))
+    assert checked.exit_code == 0 and checked.stdout.startswith("ok: ")
+
+    exported = tmp_path / "demo.jsonl"
+    assert (await invoke_cli("export", "--db", str(demo_db), "--out", str(exported))).exit_code == 0
+    from_file = await invoke_cli("replay", str(exported), "--json")
+    assert json.loads(from_file.stdout) == json.loads(state.stdout)
+
+
+async def test_eng5_replay_json_equals_state_json_for_a_domain_scenario(db_path, clock):
+    """ENG-5: the same for a channel scenario's log (products, orders, timers)."""
+    channel = await Channel.open(db_path, clock)
+    try:
+        await channel.connect()
+        await channel.add_products(product("p1"), product("p2", weight=None))
+        await channel.approve("p1")
+        pid = await channel.tiktok_product_id("p1")
+        channel.tiktok_order("9001", product_ids=(pid,))
+        await channel.order_status("9001", "ON_HOLD", 100)
+        await channel.advance(3 * 3600)
+        await channel.order_status("9001", "AWAITING_SHIPMENT", 200)
+    finally:
+        await channel.engine.stop()
+    state = await invoke_cli("state", "--db", str(db_path), "--json")
+    replayed = await invoke_cli("replay", "--db", str(db_path), "--json")
+    assert json.loads(replayed.stdout) == json.loads(state.stdout)
+    assert (await invoke_cli("check", "--db", str(db_path))).exit_code == 0
+
+
+async def test_eng5_check_names_exactly_the_tampered_event(demo_db):
+    """ENG-5: a stored transition that the charts would not make is reported at its event."""
+    with sqlite3.connect(demo_db) as conn:
+        seq, event_id = conn.execute(
+            "SELECT seq, event_id FROM events WHERE type = 'listing.review_result'"
+            " AND to_state = 'approved' ORDER BY seq LIMIT 1"
+        ).fetchone()
+        conn.execute("UPDATE events SET to_state = 'rejected' WHERE seq = ?", (seq,))
+    checked = await invoke_cli("check", "--db", str(demo_db))
+    assert checked.exit_code == 1
+    assert f"first divergent event: seq {seq} ({event_id})" in checked.stderr
+    assert "recorded:   in_review -> rejected" in checked.stderr
+    assert "recomputed: in_review -> approved" in checked.stderr
+
+
+async def test_eng5_what_if_reports_the_one_product_whose_review_times_out_differently(
+    db_path, clock, tmp_path
+):
+    """ENG-5: under a chart where a review timeout rejects the product, only the
+    product that actually timed out is reported."""
+    channel = await Channel.open(db_path, clock)
+    try:
+        await channel.connect()
+        await channel.add_products(product("quick"), product("slow"), product("other"))
+        await channel.approve("quick")
+        await channel.approve("other")
+        await channel.advance(2 * 3600)  # "slow" is still in review: its poll fires
+    finally:
+        await channel.engine.stop()
+    charts = tmp_path / "charts"
+    charts.mkdir()
+    shutil.copy(ROOT / "statecharts" / "product_listing.yaml", charts)
+    chart = charts / "product_listing.yaml"
+    chart.write_text(
+        chart.read_text().replace(
+            "  - event: listing.review_poll_due\n    source: in_review\n"
+            "    actions: [poll_review_status]",
+            "  - event: listing.review_poll_due\n    source: in_review\n    target: rejected\n"
+            "    actions: [poll_review_status]",
+        )
+    )
+    result = await invoke_cli("replay", "--db", str(db_path), "--charts", str(charts), "--json")
+    assert result.exit_code == 0, result.output
+    [difference] = json.loads(result.stdout)
+    assert difference["entity"] == listing("slow")
+    assert difference["recorded"]["to_state"] == "in_review"
+    assert difference["recomputed"]["to_state"] == "rejected"
+    assert (difference["final_recorded"], difference["final_what_if"]) == ("in_review", "rejected")
+    human = await invoke_cli("replay", "--db", str(db_path), "--charts", str(charts))
+    assert "1 entity would differ" in human.stdout
+
+
+async def test_export_then_ingest_rebuilds_the_same_state_and_again_changes_nothing(
+    demo_db, tmp_path
+):
+    exported = tmp_path / "log.jsonl"
+    await invoke_cli("export", "--db", str(demo_db), "--out", str(exported))
+    fresh = tmp_path / "fresh.db"
+    first = await invoke_cli("ingest", "--db", str(fresh), str(exported))
+    assert first.exit_code == 0 and "duplicate" not in first.stdout
+    again = await invoke_cli("ingest", "--db", str(fresh), str(exported))
+    count = len(exported.read_text().splitlines()) - 1
+    assert again.stdout.strip() == f"ingested: duplicate {count}"
+    original = json.loads((await invoke_cli("state", "--db", str(demo_db), "--json")).stdout)
+    rebuilt = json.loads((await invoke_cli("state", "--db", str(fresh), "--json")).stdout)
+    assert [(e["key"], e["state"]) for e in rebuilt] == [(e["key"], e["state"]) for e in original]
+
+
+async def test_replay_until_a_seq_shows_the_state_at_that_point(demo_db):
+    with sqlite3.connect(demo_db) as conn:
+        seq = conn.execute("SELECT MIN(seq) FROM events WHERE to_state = 'active'").fetchone()[0]
+    before = json.loads(
+        (await invoke_cli("replay", "--db", str(demo_db), "--until", str(seq - 1), "--json")).stdout
+    )
+    at = json.loads(
+        (await invoke_cli("replay", "--db", str(demo_db), "--until", str(seq), "--json")).stdout
+    )
+    assert [e["state"] for e in before if e["key"] == SHOP] == ["terms_accepted"]
+    assert [e["state"] for e in at if e["key"] == SHOP] == ["active"]
+
+
+async def test_history_shows_events_commands_and_their_results(demo_db):
+    with sqlite3.connect(demo_db) as conn:
+        [order] = conn.execute("SELECT key FROM entities WHERE state = 'in_transit'").fetchone()
+    shown = await invoke_cli("history", order, "--db", str(demo_db), "--json")
+    story = json.loads(shown.stdout)
+    commands = [c["type"] for e in story["events"] for c in e["commands"]]
+    assert {
+        "fetch_order_detail",
+        "resolve_order_products",
+        "create_shoplazza_order",
+        "push_shipping",
+    } <= set(commands)
+    results = [e["type"] for e in story["events"] if e["result_of_command"]]
+    assert "order.shoplazza_created" in results and "order.shipping_pushed" in results
+
+
+async def test_a_file_that_is_not_a_log_is_a_clear_error(tmp_path):
+    bogus = tmp_path / "x.jsonl"
+    bogus.write_text('{"hello": 1}\n')
+    result = await invoke_cli("replay", str(bogus))
+    assert result.exit_code == 1 and "is not a channelsync event log" in result.stderr
