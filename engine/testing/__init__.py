@@ -1,0 +1,25 @@
+"""Property-testing tools for charts (like structlog.testing: shipped with the library).
+
+from engine.testing import ChartHarness, chart_state_machine, walks, deliveries
+"""
+
+from engine.testing.coverage import CoverageRecorder, Edge, edges, shortest_paths, transition_paths
+from engine.testing.harness import ChartHarness, LogEntry
+from engine.testing.stateful import chart_state_machine
+from engine.testing.strategies import deliveries, model_dicts, payloads, sequences, walks
+
+__all__ = [
+    "ChartHarness",
+    "CoverageRecorder",
+    "Edge",
+    "LogEntry",
+    "chart_state_machine",
+    "deliveries",
+    "edges",
+    "model_dicts",
+    "payloads",
+    "sequences",
+    "shortest_paths",
+    "transition_paths",
+    "walks",
+]
