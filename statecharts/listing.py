@@ -55,6 +55,7 @@ def register(rules: Rules) -> None:
         queue_quick_updates,
         flush_quick_updates,
         keep_merchant_category,
+        edit_after_submission,
     )
 
 
@@ -126,9 +127,17 @@ def record_check_failures(ctx: StepContext) -> None:
     ctx.data["last_sync_at"] = ctx.now
 
 
+def edit_after_submission(ctx: StepContext) -> None:
+    ctx.data["edit_after_submission"] = True
+
+
 def record_submission(ctx: StepContext) -> None:
+    """TikTok has the listing. A submission answered after the product was
+    rejected locally still leaves its id, so a resubmission edits it."""
     payload: p.Submitted = ctx.payload  # type: ignore[assignment]
     ctx.data["tiktok_product_id"] = payload.product_id
+    if ctx.data.pop("edit_after_submission", False) and ctx.state == "pending_sync":
+        submit_listing(ctx)
     category = ctx.data.setdefault("category", {})
     if payload.category_id and not category.get("locked"):
         category["category_id"] = payload.category_id  # PROD-7: TikTok picks it on first sync

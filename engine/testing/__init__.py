@@ -3,7 +3,14 @@
 from engine.testing import ChartHarness, chart_state_machine, walks, deliveries
 """
 
-from engine.testing.coverage import CoverageRecorder, Edge, edges, shortest_paths, transition_paths
+from engine.testing.coverage import (
+    CoverageRecorder,
+    Edge,
+    drive_transitions,
+    edges,
+    shortest_paths,
+    transition_paths,
+)
 from engine.testing.harness import ChartHarness, LogEntry
 from engine.testing.stateful import chart_state_machine
 from engine.testing.strategies import deliveries, model_dicts, payloads, sequences, walks
@@ -15,6 +22,7 @@ __all__ = [
     "LogEntry",
     "chart_state_machine",
     "deliveries",
+    "drive_transitions",
     "edges",
     "model_dicts",
     "payloads",
