@@ -326,6 +326,6 @@ def test_every_transition_of_every_channel_chart_is_taken(name):
     """Issue 6: every transition of every channel chart is exercised, each by a
     shortest path whose payloads hypothesis found; none is dead or unreachable."""
     recorder = CoverageRecorder()
-    driven, stuck = drive_transitions(CHARTS, name, PAYLOADS, recorder)
+    _driven, stuck = drive_transitions(CHARTS, name, PAYLOADS, recorder)
     assert not stuck, "could not take:\n" + "\n".join(map(str, stuck))
     assert recorder.unexercised(CHARTS.by_name[name]) == [], recorder.report(CHARTS.by_name[name])
