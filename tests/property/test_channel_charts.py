@@ -188,8 +188,15 @@ for kind in (
     PAYLOADS[kind] = timer
 
 
-def transitions(harness: ChartHarness, event_type: str):
-    return [entry for entry in harness.log if entry.transitioned and entry.event.type == event_type]
+def over_log(contract):
+    """A harness invariant from a per-step contract."""
+
+    def check(harness: ChartHarness) -> None:
+        for entry in harness.log:
+            if entry.transitioned:
+                contract(entry)
+
+    return check
 
 
 def commands_of(entry) -> list[str]:
@@ -199,16 +206,17 @@ def commands_of(entry) -> list[str]:
 # ------------------------------------------------------------------ connection contracts
 
 
-def connection_guards_hold(harness: ChartHarness) -> None:
-    for entry in transitions(harness, "connection.start_setup"):
+def connection_contract(entry) -> None:
+    kind = entry.event.type
+    if kind == "connection.start_setup":
         assert entry.event.payload.store_country.strip().upper() == "US"  # store_in_us
-    for entry in transitions(harness, "connection.choose_account_type"):
+    if kind == "connection.choose_account_type":
         assert entry.event.payload.has_tiktok_shop_account  # has_tiktok_shop_account
-    for entry in transitions(harness, "connection.accept_terms"):
+    if kind == "connection.accept_terms":
         assert entry.event.payload.accepted  # terms_checked
-    for entry in transitions(harness, "connection.authorized"):
+    if kind == "connection.authorized":
         assert entry.event.payload.seller_base_region == "US"  # seller_base_region_us
-    for entry in transitions(harness, "logistics.map_carrier"):
+    if kind == "logistics.map_carrier":
         logistics = entry.before.data.get("logistics", {})
         assert logistics.get("fulfillment_model") == "FBS"  # fulfilled_by_seller
         listed = {p["id"] for p in logistics.get("shipping_providers", [])}
@@ -227,44 +235,40 @@ REVIEW_TARGET = {
 }
 
 
-def listing_guards_hold(harness: ChartHarness) -> None:
-    for entry in harness.log:
-        if not entry.transitioned or not entry.event.type.startswith("listing."):
-            continue
-        data = entry.result.entity.data
-        if {"create_listing", "edit_listing"} & set(commands_of(entry)):
-            assert not check_product(data["product"])  # passes_checks: nothing unchecked is sent
-        if entry.result.to_state == "pending_sync" and entry.before.state != "pending_sync":
-            assert not check_product(data["product"])  # passes_checks
-        if entry.event.type == "listing.added" and entry.result.to_state == "rejected":
-            assert check_product(data["product"])  # !passes_checks
-        if entry.event.type == "listing.product_updated":
-            published = entry.event.payload.product.published
-            assert (entry.result.to_state == "deactivated") == (not published)  # product_published
-            if (
-                published
-                and entry.before.state == "approved"
-                and not check_product(entry.event.payload.product.model_dump(mode="json"))
-            ):
-                changed = content_fields(
-                    entry.event.payload.product.model_dump(mode="json")
-                ) != content_fields(entry.before.data.get("product") or {})
-                assert (entry.result.to_state == "in_review") == changed  # content_changed
-        if entry.event.type == "listing.review_result":
-            assert (
-                entry.result.to_state == REVIEW_TARGET[entry.event.payload.status]
-            )  # tiktok_status
+def listing_contract(entry) -> None:
+    data = entry.result.entity.data
+    if {"create_listing", "edit_listing"} & set(commands_of(entry)):
+        assert not check_product(data["product"])  # passes_checks: nothing unchecked is sent
+    if entry.result.to_state == "pending_sync" and entry.before.state != "pending_sync":
+        assert not check_product(data["product"])  # passes_checks
+    if entry.event.type == "listing.added" and entry.result.to_state == "rejected":
+        assert check_product(data["product"])  # !passes_checks
+    if entry.event.type == "listing.product_updated":
+        published = entry.event.payload.product.published
+        assert (entry.result.to_state == "deactivated") == (not published)  # product_published
+        if (
+            published
+            and entry.before.state == "approved"
+            and not check_product(entry.event.payload.product.model_dump(mode="json"))
+        ):
+            changed = content_fields(
+                entry.event.payload.product.model_dump(mode="json")
+            ) != content_fields(entry.before.data.get("product") or {})
+            assert (entry.result.to_state == "in_review") == changed  # content_changed
+    if entry.event.type == "listing.review_result":
+        assert entry.result.to_state == REVIEW_TARGET[entry.event.payload.status]  # tiktok_status
 
 
 # ------------------------------------------------------------------ order contracts
 
 
-def order_guards_hold(harness: ChartHarness) -> None:
-    for entry in transitions(harness, "order.status_changed"):
+def order_contract(entry) -> None:
+    kind = entry.event.type
+    if kind == "order.status_changed":
         last = entry.before.data.get("update_time")
         assert last is None or entry.event.payload.update_time > last  # newer_update
         assert entry.result.to_state == entry.event.payload.order_status.lower()  # order_status
-    for entry in transitions(harness, "order.products_resolved"):
+    if kind == "order.products_resolved":
         resolved = entry.event.payload
         can_sync = (
             resolved.authorization_active
@@ -276,7 +280,7 @@ def order_guards_hold(harness: ChartHarness) -> None:
             )
         )
         assert ("create_shoplazza_order" in commands_of(entry)) == can_sync  # order_can_sync
-    for entry in transitions(harness, "order.shoplazza_fulfilled"):
+    if kind == "order.shoplazza_fulfilled":
         fbt = entry.before.data.get("detail", {}).get("fulfillment_type") == "FULFILLMENT_BY_TIKTOK"
         status = entry.result.entity.data["fulfillment"]["status"]
         if fbt:
@@ -285,7 +289,7 @@ def order_guards_hold(harness: ChartHarness) -> None:
             assert "Fulfilled by TikTok" not in str(entry.result.entity.data["fulfillment"])
         if entry.before.data.get("fulfillment", {}).get("status") == "pushed" and not fbt:
             assert status == "pushed"  # tracking_pushed: a pushed fulfillment is not redone
-    for entry in transitions(harness, "order.carrier_resolved"):
+    if kind == "order.carrier_resolved":
         resolved = entry.event.payload
         pushes = {"push_shipping", "update_shipping_info"} & set(commands_of(entry))
         should = (
@@ -300,18 +304,18 @@ ConnectionMachine = chart_state_machine(
     CHARTS,
     "shop_connection",
     payloads_for=PAYLOADS,
-    invariants=[connection_guards_hold],
+    invariants=[over_log(connection_contract)],
     coverage=COVERAGE,
 )
 ListingMachine = chart_state_machine(
     CHARTS,
     "product_listing",
     payloads_for=PAYLOADS,
-    invariants=[listing_guards_hold],
+    invariants=[over_log(listing_contract)],
     coverage=COVERAGE,
 )
 OrderMachine = chart_state_machine(
-    CHARTS, "order", payloads_for=PAYLOADS, invariants=[order_guards_hold], coverage=COVERAGE
+    CHARTS, "order", payloads_for=PAYLOADS, invariants=[over_log(order_contract)], coverage=COVERAGE
 )
 
 TestShopConnectionChart = ConnectionMachine.TestCase
@@ -329,3 +333,79 @@ def test_every_transition_of_every_channel_chart_is_taken(name):
     _driven, stuck = drive_transitions(CHARTS, name, PAYLOADS, recorder)
     assert not stuck, "could not take:\n" + "\n".join(map(str, stuck))
     assert recorder.unexercised(CHARTS.by_name[name]) == [], recorder.report(CHARTS.by_name[name])
+
+
+CONTRACTS = {
+    "shop_connection": connection_contract,
+    "product_listing": listing_contract,
+    "order": order_contract,
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACTS))
+def test_no_payload_breaks_a_guard_contract_at_any_transition(name):
+    """Issue 6: at the source state of every transition (reached by a driven
+    path), hypothesis searches that event's payloads for one whose step breaks
+    the chart's guard contract. Unlike a random run, this search visits every
+    guarded transition, so breaking any guard is caught every time."""
+    from hypothesis import HealthCheck, Phase, find
+    from hypothesis.errors import NoSuchExample
+
+    from engine.step import new_entity, step
+    from engine.testing import payloads
+    from engine.testing.harness import LogEntry
+
+    chart = CHARTS.by_name[name]
+    contract = CONTRACTS[name]
+    driven, _stuck = drive_transitions(CHARTS, name, PAYLOADS)
+    search = settings(
+        max_examples=60,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    probed: set[tuple[str, str, str]] = set()
+    for edge, taken in driven.items():
+        entity = new_entity(chart, f"{chart.entity_kind}:probe")
+        for index, (kind, payload) in enumerate(taken[:-1]):
+            event = CHARTS.event_types.make(
+                kind,
+                entity.key,
+                payload,
+                event_id=f"p{index}",
+                source="probe",
+                received_at=1_700_000_000.0 + index,
+            )
+            entity = step(chart, entity, event, CHARTS.settings).entity
+        key = (edge.event, entity.state, str(entity.data))
+        if key in probed:
+            continue
+        probed.add(key)
+
+        def breaks(payload: dict, entity=entity, edge=edge) -> bool:
+            event = CHARTS.event_types.make(
+                edge.event,
+                entity.key,
+                payload,
+                event_id="probe",
+                source="probe",
+                received_at=1_700_000_100.0,
+            )
+            entry = LogEntry(event, entity, step(chart, entity, event, CHARTS.settings))
+            if not entry.transitioned:
+                return False
+            try:
+                contract(entry)
+            except AssertionError:
+                return True
+            return False
+
+        try:
+            bad = find(payloads(CHARTS, edge.event, PAYLOADS), breaks, settings=search)
+        except NoSuchExample:
+            continue
+        raise AssertionError(
+            f"{edge}: from {entity.state} with data {entity.data}, "
+            f"payload {bad} breaks the {name} guard contract"
+        )
