@@ -7,10 +7,9 @@ from typing import Any
 
 from adapters.base import InboundRejected
 from adapters.shoplazza import verify_webhook as verify_shoplazza
-from adapters.shoplazza.webhooks import ShoplazzaWebhookRejected
 from adapters.shoplazza.webhooks import translate as translate_shoplazza
 from adapters.tiktok_shop import verify_webhook as verify_tiktok
-from adapters.tiktok_shop.webhooks import EntityDirectory, WebhookRejected
+from adapters.tiktok_shop.webhooks import EntityDirectory
 from adapters.tiktok_shop.webhooks import translate as translate_tiktok
 
 
@@ -28,7 +27,7 @@ class TikTokInbound:
     async def translate(self, body: bytes, headers: Mapping[str, str]) -> list[dict[str, Any]]:
         try:
             return await translate_tiktok(body, self.directory)
-        except (WebhookRejected, KeyError, TypeError) as error:
+        except Exception as error:
             raise InboundRejected(f"{type(error).__name__}: {error}") from None
 
 
@@ -48,5 +47,5 @@ class ShoplazzaInbound:
                 headers.get("x-shoplazza-shop-domain", ""),
                 body,
             )
-        except (ShoplazzaWebhookRejected, KeyError, TypeError) as error:
+        except Exception as error:
             raise InboundRejected(f"{type(error).__name__}: {error}") from None

@@ -49,3 +49,13 @@ async def invoke_cli(*args: str):
     from engine.cli.main import app
 
     return await asyncio.to_thread(CliRunner().invoke, app, list(args))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Print what the reliability suite measured (kill points, fuzz cases, load)."""
+    from tests.reliability.figures import FIGURES
+
+    if FIGURES:
+        terminalreporter.section("reliability figures")
+        for name, value in FIGURES.items():
+            terminalreporter.write_line(f"{name}: {value}")

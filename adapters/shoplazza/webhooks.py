@@ -26,11 +26,12 @@ def store_of(shop_domain: str) -> str:
 
 
 def _tiktok_order_id(order: dict[str, Any]) -> str | None:
+    """The TikTok order id from the channel's tag; tags come as a string or a list."""
     tags = order.get("tags") or ""
-    for tag in tags.split(",") if isinstance(tags, str) else tags:
-        tag = tag.strip()
-        if tag.startswith("tiktok_order:"):
-            return tag.split(":", 1)[1]
+    listed = tags.split(",") if isinstance(tags, str) else tags if isinstance(tags, list) else []
+    for tag in listed:
+        if isinstance(tag, str) and tag.strip().startswith("tiktok_order:"):
+            return tag.strip().split(":", 1)[1]
     return None
 
 

@@ -111,8 +111,10 @@ class SQLiteStore:
         path = str(path)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        opened: list[aiosqlite.Connection] = []
         try:
             writer = await aiosqlite.connect(path, isolation_level=None)
+            opened.append(writer)
             await writer.execute("PRAGMA journal_mode=WAL")
             await writer.execute(f"PRAGMA synchronous={synchronous}")
             await writer.execute("PRAGMA busy_timeout=5000")
@@ -120,10 +122,17 @@ class SQLiteStore:
             store = cls(path, writer, writer)
             await store._migrate()
             reader = await aiosqlite.connect(path, isolation_level=None)
+            opened.append(reader)
             await reader.execute("PRAGMA busy_timeout=5000")
             store._reader = reader
-        except sqlite3.DatabaseError as err:
-            raise StoreError(f"cannot open the database {path}: {err}") from err
+        except BaseException as err:
+            # A connection left open keeps its thread, and the host process, alive.
+            for connection in opened:
+                with contextlib.suppress(Exception):
+                    await connection.close()
+            if isinstance(err, sqlite3.DatabaseError):
+                raise StoreError(f"cannot open the database {path}: {err}") from err
+            raise
         async with store._reader.execute("SELECT COALESCE(MAX(seq), 0) FROM events") as cursor:
             row = await cursor.fetchone()
         store._next_seq = int(row[0]) + 1 if row else 1

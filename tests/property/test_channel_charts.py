@@ -321,8 +321,9 @@ OrderMachine = chart_state_machine(
 TestShopConnectionChart = ConnectionMachine.TestCase
 TestProductListingChart = ListingMachine.TestCase
 TestOrderChart = OrderMachine.TestCase
-for case in (TestShopConnectionChart, TestProductListingChart, TestOrderChart):
-    case.settings = SETTINGS
+TestShopConnectionChart.settings = SETTINGS
+TestProductListingChart.settings = SETTINGS
+TestOrderChart.settings = SETTINGS
 
 
 @pytest.mark.parametrize("name", ["shop_connection", "product_listing", "order"])

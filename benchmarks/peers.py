@@ -1,0 +1,201 @@
+"""Ceilings and peers, measured in one run on one machine.
+
+- raw `transitions`: triggers/s of the parcel chart on a bare Machine (no guards,
+  no actions, no data), the ceiling of our step;
+- our pure step on the same events (guards, actions, data copy, timers);
+- python-statemachine 3.x stepping the same chart;
+- raw sqlite3: "append event + upsert entity", 1,000 per transaction, WAL,
+  synchronous=FULL: the ceiling of durable ingest;
+- eventsourcing (its SQLite persistence): one event per aggregate save.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+N_STEPS = 200_000
+
+
+def median_rate(run: Any, runs: int = 3) -> float:
+    return statistics.median(run() for _ in range(runs))
+
+
+def raw_transitions() -> float:
+    from transitions import Machine
+
+    class Model:
+        pass
+
+    states = ["created", "packed", "overdue", "shipped", "delivered", "cancelled"]
+    machine = Machine(model=None, states=states, initial="packed", auto_transitions=False)
+    machine.add_transition("note", ["created", "packed", "overdue", "shipped"], None)
+    model = Model()
+    model.state = "packed"
+    trigger = machine.events["note"].trigger
+    started = time.perf_counter()
+    for _ in range(N_STEPS):
+        trigger(model)
+    return N_STEPS / (time.perf_counter() - started)
+
+
+def engine_step() -> float:
+    from engine import ChartSet
+    from engine.sample import chart_package
+    from engine.step import EntityState, step
+
+    charts = ChartSet.load([chart_package()])
+    chart = charts.by_kind["parcel"]
+    events = [
+        charts.event_types.make(
+            "parcel.note",
+            f"parcel:{n % 1000}",
+            {"text": "n"},
+            event_id=f"e{n}",
+            source="b",
+            received_at=1.0,
+        )
+        for n in range(N_STEPS)
+    ]
+    entity = EntityState("parcel:1", "parcel", "packed", {"weight_kg": 1.0}, 1)
+    started = time.perf_counter()
+    for event in events:
+        step(chart, entity, event)  # a fresh entity each time: data stays small
+    return N_STEPS / (time.perf_counter() - started)
+
+
+def python_statemachine() -> float:
+    from statemachine import State, StateMachine
+
+    class Parcel(StateMachine):
+        created = State(initial=True)
+        packed = State()
+        overdue = State()
+        shipped = State()
+        delivered = State(final=True)
+        cancelled = State(final=True)
+        pack = created.to(packed)
+        ship = packed.to(shipped) | overdue.to(shipped)
+        deliver = shipped.to(delivered)
+        cancel = created.to(cancelled) | packed.to(cancelled) | overdue.to(cancelled)
+        ship_deadline = packed.to(overdue)
+        note = (
+            packed.to.itself(internal=True)
+            | created.to.itself(internal=True)
+            | overdue.to.itself(internal=True)
+            | shipped.to.itself(internal=True)
+        )
+
+    machine = Parcel()
+    machine.send("pack")
+    count = N_STEPS // 4
+    started = time.perf_counter()
+    for _ in range(count):
+        machine.send("note")
+    return count / (time.perf_counter() - started)
+
+
+def raw_sqlite(count: int = 100_000) -> float:
+    with tempfile.TemporaryDirectory() as folder:
+        conn = sqlite3.connect(Path(folder) / "raw.db", isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute(
+            "CREATE TABLE events (seq INTEGER PRIMARY KEY, event_id TEXT UNIQUE,"
+            " entity TEXT, payload TEXT, outcome TEXT)"
+        )
+        conn.execute(
+            "CREATE TABLE entities (key TEXT PRIMARY KEY, state TEXT, data TEXT,"
+            " version INTEGER) WITHOUT ROWID"
+        )
+        payload = '{"text":"n"}'
+        data = '{"weight_kg":1.0,"tracking_number":"1Z999AA10123456784"}'
+        started = time.perf_counter()
+        for base in range(0, count, 1000):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "INSERT INTO events VALUES (?,?,?,?,?)",
+                [
+                    (n, f"e{n}", f"parcel:{n % 10000}", payload, "transitioned")
+                    for n in range(base, base + 1000)
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO entities VALUES (?,?,?,?) ON CONFLICT(key) DO UPDATE"
+                " SET state=excluded.state, data=excluded.data, version=version+1",
+                [(f"parcel:{n % 10000}", "packed", data, 1) for n in range(base, base + 1000)],
+            )
+            conn.execute("COMMIT")
+        elapsed = time.perf_counter() - started
+        conn.close()
+    return count / elapsed
+
+
+_ES_PARCEL: Any = None
+
+
+def _es_parcel() -> Any:
+    """The eventsourcing aggregate, defined once (its topics are registered globally)."""
+    global _ES_PARCEL
+    if _ES_PARCEL is None:
+        from eventsourcing.domain import Aggregate, event
+
+        class EsParcel(Aggregate):
+            @event("Created")
+            def __init__(self, name: str) -> None:
+                self.name = name
+                self.notes: list[str] = []
+
+            @event("Noted")
+            def note(self, text: str) -> None:
+                self.notes.append(text)
+
+        _ES_PARCEL = EsParcel
+    return _ES_PARCEL
+
+
+def eventsourcing_sqlite(count: int = 5_000) -> float:
+    from eventsourcing.application import Application
+
+    Parcel = _es_parcel()
+
+    with tempfile.TemporaryDirectory() as folder:
+        os.environ.update(
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(Path(folder) / "es.db"),
+            }
+        )
+        app = Application()
+        parcels = [Parcel(f"p{n}") for n in range(100)]
+        for parcel in parcels:
+            app.save(parcel)
+        started = time.perf_counter()
+        for n in range(count):
+            parcel = parcels[n % 100]
+            parcel.note("n")
+            app.save(parcel)
+        elapsed = time.perf_counter() - started
+        for key in ("PERSISTENCE_MODULE", "SQLITE_DBNAME"):
+            os.environ.pop(key, None)
+    return count / elapsed
+
+
+def run() -> dict[str, float]:
+    return {
+        "raw_transitions_per_s": median_rate(raw_transitions),
+        "engine_step_per_s": median_rate(engine_step),
+        "python_statemachine_per_s": median_rate(python_statemachine),
+        "raw_sqlite_per_s": median_rate(raw_sqlite),
+        "eventsourcing_per_s": median_rate(eventsourcing_sqlite),
+    }
+
+
+if __name__ == "__main__":
+    for name, value in run().items():
+        print(f"{name:30} {value:>12,.0f}")
