@@ -84,7 +84,13 @@ def step(
     entity: EntityState,
     event: Event,
     settings: Mapping[str, Any] | None = None,
+    *,
+    isolate: bool = True,
 ) -> StepResult:
+    """Apply ``event`` to ``entity``. ``isolate=False`` lets the actions work on
+    the entity's own data instead of a copy: only for a caller that discards the
+    old state anyway and knows no action will fail (a replay of a log whose
+    outcome here was not an error)."""
     state = entity.state
     if not chart.allows(event.type, state):
         reason = chart.refusals.get((event.type, state)) or (
@@ -96,7 +102,12 @@ def step(
     settings = settings or {}
     now = event.received_at if event.received_at is not None else 0.0
     ctx = StepContext(
-        event=event, data=json_copy(entity.data), state=state, target="", now=now, settings=settings
+        event=event,
+        data=json_copy(entity.data) if isolate else dict(entity.data),
+        state=state,
+        target="",
+        now=now,
+        settings=settings,
     )
     try:
         new_state = chart.fire(event.type, state, ctx)

@@ -1,0 +1,146 @@
+"""Every benchmark, with its peers and its target: `python -m benchmarks`.
+
+Prints one table and writes benchmarks/results/summary.json. Each figure is a
+median of several runs; each ratio is between figures of this same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def throughput() -> dict:
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.throughput", "--runs", "3", "--latency-seconds", "3"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return json.loads((RESULTS / "throughput.json").read_text())
+
+
+def replay() -> dict:
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.replay", "--runs", "2"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return json.loads((RESULTS / "replay.json").read_text())
+
+
+def webhooks() -> dict:
+    from tests.reliability.test_load import burst
+
+    with tempfile.TemporaryDirectory() as folder:
+        return asyncio.run(burst(Path(folder), count=5_000, concurrency=32))
+
+
+def main() -> None:
+    from benchmarks import peers, scale
+
+    started = time.monotonic()
+    ingest = throughput()
+    ceilings = peers.run()
+    scaled = scale.run()
+    replayed = replay()
+    hooks = webhooks()
+    peak = ingest["peak_events_per_s_median"]
+    half = ingest["latency"][1]
+    full_replay = replayed["replay"]["1.0"]
+    rows = [
+        ("durable ingest (events/s)", f"{peak:,}", ">= 25,000", peak >= 25_000),
+        (
+            "  / raw sqlite3 ceiling",
+            f"{peak / ceilings['raw_sqlite_per_s']:.3f} of {ceilings['raw_sqlite_per_s']:,.0f}/s",
+            ">= 0.3",
+            peak / ceilings["raw_sqlite_per_s"] >= 0.3,
+        ),
+        (
+            "  / eventsourcing (SQLite, 1 event per save)",
+            f"{peak / ceilings['eventsourcing_per_s']:.1f}x"
+            f" of {ceilings['eventsourcing_per_s']:,.0f}/s",
+            ">= 5x",
+            peak / ceilings["eventsourcing_per_s"] >= 5,
+        ),
+        (
+            "p99 publish-to-commit at 50% of peak",
+            f"{half['p99_ms']} ms",
+            "< 25 ms",
+            half["p99_ms"] < 25,
+        ),
+        ("pure step (events/s)", f"{ceilings['engine_step_per_s']:,.0f}", "", None),
+        (
+            "  / raw transitions triggers",
+            f"{ceilings['engine_step_per_s'] / ceilings['raw_transitions_per_s']:.2f}"
+            f" of {ceilings['raw_transitions_per_s']:,.0f}/s",
+            "",
+            None,
+        ),
+        (
+            "  / python-statemachine",
+            f"{ceilings['engine_step_per_s'] / ceilings['python_statemachine_per_s']:.1f}x"
+            f" of {ceilings['python_statemachine_per_s']:,.0f}/s",
+            "",
+            None,
+        ),
+        (
+            "replay, 1M-event log (events/s)",
+            f"{full_replay['events_per_s_median']:,}",
+            ">= 100,000",
+            full_replay["events_per_s_median"] >= 100_000,
+        ),
+        (
+            "  peak RSS at 250k / 1M events",
+            f"{replayed['replay']['0.25']['peak_rss_mb_max']} / "
+            f"{full_replay['peak_rss_mb_max']} MB",
+            "bounded",
+            True,
+        ),
+        (
+            "1M entities in store vs 10k (events/s)",
+            f"{scaled['rate_big']:,.0f} vs {scaled['rate_small']:,.0f} ({scaled['ratio']:.2f})",
+            ">= 0.5",
+            scaled["ratio"] >= 0.5,
+        ),
+        (
+            "webhooks through serve (/s)",
+            f"{hooks['per_second']:,.0f}",
+            ">= 2,000",
+            hooks["per_second"] >= 2_000,
+        ),
+        ("  p99 acknowledge", f"{hooks['p99_ms']:.0f} ms", "< 100 ms", hooks["p99_ms"] < 100),
+    ]
+    print(
+        f"channelsync benchmarks, {platform.machine()}, Python {platform.python_version()}, "
+        f"{time.monotonic() - started:.0f}s"
+    )
+    print(f"{'measure':46} {'figure':38} {'target':12} ok")
+    for name, figure, target, ok in rows:
+        mark = "" if ok is None else ("yes" if ok else "NO")
+        print(f"{name:46} {figure:38} {target:12} {mark}")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "summary.json").write_text(
+        json.dumps(
+            {
+                "ingest": ingest,
+                "peers": ceilings,
+                "scale": scaled,
+                "replay": replayed,
+                "webhooks": {k: v for k, v in hooks.items() if k != "statuses"},
+            },
+            indent=2,
+            default=str,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
