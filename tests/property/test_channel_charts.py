@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from engine import ChartSet
 from engine.testing import ChartHarness, CoverageRecorder, chart_state_machine, drive_transitions
 from statecharts import chart_package
+from statecharts.payloads import ORDER_STATUSES
 from statecharts.product_checks import check_product, content_fields
 
 CHARTS = ChartSet.load([chart_package()])
@@ -107,20 +108,7 @@ PAYLOADS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
         {
             "order_id": st.just("1"),
             "update_time": st.integers(1, 30),
-            "order_status": st.sampled_from(
-                [
-                    "UNPAID",
-                    "ON_HOLD",
-                    "AWAITING_SHIPMENT",
-                    "PARTIALLY_SHIPPING",
-                    "AWAITING_COLLECTION",
-                    "IN_TRANSIT",
-                    "DELIVERED",
-                    "COMPLETED",
-                    "CANCELLED",
-                    "CANCEL",
-                ]
-            ),
+            "order_status": st.sampled_from([*ORDER_STATUSES, "CANCEL"]),
         }
     ),
     "order.detail_fetched": st.fixed_dictionaries(

@@ -15,51 +15,7 @@ import pytest
 from adapters.sandbox import story
 from adapters.tiktok_shop import webhook_signature
 from tests.reliability.figures import record
-from tests.reliability.test_serve_crash import free_port
-
-
-async def start_serve(db, port):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    env = {
-        **os.environ,
-        "TIKTOK_APP_KEY": story.APP_KEY,
-        "TIKTOK_APP_SECRET": story.APP_SECRET,
-        "SHOPLAZZA_CLIENT_SECRET": story.CLIENT_SECRET,
-        "TIKTOK_API_URL": "http://127.0.0.1:9",
-        "SHOPLAZZA_API_URL": "http://127.0.0.1:9",
-    }
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "engine.cli.main",
-            "serve",
-            "--db",
-            str(db),
-            "--port",
-            str(port),
-            "--pull-interval",
-            "0",
-        ],
-        cwd=root,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    async with httpx.AsyncClient() as client:
-        for _ in range(300):
-            try:
-                if (await client.get(f"http://127.0.0.1:{port}/health")).status_code == 200:
-                    return child
-            except httpx.TransportError:
-                await asyncio.sleep(0.05)
-    child.kill()
-    raise AssertionError("serve did not start")
+from tests.reliability.serve import free_port, start_serve
 
 
 async def burst(tmp_path, count: int, concurrency: int) -> dict:

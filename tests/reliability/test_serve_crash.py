@@ -3,70 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import httpx
 from pydantic_core import from_json
 
 from adapters.sandbox import story
 from adapters.sandbox.story import Sandboxes, connect_shop
 from engine.clock import SystemClock
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.reliability.serve import free_port, start_serve
 
 
-async def start_serve(db: Path, box: Sandboxes, port: int) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "TIKTOK_APP_KEY": story.APP_KEY,
-        "TIKTOK_APP_SECRET": story.APP_SECRET,
-        "SHOPLAZZA_CLIENT_SECRET": story.CLIENT_SECRET,
-        "SHOPLAZZA_ACCESS_TOKEN": story.SHOPLAZZA_TOKEN,
-        "TIKTOK_API_URL": box.servers[0].url,
-        "TIKTOK_AUTH_URL": box.servers[0].url,
-        "SHOPLAZZA_API_URL": box.servers[1].url,
-        "SHOPLAZZA_RATE_PER_SECOND": "50",
-    }
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "engine.cli.main",
-            "serve",
-            "--db",
-            str(db),
-            "--port",
-            str(port),
-            "--pull-interval",
-            "0",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+async def start_serve_for(db: Path, box: Sandboxes, port: int) -> subprocess.Popen:
+    return await start_serve(
+        db,
+        port,
+        TIKTOK_API_URL=box.servers[0].url,
+        TIKTOK_AUTH_URL=box.servers[0].url,
+        SHOPLAZZA_API_URL=box.servers[1].url,
     )
-    async with httpx.AsyncClient() as client:
-        for _ in range(200):
-            try:
-                if (await client.get(f"http://127.0.0.1:{port}/health")).status_code == 200:
-                    return child
-            except httpx.TransportError:
-                await asyncio.sleep(0.05)
-    child.kill()
-    raise AssertionError("serve did not start")
 
 
 def notification_ids(bodies: list[bytes]) -> set[str]:
@@ -86,7 +44,7 @@ async def test_plat3_eng6_sigkill_of_serve_loses_no_acknowledged_webhook(tmp_pat
 
         port = free_port()
         box.tiktok.webhooks.url = f"http://127.0.0.1:{port}/webhooks/tiktok"
-        child = await start_serve(db, box, port)
+        child = await start_serve_for(db, box, port)
         setup = len(box.tiktok.webhooks.acknowledged)  # the product reviews, before serve
         orders = [
             box.tiktok.create_order([{"product_id": shirt, "seller_sku": "SKU-1001"}])["id"]
@@ -108,7 +66,7 @@ async def test_plat3_eng6_sigkill_of_serve_loses_no_acknowledged_webhook(tmp_pat
         acknowledged_before = len(box.tiktok.webhooks.acknowledged) - setup
         assert 12 <= acknowledged_before < 40, "killed in the middle of the stream"
 
-        child = await start_serve(db, box, port)
+        child = await start_serve_for(db, box, port)
         box.tiktok.webhooks.redeliver()
         await box.tiktok.webhooks.flush()
         deadline = time.monotonic() + 60
