@@ -199,7 +199,10 @@ def record_status(ctx: StepContext) -> None:
         data["shop_id"] = payload.shop_id
     data.setdefault("sync", {"status": "not_synced", "reason": "waiting for the order detail"})
     data.setdefault("channel", SALES_CHANNEL)
-    if first or (after in ADDRESS_VISIBLE and not data.get("address_fetched")):
+    # Fetch once on first sight, and once more on entering the states whose
+    # address TikTok shows (repeated updates there do not fetch again).
+    entering_visible = after in ADDRESS_VISIBLE and before not in ADDRESS_VISIBLE
+    if first or (entering_visible and not data.get("address_fetched")):
         _fetch_detail(ctx, after)
     if before != after:
         _propagate(ctx, shoplazza_view(before), shoplazza_view(after))

@@ -1,0 +1,85 @@
+"""The direct dispatch table and the `transitions` Machine agree on every step.
+
+`CompiledChart.fire` runs the chart's (event, state) table; `fire_with_machine`
+triggers the shared `transitions.Machine` built from the same chart. For any
+sequence of events, allowed or not, both must reach the same state and leave
+the same data, commands, timers and refusal reasons.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine import ChartSet
+from engine.charts.compiled import ActionFailed
+from engine.rules import StepContext
+from engine.sample import chart_package as sample_package
+from engine.step import json_copy, new_entity, step
+from engine.testing import sequences
+from statecharts import chart_package
+from tests.property.test_channel_charts import PAYLOADS
+
+CHANNEL = ChartSet.load([chart_package()])
+SAMPLE = ChartSet.load([sample_package()])
+CASES = [
+    (CHANNEL, "shop_connection"),
+    (CHANNEL, "product_listing"),
+    (CHANNEL, "order"),
+    (SAMPLE, "parcel"),
+]
+
+
+def run(fire, event, entity):
+    ctx = StepContext(
+        event=event,
+        data=json_copy(entity.data),
+        state=entity.state,
+        target="",
+        now=event.received_at or 0.0,
+        settings={},
+    )
+    try:
+        state = (
+            fire(event.type, entity.state, ctx)
+            if event.type in fire.__self__.allowed
+            and entity.state in fire.__self__.allowed[event.type]
+            else None
+        )
+        error = None
+    except ActionFailed as failure:
+        state, error = None, str(failure)
+    return (
+        state,
+        error,
+        ctx.data,
+        [(c.type, dict(c.payload), c.idempotency_key) for c in ctx.commands],
+        ctx.timers,
+        ctx.refusals,
+        ctx.target,
+    )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.sampled_from(CASES).flatmap(
+        lambda case: st.tuples(st.just(case), sequences(case[0], case[1], PAYLOADS, max_size=30))
+    )
+)
+def test_the_dispatch_table_and_the_transitions_machine_agree(drawn):
+    (charts, name), sequence = drawn
+    chart = charts.by_name[name]
+    entity = new_entity(chart, f"{chart.entity_kind}:1")
+    for index, (kind, payload) in enumerate(sequence):
+        event = charts.event_types.make(
+            kind,
+            entity.key,
+            payload,
+            event_id=f"e{index}",
+            source="test",
+            received_at=1_700_000_000.0 + index,
+        )
+        assert run(chart.fire, event, entity) == run(chart.fire_with_machine, event, entity), kind
+        result = step(chart, entity, event, charts.settings)
+        if result.to_state is not None:
+            entity = result.entity
