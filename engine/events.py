@@ -115,6 +115,17 @@ class EventTypes:
                 self._adapter = TypeAdapter(union)
         return self._adapter
 
+    def parse_logged(self, event_type: str, raw: bytes) -> Event:
+        """Validate a logged event against its own type's envelope (no union
+        dispatch): the log already says which type it is."""
+        envelope = self._envelopes.get(event_type)
+        if envelope is None:
+            return self.parse_json(raw)
+        try:
+            return envelope.model_validate_json(raw)
+        except ValidationError as err:
+            raise EventRejected(_describe(err), _guess_entity_json(raw)) from None
+
     def parse_json(self, raw: str | bytes) -> Event:
         """Validate a JSON document as an event, or raise `EventRejected`."""
         try:

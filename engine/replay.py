@@ -62,7 +62,7 @@ class LoggedEvent:
             }
         )
         text = payload.encode() if isinstance(payload, str) else payload
-        event = charts.event_types.parse_json(head[: -len(b"null}")] + text + b"}")
+        event = charts.event_types.parse_logged(type_, head[: -len(b"null}")] + text + b"}")
         return cls(seq, event, outcome, from_state, to_state, reason)
 
 

@@ -427,7 +427,7 @@ class SQLiteStore:
         return [tuple(r) for r in await self.fetchall(sql + " ORDER BY due_at", params)]  # type: ignore[misc]
 
     async def iter_events(
-        self, since_seq: int = 0, batch: int = _FETCH, entity: str | None = None
+        self, since_seq: int = 0, batch: int = 10_000, entity: str | None = None
     ) -> AsyncIterator[Sequence[Any]]:
         """Stream the log (or one entity's) in sequence order, in bounded memory."""
         last = since_seq
