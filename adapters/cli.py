@@ -14,6 +14,15 @@ from rich.table import Table
 out = Console()
 
 
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM: how a long-running command stops cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def serve(
@@ -47,10 +56,7 @@ def register(app: typer.Typer) -> None:
                 f"listening on http://{host}:{service.http.port if service.http else port}",
                 highlight=False,
             )
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
+            stop = stop_on_signals()
             await stop.wait()
             await service.stop()
 
@@ -112,10 +118,7 @@ def register(app: typer.Typer) -> None:
                 f"{servers[1].url}; webhooks to {webhook_url}",
                 highlight=False,
             )
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
+            stop = stop_on_signals()
             while not stop.is_set():
                 tiktok.tick()
                 await tiktok.webhooks.flush()

@@ -22,6 +22,20 @@ from engine.outbox import OutboxCommand, RetryLater
 Handler = Callable[[OutboxCommand], Awaitable[list[dict[str, Any]]]]
 
 
+def refused(
+    command: OutboxCommand, entity: str, event_type: str, error: TikTokError, **extra: Any
+) -> list[dict]:
+    """A refusal TikTok will repeat forever, reported as the chart's failure event."""
+    return [
+        result(
+            command,
+            entity,
+            event_type,
+            {**extra, "code": _int(error.code), "message": error.message},
+        )
+    ]
+
+
 def result(command: OutboxCommand, entity: str, event_type: str, payload: dict[str, Any]) -> dict:
     return {
         "event_id": f"result:{command.idempotency_key}",
@@ -74,14 +88,7 @@ class TikTokCommands:
         try:
             data = await self._call(p["shop"], "POST", "/product/202309/products", body=body)
         except TikTokError as error:
-            return [
-                result(
-                    command,
-                    p["listing"],
-                    "listing.submit_failed",
-                    {"code": _int(error.code), "message": error.message},
-                )
-            ]
+            return refused(command, p["listing"], "listing.submit_failed", error)
         return [
             result(
                 command,
@@ -101,14 +108,7 @@ class TikTokCommands:
                 p["shop"], "PUT", f"/product/202309/products/{p['tiktok_product_id']}", body=body
             )
         except TikTokError as error:
-            return [
-                result(
-                    command,
-                    p["listing"],
-                    "listing.submit_failed",
-                    {"code": _int(error.code), "message": error.message},
-                )
-            ]
+            return refused(command, p["listing"], "listing.submit_failed", error)
         return [
             result(
                 command, p["listing"], "listing.submitted", {"product_id": p["tiktok_product_id"]}
@@ -199,14 +199,7 @@ class TikTokCommands:
                 },
             )
         except TikTokError as error:
-            return [
-                result(
-                    command,
-                    p["order"],
-                    "order.shipping_push_failed",
-                    {"code": _int(error.code), "message": error.message},
-                )
-            ]
+            return refused(command, p["order"], "order.shipping_push_failed", error)
         return [
             result(
                 command, p["order"], "order.shipping_pushed", {"package_id": data.get("package_id")}
@@ -227,14 +220,9 @@ class TikTokCommands:
                 },
             )
         except TikTokError as error:
-            return [
-                result(
-                    command,
-                    p["order"],
-                    "order.shipping_push_failed",
-                    {"purpose": "correction", "code": _int(error.code), "message": error.message},
-                )
-            ]
+            return refused(
+                command, p["order"], "order.shipping_push_failed", error, purpose="correction"
+            )
         return [result(command, p["order"], "order.shipping_pushed", {"purpose": "correction"})]
 
     # ------------------------------------------------------------- shop
