@@ -32,6 +32,13 @@ def register(app: typer.Typer) -> None:
         pull_interval: Annotated[
             float, typer.Option("--pull-interval", help="Seconds between order pulls (0: off).")
         ] = 300.0,
+        gc_tuning: Annotated[
+            bool,
+            typer.Option(
+                "--gc-tuning/--no-gc-tuning",
+                help="Freeze the startup heap and raise GC thresholds (engine.gc_tuning).",
+            ),
+        ] = True,
     ) -> None:
         """Run the receiver, the engine, the outbox and the timers in one process.
 
@@ -39,6 +46,7 @@ def register(app: typer.Typer) -> None:
         (and SHOPLAZZA_ACCESS_TOKEN); TIKTOK_API_URL, TIKTOK_AUTH_URL and
         SHOPLAZZA_API_URL point the clients elsewhere (a sandbox)."""
         from adapters.service import ChannelConfig, ChannelService, ConfigError
+        from engine.gc_tuning import tune_gc
         from engine.logs import configure_logging
 
         configure_logging("INFO")
@@ -51,6 +59,8 @@ def register(app: typer.Typer) -> None:
 
         async def run() -> None:
             service = await ChannelService.open(config)
+            if gc_tuning:
+                tune_gc()
             await service.serve(host, port)
             out.print(
                 f"listening on http://{host}:{service.http.port if service.http else port}",

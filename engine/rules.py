@@ -41,8 +41,10 @@ class TimerRequest:
 class StepContext:
     """What a guard or an action sees of one step.
 
-    ``data`` is the entity's data as it will be stored if the transition fires
-    (a private copy: changing it never leaks into a refused step). ``now`` is the
+    ``data`` is the entity's data. Guards must only read it: they see the
+    stored data itself. Actions get a private copy (made when their transition
+    is chosen), so an action that raises never leaks a half-made change, and
+    what they leave there is stored if the step commits. ``now`` is the
     event's ``received_at``, so a replay computes the same timers.
     """
 

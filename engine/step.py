@@ -103,47 +103,38 @@ def step(
     now = event.received_at if event.received_at is not None else 0.0
     ctx = StepContext(
         event=event,
-        data=json_copy(entity.data) if isolate else dict(entity.data),
+        data=entity.data,
         state=state,
         target="",
         now=now,
         settings=settings,
     )
     try:
-        new_state = chart.fire(event.type, state, ctx)
+        new_state = chart.fire(event.type, state, ctx, json_copy if isolate else dict)
     except ActionFailed as err:
         return StepResult(Outcome.ERROR, state, None, str(err), entity)
     if new_state is None:
         return StepResult(Outcome.IGNORED, state, None, _refusal_reason(ctx, event, state), entity)
-    timers = _timer_changes(chart, state, new_state, ctx, dict(settings))
+    timers = _timer_changes(chart, state, new_state, ctx, settings)
     updated = EntityState(entity.key, chart.name, new_state, ctx.data, entity.version + 1)
     return StepResult(Outcome.TRANSITIONED, state, new_state, None, updated, ctx.commands, timers)
 
 
 def _timer_changes(
-    chart: CompiledChart, old: str, new: str, ctx: StepContext, settings: dict[str, Any]
+    chart: CompiledChart, old: str, new: str, ctx: StepContext, settings: Mapping[str, Any]
 ) -> list[TimerRequest]:
-    changes: list[TimerRequest] = []
-    staying = chart.timers_by_state.get(new, ())
-    if old != new:
-        changes.extend(
-            TimerRequest(t.name, None)
-            for t in chart.timers_by_state.get(old, ())
-            if t not in staying
-        )
-        # A timer attached to both states keeps its 'after' deadline.
-        old_timers = chart.timers_by_state.get(old, ())
-        entering = [t for t in staying if t not in old_timers or t.at_path is not None]
-    else:
-        # Staying in a state keeps its 'after' deadlines but re-reads 'at' fields,
-        # which a transition may have moved (a refreshed token's expiry).
-        entering = [t for t in chart.timers_by_state.get(new, ()) if t.at_path is not None]
-    for timer in entering:
-        due = timer.due_at(ctx.now, ctx.data, settings)
-        changes.append(
-            TimerRequest(timer.name, due, timer.event)
-            if due is not None
-            else TimerRequest(timer.name, None)
-        )
+    cancel, entering = chart.timer_plan(old, new)
+    if not (cancel or entering or ctx.timers):
+        return []
+    changes = [TimerRequest(name, None) for name in cancel]
+    if entering:
+        plain = dict(settings)
+        for timer in entering:
+            due = timer.due_at(ctx.now, ctx.data, plain)
+            changes.append(
+                TimerRequest(timer.name, due, timer.event)
+                if due is not None
+                else TimerRequest(timer.name, None)
+            )
     changes.extend(ctx.timers)
     return changes

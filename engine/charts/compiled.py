@@ -160,6 +160,9 @@ class CompiledChart:
         for timer in self.timers:
             for state_name in timer.states:
                 self.timers_by_state.setdefault(state_name, []).append(timer)
+        self._timer_plans: dict[
+            tuple[str, str], tuple[tuple[str, ...], tuple[CompiledTimer, ...]]
+        ] = {}
         self.refusals: dict[tuple[str, str], str] = {
             (refusal.event, source): refusal.reason
             for refusal in self.spec.refusals
@@ -207,7 +210,34 @@ class CompiledChart:
     def allows(self, event_type: str, state: str) -> bool:
         return state in self.allowed.get(event_type, ())
 
-    def fire(self, event_type: str, state: str, ctx: StepContext) -> str | None:
+    def timer_plan(self, old: str, new: str) -> tuple[tuple[str, ...], tuple[CompiledTimer, ...]]:
+        """For a transition ``old`` -> ``new``: the timers to cancel and the ones
+        whose deadline must be (re)computed. Cached per pair; the step asks every time.
+
+        Leaving a state cancels its timers unless ``new`` keeps them. A timer of
+        both states keeps its 'after' deadline, while an 'at' timer is re-read on
+        every transition (a refreshed token's expiry moves it)."""
+        plan = self._timer_plans.get((old, new))
+        if plan is None:
+            staying = self.timers_by_state.get(new, ())
+            if old != new:
+                old_timers = self.timers_by_state.get(old, ())
+                cancel = tuple(t.name for t in old_timers if t not in staying)
+                entering = tuple(t for t in staying if t not in old_timers or t.at_path is not None)
+            else:
+                cancel = ()
+                entering = tuple(t for t in staying if t.at_path is not None)
+            plan = (cancel, entering)
+            self._timer_plans[(old, new)] = plan
+        return plan
+
+    def fire(
+        self,
+        event_type: str,
+        state: str,
+        ctx: StepContext,
+        copy_data: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> str | None:
         """Fire ``event_type`` from ``state``; the new state, or None if no
         transition's guards held (their refusals are in ``ctx.refusals``).
 
@@ -215,7 +245,10 @@ class CompiledChart:
         `transitions` Machine gives the same chart: candidates in chart order,
         guards short-circuiting, target set before the actions run. The Machine
         stays the reference (`fire_with_machine`): a differential property test
-        holds the two equal, and the table is several times faster."""
+        holds the two equal, and the table is several times faster.
+
+        ``copy_data`` (copy on write): guards only read ``ctx.data``, so it is
+        copied only once a transition is chosen and has actions to run."""
         for route in self.routes.get((event_type, state), ()):
             for guard in route.guards:
                 if not guard(ctx):
@@ -223,8 +256,11 @@ class CompiledChart:
             else:
                 target = route.target or state
                 ctx.target = target
-                for action in route.actions:
-                    action(ctx)
+                if route.actions:
+                    if copy_data is not None:
+                        ctx.data = copy_data(ctx.data)
+                    for action in route.actions:
+                        action(ctx)
                 return target
         return None
 

@@ -22,6 +22,7 @@ from pydantic_core import from_json, to_json
 
 from engine.step import EntityState
 from engine.store.schema import MIGRATIONS, SCHEMA_VERSION
+from engine.store.writer import Writer
 
 # SQLite caps bound parameters per statement; stay well under it.
 _CHUNK = 500
@@ -97,12 +98,10 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
 class SQLiteStore:
     """Persistence for one engine. Open with `await SQLiteStore.open(path)`."""
 
-    def __init__(
-        self, path: str, writer: aiosqlite.Connection, reader: aiosqlite.Connection
-    ) -> None:
+    def __init__(self, path: str, writer: Writer, reader: aiosqlite.Connection | None) -> None:
         self.path = path
         self._writer = writer
-        self._reader = reader
+        self._reader: aiosqlite.Connection = reader  # type: ignore[assignment]
         self._write_lock = asyncio.Lock()
         self._next_seq = 1
 
@@ -111,25 +110,29 @@ class SQLiteStore:
         path = str(path)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        opened: list[aiosqlite.Connection] = []
+        writer = Writer(path)
+        reader: aiosqlite.Connection | None = None
         try:
-            writer = await aiosqlite.connect(path, isolation_level=None)
-            opened.append(writer)
-            await writer.execute("PRAGMA journal_mode=WAL")
-            await writer.execute(f"PRAGMA synchronous={synchronous}")
-            await writer.execute("PRAGMA busy_timeout=5000")
-            await writer.execute("PRAGMA foreign_keys=ON")
-            store = cls(path, writer, writer)
+            await writer.open(
+                (
+                    "PRAGMA journal_mode=WAL",
+                    f"PRAGMA synchronous={synchronous}",
+                    "PRAGMA busy_timeout=5000",
+                    "PRAGMA foreign_keys=ON",
+                )
+            )
+            store = cls(path, writer, None)
             await store._migrate()
             reader = await aiosqlite.connect(path, isolation_level=None)
-            opened.append(reader)
             await reader.execute("PRAGMA busy_timeout=5000")
             store._reader = reader
         except BaseException as err:
             # A connection left open keeps its thread, and the host process, alive.
-            for connection in opened:
+            with contextlib.suppress(Exception):
+                await writer.close()
+            if reader is not None:
                 with contextlib.suppress(Exception):
-                    await connection.close()
+                    await reader.close()
             if isinstance(err, sqlite3.DatabaseError):
                 raise StoreError(f"cannot open the database {path}: {err}") from err
             raise
@@ -139,32 +142,11 @@ class SQLiteStore:
         return store
 
     async def close(self) -> None:
-        if self._reader is not self._writer:
-            await self._reader.close()
+        await self._reader.close()
         await self._writer.close()
 
     async def _migrate(self) -> None:
-        db = self._writer
-        await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        async with db.execute("SELECT MAX(version) FROM schema_version") as cursor:
-            row = await cursor.fetchone()
-        current = int(row[0]) if row and row[0] is not None else 0
-        if current > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path} has schema version {current}; this channelsync knows "
-                f"up to {SCHEMA_VERSION}: upgrade channelsync"
-            )
-        for version in range(current + 1, SCHEMA_VERSION + 1):
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in MIGRATIONS[version - 1].split(";"):
-                    if statement.strip():
-                        await db.execute(statement)
-                await db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
-                await db.execute("COMMIT")
-            except BaseException:
-                await db.execute("ROLLBACK")
-                raise
+        await self._writer.run(_migrate, self.path)
 
     # ------------------------------------------------------------------ writes
 
@@ -185,131 +167,12 @@ class SQLiteStore:
             self._next_seq = seq
 
     async def _write(self, batch: Batch, timers_fired: Sequence[str]) -> None:
-        db = self._writer
-        event_rows, entity_rows, outbox_rows = [], [], []
-        timer_ops: dict[tuple[str, str], tuple[Any, ...] | None] = {}
-        for row in batch.events:
-            event_rows.append(
-                (
-                    row.seq,
-                    row.event_id,
-                    row.type,
-                    row.source,
-                    row.entity,
-                    row.chart,
-                    row.occurred_at,
-                    row.received_at,
-                    row.payload,
-                    row.outcome,
-                    row.from_state,
-                    row.to_state,
-                    row.reason,
-                )
-            )
-            entity = row.entity_after
-            if entity is None:
-                continue
-            entity_rows.append(
-                (
-                    entity.key,
-                    entity.key.split(":", 1)[0],
-                    entity.chart,
-                    entity.state,
-                    dumps(entity.data),
-                    entity.version,
-                    row.seq,
-                    row.received_at,
-                )
-            )
-            for command in row.commands:
-                outbox_rows.append(
-                    (
-                        row.seq,
-                        row.entity,
-                        command.type,
-                        dumps(dict(command.payload)),
-                        command.idempotency_key,
-                        row.received_at,
-                        row.received_at,
-                    )
-                )
-            for timer in row.timers:
-                key = (row.entity, timer.name)
-                if timer.due_at is None:
-                    timer_ops[key] = None
-                else:
-                    event_id = f"timer:{row.entity}:{timer.name}:{row.seq}"
-                    timer_ops[key] = (
-                        row.entity,
-                        timer.name,
-                        timer.due_at,
-                        timer.event_type,
-                        event_id,
-                        row.seq,
-                    )
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            if event_rows:
-                await db.executemany(
-                    "INSERT INTO events (seq, event_id, type, source, entity, chart, occurred_at,"
-                    " received_at, payload, outcome, from_state, to_state, reason)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    event_rows,
-                )
-            if entity_rows:
-                await db.executemany(
-                    "INSERT INTO entities (key, kind, chart, state, data, version, last_seq,"
-                    " updated_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET"
-                    " chart=excluded.chart, state=excluded.state, data=excluded.data,"
-                    " version=excluded.version, last_seq=excluded.last_seq,"
-                    " updated_at=excluded.updated_at",
-                    entity_rows,
-                )
-            if outbox_rows:
-                await db.executemany(
-                    "INSERT OR IGNORE INTO outbox (event_seq, entity, command, payload,"
-                    " idempotency_key, created_at, available_at) VALUES (?,?,?,?,?,?,?)",
-                    outbox_rows,
-                )
-            if timers_fired:
-                await db.executemany(
-                    "DELETE FROM timers WHERE event_id = ?", [(t,) for t in timers_fired]
-                )
-            cancels = [key for key, op in timer_ops.items() if op is None]
-            arms = [op for op in timer_ops.values() if op is not None]
-            if cancels:
-                await db.executemany("DELETE FROM timers WHERE entity = ? AND name = ?", cancels)
-            if arms:
-                await db.executemany(
-                    "INSERT OR REPLACE INTO timers (entity, name, due_at, event_type, event_id,"
-                    " armed_seq) VALUES (?,?,?,?,?,?)",
-                    arms,
-                )
-            if batch.duplicates:
-                await db.executemany(
-                    "INSERT INTO duplicates (event_id, entity, received_at) VALUES (?,?,?)",
-                    [(d.event_id, d.entity, d.received_at) for d in batch.duplicates],
-                )
-            if batch.dead_letters:
-                await db.executemany(
-                    "INSERT INTO dead_letters (received_at, source, entity, raw, error)"
-                    " VALUES (?,?,?,?,?)",
-                    [
-                        (d.received_at, d.source, d.entity, d.raw, d.error)
-                        for d in batch.dead_letters
-                    ],
-                )
-            await db.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                await db.execute("ROLLBACK")
-            raise
+        await self._writer.run(_write_batch, batch, timers_fired)
 
     async def execute_write(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One small write in its own transaction (outbox bookkeeping); rows changed."""
         async with self._write_lock:
-            cursor = await self._writer.execute(sql, params)
-            return cursor.rowcount
+            return await self._writer.execute(sql, params)
 
     # ------------------------------------------------------------------ reads
 
@@ -445,3 +308,142 @@ class SQLiteStore:
             for row in rows:
                 yield row
             last = rows[-1][0]
+
+
+def _write_batch(db: sqlite3.Connection, batch: Batch, timers_fired: Sequence[str]) -> None:
+    """One batch as one transaction, on the writer thread."""
+    event_rows, entity_rows, outbox_rows = [], [], []
+    timer_ops: dict[tuple[str, str], tuple[Any, ...] | None] = {}
+    for row in batch.events:
+        event_rows.append(
+            (
+                row.seq,
+                row.event_id,
+                row.type,
+                row.source,
+                row.entity,
+                row.chart,
+                row.occurred_at,
+                row.received_at,
+                row.payload,
+                row.outcome,
+                row.from_state,
+                row.to_state,
+                row.reason,
+            )
+        )
+        entity = row.entity_after
+        if entity is None:
+            continue
+        entity_rows.append(
+            (
+                entity.key,
+                entity.key.split(":", 1)[0],
+                entity.chart,
+                entity.state,
+                dumps(entity.data),
+                entity.version,
+                row.seq,
+                row.received_at,
+            )
+        )
+        for command in row.commands:
+            outbox_rows.append(
+                (
+                    row.seq,
+                    row.entity,
+                    command.type,
+                    dumps(dict(command.payload)),
+                    command.idempotency_key,
+                    row.received_at,
+                    row.received_at,
+                )
+            )
+        for timer in row.timers:
+            key = (row.entity, timer.name)
+            if timer.due_at is None:
+                timer_ops[key] = None
+            else:
+                event_id = f"timer:{row.entity}:{timer.name}:{row.seq}"
+                timer_ops[key] = (
+                    row.entity,
+                    timer.name,
+                    timer.due_at,
+                    timer.event_type,
+                    event_id,
+                    row.seq,
+                )
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if event_rows:
+            db.executemany(
+                "INSERT INTO events (seq, event_id, type, source, entity, chart, occurred_at,"
+                " received_at, payload, outcome, from_state, to_state, reason)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                event_rows,
+            )
+        if entity_rows:
+            db.executemany(
+                "INSERT INTO entities (key, kind, chart, state, data, version, last_seq,"
+                " updated_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET"
+                " chart=excluded.chart, state=excluded.state, data=excluded.data,"
+                " version=excluded.version, last_seq=excluded.last_seq,"
+                " updated_at=excluded.updated_at",
+                entity_rows,
+            )
+        if outbox_rows:
+            db.executemany(
+                "INSERT OR IGNORE INTO outbox (event_seq, entity, command, payload,"
+                " idempotency_key, created_at, available_at) VALUES (?,?,?,?,?,?,?)",
+                outbox_rows,
+            )
+        if timers_fired:
+            db.executemany("DELETE FROM timers WHERE event_id = ?", [(t,) for t in timers_fired])
+        cancels = [key for key, op in timer_ops.items() if op is None]
+        arms = [op for op in timer_ops.values() if op is not None]
+        if cancels:
+            db.executemany("DELETE FROM timers WHERE entity = ? AND name = ?", cancels)
+        if arms:
+            db.executemany(
+                "INSERT OR REPLACE INTO timers (entity, name, due_at, event_type, event_id,"
+                " armed_seq) VALUES (?,?,?,?,?,?)",
+                arms,
+            )
+        if batch.duplicates:
+            db.executemany(
+                "INSERT INTO duplicates (event_id, entity, received_at) VALUES (?,?,?)",
+                [(d.event_id, d.entity, d.received_at) for d in batch.duplicates],
+            )
+        if batch.dead_letters:
+            db.executemany(
+                "INSERT INTO dead_letters (received_at, source, entity, raw, error)"
+                " VALUES (?,?,?,?,?)",
+                [(d.received_at, d.source, d.entity, d.raw, d.error) for d in batch.dead_letters],
+            )
+        db.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+        raise
+
+
+def _migrate(db: sqlite3.Connection, path: str) -> None:
+    db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    current = int(row[0]) if row and row[0] is not None else 0
+    if current > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} has schema version {current}; this channelsync knows "
+            f"up to {SCHEMA_VERSION}: upgrade channelsync"
+        )
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[version - 1].split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
