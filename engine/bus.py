@@ -48,9 +48,35 @@ class Receipt:
 
 
 @dataclass(slots=True)
+class _Group:
+    """Many events of one partition acknowledged by one future (`submit_many`):
+    the rows arrive in commit order, which is the order submitted."""
+
+    future: asyncio.Future[list[Receipt]]
+    expected: int
+    rows: list[Any] = field(default_factory=list)
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def add(self, row: Any) -> None:
+        self.rows.append(row)
+        if len(self.rows) == self.expected and not self.future.done():
+            self.future.set_result([_receipt(r) for r in self.rows])
+
+    def set_exception(self, err: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(err)
+
+
+# Who is told when an event is committed: its own future, or its group.
+_Sink = asyncio.Future[Receipt] | _Group
+
+
+@dataclass(slots=True)
 class _Pending:
     batch: Batch
-    futures: list[tuple[asyncio.Future[Receipt], Any]]
+    futures: list[tuple[_Sink, Any]]
     keys: list[str]
     epoch: int
     timers_fired: list[str] = field(default_factory=list)
@@ -127,6 +153,23 @@ class EventBus:
         await self._queues[index].put((event, future))
         return future
 
+    async def submit_many(self, events: list[Event]) -> list[asyncio.Future[list[Receipt]]]:
+        """Queue validated events as groups, one per partition and up to a batch
+        each; each group's future resolves (to its receipts, in order) once all
+        of them are committed. Much cheaper per event than `submit`."""
+        loop = asyncio.get_running_loop()
+        by_partition: list[list[Event]] = [[] for _ in range(self.partitions)]
+        for event in events:
+            by_partition[zlib.crc32(event.entity.encode()) % self.partitions].append(event)
+        futures = []
+        for index, chunk_events in enumerate(by_partition):
+            for start in range(0, len(chunk_events), self.max_batch):
+                chunk = chunk_events[start : start + self.max_batch]
+                group = _Group(loop.create_future(), len(chunk))
+                futures.append(group.future)
+                await self._queues[index].put((chunk, group))
+        return futures
+
     async def submit_dead_letter(self, row: DeadLetterRow) -> asyncio.Future[Receipt]:
         future: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
         await self._commit_slots.acquire()
@@ -142,27 +185,28 @@ class EventBus:
             item = await queue.get()
             if item is _STOP:
                 break
-            items = [item]
+            items: list[tuple[Event, _Sink]] = []
+            _take(items, item)
             while len(items) < self.max_batch and not queue.empty():
                 nxt = queue.get_nowait()
                 if nxt is _STOP:
                     stop = True
                     break
-                items.append(nxt)
+                _take(items, nxt)
             await self._commit_slots.acquire()
             try:
                 pending = await self._step_batch(items)
             except Exception as err:  # a store read failed: refuse the batch, keep running
                 self._commit_slots.release()
                 log.error("batch refused", error=str(err), events=len(items))
-                for _event, future in items:
-                    if not future.done():
-                        future.set_exception(err)
+                for _event, sink in items:
+                    if not sink.done():
+                        sink.set_exception(err)
                 continue
             self._pending.append(pending)
             self._commit_signal.set()
 
-    async def _step_batch(self, items: list[tuple[Event, asyncio.Future[Receipt]]]) -> _Pending:
+    async def _step_batch(self, items: list[tuple[Event, _Sink]]) -> _Pending:
         # Duplicate detection must be exact across partitions (one event id can
         # be sent for two entities). Ids are claimed in ``_inflight_ids`` at step
         # time, which is synchronous and so atomic between workers; ids committed
@@ -190,7 +234,7 @@ class EventBus:
         self._prune_recent()
         inflight = self._inflight_ids
         batch = Batch()
-        futures: list[tuple[asyncio.Future[Receipt], Any]] = []
+        futures: list[tuple[_Sink, Any]] = []
         keys: list[str] = []
         timers_fired: list[str] = []
         settings = self.charts.settings
@@ -287,11 +331,13 @@ class EventBus:
                     self._uncommitted.pop(key, None)
                 else:
                     self._uncommitted[key] = left
-            for future, row in pending.futures:
+            for sink, row in pending.futures:
                 if isinstance(row, EventRow):
                     self._inflight_ids.discard(row.event_id)
-                if not future.done():
-                    future.set_result(_receipt(row))
+                if isinstance(sink, _Group):
+                    sink.add(row)
+                elif not sink.done():
+                    sink.set_result(_receipt(row))
             self._commit_slots.release()
         self._log(merged)
         if self._on_commit is not None:
@@ -306,11 +352,11 @@ class EventBus:
 
     def _fail(self, pendings: list[_Pending], err: BaseException) -> None:
         for pending in pendings:
-            for future, row in pending.futures:
+            for sink, row in pending.futures:
                 if isinstance(row, EventRow):
                     self._inflight_ids.discard(row.event_id)
-                if not future.done():
-                    future.set_exception(err)
+                if not sink.done():
+                    sink.set_exception(err)
             self._commit_slots.release()
 
     def _evict(self) -> None:
@@ -386,6 +432,15 @@ class EventBus:
 
     def invalidate(self) -> None:
         self._cache.clear()
+
+
+def _take(items: list[tuple[Event, _Sink]], item: tuple[Any, Any]) -> None:
+    """Append a queue item: one (event, future) or a `_Group`'s events."""
+    payload, sink = item
+    if isinstance(sink, _Group):
+        items.extend([(event, sink) for event in payload])
+    else:
+        items.append(item)
 
 
 def _debug_enabled() -> bool:

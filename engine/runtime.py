@@ -163,8 +163,31 @@ class Engine:
         return await (await self.submit(event))
 
     async def publish_many(self, events: Iterable[Event | Mapping[str, Any]]) -> list[Receipt]:
-        futures = [await self.submit(e) for e in events]
-        return list(await asyncio.gather(*futures))
+        """Record and apply many events; returns their receipts, in order, once
+        all are durable. Each entity's events apply in the order given. Cheaper
+        per event than `publish`: events travel and are acknowledged in groups."""
+        slots: list[Receipt | None] = []
+        accepted: list[Event] = []
+        positions: dict[tuple[str, str], list[int]] = {}
+        rejected: list[tuple[int, asyncio.Future[Receipt]]] = []
+        for event in events:
+            try:
+                typed = self._accept(event)
+            except EventRejected:
+                rejected.append((len(slots), await self.submit(event)))
+                slots.append(None)
+                continue
+            positions.setdefault((typed.event_id, typed.entity), []).append(len(slots))
+            accepted.append(typed)
+            slots.append(None)
+        groups = await self.bus.submit_many(accepted)
+        for receipts in await asyncio.gather(*groups):
+            for receipt in receipts:
+                key = (receipt.event_id or "", receipt.entity or "")
+                slots[positions[key].pop(0)] = receipt
+        for index, future in rejected:
+            slots[index] = await future
+        return [receipt for receipt in slots if receipt is not None]
 
     async def publish_raw(self, raw: str | bytes, source: str) -> Receipt:
         """Validate raw JSON as an event; bad input becomes a dead letter (ENG-3)."""

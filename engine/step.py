@@ -61,12 +61,16 @@ def new_entity(chart: CompiledChart, key: str) -> EntityState:
 
 
 def json_copy(value: Any) -> Any:
-    """A deep copy of JSON-shaped data (dicts, lists, scalars); much faster than deepcopy."""
+    """A deep copy of JSON-shaped data (dicts, lists, scalars); much faster than
+    deepcopy. Scalars are shared, and only containers recurse."""
     if isinstance(value, dict):
-        return {k: json_copy(v) for k, v in value.items()}
+        return {k: json_copy(v) if isinstance(v, _CONTAINERS) else v for k, v in value.items()}
     if isinstance(value, list):
-        return [json_copy(v) for v in value]
+        return [json_copy(v) if isinstance(v, _CONTAINERS) else v for v in value]
     return value
+
+
+_CONTAINERS = (dict, list)
 
 
 def _refusal_reason(ctx: StepContext, event: Event, state: str) -> str:

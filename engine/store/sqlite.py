@@ -312,7 +312,9 @@ class SQLiteStore:
 
 def _write_batch(db: sqlite3.Connection, batch: Batch, timers_fired: Sequence[str]) -> None:
     """One batch as one transaction, on the writer thread."""
-    event_rows, entity_rows, outbox_rows = [], [], []
+    event_rows: list[tuple[Any, ...]] = []
+    entity_rows: dict[str, tuple[Any, ...]] = {}
+    outbox_rows: list[tuple[Any, ...]] = []
     timer_ops: dict[tuple[str, str], tuple[Any, ...] | None] = {}
     for row in batch.events:
         event_rows.append(
@@ -335,17 +337,16 @@ def _write_batch(db: sqlite3.Connection, batch: Batch, timers_fired: Sequence[st
         entity = row.entity_after
         if entity is None:
             continue
-        entity_rows.append(
-            (
-                entity.key,
-                entity.key.split(":", 1)[0],
-                entity.chart,
-                entity.state,
-                dumps(entity.data),
-                entity.version,
-                row.seq,
-                row.received_at,
-            )
+        # Only an entity's last state in the batch is written.
+        entity_rows[entity.key] = (
+            entity.key,
+            entity.key.split(":", 1)[0],
+            entity.chart,
+            entity.state,
+            dumps(entity.data),
+            entity.version,
+            row.seq,
+            row.received_at,
         )
         for command in row.commands:
             outbox_rows.append(
@@ -389,7 +390,7 @@ def _write_batch(db: sqlite3.Connection, batch: Batch, timers_fired: Sequence[st
                 " chart=excluded.chart, state=excluded.state, data=excluded.data,"
                 " version=excluded.version, last_seq=excluded.last_seq,"
                 " updated_at=excluded.updated_at",
-                entity_rows,
+                list(entity_rows.values()),
             )
         if outbox_rows:
             db.executemany(

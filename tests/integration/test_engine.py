@@ -257,3 +257,38 @@ async def test_eng4_a_full_queue_applies_backpressure_and_loses_nothing(
     assert {r.outcome for r in receipts} == {"transitioned"}
     assert await engine.store.count("events") == 300
     await engine.stop()
+
+
+async def test_eng2_eng4_publish_many_returns_each_events_receipt_in_order(sample_engine):
+    """ENG-2/ENG-4 for the bulk path: receipts come back in the order given, one
+    entity's events apply in that order, a repeated id is a duplicate (ids are
+    global: also when sent for another entity, through another partition), and
+    a malformed event in the middle becomes a dead letter, disturbing nothing."""
+    make = sample_engine.make_event
+    events = [
+        make("parcel.pack", "parcel:a", {"weight_kg": 1.0}, event_id="a1"),
+        make("parcel.pack", "parcel:b", {"weight_kg": 2.0}, event_id="b1"),
+        {"event_id": "bad", "type": "parcel.pack", "entity": "no kind", "source": "t"},
+        *[
+            make("parcel.note", "parcel:a", {"text": str(i)}, event_id=f"a-n{i}")
+            for i in range(300)
+        ],
+        make("parcel.pack", "parcel:a", {"weight_kg": 9.0}, event_id="a1"),  # a repeat
+        make("parcel.note", "parcel:b", {"text": "same id, other parcel"}, event_id="a-n0"),
+        make("parcel.ship", "parcel:b", {"tracking_number": "1Z"}, event_id="b2"),
+    ]
+    receipts = await sample_engine.publish_many(events)
+
+    assert [(r.event_id, r.outcome) for r in receipts[:3]] == [
+        ("a1", "transitioned"),
+        ("b1", "transitioned"),
+        (None, "dead_letter"),
+    ]
+    assert [r.event_id for r in receipts[3:303]] == [f"a-n{i}" for i in range(300)]
+    assert receipts[303].outcome == "duplicate" and receipts[303].entity == "parcel:a"
+    assert (receipts[304].entity, receipts[304].outcome) == ("parcel:b", "duplicate")
+    assert (receipts[305].event_id, receipts[305].to_state) == ("b2", "shipped")
+    a = await sample_engine.entity("parcel:a")
+    assert a.data["notes"] == [str(i) for i in range(300)]
+    assert a.data["weight_kg"] == 1.0
+    assert len(await sample_engine.dead_letters()) == 1
