@@ -6,12 +6,10 @@ median of several runs; each ratio is between figures of this same run.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,15 +35,19 @@ def replay() -> dict:
 
 
 def webhooks() -> dict:
-    from tests.reliability.test_load import burst
-
-    with tempfile.TemporaryDirectory() as folder:
-        return asyncio.run(burst(Path(folder), count=5_000, concurrency=32))
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.webhooks", "--runs", "3"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return json.loads((RESULTS / "webhooks.json").read_text())
 
 
 def main() -> None:
     from benchmarks import peers, scale
+    from engine.gc_tuning import tune_gc
 
+    tune_gc()  # this process runs the peers and the scale run: same settings for all
     started = time.monotonic()
     ingest = throughput()
     ceilings = peers.run()
@@ -53,19 +55,35 @@ def main() -> None:
     replayed = replay()
     hooks = webhooks()
     peak = ingest["peak_events_per_s_median"]
+    bulk = ingest["bulk_events_per_s_median"]
     half = ingest["latency"][1]
     full_replay = replayed["replay"]["1.0"]
+    raw_minimal, raw_same = ceilings["raw_sqlite_per_s"], ceilings["raw_sqlite_engine_schema_per_s"]
     rows = [
-        ("durable ingest (events/s)", f"{peak:,}", ">= 25,000", peak >= 25_000),
+        ("durable ingest, publish (events/s)", f"{peak:,}", ">= 25,000", peak >= 25_000),
+        ("  bulk publish_many", f"{bulk:,}", "", None),
         (
-            "  / raw sqlite3 ceiling",
-            f"{peak / ceilings['raw_sqlite_per_s']:.3f} of {ceilings['raw_sqlite_per_s']:,.0f}/s",
+            "  interpreter's default GC",
+            f"{ingest['default_gc_events_per_s_median']:,}",
+            "",
+            None,
+        ),
+        (
+            "  / raw sqlite3, the engine's schema",
+            f"{peak / raw_same:.3f} of {raw_same:,.0f}/s",
             ">= 0.3",
-            peak / ceilings["raw_sqlite_per_s"] >= 0.3,
+            peak / raw_same >= 0.3,
+        ),
+        (
+            "  / raw sqlite3, minimal 2-table schema",
+            f"{peak / raw_minimal:.3f} of {raw_minimal:,.0f}/s",
+            ">= 0.3",
+            peak / raw_minimal >= 0.3,
         ),
         (
             "  / eventsourcing (SQLite, 1 event per save)",
             f"{peak / ceilings['eventsourcing_per_s']:.1f}x"
+            f" (bulk {bulk / ceilings['eventsourcing_per_s']:.1f}x)"
             f" of {ceilings['eventsourcing_per_s']:,.0f}/s",
             ">= 5x",
             peak / ceilings["eventsourcing_per_s"] >= 5,
@@ -111,10 +129,10 @@ def main() -> None:
             scaled["ratio"] >= 0.5,
         ),
         (
-            "webhooks through serve (/s)",
-            f"{hooks['per_second']:,.0f}",
+            f"webhooks through serve (/s, {hooks['concurrency']} connections)",
+            f"{hooks['per_second_median']:,.0f}",
             ">= 2,000",
-            hooks["per_second"] >= 2_000,
+            hooks["per_second_median"] >= 2_000,
         ),
         ("  p99 acknowledge", f"{hooks['p99_ms']:.0f} ms", "< 100 ms", hooks["p99_ms"] < 100),
     ]
@@ -134,7 +152,7 @@ def main() -> None:
                 "peers": ceilings,
                 "scale": scaled,
                 "replay": replayed,
-                "webhooks": {k: v for k, v in hooks.items() if k != "statuses"},
+                "webhooks": hooks,
             },
             indent=2,
             default=str,

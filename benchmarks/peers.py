@@ -5,7 +5,8 @@
 - our pure step on the same events (guards, actions, data copy, timers);
 - python-statemachine 3.x stepping the same chart;
 - raw sqlite3: "append event + upsert entity", 1,000 per transaction, WAL,
-  synchronous=FULL: the ceiling of durable ingest;
+  synchronous=FULL: the ceiling of durable ingest, on a minimal two-table
+  schema and on the engine's own schema (same columns and indexes);
 - eventsourcing (its SQLite persistence): one event per aggregate save.
 """
 
@@ -136,6 +137,63 @@ def raw_sqlite(count: int = 100_000) -> float:
     return count / elapsed
 
 
+def raw_sqlite_engine_schema(count: int = 100_000) -> float:
+    """The same ceiling on the engine's own tables (its indexes: event ids
+    unique, events by entity, entities by state) with rows shaped like the
+    ingest benchmark's: what SQLite itself costs for exactly the engine's writes."""
+    from engine.store.schema import MIGRATIONS
+
+    with tempfile.TemporaryDirectory() as folder:
+        conn = sqlite3.connect(Path(folder) / "raw.db", isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        for migration in MIGRATIONS:
+            conn.executescript(migration)
+        payload = '{"text":"note 12345"}'
+        data = '{"weight_kg":1.2,"notes":["note 10001","note 20001","note 30001"]}'
+        started = time.perf_counter()
+        for base in range(0, count, 1000):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "INSERT INTO events (seq, event_id, type, source, entity, chart, occurred_at,"
+                " received_at, payload, outcome, from_state, to_state, reason)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        n + 1,
+                        f"peak-{n}",
+                        "parcel.note",
+                        "bench",
+                        f"parcel:0-{n % 10000}",
+                        "parcel",
+                        None,
+                        1.7e9,
+                        payload,
+                        "transitioned",
+                        "packed",
+                        "packed",
+                        None,
+                    )
+                    for n in range(base, base + 1000)
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO entities (key, kind, chart, state, data, version, last_seq,"
+                " updated_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET"
+                " chart=excluded.chart, state=excluded.state, data=excluded.data,"
+                " version=excluded.version, last_seq=excluded.last_seq,"
+                " updated_at=excluded.updated_at",
+                [
+                    (f"parcel:0-{n % 10000}", "parcel", "parcel", "packed", data, 3, n + 1, 1.7e9)
+                    for n in range(base, base + 1000)
+                ],
+            )
+            conn.execute("COMMIT")
+        elapsed = time.perf_counter() - started
+        conn.close()
+    return count / elapsed
+
+
 _ES_PARCEL: Any = None
 
 
@@ -192,6 +250,7 @@ def run() -> dict[str, float]:
         "engine_step_per_s": median_rate(engine_step),
         "python_statemachine_per_s": median_rate(python_statemachine),
         "raw_sqlite_per_s": median_rate(raw_sqlite),
+        "raw_sqlite_engine_schema_per_s": median_rate(raw_sqlite_engine_schema),
         "eventsourcing_per_s": median_rate(eventsourcing_sqlite),
     }
 

@@ -27,12 +27,14 @@ RESULTS = Path(__file__).parent / "results"
 CHILD = r"""
 import asyncio, json, resource, sys, time
 from engine.chartset import ChartSet
+from engine.gc_tuning import tune_gc
 from engine.replay import replay
 from engine.store.sqlite import SQLiteStore
 from statecharts import chart_package
 
 async def main(db, until):
     charts = ChartSet.load([chart_package()])
+    tune_gc()  # as `channelsync replay` and `check` do
     store = await SQLiteStore.open(db)
     started = time.perf_counter()
     result = await replay(store, charts, until_seq=until)

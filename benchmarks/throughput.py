@@ -2,7 +2,10 @@
 
     python -m benchmarks.throughput [--events 100000] [--entities 10000] [--runs 3]
 
-Peak: every event submitted at once (closed loop), events/s to the last commit.
+Peak: every event submitted at once (closed loop), events/s to the last commit:
+one `submit` per event, and in bulk through `publish_many`; first with the
+interpreter's default GC settings, then with those `channelsync serve` runs
+with (engine.gc_tuning). Every event of the mix transitions (see `LIFE`).
 Latency: an open-loop stream at 25%, 50% and 90% of the measured peak; for
 each event the time from submit to its durable acknowledgement. SQLite runs
 in WAL with synchronous=FULL (fsync on every commit), logging as in production
@@ -21,6 +24,7 @@ import time
 from pathlib import Path
 
 from engine import ChartSet, Engine
+from engine.gc_tuning import tune_gc
 from engine.logs import configure_logging
 from engine.sample import chart_package
 
@@ -63,15 +67,20 @@ def make_events(charts: ChartSet, count: int, entities: int, prefix: str) -> lis
     return events
 
 
-async def peak(charts: ChartSet, count: int, entities: int) -> float:
+async def peak(charts: ChartSet, count: int, entities: int, *, bulk: bool = False) -> float:
+    """Closed loop: every event submitted at once; events/s to the last commit.
+    ``bulk``: through `Engine.publish_many` (groups), else one `submit` each."""
     with tempfile.TemporaryDirectory() as folder:
         engine = await Engine.open(
             Path(folder) / "bench.db", charts=charts, run_timers=False, run_outbox=False
         )
         events = make_events(charts, count, entities, "peak")
         started = time.perf_counter()
-        futures = [await engine.submit(e) for e in events]
-        await asyncio.gather(*futures)
+        if bulk:
+            await engine.publish_many(events)
+        else:
+            futures = [await engine.submit(e) for e in events]
+            await asyncio.gather(*futures)
         elapsed = time.perf_counter() - started
         await engine.stop()
     return count / elapsed
@@ -128,7 +137,11 @@ async def main() -> None:
     with open("/dev/null", "w") as sink:
         configure_logging("INFO", json=True, stream=sink)
         charts = ChartSet.load([chart_package()])
+        # The interpreter's GC settings first, then those serve runs with.
+        default_gc = [await peak(charts, args.events, args.entities) for _ in range(args.runs)]
+        tune_gc()
         peaks = [await peak(charts, args.events, args.entities) for _ in range(args.runs)]
+        bulk = [await peak(charts, args.events, args.entities, bulk=True) for _ in range(args.runs)]
         best = statistics.median(peaks)
         latency = [
             await latency_at(charts, best * share, args.latency_seconds, args.entities)
@@ -141,13 +154,20 @@ async def main() -> None:
         "entities": args.entities,
         "peak_events_per_s_median": round(best),
         "peak_runs": [round(p) for p in peaks],
+        "bulk_events_per_s_median": round(statistics.median(bulk)),
+        "bulk_runs": [round(p) for p in bulk],
+        "default_gc_events_per_s_median": round(statistics.median(default_gc)),
+        "default_gc_runs": [round(p) for p in default_gc],
         "latency": latency,
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "throughput.json").write_text(json.dumps(result, indent=2))
     print(
         f"durable ingest, {args.events} events over {args.entities} entities, "
-        f"synchronous=FULL: median {best:,.0f} events/s (runs: {[round(p) for p in peaks]})"
+        f"synchronous=FULL: median {best:,.0f} events/s (runs: {result['peak_runs']}); "
+        f"publish_many {result['bulk_events_per_s_median']:,} (runs: {result['bulk_runs']}); "
+        f"interpreter's default GC {result['default_gc_events_per_s_median']:,} "
+        f"(runs: {result['default_gc_runs']})"
     )
     print(f"{'offered/s':>10} {'achieved/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9}")
     for row in latency:

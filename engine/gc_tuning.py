@@ -9,13 +9,17 @@ Reference counting still frees all of this at once; only cycle detection is
 made less frequent. Nothing here changes what the engine guarantees.
 
 The settings are process-wide, so the engine never applies them by itself: a
-process that is mostly the engine (``channelsync serve``, the benchmarks) asks
-for them, and a host service decides for its own process.
+process that is mostly the engine (``channelsync serve``, ``ingest``,
+``replay``, ``check``, the benchmarks) asks for them, and a host service
+decides for its own process. ``CHANNELSYNC_GC_TUNING=0`` in the environment
+keeps the interpreter's defaults everywhere (the test suite sets it: the CLI
+runs inside the test process there).
 """
 
 from __future__ import annotations
 
 import gc
+import os
 
 from engine.logs import get_logger
 
@@ -31,13 +35,16 @@ OLDER_THRESHOLDS = (20, 20)
 def tune_gc(*, freeze: bool = True) -> tuple[int, int, int]:
     """Raise the collection thresholds and (``freeze``) move everything alive now
     (modules, charts, pydantic models) out of the collector's sight. Returns
-    the thresholds that were in force, for `restore_gc`."""
+    the thresholds that were in force, for `restore_gc`. Does nothing when
+    already tuned or when ``CHANNELSYNC_GC_TUNING=0``."""
     previous = gc.get_threshold()
+    if os.environ.get("CHANNELSYNC_GC_TUNING", "1") == "0" or previous[0] == GEN0_THRESHOLD:
+        return previous
     if freeze:
         gc.collect()
         gc.freeze()
     gc.set_threshold(GEN0_THRESHOLD, *OLDER_THRESHOLDS)
-    log.info("gc tuned", thresholds=gc.get_threshold(), frozen=gc.get_freeze_count())
+    log.debug("gc tuned", thresholds=gc.get_threshold(), frozen=gc.get_freeze_count())
     return previous
 
 

@@ -8,11 +8,9 @@ entities with the stored ones, and reports the first event where they differ.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-from pydantic_core import to_json
 
 from engine.chartset import ChartSet
 from engine.events import Event
@@ -20,7 +18,7 @@ from engine.step import EntityState, Outcome, StepResult, new_entity, step
 from engine.store.sqlite import SQLiteStore
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LoggedEvent:
     """One row of the event log: the event and the outcome recorded for it."""
 
@@ -48,21 +46,17 @@ class LoggedEvent:
             to_state,
             reason,
         ) = row
-        # One JSON validation of the stored text (the payload is spliced in as
-        # it is) costs half of decoding it and validating the result.
-        head = to_json(
+        event = charts.event_types.parse_logged(
+            type_,
             {
                 "event_id": event_id,
-                "type": type_,
                 "source": source,
                 "entity": entity,
                 "occurred_at": occurred_at,
                 "received_at": received_at,
-                "payload": None,
-            }
+            },
+            payload,
         )
-        text = payload.encode() if isinstance(payload, str) else payload
-        event = charts.event_types.parse_logged(type_, head[: -len(b"null}")] + text + b"}")
         return cls(seq, event, outcome, from_state, to_state, reason)
 
 
@@ -105,8 +99,9 @@ async def logged_events(
     store: SQLiteStore, charts: ChartSet, since_seq: int = 0, entity: str | None = None
 ) -> AsyncIterator[LoggedEvent]:
     """The log of a database, in sequence order, streamed."""
-    async for row in store.iter_events(since_seq, entity=entity):
-        yield LoggedEvent.from_row(row, charts)
+    async for rows in store.iter_event_batches(since_seq, entity=entity):
+        for row in rows:
+            yield LoggedEvent.from_row(row, charts)
 
 
 Until = int | float | None
@@ -144,6 +139,56 @@ class ReplayedStep:
         return self.recorded != self.recomputed
 
 
+_ERROR = Outcome.ERROR.value
+
+
+class _End(Exception):
+    """The replay reached ``until``."""
+
+
+class _Stepper:
+    """Steps logged events against ``states`` (the shared core of every replay)."""
+
+    def __init__(
+        self,
+        charts: ChartSet,
+        states: dict[str, EntityState],
+        entity: str | None,
+        until_seq: int | None,
+        until_time: float | None,
+        isolate: bool,
+    ) -> None:
+        self.charts = charts
+        self.settings = charts.settings
+        self.states = states
+        self.entity = entity
+        self.until_seq = until_seq
+        self.until_time = until_time
+        self.isolate = isolate
+        self.bounded = until_seq is not None or until_time is not None
+
+    def __call__(self, logged: LoggedEvent) -> tuple[str, StepResult] | None:
+        """The state before and the step's result; None for an event of another
+        entity; raises `_End` past ``until``."""
+        if self.bounded and not _before_end(logged, self.until_seq, self.until_time):
+            raise _End
+        event = logged.event
+        key = event.entity
+        if self.entity is not None and key != self.entity:
+            return None
+        chart = self.charts.by_kind.get(key.split(":", 1)[0])
+        if chart is None:
+            raise LookupError(
+                f"the log names entity kind {event.entity_kind!r}, which no chart serves"
+            )
+        before = self.states.get(key) or new_entity(chart, key)
+        careful = self.isolate or logged.outcome == _ERROR
+        result = step(chart, before, event, self.settings, isolate=careful)
+        if result.outcome is Outcome.TRANSITIONED:
+            self.states[key] = result.entity
+        return before.state, result
+
+
 async def replay_steps(
     events: AsyncIterator[LoggedEvent],
     charts: ChartSet,
@@ -158,24 +203,14 @@ async def replay_steps(
 
     Entity data is copied only where an action may fail (an event recorded as
     an error, or always with ``isolate``, for charts that were not recorded)."""
-    settings = charts.settings
+    stepper = _Stepper(charts, states, entity, until_seq, until_time, isolate)
     async for logged in events:
-        if not _before_end(logged, until_seq, until_time):
-            break
-        event = logged.event
-        if entity is not None and event.entity != entity:
-            continue
-        chart = charts.by_kind.get(event.entity_kind)
-        if chart is None:
-            raise LookupError(
-                f"the log names entity kind {event.entity_kind!r}, which no chart serves"
-            )
-        before = states.get(event.entity) or new_entity(chart, event.entity)
-        careful = isolate or logged.outcome == Outcome.ERROR.value
-        result = step(chart, before, event, settings, isolate=careful)
-        if result.outcome is Outcome.TRANSITIONED:
-            states[event.entity] = result.entity
-        yield ReplayedStep(logged, before.state, result)
+        try:
+            stepped = stepper(logged)
+        except _End:
+            return
+        if stepped is not None:
+            yield ReplayedStep(logged, stepped[0], stepped[1])
 
 
 async def replay(
@@ -186,17 +221,33 @@ async def replay(
     until_seq: int | None = None,
     until_time: float | None = None,
     compare: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> ReplayResult:
     """Rebuild entities from the log; with ``compare``, stop at the first
-    event whose recomputed outcome differs from the recorded one."""
-    return await replay_log(
-        logged_events(store, charts, entity=entity),
-        charts,
-        entity=entity,
-        until_seq=until_seq,
-        until_time=until_time,
-        compare=compare,
-    )
+    event whose recomputed outcome differs from the recorded one. ``progress``
+    is told how many rows each batch read (for a progress bar).
+
+    Reads the log in batches and steps each batch in a plain loop: the same
+    step as `replay_steps`, without an async hop and a record per event."""
+    result = ReplayResult()
+    stepper = _Stepper(charts, result.entities, entity, until_seq, until_time, False)
+    from_row = LoggedEvent.from_row
+    async for rows in store.iter_event_batches(entity=entity):
+        if progress is not None:
+            progress(len(rows))
+        for row in rows:
+            logged = from_row(row, charts)
+            try:
+                stepped = stepper(logged)
+            except _End:
+                return result
+            if stepped is None:
+                continue
+            result.events += 1
+            if compare and _differs(logged, stepped[1]):
+                result.divergence = _divergence(ReplayedStep(logged, *stepped))
+                return result
+    return result
 
 
 async def replay_log(
@@ -208,28 +259,44 @@ async def replay_log(
     until_time: float | None = None,
     compare: bool = False,
 ) -> ReplayResult:
+    """`replay` over any stream of logged events (a JSONL file...)."""
     result = ReplayResult()
     async for replayed in replay_steps(
         events, charts, result.entities, entity=entity, until_seq=until_seq, until_time=until_time
     ):
         result.events += 1
         if compare and replayed.differs:
-            logged = replayed.logged
-            result.divergence = Divergence(
-                logged.seq,
-                logged.event.event_id,
-                logged.event.entity,
-                replayed.state_before,
-                replayed.recorded,
-                replayed.recomputed,
-            )
+            result.divergence = _divergence(replayed)
             return result
     return result
 
 
-async def check(store: SQLiteStore, charts: ChartSet) -> ReplayResult:
+def _differs(logged: LoggedEvent, result: StepResult) -> bool:
+    return (
+        result.outcome.value != logged.outcome
+        or result.from_state != logged.from_state
+        or result.to_state != logged.to_state
+        or result.reason != logged.reason
+    )
+
+
+def _divergence(replayed: ReplayedStep) -> Divergence:
+    logged = replayed.logged
+    return Divergence(
+        logged.seq,
+        logged.event.event_id,
+        logged.event.entity,
+        replayed.state_before,
+        replayed.recorded,
+        replayed.recomputed,
+    )
+
+
+async def check(
+    store: SQLiteStore, charts: ChartSet, progress: Callable[[int], None] | None = None
+) -> ReplayResult:
     """Replay everything and compare outcomes, then stored entities (ENG-5)."""
-    result = await replay(store, charts, compare=True)
+    result = await replay(store, charts, compare=True, progress=progress)
     if result.divergence is not None:
         return result
     stored = {e.key: e for e in await store.entities()}

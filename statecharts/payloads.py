@@ -24,9 +24,11 @@ def _exact_id(value: Any) -> Any:
     return value
 
 
-TikTokId = Annotated[str, BeforeValidator(_exact_id), Field(min_length=1, max_length=64)]
+# The length constraints come first so pydantic checks them in its core, under
+# the conversion (after it, they would run as Python functions).
+TikTokId = Annotated[str, Field(min_length=1, max_length=64), BeforeValidator(_exact_id)]
 # An id field TikTok may leave empty (a line item's sku_id, for one).
-OptionalTikTokId = Annotated[str, BeforeValidator(_exact_id), Field(max_length=64)]
+OptionalTikTokId = Annotated[str, Field(max_length=64), BeforeValidator(_exact_id)]
 
 
 # ---------------------------------------------------------------- connection

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,6 +11,9 @@ from engine.logs import configure_logging
 from engine.sample import chart_package as sample_package
 
 configure_logging("WARNING", json=True)
+# The CLI runs inside this process here: keep the interpreter's GC settings
+# (engine.gc_tuning) for the whole suite. Subprocesses inherit it.
+os.environ["CHANNELSYNC_GC_TUNING"] = "0"
 
 
 @pytest.fixture

@@ -17,9 +17,10 @@ from rich.progress import Progress
 from engine.charts.loader import ChartLoadError, read_chart_file
 from engine.chartset import ChartSet, discover_packages
 from engine.cli.main import _fail, _print_json, _table, app, err, open_existing, out
+from engine.gc_tuning import tune_gc
 from engine.history import entity_history
 from engine.logfile import LogFileError, event_of, export_log, logged_events_from_file, read_records
-from engine.replay import LoggedEvent, check, logged_events, replay_steps, what_if
+from engine.replay import LoggedEvent, check, logged_events, replay, replay_steps, what_if
 from engine.step import EntityState
 
 DbOption = Annotated[Path | None, typer.Option("--db", help="The SQLite database file.")]
@@ -116,6 +117,7 @@ def ingest(
     from engine.runtime import Engine
 
     charts = load_charts()
+    tune_gc()
 
     async def run() -> dict[str, int]:
         engine = await Engine.open(db, charts=charts, run_timers=False, run_outbox=False)
@@ -124,15 +126,15 @@ def ingest(
             window: list[Any] = []
 
             async def drain() -> None:
-                for receipt in await asyncio.gather(*window):
+                for receipt in await engine.publish_many(window):
                     counts[receipt.outcome] = counts.get(receipt.outcome, 0) + 1
+                advance(len(window))
                 window.clear()
 
             with progress(None, "ingesting") as advance:
                 for record in read_records(log_file):
-                    window.append(await engine.submit(event_of(record)))
-                    advance()
-                    if len(window) >= 1000:
+                    window.append(event_of(record))
+                    if len(window) >= 5000:
                         await drain()
                 await drain()
         finally:
@@ -166,6 +168,7 @@ def replay_command(
         raise _fail("give either a JSONL file or --db")
     until_seq, until_time = parse_until(until)
     charts = load_charts(charts_dir)
+    tune_gc()
 
     async def run() -> None:
         store = await open_existing(db) if db is not None else None
@@ -180,6 +183,18 @@ def replay_command(
 
             if charts_dir is not None:
                 await _what_if(source(), charts, entity, as_json)
+                return
+            if as_json and store is not None:
+                with progress(total, "replaying") as advance:
+                    result = await replay(
+                        store,
+                        charts,
+                        entity=entity,
+                        until_seq=until_seq,
+                        until_time=until_time,
+                        progress=advance,
+                    )
+                _print_json(_states_json(result.entities))
                 return
             states: dict[str, EntityState] = {}
             timelines: dict[str, list[list[str]]] = {}
@@ -292,11 +307,14 @@ def check_command(
 ) -> None:
     """Replay the whole log and compare every outcome and every stored entity."""
     charts = load_charts()
+    tune_gc()
 
     async def run() -> tuple[Any, int]:
         store = await open_existing(db)
         try:
-            return await check(store, charts), await store.count("entities")
+            with progress(await store.count("events"), "checking") as advance:
+                report = await check(store, charts, progress=advance)
+            return report, await store.count("entities")
         finally:
             await store.close()
 
