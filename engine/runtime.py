@@ -44,6 +44,7 @@ class Engine:
         queue_size: int = 10_000,
         max_batch: int = 1_000,
         cache_size: int = 200_000,
+        pending_batches: int = 64,
         timer_interval: float = 0.25,
         outbox_interval: float = 0.1,
     ) -> None:
@@ -57,6 +58,7 @@ class Engine:
             queue_size=queue_size,
             max_batch=max_batch,
             cache_size=cache_size,
+            pending_batches=pending_batches,
         )
         builtin: dict[str, CommandHandler] = {
             SEND_EVENT: self._send_event,

@@ -292,3 +292,29 @@ async def test_eng2_eng4_publish_many_returns_each_events_receipt_in_order(sampl
     assert a.data["notes"] == [str(i) for i in range(300)]
     assert a.data["weight_kg"] == 1.0
     assert len(await sample_engine.dead_letters()) == 1
+
+
+async def test_eng2_a_state_change_then_self_transitions_in_one_commit_store_the_new_state(
+    sample_engine,
+):
+    """ENG-2: an entity's row is written once per commit, without its state
+    columns when only self-transitions happened; a state change earlier in the
+    same commit must still reach the stored row."""
+    make = sample_engine.make_event
+    await sample_engine.publish_many(
+        [make("parcel.pack", "parcel:s", {"weight_kg": 1.0}, event_id="s0")]
+        + [make("parcel.note", "parcel:s", {"text": str(i)}, event_id=f"s{i}") for i in (1, 2)]
+    )
+    await sample_engine.publish(make("parcel.note", "parcel:s", {"text": "3"}, event_id="s3"))
+    await sample_engine.publish_many(
+        [
+            make("parcel.note", "parcel:s", {"text": "4"}, event_id="s4"),
+            make("parcel.ship", "parcel:s", {"tracking_number": "1Z9"}, event_id="s5"),
+            make("parcel.note", "parcel:s", {"text": "6"}, event_id="s6"),
+        ]
+    )
+    stored = await sample_engine.entity("parcel:s")
+    assert (stored.state, stored.version) == ("shipped", 7)
+    assert stored.data["notes"] == ["1", "2", "3", "4", "6"]
+    assert [e.key for e in await sample_engine.entities(state="shipped")] == ["parcel:s"]
+    assert await sample_engine.entities(state="packed") == []
