@@ -25,7 +25,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.chartset import ChartSet
 from engine.events import Event
@@ -38,9 +38,11 @@ log = get_logger("channelsync.bus")
 _STOP = object()
 
 
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    """What ``publish`` returns once the event is durably recorded."""
+class Receipt(NamedTuple):
+    """What ``publish`` returns once the event is durably recorded.
+
+    A named tuple: immutable, and built for every event on the hot path, where
+    a frozen dataclass costs several times more to create."""
 
     event_id: str | None
     outcome: str
@@ -244,6 +246,8 @@ class EventBus:
         keys: list[str] = []
         timers_fired: list[str] = []
         settings = self.charts.settings
+        by_kind = self.charts.by_kind
+        cache = self._cache
         for event, future in items:
             event_id = event.event_id
             received_at = event.received_at or 0.0
@@ -255,15 +259,16 @@ class EventBus:
                 futures.append((future, row))
                 continue
             inflight.add(event_id)
-            chart = self.charts.by_kind[event.entity_kind]
-            entity = self._cache[event.entity]
+            key = event.entity
+            chart = by_kind[key.partition(":")[0]]
+            entity = cache[key]
             result = step(chart, entity, event, settings)
             transitioned = result.outcome is Outcome.TRANSITIONED
             row = EventRow(
                 event_id,
                 event.type,
                 event.source,
-                event.entity,
+                key,
                 chart.name,
                 event.occurred_at,
                 received_at,
@@ -279,10 +284,10 @@ class EventBus:
                 and (result.to_state != entity.state or entity.chart != chart.name),
             )
             if transitioned:
-                self._cache[event.entity] = result.entity
-                self._cache.move_to_end(event.entity)
-                self._uncommitted[event.entity] = self._uncommitted.get(event.entity, 0) + 1
-                keys.append(event.entity)
+                cache[key] = result.entity
+                cache.move_to_end(key)
+                self._uncommitted[key] = self._uncommitted.get(key, 0) + 1
+                keys.append(key)
             batch.events.append(row)
             futures.append((future, row))
         return _Pending(batch, futures, keys, self._epoch, timers_fired)
@@ -330,8 +335,11 @@ class EventBus:
             return
         self.committed_batches += 1
         self._generation += 1
-        self._recently_committed.append((self._generation, {row.event_id for row in merged.events}))
-        self._prune_recent()
+        if self._readers:  # only reads already in flight need to hear of these ids
+            self._recently_committed.append(
+                (self._generation, {row.event_id for row in merged.events})
+            )
+            self._prune_recent()
         for pending in pendings:
             for key in pending.keys:
                 left = self._uncommitted.get(key, 0) - 1
