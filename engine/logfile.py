@@ -17,25 +17,11 @@ from pydantic_core import from_json, to_json
 
 from engine.chartset import ChartSet
 from engine.replay import LoggedEvent
-from engine.store.sqlite import SQLiteStore, loads
+from engine.store.sqlite import EVENT_COLUMNS, SQLiteStore, loads
 
 FORMAT = "channelsync.eventlog"
 VERSION = 1
-COLUMNS = (
-    "seq",
-    "event_id",
-    "type",
-    "source",
-    "entity",
-    "chart",
-    "occurred_at",
-    "received_at",
-    "payload",
-    "outcome",
-    "from_state",
-    "to_state",
-    "reason",
-)
+COLUMNS = EVENT_COLUMNS
 
 
 class LogFileError(Exception):

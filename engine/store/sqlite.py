@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import operator
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,25 @@ _CACHE_PRAGMAS = (
     "PRAGMA cache_size=-65536",
     "PRAGMA wal_autocheckpoint=10000",
 )
+
+
+# The event log's columns, in the order rows are written, read and exported.
+EVENT_COLUMNS = (
+    "seq",
+    "event_id",
+    "type",
+    "source",
+    "entity",
+    "chart",
+    "occurred_at",
+    "received_at",
+    "payload",
+    "outcome",
+    "from_state",
+    "to_state",
+    "reason",
+)
+_EVENT_LIST = ", ".join(EVENT_COLUMNS)
 
 
 class StoreError(Exception):
@@ -323,9 +343,7 @@ class SQLiteStore:
         while True:
             params: tuple[Any, ...] = (last, entity, batch) if entity is not None else (last, batch)
             rows = await self.fetchall(
-                "SELECT seq, event_id, type, source, entity, chart, occurred_at, received_at,"
-                " payload, outcome, from_state, to_state, reason FROM events WHERE seq > ?"
-                f"{where} ORDER BY seq LIMIT ?",
+                f"SELECT {_EVENT_LIST} FROM events WHERE seq > ?{where} ORDER BY seq LIMIT ?",
                 params,
             )
             if not rows:
@@ -344,47 +362,40 @@ _UPSERT_DATA = (
 )
 
 
+_EVENT_COLUMNS = operator.attrgetter(*EVENT_COLUMNS)
+
+
+def _entity_row(row: EventRow) -> tuple[Any, ...]:
+    entity = row.entity_after
+    assert entity is not None
+    return (
+        entity.key,
+        entity.key.partition(":")[0],
+        entity.chart,
+        entity.state,
+        dumps(entity.data),
+        entity.version,
+        row.seq,
+        row.received_at,
+    )
+
+
 def _write_batch(db: sqlite3.Connection, batch: Batch, timers_fired: Sequence[str]) -> None:
     """One batch as one transaction, on the writer thread."""
-    event_rows: list[tuple[Any, ...]] = []
-    entity_rows: dict[str, tuple[Any, ...]] = {}
+    # The event tuples are read off the rows by attrgetter, in C.
+    event_rows = list(map(_EVENT_COLUMNS, batch.events))
+    last_of: dict[str, EventRow] = {}
     moved: set[str] = set()
     outbox_rows: list[tuple[Any, ...]] = []
     timer_ops: dict[tuple[str, str], tuple[Any, ...] | None] = {}
     for row in batch.events:
-        event_rows.append(
-            (
-                row.seq,
-                row.event_id,
-                row.type,
-                row.source,
-                row.entity,
-                row.chart,
-                row.occurred_at,
-                row.received_at,
-                row.payload,
-                row.outcome,
-                row.from_state,
-                row.to_state,
-                row.reason,
-            )
-        )
         entity = row.entity_after
         if entity is None:
             continue
         # Only an entity's last state in the batch is written.
         if row.moved:
             moved.add(entity.key)
-        entity_rows[entity.key] = (
-            entity.key,
-            entity.key.split(":", 1)[0],
-            entity.chart,
-            entity.state,
-            dumps(entity.data),
-            entity.version,
-            row.seq,
-            row.received_at,
-        )
+        last_of[entity.key] = row
         for command in row.commands:
             outbox_rows.append(
                 (
@@ -411,13 +422,12 @@ def _write_batch(db: sqlite3.Connection, batch: Batch, timers_fired: Sequence[st
                     event_id,
                     row.seq,
                 )
+    entity_rows = {key: _entity_row(row) for key, row in last_of.items()}
     db.execute("BEGIN IMMEDIATE")
     try:
         if event_rows:
             db.executemany(
-                "INSERT INTO events (seq, event_id, type, source, entity, chart, occurred_at,"
-                " received_at, payload, outcome, from_state, to_state, reason)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO events ({_EVENT_LIST}) VALUES ({','.join('?' * len(EVENT_COLUMNS))})",
                 event_rows,
             )
         if entity_rows:
