@@ -22,6 +22,7 @@ import aiosqlite
 from pydantic_core import from_json, to_json
 
 from engine.step import EntityState
+from engine.store.checkpoint import Checkpointer
 from engine.store.schema import MIGRATIONS, SCHEMA_VERSION
 from engine.store.writer import Writer
 
@@ -32,14 +33,12 @@ _FETCH = 2000
 
 # SQLite's default page cache is 2 MB: with a million entities, upserts and
 # lookups at random keys miss it on most pages; 64 MB per connection keeps a
-# large store's hot B-tree pages at hand. Checkpointing the WAL every 10,000
-# pages (40 MB) instead of 1,000 writes a page that many commits updated once.
-# (A memory map was tried too: no faster, and it counts the file into RSS.)
-_CACHE_PRAGMAS = (
-    "PRAGMA cache_size=-65536",
-    "PRAGMA wal_autocheckpoint=10000",
-)
-
+# large store's hot B-tree pages at hand. (A memory map was tried too: no
+# faster, and it counts the file into RSS.)
+_CACHE_PRAGMAS = ("PRAGMA cache_size=-65536",)
+# Checkpoints run in the background (engine.store.checkpoint); the writer's own
+# automatic checkpoint is a backstop for a WAL of 50,000 pages (200 MB).
+_WRITER_PRAGMAS = ("PRAGMA wal_autocheckpoint=50000",)
 
 # The event log's columns, in the order rows are written, read and exported.
 EVENT_COLUMNS = (
@@ -136,6 +135,7 @@ class SQLiteStore:
         self.path = path
         self._writer = writer
         self._reader: aiosqlite.Connection = reader  # type: ignore[assignment]
+        self._checkpointer: Checkpointer | None = None
         self._write_lock = asyncio.Lock()
         self._next_seq = 1
 
@@ -146,6 +146,7 @@ class SQLiteStore:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         writer = Writer(path)
         reader: aiosqlite.Connection | None = None
+        checkpointer: Checkpointer | None = None
         try:
             await writer.open(
                 (
@@ -154,6 +155,7 @@ class SQLiteStore:
                     "PRAGMA busy_timeout=5000",
                     "PRAGMA foreign_keys=ON",
                     *_CACHE_PRAGMAS,
+                    *_WRITER_PRAGMAS,
                 )
             )
             store = cls(path, writer, None)
@@ -163,8 +165,15 @@ class SQLiteStore:
             for pragma in _CACHE_PRAGMAS:
                 await reader.execute(pragma)
             store._reader = reader
+            if path != ":memory:":
+                checkpointer = Checkpointer(path, synchronous)
+                await checkpointer.open()
+                store._checkpointer = checkpointer
         except BaseException as err:
             # A connection left open keeps its thread, and the host process, alive.
+            if checkpointer is not None:
+                with contextlib.suppress(Exception):
+                    await checkpointer.close()
             with contextlib.suppress(Exception):
                 await writer.close()
             if reader is not None:
@@ -179,6 +188,8 @@ class SQLiteStore:
         return store
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
         await self._reader.close()
         await self._writer.close()
 
@@ -202,6 +213,8 @@ class SQLiteStore:
                     row.seq = 0
                 raise
             self._next_seq = seq
+        if self._checkpointer is not None:
+            self._checkpointer.poke()
 
     async def _write(self, batch: Batch, timers_fired: Sequence[str]) -> None:
         await self._writer.run(_write_batch, batch, timers_fired)
