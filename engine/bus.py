@@ -157,9 +157,12 @@ class EventBus:
     async def submit(self, event: Event) -> asyncio.Future[Receipt]:
         """Queue a validated event; the future resolves once it is committed."""
         future: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
-        index = zlib.crc32(event.entity.encode()) % self.partitions
-        await self._queues[index].put((event, future))
+        await self._queues[self._partition_of(event.entity)].put((event, future))
         return future
+
+    def _partition_of(self, entity: str) -> int:
+        """The partition (and so the worker) that applies this entity's events."""
+        return zlib.crc32(entity.encode()) % self.partitions
 
     async def submit_many(self, events: list[Event]) -> list[asyncio.Future[list[Receipt]]]:
         """Queue validated events as groups, one per partition and up to a batch
@@ -168,7 +171,7 @@ class EventBus:
         loop = asyncio.get_running_loop()
         by_partition: list[list[Event]] = [[] for _ in range(self.partitions)]
         for event in events:
-            by_partition[zlib.crc32(event.entity.encode()) % self.partitions].append(event)
+            by_partition[self._partition_of(event.entity)].append(event)
         futures = []
         for index, chunk_events in enumerate(by_partition):
             for start in range(0, len(chunk_events), self.max_batch):
