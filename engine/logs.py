@@ -88,12 +88,25 @@ def _json_line(value: Any, **_options: Any) -> str:
     return to_json(value, fallback=str).decode()
 
 
+class _Stderr:
+    """Whatever ``sys.stderr`` is at the moment of writing (a test runner swaps it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(level: str = "INFO", json: bool | None = None, stream: Any = None) -> None:
-    """Configure structlog for the process.
+    """Configure structlog for the process (to standard error by default).
 
     `json=None` picks pretty console output on a terminal and JSON lines otherwise.
     """
-    stream = stream or sys.stderr
+    stream = stream or _Stderr()
     if json is None:
         json = not (hasattr(stream, "isatty") and stream.isatty())
     renderer: Any = (

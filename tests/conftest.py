@@ -52,7 +52,10 @@ async def invoke_cli(*args: str):
 
     from engine.cli.main import app
 
-    return await asyncio.to_thread(CliRunner().invoke, app, list(args))
+    try:
+        return await asyncio.to_thread(CliRunner().invoke, app, list(args))
+    finally:
+        configure_logging("WARNING", json=True)  # the CLI set its own level
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

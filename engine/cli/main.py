@@ -15,6 +15,7 @@ from engine.charts.loader import ChartLoadError, load_chart
 from engine.charts.mermaid import to_mermaid
 from engine.charts.schema import ChartSpec, chart_json_schema
 from engine.chartset import ChartPackage, discover_packages, register_timer_events
+from engine.logs import configure_logging
 from engine.rules import Rules
 from engine.store.sqlite import SQLiteStore, StoreError
 
@@ -32,6 +33,22 @@ err = Console(stderr=True, soft_wrap=True)
 
 DbOption = Annotated[Path, typer.Option("--db", help="The SQLite database file.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@app.callback()
+def _configure(
+    log_level: Annotated[
+        str,
+        typer.Option(
+            "--log-level",
+            envvar="CHANNELSYNC_LOG_LEVEL",
+            help="Log lines at this level and above go to standard error.",
+        ),
+    ] = "WARNING",
+) -> None:
+    """Logs go to standard error, so `--json` output on standard output stays
+    clean; `serve`, `sandbox` and `demo` choose their own level."""
+    configure_logging(log_level)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:

@@ -199,3 +199,21 @@ async def test_eng5_batched_replay_agrees_with_the_streaming_api_at_every_point(
         assert len(rows) == store_events
     finally:
         await store.close()
+
+
+async def test_log_lines_go_to_standard_error_and_output_stays_clean(demo_db, tmp_path):
+    """Log lines go to standard error, so `--json` output parses and a
+    command's own output is alone on standard output, even at DEBUG, where the
+    engine logs a line per event and per commit."""
+    exported = tmp_path / "demo.jsonl"
+    assert (await invoke_cli("export", "--db", str(demo_db), "--out", str(exported))).exit_code == 0
+    fresh = tmp_path / "fresh.db"
+    ingested = await invoke_cli("--log-level", "DEBUG", "ingest", "--db", str(fresh), str(exported))
+    assert ingested.exit_code == 0, ingested.output
+    assert ingested.stdout.startswith("ingested: ") and len(ingested.stdout.splitlines()) == 1
+    assert "transitioned" in ingested.stderr and "committed" in ingested.stderr
+
+    state = await invoke_cli("state", "--db", str(demo_db), "--json")
+    replayed = await invoke_cli("--log-level", "DEBUG", "replay", "--db", str(demo_db), "--json")
+    assert replayed.exit_code == 0, replayed.output
+    assert json.loads(replayed.stdout) == json.loads(state.stdout)
