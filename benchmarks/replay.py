@@ -32,6 +32,19 @@ from engine.replay import replay
 from engine.store.sqlite import SQLiteStore
 from statecharts import chart_package
 
+def peak_rss_mb():
+    # VmHWM is this process image's own peak. ru_maxrss would also count the
+    # parent's pages shared at fork (Linux keeps the maximum across exec), so a
+    # parent that just built the log would show through.
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
 async def main(db, until):
     charts = ChartSet.load([chart_package()])
     tune_gc()  # as `channelsync replay` and `check` do
@@ -40,7 +53,7 @@ async def main(db, until):
     result = await replay(store, charts, until_seq=until)
     elapsed = time.perf_counter() - started
     await store.close()
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mb = peak_rss_mb()
     print(json.dumps({"events": result.events, "entities": len(result.entities),
                       "seconds": elapsed, "events_per_s": result.events / elapsed,
                       "peak_rss_mb": rss_mb}))
