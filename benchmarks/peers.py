@@ -17,6 +17,7 @@ import sqlite3
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,40 +102,52 @@ def python_statemachine() -> float:
     return count / (time.perf_counter() - started)
 
 
-def raw_sqlite(count: int = 100_000) -> float:
+def _raw_ceiling(
+    schema: list[str],
+    event_sql: str,
+    event_row: Callable[[int], tuple[Any, ...]],
+    entity_sql: str,
+    entity_row: Callable[[int], tuple[Any, ...]],
+    count: int,
+) -> float:
+    """Rows/s of "append event + upsert entity", 1,000 a transaction, WAL,
+    synchronous=FULL, on a fresh file with ``schema``."""
     with tempfile.TemporaryDirectory() as folder:
         conn = sqlite3.connect(Path(folder) / "raw.db", isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
-        conn.execute(
-            "CREATE TABLE events (seq INTEGER PRIMARY KEY, event_id TEXT UNIQUE,"
-            " entity TEXT, payload TEXT, outcome TEXT)"
-        )
-        conn.execute(
-            "CREATE TABLE entities (key TEXT PRIMARY KEY, state TEXT, data TEXT,"
-            " version INTEGER) WITHOUT ROWID"
-        )
-        payload = '{"text":"n"}'
-        data = '{"weight_kg":1.0,"tracking_number":"1Z999AA10123456784"}'
+        for script in schema:
+            conn.executescript(script)
         started = time.perf_counter()
         for base in range(0, count, 1000):
+            numbers = range(base, base + 1000)
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(
-                "INSERT INTO events VALUES (?,?,?,?,?)",
-                [
-                    (n, f"e{n}", f"parcel:{n % 10000}", payload, "transitioned")
-                    for n in range(base, base + 1000)
-                ],
-            )
-            conn.executemany(
-                "INSERT INTO entities VALUES (?,?,?,?) ON CONFLICT(key) DO UPDATE"
-                " SET state=excluded.state, data=excluded.data, version=version+1",
-                [(f"parcel:{n % 10000}", "packed", data, 1) for n in range(base, base + 1000)],
-            )
+            conn.executemany(event_sql, [event_row(n) for n in numbers])
+            conn.executemany(entity_sql, [entity_row(n) for n in numbers])
             conn.execute("COMMIT")
         elapsed = time.perf_counter() - started
         conn.close()
     return count / elapsed
+
+
+def raw_sqlite(count: int = 100_000) -> float:
+    """A minimal schema: 5 and 4 columns, no secondary index but event ids."""
+    payload = '{"text":"n"}'
+    data = '{"weight_kg":1.0,"tracking_number":"1Z999AA10123456784"}'
+    return _raw_ceiling(
+        [
+            "CREATE TABLE events (seq INTEGER PRIMARY KEY, event_id TEXT UNIQUE,"
+            " entity TEXT, payload TEXT, outcome TEXT)",
+            "CREATE TABLE entities (key TEXT PRIMARY KEY, state TEXT, data TEXT,"
+            " version INTEGER) WITHOUT ROWID",
+        ],
+        "INSERT INTO events VALUES (?,?,?,?,?)",
+        lambda n: (n, f"e{n}", f"parcel:{n % 10000}", payload, "transitioned"),
+        "INSERT INTO entities VALUES (?,?,?,?) ON CONFLICT(key) DO UPDATE"
+        " SET state=excluded.state, data=excluded.data, version=version+1",
+        lambda n: (f"parcel:{n % 10000}", "packed", data, 1),
+        count,
+    )
 
 
 def raw_sqlite_engine_schema(count: int = 100_000) -> float:
@@ -142,56 +155,36 @@ def raw_sqlite_engine_schema(count: int = 100_000) -> float:
     unique, events by entity, entities by state) with rows shaped like the
     ingest benchmark's: what SQLite itself costs for exactly the engine's writes."""
     from engine.store.schema import MIGRATIONS
+    from engine.store.sqlite import EVENT_COLUMNS
 
-    with tempfile.TemporaryDirectory() as folder:
-        conn = sqlite3.connect(Path(folder) / "raw.db", isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        for migration in MIGRATIONS:
-            conn.executescript(migration)
-        payload = '{"text":"note 12345"}'
-        data = '{"weight_kg":1.2,"notes":["note 10001","note 20001","note 30001"]}'
-        started = time.perf_counter()
-        for base in range(0, count, 1000):
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(
-                "INSERT INTO events (seq, event_id, type, source, entity, chart, occurred_at,"
-                " received_at, payload, outcome, from_state, to_state, reason)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        n + 1,
-                        f"peak-{n}",
-                        "parcel.note",
-                        "bench",
-                        f"parcel:0-{n % 10000}",
-                        "parcel",
-                        None,
-                        1.7e9,
-                        payload,
-                        "transitioned",
-                        "packed",
-                        "packed",
-                        None,
-                    )
-                    for n in range(base, base + 1000)
-                ],
-            )
-            conn.executemany(
-                "INSERT INTO entities (key, kind, chart, state, data, version, last_seq,"
-                " updated_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET"
-                " chart=excluded.chart, state=excluded.state, data=excluded.data,"
-                " version=excluded.version, last_seq=excluded.last_seq,"
-                " updated_at=excluded.updated_at",
-                [
-                    (f"parcel:0-{n % 10000}", "parcel", "parcel", "packed", data, 3, n + 1, 1.7e9)
-                    for n in range(base, base + 1000)
-                ],
-            )
-            conn.execute("COMMIT")
-        elapsed = time.perf_counter() - started
-        conn.close()
-    return count / elapsed
+    payload = '{"text":"note 12345"}'
+    data = '{"weight_kg":1.2,"notes":["note 10001","note 20001","note 30001"]}'
+    return _raw_ceiling(
+        MIGRATIONS,
+        f"INSERT INTO events ({', '.join(EVENT_COLUMNS)})"
+        f" VALUES ({','.join('?' * len(EVENT_COLUMNS))})",
+        lambda n: (
+            n + 1,
+            f"peak-{n}",
+            "parcel.note",
+            "bench",
+            f"parcel:0-{n % 10000}",
+            "parcel",
+            None,
+            1.7e9,
+            payload,
+            "transitioned",
+            "packed",
+            "packed",
+            None,
+        ),
+        "INSERT INTO entities (key, kind, chart, state, data, version, last_seq, updated_at)"
+        " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET chart=excluded.chart,"
+        " state=excluded.state, data=excluded.data, version=excluded.version,"
+        " last_seq=excluded.last_seq, updated_at=excluded.updated_at",
+        lambda n: (f"parcel:0-{n % 10000}", "parcel", "parcel", "packed", data, 3, n + 1, 1.7e9),
+        count,
+    )
 
 
 _ES_PARCEL: Any = None

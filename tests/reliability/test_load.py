@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import sqlite3
 import statistics
@@ -14,6 +13,7 @@ import pytest
 
 from adapters.sandbox import story
 from adapters.tiktok_shop import webhook_signature
+from benchmarks.webhooks import webhook_bodies
 from tests.reliability.figures import record
 from tests.reliability.serve import free_port, start_serve
 
@@ -22,27 +22,7 @@ async def burst(tmp_path, count: int, concurrency: int) -> dict:
     db, port = tmp_path / "load.db", free_port()
     child = await start_serve(db, port)
     url = f"http://127.0.0.1:{port}/webhooks/tiktok"
-    bodies = []
-    for n in range(count):
-        body = json.dumps(
-            {
-                "type": 12,
-                "tts_notification_id": f"load-{n}",
-                "shop_id": "7495540735365777507",
-                "timestamp": 1718305585,
-                "data": {
-                    "order_id": str(576653688135258178 + n % 2000),
-                    "return_role": "BUYER",
-                    "return_type": "REFUND",
-                    "return_status": "RETURN_OR_REFUND_REQUEST_PENDING",
-                    "return_id": f"r{n}",
-                    "create_time": 1718305585,
-                    "update_time": 1718305585,
-                },
-            },
-            separators=(",", ":"),
-        ).encode()
-        bodies.append(body)
+    bodies = webhook_bodies(count)
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     queue: asyncio.Queue[bytes] = asyncio.Queue()
