@@ -39,6 +39,14 @@ def register(app: typer.Typer) -> None:
                 help="Freeze the startup heap and raise GC thresholds (engine.gc_tuning).",
             ),
         ] = True,
+        writer: Annotated[
+            str,
+            typer.Option(
+                "--writer",
+                help="Where SQLite's writes run: 'process' (a child process, the faster)"
+                " or 'thread'.",
+            ),
+        ] = "process",
     ) -> None:
         """Run the receiver, the engine, the outbox and the timers in one process.
 
@@ -50,6 +58,9 @@ def register(app: typer.Typer) -> None:
         from engine.logs import configure_logging
 
         configure_logging("INFO")
+        if writer not in ("process", "thread"):
+            out.print(f"[red]error:[/red] --writer is 'process' or 'thread', not {writer!r}")
+            raise typer.Exit(2)
         try:
             config = ChannelConfig.from_env(db)
         except ConfigError as error:
@@ -58,7 +69,7 @@ def register(app: typer.Typer) -> None:
         config.pull_interval = pull_interval
 
         async def run() -> None:
-            service = await ChannelService.open(config)
+            service = await ChannelService.open(config, writer=writer)
             if gc_tuning:
                 tune_gc()
             await service.serve(host, port)

@@ -3,9 +3,11 @@
     python -m benchmarks.throughput [--events 100000] [--entities 10000] [--runs 3]
 
 Peak: every event submitted at once (closed loop), events/s to the last commit:
-one `submit` per event, and in bulk through `publish_many`; first with the
-interpreter's default GC settings, then with those `channelsync serve` runs
-with (engine.gc_tuning). Every event of the mix transitions (see `LIFE`).
+one `submit` per event, and in bulk through `publish_many`. Configurations:
+the one `channelsync serve` runs (writer process, GC tuned: the headline), the
+embedded default (writer thread) with the GC tuned, and the writer thread with
+the interpreter's default GC. Every event of the mix transitions (see `LIFE`).
+Latency runs in serve's configuration.
 Latency: an open-loop stream at 25%, 50% and 90% of the measured peak; for
 each event the time from submit to its durable acknowledgement. SQLite runs
 in WAL with synchronous=FULL (fsync on every commit), logging as in production
@@ -72,12 +74,18 @@ def make_events(charts: ChartSet, count: int, entities: int, prefix: str) -> lis
     return events
 
 
-async def peak(charts: ChartSet, count: int, entities: int, *, bulk: bool = False) -> float:
+async def peak(
+    charts: ChartSet, count: int, entities: int, *, bulk: bool = False, writer: str = "thread"
+) -> float:
     """Closed loop: every event submitted at once; events/s to the last commit.
     ``bulk``: through `Engine.publish_many` (groups), else one `submit` each."""
     with tempfile.TemporaryDirectory() as folder:
         engine = await Engine.open(
-            Path(folder) / "bench.db", charts=charts, run_timers=False, run_outbox=False
+            Path(folder) / "bench.db",
+            charts=charts,
+            run_timers=False,
+            run_outbox=False,
+            writer=writer,
         )
         events = make_events(charts, count, entities, "peak")
         gc.freeze()  # the harness's pre-built events are no garbage the engine made
@@ -92,11 +100,17 @@ async def peak(charts: ChartSet, count: int, entities: int, *, bulk: bool = Fals
     return count / elapsed
 
 
-async def latency_at(charts: ChartSet, rate: float, seconds: float, entities: int) -> dict:
+async def latency_at(
+    charts: ChartSet, rate: float, seconds: float, entities: int, writer: str = "process"
+) -> dict:
     count = int(rate * seconds)
     with tempfile.TemporaryDirectory() as folder:
         engine = await Engine.open(
-            Path(folder) / "bench.db", charts=charts, run_timers=False, run_outbox=False
+            Path(folder) / "bench.db",
+            charts=charts,
+            run_timers=False,
+            run_outbox=False,
+            writer=writer,
         )
         events = make_events(charts, count, entities, "lat")
         gc.freeze()
@@ -144,14 +158,16 @@ async def main() -> None:
     with open("/dev/null", "w") as sink:
         configure_logging("INFO", json=True, stream=sink)
         charts = ChartSet.load([chart_package()])
+        runs, n, k = args.runs, args.events, args.entities
         # The interpreter's GC settings first, then those serve runs with.
-        default_gc = [await peak(charts, args.events, args.entities) for _ in range(args.runs)]
+        default_gc = [await peak(charts, n, k) for _ in range(runs)]
         tune_gc()
-        peaks = [await peak(charts, args.events, args.entities) for _ in range(args.runs)]
-        bulk = [await peak(charts, args.events, args.entities, bulk=True) for _ in range(args.runs)]
+        thread = [await peak(charts, n, k) for _ in range(runs)]
+        peaks = [await peak(charts, n, k, writer="process") for _ in range(runs)]
+        bulk = [await peak(charts, n, k, bulk=True, writer="process") for _ in range(runs)]
         best = statistics.median(peaks)
         latency = [
-            await latency_at(charts, best * share, args.latency_seconds, args.entities)
+            await latency_at(charts, best * share, args.latency_seconds, k)
             for share in (0.25, 0.5, 0.9)
         ]
     result = {
@@ -159,10 +175,13 @@ async def main() -> None:
         "machine": f"{platform.machine()} python {platform.python_version()}",
         "events": args.events,
         "entities": args.entities,
+        "configuration": "writer process, GC tuned (channelsync serve)",
         "peak_events_per_s_median": round(best),
         "peak_runs": [round(p) for p in peaks],
         "bulk_events_per_s_median": round(statistics.median(bulk)),
         "bulk_runs": [round(p) for p in bulk],
+        "thread_writer_events_per_s_median": round(statistics.median(thread)),
+        "thread_writer_runs": [round(p) for p in thread],
         "default_gc_events_per_s_median": round(statistics.median(default_gc)),
         "default_gc_runs": [round(p) for p in default_gc],
         "latency": latency,
@@ -173,6 +192,8 @@ async def main() -> None:
         f"durable ingest, {args.events} events over {args.entities} entities, "
         f"synchronous=FULL: median {best:,.0f} events/s (runs: {result['peak_runs']}); "
         f"publish_many {result['bulk_events_per_s_median']:,} (runs: {result['bulk_runs']}); "
+        f"thread writer {result['thread_writer_events_per_s_median']:,} "
+        f"(runs: {result['thread_writer_runs']}); "
         f"interpreter's default GC {result['default_gc_events_per_s_median']:,} "
         f"(runs: {result['default_gc_runs']})"
     )

@@ -82,19 +82,22 @@ class Engine:
         run_timers: bool = True,
         run_outbox: bool = True,
         synchronous: str = "FULL",
+        writer: str = "thread",
         **options: Any,
     ) -> Engine:
         """Open (or create) the database at ``path`` and start processing.
 
         ``run_timers``/``run_outbox`` start the background loops; tests that drive
         time with a `FakeClock` turn them off and call `fire_due_timers` and
-        ``outbox.run_once`` themselves.
+        ``outbox.run_once`` themselves. ``writer="process"`` runs SQLite's
+        writes in a child process (engine.store.process_writer): faster under
+        load on more than one core, at ~0.2 s of start-up and one process more.
         """
         if charts is None:
             if packages is None:
                 raise ValueError("give the chart packages (or a ChartSet) the engine runs")
             charts = ChartSet.load(packages, settings)
-        store = await SQLiteStore.open(path, synchronous=synchronous)
+        store = await SQLiteStore.open(path, synchronous=synchronous, writer=writer)
         engine = cls(store, charts, **options)
         engine.bus.start()
         if run_timers:

@@ -23,6 +23,8 @@ from pydantic_core import from_json, to_json
 
 from engine.step import EntityState
 from engine.store.checkpoint import Checkpointer
+from engine.store.errors import StoreError
+from engine.store.process_writer import ProcessWriter
 from engine.store.schema import MIGRATIONS, SCHEMA_VERSION
 from engine.store.writer import Writer
 
@@ -59,10 +61,6 @@ EVENT_COLUMNS = (
     "reason",
 )
 _EVENT_LIST = ", ".join(EVENT_COLUMNS)
-
-
-class StoreError(Exception):
-    """The database cannot be used (newer schema, corrupt file, disk full...)."""
 
 
 def dumps(value: Any) -> str:
@@ -133,7 +131,9 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
 class SQLiteStore:
     """Persistence for one engine. Open with `await SQLiteStore.open(path)`."""
 
-    def __init__(self, path: str, writer: Writer, reader: aiosqlite.Connection | None) -> None:
+    def __init__(
+        self, path: str, writer: Writer | ProcessWriter, reader: aiosqlite.Connection | None
+    ) -> None:
         self.path = path
         self._writer = writer
         self._reader: aiosqlite.Connection = reader  # type: ignore[assignment]
@@ -142,11 +142,18 @@ class SQLiteStore:
         self._next_seq = 1
 
     @classmethod
-    async def open(cls, path: str | Path, *, synchronous: str = "FULL") -> SQLiteStore:
+    async def open(
+        cls, path: str | Path, *, synchronous: str = "FULL", writer: str = "thread"
+    ) -> SQLiteStore:
         path = str(path)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        writer = Writer(path)
+        if writer not in ("thread", "process"):
+            raise ValueError(f"writer must be 'thread' or 'process', not {writer!r}")
+        writer_kind = writer
+        writer = (
+            ProcessWriter(path) if writer_kind == "process" and path != ":memory:" else Writer(path)
+        )  # type: ignore[assignment]
         reader: aiosqlite.Connection | None = None
         checkpointer: Checkpointer | None = None
         try:
@@ -216,7 +223,11 @@ class SQLiteStore:
             self._checkpointer.poke()
 
     async def _write(self, batch: Batch, timers_fired: Sequence[str]) -> None:
-        await self._writer.run(_write_batch, batch, timers_fired)
+        if isinstance(self._writer, ProcessWriter):
+            # Plain rows cross the pipe; the batch's objects stay here.
+            await self._writer.run(_write_rows, batch_rows(batch, timers_fired))
+        else:
+            await self._writer.run(_write_batch, batch, timers_fired)
 
     async def execute_write(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One small write in its own transaction (outbox bookkeeping); rows changed."""
@@ -420,6 +431,11 @@ def _insert_many(
 
 def _write_batch(db: sqlite3.Connection, batch: Batch, timers_fired: Sequence[str]) -> None:
     """One batch as one transaction, on the writer thread."""
+    _write_rows(db, batch_rows(batch, timers_fired))
+
+
+def batch_rows(batch: Batch, timers_fired: Sequence[str]) -> tuple[Any, ...]:
+    """A batch as the plain rows its transaction writes (cheap to pickle)."""
     # The event tuples are read off the rows by attrgetter, in C.
     event_rows = list(map(_EVENT_COLUMNS, batch.events))
     last_of: dict[str, EventRow] = {}
@@ -461,24 +477,35 @@ def _write_batch(db: sqlite3.Connection, batch: Batch, timers_fired: Sequence[st
                     row.seq,
                 )
     entity_rows = {key: _entity_row(row) for key, row in last_of.items()}
+    moved_rows = [r for key, r in entity_rows.items() if key in moved]
+    same_rows = [r for key, r in entity_rows.items() if key not in moved]
+    cancels = [key for key, op in timer_ops.items() if op is None]
+    arms = [op for op in timer_ops.values() if op is not None]
+    duplicates = [(d.event_id, d.entity, d.received_at) for d in batch.duplicates]
+    dead = [(d.received_at, d.source, d.entity, d.raw, d.error) for d in batch.dead_letters]
+    fired = [(t,) for t in timers_fired]
+    return event_rows, moved_rows, same_rows, outbox_rows, fired, cancels, arms, duplicates, dead
+
+
+def _write_rows(db: sqlite3.Connection, rows: tuple[Any, ...]) -> None:
+    """Write `batch_rows` as one transaction (on the writer's thread or process)."""
+    event_rows, moved_rows, same_rows, outbox_rows, fired, cancels, arms, duplicates, dead = rows
     db.execute("BEGIN IMMEDIATE")
     try:
         if event_rows:
             _insert_many(db, f"INSERT INTO events ({_EVENT_LIST})", event_rows)
-        if entity_rows:
-            # Rows whose state and chart stayed put leave the (chart, state) index
-            # alone: SQLite maintains an index whenever the SET names its columns,
-            # and with a million entities that is a random page write per event.
-            same = [r for key, r in entity_rows.items() if key not in moved]
-            if len(same) < len(entity_rows):
-                _insert_many(
-                    db,
-                    _INSERT_ENTITY,
-                    [r for key, r in entity_rows.items() if key in moved],
-                    _ON_CONFLICT + " chart=excluded.chart, state=excluded.state," + _UPDATE_DATA,
-                )
-            if same:
-                _insert_many(db, _INSERT_ENTITY, same, _ON_CONFLICT + _UPDATE_DATA)
+        # Rows whose state and chart stayed put leave the (chart, state) index
+        # alone: SQLite maintains an index whenever the SET names its columns,
+        # and with a million entities that is a random page write per event.
+        if moved_rows:
+            _insert_many(
+                db,
+                _INSERT_ENTITY,
+                moved_rows,
+                _ON_CONFLICT + " chart=excluded.chart, state=excluded.state," + _UPDATE_DATA,
+            )
+        if same_rows:
+            _insert_many(db, _INSERT_ENTITY, same_rows, _ON_CONFLICT + _UPDATE_DATA)
         if outbox_rows:
             _insert_many(
                 db,
@@ -486,10 +513,8 @@ def _write_batch(db: sqlite3.Connection, batch: Batch, timers_fired: Sequence[st
                 " idempotency_key, created_at, available_at)",
                 outbox_rows,
             )
-        if timers_fired:
-            db.executemany("DELETE FROM timers WHERE event_id = ?", [(t,) for t in timers_fired])
-        cancels = [key for key, op in timer_ops.items() if op is None]
-        arms = [op for op in timer_ops.values() if op is not None]
+        if fired:
+            db.executemany("DELETE FROM timers WHERE event_id = ?", fired)
         if cancels:
             db.executemany("DELETE FROM timers WHERE entity = ? AND name = ?", cancels)
         if arms:
@@ -498,16 +523,15 @@ def _write_batch(db: sqlite3.Connection, batch: Batch, timers_fired: Sequence[st
                 " armed_seq) VALUES (?,?,?,?,?,?)",
                 arms,
             )
-        if batch.duplicates:
+        if duplicates:
             db.executemany(
-                "INSERT INTO duplicates (event_id, entity, received_at) VALUES (?,?,?)",
-                [(d.event_id, d.entity, d.received_at) for d in batch.duplicates],
+                "INSERT INTO duplicates (event_id, entity, received_at) VALUES (?,?,?)", duplicates
             )
-        if batch.dead_letters:
+        if dead:
             db.executemany(
                 "INSERT INTO dead_letters (received_at, source, entity, raw, error)"
                 " VALUES (?,?,?,?,?)",
-                [(d.received_at, d.source, d.entity, d.raw, d.error) for d in batch.dead_letters],
+                dead,
             )
         db.execute("COMMIT")
     except BaseException:

@@ -1,0 +1,102 @@
+"""The writer in a child process (Engine.open(writer="process"), serve's default)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from engine import Engine
+from engine.replay import check
+from engine.store.sqlite import StoreError
+
+
+def _events(engine: Engine) -> list:
+    make = engine.make_event
+    events = []
+    for n in range(400):
+        key = f"parcel:{n % 50}"
+        if n < 50:
+            events.append(make("parcel.pack", key, {"weight_kg": 1.0}, event_id=f"p{n}"))
+        elif n % 7 == 0:
+            events.append(make("parcel.ship", key, {"tracking_number": f"T{n}"}, event_id=f"s{n}"))
+        else:
+            events.append(make("parcel.note", key, {"text": str(n)}, event_id=f"n{n}"))
+    events.append(make("parcel.note", "parcel:1", {"text": "again"}, event_id="n51"))  # a repeat
+    return events
+
+
+async def test_eng2_eng6_the_process_writer_stores_exactly_what_the_thread_writer_does(
+    tmp_path, clock, sample_charts
+):
+    """ENG-2/ENG-6: the same events through both writers give the same log
+    outcomes, entities, outbox commands and timers, and `check` agrees."""
+    stored = {}
+    for kind in ("thread", "process"):
+        engine = await Engine.open(
+            tmp_path / f"{kind}.db",
+            charts=sample_charts,
+            clock=clock,
+            run_timers=False,
+            run_outbox=False,
+            writer=kind,
+        )
+        try:
+            receipts = await engine.publish_many(_events(engine))
+            report = await check(engine.store, sample_charts)
+            assert report.divergence is None
+            stored[kind] = (
+                [(r.event_id, r.outcome, r.seq, r.to_state) for r in receipts],
+                [e.as_dict() for e in await engine.entities()],
+                await engine.store.fetchall("SELECT entity, command, idempotency_key FROM outbox"),
+                await engine.store.timers(),
+            )
+        finally:
+            await engine.stop()
+    assert stored["process"] == stored["thread"]
+    assert ("n51", "duplicate") in [(r[0], r[1]) for r in stored["process"][0]]
+
+
+async def test_eng2_a_dead_writer_process_fails_publishes_and_loses_nothing_acknowledged(
+    db_path, clock, sample_charts
+):
+    """ENG-2: if the writer process dies, a publish fails (it is not
+    acknowledged) instead of hanging, and everything acknowledged before is in
+    the database when it is opened again."""
+    engine = await Engine.open(
+        db_path,
+        charts=sample_charts,
+        clock=clock,
+        run_timers=False,
+        run_outbox=False,
+        writer="process",
+    )
+    acknowledged = await engine.publish_many(_events(engine)[:100])
+    child = engine.store._writer._process
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=10)
+    with pytest.raises(StoreError, match="writer process"):
+        await engine.publish(
+            engine.make_event("parcel.note", "parcel:3", {"text": "x"}, event_id="after")
+        )
+    await engine.stop()
+
+    reopened = await Engine.open(
+        db_path,
+        charts=sample_charts,
+        clock=clock,
+        run_timers=False,
+        run_outbox=False,
+        writer="process",
+    )
+    try:
+        assert await reopened.store.count("events") == len(acknowledged) == 100
+        assert await reopened.store.known_event_ids(["after"]) == set()
+    finally:
+        await reopened.stop()
+
+
+async def test_an_unknown_writer_is_a_clear_error(db_path, sample_charts):
+    with pytest.raises(ValueError, match="'thread' or 'process'"):
+        await Engine.open(db_path, charts=sample_charts, writer="fork")
