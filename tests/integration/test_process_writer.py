@@ -12,6 +12,12 @@ from engine.replay import check
 from engine.store.sqlite import StoreError
 
 
+async def _open_with_process_writer(db_path, clock, charts) -> Engine:
+    return await Engine.open(
+        db_path, charts=charts, clock=clock, run_timers=False, run_outbox=False, writer="process"
+    )
+
+
 def _events(engine: Engine) -> list:
     make = engine.make_event
     events = []
@@ -64,14 +70,7 @@ async def test_eng2_a_dead_writer_process_fails_publishes_and_loses_nothing_ackn
     """ENG-2: if the writer process dies, a publish fails (it is not
     acknowledged) instead of hanging, and everything acknowledged before is in
     the database when it is opened again."""
-    engine = await Engine.open(
-        db_path,
-        charts=sample_charts,
-        clock=clock,
-        run_timers=False,
-        run_outbox=False,
-        writer="process",
-    )
+    engine = await _open_with_process_writer(db_path, clock, sample_charts)
     acknowledged = await engine.publish_many(_events(engine)[:100])
     child = engine.store._writer._process
     os.kill(child.pid, signal.SIGKILL)
@@ -82,14 +81,7 @@ async def test_eng2_a_dead_writer_process_fails_publishes_and_loses_nothing_ackn
         )
     await engine.stop()
 
-    reopened = await Engine.open(
-        db_path,
-        charts=sample_charts,
-        clock=clock,
-        run_timers=False,
-        run_outbox=False,
-        writer="process",
-    )
+    reopened = await _open_with_process_writer(db_path, clock, sample_charts)
     try:
         assert await reopened.store.count("events") == len(acknowledged) == 100
         assert await reopened.store.known_event_ids(["after"]) == set()
