@@ -74,21 +74,27 @@ def make_events(charts: ChartSet, count: int, entities: int, prefix: str) -> lis
     return events
 
 
+async def _prepared(
+    folder: str, charts: ChartSet, count: int, entities: int, writer: str, prefix: str
+) -> tuple[Engine, list]:
+    """An engine on a fresh file and the run's events, built beforehand and
+    frozen out of the collector's sight (they are the harness's, not garbage
+    the engine made)."""
+    engine = await Engine.open(
+        Path(folder) / "bench.db", charts=charts, run_timers=False, run_outbox=False, writer=writer
+    )
+    events = make_events(charts, count, entities, prefix)
+    gc.freeze()
+    return engine, events
+
+
 async def peak(
     charts: ChartSet, count: int, entities: int, *, bulk: bool = False, writer: str = "thread"
 ) -> float:
     """Closed loop: every event submitted at once; events/s to the last commit.
     ``bulk``: through `Engine.publish_many` (groups), else one `submit` each."""
     with tempfile.TemporaryDirectory() as folder:
-        engine = await Engine.open(
-            Path(folder) / "bench.db",
-            charts=charts,
-            run_timers=False,
-            run_outbox=False,
-            writer=writer,
-        )
-        events = make_events(charts, count, entities, "peak")
-        gc.freeze()  # the harness's pre-built events are no garbage the engine made
+        engine, events = await _prepared(folder, charts, count, entities, writer, "peak")
         started = time.perf_counter()
         if bulk:
             await engine.publish_many(events)
@@ -105,15 +111,7 @@ async def latency_at(
 ) -> dict:
     count = int(rate * seconds)
     with tempfile.TemporaryDirectory() as folder:
-        engine = await Engine.open(
-            Path(folder) / "bench.db",
-            charts=charts,
-            run_timers=False,
-            run_outbox=False,
-            writer=writer,
-        )
-        events = make_events(charts, count, entities, "lat")
-        gc.freeze()
+        engine, events = await _prepared(folder, charts, count, entities, writer, "lat")
         latencies: list[float] = []
         futures = []
         loop = asyncio.get_running_loop()
