@@ -25,6 +25,7 @@ from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
 from engine.store.errors import WriterProcessDied
+from engine.store.writer import _execute
 
 T = TypeVar("T")
 
@@ -68,9 +69,6 @@ class ProcessWriter:
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return await self.run(_execute, sql, params)
-
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return await self.run(_fetchall, sql, params)
 
     async def close(self) -> None:
         if self._process is not None and self._process.poll() is None:
@@ -125,14 +123,6 @@ def _connect(conn: Any, pragmas: Sequence[str]) -> None:  # handled by _serve
 
 def _stop(conn: Any) -> None:
     return None
-
-
-def _execute(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> int:
-    return conn.execute(sql, params).rowcount
-
-
-def _fetchall(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Any]:
-    return conn.execute(sql, params).fetchall()
 
 
 __all__ = ["ProcessWriter", "WriterProcessDied"]

@@ -3,7 +3,7 @@
 One writer connection and one reader connection (WAL lets the reader see only
 committed data while a batch is being written). Writes happen in explicit
 ``BEGIN IMMEDIATE`` transactions under an asyncio lock; a whole batch of events
-is one transaction, run as one call on the writer's thread, with multi-row
+is one transaction, run as one call on the writer (a thread, or a process), with multi-row
 INSERTs (see `_insert_many`), so a thread hop is paid per batch, not per event.
 """
 
@@ -150,14 +150,14 @@ class SQLiteStore:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         if writer not in ("thread", "process"):
             raise ValueError(f"writer must be 'thread' or 'process', not {writer!r}")
-        writer_kind = writer
-        writer = (
-            ProcessWriter(path) if writer_kind == "process" and path != ":memory:" else Writer(path)
-        )  # type: ignore[assignment]
+        # An in-memory database lives in one connection: it cannot be another process's.
+        store_writer: Writer | ProcessWriter = (
+            ProcessWriter(path) if writer == "process" and path != ":memory:" else Writer(path)
+        )
         reader: aiosqlite.Connection | None = None
         checkpointer: Checkpointer | None = None
         try:
-            await writer.open(
+            await store_writer.open(
                 (
                     "PRAGMA journal_mode=WAL",
                     f"PRAGMA synchronous={synchronous}",
@@ -166,7 +166,7 @@ class SQLiteStore:
                     *_WRITER_PRAGMAS,
                 )
             )
-            store = cls(path, writer, None)
+            store = cls(path, store_writer, None)
             await store._migrate()
             reader = await aiosqlite.connect(path, isolation_level=None)
             await reader.execute("PRAGMA busy_timeout=5000")
@@ -181,7 +181,7 @@ class SQLiteStore:
                 with contextlib.suppress(Exception):
                     await checkpointer.close()
             with contextlib.suppress(Exception):
-                await writer.close()
+                await store_writer.close()
             if reader is not None:
                 with contextlib.suppress(Exception):
                     await reader.close()
@@ -223,11 +223,8 @@ class SQLiteStore:
             self._checkpointer.poke()
 
     async def _write(self, batch: Batch, timers_fired: Sequence[str]) -> None:
-        if isinstance(self._writer, ProcessWriter):
-            # Plain rows cross the pipe; the batch's objects stay here.
-            await self._writer.run(_write_rows, batch_rows(batch, timers_fired))
-        else:
-            await self._writer.run(_write_batch, batch, timers_fired)
+        # Plain rows go to the writer (across the pipe, for a writer process).
+        await self._writer.run(_write_rows, batch_rows(batch, timers_fired))
 
     async def execute_write(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One small write in its own transaction (outbox bookkeeping); rows changed."""
@@ -427,11 +424,6 @@ def _insert_many(
         if sql is None:
             sql = _statements[key] = f"{head} VALUES {','.join([placeholder] * len(chunk))}{tail}"
         db.execute(sql, [value for row in chunk for value in row])
-
-
-def _write_batch(db: sqlite3.Connection, batch: Batch, timers_fired: Sequence[str]) -> None:
-    """One batch as one transaction, on the writer thread."""
-    _write_rows(db, batch_rows(batch, timers_fired))
 
 
 def batch_rows(batch: Batch, timers_fired: Sequence[str]) -> tuple[Any, ...]:

@@ -50,9 +50,6 @@ class Writer:
         """One statement in autocommit; the number of rows it changed."""
         return await self.run(_execute, sql, params)
 
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return await self.run(_fetchall, sql, params)
-
     async def close(self) -> None:
         if self._conn is not None:
             await self.run(_close)
@@ -62,10 +59,6 @@ class Writer:
 
 def _execute(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> int:
     return conn.execute(sql, params).rowcount
-
-
-def _fetchall(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Any]:
-    return conn.execute(sql, params).fetchall()
 
 
 def _close(conn: sqlite3.Connection) -> None:
