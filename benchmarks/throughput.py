@@ -24,11 +24,13 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from engine import ChartSet, Engine
 from engine.gc_tuning import tune_gc
@@ -88,13 +90,36 @@ async def _prepared(
     return engine, events
 
 
+class Peak(NamedTuple):
+    events_per_s: float
+    # CPU seconds per event in the run: the engine's process (event loop and
+    # its threads) and the writer process (None with a writer thread).
+    loop_cpu_us: float
+    writer_cpu_us: float | None
+
+
+def _process_cpu(pid: int | None) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def peak(
     charts: ChartSet, count: int, entities: int, *, bulk: bool = False, writer: str = "thread"
-) -> float:
-    """Closed loop: every event submitted at once; events/s to the last commit.
-    ``bulk``: through `Engine.publish_many` (groups), else one `submit` each."""
+) -> Peak:
+    """Closed loop: every event submitted at once; events/s to the last commit,
+    and the CPU each process spent per event meanwhile. ``bulk``: through
+    `Engine.publish_many` (groups), else one `submit` each."""
     with tempfile.TemporaryDirectory() as folder:
         engine, events = await _prepared(folder, charts, count, entities, writer, "peak")
+        writer_pid = engine.store.writer_pid
+        writer_started = _process_cpu(writer_pid)
+        cpu_started = time.process_time()
         started = time.perf_counter()
         if bulk:
             await engine.publish_many(events)
@@ -102,8 +127,15 @@ async def peak(
             futures = [await engine.submit(e) for e in events]
             await asyncio.gather(*futures)
         elapsed = time.perf_counter() - started
+        loop_cpu = time.process_time() - cpu_started
+        writer_ended = _process_cpu(writer_pid)
         await engine.stop()
-    return count / elapsed
+    writer_cpu = (
+        None
+        if writer_started is None or writer_ended is None
+        else (writer_ended - writer_started) / count * 1e6
+    )
+    return Peak(count / elapsed, loop_cpu / count * 1e6, writer_cpu)
 
 
 async def latency_at(
@@ -158,12 +190,19 @@ async def main() -> None:
         charts = ChartSet.load([chart_package()])
         runs, n, k = args.runs, args.events, args.entities
         # The interpreter's GC settings first, then those serve runs with.
-        default_gc = [await peak(charts, n, k) for _ in range(runs)]
+        default_gc = [(await peak(charts, n, k)).events_per_s for _ in range(runs)]
         tune_gc()
-        thread = [await peak(charts, n, k) for _ in range(runs)]
-        peaks = [await peak(charts, n, k, writer="process") for _ in range(runs)]
-        bulk = [await peak(charts, n, k, bulk=True, writer="process") for _ in range(runs)]
+        thread = [(await peak(charts, n, k)).events_per_s for _ in range(runs)]
+        measured = [await peak(charts, n, k, writer="process") for _ in range(runs)]
+        bulk = [
+            (await peak(charts, n, k, bulk=True, writer="process")).events_per_s
+            for _ in range(runs)
+        ]
+        peaks = [p.events_per_s for p in measured]
         best = statistics.median(peaks)
+        loop_cpu = statistics.median(p.loop_cpu_us for p in measured)
+        writer_cpus = [p.writer_cpu_us for p in measured if p.writer_cpu_us is not None]
+        writer_cpu = statistics.median(writer_cpus) if writer_cpus else None
         latency = [
             await latency_at(charts, best * share, args.latency_seconds, k)
             for share in (0.25, 0.5, 0.9)
@@ -176,6 +215,14 @@ async def main() -> None:
         "configuration": "writer process, GC tuned (channelsync serve)",
         "peak_events_per_s_median": round(best),
         "peak_runs": [round(p) for p in peaks],
+        # What one event costs each process, and so what more cores could give:
+        # the loop and the writer run side by side, so one loop can go no faster
+        # than 1e6 / loop_cpu_us; all cores busy, cores * 1e6 / (loop + writer).
+        "cpu_us_per_event": {
+            "engine_process": round(loop_cpu, 2),
+            "writer_process": None if writer_cpu is None else round(writer_cpu, 2),
+            "cores": os.cpu_count(),
+        },
         "bulk_events_per_s_median": round(statistics.median(bulk)),
         "bulk_runs": [round(p) for p in bulk],
         "thread_writer_events_per_s_median": round(statistics.median(thread)),
@@ -193,7 +240,7 @@ async def main() -> None:
         f"thread writer {result['thread_writer_events_per_s_median']:,} "
         f"(runs: {result['thread_writer_runs']}); "
         f"interpreter's default GC {result['default_gc_events_per_s_median']:,} "
-        f"(runs: {result['default_gc_runs']})"
+        f"(runs: {result['default_gc_runs']}); CPU per event: {result['cpu_us_per_event']}"
     )
     print(f"{'offered/s':>10} {'achieved/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9}")
     for row in latency:

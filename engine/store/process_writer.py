@@ -67,6 +67,11 @@ class ProcessWriter:
             return value  # type: ignore[no-any-return]
         raise value
 
+    @property
+    def pid(self) -> int | None:
+        """The writer process's id (to watch its CPU and memory), once started."""
+        return self._process.pid if self._process is not None else None
+
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return await self.run(_execute, sql, params)
 

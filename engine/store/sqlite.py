@@ -193,6 +193,11 @@ class SQLiteStore:
         store._next_seq = int(row[0]) + 1 if row else 1
         return store
 
+    @property
+    def writer_pid(self) -> int | None:
+        """The writer process's id with ``writer="process"``; None with a thread."""
+        return self._writer.pid if isinstance(self._writer, ProcessWriter) else None
+
     async def close(self) -> None:
         if self._checkpointer is not None:
             await self._checkpointer.close()

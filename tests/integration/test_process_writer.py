@@ -73,6 +73,7 @@ async def test_eng2_a_dead_writer_process_fails_publishes_and_loses_nothing_ackn
     engine = await _open_with_process_writer(db_path, clock, sample_charts)
     acknowledged = await engine.publish_many(_events(engine)[:100])
     child = engine.store._writer._process
+    assert engine.store.writer_pid == child.pid  # what a host watches
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=10)
     with pytest.raises(StoreError, match="writer process"):
@@ -92,3 +93,19 @@ async def test_eng2_a_dead_writer_process_fails_publishes_and_loses_nothing_ackn
 async def test_an_unknown_writer_is_a_clear_error(db_path, sample_charts):
     with pytest.raises(ValueError, match="'thread' or 'process'"):
         await Engine.open(db_path, charts=sample_charts, writer="fork")
+
+
+async def test_only_a_writer_process_has_a_pid(tmp_path, clock, sample_charts):
+    for kind in ("thread", "process"):
+        engine = await Engine.open(
+            tmp_path / f"{kind}.db", charts=sample_charts, clock=clock, writer=kind
+        )
+        try:
+            pid = engine.store.writer_pid
+            if kind == "thread":
+                assert pid is None
+            else:
+                assert pid is not None and pid != os.getpid()
+                os.kill(pid, 0)  # alive
+        finally:
+            await engine.stop()
