@@ -4,7 +4,7 @@ A thread writer shares the GIL with the event loop: SQLite's thread must take
 it back after every statement it steps, and waits for it while the loop is
 busy, so writes and steps take turns (process CPU time equals wall time). A
 child process has its own interpreter and GIL: the loop turns a batch into
-plain rows, pickles them through a pipe, and steps the next batch while the
+plain rows, pickles them over a socketpair, and steps the next batch while the
 child binds and writes. An acknowledgement still means committed: the reply
 comes after COMMIT. If the child dies, every write in flight fails (nothing of
 it is acknowledged) and the store refuses further writes.
@@ -15,32 +15,44 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import pickle
 import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
-from engine.store.errors import WriterProcessDied
+from engine.store.errors import StoreError, WriterProcessDied
 from engine.store.writer import _execute
 
 T = TypeVar("T")
 
+# A message is its length (8 bytes, network order) and then its pickle.
+_HEADER = struct.Struct("!Q")
+
 
 class ProcessWriter:
-    """The `Writer` interface, with the connection in a child process."""
+    """The `Writer` interface, with the connection in a child process.
+
+    The event loop talks to the child itself, over an asyncio stream on a
+    socketpair: no thread between them. A thread relaying to a blocking
+    pipe, tried first, had to take the GIL back from the busy loop twice a
+    commit, waiting up to a switch interval each time, and woke the loop
+    through its self-pipe: without it, p99 publish-to-commit at half of peak
+    went from ~12.7 to ~9.7 ms (same throughput). One request is in flight
+    at a time, in order."""
 
     def __init__(self, path: str) -> None:
         self._path = path
-        parent_end, child_end = socket.socketpair()
-        self._pipe = Connection(parent_end.detach())
+        self._parent_end, child_end = socket.socketpair()
         self._child_fd = child_end.detach()
         self._process: subprocess.Popen[bytes] | None = None
-        # One thread talks to the pipe, so the loop never blocks on it.
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="channelsync-pipe")
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._lock = asyncio.Lock()
+        self._gone: str | None = None  # why the child can no longer be used
 
     async def open(self, pragmas: Sequence[str]) -> None:
         # A plain interpreter running this module (not multiprocessing's spawn,
@@ -50,69 +62,109 @@ class ProcessWriter:
             pass_fds=(self._child_fd,),
         )
         os.close(self._child_fd)
+        self._reader, self._writer = await asyncio.open_connection(sock=self._parent_end)
         await self.run(_connect, pragmas)
-
-    async def run(self, func: Callable[..., T], *args: Any) -> T:
-        """``func(connection, *args)`` in the writer process (a module-level function)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._call, func, args)
-
-    def _call(self, func: Callable[..., T], args: tuple[Any, ...]) -> T:
-        try:
-            self._pipe.send((func, args))
-            ok, value = self._pipe.recv()
-        except (EOFError, OSError) as err:
-            raise WriterProcessDied(f"the writer process is gone: {err}") from err
-        if ok:
-            return value  # type: ignore[no-any-return]
-        raise value
 
     @property
     def pid(self) -> int | None:
         """The writer process's id (to watch its CPU and memory), once started."""
         return self._process.pid if self._process is not None else None
 
+    async def run(self, func: Callable[..., T], *args: Any) -> T:
+        """``func(connection, *args)`` in the writer process (a module-level function)."""
+        # Shielded: a caller cancelled mid-exchange must not leave its reply
+        # unread, where the next request would take it for its own.
+        ok, value = await asyncio.shield(self._exchange(pickle.dumps((func, args), _PROTOCOL)))
+        if ok:
+            return value  # type: ignore[no-any-return]
+        raise value
+
+    async def _exchange(self, request: bytes) -> tuple[bool, Any]:
+        async with self._lock:
+            if self._gone is not None:
+                raise WriterProcessDied(f"the writer process is gone: {self._gone}")
+            assert self._reader is not None and self._writer is not None
+            try:
+                self._writer.write(_HEADER.pack(len(request)) + request)
+                await self._writer.drain()
+                (size,) = _HEADER.unpack(await self._reader.readexactly(_HEADER.size))
+                reply = await self._reader.readexactly(size)
+            except (OSError, asyncio.IncompleteReadError) as err:
+                self._gone = str(err) or type(err).__name__
+                raise WriterProcessDied(f"the writer process is gone: {self._gone}") from err
+        return pickle.loads(reply)  # type: ignore[no-any-return]
+
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return await self.run(_execute, sql, params)
 
     async def close(self) -> None:
-        if self._process is not None and self._process.poll() is None:
+        if self._process is not None and self._process.poll() is None and self._gone is None:
             with contextlib.suppress(WriterProcessDied):
                 await self.run(_stop)
-        self._pipe.close()
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(OSError):
+                await self._writer.wait_closed()
+        else:
+            self._parent_end.close()
         if self._process is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._process.wait, 10)
-        self._pool.shutdown(wait=True)
 
+
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 _CHILD = (
-    "import sys; from multiprocessing.connection import Connection;"
-    " from engine.store.process_writer import _serve;"
-    " _serve(Connection(int(sys.argv[1])), sys.argv[2])"
+    "import sys; from engine.store.process_writer import _serve;"
+    " _serve(int(sys.argv[1]), sys.argv[2])"
 )
 
 
-def _serve(pipe: Any, path: str) -> None:
+def _serve(fd: int, path: str) -> None:
     """The child: run what the parent sends until told to stop or it goes away."""
-    state: dict[str, Any] = {"path": path, "conn": None}
+    channel = socket.socket(fileno=fd)
+    conn: sqlite3.Connection | None = None
     while True:
         try:
-            func, args = pipe.recv()
+            func, args = _receive(channel)
         except (EOFError, OSError):
             break
         try:
             if func is _connect:
-                state["conn"] = _open(path, *args)
+                conn = _open(path, *args)
                 result: Any = None
             else:
-                result = func(state["conn"], *args)
-            pipe.send((True, result))
+                result = func(conn, *args)
+            reply = pickle.dumps((True, result), _PROTOCOL)
         except BaseException as err:  # sent back and raised in the parent
-            pipe.send((False, err))
+            try:
+                reply = pickle.dumps((False, err), _PROTOCOL)
+            except Exception:  # an exception that does not pickle still gets there
+                reply = pickle.dumps((False, StoreError(f"{type(err).__name__}: {err}")))
+        try:
+            channel.sendall(_HEADER.pack(len(reply)) + reply)
+        except OSError:
+            break
         if func is _stop:
             break
-    if state["conn"] is not None:
-        state["conn"].close()
+    if conn is not None:
+        conn.close()
+    channel.close()
+
+
+def _receive(channel: socket.socket) -> Any:
+    (size,) = _HEADER.unpack(_read_exactly(channel, _HEADER.size))
+    return pickle.loads(_read_exactly(channel, size))
+
+
+def _read_exactly(channel: socket.socket, size: int) -> bytes:
+    chunks, left = [], size
+    while left:
+        chunk = channel.recv(min(left, 1 << 20))
+        if not chunk:
+            raise EOFError("the parent closed the channel")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def _open(path: str, pragmas: Sequence[str]) -> sqlite3.Connection:

@@ -109,3 +109,29 @@ async def test_only_a_writer_process_has_a_pid(tmp_path, clock, sample_charts):
                 os.kill(pid, 0)  # alive
         finally:
             await engine.stop()
+
+
+async def test_a_cancelled_write_does_not_hand_its_reply_to_the_next(tmp_path):
+    """A caller cancelled while the child works (a publish whose task is
+    cancelled) must not leave its reply in the channel, where the next
+    request would read it as its own."""
+    import asyncio
+
+    from engine.store.process_writer import ProcessWriter
+
+    writer = ProcessWriter(str(tmp_path / "cancel.db"))
+    await writer.open(())
+    try:
+        await writer.execute("CREATE TABLE t (x)")
+        slow = asyncio.create_task(
+            writer.execute(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c"
+                " WHERE x < 2000000) SELECT count(*) FROM c"
+            )
+        )
+        await asyncio.sleep(0.02)
+        slow.cancel()
+        assert await writer.execute("INSERT INTO t VALUES (1), (2), (3)") == 3
+        assert await writer.execute("DELETE FROM t WHERE x > 1") == 2
+    finally:
+        await writer.close()
