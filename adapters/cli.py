@@ -47,12 +47,20 @@ def register(app: typer.Typer) -> None:
                 " or 'thread'.",
             ),
         ] = "process",
+        plugins: Annotated[
+            bool,
+            typer.Option(
+                "--plugins/--no-plugins",
+                help="Run the adapter plugins installed under 'channelsync.adapters'.",
+            ),
+        ] = True,
     ) -> None:
         """Run the receiver, the engine, the outbox and the timers in one process.
 
         Secrets come from TIKTOK_APP_KEY, TIKTOK_APP_SECRET, SHOPLAZZA_CLIENT_SECRET
         (and SHOPLAZZA_ACCESS_TOKEN); TIKTOK_API_URL, TIKTOK_AUTH_URL and
         SHOPLAZZA_API_URL point the clients elsewhere (a sandbox)."""
+        from adapters.plugins import PluginError
         from adapters.service import ChannelConfig, ChannelService, ConfigError
         from engine.gc_tuning import tune_gc
         from engine.logs import configure_logging
@@ -69,7 +77,13 @@ def register(app: typer.Typer) -> None:
         config.pull_interval = pull_interval
 
         async def run() -> None:
-            service = await ChannelService.open(config, writer=writer)
+            try:
+                service = await ChannelService.open(
+                    config, writer=writer, plugins=None if plugins else []
+                )
+            except PluginError as error:
+                out.print(f"[red]error:[/red] {error}", highlight=False)
+                raise typer.Exit(2) from None
             if gc_tuning:
                 tune_gc()
             await service.serve(host, port)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,16 @@ import uvicorn
 from adapters.base import InboundAdapter
 from adapters.directory import StoreDirectory
 from adapters.inbound import ShoplazzaInbound, TikTokInbound
+from adapters.plugins import (
+    Adapter,
+    AdapterContext,
+    AdapterPlugin,
+    PluginError,
+    check_unique_names,
+    discover_adapter_plugins,
+    merge_handlers,
+    plugin_chart_packages,
+)
 from adapters.receiver import build_receiver
 from adapters.shoplazza.client import ShoplazzaClient
 from adapters.shoplazza.commands import ShoplazzaCommands
@@ -120,6 +131,7 @@ class ChannelService:
         engine: Engine,
         tiktok: TikTokClient,
         shoplazza: ShoplazzaClient,
+        plugins: Sequence[tuple[AdapterPlugin, Adapter]] = (),
     ) -> None:
         self.config = config
         self.engine = engine
@@ -133,6 +145,10 @@ class ChannelService:
             ),
             "shoplazza": ShoplazzaInbound(config.shoplazza_client_secret),
         }
+        self.plugins = list(plugins)
+        for plugin, adapter in self.plugins:
+            if adapter.inbound is not None:
+                self.inbound[plugin.name] = adapter.inbound
         self.receiver = build_receiver(self, self.inbound)
         self.http: HttpServer | None = None
         self._pull_task: asyncio.Task[None] | None = None
@@ -145,12 +161,17 @@ class ChannelService:
         *,
         clock: Clock | None = None,
         run_loops: bool = True,
+        plugins: Sequence[AdapterPlugin] | None = None,
         **engine_options: Any,
     ) -> ChannelService:
+        """Open the engine and wire the platforms. ``plugins``: the adapter
+        plugins to run (default: every one installed, `adapters.plugins`)."""
         clock = clock or SystemClock()
+        plugins = discover_adapter_plugins() if plugins is None else list(plugins)
+        check_unique_names(plugins, BUILT_IN_ROUTES)
         engine = await Engine.open(
             config.db,
-            [chart_package()],
+            [chart_package(), *plugin_chart_packages(plugins)],
             clock=clock,
             settings=config.settings,
             run_timers=run_loops,
@@ -176,7 +197,8 @@ class ChannelService:
         platform = TikTokCommands(tiktok).handlers() | ShoplazzaCommands(shoplazza).handlers()
         engine.outbox.handlers.update(resolvers.handlers())
         engine.outbox.handlers.update(AuthorizationGate(resolvers, platform).handlers())
-        service = cls(config, engine, tiktok, shoplazza)
+        opened = await _open_plugins(plugins, engine, clock, config)
+        service = cls(config, engine, tiktok, shoplazza, opened)
         if run_loops and config.pull_interval > 0:
             service._pull_task = asyncio.create_task(service._pull_loop())
         return service
@@ -198,6 +220,7 @@ class ChannelService:
         if self.http is not None:
             await self.http.stop()
         await self.engine.stop()
+        await _close_plugins(self.plugins)
         await self.tiktok.aclose()
         await self.shoplazza.aclose()
 
@@ -269,3 +292,49 @@ class ChannelService:
                 source="merchant",
             )
         )
+
+
+BUILT_IN_ROUTES = ("tiktok", "shoplazza")
+
+
+async def _open_plugins(
+    plugins: Sequence[AdapterPlugin], engine: Engine, clock: Clock, config: ChannelConfig
+) -> list[tuple[AdapterPlugin, Adapter]]:
+    """Each plugin's adapter, its handlers added to the outbox's. On any
+    failure the engine stops and the adapters opened so far close: serve
+    never runs with half of its platforms."""
+    opened: list[tuple[AdapterPlugin, Adapter]] = []
+    context = AdapterContext(engine, clock, dict(os.environ), dict(config.settings))
+    try:
+        for plugin in plugins:
+            try:
+                adapter = await plugin.open(context)
+            except PluginError:
+                raise
+            except Exception as err:
+                raise PluginError(
+                    f"adapter plugin {plugin.name!r} failed to open: {type(err).__name__}: {err}"
+                ) from err
+            opened.append((plugin, adapter))
+            merge_handlers(plugin, adapter, engine.outbox.handlers)
+            log.info(
+                "adapter plugin opened",
+                plugin=plugin.name,
+                route=f"/webhooks/{plugin.name}" if adapter.inbound is not None else None,
+                commands=sorted(adapter.handlers),
+            )
+    except BaseException:
+        await engine.stop()
+        await _close_plugins(opened)
+        raise
+    return opened
+
+
+async def _close_plugins(opened: Sequence[tuple[AdapterPlugin, Adapter]]) -> None:
+    for plugin, adapter in opened:
+        if adapter.close is None:
+            continue
+        try:
+            await adapter.close()
+        except Exception as err:  # one plugin's failure to close must not stop the others
+            log.warning("adapter plugin failed to close", plugin=plugin.name, error=str(err))

@@ -81,7 +81,8 @@ class Sandboxes:
             pull_interval=0,
             shoplazza_rate=shoplazza_rate,
         )
-        service = await ChannelService.open(config, clock=clock, run_loops=False)
+        # The story is the built-in channel's: installed plugins stay out of it.
+        service = await ChannelService.open(config, clock=clock, run_loops=False, plugins=[])
         receiver = await service.serve()
         tiktok.webhooks.url = f"{receiver.url}/webhooks/tiktok"
         shoplazza.webhooks.url = f"{receiver.url}/webhooks/shoplazza"
