@@ -156,12 +156,25 @@ class EventBus:
 
     async def submit(self, event: Event) -> asyncio.Future[Receipt]:
         """Queue a validated event; the future resolves once it is committed."""
+        future = self.submit_nowait(event)
+        if future is None:  # the partition is full: wait for room (backpressure)
+            future = asyncio.get_running_loop().create_future()
+            await self._queues[self._partition_of(event.entity)].put((event, future))
+        return future
+
+    def submit_nowait(self, event: Event) -> asyncio.Future[Receipt] | None:
+        """`submit` without waiting: the future, or None if the partition is full."""
+        queue = self._queues[self._partition_of(event.entity)]
+        if queue.full():
+            return None
         future: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
-        await self._queues[self._partition_of(event.entity)].put((event, future))
+        queue.put_nowait((event, future))
         return future
 
     def _partition_of(self, entity: str) -> int:
-        """The partition (and so the worker) that applies this entity's events."""
+        """The partition (and so the worker) that applies this entity's events:
+        a checksum, not ``hash()``, so that every run routes alike (``hash`` is
+        salted per process) and a debugging session can repeat one exactly."""
         return zlib.crc32(entity.encode()) % self.partitions
 
     async def submit_many(self, events: list[Event]) -> list[asyncio.Future[list[Receipt]]]:
@@ -275,7 +288,7 @@ class EventBus:
                 chart.name,
                 event.occurred_at,
                 received_at,
-                event.payload.model_dump_json(),
+                _payload_json(event.payload),
                 result.outcome.value,
                 result.from_state,
                 result.to_state,
@@ -460,6 +473,11 @@ def _take(items: list[tuple[Event, _Sink]], item: tuple[Any, Any]) -> None:
         items.extend([(event, sink) for event in payload])
     else:
         items.append(item)
+
+
+def _payload_json(payload: Any) -> str:
+    """The payload as JSON: `model_dump_json` without its keyword handling."""
+    return payload.__pydantic_serializer__.to_json(payload).decode()  # type: ignore[no-any-return]
 
 
 def _debug_enabled() -> bool:

@@ -161,7 +161,7 @@ class Engine:
             raw = event.model_dump_json() if isinstance(event, Event) else _raw_text(event)
             source = event.get("source") if isinstance(event, Mapping) else None
             return await self._dead_letter(raw, str(source or "api"), rejected)
-        return await self.bus.submit(typed)
+        return self.bus.submit_nowait(typed) or await self.bus.submit(typed)
 
     async def publish(self, event: Event | Mapping[str, Any]) -> Receipt:
         """Record and apply one event; returns once it is durably committed."""
@@ -211,7 +211,7 @@ class Engine:
 
     def _accept(self, event: Event | Mapping[str, Any]) -> Event:
         typed = self.charts.event_types.parse(event)
-        chart = self.charts.by_kind.get(typed.entity_kind)
+        chart = self.charts.by_kind.get(typed.entity.partition(":")[0])
         if chart is None:
             raise EventRejected(f"no chart serves entity kind {typed.entity_kind!r}", typed.entity)
         if typed.type not in chart.accepted_events:
