@@ -256,6 +256,22 @@ class EventBus:
             if committed_generation > generation:
                 known |= ids
         self._prune_recent()
+        claimed: list[str] = []
+        try:
+            return self._step_items(items, known, claimed)
+        except BaseException:
+            # A step's own failures are error outcomes, so this is an interrupt
+            # or a bug here. Nothing of the batch was acknowledged: release its
+            # ids, lest a retry be taken for a duplicate, and forget every
+            # uncommitted state, as after a failed commit.
+            self._inflight_ids.difference_update(claimed)
+            self._forget_uncommitted()
+            raise
+
+    def _step_items(
+        self, items: list[tuple[Event, _Sink]], known: set[str], claimed: list[str]
+    ) -> _Pending:
+        """Step a batch against the cache (synchronous: atomic between workers)."""
         inflight = self._inflight_ids
         batch = Batch()
         futures: list[tuple[_Sink, Any]] = []
@@ -275,10 +291,11 @@ class EventBus:
                 futures.append((future, row))
                 continue
             inflight.add(event_id)
+            claimed.append(event_id)
             key = event.entity
             chart = by_kind[key.partition(":")[0]]
             entity = cache[key]
-            result = step(chart, entity, event, settings)
+            result = step(chart, entity, event, settings, in_place=True)
             transitioned = result.outcome is Outcome.TRANSITIONED
             row = EventRow(
                 event_id,
@@ -298,6 +315,8 @@ class EventBus:
                 result.timers,
                 moved=transitioned
                 and (result.to_state != entity.state or entity.chart != chart.name),
+                data_json=result.data_json,
+                command_json=result.command_json,
             )
             if transitioned:
                 cache[key] = result.entity
@@ -343,9 +362,7 @@ class EventBus:
         except Exception as err:
             # Nothing of this transaction is durable: forget cached states built
             # on it and refuse every publish that was waiting for it.
-            self._epoch += 1
-            self._cache.clear()
-            self._uncommitted.clear()
+            self._forget_uncommitted()
             log.error("commit failed", error=str(err), events=len(merged.events))
             self._fail(pendings, err)
             return
@@ -375,6 +392,14 @@ class EventBus:
         if self._on_commit is not None:
             self._on_commit(merged.events)
         self._evict()
+
+    def _forget_uncommitted(self) -> None:
+        """Drop every cached state (some are not durable) and make the batches
+        waiting for a commit stale: they are refused, and entities are read
+        again from the store."""
+        self._epoch += 1
+        self._cache.clear()
+        self._uncommitted.clear()
 
     def _prune_recent(self) -> None:
         """Forget committed ids that every outstanding read can already see."""

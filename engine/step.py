@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from pydantic_core import PydanticSerializationError, from_json, to_json
+
 from engine.charts.compiled import ActionFailed, CompiledChart
 from engine.events import Event
 from engine.rules import Command, StepContext, TimerRequest
@@ -54,6 +56,10 @@ class StepResult:
     entity: EntityState
     commands: list[Command] = field(default_factory=list)
     timers: list[TimerRequest] = field(default_factory=list)
+    # With ``in_place``: the new data and each command's payload as JSON, taken
+    # at once (the data dict goes on changing with later steps).
+    data_json: str | None = None
+    command_json: list[str] | None = None
 
 
 def new_entity(chart: CompiledChart, key: str) -> EntityState:
@@ -90,11 +96,24 @@ def step(
     settings: Mapping[str, Any] | None = None,
     *,
     isolate: bool = True,
+    in_place: bool = False,
 ) -> StepResult:
-    """Apply ``event`` to ``entity``. ``isolate=False`` lets the actions work on
-    the entity's own data instead of a copy: only for a caller that discards the
-    old state anyway and knows no action will fail (a replay of a log whose
-    outcome here was not an error)."""
+    """Apply ``event`` to ``entity``. By default actions work on a copy of the
+    data and ``entity`` is left as it was.
+
+    ``isolate=False`` lets the actions work on a shallow copy: only for a
+    caller that discards the old state anyway and knows no action will fail (a
+    replay of a log whose outcome here was not an error).
+
+    ``in_place`` (the bus): actions work on the entity's own data, after a JSON
+    snapshot of it that puts it back if one of them raises; the new data and
+    the commands' payloads are encoded as JSON at once (`StepResult.data_json`,
+    ``command_json``), and data that cannot be encoded is an error outcome like
+    an action's. The old `EntityState` then shares the new data: for a caller
+    that keeps only the newest state and writes the JSON, not the dicts. It
+    spares a deep copy per transition (~6% of ingest)."""
+    if in_place:
+        return _step_in_place(chart, entity, event, settings)
     state = entity.state
     if not chart.allows(event.type, state):
         reason = chart.refusals.get((event.type, state)) or (
@@ -115,13 +134,35 @@ def step(
     )
     try:
         new_state = chart.fire(event.type, state, ctx, json_copy if isolate else dict)
-    except ActionFailed as err:
-        return StepResult(Outcome.ERROR, state, None, str(err), entity)
-    if new_state is None:
-        return StepResult(Outcome.IGNORED, state, None, _refusal_reason(ctx, event, state), entity)
-    timers = _timer_changes(chart, state, new_state, ctx, settings)
+        if new_state is None:
+            return StepResult(
+                Outcome.IGNORED, state, None, _refusal_reason(ctx, event, state), entity
+            )
+        timers = _timer_changes(chart, state, new_state, ctx, settings)
+        if isolate and ctx.data is not entity.data:  # actions ran: the same check as in place
+            _encoded(ctx)
+    except Exception as err:
+        return StepResult(Outcome.ERROR, state, None, _failure(err), entity)
     updated = EntityState(entity.key, chart.name, new_state, ctx.data, entity.version + 1)
     return StepResult(Outcome.TRANSITIONED, state, new_state, None, updated, ctx.commands, timers)
+
+
+def _encoded(ctx: StepContext) -> tuple[str, list[str]]:
+    """The step's data and its commands' payloads as JSON (what is stored)."""
+    return to_json(ctx.data).decode(), [to_json(dict(c.payload)).decode() for c in ctx.commands]
+
+
+def _failure(err: Exception) -> str:
+    """An error outcome's reason: the same for live steps and for replay.
+
+    An action or a guard that raises, data or a payload JSON cannot hold, or
+    anything else that breaks during a step fails that event alone; the
+    entity stays as it was."""
+    if isinstance(err, ActionFailed):
+        return str(err)
+    if isinstance(err, PydanticSerializationError):
+        return f"the step left data that is not JSON: {err}"
+    return f"the step failed: {type(err).__name__}: {err}"
 
 
 def _timer_changes(
@@ -142,3 +183,56 @@ def _timer_changes(
             )
     changes.extend(ctx.timers)
     return changes
+
+
+def _step_in_place(
+    chart: CompiledChart, entity: EntityState, event: Event, settings: Mapping[str, Any] | None
+) -> StepResult:
+    snapshot: list[bytes] = []
+
+    def keep_snapshot(data: dict[str, Any]) -> dict[str, Any]:
+        # Called only once a transition with actions is chosen (copy on write).
+        snapshot.append(to_json(data))
+        return data
+
+    state = entity.state
+    if not chart.allows(event.type, state):
+        return step(chart, entity, event, settings)  # ignored: nothing runs, nothing to copy
+    settings = settings or {}
+    now = event.received_at if event.received_at is not None else 0.0
+    ctx = StepContext(
+        event=event, data=entity.data, state=state, target="", now=now, settings=settings
+    )
+    try:
+        new_state = chart.fire(event.type, state, ctx, keep_snapshot)
+        if new_state is None:
+            return StepResult(
+                Outcome.IGNORED, state, None, _refusal_reason(ctx, event, state), entity
+            )
+        timers = _timer_changes(chart, state, new_state, ctx, settings)
+        data_json, command_json = _encoded(ctx)
+    except Exception as err:
+        return _rolled_back(entity, snapshot, _failure(err))
+    except BaseException:
+        _rolled_back(entity, snapshot, "")  # cancelled mid-step: put the data back
+        raise
+    updated = EntityState(entity.key, chart.name, new_state, ctx.data, entity.version + 1)
+    return StepResult(
+        Outcome.TRANSITIONED,
+        state,
+        new_state,
+        None,
+        updated,
+        ctx.commands,
+        timers,
+        data_json,
+        command_json,
+    )
+
+
+def _rolled_back(entity: EntityState, snapshot: list[bytes], reason: str) -> StepResult:
+    """An error outcome, with the entity's data as it was before the actions."""
+    if snapshot:
+        entity.data.clear()
+        entity.data.update(from_json(snapshot[0]))
+    return StepResult(Outcome.ERROR, entity.state, None, reason, entity)

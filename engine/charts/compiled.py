@@ -35,9 +35,16 @@ class _Model:
 class ActionFailed(Exception):
     """An action raised: the step is refused, the entity stays as it was."""
 
-    def __init__(self, action: str, error: BaseException) -> None:
-        super().__init__(f"action {action} failed: {type(error).__name__}: {error}")
+    def __init__(self, action: str, error: BaseException, what: str = "action") -> None:
+        super().__init__(f"{what} {action} failed: {type(error).__name__}: {error}")
         self.action = action
+
+
+class GuardFailed(ActionFailed):
+    """A guard raised (instead of answering): the same as an action's failure."""
+
+    def __init__(self, guard: str, error: BaseException) -> None:
+        super().__init__(guard, error, "guard")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +100,10 @@ def _guard_check(spec: GuardSpec, ref: GuardRef) -> Callable[[StepContext], bool
 
     def check(ctx: StepContext) -> bool:
         ctx.refusal_detail = None
-        result = bool(func(ctx, argument) if takes_argument else func(ctx))
+        try:
+            result = bool(func(ctx, argument) if takes_argument else func(ctx))
+        except Exception as err:
+            raise GuardFailed(label, err) from err
         if result == negated:
             detail = ctx.refusal_detail if not negated else None
             ctx.refusals.append((label, detail or refusal, argument is not None))

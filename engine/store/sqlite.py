@@ -94,6 +94,11 @@ class EventRow:
     # Whether the step may have changed the entity's state or chart (columns of
     # an index); False lets the entity's row be updated without touching it.
     moved: bool = True
+    # The entity's data and the commands' payloads as JSON, when the step took
+    # them (`step(in_place=True)`): then ``entity_after.data`` may since have
+    # moved on with later steps, and these are what is written.
+    data_json: str | None = None
+    command_json: list[str] | None = None
 
 
 @dataclass(slots=True)
@@ -398,7 +403,7 @@ def _entity_row(row: EventRow) -> tuple[Any, ...]:
         entity.key.partition(":")[0],
         entity.chart,
         entity.state,
-        dumps(entity.data),
+        row.data_json if row.data_json is not None else dumps(entity.data),
         entity.version,
         row.seq,
         row.received_at,
@@ -447,13 +452,14 @@ def batch_rows(batch: Batch, timers_fired: Sequence[str]) -> tuple[Any, ...]:
         if row.moved:
             moved.add(entity.key)
         last_of[entity.key] = row
-        for command in row.commands:
+        encoded = row.command_json
+        for index, command in enumerate(row.commands):
             outbox_rows.append(
                 (
                     row.seq,
                     row.entity,
                     command.type,
-                    dumps(dict(command.payload)),
+                    encoded[index] if encoded is not None else dumps(dict(command.payload)),
                     command.idempotency_key,
                     row.received_at,
                     row.received_at,

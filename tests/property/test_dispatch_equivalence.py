@@ -30,6 +30,25 @@ CASES = [
 ]
 
 
+# A chart, and any sequence of its events (allowed in the state or not).
+CHART_AND_SEQUENCE = st.sampled_from(CASES).flatmap(
+    lambda case: st.tuples(st.just(case), sequences(case[0], case[1], PAYLOADS, max_size=30))
+)
+
+
+def events_of(charts: ChartSet, key: str, sequence):
+    """The drawn (type, payload) pairs as events for ``key``, a second apart."""
+    for index, (kind, payload) in enumerate(sequence):
+        yield charts.event_types.make(
+            kind,
+            key,
+            payload,
+            event_id=f"e{index}",
+            source="test",
+            received_at=1_700_000_000.0 + index,
+        )
+
+
 def run(fire, event, entity):
     ctx = StepContext(
         event=event,
@@ -61,25 +80,53 @@ def run(fire, event, entity):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
-@given(
-    st.sampled_from(CASES).flatmap(
-        lambda case: st.tuples(st.just(case), sequences(case[0], case[1], PAYLOADS, max_size=30))
-    )
-)
+@given(CHART_AND_SEQUENCE)
 def test_the_dispatch_table_and_the_transitions_machine_agree(drawn):
     (charts, name), sequence = drawn
     chart = charts.by_name[name]
     entity = new_entity(chart, f"{chart.entity_kind}:1")
-    for index, (kind, payload) in enumerate(sequence):
-        event = charts.event_types.make(
-            kind,
-            entity.key,
-            payload,
-            event_id=f"e{index}",
-            source="test",
-            received_at=1_700_000_000.0 + index,
-        )
+    for event in events_of(charts, entity.key, sequence):
+        kind = event.type
         assert run(chart.fire, event, entity) == run(chart.fire_with_machine, event, entity), kind
         result = step(chart, entity, event, charts.settings)
         if result.to_state is not None:
             entity = result.entity
+
+
+def _observed(result) -> tuple:
+    """What a step decides, with data and commands as they will be stored."""
+    from engine.store.sqlite import dumps
+
+    data_json = result.data_json or dumps(result.entity.data)
+    commands = [(c.type, c.idempotency_key) for c in result.commands]
+    payloads = result.command_json or [dumps(dict(c.payload)) for c in result.commands]
+    return (
+        result.outcome,
+        result.from_state,
+        result.to_state,
+        result.reason,
+        result.entity.state,
+        result.entity.version,
+        data_json,
+        commands,
+        payloads,
+        result.timers,
+    )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(CHART_AND_SEQUENCE)
+def test_eng2_the_bus_in_place_step_stores_what_the_isolated_step_does(drawn):
+    """ENG-2: the bus steps in place (actions change the cached data after a
+    JSON snapshot; data and payloads are encoded at once). For any sequence,
+    what it would store equals what the isolated step computes, step by step."""
+    (charts, name), sequence = drawn
+    chart = charts.by_name[name]
+    isolated = new_entity(chart, f"{chart.entity_kind}:1")
+    in_place = new_entity(chart, f"{chart.entity_kind}:1")
+    for event in events_of(charts, isolated.key, sequence):
+        expected = step(chart, isolated, event, charts.settings)
+        got = step(chart, in_place, event, charts.settings, in_place=True)
+        assert _observed(got) == _observed(expected), event.type
+        if expected.to_state is not None:
+            isolated, in_place = expected.entity, got.entity

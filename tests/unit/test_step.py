@@ -92,33 +92,53 @@ def test_commands_carry_a_stable_idempotency_key(sample_charts):
     assert first.commands[0].payload == {"parcel": "1", "tracking_number": "T1"}
 
 
-def test_a_failing_action_leaves_the_entity_untouched(tmp_path):
+def _thing_charts(tmp_path, action) -> ChartSet:
+    """A one-transition chart whose action is ``action``."""
+    from engine import ChartPackage
+
     rules = Rules()
     rules.event("thing.go")
-
-    @rules.action("explode")
-    def explode(ctx):
-        ctx.data["items"].append("half-done")
-        raise ValueError("boom")
-
+    rules.action("act")(action)
     (tmp_path / "thing.yaml").write_text(
         "name: thing\nentity_kind: thing\ninitial: a\nstates: {a: {label: A}, b: {label: B}}\n"
         "events: [thing.go]\ntransitions:\n"
-        "  - {event: thing.go, source: a, target: b, actions: [explode]}\n"
+        "  - {event: thing.go, source: a, target: b, actions: [act]}\n"
     )
-    from engine import ChartPackage
+    return ChartSet.load([ChartPackage.from_directory("t", tmp_path, rules)])
 
-    charts = ChartSet.load([ChartPackage.from_directory("t", tmp_path, rules)])
-    chart = charts.by_kind["thing"]
-    entity = EntityState("thing:1", "thing", "a", {"items": []}, 0)
-    result = step(
-        chart,
-        entity,
-        charts.event_types.make("thing.go", "thing:1", event_id="x", source="t", received_at=1.0),
-    )
-    assert result.outcome is Outcome.ERROR
-    assert "explode failed: ValueError: boom" in result.reason
-    assert entity.data == {"items": []}, "the stored data was not touched"
+
+def _go(charts: ChartSet):
+    return charts.event_types.make("thing.go", "thing:1", event_id="x", source="t", received_at=1.0)
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+def test_a_failing_action_leaves_the_entity_untouched(tmp_path, in_place):
+    def explode(ctx):
+        ctx.data["items"].append("half-done")
+        ctx.data["new"] = {"nested": [1]}
+        raise ValueError("boom")
+
+    charts = _thing_charts(tmp_path, explode)
+    entity = EntityState("thing:1", "thing", "a", {"items": [], "n": 1.5}, 0)
+    result = step(charts.by_kind["thing"], entity, _go(charts), in_place=in_place)
+    assert result.outcome is Outcome.ERROR and result.entity.state == "a"
+    assert "act failed: ValueError: boom" in result.reason
+    assert entity.data == {"items": [], "n": 1.5}, "the stored data was not touched"
+
+
+def test_data_that_is_not_json_is_an_error_and_changes_nothing_in_place(tmp_path):
+    """In place, data is encoded at once: an action that leaves something JSON
+    cannot hold gets an error outcome for its event, not a failed commit for
+    the whole batch, and the data is as it was."""
+
+    def store_an_object(ctx):
+        ctx.data["items"].append(object())
+
+    charts = _thing_charts(tmp_path, store_an_object)
+    entity = EntityState("thing:1", "thing", "a", {"items": ["kept"]}, 0)
+    result = step(charts.by_kind["thing"], entity, _go(charts), in_place=True)
+    assert result.outcome is Outcome.ERROR and "not JSON" in result.reason
+    assert entity.data == {"items": ["kept"]}
 
 
 @pytest.mark.parametrize("raw", ["90", "90s", "15m", "2h", "1d"])
