@@ -263,7 +263,10 @@ class EventBus:
             # A step's own failures are error outcomes, so this is an interrupt
             # or a bug here. Nothing of the batch was acknowledged: release its
             # ids, lest a retry be taken for a duplicate, and forget every
-            # uncommitted state, as after a failed commit.
+            # uncommitted state, as after a failed commit. (Unlike then, a
+            # commit may be in flight: an entity read before it lands is read
+            # stale. The cure would be a barrier on every read for a path that
+            # only a bug takes; `channelsync check` would report the divergence.)
             self._inflight_ids.difference_update(claimed)
             self._forget_uncommitted()
             raise
