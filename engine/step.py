@@ -8,7 +8,7 @@ cancel. It touches no database, no network and no clock (``now`` is the event's
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -112,8 +112,6 @@ def step(
     an action's. The old `EntityState` then shares the new data: for a caller
     that keeps only the newest state and writes the JSON, not the dicts. It
     spares a deep copy per transition (~6% of ingest)."""
-    if in_place:
-        return _step_in_place(chart, entity, event, settings)
     state = entity.state
     if not chart.allows(event.type, state):
         reason = chart.refusals.get((event.type, state)) or (
@@ -122,6 +120,17 @@ def step(
             else f"{event.type} is not allowed in state {state}"
         )
         return StepResult(Outcome.IGNORED, state, None, reason, entity)
+    snapshot: list[bytes] = []
+    copy_data: Callable[[dict[str, Any]], dict[str, Any]]
+    if in_place:
+
+        def copy_data(data: dict[str, Any]) -> dict[str, Any]:
+            # Called only once a transition with actions is chosen (copy on write).
+            snapshot.append(to_json(data))
+            return data
+
+    else:
+        copy_data = json_copy if isolate else dict
     settings = settings or {}
     now = event.received_at if event.received_at is not None else 0.0
     ctx = StepContext(
@@ -132,19 +141,28 @@ def step(
         now=now,
         settings=settings,
     )
+    encoded: tuple[str | None, list[str] | None] = (None, None)
     try:
-        new_state = chart.fire(event.type, state, ctx, json_copy if isolate else dict)
+        new_state = chart.fire(event.type, state, ctx, copy_data)
         if new_state is None:
             return StepResult(
                 Outcome.IGNORED, state, None, _refusal_reason(ctx, event, state), entity
             )
         timers = _timer_changes(chart, state, new_state, ctx, settings)
-        if isolate and ctx.data is not entity.data:  # actions ran: the same check as in place
+        if in_place:
+            encoded = _encoded(ctx)
+        elif isolate and ctx.data is not entity.data:  # actions ran: the same check
             _encoded(ctx)
     except Exception as err:
+        _restore(entity, snapshot)
         return StepResult(Outcome.ERROR, state, None, _failure(err), entity)
+    except BaseException:
+        _restore(entity, snapshot)  # interrupted mid-step: put the data back
+        raise
     updated = EntityState(entity.key, chart.name, new_state, ctx.data, entity.version + 1)
-    return StepResult(Outcome.TRANSITIONED, state, new_state, None, updated, ctx.commands, timers)
+    return StepResult(
+        Outcome.TRANSITIONED, state, new_state, None, updated, ctx.commands, timers, *encoded
+    )
 
 
 def _encoded(ctx: StepContext) -> tuple[str, list[str]]:
@@ -185,54 +203,8 @@ def _timer_changes(
     return changes
 
 
-def _step_in_place(
-    chart: CompiledChart, entity: EntityState, event: Event, settings: Mapping[str, Any] | None
-) -> StepResult:
-    snapshot: list[bytes] = []
-
-    def keep_snapshot(data: dict[str, Any]) -> dict[str, Any]:
-        # Called only once a transition with actions is chosen (copy on write).
-        snapshot.append(to_json(data))
-        return data
-
-    state = entity.state
-    if not chart.allows(event.type, state):
-        return step(chart, entity, event, settings)  # ignored: nothing runs, nothing to copy
-    settings = settings or {}
-    now = event.received_at if event.received_at is not None else 0.0
-    ctx = StepContext(
-        event=event, data=entity.data, state=state, target="", now=now, settings=settings
-    )
-    try:
-        new_state = chart.fire(event.type, state, ctx, keep_snapshot)
-        if new_state is None:
-            return StepResult(
-                Outcome.IGNORED, state, None, _refusal_reason(ctx, event, state), entity
-            )
-        timers = _timer_changes(chart, state, new_state, ctx, settings)
-        data_json, command_json = _encoded(ctx)
-    except Exception as err:
-        return _rolled_back(entity, snapshot, _failure(err))
-    except BaseException:
-        _rolled_back(entity, snapshot, "")  # cancelled mid-step: put the data back
-        raise
-    updated = EntityState(entity.key, chart.name, new_state, ctx.data, entity.version + 1)
-    return StepResult(
-        Outcome.TRANSITIONED,
-        state,
-        new_state,
-        None,
-        updated,
-        ctx.commands,
-        timers,
-        data_json,
-        command_json,
-    )
-
-
-def _rolled_back(entity: EntityState, snapshot: list[bytes], reason: str) -> StepResult:
-    """An error outcome, with the entity's data as it was before the actions."""
+def _restore(entity: EntityState, snapshot: list[bytes]) -> None:
+    """Put back the data an in-place step changed before it failed."""
     if snapshot:
         entity.data.clear()
         entity.data.update(from_json(snapshot[0]))
-    return StepResult(Outcome.ERROR, entity.state, None, reason, entity)
