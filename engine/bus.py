@@ -376,6 +376,7 @@ class EventBus:
                 (self._generation, {row.event_id for row in merged.events})
             )
             self._prune_recent()
+        self._inflight_ids.difference_update([row.event_id for row in merged.events])
         for pending in pendings:
             for key in pending.keys:
                 left = self._uncommitted.get(key, 0) - 1
@@ -384,8 +385,6 @@ class EventBus:
                 else:
                     self._uncommitted[key] = left
             for sink, row in pending.futures:
-                if isinstance(row, EventRow):
-                    self._inflight_ids.discard(row.event_id)
                 if isinstance(sink, _Group):
                     sink.add(row)
                 elif not sink.done():
@@ -412,9 +411,8 @@ class EventBus:
 
     def _fail(self, pendings: list[_Pending], err: BaseException) -> None:
         for pending in pendings:
-            for sink, row in pending.futures:
-                if isinstance(row, EventRow):
-                    self._inflight_ids.discard(row.event_id)
+            self._inflight_ids.difference_update([row.event_id for row in pending.batch.events])
+            for sink, _row in pending.futures:
                 if not sink.done():
                     sink.set_exception(err)
             self._commit_slots.release()
@@ -442,34 +440,27 @@ class EventBus:
         ignored = errors = 0
         for row in batch.events:
             outcome = row.outcome
-            if outcome == Outcome.TRANSITIONED:
-                if debug_enabled:
-                    log.debug(
-                        "transitioned",
-                        entity=row.entity,
-                        event_id=row.event_id,
-                        event_type=row.type,
-                        from_state=row.from_state,
-                        to_state=row.to_state,
-                        seq=row.seq,
-                        commands=[c.type for c in row.commands] or None,
-                    )
-                continue
-            if outcome == Outcome.ERROR:
+            failed = outcome == Outcome.ERROR
+            if failed:
                 errors += 1
-            else:
+            elif outcome != Outcome.TRANSITIONED:
                 ignored += 1
-                if not debug_enabled:
-                    continue
-            (log.warning if outcome == Outcome.ERROR else log.debug)(
-                outcome,
-                entity=row.entity,
-                event_id=row.event_id,
-                event_type=row.type,
-                state=row.from_state,
-                reason=row.reason,
-                seq=row.seq,
+            if not (debug_enabled or failed):
+                continue
+            bound = log.bind(
+                entity=row.entity, event_id=row.event_id, event_type=row.type, seq=row.seq
             )
+            if outcome == Outcome.TRANSITIONED:
+                bound.debug(
+                    "transitioned",
+                    from_state=row.from_state,
+                    to_state=row.to_state,
+                    commands=[c.type for c in row.commands] or None,
+                )
+            else:
+                (bound.warning if failed else bound.debug)(
+                    outcome, state=row.from_state, reason=row.reason
+                )
         if debug_enabled:
             for dup in batch.duplicates:
                 log.debug("duplicate", entity=dup.entity, event_id=dup.event_id)

@@ -158,9 +158,7 @@ class Engine:
         try:
             typed = self._accept(event)
         except EventRejected as rejected:
-            raw = event.model_dump_json() if isinstance(event, Event) else _raw_text(event)
-            source = event.get("source") if isinstance(event, Mapping) else None
-            return await self._dead_letter(raw, str(source or "api"), rejected)
+            return await self._reject(event, rejected)
         return self.bus.submit_nowait(typed) or await self.bus.submit(typed)
 
     async def publish(self, event: Event | Mapping[str, Any]) -> Receipt:
@@ -178,8 +176,8 @@ class Engine:
         for event in events:
             try:
                 typed = self._accept(event)
-            except EventRejected:
-                rejected.append((len(slots), await self.submit(event)))
+            except EventRejected as why:
+                rejected.append((len(slots), await self._reject(event, why)))
                 slots.append(None)
                 continue
             positions.setdefault((typed.event_id, typed.entity), []).append(len(slots))
@@ -221,6 +219,14 @@ class Engine:
         if typed.received_at is None:
             typed = typed.model_copy(update={"received_at": self.clock.now()})
         return typed
+
+    async def _reject(
+        self, event: Event | Mapping[str, Any], rejected: EventRejected
+    ) -> asyncio.Future[Receipt]:
+        """Keep an event that failed `_accept` as a dead letter."""
+        raw = event.model_dump_json() if isinstance(event, Event) else _raw_text(event)
+        source = event.get("source") if isinstance(event, Mapping) else None
+        return await self._dead_letter(raw, str(source or "api"), rejected)
 
     async def _dead_letter(
         self, raw: str | bytes, source: str, rejected: EventRejected

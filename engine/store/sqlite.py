@@ -94,9 +94,9 @@ class EventRow:
     # Whether the step may have changed the entity's state or chart (columns of
     # an index); False lets the entity's row be updated without touching it.
     moved: bool = True
-    # The entity's data and the commands' payloads as JSON, when the step took
-    # them (`step(in_place=True)`): then ``entity_after.data`` may since have
-    # moved on with later steps, and these are what is written.
+    # The entity's data and the commands' payloads as JSON, taken by the step
+    # (`step(in_place=True)`): ``entity_after.data`` may since have moved on
+    # with later steps, so these, not the dicts, are what is written.
     data_json: str | None = None
     command_json: list[str] | None = None
 
@@ -396,14 +396,14 @@ _EVENT_COLUMNS = operator.attrgetter(*EVENT_COLUMNS)
 
 
 def _entity_row(row: EventRow) -> tuple[Any, ...]:
-    entity = row.entity_after
-    assert entity is not None
+    entity, data_json = row.entity_after, row.data_json
+    assert entity is not None and data_json is not None
     return (
         entity.key,
         entity.key.partition(":")[0],
         entity.chart,
         entity.state,
-        row.data_json if row.data_json is not None else dumps(entity.data),
+        data_json,
         entity.version,
         row.seq,
         row.received_at,
@@ -452,14 +452,13 @@ def batch_rows(batch: Batch, timers_fired: Sequence[str]) -> tuple[Any, ...]:
         if row.moved:
             moved.add(entity.key)
         last_of[entity.key] = row
-        encoded = row.command_json
-        for index, command in enumerate(row.commands):
+        for command, payload_json in zip(row.commands, row.command_json or (), strict=True):
             outbox_rows.append(
                 (
                     row.seq,
                     row.entity,
                     command.type,
-                    encoded[index] if encoded is not None else dumps(dict(command.payload)),
+                    payload_json,
                     command.idempotency_key,
                     row.received_at,
                     row.received_at,
