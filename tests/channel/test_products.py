@@ -1,4 +1,4 @@
-"""Product sync: PROD-1 to PROD-9."""
+"""Product sync: PROD-1 to PROD-12."""
 
 from __future__ import annotations
 
@@ -6,18 +6,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from statecharts.product_checks import check_product, images_to_send
-from tests.channel.harness import SHOP, listing, product
+from tests.channel.harness import PACKAGE, SHOP, listing, product
 
 
 async def test_prod1_products_and_collections_are_added_and_adding_again_changes_nothing(connected):
     """PROD-1: products and collections are added and adding again changes nothing."""
     channel = connected
     await channel.add_products(product("p1"), product("p2"))
-    await channel.send(
-        "products.add_collection",
-        SHOP,
-        {"collection_id": "summer", "products": [product("p2"), product("p3")]},
-    )
+    await channel.add_collection("summer", product("p2"), product("p3"))
     keys = {e.key for e in await channel.engine.entities(chart="product_listing")}
     assert keys == {listing("p1"), listing("p2"), listing("p3")}
     assert len(channel.tiktok.called("create_listing")) == 3, "p2 was sent once"
@@ -31,6 +27,7 @@ async def test_prod1_products_and_collections_are_added_and_adding_again_changes
 async def test_prod2_pending_sync_in_review_approved(connected):
     """PROD-2: pending sync in review approved."""
     channel = connected
+    await channel.set_attributes("p1", package_dimensions=PACKAGE)
     await channel.send(
         "listing.added", listing("p1"), {"shop": SHOP, "product": product("p1")}, settle=False
     )
@@ -62,23 +59,44 @@ async def test_prod2_prod5_tiktok_rejection_shows_its_audit_reasons(connected):
 async def test_prod3_missing_required_fields_reject_with_reasons_and_no_api_call(connected):
     """PROD-3: missing required fields reject with reasons and no api call."""
     channel = connected
-    bare = product("p1", weight=None, dimensions=False, variants=2)
+    bare = product("p1", weight=None, variants=2)
     for variant in bare["variants"]:
         variant["option1"] = None
-    bare["category_rules"] = {"size_chart_required": True, "certifications_required": ["CPC"]}
-    await channel.add_products(bare)
+    await channel.add_products(bare, package=None)
     assert await channel.state(listing("p1")) == "rejected"
     positions = [r["position"] for r in (await channel.data(listing("p1")))["failure_reasons"]]
-    assert positions == [
-        "package_weight",
-        "sales_attributes",
-        "package_dimensions",
-        "size_chart",
-        "certifications",
-    ]
+    assert positions == ["package_weight", "sales_attributes", "package_dimensions"]
     assert not [c for c in channel.tiktok.calls if c[1].get("listing") == listing("p1")], (
         "no API call is made for the product"
     )
+
+
+def test_prod3_a_category_asking_for_a_size_chart_and_certificates_is_checked():
+    """PROD-3: a size chart and certificates where the category requires them,
+    supplied through the merchant's TikTok attributes."""
+    rules = {"size_chart_required": True, "certifications_required": ["CPC", "FCC"]}
+    attributes = {"package_dimensions": PACKAGE, "certifications": [{"id": "CPC", "images": []}]}
+    failures = check_product(product("p1"), attributes, rules)
+    assert [f["position"] for f in failures] == ["size_chart", "certifications"]
+    assert "(FCC)" in failures[1]["reasons"][0], "only the missing certificate is named"
+    attributes |= {"size_chart": {"image_uri": "tos-maliva-i-o3syd03w52-us/abc"}}
+    attributes["certifications"].append({"id": "FCC", "images": ["tos-x"]})
+    assert check_product(product("p1"), attributes, rules) == []
+
+
+async def test_prod3_failure_reasons_read_as_sentences_for_the_merchant(connected):
+    """PROD-3, PROD-5: a failure reason tells the merchant what to do and where,
+    not a field path."""
+    channel = connected
+    await channel.add_products(product("p1", weight=None), package=None)
+    reasons = [r["reasons"][0] for r in (await channel.data(listing("p1")))["failure_reasons"]]
+    assert reasons == [
+        "Add the package weight in Shoplazza (variant SKU-p1-0 has none).",
+        "Add the package size (length, width and height) for TikTok Shop: "
+        "`channelsync products set <product> --dimensions 20x15x5cm`.",
+    ]
+    for reason in reasons:
+        assert reason[0].isupper() and reason.endswith(".") and ":" not in reason.split()[0]
 
 
 async def test_prod4_gifs_are_skipped_and_only_the_first_nine_images_are_sent(connected):
@@ -95,10 +113,8 @@ async def test_prod4_a_product_left_with_no_image_is_rejected_with_that_reason(c
     channel = connected
     await channel.add_products(product("p1", images=2, gif_at=(0, 1)))
     [reason] = (await channel.data(listing("p1")))["failure_reasons"]
-    assert (
-        reason["position"] == "main_images"
-        and "no image left after skipping GIFs" in reason["reasons"][0]
-    )
+    assert reason["position"] == "main_images"
+    assert "TikTok Shop does not accept GIF" in reason["reasons"][0]
     assert not channel.tiktok.called("create_listing")
 
 
@@ -117,7 +133,8 @@ def test_prod4_property_images_sent_are_the_first_nine_non_gifs_in_order(images)
     sent = images_to_send([{"src": s} for s in srcs])
     non_gif = [s for s in srcs if ".gif" not in s.lower()]
     assert sent == non_gif[:9]
-    failures = check_product({**product("x"), "images": [{"src": s} for s in srcs]})
+    attributes = {"package_dimensions": PACKAGE}
+    failures = check_product({**product("x"), "images": [{"src": s} for s in srcs]}, attributes)
     assert any(f["position"] == "main_images" for f in failures) == (not non_gif)
 
 
