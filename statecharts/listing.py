@@ -46,11 +46,11 @@ def register(rules: Rules) -> None:
     rules.guard("passes_checks", refusal="the product fails the required-field checks")(
         passes_checks
     )
+    rules.guard("change", takes_argument=True)(change)
     rules.guard(
-        "change",
-        takes_argument=True,
+        "fresh_update",
         refusal="Shoplazza sent an older version of the product than the one on record",
-    )(change)
+    )(fresh_update)
     rules.guard("has_tiktok_product", refusal="TikTok Shop has no product for it yet")(
         has_tiktok_product
     )
@@ -139,7 +139,7 @@ def classify_change(ctx: StepContext) -> str:
     """What a Shoplazza update or the merchant's attributes mean for TikTok:
 
     - ``stale``: an older version of the product than the one on record;
-    - ``unpublished``: the product is no longer for sale in Shoplazza;
+    - ``unpublished``: a Shoplazza update took the product off sale;
     - ``failing``: the product as it would become fails the local checks;
     - ``reviewed``: something TikTok reviews differs from what it last saw;
     - ``quiet``: only price, stock or fields TikTok does not review changed.
@@ -149,8 +149,8 @@ def classify_change(ctx: StepContext) -> str:
         ctx.data.get("product") or {}, payload.product.model_dump(mode="json")
     ):
         return "stale"
-    if not _product(ctx).get("published", True):
-        return "unpublished"
+    if isinstance(payload, p.ProductUpdated) and not _product(ctx).get("published", True):
+        return "unpublished"  # only Shoplazza takes a product off sale
     if _failures(ctx):
         return "failing"
     return "reviewed" if _reviewed_content_changed(ctx) else "quiet"
@@ -158,6 +158,13 @@ def classify_change(ctx: StepContext) -> str:
 
 def change(ctx: StepContext, kinds: str) -> bool:
     return classify_change(ctx) in kinds.split("|")
+
+
+def fresh_update(ctx: StepContext) -> bool:
+    """Shoplazza's webhooks can arrive out of order: an update older (by its
+    updated_at) than the product on record is not applied."""
+    payload: p.ProductUpdated = ctx.payload  # type: ignore[assignment]
+    return not is_stale(ctx.data.get("product") or {}, payload.product.model_dump(mode="json"))
 
 
 def has_tiktok_product(ctx: StepContext) -> bool:

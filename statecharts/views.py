@@ -18,7 +18,19 @@ LISTING_STATUS = {
     "approved": "Approved",
     "rejected": "Rejected",
     "deactivated": "Deactivated",
+    "seller_deactivated": "Deactivated on TikTok",
+    "platform_deactivated": "Deactivated by TikTok",
+    "frozen": "Frozen",
+    "deleted_on_tiktok": "Deleted on TikTok",
 }
+# States whose failure reasons say why the product is not selling.
+REASONED_STATES = (
+    "rejected",
+    "seller_deactivated",
+    "platform_deactivated",
+    "frozen",
+    "deleted_on_tiktok",
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +75,10 @@ async def product_sync_list(store: SQLiteStore, status: str | None = None) -> li
     rows = []
     for key, state, raw in await store.fetchall(sql + " ORDER BY key", params):
         data = loads(raw)
-        reasons = data.get("failure_reasons", []) if state == "rejected" else []
+        # A held edit's failure is the reason a product TikTok still has shows (PROD-12).
+        reasons = data.get("edit_failure") or (
+            data.get("failure_reasons", []) if state in REASONED_STATES else []
+        )
         rows.append(
             ProductRow(
                 key,
