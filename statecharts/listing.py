@@ -499,7 +499,11 @@ def reactivate_listing(ctx: StepContext) -> None:
     TikTok's next status (its webhook, or the review poll) says where it stands."""
     ctx.data["tiktok_deactivated"] = True
     ctx.data.pop("deactivated_because", None)
-    if _reviewed_content_changed(ctx):
+    failures = _failures(ctx)
+    if failures:
+        ctx.data["edit_failure"] = failures  # PROD-12: TikTok's version sells, the edit waits
+        _activate(ctx)
+    elif _reviewed_content_changed(ctx):
         submit_listing(ctx)
     else:
         _activate(ctx)

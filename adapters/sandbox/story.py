@@ -19,6 +19,7 @@ from adapters.sandbox.tiktok import TikTokSandbox
 from adapters.sandbox.webhooks import Faults
 from adapters.service import ChannelConfig, ChannelService, HttpServer
 from engine.clock import Clock, FakeClock
+from statecharts.merchant import set_product_attributes
 from statecharts.views import order_list, product_sync_list
 
 STORE = "demo-store"
@@ -26,6 +27,7 @@ SHOP = f"shop:{STORE}"
 APP_KEY, APP_SECRET = "sandbox-app-key", "sandbox-app-secret"
 CLIENT_SECRET, SHOPLAZZA_TOKEN = "sandbox-client-secret", "sandbox-access-token"
 USPS, UPS = "7117858858072016686", "7117859084333745966"
+PACKAGE = {"length": 20, "width": 15, "height": 5, "unit": "CENTIMETER"}
 
 Say = Callable[[str], None]
 
@@ -174,6 +176,11 @@ async def play(
 
     say("Connecting the Shoplazza store to TikTok Shop (US), Fulfilled by Seller")
     await connect_shop(box)
+    say("Giving TikTok what Shoplazza has no field for: each product's package size")
+    for product_id in ("1001", "1002", "1003", "1004"):
+        await set_product_attributes(
+            service.engine, f"listing:{STORE}:{product_id}", package_dimensions=PACKAGE
+        )
     say("Syncing the 'summer' collection")
     await service.add_collection(SHOP, "summer")
     await box.settle()

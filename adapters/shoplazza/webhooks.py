@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic_core import from_json
 
+from statecharts.shoplazza_product import shoplazza_fields
+
 
 class ShoplazzaWebhookRejected(Exception):
     pass
@@ -33,6 +35,16 @@ def _tiktok_order_id(order: dict[str, Any]) -> str | None:
         if isinstance(tag, str) and tag.strip().startswith("tiktok_order:"):
             return tag.strip().split(":", 1)[1]
     return None
+
+
+def _product_of(doc: dict[str, Any]) -> dict[str, Any]:
+    """The product of a products/* body (wrapped in "product" or not), id as text."""
+    product = doc.get("product", doc)
+    if not isinstance(product, dict) or product.get("id") in (None, ""):
+        raise ShoplazzaWebhookRejected("a products webhook without a product id")
+    if isinstance(product["id"], bool | float | dict | list):
+        raise ShoplazzaWebhookRejected(f"not a Shoplazza product id: {product['id']!r}")
+    return {**product, "id": str(product["id"])}
 
 
 def translate(topic: str, shop_domain: str, body: bytes) -> list[dict[str, Any]]:
@@ -57,14 +69,18 @@ def translate(topic: str, shop_domain: str, body: bytes) -> list[dict[str, Any]]
     if topic == "app/uninstalled":
         return [event("connection.app_uninstalled", f"shop:{store}", {})]
     if topic == "products/update":
-        product = doc.get("product", doc)
+        product = _product_of(doc)
+        # Shoplazza's own fields only: the listing merges them into what it
+        # has, and TikTok's attributes are the merchant's, never a webhook's.
         return [
             event(
-                "listing.product_updated", f"listing:{store}:{product['id']}", {"product": product}
+                "listing.product_updated",
+                f"listing:{store}:{product['id']}",
+                {"product": shoplazza_fields(product)},
             )
         ]
     if topic == "products/delete":
-        product = doc.get("product", doc)
+        product = _product_of(doc)
         return [
             event(
                 "listing.product_removed", f"listing:{store}:{product['id']}", {"reason": "deleted"}
