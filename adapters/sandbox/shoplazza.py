@@ -36,10 +36,11 @@ PRODUCT_FIELDS = frozenset({"title", "description", "published", "images", "coll
 VARIANT_FIELDS = frozenset(
     {"sku", "price", "inventory_quantity", "weight", "weight_unit", "option1", "option2", "option3"}
 )
-CATALOG_TIME = "2026-05-01T10:00:00+08:00"
 
 
-def demo_catalog() -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
+def demo_catalog(
+    updated_at: str = "2026-05-01T10:00:00+08:00",
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
     """A small store: a summer collection with four products, one of them
     missing its weight and one with twelve images of which two are GIFs."""
 
@@ -79,7 +80,7 @@ def demo_catalog() -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
                 }
             ],
             "collection_ids": ["summer"],
-            "updated_at": CATALOG_TIME,
+            "updated_at": updated_at,
         }
 
     products = {
@@ -107,7 +108,7 @@ class ShoplazzaSandbox:
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
         self.webhooks = WebhookSender(self.webhook_url, self._sign, self.faults, self.rng)
-        self.products, self.collections = demo_catalog()
+        self.products, self.collections = demo_catalog(updated_at=self._now())
         self.orders: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, str]] = []
         self._ids = itertools.count(30001)

@@ -841,3 +841,64 @@ def test_prod10_prod12_property_webhooks_never_lose_attributes_nor_reject_a_live
         assert set(entity.data["product"]) <= set(PRODUCT_FIELDS)
         if tiktok_says == "ACTIVATE":
             assert entity.state != "rejected", entity.data.get("failure_reasons")
+
+
+# ------------------------------------------------------------ Shoplazza-shaped products
+
+
+async def test_prod10_the_shoplazza_sandbox_has_shoplazzas_product_fields_only():
+    """PROD-10: the sandbox's products look like Shoplazza's (no package size,
+    size chart or certificates), an edit of a field Shoplazza lacks is refused,
+    and an edit sends products/update with the whole product and a new updated_at."""
+    import json
+    from datetime import datetime
+
+    from adapters.sandbox.shoplazza import ShoplazzaSandbox
+    from adapters.shoplazza.webhooks import translate
+    from engine import FakeClock
+
+    clock = FakeClock(start=1_777_600_000)
+    sandbox = ShoplazzaSandbox("demo-store", "secret", "token", clock, webhook_url="http://x")
+    try:
+        for shaped in sandbox.products.values():
+            assert set(shaped) <= {
+                "id",
+                "title",
+                "description",
+                "published",
+                "images",
+                "variants",
+                "collection_ids",
+                "updated_at",
+            }
+        with pytest.raises(ValueError, match="not a Shoplazza product field: package_dimensions"):
+            sandbox.product_action("1001", "update", package_dimensions={"length": 1})
+        before = sandbox.products["1001"]["updated_at"]
+        clock.advance(5)
+        sandbox.product_action("1001", "update", price="26.00", published=False)
+        [(body, headers)] = sandbox.webhooks._queue
+        assert headers["X-Shoplazza-Topic"] == "products/update"
+        sent = json.loads(body)["product"]
+        assert sent["variants"][0]["price"] == "26.00" and sent["published"] is False
+        assert datetime.fromisoformat(sent["updated_at"]) > datetime.fromisoformat(before)
+        [event] = translate("products/update", "demo-store.myshoplaza.com", body)
+        assert event["entity"] == "listing:demo-store:1001"
+        assert event["payload"]["product"]["title"] == "Linen beach shirt"
+    finally:
+        await sandbox.webhooks.aclose()
+
+
+def test_prod10_a_products_webhook_carries_shoplazzas_fields_only():
+    """PROD-10: whatever else a products/update body holds never reaches the
+    listing's product; a body without a product id is refused, not guessed."""
+    import json
+
+    from adapters.shoplazza.webhooks import ShoplazzaWebhookRejected, translate
+
+    body = {"product": {"id": 1001, "title": "Hat", "vendor": "x", "size_chart": "no"}}
+    [event] = translate("products/update", "demo-store.myshoplaza.com", json.dumps(body).encode())
+    assert event["entity"] == "listing:demo-store:1001"
+    assert event["payload"] == {"product": {"id": "1001", "title": "Hat"}}
+    for bad in ({"product": {"title": "no id"}}, {"product": ["x"]}, {"id": 1.5}):
+        with pytest.raises(ShoplazzaWebhookRejected):
+            translate("products/update", "demo-store.myshoplaza.com", json.dumps(bad).encode())
