@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 MAX_IMAGES = 9
-MAX_SKUS = 300  # PLATFORMS.md: 100 in older docs, 300 in later ones
+MAX_SKUS = 300  # TikTok: 100 in older docs, 300 in later ones
 MAX_SALES_ATTRIBUTES = 3
 MIN_PRICE, MAX_PRICE = Decimal("0.01"), Decimal("7600")
 MAX_TITLE = 255
