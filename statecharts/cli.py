@@ -48,6 +48,13 @@ _DIMENSIONS = re.compile(
     re.IGNORECASE,
 )
 _DIGITS = re.compile(r"^[0-9]+$")
+CLEAR_NAMES = ("category", "dimensions", "size-chart", "certifications")
+CLEARABLE = {
+    "category": "category_id",
+    "dimensions": "package_dimensions",
+    "size-chart": "size_chart",
+    "certifications": "certifications",
+}
 
 
 # ------------------------------------------------------------------ what the merchant typed
@@ -102,9 +109,11 @@ def parse_attributes(
     dimensions: str | None = None,
     size_chart: str | None = None,
     certifications: list[str] | None = None,
+    clear: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The keyword arguments of `set_product_attributes` for what was given;
-    `AttributeInputError` for the first value that cannot be sent."""
+    """The keyword arguments of `set_product_attributes` for what was given
+    (None for an attribute to clear); `AttributeInputError` for the first value
+    that cannot be sent."""
     attributes: dict[str, Any] = {}
     if category is not None:
         attributes["category_id"] = _tiktok_id("--category", category, "category")
@@ -127,10 +136,20 @@ def parse_attributes(
                 f"{len(ids)} certifications given; TikTok takes at most {MAX_CERTIFICATIONS}",
             )
         attributes["certifications"] = [{"id": i, "images": []} for i in ids]
+    for name in clear or []:
+        keyword = CLEARABLE.get(name.strip().lower())
+        if keyword is None:
+            raise AttributeInputError(
+                "--clear", f"{name!r} is not an attribute; use one of {', '.join(CLEAR_NAMES)}"
+            )
+        if attributes.get(keyword) is not None:
+            raise AttributeInputError("--clear", f"{name} is both set and cleared")
+        attributes[keyword] = None
     if not attributes:
         raise AttributeInputError(
             "--category",
-            "nothing to set: give --category, --dimensions, --size-chart or --certification",
+            "nothing to set: give --category, --dimensions, --size-chart, --certification "
+            "or --clear",
         )
     return attributes
 
@@ -311,6 +330,13 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option("--certification", help="A TikTok certification id (repeatable)."),
         ] = None,
+        clear: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--clear",
+                help="Remove an attribute: category, dimensions, size-chart or certifications.",
+            ),
+        ] = None,
     ) -> None:
         """Supply a product's TikTok-only attributes; Shoplazza edits never erase them."""
         try:
@@ -319,6 +345,7 @@ def register(app: typer.Typer) -> None:
                 dimensions=dimensions,
                 size_chart=size_chart,
                 certifications=certification,
+                clear=clear,
             )
         except AttributeInputError as error:
             raise typer.BadParameter(str(error), param_hint=f"'{error.option}'") from None
@@ -389,7 +416,10 @@ async def _set_attributes(db: Path, key: str, attributes: dict[str, Any]) -> tup
     engine = await Engine.open(db, charts=load_charts(), run_timers=False, run_outbox=False)
     try:
         listing_key = await _listing_key(engine, key)
-        receipt = await set_product_attributes(engine, listing_key, **attributes)
+        try:
+            receipt = await set_product_attributes(engine, listing_key, **attributes)
+        except ValueError as error:  # the library's own checks: nothing was recorded
+            raise typer.BadParameter(str(error)) from None
         entity = await engine.entity(listing_key)
     finally:
         await engine.stop()

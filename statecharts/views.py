@@ -162,6 +162,7 @@ class ProductRow:
     status_label: str
     reason: str
     failure_reasons: list[dict[str, Any]]
+    edit_failure_reasons: list[dict[str, Any]]
     deactivated_reason: str | None
     last_sync_at: str | None
     tiktok_product_id: str | None
@@ -171,16 +172,19 @@ class ProductRow:
         return asdict(self)
 
 
-def _is_deactivated(state: str) -> bool:
-    # Deactivated in Shoplazza, or by the seller on TikTok: the reason is why.
-    return "deactivated" in state
+# The state a product is in once deleted or unpublished in Shoplazza (PROD-8):
+# its reason is why, never an older rejection. TikTok's own deactivations have
+# states of their own whose reasons are failure reasons like any other.
+DEACTIVATED_IN_SHOPLAZZA = "deactivated"
 
 
 def product_row(key: str, state: str, data: dict[str, Any], labels: Choices) -> ProductRow:
     failures = list(data.get("failure_reasons") or [])
-    deactivated = data.get("deactivated_because") if _is_deactivated(state) else None
-    # A deactivated row's reason is why it went off sale, not an older rejection.
-    reason = deactivated or reason_text(failures)
+    # PROD-12: an edit held back (failed checks, or refused by TikTok) while the
+    # product keeps its state on TikTok is shown as a reason too.
+    edit_failures = list(data.get("edit_failure") or [])
+    deactivated = data.get("deactivated_because") if state == DEACTIVATED_IN_SHOPLAZZA else None
+    reason = deactivated or reason_text(failures + edit_failures)
     category = data.get("category") or {}
     attributes = data.get("attributes") or {}
     return ProductRow(
@@ -191,6 +195,7 @@ def product_row(key: str, state: str, data: dict[str, Any], labels: Choices) -> 
         status_label=labels.label(state),
         reason=reason,
         failure_reasons=failures,
+        edit_failure_reasons=edit_failures,
         deactivated_reason=deactivated,
         last_sync_at=iso_time(data.get("last_sync_at")),
         tiktok_product_id=data.get("tiktok_product_id"),
@@ -258,18 +263,25 @@ def shoplazza_side(data: dict[str, Any]) -> dict[str, str | None]:
 
 
 def returns_of(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """TikTok returns and refunds, the latest state of each, in the order first seen."""
+    """TikTok returns and refunds, the latest state of each (by TikTok's
+    update_time, arrival order on a tie), in the order first seen."""
     latest: dict[str, dict[str, Any]] = {}
     for change in data.get("returns") or []:
         ident = change.get("return_id") or change.get("return_type") or ""
-        latest[ident] = {
+        known = latest.get(ident)
+        if known and (known.get("update_time") or 0) > (change.get("update_time") or 0):
+            continue  # an older update delivered late
+        latest[ident] = change
+    return [
+        {
             "return_id": change.get("return_id") or None,
             "return_type": change.get("return_type") or None,
             "return_status": change.get("return_status") or None,
             "cancel_status": change.get("cancel_status") or None,
             "updated_at": iso_time(change.get("update_time") or change.get("at")),
         }
-    return list(latest.values())
+        for change in latest.values()
+    ]
 
 
 def order_row(key: str, state: str, data: dict[str, Any], labels: Choices) -> OrderRow:

@@ -31,6 +31,8 @@ from statecharts.views import (
     iso_time,
     listing_statuses,
     order_statuses,
+    product_row,
+    returns_of,
 )
 from tests.channel.harness import SHOP, listing, product
 from tests.conftest import invoke_cli
@@ -48,6 +50,7 @@ PRODUCT_FIELDS = {
     "status_label",
     "reason",
     "failure_reasons",
+    "edit_failure_reasons",
     "deactivated_reason",
     "last_sync_at",
     "tiktok_product_id",
@@ -242,6 +245,78 @@ async def test_prod5_failure_reasons_show_as_stored_without_field_paths(shop, db
     assert stored[0] in text and "package_weight:" not in text
 
 
+def reasons(*sentences: str, source: str = "tiktok") -> list[dict[str, Any]]:
+    return [{"source": source, "position": "", "reasons": list(sentences), "suggestions": []}]
+
+
+def test_prod12_a_held_edit_is_the_reason_of_a_product_that_keeps_selling():
+    """PROD-12: Approved on TikTok, with the edit's failure shown as its reason."""
+    row = product_row(
+        listing("p1"),
+        "approved",
+        {"edit_failure": reasons("The weight of SKU-1 is missing.", source="local")},
+        listing_statuses(),
+    )
+    assert row.status_label == "Approved"
+    assert row.reason == "The weight of SKU-1 is missing."
+    assert row.edit_failure_reasons and row.failure_reasons == []
+
+
+@pytest.mark.parametrize(
+    "state", ["seller_deactivated", "platform_deactivated", "frozen", "deleted_on_tiktok"]
+)
+def test_prod11_a_state_tiktok_set_shows_its_label_and_its_own_reason(state):
+    """PROD-11: TikTok's deactivation, freeze and deletion each show as what they
+    are, with TikTok's reason, never a stale Shoplazza deactivation reason."""
+    row = product_row(
+        listing("p1"),
+        state,
+        {
+            "failure_reasons": reasons("TikTok Shop froze the product."),
+            "deactivated_because": "unpublished in Shoplazza",  # from an earlier round
+        },
+        listing_statuses(),
+    )
+    assert row.reason == "TikTok Shop froze the product."
+    assert row.deactivated_reason is None
+    assert row.status_label == chart_state_labels("product_listing").get(state, row.status_label)
+    assert row.status_label and "_" not in row.status_label
+
+
+def test_ord6_a_return_shows_its_latest_status_even_when_updates_arrive_out_of_order():
+    rows = returns_of(
+        {
+            "returns": [
+                {
+                    "return_id": "r1",
+                    "return_type": "REFUND",
+                    "return_status": "A",
+                    "update_time": 5,
+                },
+                {
+                    "return_id": "r2",
+                    "return_type": "RETURN",
+                    "return_status": "X",
+                    "update_time": 6,
+                },
+                {
+                    "return_id": "r1",
+                    "return_type": "REFUND",
+                    "return_status": "C",
+                    "update_time": 9,
+                },
+                {
+                    "return_id": "r1",
+                    "return_type": "REFUND",
+                    "return_status": "B",
+                    "update_time": 7,
+                },
+            ]
+        }
+    )
+    assert [(r["return_id"], r["return_status"]) for r in rows] == [("r1", "C"), ("r2", "X")]
+
+
 # ------------------------------------------------------------------ the Shoplazza side
 
 
@@ -400,6 +475,11 @@ def test_prod10_attributes_become_the_library_call_arguments():
         ],
     }
     assert parse_attributes(category=" 600001 ") == {"category_id": "600001"}
+    assert parse_attributes(clear=["size-chart", "Certifications"], category="600002") == {
+        "category_id": "600002",
+        "size_chart": None,
+        "certifications": None,
+    }, "None clears an attribute"
 
 
 @pytest.mark.parametrize(
@@ -412,6 +492,8 @@ def test_prod10_attributes_become_the_library_call_arguments():
         ({"certifications": ["1", "1"]}, "--certification", "twice"),
         ({"certifications": [str(n) for n in range(11)]}, "--certification", "at most 10"),
         ({"certifications": ["ISO 9001"]}, "--certification", "not a TikTok certification id"),
+        ({"clear": ["weight"]}, "--clear", "use one of category, dimensions"),
+        ({"clear": ["category"], "category": "600001"}, "--clear", "both set and cleared"),
     ],
 )
 def test_prod10_bad_attributes_are_refused_naming_the_option(given, option, says):
@@ -442,3 +524,42 @@ async def test_products_set_finds_the_listing_of_a_product_id(shop):
         await _listing_key(shop.engine, "p")  # a prefix is not a product
     with pytest.raises(typer.BadParameter, match="no product"):
         await _listing_key(shop.engine, "p%")
+
+
+async def test_prod10_products_set_saves_the_attributes_through_the_library(shop, db_path):
+    """PROD-10 end to end: needs statecharts.merchant (the listing flows' library API)."""
+    pytest.importorskip("statecharts.merchant")
+    result = await invoke_cli(
+        "products",
+        "set",
+        "p2",
+        "--db",
+        str(db_path),
+        "--category",
+        "600002",
+        "--dimensions",
+        "30x20x5in",
+        "--certification",
+        "7182427311584347905",
+    )
+    assert result.exit_code == 0, result.output
+    attributes = (await shop.data(listing("p2")))["attributes"]
+    assert attributes["category_id"] == "600002"
+    assert attributes["package_dimensions"] == {
+        "length": 30,
+        "width": 20,
+        "height": 5,
+        "unit": "INCH",
+    }
+    assert [c["id"] for c in attributes["certifications"]] == ["7182427311584347905"]
+    [row] = [
+        r
+        for r in await listed("products", "--db", str(db_path), "--json")
+        if r["product_id"] == "p2"
+    ]
+    assert row["category_id"] == "600002"
+    cleared = await invoke_cli(
+        "products", "set", listing("p2"), "--db", str(db_path), "--clear", "certifications"
+    )
+    assert cleared.exit_code == 0, cleared.output
+    assert not (await shop.data(listing("p2")))["attributes"].get("certifications")
