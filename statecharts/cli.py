@@ -257,7 +257,9 @@ def _print_rows(rows: list[dict[str, Any]], as_json: bool, table: Callable[..., 
 # ------------------------------------------------------------------ commands
 
 DbOption = Annotated[Path, typer.Option("--db", help="The SQLite database file.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (fields: docs).")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON (fields in docs/merchant-cli.md).")
+]
 ProductStatusOption = Annotated[
     str | None,
     typer.Option(
@@ -311,7 +313,10 @@ def register(app: typer.Typer) -> None:
     @products_app.command("set")
     def products_set(
         key: Annotated[
-            str, typer.Argument(help="The product id, or its listing key listing:<store>:<id>.")
+            str,
+            typer.Argument(
+                metavar="KEY", help="The product id, or its listing key listing:<store>:<id>."
+            ),
         ],
         db: DbOption,
         category: Annotated[
@@ -320,7 +325,8 @@ def register(app: typer.Typer) -> None:
         dimensions: Annotated[
             str | None,
             typer.Option(
-                "--dimensions", help="Package LxWxH[cm|in], whole numbers; cm if no unit."
+                "--dimensions",
+                help="Package LxWxH in cm or in, e.g. 30x20x5cm (whole numbers; cm by default).",
             ),
         ] = None,
         size_chart: Annotated[
