@@ -21,12 +21,14 @@ from rich.table import Table
 from statecharts.views import (
     Choices,
     UnknownFilterValue,
+    connection_statuses,
     humanize,
     listing_statuses,
     order_list,
     order_statuses,
     product_sync_list,
     sales_channels,
+    shop_list,
     sync_statuses,
 )
 
@@ -247,6 +249,37 @@ def order_table(rows: list[dict[str, Any]], title: str = "Orders") -> Table:
     return table
 
 
+def shop_table(rows: list[dict[str, Any]], title: str = "TikTok Shop connection") -> Table:
+    """The connection of each store from `ShopRow.as_dict()` rows."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("Store", no_wrap=True)
+    for column in (
+        "Status",
+        "Reason",
+        "TikTok shop",
+        "Fulfillment",
+        "Carriers mapped",
+        "Authorization expires (UTC)",
+    ):
+        table.add_column(column)
+    for row in rows:
+        carriers = "\n".join(
+            f"{c['tracking_company_code']} -> "
+            f"{c['shipping_provider_name'] or c['shipping_provider_id']}"
+            for c in row["carrier_mapping"]
+        )
+        table.add_row(
+            _cell(row["store_domain"] or row["key"]),
+            row["status_label"],
+            _cell(row["reason"]),
+            _cell(row["tiktok_shop_name"] or row["tiktok_shop_id"]),
+            _cell(row["fulfillment_model"]),
+            carriers,
+            _cell(row["authorization_expires_at"]),
+        )
+    return table
+
+
 def _print_rows(rows: list[dict[str, Any]], as_json: bool, table: Callable[..., Table]) -> None:
     if as_json:
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
@@ -411,6 +444,32 @@ def register(app: typer.Typer) -> None:
 
         title = "Orders" + (f" ({channel})" if channel else "")
         _print_rows(asyncio.run(run()), as_json, lambda rows: order_table(rows, title))
+
+    @app.command()
+    def shops(
+        db: DbOption,
+        status: Annotated[
+            str | None,
+            typer.Option(
+                "--status",
+                help="A connection status label or id, any case: Active, "
+                "'Authorization inactive', ...",
+                callback=_filter(connection_statuses),
+            ),
+        ] = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        """The TikTok Shop connection of each store: status and why, fulfillment
+        model, carriers mapped, when the authorization expires."""
+
+        async def run() -> list[dict[str, Any]]:
+            store = await open_existing(db)
+            try:
+                return [r.as_dict() for r in await shop_list(store, status)]
+            finally:
+                await store.close()
+
+        _print_rows(asyncio.run(run()), as_json, shop_table)
 
 
 async def _set_attributes(db: Path, key: str, attributes: dict[str, Any]) -> tuple[Any, str]:

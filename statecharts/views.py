@@ -1,4 +1,4 @@
-"""The merchant's views: the Product Sync List and the order list.
+"""The merchant's views: the Product Sync List, the order list and the shops.
 
 Read models over the engine's entities table, which the engine keeps current
 with every committed transition; nothing here scans the event log.
@@ -22,6 +22,7 @@ from engine.store.sqlite import SQLiteStore, loads
 
 LISTING_CHART = "product_listing"
 ORDER_CHART = "order"
+CONNECTION_CHART = "shop_connection"
 SALES_CHANNELS = ("TikTok Shop",)
 
 # Statuses kept in an order's data (not chart states), with what a merchant reads.
@@ -337,5 +338,90 @@ async def order_list(
         params.append(wanted)
     return [
         order_row(key, state, loads(raw), labels)
+        for key, state, raw in await store.fetchall(sql + " ORDER BY key", params)
+    ]
+
+
+# ------------------------------------------------------------------ shops (the connection)
+
+
+@dataclass(frozen=True)
+class ShopRow:
+    key: str
+    store_domain: str | None
+    status: str
+    status_label: str
+    reason: str | None
+    account_type: str | None
+    tiktok_shop_id: str | None
+    tiktok_shop_name: str | None
+    fulfillment_model: str | None
+    carrier_mapping: list[dict[str, Any]]
+    terms_accepted_at: str | None
+    authorized_at: str | None
+    authorization_expires_at: str | None
+    inactive_since: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def connection_statuses() -> Choices:
+    return Choices("connection status", chart_state_labels(CONNECTION_CHART))
+
+
+def _carriers(logistics: dict[str, Any]) -> list[dict[str, Any]]:
+    names = {sp.get("id"): sp.get("name") for sp in logistics.get("shipping_providers") or []}
+    return [
+        {
+            "tracking_company_code": code,
+            "shipping_provider_id": provider,
+            "shipping_provider_name": names.get(provider),
+        }
+        for code, provider in sorted((logistics.get("carrier_mapping") or {}).items())
+    ]
+
+
+def shop_row(key: str, state: str, data: dict[str, Any], labels: Choices) -> ShopRow:
+    """Tokens are never in an entity's data; only their expiry times are."""
+    authorization = data.get("authorization") or {}
+    warning = data.get("expiry_warning") or {}
+    tiktok = data.get("tiktok_shop") or {}
+    logistics = data.get("logistics") or {}
+    expires = warning.get("expiration_time") or authorization.get("refresh_token_expire_in")
+    reason = data.get("inactive_reason")
+    if not reason and warning:
+        reason = warning.get("message") or f"the authorization expires at {iso_time(expires)}"
+    return ShopRow(
+        key=key,
+        store_domain=(data.get("store") or {}).get("domain"),
+        status=state,
+        status_label=labels.label(state),
+        reason=reason,
+        account_type=data.get("account_type"),
+        tiktok_shop_id=tiktok.get("shop_id"),
+        tiktok_shop_name=tiktok.get("shop_name"),
+        fulfillment_model=logistics.get("fulfillment_model"),
+        carrier_mapping=_carriers(logistics),
+        terms_accepted_at=iso_time(data.get("terms_accepted_at")),
+        authorized_at=iso_time(authorization.get("authorized_at")),
+        authorization_expires_at=iso_time(expires),
+        # Kept past a re-authorization; it means something only with its reason.
+        inactive_since=iso_time(data.get("inactive_since"))
+        if data.get("inactive_reason")
+        else None,
+    )
+
+
+async def shop_list(store: SQLiteStore, status: str | None = None) -> list[ShopRow]:
+    """Every connected (or connecting) store; ``status`` is a label or an id."""
+    labels = connection_statuses()
+    sql = "SELECT key, state, data FROM entities WHERE chart = ?"
+    params: list[Any] = [CONNECTION_CHART]
+    if status is not None:
+        sql += " AND state = ?"
+        params.append(labels.resolve(status))
+    return [
+        shop_row(key, state, loads(raw), labels)
         for key, state, raw in await store.fetchall(sql + " ORDER BY key", params)
     ]

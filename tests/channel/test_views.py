@@ -24,6 +24,7 @@ from statecharts.cli import (
     parse_attributes,
     parse_dimensions,
     product_table,
+    shop_table,
 )
 from statecharts.views import (
     UnknownFilterValue,
@@ -55,6 +56,22 @@ PRODUCT_FIELDS = {
     "last_sync_at",
     "tiktok_product_id",
     "category_id",
+}
+SHOP_FIELDS = {
+    "key",
+    "store_domain",
+    "status",
+    "status_label",
+    "reason",
+    "account_type",
+    "tiktok_shop_id",
+    "tiktok_shop_name",
+    "fulfillment_model",
+    "carrier_mapping",
+    "terms_accepted_at",
+    "authorized_at",
+    "authorization_expires_at",
+    "inactive_since",
 }
 ORDER_FIELDS = {
     "key",
@@ -162,6 +179,7 @@ async def test_prod2_status_filter_takes_a_label_or_an_id_in_any_case(shop, db_p
         (("orders", "--status", "Shipped"), ["On Hold (on_hold)", "In Transit (in_transit)"]),
         (("orders", "--sync-status", "done"), ["Not synced (not_synced)", "Failed (failed)"]),
         (("orders", "--channel", "Online Store"), ["TikTok Shop"]),
+        (("shops", "--status", "connected"), ["Active (active)", "Authorization inactive"]),
     ],
 )
 async def test_an_unknown_filter_value_exits_2_naming_the_valid_values(shop, db_path, args, named):
@@ -192,11 +210,13 @@ async def test_every_list_has_json_with_the_documented_fields(shop, db_path):
     products = await listed("products", "--db", str(db_path), "--json")
     products_list = await listed("products", "list", "--db", str(db_path), "--json")
     orders = await listed("orders", "--db", str(db_path), "--json")
-    assert products and orders
+    shops = await listed("shops", "--db", str(db_path), "--json")
+    assert products and orders and shops
     assert all(set(r) == PRODUCT_FIELDS for r in products + products_list)
     assert all(set(r) == ORDER_FIELDS for r in orders)
+    assert all(set(r) == SHOP_FIELDS for r in shops)
     docs = DOCS.read_text(encoding="utf-8")
-    for name in PRODUCT_FIELDS | ORDER_FIELDS:
+    for name in PRODUCT_FIELDS | ORDER_FIELDS | SHOP_FIELDS:
         assert f"`{name}`" in docs, f"{name} is not documented"
 
 
@@ -373,6 +393,41 @@ async def test_ord5_the_order_list_never_shows_the_buyers_address(shop, db_path)
     assert (await shop.data("order:8001")).get("recipient_address"), "stored for Shoplazza"
     result = await invoke_cli("orders", "--db", str(db_path), "--json")
     assert "Ada Lovelace" not in result.stdout and "Main St" not in result.stdout
+
+
+# ------------------------------------------------------------------ the connection
+
+
+async def test_conn4_the_shops_list_shows_the_connection_and_why_it_is_inactive(shop, db_path):
+    """CONN-4, LOGI-2: status label, carriers mapped, and the reason an
+    authorization ended, in the merchant's words."""
+    [row] = await listed("shops", "--db", str(db_path), "--json")
+    assert row["status_label"] == "Active" and row["reason"] is None
+    assert row["fulfillment_model"] == "FBS"
+    assert row["carrier_mapping"] == [
+        {
+            "tracking_company_code": "usps",
+            "shipping_provider_id": USPS,
+            "shipping_provider_name": "USPS",
+        }
+    ]
+    assert row["authorized_at"] == START
+    assert row["authorization_expires_at"] == "2024-01-13T22:13:20Z"  # refresh token: +60 days
+
+    await shop.send("connection.deauthorized", SHOP)
+    [row] = await listed(
+        "shops", "--db", str(db_path), "--status", "AUTHORIZATION inactive", "--json"
+    )
+    assert row["status_label"] == "Authorization inactive"
+    assert row["reason"] == "the seller deauthorized the app on TikTok Shop"
+    assert row["inactive_since"] == START
+    text = rendered(shop_table([row]))
+    assert "Authorization inactive" in text and "usps -> USPS" in text
+    assert await listed("shops", "--db", str(db_path), "--status", "active", "--json") == []
+    await shop.authorize()
+    [row] = await listed("shops", "--db", str(db_path), "--json")
+    assert row["status_label"] == "Active"
+    assert row["reason"] is None and row["inactive_since"] is None, "nothing stale"
 
 
 # ------------------------------------------------------------------ properties
