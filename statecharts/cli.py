@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from statecharts.views import (
     Choices,
@@ -177,6 +178,12 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _add_row(table: Table, *cells: str) -> None:
+    """Cells are plain text: a title or a reason with [brackets] is shown as
+    written, never read as rich markup."""
+    table.add_row(*(Text(cell) for cell in cells))
+
+
 def product_table(rows: list[dict[str, Any]], title: str = "Product Sync List") -> Table:
     """The Product Sync List from `ProductRow.as_dict()` rows."""
     table = Table(title=title, title_justify="left")
@@ -184,7 +191,8 @@ def product_table(rows: list[dict[str, Any]], title: str = "Product Sync List") 
     for column in ("Title", "Status", "Failure reason", "Last sync (UTC)", "TikTok product"):
         table.add_column(column)
     for row in rows:
-        table.add_row(
+        _add_row(
+            table,
             row["product_id"],
             row["title"],
             row["status_label"],
@@ -235,7 +243,8 @@ def order_table(rows: list[dict[str, Any]], title: str = "Orders") -> Table:
     ):
         table.add_column(column)
     for row in rows:
-        table.add_row(
+        _add_row(
+            table,
             row["order_id"],
             _cell(row["shoplazza_created_at"] or row["tiktok_create_time"]),
             row["sales_channel"],
@@ -268,7 +277,8 @@ def shop_table(rows: list[dict[str, Any]], title: str = "TikTok Shop connection"
             f"{c['shipping_provider_name'] or c['shipping_provider_id']}"
             for c in row["carrier_mapping"]
         )
-        table.add_row(
+        _add_row(
+            table,
             _cell(row["store_domain"] or row["key"]),
             row["status_label"],
             _cell(row["reason"]),

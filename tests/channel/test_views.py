@@ -153,6 +153,14 @@ async def test_prod2_product_list_shows_the_charts_labels_never_raw_ids(shop, db
     assert "In Review" in text and "in_review" not in text
 
 
+async def test_titles_and_reasons_show_as_written_even_with_brackets(shop, db_path):
+    """A Shoplazza title like "Hat [XL]" is text, not terminal markup."""
+    await shop.add_products(product("br", title="Hat [XL] [bold]", weight=None))
+    rows = await listed("products", "--db", str(db_path), "--status", "rejected", "--json")
+    [row] = [r for r in rows if r["product_id"] == "br"]
+    assert "Hat [XL] [bold]" in rendered(product_table([row]))
+
+
 async def test_prod2_status_filter_takes_a_label_or_an_id_in_any_case(shop, db_path):
     """PROD-2: `--status "in review"`, `IN_REVIEW` and `in_review` are one filter."""
     for value in ("In Review", "in review", "IN_REVIEW", "in_review", "In-Review"):
