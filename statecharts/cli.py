@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -399,16 +400,17 @@ def register(app: typer.Typer) -> None:
         except AttributeInputError as error:
             raise typer.BadParameter(str(error), param_hint=f"'{error.option}'") from None
         if not db.exists():
-            err.print(f"[red]error:[/red] no database at {db}", highlight=False)
+            err.print(f"[red]error:[/red] no database at {escape(str(db))}", highlight=False)
             raise typer.Exit(1)
         receipt, label = asyncio.run(_set_attributes(db, key, attributes))
         if receipt.outcome in ("error", "ignored"):
             err.print(
-                f"[red]error:[/red] {receipt.entity}: not saved ({receipt.reason})",
+                f"[red]error:[/red] {escape(str(receipt.entity))}: not saved "
+                f"({escape(str(receipt.reason))})",
                 highlight=False,
             )
             raise typer.Exit(1)
-        out.print(f"{receipt.entity}: attributes saved; status {label}", highlight=False)
+        out.print(Text(f"{receipt.entity}: attributes saved; status {label}"))
 
     @app.command()
     def orders(

@@ -75,7 +75,7 @@ class UnknownFilterValue(ValueError):
     def __init__(self, what: str, value: str, choices: dict[str, str]) -> None:
         self.what, self.value, self.choices = what, value, choices
         valid = ", ".join(f"{label} ({key})" for key, label in choices.items())
-        super().__init__(f"{value!r} is not a {what}; use one of: {valid}")
+        super().__init__(f"{value!r} is not {what}; use one of: {valid}")
 
 
 @dataclass(frozen=True)
@@ -100,19 +100,19 @@ class Choices:
 
 
 def listing_statuses() -> Choices:
-    return Choices("product status", chart_state_labels(LISTING_CHART))
+    return Choices("a product status", chart_state_labels(LISTING_CHART))
 
 
 def order_statuses() -> Choices:
-    return Choices("order status", chart_state_labels(ORDER_CHART))
+    return Choices("an order status", chart_state_labels(ORDER_CHART))
 
 
 def sync_statuses() -> Choices:
-    return Choices("sync status", SYNC_STATUS_LABELS)
+    return Choices("a sync status", SYNC_STATUS_LABELS)
 
 
 def sales_channels() -> Choices:
-    return Choices("sales channel", {name: name for name in SALES_CHANNELS})
+    return Choices("a sales channel", {name: name for name in SALES_CHANNELS})
 
 
 def iso_time(value: Any) -> str | None:
@@ -367,7 +367,7 @@ class ShopRow:
 
 
 def connection_statuses() -> Choices:
-    return Choices("connection status", chart_state_labels(CONNECTION_CHART))
+    return Choices("a connection status", chart_state_labels(CONNECTION_CHART))
 
 
 def _carriers(logistics: dict[str, Any]) -> list[dict[str, Any]]:
