@@ -1,11 +1,12 @@
-"""What the merchant reads: the Product Sync List and the order list (issue 12, part 3).
+"""What the merchant reads: the Product Sync List, the order list and the shops (issue 12, part 3).
 
 Built through the engine and the channel harness on a real SQLite file, read
-back through `channelsync products` / `channelsync orders` as a merchant would.
+back through `channelsync products` / `orders` / `shops` as a merchant would.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
@@ -126,7 +127,7 @@ async def listed(*args: str) -> Any:
 
 
 def rendered(table: Any) -> str:
-    console = Console(width=250, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console = Console(width=250, record=True, file=io.StringIO())
     console.print(table)
     return console.export_text()
 
