@@ -1,4 +1,4 @@
-"""The merchant's commands: `channelsync products` (list, set) and `channelsync orders`.
+"""The merchant's commands: `channelsync products` (list, set), `orders` and `shops`.
 
 Lists show the charts' labels, take a label or an id (any case) in their
 filters and exit 2 naming the valid values for any other; `--json` prints the
