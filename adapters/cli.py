@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 out = Console()
 
@@ -182,28 +181,9 @@ def play_demo(db: Path) -> None:
 
 
 def _show(title: str, rows: list[dict[str, Any]]) -> None:
-    table = Table(title=title, title_justify="left")
-    if rows and "product_id" in rows[0]:
-        for column in ("Product", "Title", "Status", "Failure reason"):
-            table.add_column(column)
-        for row in rows:
-            reasons = "; ".join(
-                f"{r.get('position') or 'product'}: {', '.join(r.get('reasons', []))}"
-                for r in row["failure_reasons"]
-            )
-            table.add_row(row["product_id"], row["title"], row["status_label"], reasons)
-    else:
-        table.add_column("TikTok order", no_wrap=True)
-        for column in ("Channel", "Status", "Sync", "Shoplazza order", "Fulfillment"):
-            table.add_column(column)
-        for row in rows:
-            table.add_row(
-                row["order_id"],
-                row["sales_channel"],
-                row["status"],
-                row["sync_status"] + (f": {row['sync_reason']}" if row["sync_reason"] else ""),
-                row["shoplazza_order_id"] or "",
-                (row["fulfillment_status"] or "")
-                + (f": {row['fulfillment_reason']}" if row["fulfillment_reason"] else ""),
-            )
-    out.print(table)
+    """The demo prints the merchant's own lists (labels, reasons, Shoplazza status)."""
+    from statecharts.cli import order_table, product_table
+
+    products = "product_id" in rows[0] if rows else title.startswith("Product")
+    table = product_table if products else order_table
+    out.print(table(rows, title), highlight=False)
