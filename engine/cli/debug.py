@@ -113,14 +113,23 @@ def ingest(
     log_file: Annotated[Path, typer.Argument(help="A JSONL event log.")],
 ) -> None:
     """Feed a log through the engine: new events are applied, known ones are
-    duplicates and change nothing, malformed ones become dead letters."""
+    duplicates and change nothing, malformed ones become dead letters. The
+    commands the events ask for are recorded as inert: the log's own database
+    did that work, so this one never carries it out (`channelsync commands
+    --status inert`)."""
     from engine.runtime import Engine
 
     charts = load_charts()
     tune_gc()
+    inert = (
+        f"ingested from {log_file.name}: the database that logged it did this work,"
+        " so this one never carries it out"
+    )
 
     async def run() -> dict[str, int]:
-        engine = await Engine.open(db, charts=charts, run_timers=False, run_outbox=False)
+        engine = await Engine.open(
+            db, charts=charts, run_timers=False, run_outbox=False, inert_commands=inert
+        )
         counts: dict[str, int] = {}
         try:
             window: list[Any] = []

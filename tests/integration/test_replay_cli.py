@@ -217,3 +217,47 @@ async def test_log_lines_go_to_standard_error_and_output_stays_clean(demo_db, tm
     replayed = await invoke_cli("--log-level", "DEBUG", "replay", "--db", str(demo_db), "--json")
     assert replayed.exit_code == 0, replayed.output
     assert json.loads(replayed.stdout) == json.loads(state.stdout)
+
+
+async def test_ingest_leaves_no_work_that_a_later_serve_would_carry_out(demo_db, tmp_path):
+    """ENG-6: `ingest` into a scratch database re-applies another database's
+    log; the commands its events ask for were that database's work. They are
+    recorded as inert, with the reason, listed by `commands`, and the outbox
+    dispatcher (what `serve` runs) carries none of them out."""
+    from engine.chartset import ChartSet, discover_packages
+    from engine.runtime import Engine
+
+    exported = tmp_path / "log.jsonl"
+    await invoke_cli("export", "--db", str(demo_db), "--out", str(exported))
+    scratch = tmp_path / "scratch.db"
+    assert (await invoke_cli("ingest", "--db", str(scratch), str(exported))).exit_code == 0
+
+    calls = []
+
+    async def record(command):
+        calls.append(command.type)
+
+    with sqlite3.connect(demo_db) as conn:
+        types = {row[0] for row in conn.execute("SELECT DISTINCT command FROM outbox")}
+        carried_out = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+    assert {"create_listing", "create_shoplazza_order", "push_shipping"} <= types
+    engine = await Engine.open(
+        scratch,
+        charts=ChartSet.load(discover_packages().values()),
+        handlers={t: record for t in types},
+        run_timers=False,
+        run_outbox=False,
+    )
+    try:
+        assert await engine.outbox.run_until_idle() == 0
+        inert = await engine.commands.list("inert")
+    finally:
+        await engine.stop()
+    assert calls == []
+    assert len(inert) == carried_out
+    assert all(c.reason and c.reason.startswith("ingested from log.jsonl") for c in inert)
+
+    listed = await invoke_cli("commands", "--db", str(scratch), "--json")
+    assert json.loads(listed.stdout) == [], "nothing open: no work waits in the scratch database"
+    retried = await invoke_cli("commands", "retry", str(inert[0].id), "--db", str(scratch))
+    assert retried.exit_code == 1 and "ingested from another database's log" in retried.stderr
