@@ -395,3 +395,23 @@ async def test_eng5_a_mid_log_file_without_its_base_is_refused(demo_db, tmp_path
         ingested = await invoke_cli("ingest", "--db", str(scratch), str(log))
         assert ingested.exit_code == 2 and "takes a whole log" in ingested.stderr
         assert not scratch.exists(), "a refused ingest creates no database"
+
+
+async def test_eng5_an_event_that_no_longer_validates_is_named_not_a_traceback(
+    sample_engine, db_path
+):
+    """ENG-5: a logged payload the installed event types refuse (a package
+    older or newer than the one that logged it) exits 2 naming the event."""
+    engine = sample_engine
+    await engine.publish(engine.make_event("parcel.pack", "parcel:1", {}, event_id="p1"))
+    await engine.publish(
+        engine.make_event("parcel.note", "parcel:1", {"text": "fragile"}, event_id="n1")
+    )
+    with sqlite3.connect(db_path) as conn:
+        [seq] = conn.execute("SELECT seq FROM events WHERE event_id = 'n1'").fetchone()
+        conn.execute("UPDATE events SET payload = '{}' WHERE seq = ?", (seq,))
+    for command in ("check", "replay"):
+        result = await invoke_cli(command, "--db", str(db_path))
+        assert result.exit_code == 2, result.output
+        assert f"event seq {seq} (parcel.note on parcel:1) does not validate" in result.stderr
+        assert "Traceback" not in result.output
