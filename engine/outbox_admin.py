@@ -46,6 +46,16 @@ RETRYABLE = ("pending", "held", "parked")
 DISCARDABLE = ("pending", "held", "parked")
 
 
+# Command ids are SQLite integers: nothing outside this range can name one.
+_ID_RANGE = range(-(2**63), 2**63)
+
+
+def _checked(command_id: int) -> int:
+    if command_id not in _ID_RANGE:
+        raise CommandNotFound(command_id)
+    return command_id
+
+
 class CommandNotFound(LookupError):
     """No command has this id."""
 
@@ -205,7 +215,7 @@ class OutboxCommands:
 
     async def get(self, command_id: int) -> CommandView:
         rows = await self.store.fetchall(
-            f"SELECT {_VIEW_COLUMNS} FROM outbox WHERE id = ?", (command_id,)
+            f"SELECT {_VIEW_COLUMNS} FROM outbox WHERE id = ?", (_checked(command_id),)
         )
         if not rows:
             raise CommandNotFound(command_id)
@@ -220,7 +230,7 @@ class OutboxCommands:
         held again if what it waits for has not changed); a pending one stops
         waiting out its backoff. Done, discarded and inert commands are refused."""
         before = await self.store.run_write(
-            act, command_id, "retry", RETRYABLE, actor, reason, self.clock.now()
+            act, _checked(command_id), "retry", RETRYABLE, actor, reason, self.clock.now()
         )
         self._logged(command_id, "retry", before, actor)
         return await self.get(command_id)
@@ -231,7 +241,7 @@ class OutboxCommands:
         """Make sure the command never runs. A call already under way when it is
         discarded finishes, and shows done if it succeeded."""
         before = await self.store.run_write(
-            act, command_id, "discard", DISCARDABLE, actor, reason, self.clock.now()
+            act, _checked(command_id), "discard", DISCARDABLE, actor, reason, self.clock.now()
         )
         self._logged(command_id, "discard", before, actor)
         return await self.get(command_id)

@@ -195,12 +195,15 @@ async def test_ops_a_done_command_is_neither_retried_nor_discarded(sample_engine
 
 
 @pytest.mark.parametrize("action", ["retry", "discard"])
-async def test_ops_an_unknown_id_exits_2_with_a_clear_message(sample_engine, db_path, action):
-    """OPS-2: acting on an id no command has is an input error."""
+@pytest.mark.parametrize("command_id", ["9999", "0", "-1", str(2**63 - 1), str(2**63)])
+async def test_ops_an_unknown_id_exits_2_with_a_clear_message(
+    sample_engine, db_path, action, command_id
+):
+    """OPS-2: acting on an id no command has is an input error, whatever its size."""
     await stuck_work(sample_engine)
-    result = await invoke_cli("commands", action, "9999", "--db", str(db_path))
+    result = await invoke_cli("commands", action, "--db", str(db_path), "--", command_id)
     assert result.exit_code == 2
-    assert "no outbox command with id 9999" in result.stderr
+    assert f"no outbox command with id {command_id}" in result.stderr
     assert "Traceback" not in result.output
 
 
@@ -267,3 +270,27 @@ async def test_ops_a_command_discarded_while_its_call_fails_stays_discarded(samp
     await sample_engine.commands.discard(second.id)
     assert await dispatcher(sample_engine, held_mid_call).run_once() == 0
     assert (await sample_engine.commands.get(second.id)).status == "discarded"
+
+
+async def test_ops_actions_work_with_a_writer_process(tmp_path, clock, sample_charts):
+    """OPS-2: with `writer="process"` (serve's option) the action's
+    transaction runs in the writer process like every other write."""
+    engine = await Engine.open(
+        tmp_path / "p.db",
+        charts=sample_charts,
+        clock=clock,
+        run_timers=False,
+        run_outbox=False,
+        writer="process",
+    )
+    try:
+        ids = await stuck_work(engine)
+        assert (await engine.commands.retry(ids["parcel:1"], actor="alice")).status == "pending"
+        assert (await engine.commands.discard(ids["parcel:2"], "no")).status == "discarded"
+        with pytest.raises(CommandActionRefused):
+            await engine.commands.retry(ids["parcel:4"])
+        with pytest.raises(CommandNotFound):
+            await engine.commands.discard(2**63 - 1)
+        assert await engine.store.count("outbox_actions") == 2
+    finally:
+        await engine.stop()

@@ -21,7 +21,7 @@ from engine.sample import chart_package
 CHARTS = ChartSet.load([chart_package()])
 OUTCOMES = ("ok", "transient", "refused", "held", "rate_limited")
 # Ids no command has: at SQLite's integer limits, zero, negative.
-UNKNOWN_IDS = (0, -1, 2**63 - 1, -(2**63), 10_000)
+UNKNOWN_IDS = (0, -1, 2**63 - 1, -(2**63), 2**63, 10_000)
 
 steps = st.lists(
     st.one_of(
