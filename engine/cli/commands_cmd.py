@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
-from engine.cli.main import _fail, _print_json, _table, app, open_existing, out
+from engine.cli.main import _fail, _print_json, app, open_existing, out
 from engine.clock import SystemClock
 from engine.outbox_admin import (
     CommandActionRefused,
@@ -110,7 +111,14 @@ def commands(
         }
         for v in views
     ]
-    _table("Commands", rows, ["id", "type", "entity", "status", "attempts", "next attempt"])
+    table = Table(title="Commands")
+    columns = ["id", "type", "entity", "status", "attempts", "next attempt"]
+    for column in columns:
+        # Ids and keys are what an operator copies: folded, never cut short.
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+    out.print(table)
     if not views:
         out.print(f"no {(status or 'open').lower()} commands", highlight=False)
     # Reasons are sentences (a platform's refusal, a hold): one line each, unwrapped.
