@@ -1,15 +1,17 @@
 """The event log as a file: JSON Lines, versioned, for sharing and replaying.
 
-Line 1 is a header, ``{"format": "channelsync.eventlog", "version": 2, ...}``
-(with ``since_seq`` and ``base``, the number of base lines). A whole log
-(``since_seq`` 0) has no base. An export that starts mid-log (``since_seq``
-N) carries, right after the header, one ``{"base": {key, chart, state, data,
-version}}`` line per entity its events touch that existed at seq N: the state
-its first exported event applies to. Every other line is one logged event
-with its recorded outcome: ``seq, event_id, type, source, entity, chart,
-occurred_at, received_at, payload, outcome, from_state, to_state, reason``.
-A reader refuses a file of another format or a newer version; a version 1
-file that starts mid-log has no base and is refused by replay.
+Line 1 is a header, ``{"format": "channelsync.eventlog", "version": 2,
+"source", "entity", "since_seq", "base", "exported_at"}``; every other line
+is one logged event with its recorded outcome: ``seq, event_id, type,
+source, entity, chart, occurred_at, received_at, payload, outcome,
+from_state, to_state, reason``.
+
+A whole log has ``since_seq`` 0 and an empty ``base``. An export that starts
+mid-log (``since_seq`` N) lists in ``base`` the state at seq N ({key, chart,
+state, data, version}) of each entity its events touch that existed then:
+what its first exported event applies to. A reader refuses a file of another
+format or a newer version; a version 1 file that starts mid-log has no base,
+and replay refuses it.
 """
 
 from __future__ import annotations
@@ -62,12 +64,10 @@ async def export_log(
         "source": store.path,
         "entity": entity,
         "since_seq": since_seq,
-        "base": len(base),
+        "base": [state.as_dict() for state in base],
         "exported_at": exported_at,
     }
     out.write(to_json(header) + b"\n")
-    for state in base:
-        out.write(to_json({"base": state.as_dict()}) + b"\n")
     count = 0
     async for row in store.iter_events(since_seq, entity=entity):
         record = dict(zip(COLUMNS, row, strict=True))
@@ -109,7 +109,8 @@ def read_header(path: Path) -> dict[str, Any]:
     return header
 
 
-def _lines(path: Path) -> Iterator[dict[str, Any]]:
+def read_records(path: Path) -> Iterator[dict[str, Any]]:
+    """The file's logged events, in order."""
     read_header(path)
     with path.open("rb") as handle:
         handle.readline()
@@ -120,13 +121,6 @@ def _lines(path: Path) -> Iterator[dict[str, Any]]:
                 yield from_json(line)
             except ValueError as error:
                 raise LogFileError(f"{path}:{number}: not JSON: {error}") from None
-
-
-def read_records(path: Path) -> Iterator[dict[str, Any]]:
-    """The file's logged events, in order (its base lines left out)."""
-    for record in _lines(path):
-        if "base" not in record:
-            yield record
 
 
 def starts_mid_log(header: dict[str, Any]) -> bool:
@@ -148,19 +142,17 @@ def read_base(path: Path) -> dict[str, EntityState]:
             " show states that never were. Export it again with this channelsync (a mid-log"
             " export now includes the entities' states at the cut), or export the whole log"
         )
-    base: dict[str, EntityState] = {}
-    for record in _lines(path):
-        if "base" not in record:
-            break
-        item = record["base"]
-        base[item["key"]] = EntityState(
-            item["key"], item["chart"], item["state"], item["data"], item["version"]
-        )
-    if len(base) != int(header["base"]):
+    try:
+        return {
+            item["key"]: EntityState(
+                item["key"], item["chart"], item["state"], item["data"], item["version"]
+            )
+            for item in header["base"]
+        }
+    except (KeyError, TypeError):
         raise LogFileError(
-            f"{path} announces {header['base']} base states but has {len(base)}: it is cut short"
-        )
-    return base
+            f"{path}: the header's base is not a list of {{key, chart, state, data, version}}"
+        ) from None
 
 
 async def logged_events_from_file(path: Path, charts: ChartSet) -> AsyncIterator[LoggedEvent]:
