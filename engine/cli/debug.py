@@ -461,9 +461,7 @@ def history(
                 "event": event["type"] + origin,
                 "change": change,
                 "commands": "; ".join(
-                    f"#{c['id']} {c['type']}: {c['status']}"
-                    + (f" ({c['last_error']})" if c["last_error"] else "")
-                    for c in event["commands"]
+                    f"#{c['id']} {c['type']}: {_command_state(c)}" for c in event["commands"]
                 ),
             }
         )
@@ -476,3 +474,10 @@ def history(
         )
     if story["dead_letters"]:
         _table("Dead letters", story["dead_letters"], ["source", "error"])
+
+
+def _command_state(command: dict[str, Any]) -> str:
+    """``done``, ``parked (why)``; a discarded command's reason says it all."""
+    if command["status"] == "discarded":
+        return str(command["reason"])
+    return command["status"] + (f" ({command['reason']})" if command["reason"] else "")

@@ -45,3 +45,10 @@ async def test_ops_held_work_is_listed_with_its_reason_and_a_discard_survives_re
     )
     assert row["entity"] == listing("p2")
     assert row["reason"] == "discarded by ops: merchant withdrew the product"
+
+    story = await invoke_cli("history", listing("p2"), "--db", str(db_path), "--json")
+    [command] = [c for e in json.loads(story.stdout)["events"] for c in e["commands"]]
+    assert (command["status"], command["reason"]) == (
+        "discarded",
+        "discarded by ops: merchant withdrew the product",
+    )
