@@ -37,7 +37,6 @@ commands_app = typer.Typer(
 app.add_typer(commands_app, name="commands")
 
 DbOption = Annotated[Path | None, typer.Option("--db", help="The SQLite database file.")]
-RequiredDb = Annotated[Path, typer.Option("--db", help="The SQLite database file.")]
 ReasonOption = Annotated[
     str | None, typer.Option("--reason", help="Why (kept with the command's record).")
 ]
@@ -86,6 +85,7 @@ def commands(
 ) -> None:
     """List outbox commands: id, type, entity, status, attempts, next attempt, reason."""
     if ctx.invoked_subcommand is not None:
+        ctx.obj = db  # `commands --db X retry ID` works as well as `commands retry ID --db X`
         return
     if db is None:
         raise _fail("give the database with --db", 2)
@@ -150,6 +150,13 @@ def _act(
     )
 
 
+def _db(ctx: typer.Context, db: Path | None) -> Path:
+    chosen = db if db is not None else ctx.obj
+    if chosen is None:
+        raise _fail("give the database with --db", 2)
+    return Path(chosen)
+
+
 def _actor(by: str | None) -> str:
     if by:
         return by
@@ -161,25 +168,29 @@ def _actor(by: str | None) -> str:
 
 @commands_app.command("retry")
 def retry(
+    ctx: typer.Context,
     command_id: Annotated[int, typer.Argument(metavar="ID", help="The command's id.")],
-    db: RequiredDb,
+    db: DbOption = None,
     reason: ReasonOption = None,
     by: ByOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the command as JSON.")] = False,
 ) -> None:
     """Run a pending, held or parked command again now, with its same idempotency key."""
     actor = _actor(by)
-    _act(db, command_id, lambda c: c.retry(command_id, actor=actor, reason=reason), as_json)
+    database = _db(ctx, db)
+    _act(database, command_id, lambda c: c.retry(command_id, actor=actor, reason=reason), as_json)
 
 
 @commands_app.command("discard")
 def discard(
+    ctx: typer.Context,
     command_id: Annotated[int, typer.Argument(metavar="ID", help="The command's id.")],
-    db: RequiredDb,
+    db: DbOption = None,
     reason: ReasonOption = None,
     by: ByOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the command as JSON.")] = False,
 ) -> None:
     """Make sure a pending, held or parked command never runs."""
     actor = _actor(by)
-    _act(db, command_id, lambda c: c.discard(command_id, reason, actor=actor), as_json)
+    database = _db(ctx, db)
+    _act(database, command_id, lambda c: c.discard(command_id, reason, actor=actor), as_json)

@@ -294,3 +294,17 @@ async def test_ops_actions_work_with_a_writer_process(tmp_path, clock, sample_ch
         assert await engine.store.count("outbox_actions") == 2
     finally:
         await engine.stop()
+
+
+async def test_ops_the_database_may_be_named_before_or_after_the_action(sample_engine, db_path):
+    """OPS-2: `commands --db X retry ID` and `commands retry ID --db X` are the
+    same; without a database the action exits 2 and says so."""
+    ids = await stuck_work(sample_engine)
+    before = await invoke_cli("commands", "--db", str(db_path), "retry", str(ids["parcel:1"]))
+    assert before.exit_code == 0, before.output
+    after = await invoke_cli("commands", "discard", str(ids["parcel:2"]), "--db", str(db_path))
+    assert after.exit_code == 0, after.output
+    statuses = {r["entity"]: r["status"] for r in await listed(db_path, "--status", "all")}
+    assert (statuses["parcel:1"], statuses["parcel:2"]) == ("pending", "discarded")
+    nowhere = await invoke_cli("commands", "retry", str(ids["parcel:1"]))
+    assert nowhere.exit_code == 2 and "give the database with --db" in nowhere.stderr
