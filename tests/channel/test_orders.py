@@ -203,6 +203,69 @@ async def test_ord8_numeric_status_codes_are_understood(shop):
     assert await shop.state("order:7011") == "awaiting_shipment"
 
 
+async def test_ord9_an_equal_update_time_applies_forward_and_never_back(shop):
+    """ORD-9: TikTok stamps two moves within one second: the forward one applies,
+    the backward one and a repeat do not."""
+    await paid_order(shop, "7012")  # AWAITING_SHIPMENT at 200
+    forward = await shop.order_status("7012", "IN_TRANSIT", 200)
+    assert forward.outcome == "transitioned" and await shop.state("order:7012") == "in_transit"
+    back = await shop.order_status("7012", "AWAITING_SHIPMENT", 200)
+    assert back.outcome == "ignored" and back.reason.startswith("stale")
+    again = await shop.order_status("7012", "IN_TRANSIT", 200)
+    assert again.outcome == "ignored"
+    assert await shop.state("order:7012") == "in_transit"
+    assert [
+        c["fulfillment_status"] for c in shop.shoplazza.called("update_shoplazza_fulfillment")
+    ] == ["shipped"]
+
+
+async def test_ord6_the_shoplazza_copy_never_moves_back(shop):
+    """ORD-6: the merchant shipped in Shoplazza; TikTok's later Partially Shipping
+    does not turn Shoplazza's shipped back into partially shipped, and after a
+    cancel in Shoplazza nothing reopens or cancels it again."""
+    await paid_order(shop, "7013")
+    await shop.send(
+        "order.shoplazza_fulfilled",
+        "order:7013",
+        {"tracking_number": "9400", "tracking_company_code": "usps"},
+    )
+    await shop.order_status("7013", "PARTIALLY_SHIPPING", 300)
+    assert not shop.shoplazza.called("update_shoplazza_fulfillment"), "shipped stays shipped"
+
+    await paid_order(shop, "7014", status="UNPAID")
+    await shop.send("order.shoplazza_changed", "order:7014", {"status": "cancelled"})
+    await shop.order_status("7014", "AWAITING_SHIPMENT", 200)
+    await shop.order_status("7014", "CANCELLED", 300)
+    payments = [c["order"] for c in shop.shoplazza.called("update_shoplazza_payment")]
+    cancels = [c["order"] for c in shop.shoplazza.called("cancel_shoplazza_order")]
+    assert "order:7014" not in payments and "order:7014" not in cancels
+
+
+async def test_ord6_shoplazza_status_and_tiktok_returns_are_kept_for_the_order_list(shop):
+    """ORD-6: the order keeps what Shoplazza shows and TikTok's returns, one row per
+    return at its latest status."""
+    await paid_order(shop, "7015")
+    await shop.send("order.shoplazza_changed", "order:7015", {"financial_status": "refunded"})
+    for status, at in (
+        ("RETURN_OR_REFUND_REQUEST_PENDING", 400),
+        ("RETURN_OR_REFUND_REQUEST_COMPLETE", 500),
+    ):
+        await shop.send(
+            "order.tiktok_return_changed",
+            "order:7015",
+            {
+                "return_id": "r9",
+                "return_type": "REFUND",
+                "return_status": status,
+                "update_time": at,
+            },
+        )
+    data = await shop.data("order:7015")
+    assert data["shoplazza"]["financial_status"] == "refunded"
+    [refund] = data["returns"]
+    assert refund["return_status"] == "RETURN_OR_REFUND_REQUEST_COMPLETE"
+
+
 # ------------------------------------------------------------------ logistics
 
 
