@@ -68,6 +68,7 @@ TRACKING_UPDATE_WINDOW = 72 * 3600  # LOGI-5
 DEFAULT_SYNC_RETRY = "15m"
 CODE_ON_HOLD = 21011044
 CODE_ALREADY_SHIPPED = 21008099
+CODE_FULFILLED_BY_TIKTOK = 21008025
 # Failures a retry can cure; a cancelled order that never reached Shoplazza is not retried.
 NOT_RETRIED = "cancelled on TikTok before it was created in Shoplazza"
 
@@ -655,6 +656,8 @@ def record_push_failure(ctx: StepContext) -> None:
         fulfillment["correction"] = {"status": "not_synced", "reason": failed.message}
     elif failed.code == CODE_ON_HOLD:
         wait_while_on_hold(ctx)
+    elif failed.code == CODE_FULFILLED_BY_TIKTOK:
+        skip_push_for_fbt(ctx)  # TikTok knows better than the order detail we kept (LOGI-1)
     elif failed.code == CODE_ALREADY_SHIPPED:
         fulfillment.update(status="pushed", reason="already shipped on TikTok", pushed_at=ctx.now)
     else:

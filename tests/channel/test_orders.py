@@ -9,6 +9,7 @@ from adapters.sandbox import tiktok as tiktok_sandbox
 from adapters.sandbox.story import Sandboxes, connect_shop
 from adapters.tiktok_shop.commands import TikTokCommands
 from engine.outbox import OutboxCommand
+from statecharts.resolvers import provider_for_option
 from statecharts.views import order_list
 from tests.channel.harness import SHOP, TIKTOK_SHOP_ID, listing, product
 
@@ -334,6 +335,7 @@ async def test_logi3_tracking_goes_out_only_with_a_mapped_carrier_and_is_retried
     assert (
         push["tracking_number"] == "1Z999" and push["shipping_provider_id"] == "7117859084333745966"
     )
+    assert push["order_line_item_ids"] == [f"li-{shop.pids[0]}"], "TikTok's own line item ids"
     assert (await shop.data("order:7102"))["fulfillment"]["status"] == "pushed"
 
 
@@ -600,3 +602,36 @@ async def test_logi3_logi5_each_tiktok_refusal_reads_as_a_reason(box, case, code
     failed = await refusal(box, push(order["id"], body, command=command))
     assert failed["code"] == code
     assert reads in failed["message"] and f"(TikTok error {code})" in failed["message"]
+
+
+def test_logi2_a_mapped_provider_listed_under_another_id_uses_the_options_id():
+    """LOGI-2: the option lists the mapped carrier by name under its own id; an
+    option without the carrier names what it offers; an unlisted option is left
+    to TikTok."""
+    logistics = {
+        "shipping_providers": [{"id": "1", "name": "USPS"}, {"id": "2", "name": "UPS"}],
+        "delivery_options": {
+            "std": {"name": "Standard", "shipping_providers": [{"id": "1", "name": "USPS"}]},
+            "eco": {"name": "Economy", "shipping_providers": [{"id": "9", "name": "usps"}]},
+        },
+    }
+    assert provider_for_option(logistics, "1", "std") == ("1", None)
+    assert provider_for_option(logistics, "1", "eco") == ("9", None)
+    assert provider_for_option(logistics, "2", "eco") == (
+        None,
+        "carrier UPS is not offered by this order's delivery option (Economy); TikTok lists: usps",
+    )
+    assert provider_for_option(logistics, "2", "unknown") == ("2", None)
+    assert provider_for_option(logistics, None, "std") == (None, None)
+
+
+async def test_logi1_tiktok_saying_the_order_is_fbt_stops_the_push(shop):
+    """LOGI-1: TikTok's 21008025 (the order is Fulfilled by TikTok) marks the push
+    not applicable instead of failing it."""
+    await paid_order(shop, "7106")
+    await shop.send(
+        "order.shipping_push_failed",
+        "order:7106",
+        {"code": 21008025, "message": "the order is Fulfilled by TikTok"},
+    )
+    assert (await shop.data("order:7106"))["fulfillment"]["status"] == "not_applicable"
