@@ -101,7 +101,6 @@ def register(rules: Rules) -> None:
     )
     rules.guard("tracking_pushed", refusal="no tracking has been pushed yet")(tracking_pushed)
     rules.guard("carrier", takes_argument=True)(carrier)
-
     rules.register_actions(
         record_status,
         record_detail,
@@ -120,7 +119,6 @@ def register(rules: Rules) -> None:
         push_tracking,
         fail_carrier_not_mapped,
         fail_carrier_not_offered,
-        wait_for_line_items,
         fail_push_authorization_inactive,
         record_push,
         record_push_failure,

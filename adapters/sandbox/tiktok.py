@@ -422,7 +422,7 @@ class TikTokSandbox:
                 code=CODE_BAD_LINE_ITEMS,
                 message="order_line_item_ids must be line item ids of this order",
             )
-        if all(own[i].get("package_id") for i in wanted):
+        if any(own[i].get("package_id") for i in wanted):
             return self.envelope(code=CODE_ALREADY_SHIPPED, message="the order has already shipped")
         refusal = self._check_tracking(order, body, own_package=None)
         if refusal is not None:
