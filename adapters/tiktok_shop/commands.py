@@ -211,7 +211,11 @@ class TikTokCommands:
         p = command.payload
         shop = await self._shop_of_order(command)
         data = await self._call(shop, "GET", "/order/202309/orders", query={"ids": p["order_id"]})
-        [order] = data["orders"]
+        orders = data.get("orders") or []
+        if len(orders) != 1:
+            # A webhook can outrun the order API: ask again later rather than fail.
+            raise RetryLater(f"TikTok returned {len(orders)} orders for {p['order_id']}")
+        [order] = orders
         if not p["include_recipient"]:
             order.pop("recipient_address", None)  # ORD-5: not fetched into our hands
         return [result(command, p["order"], "order.detail_fetched", order)]

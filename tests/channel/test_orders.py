@@ -8,7 +8,7 @@ from adapters.sandbox import story
 from adapters.sandbox import tiktok as tiktok_sandbox
 from adapters.sandbox.story import Sandboxes, connect_shop
 from adapters.tiktok_shop.commands import TikTokCommands
-from engine.outbox import OutboxCommand
+from engine.outbox import OutboxCommand, RetryLater
 from statecharts.resolvers import provider_for_option
 from statecharts.views import order_list
 from tests.channel.harness import SHOP, TIKTOK_SHOP_ID, listing, product
@@ -635,3 +635,32 @@ async def test_logi1_tiktok_saying_the_order_is_fbt_stops_the_push(shop):
         {"code": 21008025, "message": "the order is Fulfilled by TikTok"},
     )
     assert (await shop.data("order:7106"))["fulfillment"]["status"] == "not_applicable"
+
+
+async def test_logi3_a_push_waits_for_tiktoks_line_item_ids(shop):
+    """LOGI-3: without TikTok's line item ids (an order detail that lacks them)
+    nothing is pushed; the order says it waits, and the next detail sends it."""
+    await paid_order(shop, "7107")
+    for item in shop.tiktok.orders["7107"]["line_items"]:
+        item["id"] = ""
+    await shop.send("order.address_updated", "order:7107")  # TikTok's detail, again
+    await shop.send(
+        "order.shoplazza_fulfilled",
+        "order:7107",
+        {"tracking_number": "9400", "tracking_company_code": "usps"},
+    )
+    assert not shop.tiktok.called("push_shipping")
+    assert (await shop.data("order:7107"))["fulfillment"]["status"] == "waiting_detail"
+    shop.tiktok.orders["7107"]["line_items"][0]["id"] = "li-7107"
+    await shop.send("order.address_updated", "order:7107")
+    [push] = shop.tiktok.called("push_shipping")
+    assert push["order_line_item_ids"] == ["li-7107"]
+    assert (await shop.data("order:7107"))["fulfillment"]["status"] == "pushed"
+
+
+async def test_ord5_an_order_the_api_does_not_show_yet_is_fetched_again_later(box):
+    """ORD-5 (the detail fetch): a webhook can outrun Get Order Detail; an empty
+    answer is retried later instead of failing the order for good."""
+    command = push("576486316948499999", {"include_recipient": False}, command="fetch_order_detail")
+    with pytest.raises(RetryLater):
+        await TikTokCommands(box.service.tiktok).fetch_order_detail(command)
