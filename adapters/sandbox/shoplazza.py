@@ -42,6 +42,21 @@ FULFILLMENT_ORDER = [
     "returned",
     "cancelled",
 ]
+FINANCIAL_STATUSES = frozenset(
+    {
+        "waiting",
+        "paying",
+        "authorized",
+        "partially_paid",
+        "paid",
+        "cancelled",
+        "failed",
+        "refunding",
+        "refund_failed",
+        "refunded",
+        "partially_refunded",
+    }
+)
 # Payment statuses from which "payment success" may still be marked.
 UNPAID = frozenset({"waiting", "paying", "authorized", "partially_paid", "failed"})
 
@@ -203,7 +218,22 @@ class ShoplazzaSandbox:
         return JSONResponse({"orders": found})
 
     async def create_order(self, request: Request, body: dict[str, Any]) -> Response:
-        order = dict(body["order"])
+        """Create an order; Shoplazza refuses line items of variants it does not have."""
+        order = dict(body.get("order") or {})
+        variants = {
+            str(v["id"]): str(p["id"]) for p in self.products.values() for v in p["variants"]
+        }
+        items = order.get("line_items")
+        if not isinstance(items, list) or not items:
+            return _unprocessable("line_items is required")
+        for item in items:
+            if variants.get(str(item.get("variant_id"))) != str(item.get("product_id")):
+                return _unprocessable(
+                    f"variant {item.get('variant_id')} of product {item.get('product_id')} "
+                    "does not exist"
+                )
+        if order.get("financial_status", "waiting") not in FINANCIAL_STATUSES:
+            return _unprocessable(f"unknown financial_status {order.get('financial_status')!r}")
         order["line_items"] = [
             {**item, "id": str(next(self._ids))} for item in order.get("line_items", [])
         ]

@@ -664,3 +664,26 @@ async def test_ord5_an_order_the_api_does_not_show_yet_is_fetched_again_later(bo
     command = push("576486316948499999", {"include_recipient": False}, command="fetch_order_detail")
     with pytest.raises(RetryLater):
         await TikTokCommands(box.service.tiktok).fetch_order_detail(command)
+
+
+async def test_ord6_over_the_strict_shoplazza_sandbox_nothing_moves_back_or_is_refused(box):
+    """ORD-6: the merchant cancels in Shoplazza, then the buyer pays and cancels on
+    TikTok: Shoplazza is not marked paid or cancelled again (it would refuse
+    both), no command is left failed, and the order shows Shoplazza's status."""
+    shirt = await box.tiktok_product_id("1001")
+    order_id = box.tiktok.create_order([{"product_id": shirt, "seller_sku": "SKU-1001"}])["id"]
+    await box.settle()
+    shoplazza_id = await box.shoplazza_order_id(order_id)
+    box.shoplazza.order_action(shoplazza_id, "cancel")
+    await box.settle()
+    box.tiktok.order_action(order_id, "pay")
+    await box.settle()
+    box.tiktok.order_action(order_id, "cancel")
+    await box.settle()
+    engine = box.service.engine
+    left = await engine.store.fetchall("SELECT command, status FROM outbox WHERE status != 'done'")
+    assert left == []
+    assert box.shoplazza.orders[shoplazza_id]["financial_status"] == "waiting"
+    entity = await engine.entity(f"order:{order_id}")
+    assert entity is not None and entity.state == "cancelled"
+    assert entity.data["shoplazza"]["status"] == "cancelled"
