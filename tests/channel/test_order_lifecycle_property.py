@@ -15,7 +15,7 @@ CHARTS = ChartSet.load([chart_package()])
 ORDER = CHARTS.by_kind["order"]
 FINAL = {"completed", "cancelled"}
 
-# TikTok's documented moves (PLATFORMS.md): forward, cancellation before delivery.
+# TikTok's documented moves (docs/order-flows.md): forward, cancellation before delivery.
 NEXT = {
     "UNPAID": ["ON_HOLD", "AWAITING_SHIPMENT", "CANCELLED"],
     "ON_HOLD": ["AWAITING_SHIPMENT", "CANCELLED"],
