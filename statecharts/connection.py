@@ -212,10 +212,21 @@ def record_fulfillment_model(ctx: StepContext) -> None:
 
 
 def record_shipping_providers(ctx: StepContext) -> None:
+    """Providers per delivery option (a package names one of its order's option),
+    and their union, from which a carrier is mapped (LOGI-2)."""
     payload: p.ProvidersListed = ctx.payload  # type: ignore[assignment]
-    ctx.data.setdefault("logistics", {})["shipping_providers"] = [
-        {"id": sp.id, "name": sp.name} for sp in payload.shipping_providers
-    ]
+    logistics = ctx.data.setdefault("logistics", {})
+    providers = [{"id": sp.id, "name": sp.name} for sp in payload.shipping_providers]
+    if not payload.delivery_option_id:
+        logistics["shipping_providers"] = providers
+        return
+    options = logistics.setdefault("delivery_options", {})
+    options[payload.delivery_option_id] = {
+        "name": payload.delivery_option_name,
+        "shipping_providers": providers,
+    }
+    union = {sp["id"]: sp for o in options.values() for sp in o["shipping_providers"]}
+    logistics["shipping_providers"] = list(union.values())
 
 
 def record_carrier_mapping(ctx: StepContext) -> None:

@@ -96,10 +96,17 @@ class ChannelResolvers:
         ]
 
     async def resolve_carrier(self, command: OutboxCommand) -> list[dict[str, Any]]:
+        """The provider to ship with: the carrier's mapping (LOGI-2), checked against
+        the providers TikTok lists for the order's delivery option."""
         payload = command.payload
         found = await self.connection(tiktok_shop_id=payload.get("shop_id"))
         logistics = found[2].get("logistics", {}) if found else {}
         code = payload.get("tracking_company_code") or ""
+        order = await self.store.entity(payload["order"])
+        option = _delivery_option(order.data if order else {})
+        provider, not_offered = provider_for_option(
+            logistics, logistics.get("carrier_mapping", {}).get(code), option
+        )
         return [
             {
                 "event_id": f"result:{command.idempotency_key}",
@@ -111,8 +118,10 @@ class ChannelResolvers:
                     "tracking_number": payload.get("tracking_number") or "",
                     "tracking_company_code": code,
                     "fulfillment_model": logistics.get("fulfillment_model"),
-                    "shipping_provider_id": logistics.get("carrier_mapping", {}).get(code),
+                    "shipping_provider_id": provider,
                     "authorization_active": found is not None and found[1] in ACTIVE_STATES,
+                    "delivery_option_id": option,
+                    "not_offered": not_offered,
                 },
             }
         ]
@@ -136,6 +145,45 @@ class ChannelResolvers:
             }
             for (key,) in rows
         ]
+
+
+def _delivery_option(order: dict[str, Any]) -> str:
+    """The order's delivery option, from the order detail or its line items."""
+    detail = order.get("detail", {})
+    if detail.get("delivery_option_id"):
+        return str(detail["delivery_option_id"])
+    options = {i.get("delivery_option_id") for i in detail.get("line_items", [])} - {None, ""}
+    return str(options.pop()) if len(options) == 1 else ""
+
+
+def provider_for_option(
+    logistics: dict[str, Any], mapped: str | None, option: str
+) -> tuple[str | None, str | None]:
+    """(provider id, why not) for a carrier mapped to ``mapped`` shipping an order
+    of delivery option ``option``. A mapped provider the option does not list is
+    replaced by the option's provider of the same name (TikTok may list a
+    carrier under several ids); with none, the push is refused with the
+    option's providers named. An option the connection has not listed yet
+    leaves the mapped provider to TikTok's judgement."""
+    if not mapped:
+        return None, None
+    offered = logistics.get("delivery_options", {}).get(option) if option else None
+    if offered is None:
+        return mapped, None
+    providers = offered.get("shipping_providers", [])
+    if any(sp["id"] == mapped for sp in providers):
+        return mapped, None
+    names = {sp["id"]: sp["name"] for sp in logistics.get("shipping_providers", [])}
+    name = names.get(mapped, mapped)
+    same = [sp["id"] for sp in providers if sp["name"].casefold() == name.casefold()]
+    if same:
+        return same[0], None
+    listed = ", ".join(sp["name"] for sp in providers) or "none"
+    label = offered.get("name") or option
+    return None, (
+        f"carrier {name} is not offered by this order's delivery option ({label}); "
+        f"TikTok lists: {listed}"
+    )
 
 
 def _shoplazza_items(

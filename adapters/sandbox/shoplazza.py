@@ -29,6 +29,42 @@ CARRIERS = [
 ]
 
 
+# Shoplazza's fulfillment statuses in the order an order moves through them.
+FULFILLMENT_ORDER = [
+    "initialled",
+    "waiting",
+    "partially_shipped",
+    "shipped",
+    "partially_finished",
+    "finished",
+    "returning",
+    "partially_returned",
+    "returned",
+    "cancelled",
+]
+FINANCIAL_STATUSES = frozenset(
+    {
+        "waiting",
+        "paying",
+        "authorized",
+        "partially_paid",
+        "paid",
+        "cancelled",
+        "failed",
+        "refunding",
+        "refund_failed",
+        "refunded",
+        "partially_refunded",
+    }
+)
+# Payment statuses from which "payment success" may still be marked.
+UNPAID = frozenset({"waiting", "paying", "authorized", "partially_paid", "failed"})
+
+
+def _unprocessable(message: str) -> Response:
+    return JSONResponse({"errors": message}, status_code=422)
+
+
 def demo_catalog() -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
     """A small store: a summer collection with four products, one of them
     missing its weight and one with twelve images of which two are GIFs."""
@@ -182,7 +218,25 @@ class ShoplazzaSandbox:
         return JSONResponse({"orders": found})
 
     async def create_order(self, request: Request, body: dict[str, Any]) -> Response:
-        order = dict(body["order"])
+        """Create an order; Shoplazza refuses line items of variants it does not have."""
+        order = dict(body.get("order") or {})
+        variants = {
+            str(v["id"]): str(p["id"]) for p in self.products.values() for v in p["variants"]
+        }
+        items = order.get("line_items")
+        if not isinstance(items, list) or not items:
+            return _unprocessable("line_items is required")
+        for item in items:
+            if variants.get(str(item.get("variant_id"))) != str(item.get("product_id")):
+                return _unprocessable(
+                    f"variant {item.get('variant_id')} of product {item.get('product_id')} "
+                    "does not exist"
+                )
+        if order.get("financial_status", "waiting") not in FINANCIAL_STATUSES:
+            return _unprocessable(f"unknown financial_status {order.get('financial_status')!r}")
+        order["line_items"] = [
+            {**item, "id": str(next(self._ids))} for item in order.get("line_items", [])
+        ]
         order.update(
             id=str(next(self._ids)),
             created_at=self._now(),
@@ -198,16 +252,35 @@ class ShoplazzaSandbox:
         order = self.orders.get(request.path_params["id"])
         if order is None:
             return JSONResponse({"errors": "not found"}, status_code=404)
-        order.update(body.get("order", {}))
+        change = body.get("order", {})
+        wanted = change.get("fulfillment_status")
+        rank = FULFILLMENT_ORDER.index
+        if wanted is not None and (
+            wanted not in FULFILLMENT_ORDER
+            or order["status"] == "cancelled"
+            or rank(wanted) < rank(order["fulfillment_status"])
+        ):
+            return _unprocessable(
+                f"fulfillment_status cannot go from {order['fulfillment_status']} to {wanted}"
+            )
+        order.update(change)
         return JSONResponse({"order": order})
 
     async def mark_paid(self, request: Request, body: Any) -> Response:
-        order = self.orders[request.path_params["id"]]
+        order = self.orders.get(request.path_params["id"])
+        if order is None:
+            return JSONResponse({"errors": "not found"}, status_code=404)
+        if order["status"] == "cancelled" or order["financial_status"] not in UNPAID:
+            return _unprocessable(f"the order is {order['financial_status']}, not awaiting payment")
         order["financial_status"] = "paid"
         return JSONResponse({"order": order})
 
     async def cancel(self, request: Request, body: Any) -> Response:
-        order = self.orders[request.path_params["id"]]
+        order = self.orders.get(request.path_params["id"])
+        if order is None:
+            return JSONResponse({"errors": "not found"}, status_code=404)
+        if order["status"] == "cancelled":
+            return _unprocessable("the order is already cancelled")
         order["status"] = "cancelled"
         return JSONResponse({"order": order})
 
@@ -221,7 +294,14 @@ class ShoplazzaSandbox:
             {
                 "tracking_number": tracking_number,
                 "tracking_company_code": tracking_company_code,
-                "line_items": [{"id": i.get("variant_id")} for i in order["line_items"]],
+                "line_items": [
+                    {
+                        "id": i["id"],
+                        "variant_id": i.get("variant_id"),
+                        "quantity": i.get("quantity", 1),
+                    }
+                    for i in order["line_items"]
+                ],
             }
         )
         order["fulfillment_status"] = "shipped"

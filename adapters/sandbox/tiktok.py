@@ -21,12 +21,42 @@ from engine.clock import Clock
 
 ON_HOLD_SECONDS = 3600
 MASKED = ("UNPAID", "ON_HOLD", "CANCELLED")
-SHIPPING_PROVIDERS = [
-    {"id": "7117858858072016686", "name": "USPS"},
-    {"id": "7117859084333745966", "name": "UPS"},
-    {"id": "7129736294883002155", "name": "FedEx"},
-    {"id": "7208502187360519982", "name": "DHL eCommerce"},
-]
+USPS = {"id": "7117858858072016686", "name": "USPS"}
+UPS = {"id": "7117859084333745966", "name": "UPS"}
+FEDEX = {"id": "7129736294883002155", "name": "FedEx"}
+DHL_ECOMMERCE = {"id": "7208502187360519982", "name": "DHL eCommerce"}
+SHIPPING_PROVIDERS = [USPS, UPS, FEDEX, DHL_ECOMMERCE]
+# One sales warehouse with two delivery options; each option lists its own
+# shipping providers, and a package may only name a provider of the option
+# the order's products use.
+WAREHOUSE = {
+    "id": "7068517275539719942",
+    "name": "Springfield warehouse",
+    "type": "SALES_WAREHOUSE",
+    "is_default": True,
+}
+STANDARD = {"id": "7091146663229769477", "name": "Standard shipping", "type": "STANDARD"}
+ECONOMY = {"id": "7091146663229769478", "name": "Economy shipping", "type": "ECONOMY"}
+DELIVERY_OPTIONS = {STANDARD["id"]: STANDARD, ECONOMY["id"]: ECONOMY}
+PROVIDERS_BY_OPTION = {
+    STANDARD["id"]: [USPS, UPS, FEDEX],
+    ECONOMY["id"]: [USPS, DHL_ECOMMERCE],
+}
+TRACKING_UPDATE_WINDOW = 72 * 3600
+# Refusals of Mark Package As Shipped / Update Shipping Info. The first five
+# are TikTok's documented codes; TikTok documents none for a wrong line item
+# or a provider outside the delivery option, so the sandbox names its own.
+CODE_ORDER_NOT_FOUND = 21001001
+CODE_CANNOT_SHIP = 21008001
+CODE_ON_HOLD = 21011044
+CODE_ALREADY_SHIPPED = 21008099
+CODE_DUPLICATE_TRACKING = 21011025
+CODE_TRACKING_MISMATCH = 21004015
+CODE_FBT = 21008025
+CODE_BAD_LINE_ITEMS = 21001006
+CODE_PROVIDER_NOT_OFFERED = 21004016
+CODE_DELIVERY_OPTION_NOT_FOUND = 21004017
+CODE_UPDATE_WINDOW_CLOSED = 21011046
 
 
 @dataclass
@@ -105,6 +135,12 @@ class TikTokSandbox:
                 Route(
                     "/logistics/202309/delivery_options/{id}/shipping_providers",
                     self.api(self.providers),
+                    methods=["GET"],
+                ),
+                Route("/logistics/202309/warehouses", self.api(self.warehouses), methods=["GET"]),
+                Route(
+                    "/logistics/202309/warehouses/{id}/delivery_options",
+                    self.api(self.delivery_options),
                     methods=["GET"],
                 ),
                 Route("/sandbox/orders", self.admin_create_order, methods=["POST"]),
@@ -359,40 +395,134 @@ class TikTokSandbox:
         )
 
     async def ship(self, request: Request, body: dict[str, Any]) -> Response:
+        """Mark Package As Shipped, refusing what TikTok refuses."""
         self.tick()
         order = self.orders.get(request.path_params["id"])
         self.package_calls.append(request.path_params["id"])
         if order is None:
-            return self.envelope(code=21001001, message="order not found")
+            return self.envelope(code=CODE_ORDER_NOT_FOUND, message="order not found")
         if order["fulfillment_type"] == "FULFILLMENT_BY_TIKTOK":
-            return self.envelope(code=21008025, message="order is fulfilled by TikTok")
+            return self.envelope(code=CODE_FBT, message="order is fulfilled by TikTok")
         if order["status"] == "ON_HOLD":
-            return self.envelope(code=21011044, message="the order is on hold")
+            return self.envelope(code=CODE_ON_HOLD, message="the order is on hold")
         if order["status"] in ("IN_TRANSIT", "DELIVERED", "COMPLETED"):
-            return self.envelope(code=21008099, message="the order has already shipped")
-        if order["status"] != "AWAITING_SHIPMENT":
+            return self.envelope(code=CODE_ALREADY_SHIPPED, message="the order has already shipped")
+        if order["status"] not in ("AWAITING_SHIPMENT", "PARTIALLY_SHIPPING"):
             return self.envelope(
-                code=21008001, message=f"cannot ship an order in {order['status']}"
+                code=CODE_CANNOT_SHIP, message=f"cannot ship an order in {order['status']}"
             )
-        if body.get("shipping_provider_id") not in {p["id"] for p in SHIPPING_PROVIDERS}:
-            return self.envelope(code=21004015, message="tracking does not match the carrier")
-        order["_tracking"] = {**body, "shipped_at": self.clock.now()}
-        self._set_status(order, "IN_TRANSIT")
-        return self.envelope({"package_id": str(next(self._ids))})
+        wanted = body.get("order_line_item_ids")
+        own = {item["id"]: item for item in order["line_items"]}
+        if (
+            not isinstance(wanted, list)
+            or not wanted
+            or any(not isinstance(i, str) or i not in own for i in wanted)
+        ):
+            return self.envelope(
+                code=CODE_BAD_LINE_ITEMS,
+                message="order_line_item_ids must be line item ids of this order",
+            )
+        if any(own[i].get("package_id") for i in wanted):
+            return self.envelope(code=CODE_ALREADY_SHIPPED, message="the order has already shipped")
+        refusal = self._check_tracking(order, body, own_package=None)
+        if refusal is not None:
+            return refusal
+        package_id = str(next(self._ids))
+        provider = self._provider(body["shipping_provider_id"])
+        for item_id in wanted:
+            own[item_id].update(
+                package_id=package_id,
+                tracking_number=body["tracking_number"],
+                shipping_provider_id=provider["id"],
+                shipping_provider_name=provider["name"],
+            )
+        order.setdefault("packages", []).append({"id": package_id})
+        order["_tracking"] = {**body, "shipped_at": self.clock.now(), "package_id": package_id}
+        shipped_all = all(item.get("package_id") for item in order["line_items"])
+        self._set_status(order, "IN_TRANSIT" if shipped_all else "PARTIALLY_SHIPPING")
+        return self.envelope({"package_id": package_id})
+
+    def _provider(self, provider_id: Any) -> dict[str, str]:
+        return next((p for p in SHIPPING_PROVIDERS if p["id"] == provider_id), {})
+
+    def _check_tracking(
+        self, order: dict[str, Any], body: dict[str, Any], *, own_package: str | None
+    ) -> Response | None:
+        """The provider must be one the order's delivery option lists; the tracking
+        number must be new and look like the provider's."""
+        number = body.get("tracking_number")
+        if not isinstance(number, str) or not number.strip():
+            return self.envelope(code=CODE_TRACKING_MISMATCH, message="tracking_number is required")
+        offered = PROVIDERS_BY_OPTION.get(order["delivery_option_id"], [])
+        provider_id = body.get("shipping_provider_id")
+        if provider_id not in {p["id"] for p in offered}:
+            return self.envelope(
+                code=CODE_PROVIDER_NOT_OFFERED,
+                message=f"shipping_provider_id {provider_id!r} is not offered by the delivery "
+                f"option {order['delivery_option_id']} of this order",
+            )
+        # UPS numbers start with 1Z, and only UPS's do.
+        if (self._provider(provider_id)["name"] == "UPS") != number.upper().startswith("1Z"):
+            return self.envelope(
+                code=CODE_TRACKING_MISMATCH, message="tracking does not match the carrier"
+            )
+        for other in self.orders.values():
+            for item in other["line_items"]:
+                if item.get("tracking_number") == number and item.get("package_id") != own_package:
+                    return self.envelope(
+                        code=CODE_DUPLICATE_TRACKING,
+                        message="the tracking number is already used by another package",
+                    )
+        return None
 
     async def update_tracking(self, request: Request, body: dict[str, Any]) -> Response:
+        """Update Shipping Info: within 72 hours of shipping, same checks as shipping."""
         order = self.orders.get(request.path_params["id"])
-        if order is None or "_tracking" not in order:
-            return self.envelope(code=21001001, message="order not shipped")
-        if self.clock.now() - order["_tracking"]["shipped_at"] > 72 * 3600:
+        if order is None:
+            return self.envelope(code=CODE_ORDER_NOT_FOUND, message="order not found")
+        if order["fulfillment_type"] == "FULFILLMENT_BY_TIKTOK":
+            return self.envelope(code=CODE_FBT, message="order is fulfilled by TikTok")
+        if order["status"] == "ON_HOLD":
+            return self.envelope(code=CODE_ON_HOLD, message="the order is on hold")
+        if "_tracking" not in order:
+            return self.envelope(code=CODE_CANNOT_SHIP, message="order not shipped")
+        if self.clock.now() - order["_tracking"]["shipped_at"] > TRACKING_UPDATE_WINDOW:
             return self.envelope(
-                code=21011046, message="shipping info can only be updated within 72 hours"
+                code=CODE_UPDATE_WINDOW_CLOSED,
+                message="shipping info can only be updated within 72 hours",
             )
-        order["_tracking"].update(body)
+        package = order["_tracking"]["package_id"]
+        refusal = self._check_tracking(order, body, own_package=package)
+        if refusal is not None:
+            return refusal
+        provider = self._provider(body["shipping_provider_id"])
+        for item in order["line_items"]:
+            if item.get("package_id") == package:
+                item.update(
+                    tracking_number=body["tracking_number"],
+                    shipping_provider_id=provider["id"],
+                    shipping_provider_name=provider["name"],
+                )
+        order["_tracking"].update(
+            tracking_number=body["tracking_number"], shipping_provider_id=provider["id"]
+        )
         return self.envelope({})
 
     async def providers(self, request: Request, body: Any) -> Response:
-        return self.envelope({"shipping_providers": SHIPPING_PROVIDERS})
+        offered = PROVIDERS_BY_OPTION.get(request.path_params["id"])
+        if offered is None:
+            return self.envelope(
+                code=CODE_DELIVERY_OPTION_NOT_FOUND, message="delivery option not found"
+            )
+        return self.envelope({"shipping_providers": offered})
+
+    async def warehouses(self, request: Request, body: Any) -> Response:
+        return self.envelope({"warehouses": [WAREHOUSE]})
+
+    async def delivery_options(self, request: Request, body: Any) -> Response:
+        if request.path_params["id"] != WAREHOUSE["id"]:
+            return self.envelope(code=CODE_DELIVERY_OPTION_NOT_FOUND, message="warehouse not found")
+        return self.envelope({"delivery_options": list(DELIVERY_OPTIONS.values())})
 
     # ---------------------------------------------------------------- time
 
@@ -409,10 +539,18 @@ class TikTokSandbox:
     # ---------------------------------------------------------------- admin (the buyer's side)
 
     def create_order(
-        self, line_items: list[dict[str, Any]], *, fbt: bool = False, order_id: str | None = None
+        self,
+        line_items: list[dict[str, Any]],
+        *,
+        fbt: bool = False,
+        order_id: str | None = None,
+        delivery_option_id: str = STANDARD["id"],
     ) -> dict[str, Any]:
+        if delivery_option_id not in DELIVERY_OPTIONS:
+            raise ValueError(f"unknown delivery option {delivery_option_id!r}")
         order_id = order_id or str(next(self._ids))
         now = int(self.clock.now())
+        option = DELIVERY_OPTIONS[delivery_option_id]
         order = {
             "id": order_id,
             "status": "UNPAID",
@@ -420,17 +558,22 @@ class TikTokSandbox:
             "update_time": now - 1,
             "fulfillment_type": "FULFILLMENT_BY_TIKTOK" if fbt else "FULFILLMENT_BY_SELLER",
             "shipping_type": "TIKTOK" if fbt else "SELLER",
+            "delivery_option_id": option["id"],
+            "delivery_option_name": option["name"],
+            "warehouse_id": WAREHOUSE["id"],
+            # TikTok's line items carry their own ids; packages name them.
             "line_items": [
                 {
-                    "id": f"{order_id}{n}",
+                    "id": str(next(self._ids)),
                     "product_id": str(i["product_id"]),
                     "sku_id": str(i.get("sku_id", "")),
                     "seller_sku": i.get("seller_sku", ""),
                     "product_name": i.get("product_name", ""),
                     "quantity": i.get("quantity", 1),
                     "sale_price": str(i.get("sale_price", "19.90")),
+                    "delivery_option_id": option["id"],
                 }
-                for n, i in enumerate(line_items)
+                for i in line_items
             ],
             "payment": {"total_amount": "19.90", "currency": "USD"},
             "recipient_address": {
@@ -480,9 +623,15 @@ class TikTokSandbox:
 
     async def admin_create_order(self, request: Request) -> Response:
         body = from_json(await request.body())
-        order = self.create_order(
-            body["line_items"], fbt=body.get("fbt", False), order_id=body.get("order_id")
-        )
+        try:
+            order = self.create_order(
+                body["line_items"],
+                fbt=body.get("fbt", False),
+                order_id=body.get("order_id"),
+                delivery_option_id=body.get("delivery_option_id", STANDARD["id"]),
+            )
+        except (KeyError, ValueError) as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
         return JSONResponse(self._order_view(order))
 
     async def admin_order_action(self, request: Request) -> Response:
