@@ -71,6 +71,12 @@ class Deauthorized(Payload):
     reason: str = "seller deauthorized the app"
 
 
+class Disconnect(Payload):
+    """The merchant's Disconnect button (CONN-6)."""
+
+    reason: str = ""
+
+
 class AuthorizationExpiring(Payload):
     message: str = ""
     expiration_time: int
