@@ -506,3 +506,92 @@ async def test_conn4_product_sync_held_while_inactive_resumes_on_reauthorization
     assert await channel.state(listing("p2")) == "in_review"
     held = await channel.engine.store.fetchall("SELECT count(*) FROM outbox WHERE status='held'")
     assert held == [(0,)]
+
+
+# ------------------------------------------------------------------ token routes (CONN-5)
+
+APP_KEY, APP_SECRET = "app-key", "app-secret"
+
+
+async def _client_and_sandbox(db_path, clock):
+    """The real TikTok client against the TikTok sandbox, in process (ASGI)."""
+    import httpx
+
+    from adapters.sandbox.tiktok import TikTokSandbox
+    from adapters.tiktok_shop.client import TikTokClient
+    from adapters.tiktok_shop.credentials import CredentialStore
+    from engine.store.sqlite import SQLiteStore
+
+    sandbox = TikTokSandbox(APP_KEY, APP_SECRET, clock)
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox.app), base_url="http://t")
+    store = await SQLiteStore.open(db_path)
+    client = TikTokClient(
+        "http://t", "http://t", APP_KEY, APP_SECRET, CredentialStore(store), clock, http=http
+    )
+    code = (await http.get("/oauth/authorize", params={"state": "n1"})).json()["code"]
+    await client.exchange_code(SHOP, code)
+    return client, sandbox, http, store
+
+
+async def test_conn5_a_refresh_goes_to_token_refresh_and_keeps_absolute_expiries(db_path, clock):
+    """CONN-5: the client refreshes on GET /api/v2/token/refresh with
+    grant_type=refresh_token; the answer's expiries are absolute unix times and
+    the new access token works on a signed call."""
+    client, sandbox, http, store = await _client_and_sandbox(db_path, clock)
+    try:
+        before = await client.credentials.get(SHOP)
+        clock.advance(3600)
+        renewed = await client.refresh(SHOP)
+        assert sandbox.token_calls == [
+            ("/api/v2/token/get", "authorized_code"),
+            ("/api/v2/token/refresh", "refresh_token"),
+        ]
+        assert renewed.access_token != before.access_token
+        assert renewed.access_token_expire_in == int(clock.now()) + 7 * 86400
+        assert renewed.refresh_token_expire_in == before.refresh_token_expire_in
+        data = await client.call(SHOP, "GET", "/authorization/202309/shops")
+        assert data["shops"][0]["region"] == "US"
+    finally:
+        await http.aclose()
+        await store.close()
+
+
+async def test_conn5_the_sandbox_refuses_a_refresh_on_token_get(db_path, clock):
+    """CONN-5: like TikTok, the sandbox refreshes only on token/refresh: a
+    refresh sent to token/get (the old route shape) is refused with a code."""
+    client, _sandbox, http, store = await _client_and_sandbox(db_path, clock)
+    try:
+        current = await client.credentials.get(SHOP)
+        params = {
+            "app_key": APP_KEY,
+            "app_secret": APP_SECRET,
+            "refresh_token": current.refresh_token,
+            "grant_type": "refresh_token",
+        }
+        answer = (await http.get("/api/v2/token/get", params=params)).json()
+        assert answer["code"] == 36009004 and "token/refresh" in answer["message"]
+        wrong_grant = {**params, "grant_type": "authorized_code"}
+        assert (await http.get("/api/v2/token/refresh", params=wrong_grant)).json()["code"] != 0
+        assert (await http.get("/api/v2/token/refresh", params=params)).json()["code"] == 0
+        rotated = (await http.get("/api/v2/token/refresh", params=params)).json()
+        assert rotated["code"] == 36009004, "a refresh token works once"
+    finally:
+        await http.aclose()
+        await store.close()
+
+
+async def test_conn4_a_refused_refresh_makes_the_connection_inactive(db_path, clock):
+    """CONN-4, CONN-5: when TikTok refuses the refresh (the refresh token lapsed
+    or was revoked), the refresh command reports it and the shop goes inactive."""
+    from adapters.tiktok_shop.commands import TikTokCommands
+    from engine.outbox import OutboxCommand
+
+    client, sandbox, http, store = await _client_and_sandbox(db_path, clock)
+    try:
+        sandbox.refresh_tokens.clear()  # TikTok no longer knows the refresh token
+        command = OutboxCommand(1, SHOP, "refresh_access_token", {"shop": SHOP}, "k1", 0)
+        [event] = await TikTokCommands(client).refresh_access_token(command)
+        assert event["type"] == "connection.refresh_token_expired"
+    finally:
+        await http.aclose()
+        await store.close()
