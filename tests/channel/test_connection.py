@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import itertools
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine import ChartSet, FakeClock
+from engine.testing import ChartHarness
+from statecharts import chart_package
 from tests.channel.harness import SHOP, listing, product
 
 
@@ -595,3 +601,91 @@ async def test_conn4_a_refused_refresh_makes_the_connection_inactive(db_path, cl
     finally:
         await http.aclose()
         await store.close()
+
+
+# ------------------------------------------------------------------ property (CONN-2, CONN-6)
+
+CHARTS = ChartSet.load([chart_package()])
+NOW = 1_700_000_000
+_offsets = st.sampled_from([-86400, -1, 0, 1, 3600, 86400, 3 * 86400, 7 * 86400, 60 * 86400])
+CONNECTION_EVENTS = st.one_of(
+    st.tuples(
+        st.just("connection.start_setup"),
+        st.fixed_dictionaries({"store_domain": st.just("s"), "store_country": st.just("US")}),
+    ),
+    st.tuples(st.just("connection.connect"), st.just({})),
+    st.tuples(
+        st.just("connection.choose_account_type"),
+        st.fixed_dictionaries({"account_type": st.just("seller")}),
+    ),
+    st.tuples(
+        st.just("connection.accept_terms"), st.fixed_dictionaries({"accepted": st.booleans()})
+    ),
+    st.tuples(
+        st.just("connection.authorized"),
+        st.fixed_dictionaries(
+            {
+                "shop_id": st.just("7495540735365777507"),
+                "seller_base_region": st.sampled_from(["US", "US", "GB"]),
+                "access_token_expire_in": _offsets,
+                "refresh_token_expire_in": _offsets,
+            }
+        ),
+    ),
+    st.tuples(
+        st.just("connection.token_refreshed"),
+        st.fixed_dictionaries(
+            {"access_token_expire_in": _offsets, "refresh_token_expire_in": _offsets}
+        ),
+    ),
+    st.tuples(
+        st.just("connection.authorization_expiring"),
+        st.fixed_dictionaries({"expiration_time": _offsets}),
+    ),
+    st.tuples(st.just("connection.deauthorized"), st.just({})),
+    st.tuples(st.just("connection.refresh_token_expired"), st.just({})),
+    st.tuples(st.just("connection.app_uninstalled"), st.just({})),
+    st.tuples(st.just("connection.disconnected"), st.just({})),
+    st.tuples(st.just("advance"), st.sampled_from([1, 3600, 86400, 8 * 86400])),
+    st.tuples(st.just("again"), st.integers(0, 50)),
+)
+_TIMES = ("access_token_expire_in", "refresh_token_expire_in", "expiration_time")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(CONNECTION_EVENTS, max_size=40))
+def test_conn2_conn6_no_path_reaches_active_without_terms_after_the_last_end(steps):
+    """CONN-2, CONN-6: over any sequence of connection events (duplicates and
+    redeliveries, uninstall and reinstall, deauthorization, expiry timers firing),
+    the shop is Active only if the terms were accepted after the last uninstall
+    or disconnect, and then the terms are on record."""
+    harness = ChartHarness(CHARTS, FakeClock(start=NOW))
+    sent = []
+    for kind, arg in steps:
+        if kind == "advance":
+            harness.clock.advance(arg)
+            harness.fire_due_timers()
+        elif kind == "again":
+            if sent:
+                event = sent[arg % len(sent)]
+                harness.apply(event)  # the same delivery: a duplicate, changes nothing
+                harness.send(event.type, SHOP, event.payload.model_dump())  # a redelivery
+        else:
+            now = int(harness.clock.now())
+            payload = {k: now + v if k in _TIMES else v for k, v in arg.items()}
+            event = harness.make(kind, SHOP, payload)
+            sent.append(event)
+            harness.apply(event)
+            harness.fire_due_timers()
+
+    terms_since_end = False
+    for entry in harness.log:
+        if entry.transitioned:
+            kind = entry.event.type
+            if kind == "connection.accept_terms":
+                terms_since_end = True
+            elif kind in ("connection.app_uninstalled", "connection.disconnected"):
+                terms_since_end = False
+            if entry.result.entity.state in ("active", "expiring"):
+                assert terms_since_end, f"{kind} reached Active without the terms"
+                assert "terms_accepted_at" in entry.result.entity.data
