@@ -214,6 +214,9 @@ FULFILLMENT_PUSHES = {"push_shipping": "ship", "update_shipping_info": "correcti
 # Not held: a refresh due while the authorization is inactive has nothing to
 # refresh; re-authorizing brings new tokens and arms the refresh timer again.
 SKIPPED_WHILE_INACTIVE = frozenset({"refresh_access_token"})
+# Reads a timer repeats (the hourly review poll): one held per entity is enough,
+# since it reads what is current when it finally runs.
+HELD_ONCE = frozenset({"fetch_product_status"})
 
 
 def _order_event(command: OutboxCommand, type_: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -264,6 +267,9 @@ class AuthorizationGate:
         if command.type in ORDER_SYNC_STEPS and not await self._order_synced(command):
             bound.info("order sync step failed: authorization inactive")
             return [_order_event(command, "order.sync_failed", {"reason": AUTHORIZATION_INACTIVE})]
+        if command.type in HELD_ONCE and await self._already_held(command, shop):
+            bound.info("command superseded: the same read is already held")
+            return []
         events = []
         if command.type in FULFILLMENT_PUSHES and command.payload.get("order"):
             events.append(
@@ -280,6 +286,14 @@ class AuthorizationGate:
         raise CommandHeld(
             f"authorization inactive for {shop}", hold_key=hold_key(shop), events=events
         )
+
+    async def _already_held(self, command: OutboxCommand, shop: str) -> bool:
+        rows = await self.resolvers.store.fetchall(
+            "SELECT 1 FROM outbox WHERE status = 'held' AND hold_key = ? AND entity = ?"
+            " AND command = ? AND id != ? LIMIT 1",
+            (hold_key(shop), command.entity, command.type, command.id),
+        )
+        return bool(rows)
 
     async def _order_synced(self, command: OutboxCommand) -> bool:
         order = await self.resolvers.store.entity(command.payload.get("order", ""))

@@ -484,7 +484,8 @@ async def test_conn4_an_order_refused_while_inactive_syncs_at_reauthorization(co
 
 async def test_conn4_product_sync_held_while_inactive_resumes_on_reauthorization(connected):
     """CONN-4: listing work asked for while inactive (an edit, price and stock
-    updates, a deactivation) is held, not dropped, and goes out in order."""
+    updates, a deactivation) is held, not dropped, and goes out in order; the
+    review polls that pile up meanwhile go out once."""
     channel = connected
     for pid in ("p1", "p2"):
         await channel.add_products(product(pid))
@@ -500,7 +501,8 @@ async def test_conn4_product_sync_held_while_inactive_resumes_on_reauthorization
     )
     await channel.advance(60)
     await channel.send("listing.product_removed", listing("p1"), {"reason": "deleted"})
-    await channel.advance(3 * 3600)
+    for _hour in range(6):  # p2's review is polled every hour meanwhile
+        await channel.advance(3600)
     for command in ("update_price", "update_inventory", "edit_listing", "deactivate_listing"):
         assert not channel.tiktok.called(command), command
 
@@ -512,6 +514,9 @@ async def test_conn4_product_sync_held_while_inactive_resumes_on_reauthorization
     assert await channel.state(listing("p2")) == "in_review"
     held = await channel.engine.store.fetchall("SELECT count(*) FROM outbox WHERE status='held'")
     assert held == [(0,)]
+    assert len(channel.tiktok.called("fetch_product_status")) == 1, (
+        "the hourly review polls held meanwhile go out as one read, not one per hour"
+    )
 
 
 # ------------------------------------------------------------------ token routes (CONN-5)
