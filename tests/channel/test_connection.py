@@ -694,3 +694,59 @@ def test_conn2_conn6_no_path_reaches_active_without_terms_after_the_last_end(ste
             if entry.result.entity.state in ("active", "expiring"):
                 assert terms_since_end, f"{kind} reached Active without the terms"
                 assert "terms_accepted_at" in entry.result.entity.data
+
+
+# ------------------------------------------------------------------ over loopback HTTP
+
+
+async def test_conn4_conn6_over_http_warning_expiry_then_uninstall_and_reinstall(tmp_path):
+    """CONN-4, CONN-6, over the sandboxes' HTTP: webhook 7 (its expiration time
+    a string of digits) warns, the timer ends the authorization at that time,
+    a re-authorization cures it; Shoplazza's app/uninstalled ends the
+    connection, and the reinstall's OAuth callback is refused until setup ran
+    again with the terms."""
+    from adapters.sandbox.story import SHOP as STORY_SHOP
+    from adapters.sandbox.story import Sandboxes, connect_shop
+
+    box = await Sandboxes.start(tmp_path / "loop.db")
+    try:
+        await connect_shop(box)
+        service, engine = box.service, box.service.engine
+
+        async def state() -> str:
+            return (await engine.entity(STORY_SHOP)).state
+
+        async def oauth():
+            tiktok_url = box.servers[0].url
+            code = (
+                await box.admin.get(f"{tiktok_url}/oauth/authorize", params={"state": STORY_SHOP})
+            ).json()["code"]
+            return await box.admin.get(
+                f"{service.http.url}/oauth/tiktok/callback",
+                params={"code": code, "state": STORY_SHOP},
+            )
+
+        expires = int(box.clock.now()) + 2 * 86400
+        box.tiktok.send_webhook(7, {"message": "expiring", "expiration_time": str(expires)})
+        await box.settle()
+        assert await state() == "expiring"
+        await box.advance(2 * 86400 + 1)
+        assert await state() == "inactive"
+        assert (await oauth()).status_code == 200
+        assert await state() == "active"
+
+        box.shoplazza.send_webhook("app/uninstalled", {"id": "demo-store"})
+        await box.settle()
+        assert await state() == "not_connected"
+        refused = await oauth()
+        assert refused.status_code == 409 and "after an uninstall" in refused.json()["reason"]
+        await service.merchant(
+            "connection.start_setup", STORY_SHOP, {"store_domain": "d", "store_country": "US"}
+        )
+        await service.merchant("connection.connect", STORY_SHOP)
+        await service.merchant("connection.choose_account_type", STORY_SHOP, {"account_type": "s"})
+        await service.merchant("connection.accept_terms", STORY_SHOP, {"accepted": True})
+        assert (await oauth()).status_code == 200
+        assert await state() == "active"
+    finally:
+        await box.stop()
