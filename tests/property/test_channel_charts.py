@@ -204,6 +204,10 @@ def connection_contract(entry) -> None:
         assert entry.event.payload.accepted  # terms_checked
     if kind == "connection.authorized":
         assert entry.event.payload.seller_base_region == "US"  # seller_base_region_us
+    if kind == "connection.token_refreshed" and entry.before.state == "expiring":
+        warned = entry.before.data["expiry_warning"]["expiration_time"]
+        outlasts = entry.event.payload.refresh_token_expire_in > warned
+        assert (entry.result.to_state == "active") == outlasts  # refresh_outlasts_warning
     if kind == "logistics.map_carrier":
         logistics = entry.before.data.get("logistics", {})
         assert logistics.get("fulfillment_model") == "FBS"  # fulfilled_by_seller
