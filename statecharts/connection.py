@@ -39,6 +39,7 @@ def register(rules: Rules) -> None:
         terms_checked
     )
     rules.guard("seller_base_region_us")(seller_base_region_us)
+    rules.guard("sent_since_authorized")(sent_since_authorized)
     rules.guard(
         "refresh_outlasts_warning",
         refusal="the refreshed authorization still ends at the time TikTok warned of",
@@ -109,6 +110,18 @@ def seller_base_region_us(ctx: StepContext) -> bool:
         return True
     return ctx.refuse(
         f"the TikTok Shop is based in {region}; only US TikTok Shops can connect (CONN-1)"
+    )
+
+
+def sent_since_authorized(ctx: StepContext) -> bool:
+    """TikTok's webhooks carry when they were sent (``occurred_at``)."""
+    sent = ctx.event.occurred_at
+    authorized_at = ctx.data.get("authorization", {}).get("authorized_at")
+    if sent is None or authorized_at is None or sent >= authorized_at:
+        return True
+    return ctx.refuse(
+        f"sent at {_iso(sent)}, before the shop was last authorized ({_iso(authorized_at)}):"
+        " it was about the authorization that one replaced"
     )
 
 

@@ -750,3 +750,34 @@ async def test_conn4_conn6_over_http_warning_expiry_then_uninstall_and_reinstall
         assert await state() == "active"
     finally:
         await box.stop()
+
+
+async def test_conn4_a_webhook_sent_before_the_last_authorization_does_not_end_it(connected):
+    """CONN-4: a deauthorization or expiry warning TikTok sent before the shop
+    was authorized again (a late, retried or reordered delivery) was about the
+    replaced grant and leaves the new authorization alone; one sent after it
+    counts."""
+    channel = connected
+    sent = channel.clock.now() - 60
+    for kind, payload in (
+        ("connection.deauthorized", {"message": "old"}),
+        ("connection.authorization_expiring", {"expiration_time": int(sent) + 86400}),
+    ):
+        late = await channel.engine.publish(
+            channel.engine.make_event(
+                kind, SHOP, payload, event_id=f"late:{kind}", source="tiktok", occurred_at=sent
+            )
+        )
+        assert late.outcome == "ignored" and "before the shop was last authorized" in late.reason
+    assert await channel.state(SHOP) == "active"
+    fresh = await channel.engine.publish(
+        channel.engine.make_event(
+            "connection.deauthorized",
+            SHOP,
+            {},
+            event_id="fresh",
+            source="tiktok",
+            occurred_at=channel.clock.now(),
+        )
+    )
+    assert fresh.to_state == "inactive"

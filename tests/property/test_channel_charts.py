@@ -204,6 +204,10 @@ def connection_contract(entry) -> None:
         assert entry.event.payload.accepted  # terms_checked
     if kind == "connection.authorized":
         assert entry.event.payload.seller_base_region == "US"  # seller_base_region_us
+    if kind in ("connection.deauthorized", "connection.authorization_expiring"):
+        sent = entry.event.occurred_at
+        authorized_at = entry.before.data.get("authorization", {}).get("authorized_at")
+        assert sent is None or sent >= authorized_at  # sent_since_authorized
     if kind == "connection.token_refreshed" and entry.before.state == "expiring":
         warned = entry.before.data["expiry_warning"]["expiration_time"]
         outlasts = entry.event.payload.refresh_token_expire_in > warned
