@@ -1,6 +1,6 @@
 """Typed payloads of the channel's events.
 
-Field names follow the platforms (PLATFORMS.md) where the data comes from them.
+Field names follow the platforms (docs/platforms.md) where the data comes from them.
 TikTok ids are kept as strings, whatever JSON type they arrived as (PLAT-6):
 `TikTokId` accepts an integer and turns it into its exact decimal text.
 """
