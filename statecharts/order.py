@@ -324,7 +324,10 @@ def record_detail(ctx: StepContext) -> None:
                 },
             )
     # else: ORD-5, the address of an Unpaid/On Hold order is never kept.
-    if data.get("sync", {}).get("status") in ("not_synced", None):
+    sync = data.get("sync", {})
+    # A retry that had to fetch the detail first goes on once it is here (CONN-4).
+    awaited = sync.pop("awaiting_detail", False)
+    if awaited or sync.get("status") in ("not_synced", None):
         _resolve_products(ctx)
     fulfillment = data.get("fulfillment", {})
     if fulfillment.get("status") == "waiting_detail" and ctx.state not in ON_HOLD_STATES:
@@ -342,6 +345,7 @@ def refetch_detail(ctx: StepContext) -> None:
 def _resolve_products(ctx: StepContext) -> None:
     detail = ctx.data.get("detail")
     if not detail:
+        ctx.data.setdefault("sync", {})["awaiting_detail"] = True
         _fetch_detail(ctx, ctx.state)
         return
     ctx.data["sync"] = {

@@ -1,6 +1,6 @@
 """Typed payloads of the channel's events.
 
-Field names follow the platforms' own where the data comes from them.
+Field names follow the platforms (docs/platforms.md) where the data comes from them.
 TikTok ids are kept as strings, whatever JSON type they arrived as (PLAT-6):
 `TikTokId` accepts an integer and turns it into its exact decimal text.
 """
@@ -69,6 +69,12 @@ class TokenRefreshed(Payload):
 class Deauthorized(Payload):
     message: str = ""
     reason: str = "seller deauthorized the app"
+
+
+class Disconnect(Payload):
+    """The merchant's Disconnect button (CONN-6)."""
+
+    reason: str = ""
 
 
 class AuthorizationExpiring(Payload):

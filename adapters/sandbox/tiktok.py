@@ -20,6 +20,9 @@ from adapters.tiktok_shop.signing import sign_request, webhook_signature
 from engine.clock import Clock
 
 ON_HOLD_SECONDS = 3600
+BAD_CREDENTIALS = 36009004
+ACCESS_TOKEN_LIFE = 7 * 86400  # absolute expiries are handed out (CONN-5)
+REFRESH_TOKEN_LIFE = 60 * 86400
 MASKED = ("UNPAID", "ON_HOLD", "CANCELLED")
 USPS = {"id": "7117858858072016686", "name": "USPS"}
 UPS = {"id": "7117859084333745966", "name": "UPS"}
@@ -87,6 +90,7 @@ class TikTokSandbox:
         self.codes: dict[str, str] = {}
         self.tokens: dict[str, float] = {}
         self.refresh_tokens: dict[str, float] = {}
+        self.token_calls: list[tuple[str, str]] = []  # (route, grant_type)
         self.products: dict[str, dict[str, Any]] = {}
         self.idempotency: dict[str, str] = {}
         self.orders: dict[str, dict[str, Any]] = {}
@@ -96,7 +100,8 @@ class TikTokSandbox:
         self.app = Starlette(
             routes=[
                 Route("/oauth/authorize", self.authorize, methods=["GET"]),
-                Route("/api/v2/token/get", self.token, methods=["GET"]),
+                Route("/api/v2/token/get", self.token_get, methods=["GET"]),
+                Route("/api/v2/token/refresh", self.token_refresh, methods=["GET"]),
                 Route("/authorization/202309/shops", self.api(self.shops), methods=["GET"]),
                 Route("/product/202309/products", self.api(self.create_product), methods=["POST"]),
                 Route(
@@ -217,29 +222,56 @@ class TikTokSandbox:
         self.codes[code] = request.query_params.get("state", "")
         return JSONResponse({"code": code, "state": self.codes[code]})
 
-    async def token(self, request: Request) -> Response:
+    def _app_credentials_ok(self, request: Request) -> bool:
         q = request.query_params
-        if q.get("app_key") != self.app_key or q.get("app_secret") != self.app_secret:
-            return self.envelope(code=36009004, message="bad credentials")
-        if q.get("grant_type") == "authorized_code":
-            if self.codes.pop(q.get("auth_code", ""), None) is None:
-                return self.envelope(code=36009004, message="auth code used or unknown")
-        elif q.get("grant_type") == "refresh_token":
-            expiry = self.refresh_tokens.pop(q.get("refresh_token", ""), None)
-            if expiry is None or expiry <= self.clock.now():
-                return self.envelope(code=36009004, message="refresh token expired")
-        else:
-            return self.envelope(code=36009004, message="unknown grant_type")
+        return q.get("app_key") == self.app_key and q.get("app_secret") == self.app_secret
+
+    async def token_get(self, request: Request) -> Response:
+        """Trade an auth code (once, within its life) for a token pair. A refresh
+        does not belong here: TikTok refreshes on /api/v2/token/refresh."""
+        q = request.query_params
+        self.token_calls.append((request.url.path, q.get("grant_type", "")))
+        if not self._app_credentials_ok(request):
+            return self.envelope(code=BAD_CREDENTIALS, message="bad credentials")
+        if q.get("grant_type") != "authorized_code":
+            return self.envelope(
+                code=BAD_CREDENTIALS,
+                message="token/get takes grant_type=authorized_code;"
+                " refresh on /api/v2/token/refresh",
+            )
+        if self.codes.pop(q.get("auth_code", ""), None) is None:
+            return self.envelope(code=BAD_CREDENTIALS, message="auth code used or unknown")
+        now = int(self.clock.now())
+        return self._token_pair(now + REFRESH_TOKEN_LIFE)
+
+    async def token_refresh(self, request: Request) -> Response:
+        """A new access token for a live refresh token. The refresh token is
+        rotated (the one sent stops working) and keeps its absolute expiry: a
+        refresh does not lengthen the seller's authorization."""
+        q = request.query_params
+        self.token_calls.append((request.url.path, q.get("grant_type", "")))
+        if not self._app_credentials_ok(request):
+            return self.envelope(code=BAD_CREDENTIALS, message="bad credentials")
+        if q.get("grant_type") != "refresh_token":
+            return self.envelope(
+                code=BAD_CREDENTIALS, message="token/refresh takes grant_type=refresh_token"
+            )
+        expiry = self.refresh_tokens.pop(q.get("refresh_token", ""), None)
+        if expiry is None or expiry <= self.clock.now():
+            return self.envelope(code=BAD_CREDENTIALS, message="refresh token expired or unknown")
+        return self._token_pair(int(expiry))
+
+    def _token_pair(self, refresh_expiry: int) -> Response:
         now = int(self.clock.now())
         access, refresh = f"ROW_{next(self._ids)}", f"RFR_{next(self._ids)}"
-        self.tokens[access] = now + 7 * 86400
-        self.refresh_tokens[refresh] = now + 60 * 86400
+        self.tokens[access] = now + ACCESS_TOKEN_LIFE
+        self.refresh_tokens[refresh] = refresh_expiry
         return self.envelope(
             {
                 "access_token": access,
-                "access_token_expire_in": now + 7 * 86400,
+                "access_token_expire_in": now + ACCESS_TOKEN_LIFE,
                 "refresh_token": refresh,
-                "refresh_token_expire_in": now + 60 * 86400,
+                "refresh_token_expire_in": refresh_expiry,
                 "seller_base_region": self.shop.region,
                 "granted_scopes": ["seller"],
             }

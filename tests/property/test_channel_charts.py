@@ -205,6 +205,14 @@ def connection_contract(entry) -> None:
         assert entry.event.payload.accepted  # terms_checked
     if kind == "connection.authorized":
         assert entry.event.payload.seller_base_region == "US"  # seller_base_region_us
+    if kind in ("connection.deauthorized", "connection.authorization_expiring"):
+        sent = entry.event.occurred_at
+        authorized_at = entry.before.data.get("authorization", {}).get("authorized_at")
+        assert sent is None or sent >= authorized_at  # sent_since_authorized
+    if kind == "connection.token_refreshed" and entry.before.state == "expiring":
+        warned = entry.before.data["expiry_warning"]["expiration_time"]
+        outlasts = entry.event.payload.refresh_token_expire_in > warned
+        assert (entry.result.to_state == "active") == outlasts  # refresh_outlasts_warning
     if kind == "logistics.map_carrier":
         logistics = entry.before.data.get("logistics", {})
         assert logistics.get("fulfillment_model") == "FBS"  # fulfilled_by_seller
