@@ -90,6 +90,14 @@ MIGRATIONS: list[str] = [
     ALTER TABLE outbox ADD COLUMN hold_key TEXT;
     CREATE INDEX outbox_held ON outbox (hold_key) WHERE status = 'held';
     """,
+    # 3: named cursors: how far a periodic pull has come, kept across restarts.
+    """
+    CREATE TABLE cursors (
+        name        TEXT PRIMARY KEY,
+        value       TEXT NOT NULL,
+        updated_at  REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
