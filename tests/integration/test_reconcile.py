@@ -1,0 +1,300 @@
+"""PLAT-8: nothing depends on a webhook arriving.
+
+The scheduled pulls against both sandboxes over loopback HTTP: a change whose
+webhook was dropped still reaches the channel, a change that arrives both ways
+is applied once, and each pull's cursor outlives the process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic_core import from_json
+
+from adapters.sandbox.story import SHOP, STORE, Sandboxes, connect_shop
+from adapters.sandbox.tiktok import INVALID_PARAMETER
+from adapters.service import ChannelService
+from adapters.tiktok_shop.client import TikTokError
+from adapters.tiktok_shop.puller import OVERLAP
+from adapters.tiktok_shop.webhooks import order_status_event_id
+
+SHIRT = "1001"
+
+
+@pytest.fixture
+async def box(tmp_path) -> AsyncIterator[Sandboxes]:
+    started = await Sandboxes.start(tmp_path / "reconcile.db")
+    started.pull = False  # the tests run the scheduled pulls themselves
+    try:
+        await connect_shop(started)
+        yield started
+    finally:
+        await started.stop()
+
+
+async def synced_shirt(box: Sandboxes) -> str:
+    """The linen shirt added to the channel and approved on TikTok; its TikTok id."""
+    await box.service.add_products(SHOP, [SHIRT])
+    await box.settle()
+    await box.advance(2 * 3600)
+    listing = await box.service.engine.entity(f"listing:{STORE}:{SHIRT}")
+    assert listing is not None and listing.state == "approved"
+    return listing.data["tiktok_product_id"]
+
+
+async def restart(box: Sandboxes) -> None:
+    """Stop the channel and open a new one on the same SQLite file and sandboxes."""
+    config = box.service.config
+    await box.service.stop()
+    box.service = await ChannelService.open(config, clock=box.clock, run_loops=False, plugins=[])
+    receiver = await box.service.serve()
+    box.tiktok.webhooks.url = f"{receiver.url}/webhooks/tiktok"
+    box.shoplazza.webhooks.url = f"{receiver.url}/webhooks/shoplazza"
+
+
+def record_requests(box: Sandboxes) -> list[httpx.Request]:
+    """Every request the channel's TikTok client sends from now on."""
+    seen: list[httpx.Request] = []
+
+    async def hook(request: httpx.Request) -> None:
+        seen.append(request)
+
+    box.service.tiktok.http.event_hooks["request"].append(hook)
+    return seen
+
+
+def searches(requests: list[httpx.Request]) -> list[httpx.Request]:
+    return [r for r in requests if r.url.path == "/order/202309/orders/search"]
+
+
+async def order_state(box: Sandboxes, order_id: str) -> str | None:
+    entity = await box.service.engine.entity(f"order:{order_id}")
+    return None if entity is None else entity.state
+
+
+# ---------------------------------------------------------------- Search Orders on the wire
+
+
+async def test_plat8_search_orders_sends_paging_in_the_query_and_filters_in_the_body(box):
+    """PLAT-8: Search Orders takes page_size, page_token, sort_field, sort_order and
+    shop_cipher in the query and the time filters in the JSON body."""
+    shirt = await synced_shirt(box)
+    order = box.tiktok.create_order([{"product_id": shirt, "seller_sku": "SKU-1001"}])["id"]
+    requests = record_requests(box)
+    await box.service.reconcile_once()
+    assert await order_state(box, order) == "unpaid"
+    [search] = searches(requests)
+    query = dict(search.url.params)
+    body = from_json(search.content)
+    assert query["page_size"] == "100" and query["shop_cipher"] == box.tiktok.shop.cipher
+    assert (query["sort_field"], query["sort_order"]) == ("update_time", "ASC")
+    assert not {"update_time_ge", "update_time_lt", "create_time_ge"} & set(query)
+    assert set(body) == {"update_time_ge"} and isinstance(body["update_time_ge"], int)
+    assert body["update_time_ge"] <= box.tiktok.orders[order]["update_time"]
+
+
+@pytest.mark.parametrize(
+    ("query", "body", "named"),
+    [
+        ({"page_size": 10, "update_time_ge": 0}, {}, "update_time_ge"),
+        ({"page_size": 10}, {"page_size": 10}, "page_size"),
+        ({}, {"update_time_ge": 0}, "page_size"),
+        ({"page_size": 10}, {"update_time_ge": "yesterday"}, "update_time_ge"),
+    ],
+)
+async def test_plat10_the_sandbox_refuses_a_search_with_its_parameters_misplaced(
+    box, query: dict[str, Any], body: dict[str, Any], named: str
+):
+    """PLAT-10: a filter in the query, paging in the body, a missing page_size or
+    a time that is not an integer is refused with a typed error naming it, where
+    TikTok would silently answer unfiltered."""
+    with pytest.raises(TikTokError) as refused:
+        await box.service.tiktok.call(
+            SHOP, "POST", "/order/202309/orders/search", query=query, body=body
+        )
+    assert refused.value.code == INVALID_PARAMETER and not refused.value.retryable
+    assert named in str(refused.value)
+
+
+# ---------------------------------------------------------------- lost webhooks
+
+
+async def test_plat8_an_order_status_whose_webhook_was_lost_reaches_the_order(box):
+    """PLAT-8: the buyer pays, the ORDER_STATUS_CHANGE webhook is lost, and the
+    order still shows On Hold after the scheduled pull."""
+    shirt = await synced_shirt(box)
+    order = box.tiktok.create_order([{"product_id": shirt, "seller_sku": "SKU-1001"}])["id"]
+    await box.settle()
+    box.tiktok.faults.drop = 1.0
+    box.tiktok.order_action(order, "pay")
+    await box.settle()
+    assert await order_state(box, order) == "unpaid", "the webhook was dropped"
+    assert await box.service.reconcile_once() >= 1
+    await box.settle()
+    assert await order_state(box, order) == "on_hold"
+
+
+async def test_plat8_a_review_result_whose_webhook_was_lost_reaches_the_listing(box):
+    """PLAT-8, PROD-2: TikTok approves the product, the audit webhook is lost, and
+    the listing shows Approved after one pull, before its review poll is due."""
+    await box.service.add_products(SHOP, [SHIRT])
+    await box.settle()
+    box.tiktok.faults.drop = 1.0
+    box.clock.advance(box.tiktok.review_seconds + 1)
+    box.tiktok.tick()  # TikTok reviews it; the webhook goes nowhere
+    listing = f"listing:{STORE}:{SHIRT}"
+    assert (await box.service.engine.entity(listing)).state == "in_review"
+    await box.service.reconcile_once()
+    assert (await box.service.engine.entity(listing)).state == "approved"
+
+
+async def test_plat8_a_product_update_whose_webhook_was_dropped_reaches_the_listing(box):
+    """PLAT-8, PROD-6: the merchant changes the price in Shoplazza, the
+    products/update webhook is lost, and the new price still reaches the listing
+    and goes out to TikTok."""
+    await synced_shirt(box)
+    box.shoplazza.faults.drop = 1.0
+    box.shoplazza.product_action(SHIRT, "update", price="29.00")
+    await box.settle()
+    listing = f"listing:{STORE}:{SHIRT}"
+    before = await box.service.engine.entity(listing)
+    assert before.data["product"]["variants"][0]["price"] == "24.00", "the webhook was dropped"
+    assert await box.service.reconcile_once() >= 1
+    after = await box.service.engine.entity(listing)
+    assert after.data["product"]["variants"][0]["price"] == "29.00"
+    await box.advance(3600)  # the quick-update window closes
+    prices = [c for c in box.tiktok.calls if c[1].endswith("/prices/update")]
+    assert prices, "the new price was sent to TikTok"
+
+
+async def test_plat8_stock_moved_without_any_webhook_reaches_the_listing(box):
+    """PLAT-8: stock changes that move neither the product's updated_at nor send
+    a products/update are found by comparing the stock itself."""
+    await synced_shirt(box)
+    box.shoplazza.adjust_inventory(SHIRT, f"{SHIRT}-1", 3)
+    assert await box.service.reconcile_once() == 1
+    listing = await box.service.engine.entity(f"listing:{STORE}:{SHIRT}")
+    assert listing.data["product"]["variants"][0]["inventory_quantity"] == 3
+    assert await box.service.reconcile_once() == 0, "nothing left to reconcile"
+
+
+async def test_plat8_a_fulfillment_whose_webhook_was_dropped_is_pushed_to_tiktok(box):
+    """PLAT-8, LOGI-1: the merchant ships in Shoplazza, orders/update is lost, and
+    the tracking still goes to TikTok, once."""
+    shirt = await synced_shirt(box)
+    order = box.tiktok.create_order([{"product_id": shirt, "seller_sku": "SKU-1001"}])["id"]
+    await box.settle()
+    box.tiktok.order_action(order, "pay")
+    await box.advance(3600)  # the hold ends
+    assert await order_state(box, order) == "awaiting_shipment"
+    box.shoplazza.faults.drop = 1.0
+    box.shoplazza.fulfill(await box.shoplazza_order_id(order), "9400111899223197428490", "usps")
+    await box.settle()
+    assert box.tiktok.package_calls == [], "the webhook was dropped"
+    await box.service.reconcile_once()
+    await box.settle()
+    assert box.tiktok.package_calls == [order]
+    assert await order_state(box, order) == "in_transit"
+
+
+# ---------------------------------------------------------------- both ways, applied once
+
+
+async def test_plat8_an_order_change_delivered_both_ways_is_applied_once(box):
+    """PLAT-8, PLAT-3: the pull finds the payment first; the webhook that comes
+    later is the same event, recorded as a duplicate."""
+    shirt = await synced_shirt(box)
+    order = box.tiktok.create_order([{"product_id": shirt, "seller_sku": "SKU-1001"}])["id"]
+    await box.settle()
+    box.tiktok.order_action(order, "pay")  # the webhook waits in TikTok's queue
+    await box.service.reconcile_once()
+    assert await order_state(box, order) == "on_hold"
+    await box.tiktok.webhooks.flush()
+    change = order_status_event_id(order, "ON_HOLD", box.tiktok.orders[order]["update_time"])
+    engine = box.service.engine
+    assert await engine.store.duplicate_count(change) == 1
+    on_hold = [e for e in await engine.history(f"order:{order}") if e["event_id"] == change]
+    assert len(on_hold) == 1 and on_hold[0]["outcome"] == "transitioned"
+
+
+async def test_plat8_a_product_update_delivered_both_ways_is_applied_once(box):
+    """PLAT-8: products/update and the product list name the same change alike."""
+    await synced_shirt(box)
+    box.shoplazza.product_action(SHIRT, "update", price="31.00")  # webhook not yet sent
+    assert await box.service.reconcile_once() == 1
+    await box.shoplazza.webhooks.flush()
+    engine = box.service.engine
+    updates = [
+        e
+        for e in await engine.history(f"listing:{STORE}:{SHIRT}")
+        if e["type"] == "listing.product_updated"
+    ]
+    assert len(updates) == 1
+    assert await engine.store.duplicate_count(updates[0]["event_id"]) == 1
+
+
+async def test_plat8_a_fulfillment_delivered_both_ways_is_pushed_once(box):
+    shirt = await synced_shirt(box)
+    order = box.tiktok.create_order([{"product_id": shirt, "seller_sku": "SKU-1001"}])["id"]
+    await box.settle()
+    box.tiktok.order_action(order, "pay")
+    await box.advance(3600)
+    box.shoplazza.fulfill(await box.shoplazza_order_id(order), "9400111899223197428490", "usps")
+    await box.service.reconcile_once()  # before the webhook is delivered
+    await box.settle()
+    engine = box.service.engine
+    shipped = [
+        e
+        for e in await engine.history(f"order:{order}")
+        if e["type"] == "order.shoplazza_fulfilled"
+    ]
+    assert len(shipped) == 1 and await engine.store.duplicate_count(shipped[0]["event_id"]) == 1
+    assert box.tiktok.package_calls == [order]
+
+
+# ---------------------------------------------------------------- cursors
+
+
+async def test_plat8_the_pull_cursor_survives_a_restart(box):
+    """PLAT-8: the channel is down for two days; the payment made at its start,
+    whose webhook was lost, is found by the first pull after the restart, which
+    resumes from the stored cursor (not from a guess of how long it was down)."""
+    shirt = await synced_shirt(box)
+    order = box.tiktok.create_order([{"product_id": shirt, "seller_sku": "SKU-1001"}])["id"]
+    await box.settle()
+    await box.service.reconcile_once()
+    cursor = await box.service.engine.store.cursor(f"tiktok:orders:{SHOP}")
+    assert cursor is not None
+
+    box.tiktok.faults.drop = 1.0
+    await box.service.stop()
+    box.tiktok.order_action(order, "pay")  # the webhooks find nobody
+    box.clock.advance(3601)
+    box.tiktok.tick()  # the hour On Hold ends: Awaiting Shipment, two days ago
+    box.clock.advance(2 * 86400)
+
+    await restart(box)
+    requests = record_requests(box)
+    await box.service.reconcile_once()
+    [search] = searches(requests)
+    assert from_json(search.content)["update_time_ge"] == int(cursor) - OVERLAP
+    assert await order_state(box, order) == "awaiting_shipment"
+
+
+async def test_plat8_every_source_keeps_a_cursor_in_the_database(box):
+    """PLAT-8: orders, product statuses, Shoplazza products, stock and
+    fulfillments each keep their place in the SQLite file."""
+    await synced_shirt(box)
+    await box.service.reconcile_once()
+    store = box.service.engine.store
+    names = {row[0] for row in await store.fetchall("SELECT name FROM cursors")}
+    assert names == {
+        f"tiktok:orders:{SHOP}",
+        f"tiktok:products:{SHOP}",
+        f"shoplazza:products:{STORE}",
+        f"shoplazza:stock:{STORE}",
+        f"shoplazza:fulfillments:{STORE}",
+    }
