@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from adapters.http import PlatformError
 from adapters.shoplazza.client import ShoplazzaClient
 from adapters.shoplazza.webhooks import (
     fulfillment_event,
@@ -45,6 +46,9 @@ PAGE = 100  # items per page asked of the list endpoints
 STOCK_BATCH = 50  # product ids per stock read
 STOCK_SLICE = 500  # products whose stock one pass looks at, resumed next pass
 SYNCED_STATES = ("pending_sync", "in_review", "approved", "rejected")
+# A product edit also matters to a Deactivated listing: republishing it in
+# Shoplazza is how the merchant brings it back.
+FOLLOWED_STATES = (*SYNCED_STATES, "deactivated")
 
 
 class CursorStore(Protocol):
@@ -60,6 +64,16 @@ class Listings(Protocol):
 
 
 Publish = Callable[[Sequence[dict[str, Any]]], Awaitable[list[Receipt]]]
+
+
+async def _isolated(entity: str, source: str, pull: Awaitable[int]) -> int:
+    """One source's pass; its failure (the platform down, a refusal) is logged
+    and leaves its cursor where it was, and the other sources still run."""
+    try:
+        return await pull
+    except PlatformError as error:
+        log.warning("pull failed", entity=entity, source=source, error=str(error))
+        return 0
 
 
 async def _publish(publish_many: Publish, events: list[dict[str, Any]]) -> int:
@@ -105,9 +119,10 @@ class ShoplazzaReconciler:
         """One pass over every connected store; returns how many events it published."""
         published = 0
         for store in await self.stores():
-            published += await self.pull_products(store)
-            published += await self.pull_stock(store)
-            published += await self.pull_fulfillments(store)
+            shop = f"shop:{store}"
+            published += await _isolated(shop, "products", self.pull_products(store))
+            published += await _isolated(shop, "stock", self.pull_stock(store))
+            published += await _isolated(shop, "fulfillments", self.pull_fulfillments(store))
         return published
 
     # ------------------------------------------------------------------ products
@@ -115,12 +130,12 @@ class ShoplazzaReconciler:
     async def pull_products(self, store: str) -> int:
         name = f"shoplazza:products:{store}"
         since, now = await self._window(name)
-        synced = await self._synced(store)
+        followed = await self._listings(store, FOLLOWED_STATES)
         events = []
         params = {"updated_at_min": _iso(since), "updated_at_max": _iso(now)}
         async for product in self._product_pages(params):
             product_id = str(product["id"])
-            if product_id not in synced:
+            if product_id not in followed:
                 continue  # a product the merchant never added to the channel
             events.append(self._product_event(store, product, product_event_id(product)))
         return await self._commit(name, store, "products", events, _iso(now), now)
@@ -130,7 +145,7 @@ class ShoplazzaReconciler:
     async def pull_stock(self, store: str) -> int:
         """Compare a slice of the synced products' stock with what their listings hold."""
         name = f"shoplazza:stock:{store}"
-        synced = await self._synced(store)
+        synced = await self._listings(store, SYNCED_STATES)
         after = await self.cursors.cursor(name) or ""
         ids = sorted(synced)
         remaining = [i for i in ids if i > after]
@@ -203,11 +218,11 @@ class ShoplazzaReconciler:
         since = _seconds(saved) - self.overlap if saved else now - FIRST_LOOKBACK
         return max(0.0, since), now
 
-    async def _synced(self, store: str) -> dict[str, EntityState]:
-        """The store's listings that are in sync, by Shoplazza product id."""
+    async def _listings(self, store: str, states: Sequence[str]) -> dict[str, EntityState]:
+        """The store's listings in these states, by Shoplazza product id."""
         prefix = f"listing:{store}:"
         found: dict[str, EntityState] = {}
-        for state in SYNCED_STATES:
+        for state in states:
             for listing in await self.listings.entities(chart="product_listing", state=state):
                 if listing.key.startswith(prefix):
                     found[listing.key[len(prefix) :]] = listing

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+from adapters.http import PlatformError
 from adapters.tiktok_shop.client import TikTokClient
 from adapters.tiktok_shop.webhooks import (
     order_status_event_id,
@@ -50,6 +51,16 @@ class ListingDirectory(Protocol):
 Publish = Callable[[Sequence[dict[str, Any]]], Awaitable[list[Receipt]]]
 
 
+async def _isolated(entity: str, source: str, pull: Awaitable[int]) -> int:
+    """One source's pass; its failure (the platform down, a refusal) is logged
+    and leaves its cursor where it was, and the other sources still run."""
+    try:
+        return await pull
+    except PlatformError as error:
+        log.warning("pull failed", entity=entity, source=source, error=str(error))
+        return 0
+
+
 async def _publish(publish_many: Publish, events: list[dict[str, Any]]) -> int:
     """Record the events (durably, before the caller moves its cursor); how many
     were new, not duplicates of a webhook or of an earlier overlapping pass."""
@@ -57,6 +68,24 @@ async def _publish(publish_many: Publish, events: list[dict[str, Any]]) -> int:
         return 0
     receipts = await publish_many(events)
     return sum(1 for receipt in receipts if receipt.outcome != "duplicate")
+
+
+def order_event(order: dict[str, Any], tiktok_shop_id: str) -> dict[str, Any]:
+    """An order as Search Orders returns it, as the event its webhook 1 would be."""
+    order_id, status = str(order["id"]), order["status"]
+    return {
+        "event_id": order_status_event_id(order_id, status, order["update_time"]),
+        "type": "order.status_changed",
+        "source": "tiktok-pull",
+        "entity": f"order:{order_id}",
+        "payload": {
+            "order_id": order_id,
+            "shop_id": tiktok_shop_id,
+            "order_status": status,
+            "update_time": order["update_time"],
+            "is_on_hold_order": bool(order.get("is_on_hold_order", False)),
+        },
+    }
 
 
 class TikTokPuller:
@@ -84,8 +113,10 @@ class TikTokPuller:
             credentials = await self.client.credentials.get(shop)
             if credentials is None:
                 continue
-            published += await self.pull_orders(shop, credentials.tiktok_shop_id)
-            published += await self.pull_product_statuses(shop)
+            published += await _isolated(
+                shop, "orders", self.pull_orders(shop, credentials.tiktok_shop_id)
+            )
+            published += await _isolated(shop, "product statuses", self.pull_product_statuses(shop))
         return published
 
     # ------------------------------------------------------------------ orders
@@ -99,22 +130,7 @@ class TikTokPuller:
         # a duplicate; the cursor still says only "everything up to now".
         filters = {"update_time_ge": since}
         async for order in self._search(shop, ORDER_SEARCH, filters, "orders", sort=True):
-            order_id, status = str(order["id"]), order["status"]
-            events.append(
-                {
-                    "event_id": order_status_event_id(order_id, status, order["update_time"]),
-                    "type": "order.status_changed",
-                    "source": "tiktok-pull",
-                    "entity": f"order:{order_id}",
-                    "payload": {
-                        "order_id": order_id,
-                        "shop_id": tiktok_shop_id,
-                        "order_status": status,
-                        "update_time": order["update_time"],
-                        "is_on_hold_order": bool(order.get("is_on_hold_order", False)),
-                    },
-                }
-            )
+            events.append(order_event(order, tiktok_shop_id))
         return await self._commit(name, shop, "orders", events, now)
 
     # ------------------------------------------------------------------ products

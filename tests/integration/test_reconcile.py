@@ -7,19 +7,27 @@ is applied once, and each pull's cursor outlives the process.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic_core import from_json
 
 from adapters.sandbox.story import SHOP, STORE, Sandboxes, connect_shop
 from adapters.sandbox.tiktok import INVALID_PARAMETER
 from adapters.service import ChannelService
+from adapters.shoplazza.webhooks import product_event_id
 from adapters.tiktok_shop.client import TikTokError
-from adapters.tiktok_shop.puller import OVERLAP
-from adapters.tiktok_shop.webhooks import order_status_event_id
+from adapters.tiktok_shop.puller import OVERLAP, order_event
+from adapters.tiktok_shop.webhooks import (
+    order_status_event_id,
+    product_status_event_id,
+    translate,
+)
 
 SHIRT = "1001"
 
@@ -298,3 +306,192 @@ async def test_plat8_every_source_keeps_a_cursor_in_the_database(box):
         f"shoplazza:stock:{STORE}",
         f"shoplazza:fulfillments:{STORE}",
     }
+
+
+# ---------------------------------------------------------------- the dedup rule, for all inputs
+
+ORDER_STATUSES = (
+    "UNPAID",
+    "ON_HOLD",
+    "AWAITING_SHIPMENT",
+    "PARTIALLY_SHIPPING",
+    "AWAITING_COLLECTION",
+    "IN_TRANSIT",
+    "DELIVERED",
+    "COMPLETED",
+    "CANCELLED",
+)
+tiktok_ids = st.integers(min_value=1, max_value=2**63 - 1)
+times = st.integers(min_value=0, max_value=2**31 - 1)
+
+
+class NoDirectory:
+    async def shop_key(self, tiktok_shop_id: str) -> str | None:
+        return None
+
+    async def listing_key(self, tiktok_product_id: str) -> str | None:
+        return f"listing:{STORE}:{tiktok_product_id}"
+
+
+def order_webhook(order_id: int, as_number: bool, status: str, update_time: int, nid: int) -> bytes:
+    data = {
+        "order_id": order_id if as_number else str(order_id),
+        "order_status": "CANCEL" if status == "CANCELLED" and nid % 2 else status,
+        "is_on_hold_order": bool(nid % 3),
+        "update_time": update_time,
+    }
+    envelope = {
+        "type": 1,
+        "tts_notification_id": str(nid),
+        "shop_id": "7495540735365777507",
+        "data": data,
+    }
+    return json.dumps(envelope).encode()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    order_id=tiktok_ids,
+    as_number=st.booleans(),
+    status=st.sampled_from(ORDER_STATUSES),
+    update_time=times,
+    notification=st.integers(min_value=0, max_value=2**62),
+)
+async def test_plat8_plat6_a_webhook_and_the_pull_of_one_order_change_are_one_event(
+    order_id, as_number, status, update_time, notification
+):
+    """PLAT-8, PLAT-6: whatever the notification id, whether the order id comes as
+    a JSON number or a string (at its 64-bit limit too), and whichever spelling of
+    the cancelled status the webhook uses, the webhook and Search Orders name the
+    change alike."""
+    body = order_webhook(order_id, as_number, status, update_time, notification)
+    [delivered] = await translate(body, NoDirectory())
+    pulled = order_event(
+        {"id": str(order_id), "status": status, "update_time": update_time}, "7495540735365777507"
+    )
+    assert delivered["event_id"] == pulled["event_id"]
+    assert delivered["entity"] == pulled["entity"] == f"order:{order_id}"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    order_id=tiktok_ids,
+    first=st.tuples(st.sampled_from(ORDER_STATUSES), times),
+    second=st.tuples(st.sampled_from(ORDER_STATUSES), times),
+)
+def test_plat8_two_different_order_changes_never_share_an_event_id(order_id, first, second):
+    """PLAT-8: equal update_times with different statuses (ORD-9's case), or one
+    status at two times, are two changes: neither is taken for a duplicate."""
+    ids = {order_status_event_id(str(order_id), s, t) for s, t in (first, second)}
+    assert len(ids) == (1 if first == second else 2)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    product_id=tiktok_ids,
+    audit=st.sampled_from(["APPROVED", "FAILED", "AUDITING"]),
+    update_time=times,
+)
+async def test_plat8_an_audit_webhook_and_the_product_search_name_a_review_alike(
+    product_id, audit, update_time
+):
+    """PLAT-8: webhook 37's audit status and Search Products' status of the same
+    review give one event id, so the second to arrive is a duplicate."""
+    body = json.dumps(
+        {
+            "type": 37,
+            "tts_notification_id": "1",
+            "shop_id": "7495540735365777507",
+            "data": {
+                "product_id": product_id,
+                "audit": {"status": audit},
+                "update_time": update_time,
+            },
+        }
+    ).encode()
+    [delivered] = await translate(body, NoDirectory())
+    searched = {"APPROVED": "ACTIVATE", "FAILED": "FAILED", "AUDITING": "PENDING"}[audit]
+    assert delivered["event_id"] == product_status_event_id(str(product_id), searched, update_time)
+
+
+prices = st.decimals(min_value="0.01", max_value="7600", places=2).map(str)
+variants = st.fixed_dictionaries(
+    {
+        "id": st.text("abc123-", min_size=1, max_size=8),
+        "sku": st.text(min_size=0, max_size=8),
+        "price": prices,
+        "inventory_quantity": st.integers(min_value=0, max_value=99999),
+        "weight": st.none() | st.floats(min_value=0, max_value=100, allow_nan=False),
+        "weight_unit": st.sampled_from(["kg", "lb", "g"]),
+    }
+)
+products = st.fixed_dictionaries(
+    {
+        "id": st.text("0123456789abcdef-", min_size=1, max_size=12),
+        "title": st.text(max_size=20),
+        "description": st.text(max_size=20),
+        "published": st.booleans(),
+        "images": st.lists(
+            st.fixed_dictionaries({"src": st.text(max_size=12), "width": st.integers(1, 4000)}),
+            max_size=3,
+        ),
+        "variants": st.lists(variants, min_size=1, max_size=3),
+        "collection_ids": st.lists(st.text(max_size=5), max_size=2),
+        "updated_at": st.sampled_from(["2026-11-29T17:52:29+00:00", "2026-11-29T17:52:30+00:00"]),
+    }
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    product=products,
+    extras=st.dictionaries(
+        st.sampled_from(["handle", "vendor", "tags", "created_at"]), st.text(max_size=5)
+    ),
+    data=st.data(),
+)
+def test_plat8_a_product_change_is_named_by_what_the_channel_reads(product, extras, data):
+    """PLAT-8: the list's copy of a product (with fields the webhook lacks, keys in
+    another order) names the change like products/update does; a change of price,
+    stock, title or publishing within the same second of updated_at is another
+    change, never mistaken for a duplicate."""
+    listed = dict(reversed(list({**product, **extras}.items())))
+    assert product_event_id(listed) == product_event_id(product)
+    field = data.draw(st.sampled_from(["price", "inventory_quantity", "title", "published"]))
+    edited = json.loads(json.dumps(product))
+    if field == "price":
+        edited["variants"][0]["price"] = str(float(edited["variants"][0]["price"]) + 1)
+    elif field == "inventory_quantity":
+        edited["variants"][0]["inventory_quantity"] += 1
+    elif field == "title":
+        edited["title"] += "!"
+    else:
+        edited["published"] = not edited["published"]
+    assert product_event_id(edited) != product_event_id(product)
+
+
+async def test_plat8_a_failing_source_keeps_its_cursor_and_the_others_still_run(box):
+    """PLAT-8: with Shoplazza answering 500 to everything, its cursors stay where
+    they were (nothing it should have covered is skipped), and TikTok's pull
+    still brings the lost payment in."""
+    shirt = await synced_shirt(box)
+    await box.service.reconcile_once()
+    store = box.service.engine.store
+    before = {name: await store.cursor(name) for name in SHOPLAZZA_CURSORS}
+    order = box.tiktok.create_order([{"product_id": shirt, "seller_sku": "SKU-1001"}])["id"]
+    box.tiktok.faults.drop = 1.0
+    box.tiktok.order_action(order, "pay")
+    box.shoplazza.faults.api_failure = 1.0
+    box.service.shoplazza.base_delay = 0.01
+    box.clock.advance(600)
+    await box.service.reconcile_once()
+    assert await order_state(box, order) == "on_hold"
+    assert {name: await store.cursor(name) for name in SHOPLAZZA_CURSORS} == before
+    assert await store.cursor(f"tiktok:orders:{SHOP}") == str(int(box.clock.now()))
+
+
+SHOPLAZZA_CURSORS = (
+    f"shoplazza:products:{STORE}",
+    f"shoplazza:stock:{STORE}",
+    f"shoplazza:fulfillments:{STORE}",
+)
