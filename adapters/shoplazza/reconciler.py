@@ -9,7 +9,9 @@ table, so a restart resumes where the last pass ended):
 - stock: the synced products' variants, read a slice per pass (the cursor is
   the last product id looked at), compared with what each listing holds.
   Stock can move without moving the product's ``updated_at`` and without a
-  products/update, so only a look at the stock itself finds it;
+  products/update, so only a look at the stock itself finds it. A synced
+  product the list no longer returns, and that Shoplazza answers 404 for, was
+  deleted: ``listing.product_removed``, named like products/delete;
 - fulfillments of the channel's orders changed since the cursor (Order List,
   then the order's fulfillments): ``order.shoplazza_fulfilled`` or
   ``order.shoplazza_tracking_updated``, named like the orders/update webhook
@@ -26,11 +28,12 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from adapters.http import PlatformError
-from adapters.shoplazza.client import ShoplazzaClient
+from adapters.shoplazza.client import ShoplazzaClient, ShoplazzaError
 from adapters.shoplazza.webhooks import (
     fulfillment_event,
     fulfillment_event_id,
     product_event_id,
+    product_removed_event_id,
     tiktok_order_id,
 )
 from engine.bus import Receipt
@@ -156,16 +159,40 @@ class ShoplazzaReconciler:
             batch = chosen[start : start + STOCK_BATCH]
             params = {"ids": ",".join(batch), "per_page": len(batch)}
             data = await self.client.call("GET", "/products", params=params)
-            for product in data.get("products") or []:
+            listed = data.get("products") or []
+            for product in listed:
                 listing = synced.get(str(product["id"]))
                 if listing is None or _stock(product) == _stock(listing.data.get("product")):
                     continue
                 change = _digest(_stock(product))
                 event_id = f"shoplazza:stock:{product['id']}:v{listing.version}:{change}"
                 events.append(self._product_event(store, product, event_id))
+            missing = set(batch) - {str(p["id"]) for p in listed}
+            for product_id in sorted(missing):
+                removal = await self._removal(store, product_id)
+                if removal is not None:
+                    events.append(removal)
         position = "" if wrapped else chosen[-1]
         now = self.clock.now()
         return await self._commit(name, store, "stock", events, position, now)
+
+    async def _removal(self, store: str, product_id: str) -> dict[str, Any] | None:
+        """A synced product missing from the list is removed only once Shoplazza
+        itself answers 404 for it: a deletion is never inferred from an absence
+        alone (PLAT-9)."""
+        try:
+            await self.client.call("GET", f"/products/{product_id}")
+        except ShoplazzaError as error:
+            if error.status != 404:
+                raise
+            return {
+                "event_id": product_removed_event_id(product_id),
+                "type": "listing.product_removed",
+                "source": "shoplazza-pull",
+                "entity": f"listing:{store}:{product_id}",
+                "payload": {"reason": "deleted"},
+            }
+        return None
 
     # ------------------------------------------------------------------ fulfillments
 

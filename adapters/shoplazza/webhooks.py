@@ -4,10 +4,11 @@ Topics: products/update and products/delete (listing changes), orders/update
 (a fulfillment with tracking, or payment/status changes made in Shoplazza),
 orders/cancelled, app/uninstalled. Orders are matched to their TikTok order by
 the ``tiktok_order:<id>`` tag the channel put on them. Shoplazza sends no
-delivery id. A product update and a fulfillment are named by the change itself
-(the object's id and its ``updated_at``), so a redelivery and the scheduled
-pull of the same change are one event (PLAT-3, PLAT-8); other bodies by a hash
-of topic and body (a redelivery of the same body is a duplicate).
+delivery id. A product update, a product deletion and a fulfillment are named
+by the change itself (the object's id and its ``updated_at``), so a redelivery
+and the scheduled pull of the same change are one event (PLAT-3, PLAT-8);
+other bodies by a hash of topic and body (a redelivery of the same body is a
+duplicate).
 """
 
 from __future__ import annotations
@@ -71,6 +72,11 @@ def product_event_id(product: dict[str, Any]) -> str | None:
         "collection_ids": product.get("collection_ids"),
     }
     return f"shoplazza:product:{product['id']}:{product['updated_at']}:{_digest(content)}"
+
+
+def product_removed_event_id(product_id: str) -> str:
+    """A product's deletion, by products/delete or found by the stock sweep: it happens once."""
+    return f"shoplazza:product-deleted:{product_id}"
 
 
 def fulfillment_event_id(order_id: str, fulfillment: dict[str, Any]) -> str | None:
@@ -140,7 +146,10 @@ def translate(topic: str, shop_domain: str, body: bytes) -> list[dict[str, Any]]
         product = doc.get("product", doc)
         return [
             event(
-                "listing.product_removed", f"listing:{store}:{product['id']}", {"reason": "deleted"}
+                "listing.product_removed",
+                f"listing:{store}:{product['id']}",
+                {"reason": "deleted"},
+                product_removed_event_id(str(product["id"])),
             )
         ]
     if topic in ("orders/update", "orders/cancelled"):

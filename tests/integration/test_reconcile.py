@@ -21,6 +21,7 @@ from adapters.sandbox.story import SHOP, STORE, Sandboxes, connect_shop
 from adapters.sandbox.tiktok import INVALID_PARAMETER
 from adapters.service import ChannelService
 from adapters.shoplazza.webhooks import product_event_id
+from adapters.shoplazza.webhooks import translate as translate_shoplazza
 from adapters.tiktok_shop.client import TikTokError
 from adapters.tiktok_shop.puller import OVERLAP, order_event
 from adapters.tiktok_shop.webhooks import (
@@ -187,6 +188,39 @@ async def test_plat8_stock_moved_without_any_webhook_reaches_the_listing(box):
     listing = await box.service.engine.entity(f"listing:{STORE}:{SHIRT}")
     assert listing.data["product"]["variants"][0]["inventory_quantity"] == 3
     assert await box.service.reconcile_once() == 0, "nothing left to reconcile"
+
+
+async def test_plat8_plat9_a_deletion_whose_webhook_was_dropped_deactivates_the_listing(box):
+    """PLAT-8, PROD-8, PLAT-9: the merchant deletes the product in Shoplazza,
+    products/delete is lost; the stock sweep misses it in the list, Shoplazza
+    confirms the 404, and the listing is deactivated on TikTok; the webhook
+    delivered late is the same event."""
+    tiktok_id = await synced_shirt(box)
+    box.shoplazza.faults.drop = 1.0
+    box.shoplazza.product_action(SHIRT, "delete")
+    await box.service.reconcile_once()
+    await box.settle()
+    listing = await box.service.engine.entity(f"listing:{STORE}:{SHIRT}")
+    assert listing.state == "deactivated"
+    assert box.tiktok.products[tiktok_id]["status"] == "SELLER_DEACTIVATED"
+    late = json.dumps({"product": {"id": SHIRT}}).encode()
+    [webhook] = translate_shoplazza("products/delete", box.shoplazza.domain, late)
+    [pulled] = [
+        e
+        for e in await box.service.engine.history(f"listing:{STORE}:{SHIRT}")
+        if e["type"] == "listing.product_removed"
+    ]
+    assert webhook["event_id"] == pulled["event_id"]
+
+
+async def test_plat9_a_product_missing_from_one_list_answer_is_not_taken_for_deleted(box):
+    """PLAT-9: absence from a list answer alone never deactivates anything."""
+    await synced_shirt(box)
+    # The list answer leaves it out (its id there differs); asked by id, it is there.
+    box.shoplazza.products[SHIRT] = {**box.shoplazza.products[SHIRT], "id": "elsewhere"}
+    await box.service.reconcile_once()
+    listing = await box.service.engine.entity(f"listing:{STORE}:{SHIRT}")
+    assert listing.state == "approved"
 
 
 async def test_plat8_a_fulfillment_whose_webhook_was_dropped_is_pushed_to_tiktok(box):
