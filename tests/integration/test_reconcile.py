@@ -8,6 +8,7 @@ is applied once, and each pull's cursor outlives the process.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,6 +30,8 @@ from adapters.tiktok_shop.webhooks import (
     product_status_event_id,
     translate,
 )
+from engine.store.schema import MIGRATIONS
+from engine.store.sqlite import SQLiteStore
 
 SHIRT = "1001"
 
@@ -529,3 +532,30 @@ SHOPLAZZA_CURSORS = (
     f"shoplazza:stock:{STORE}",
     f"shoplazza:fulfillments:{STORE}",
 )
+
+
+async def test_plat8_a_cursor_is_kept_across_reopening_and_an_older_file_gains_the_table(
+    tmp_path,
+):
+    """PLAT-8: the store keeps named cursors; a database written before cursors
+    existed (schema version 2) is upgraded on open and keeps its events."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:
+        old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for version, migration in enumerate(MIGRATIONS[:2], start=1):
+            old.executescript(migration)
+            old.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+    store = await SQLiteStore.open(path)
+    try:
+        assert await store.cursor("tiktok:orders:shop:a") is None
+        await store.save_cursor("tiktok:orders:shop:a", "100", 100.0)
+        await store.save_cursor("tiktok:orders:shop:a", "160", 160.0)
+        await store.save_cursor("shoplazza:stock:a", "", 160.0)
+    finally:
+        await store.close()
+    store = await SQLiteStore.open(path)
+    try:
+        assert await store.cursor("tiktok:orders:shop:a") == "160"
+        assert await store.cursor("shoplazza:stock:a") == ""
+    finally:
+        await store.close()
