@@ -18,8 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic_core import from_json
 
-from adapters.sandbox.story import SHOP, STORE, Sandboxes, connect_shop
+from adapters.sandbox.story import SHOP, STORE, Sandboxes, connect_shop, play
 from adapters.sandbox.tiktok import INVALID_PARAMETER
+from adapters.sandbox.webhooks import Faults
 from adapters.service import ChannelService
 from adapters.shoplazza.webhooks import product_event_id
 from adapters.shoplazza.webhooks import translate as translate_shoplazza
@@ -32,6 +33,7 @@ from adapters.tiktok_shop.webhooks import (
 )
 from engine.store.schema import MIGRATIONS
 from engine.store.sqlite import SQLiteStore
+from tests.integration.test_http import assert_story_outcome
 
 SHIRT = "1001"
 
@@ -559,3 +561,22 @@ async def test_plat8_a_cursor_is_kept_across_reopening_and_an_older_file_gains_t
         assert await store.cursor("shoplazza:stock:a") == ""
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("seed", [3, 5])
+async def test_plat8_the_story_reaches_its_end_with_webhooks_lost_on_both_sides(tmp_path, seed):
+    """PLAT-8: every Shoplazza webhook lost and a third of TikTok's, others
+    duplicated or reordered: the scheduled pulls make up for them, and every
+    product and order still reaches its right final state, the shipment that
+    only Shoplazza's lost orders/update announced included."""
+    faults = Faults(drop=0.3, duplicate=0.3, reorder=0.3)
+    box = await Sandboxes.start(tmp_path / "lossy.db", faults=faults, seed=seed)
+    box.shoplazza.faults.drop = 1.0
+    try:
+        ids = await play(box)
+        await box.advance(3 * 3600)
+        await assert_story_outcome(box, ids)
+        assert box.shoplazza.webhooks.sent == 0 and box.shoplazza.webhooks.dropped > 0
+        assert box.tiktok.webhooks.dropped > 0
+    finally:
+        await box.stop()
