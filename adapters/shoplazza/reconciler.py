@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from adapters.http import PlatformError
+from adapters.pulls import FIRST_LOOKBACK, OVERLAP, CursorStore, Publish, isolated, publish_new
 from adapters.shoplazza.client import ShoplazzaClient, ShoplazzaError
 from adapters.shoplazza.webhooks import (
     fulfillment_event,
@@ -36,15 +36,12 @@ from adapters.shoplazza.webhooks import (
     product_removed_event_id,
     tiktok_order_id,
 )
-from engine.bus import Receipt
 from engine.clock import Clock
 from engine.logs import get_logger
 from engine.step import EntityState
 
 log = get_logger("channelsync.shoplazza.pull")
 
-OVERLAP = 300  # seconds pulled again on every pass: clock skew and late writes
-FIRST_LOOKBACK = 86400  # how far back the very first pass of a store looks
 PAGE = 100  # items per page asked of the list endpoints
 STOCK_BATCH = 50  # product ids per stock read
 STOCK_SLICE = 500  # products whose stock one pass looks at, resumed next pass
@@ -54,38 +51,10 @@ SYNCED_STATES = ("pending_sync", "in_review", "approved", "rejected")
 FOLLOWED_STATES = (*SYNCED_STATES, "deactivated")
 
 
-class CursorStore(Protocol):
-    async def cursor(self, name: str) -> str | None: ...
-
-    async def save_cursor(self, name: str, value: str, at: float) -> None: ...
-
-
 class Listings(Protocol):
     async def entities(
         self, *, chart: str | None = None, state: str | None = None, kind: str | None = None
     ) -> list[EntityState]: ...
-
-
-Publish = Callable[[Sequence[dict[str, Any]]], Awaitable[list[Receipt]]]
-
-
-async def _isolated(entity: str, source: str, pull: Awaitable[int]) -> int:
-    """One source's pass; its failure (the platform down, a refusal) is logged
-    and leaves its cursor where it was, and the other sources still run."""
-    try:
-        return await pull
-    except PlatformError as error:
-        log.warning("pull failed", entity=entity, source=source, error=str(error))
-        return 0
-
-
-async def _publish(publish_many: Publish, events: list[dict[str, Any]]) -> int:
-    """Record the events (durably, before the caller moves its cursor); how many
-    were new, not duplicates of a webhook or of an earlier overlapping pass."""
-    if not events:
-        return 0
-    receipts = await publish_many(events)
-    return sum(1 for receipt in receipts if receipt.outcome != "duplicate")
 
 
 def _iso(moment: float) -> str:
@@ -119,13 +88,13 @@ class ShoplazzaReconciler:
         self.stock_slice = stock_slice
 
     async def pull_once(self) -> int:
-        """One pass over every connected store; returns how many events it published."""
+        """One pass over every connected store; how many new (not duplicate) events it recorded."""
         published = 0
         for store in await self.stores():
             shop = f"shop:{store}"
-            published += await _isolated(shop, "products", self.pull_products(store))
-            published += await _isolated(shop, "stock", self.pull_stock(store))
-            published += await _isolated(shop, "fulfillments", self.pull_fulfillments(store))
+            published += await isolated(shop, "products", self.pull_products(store))
+            published += await isolated(shop, "stock", self.pull_stock(store))
+            published += await isolated(shop, "fulfillments", self.pull_fulfillments(store))
         return published
 
     # ------------------------------------------------------------------ products
@@ -287,7 +256,7 @@ class ShoplazzaReconciler:
         position: str,
         now: float,
     ) -> int:
-        fresh = await _publish(self.publish_many, events)
+        fresh = await publish_new(self.publish_many, events)
         await self.cursors.save_cursor(name, position, now)
         if events:
             log.info(

@@ -16,58 +16,27 @@ cursor moves only after the pass's events are durably recorded.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
-from adapters.http import PlatformError
+from adapters.pulls import FIRST_LOOKBACK, OVERLAP, CursorStore, Publish, isolated, publish_new
 from adapters.tiktok_shop.client import TikTokClient
 from adapters.tiktok_shop.webhooks import (
     order_status_event_id,
     product_status_event_id,
     product_status_events,
 )
-from engine.bus import Receipt
 from engine.logs import get_logger
 
 log = get_logger("channelsync.tiktok.pull")
 
-OVERLAP = 300  # seconds pulled again on every pass: clock skew and late writes
-FIRST_LOOKBACK = 86400  # how far back the very first pass of a shop looks
 PAGE_SIZE = 100  # the most Search Orders and Search Products hand out per page
 ORDER_SEARCH = "/order/202309/orders/search"
 PRODUCT_SEARCH = "/product/202309/products/search"
 
 
-class CursorStore(Protocol):
-    async def cursor(self, name: str) -> str | None: ...
-
-    async def save_cursor(self, name: str, value: str, at: float) -> None: ...
-
-
 class ListingDirectory(Protocol):
     async def listing_key(self, tiktok_product_id: str) -> str | None: ...
-
-
-Publish = Callable[[Sequence[dict[str, Any]]], Awaitable[list[Receipt]]]
-
-
-async def _isolated(entity: str, source: str, pull: Awaitable[int]) -> int:
-    """One source's pass; its failure (the platform down, a refusal) is logged
-    and leaves its cursor where it was, and the other sources still run."""
-    try:
-        return await pull
-    except PlatformError as error:
-        log.warning("pull failed", entity=entity, source=source, error=str(error))
-        return 0
-
-
-async def _publish(publish_many: Publish, events: list[dict[str, Any]]) -> int:
-    """Record the events (durably, before the caller moves its cursor); how many
-    were new, not duplicates of a webhook or of an earlier overlapping pass."""
-    if not events:
-        return 0
-    receipts = await publish_many(events)
-    return sum(1 for receipt in receipts if receipt.outcome != "duplicate")
 
 
 def order_event(order: dict[str, Any], tiktok_shop_id: str) -> dict[str, Any]:
@@ -107,16 +76,16 @@ class TikTokPuller:
         self.overlap = overlap
 
     async def pull_once(self) -> int:
-        """One pass over every connected shop; returns how many events it published."""
+        """One pass over every connected shop; how many new (not duplicate) events it recorded."""
         published = 0
         for shop in await self.shops():
             credentials = await self.client.credentials.get(shop)
             if credentials is None:
                 continue
-            published += await _isolated(
+            published += await isolated(
                 shop, "orders", self.pull_orders(shop, credentials.tiktok_shop_id)
             )
-            published += await _isolated(shop, "product statuses", self.pull_product_statuses(shop))
+            published += await isolated(shop, "product statuses", self.pull_product_statuses(shop))
         return published
 
     # ------------------------------------------------------------------ orders
@@ -173,16 +142,17 @@ class TikTokPuller:
             if token:
                 query["page_token"] = token
             data = await self.client.call(shop, "POST", path, query=query, body=filters)
-            for item in data.get(key) or []:
+            items = data.get(key) or []
+            for item in items:
                 yield item
             token = data.get("next_page_token") or ""
-            if not token:
+            if not token or not items:
                 return
 
     async def _commit(
         self, name: str, shop: str, what: str, events: list[dict[str, Any]], now: int
     ) -> int:
-        fresh = await _publish(self.publish_many, events)
+        fresh = await publish_new(self.publish_many, events)
         await self.cursors.save_cursor(name, str(now), float(now))
         if events:
             log.info(

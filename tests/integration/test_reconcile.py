@@ -110,6 +110,19 @@ async def test_plat8_search_orders_sends_paging_in_the_query_and_filters_in_the_
     assert body["update_time_ge"] <= box.tiktok.orders[order]["update_time"]
 
 
+async def test_plat8_search_orders_is_followed_page_by_page_to_the_end(box):
+    """PLAT-8: 150 orders whose webhooks were all lost take two pages of 100;
+    the pull follows next_page_token and brings in every one."""
+    box.tiktok.faults.drop = 1.0
+    orders = [box.tiktok.create_order([{"product_id": "1"}])["id"] for _ in range(150)]
+    requests = record_requests(box)
+    assert await box.service.reconcile_once() == 150
+    pages = searches(requests)
+    assert len(pages) == 2 and "page_token" in dict(pages[1].url.params)
+    states = {e.key: e.state for e in await box.service.engine.entities(chart="order")}
+    assert states == {f"order:{order}": "unpaid" for order in orders}
+
+
 @pytest.mark.parametrize(
     ("query", "body", "named"),
     [
