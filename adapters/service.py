@@ -258,16 +258,18 @@ class ChannelService:
     async def _pull_loop(
         self, platform: str, interval: float, pull: Callable[[], Awaitable[int]]
     ) -> None:
+        # The first pass runs at once: a restarted channel catches up on what
+        # it missed while it was down before it waits a whole interval.
         bound = log.bind(platform=platform, interval=interval)
         bound.info("scheduled pull started")
         while True:
-            await asyncio.sleep(interval)
             try:
                 published = await pull()
             except Exception as error:  # the next pass starts from the same cursors
                 bound.warning("scheduled pull failed", error=str(error))
-                continue
-            bound.info("scheduled pull done", events=published)
+            else:
+                bound.info("scheduled pull done", events=published)
+            await asyncio.sleep(interval)
 
     async def _connected_shops(self) -> list[str]:
         return [

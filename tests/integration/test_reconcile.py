@@ -7,9 +7,11 @@ is applied once, and each pull's cursor outlives the process.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -593,3 +595,28 @@ async def test_plat8_the_story_reaches_its_end_with_webhooks_lost_on_both_sides(
         assert box.tiktok.webhooks.dropped > 0
     finally:
         await box.stop()
+
+
+async def test_plat8_serve_runs_both_pulls_on_their_own(box):
+    """PLAT-8: with its loops running, the channel pulls both platforms by itself:
+    a lost payment and a lost price change arrive without anyone asking."""
+    shirt = await synced_shirt(box)
+    order = box.tiktok.create_order([{"product_id": shirt, "seller_sku": "SKU-1001"}])["id"]
+    await box.settle()
+    box.tiktok.faults.drop = box.shoplazza.faults.drop = 1.0
+    box.tiktok.order_action(order, "pay")
+    box.shoplazza.product_action(SHIRT, "update", price="27.00")
+    config = replace(box.service.config, pull_interval=0.05, shoplazza_pull_interval=0.05)
+    await box.service.stop()
+    box.service = await ChannelService.open(config, clock=box.clock, plugins=[])
+    listing = f"listing:{STORE}:{SHIRT}"
+    for _ in range(200):
+        product = (await box.service.engine.entity(listing)).data["product"]
+        if (
+            await order_state(box, order) == "on_hold"
+            and product["variants"][0]["price"] == "27.00"
+        ):
+            break
+        await asyncio.sleep(0.05)
+    assert await order_state(box, order) == "on_hold"
+    assert product["variants"][0]["price"] == "27.00"
