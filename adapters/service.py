@@ -241,7 +241,7 @@ class ChannelService:
         await self.shoplazza.aclose()
 
     async def reconcile_once(self) -> int:
-        """One pass of both scheduled pulls; how many events they published."""
+        """One pass of both scheduled pulls; how many new (not duplicate) events they recorded."""
         return await self.puller.pull_once() + await self.reconciler.pull_once()
 
     def _start_pulls(self) -> None:
