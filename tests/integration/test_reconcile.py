@@ -33,8 +33,11 @@ from adapters.tiktok_shop.webhooks import (
     product_status_event_id,
     translate,
 )
+from engine import ChartSet, Engine, FakeClock
 from engine.store.schema import MIGRATIONS
 from engine.store.sqlite import SQLiteStore
+from statecharts import chart_package
+from tests.channel.test_order_lifecycle_property import lifecycle_paths
 from tests.integration.test_http import assert_story_outcome
 
 SHIRT = "1001"
@@ -620,3 +623,61 @@ async def test_plat8_serve_runs_both_pulls_on_their_own(box):
         await asyncio.sleep(0.05)
     assert await order_state(box, order) == "on_hold"
     assert product["variants"][0]["price"] == "27.00"
+
+
+CHANNEL_CHARTS = ChartSet.load([chart_package()])
+
+
+@st.composite
+def both_ways(draw: st.DrawFn) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """A TikTok order's status path, and its changes as they arrive: each by
+    webhook or by pull, any number of times, in any order, some never."""
+    path = draw(lifecycle_paths())
+    arrivals = draw(
+        st.lists(
+            st.tuples(st.sampled_from(["webhook", "pull"]), st.integers(0, len(path) - 1)),
+            min_size=1,
+            max_size=4 * len(path),
+        )
+    )
+    return path, arrivals
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=both_ways(), notifications=st.randoms(use_true_random=False))
+async def test_plat8_every_change_is_applied_once_however_it_arrives(
+    tmp_path_factory, case, notifications
+):
+    """PLAT-8, PLAT-3, ORD-8: whatever mix of webhooks (each with its own
+    notification id) and pulls brings an order's changes, each change is one
+    event in the log and every other arrival of it a duplicate; the order ends
+    at the newest change that arrived."""
+    path, arrivals = case
+    engine = await Engine.open(
+        tmp_path_factory.mktemp("both") / "both.db",
+        charts=CHANNEL_CHARTS,
+        clock=FakeClock(),
+        run_timers=False,
+        run_outbox=False,
+    )
+    try:
+        for how, index in arrivals:
+            status, update_time = path[index]
+            if how == "webhook":
+                nid = notifications.randrange(2**62)
+                body = order_webhook(576486316948490001, nid % 2 == 0, status, update_time, nid)
+                [event] = await translate(body, NoDirectory())
+            else:
+                order = {"id": "576486316948490001", "status": status, "update_time": update_time}
+                event = order_event(order, "7495540735365777507")
+            await engine.publish(event)
+        history = await engine.history("order:576486316948490001")
+        arrived = {index for _, index in arrivals}
+        assert len(history) == len(arrived), "one event per change, however often it came"
+        duplicates = await engine.store.count("duplicates")
+        assert duplicates == len(arrivals) - len(arrived)
+        newest = max(arrived)
+        final = await engine.entity("order:576486316948490001")
+        assert final.state == path[newest][0].lower()
+    finally:
+        await engine.stop()
