@@ -45,6 +45,8 @@ log = get_logger("channelsync.shoplazza.pull")
 PAGE = 100  # items per page asked of the list endpoints
 STOCK_BATCH = 50  # product ids per stock read
 STOCK_SLICE = 500  # products whose stock one pass looks at, resumed next pass
+# Shoplazza fulfillment_status values of an order with no fulfillment at all.
+UNSHIPPED = ("initialled", "waiting")
 SYNCED_STATES = ("pending_sync", "in_review", "approved", "rejected")
 # A product edit also matters to a Deactivated listing: republishing it in
 # Shoplazza is how the merchant brings it back.
@@ -185,6 +187,8 @@ class ShoplazzaReconciler:
         tiktok_id = tiktok_order_id(order)
         if tiktok_id is None:
             return []  # not a TikTok Shop order
+        if order.get("fulfillment_status") in UNSHIPPED:
+            return []  # nothing shipped yet: no fulfillment to read (saves a call)
         order_id = str(order["id"])
         answer = await self.client.call("GET", f"/orders/{order_id}/fulfillments")
         fulfillments = sorted(
