@@ -29,8 +29,20 @@ def register(app: typer.Typer) -> None:
         host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
         port: Annotated[int, typer.Option("--port")] = 8080,
         pull_interval: Annotated[
-            float, typer.Option("--pull-interval", help="Seconds between order pulls (0: off).")
+            float,
+            typer.Option(
+                "--pull-interval",
+                help="Seconds between TikTok pulls of orders and product statuses (0: off).",
+            ),
         ] = 300.0,
+        shoplazza_pull_interval: Annotated[
+            float,
+            typer.Option(
+                "--shoplazza-pull-interval",
+                help="Seconds between Shoplazza pulls of products, stock and fulfillments"
+                " (0: off).",
+            ),
+        ] = 900.0,
         gc_tuning: Annotated[
             bool,
             typer.Option(
@@ -74,6 +86,7 @@ def register(app: typer.Typer) -> None:
             out.print(f"[red]error:[/red] {error}")
             raise typer.Exit(2) from None
         config.pull_interval = pull_interval
+        config.shoplazza_pull_interval = shoplazza_pull_interval
 
         async def run() -> None:
             try:

@@ -128,6 +128,11 @@ class TikTokSandbox:
                     "/order/202309/orders/search", self.api(self.search_orders), methods=["POST"]
                 ),
                 Route(
+                    "/product/202309/products/search",
+                    self.api(self.search_products),
+                    methods=["POST"],
+                ),
+                Route(
                     "/fulfillment/202309/orders/{id}/packages",
                     self.api(self.ship),
                     methods=["POST"],
@@ -309,7 +314,9 @@ class TikTokSandbox:
             "review_due": self.clock.now() + self.review_seconds,
             "audit_failed_reasons": [],
             "body": body,
+            "create_time": int(self.clock.now()),
         }
+        self._touch(self.products[product_id])
         return self.envelope({"product_id": product_id, "category_id": "600001"})
 
     async def edit_product(self, request: Request, body: dict[str, Any]) -> Response:
@@ -322,6 +329,7 @@ class TikTokSandbox:
             body=body,
             review_due=self.clock.now() + self.review_seconds,
         )
+        self._touch(product)
         return self.envelope({"product_id": product["id"]})
 
     async def get_product(self, request: Request, body: Any) -> Response:
@@ -342,12 +350,19 @@ class TikTokSandbox:
         for product_id in body.get("product_ids", []):
             if product_id in self.products:
                 self.products[product_id]["status"] = "SELLER_DEACTIVATED"
+                self._touch(self.products[product_id])
         return self.envelope({})
 
     async def ok(self, request: Request, body: Any) -> Response:
         return self.envelope({})
 
+    def _touch(self, product: dict[str, Any]) -> None:
+        """A product's update_time moves with every change, and only forward;
+        Search Products filters on it and webhooks carry the same value."""
+        product["update_time"] = max(int(self.clock.now()), product.get("update_time", 0) + 1)
+
     def _review(self, product: dict[str, Any]) -> None:
+        self._touch(product)
         words = [w for w in self.reject_words if w in product["title"].lower()]
         if words:
             product["status"] = "FAILED"
@@ -363,7 +378,7 @@ class TikTokSandbox:
                 {
                     "product_id": int(product["id"]),
                     "audit": {"status": "FAILED"},
-                    "update_time": int(self.clock.now()),
+                    "update_time": product["update_time"],
                 },
             )
         else:
@@ -373,7 +388,7 @@ class TikTokSandbox:
                 {
                     "product_id": int(product["id"]),
                     "audit": {"status": "APPROVED", "pre_approved_reasons": []},
-                    "update_time": int(self.clock.now()),
+                    "update_time": product["update_time"],
                 },
             )
 
@@ -407,20 +422,86 @@ class TikTokSandbox:
         )
 
     async def search_orders(self, request: Request, body: dict[str, Any]) -> Response:
+        """Search Orders: paging and sorting in the query, the filters in the JSON body."""
         self.tick()
-        since = int(request.query_params.get("update_time_ge", 0))
-        until = int(request.query_params.get("update_time_lt", 2**62))
-        size = min(100, int(request.query_params.get("page_size", 100)))
-        start = int(request.query_params.get("page_token") or 0)
+        refused = _misplaced(request, body, ORDER_SEARCH_QUERY, ORDER_SEARCH_BODY)
+        if refused is not None:
+            return refused
+        paging = _paging(request)
+        if isinstance(paging, Response):
+            return paging
+        size, start = paging
+        status = body.get("order_status")
+
+        def wanted(order: dict[str, Any]) -> bool:
+            return (
+                _in_range(order["update_time"], body, "update_time", upper="lt")
+                and _in_range(order["create_time"], body, "create_time", upper="lt")
+                and (status is None or order["status"] == status)
+            )
+
+        field = request.query_params.get("sort_field", "create_time")
+        if field not in ("create_time", "update_time"):
+            return self.envelope(code=INVALID_PARAMETER, message=f"sort_field {field!r}")
+        order_by = request.query_params.get("sort_order", "DESC")
+        if order_by not in ("ASC", "DESC"):
+            return self.envelope(code=INVALID_PARAMETER, message=f"sort_order {order_by!r}")
         matching = sorted(
-            (o for o in self.orders.values() if since <= o["update_time"] < until),
-            key=lambda o: (o["update_time"], o["id"]),
+            (o for o in self.orders.values() if wanted(o)),
+            key=lambda o: (o[field], o["id"]),
+            reverse=order_by == "DESC",
         )
         page = matching[start : start + size]
         token = str(start + size) if start + size < len(matching) else ""
         return self.envelope(
             {
-                "orders": [self._order_view(o) for o in page],
+                "orders": [
+                    {**self._order_view(o), "is_on_hold_order": o["_on_hold"]} for o in page
+                ],
+                "next_page_token": token,
+                "total_count": len(matching),
+            }
+        )
+
+    async def search_products(self, request: Request, body: dict[str, Any]) -> Response:
+        """Search Products: page_size and page_token in the query, filters in the
+        body (update times are inclusive at both ends here: ``_ge`` and ``_le``)."""
+        self.tick()
+        refused = _misplaced(request, body, PRODUCT_SEARCH_QUERY, PRODUCT_SEARCH_BODY)
+        if refused is not None:
+            return refused
+        paging = _paging(request)
+        if isinstance(paging, Response):
+            return paging
+        size, start = paging
+        status = body.get("status", "ALL")
+
+        def wanted(product: dict[str, Any]) -> bool:
+            stamp = product.get("update_time", 0)
+            return (
+                _in_range(stamp, body, "update_time", upper="le")
+                and _in_range(product.get("create_time", stamp), body, "create_time", upper="le")
+                and status in ("ALL", product["status"])
+            )
+
+        matching = sorted(
+            (p for p in self.products.values() if wanted(p)),
+            key=lambda p: (p.get("update_time", 0), p["id"]),
+        )
+        page = matching[start : start + size]
+        token = str(start + size) if start + size < len(matching) else ""
+        return self.envelope(
+            {
+                "products": [
+                    {
+                        "id": p["id"],
+                        "title": p["title"],
+                        "status": p["status"],
+                        "create_time": p.get("create_time", p.get("update_time", 0)),
+                        "update_time": p.get("update_time", 0),
+                    }
+                    for p in page
+                ],
                 "next_page_token": token,
                 "total_count": len(matching),
             }
@@ -676,3 +757,84 @@ class TikTokSandbox:
     async def admin_tick(self, request: Request) -> Response:
         self.tick()
         return JSONResponse({"ok": True})
+
+
+# ---------------------------------------------------------------- search requests
+
+# What TikTok's search endpoints take where. TikTok itself ignores a filter sent
+# in the wrong place and answers unfiltered; the sandbox refuses it instead, so
+# that a client putting a filter in the query fails a test rather than
+# silently pulling every order.
+INVALID_PARAMETER = 36009003
+PAGING_QUERY = frozenset({"page_size", "page_token"})
+SIGNING_QUERY = frozenset({"app_key", "timestamp", "sign", "shop_cipher", "access_token"})
+ORDER_SEARCH_QUERY = PAGING_QUERY | {"sort_field", "sort_order"}
+ORDER_SEARCH_BODY = frozenset(
+    {
+        "order_status",
+        "create_time_ge",
+        "create_time_lt",
+        "update_time_ge",
+        "update_time_lt",
+        "shipping_type",
+        "buyer_user_id",
+        "is_buyer_request_cancel",
+        "warehouse_ids",
+    }
+)
+PRODUCT_SEARCH_QUERY = PAGING_QUERY
+PRODUCT_SEARCH_BODY = frozenset(
+    {
+        "status",
+        "seller_skus",
+        "create_time_ge",
+        "create_time_le",
+        "update_time_ge",
+        "update_time_le",
+        "category_version",
+    }
+)
+
+
+def _refusal(message: str) -> Response:
+    return TikTokSandbox.envelope(code=INVALID_PARAMETER, message=message, status=400)
+
+
+def _misplaced(
+    request: Request, body: Any, query_names: frozenset[str], body_names: frozenset[str]
+) -> Response | None:
+    """A refusal naming the first parameter sent where this endpoint does not take it."""
+    for name in request.query_params:
+        if name in SIGNING_QUERY or name in query_names:
+            continue
+        where = "the JSON body" if name in body_names else "nowhere: unknown parameter"
+        return _refusal(f"{name} is not a query parameter here (it belongs in {where})")
+    if not isinstance(body, dict):
+        return _refusal("the body must be a JSON object")
+    for name in body:
+        if name not in body_names:
+            where = "the query" if name in query_names else "nowhere: unknown parameter"
+            return _refusal(f"{name} is not a body field here (it belongs in {where})")
+        if name.endswith(("_ge", "_lt", "_le")) and not isinstance(body[name], int):
+            return _refusal(f"{name} must be a unix time in seconds (an integer)")
+    return None
+
+
+def _paging(request: Request) -> tuple[int, int] | Response:
+    """``page_size`` (required, 1..100) and the offset a ``page_token`` stands for."""
+    raw = request.query_params.get("page_size")
+    if raw is None or not raw.isdigit() or not 1 <= int(raw) <= 100:
+        return _refusal("page_size is required, between 1 and 100")
+    token = request.query_params.get("page_token") or "0"
+    if not token.isdigit():
+        return _refusal("page_token is not one this search handed out")
+    return int(raw), int(token)
+
+
+def _in_range(value: int, body: dict[str, Any], name: str, *, upper: str) -> bool:
+    low, high = body.get(f"{name}_ge"), body.get(f"{name}_{upper}")
+    if low is not None and value < low:
+        return False
+    if high is None:
+        return True
+    return value < high if upper == "lt" else value <= high

@@ -105,6 +105,14 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX outbox_actions_by_command ON outbox_actions (command_id, id);
     """,
+    # 4: named cursors: how far a periodic pull has come, kept across restarts.
+    """
+    CREATE TABLE cursors (
+        name        TEXT PRIMARY KEY,
+        value       TEXT NOT NULL,
+        updated_at  REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -255,7 +255,24 @@ class SQLiteStore:
         async with self._write_lock:
             return await self._writer.run(func, *args)
 
+    async def save_cursor(self, name: str, value: str, at: float) -> None:
+        """Remember how far the pull called ``name`` has come. The caller saves it
+        only once the events it covers are durably recorded, so a crash between
+        the two repeats some of the pull (its events are then duplicates) and
+        never skips any of it."""
+        await self.execute_write(
+            "INSERT INTO cursors (name, value, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value,"
+            " updated_at = excluded.updated_at",
+            (name, value, at),
+        )
+
     # ------------------------------------------------------------------ reads
+
+    async def cursor(self, name: str) -> str | None:
+        """The value last saved by `save_cursor` under ``name``, or None."""
+        rows = await self.fetchall("SELECT value FROM cursors WHERE name = ?", (name,))
+        return str(rows[0][0]) if rows else None
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row | tuple]:
         rows: list[Any] = []
