@@ -107,9 +107,9 @@ class Sandboxes:
             moved += await engine.fire_due_timers()
             moved += await engine.outbox.run_once()
             if not moved and self.pull:
-                # The scheduled pull, the backstop for lost webhooks (PLAT-3).
+                # The scheduled pulls, the backstop for lost webhooks (PLAT-8).
                 before = await engine.store.count("events")
-                await self.service.puller.pull_once()
+                await self.service.reconcile_once()
                 moved += await engine.store.count("events") - before
             if not moved:
                 return
@@ -163,6 +163,16 @@ async def connect_shop(box: Sandboxes) -> None:
         "logistics.map_carrier", SHOP, {"tracking_company_code": "ups", "shipping_provider_id": UPS}
     )
     await box.settle()
+    await give_package_sizes(box)
+
+
+async def give_package_sizes(box: Sandboxes) -> None:
+    """TikTok needs each product's package size and Shoplazza has no field for
+    it: the merchant gives it (PROD-10), before the products are synced."""
+    for product_id in box.shoplazza.products:
+        await set_product_attributes(
+            box.service.engine, f"listing:{STORE}:{product_id}", package_dimensions=PACKAGE
+        )
 
 
 async def play(
@@ -176,11 +186,7 @@ async def play(
 
     say("Connecting the Shoplazza store to TikTok Shop (US), Fulfilled by Seller")
     await connect_shop(box)
-    say("Giving TikTok what Shoplazza has no field for: each product's package size")
-    for product_id in ("1001", "1002", "1003", "1004"):
-        await set_product_attributes(
-            service.engine, f"listing:{STORE}:{product_id}", package_dimensions=PACKAGE
-        )
+    say("The merchant has given each product its package size, which Shoplazza has no field for")
     say("Syncing the 'summer' collection")
     await service.add_collection(SHOP, "summer")
     await box.settle()

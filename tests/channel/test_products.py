@@ -706,7 +706,7 @@ async def test_prod12_a_live_products_failing_edit_stays_approved_with_the_reaso
     assert "22.00" in str(channel.tiktok.called("update_price"))
     [row] = await product_sync_list(channel.engine.store)
     assert row.status_label == "Approved"
-    assert "Add the package weight" in str(row.failure_reasons)
+    assert row.reason == "Add the package weight in Shoplazza (variant SKU-p1-0 has none)."
     await channel.send("listing.product_updated", key, {"product": product("p1", price="22.00")})
     assert "edit_failure" not in await channel.data(key)
     assert not channel.tiktok.called("edit_listing"), "back to what TikTok has: nothing to send"
