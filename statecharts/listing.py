@@ -17,6 +17,7 @@ from statecharts.product_checks import (
     check_product,
     content_fields,
     listing_request,
+    price_in_range,
     quick_fields,
 )
 from statecharts.shoplazza_product import is_stale, merge_product, shoplazza_fields
@@ -441,6 +442,13 @@ def edit_listing(ctx: StepContext) -> None:
 def queue_quick_updates(ctx: StepContext) -> None:
     """Remember the latest price/stock values; they go out when the window closes (PROD-6)."""
     latest = quick_fields(_product(ctx))
+    # A price the checks refuse (PROD-12: the edit is held) is not sent either:
+    # TikTok would refuse it; the price it has stays until a valid one comes.
+    synced = (ctx.data.get("synced_fields") or {}).get("prices") or {}
+    latest["prices"] = {
+        sku: amount if price_in_range(amount) or sku not in synced else synced[sku]
+        for sku, amount in (latest.get("prices") or {}).items()
+    }
     queue = ctx.data.setdefault("quick_updates", {})
     queue["values"] = latest
     if "flush_at" not in queue:

@@ -108,8 +108,7 @@ def check_product(
             )
         )
     for variant in variants:
-        price = _decimal(variant.get("price"))
-        if price is None or not MIN_PRICE <= price <= MAX_PRICE:
+        if not price_in_range(variant.get("price")):
             failures.append(
                 _reason(
                     "price",
@@ -179,6 +178,12 @@ def _unit_mismatch(unit: str, variants: list[dict[str, Any]]) -> str | None:
             f"or grams): `{SET_COMMAND} --dimensions 20x15x5cm`."
         )
     return None
+
+
+def price_in_range(value: Any) -> bool:
+    """Whether TikTok Shop (US) takes this price: 0.01 to 7600 USD."""
+    price = _decimal(value)
+    return price is not None and MIN_PRICE <= price <= MAX_PRICE
 
 
 def _decimal(value: Any) -> Decimal | None:

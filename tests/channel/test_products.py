@@ -712,6 +712,22 @@ async def test_prod12_a_live_products_failing_edit_stays_approved_with_the_reaso
     assert not channel.tiktok.called("edit_listing"), "back to what TikTok has: nothing to send"
 
 
+async def test_prod12_a_held_edit_with_a_price_tiktok_refuses_sends_no_price(connected):
+    """PROD-12: the edit is held because its price is out of TikTok's range;
+    its stock still syncs, its price is not sent (TikTok would refuse it)."""
+    channel = connected
+    key = await approved_listing(channel)
+    await channel.send(
+        "listing.product_updated", key, {"product": product("p1", price="8000", stock=4)}
+    )
+    await channel.advance(60)
+    data = await channel.data(key)
+    assert await channel.state(key) == "approved"
+    assert "between 0.01 and 7600 USD (it is 8000)" in data["edit_failure"][0]["reasons"][0]
+    assert "8000" not in str(channel.tiktok.called("update_price"))
+    assert "4" in str(channel.tiktok.called("update_inventory"))
+
+
 async def test_prod12_an_edit_tiktok_refuses_leaves_a_live_product_approved(connected):
     """PROD-12: TikTok refused the edit of a product it sells: the product is
     still live, so it shows Approved with TikTok's refusal as the reason."""
