@@ -84,6 +84,7 @@ def register(rules: Rules) -> None:
         note_tiktok_status,
         reactivate_listing,
         forget_tiktok_product,
+        take_down_late_submission,
     )
 
 
@@ -525,3 +526,19 @@ def forget_tiktok_product(ctx: StepContext) -> None:
     for key in ("tiktok_product_id", "tiktok_skus", "tiktok_status", "tiktok_deactivated"):
         ctx.data.pop(key, None)
     ctx.data["submitted_content"] = None
+
+
+def take_down_late_submission(ctx: StepContext) -> None:
+    """TikTok answered a create after the product left sale in Shoplazza: the
+    product it made is deactivated as well, or it would sell what the merchant
+    took down (PROD-8). Its id is kept, so republishing reactivates it."""
+    ctx.data.pop("review", None)
+    ctx.data["tiktok_deactivated"] = True
+    ctx.emit(
+        "deactivate_listing",
+        {
+            "shop": ctx.data["shop"],
+            "listing": ctx.event.entity,
+            "tiktok_product_id": ctx.data["tiktok_product_id"],
+        },
+    )

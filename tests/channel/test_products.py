@@ -508,6 +508,32 @@ async def test_prod11_a_product_republished_in_shoplazza_is_reactivated_on_tikto
     assert await channel.state(key) == "approved"
 
 
+async def test_prod8_a_create_answered_after_the_product_was_unpublished_is_taken_down(
+    connected,
+):
+    """PROD-8, PROD-11: the merchant unpublished the product while its create was
+    in flight; the product TikTok made is deactivated too, and republishing
+    reactivates that same product."""
+    channel = connected
+    key = listing("p1")
+    await channel.set_attributes("p1", package_dimensions=PACKAGE)
+    await channel.send("listing.added", key, {"shop": SHOP, "product": product("p1")}, settle=False)
+    await channel.send(
+        "listing.product_updated", key, {"product": {"id": "p1", "published": False}}, settle=False
+    )
+    assert await channel.state(key) == "deactivated"
+    await channel.settle()
+    tiktok_id = await channel.tiktok_product_id("p1")
+    assert channel.tiktok.called("deactivate_listing") == [
+        {"shop": SHOP, "listing": key, "tiktok_product_id": tiktok_id}
+    ]
+    assert await channel.state(key) == "deactivated"
+    await channel.send("listing.product_updated", key, {"product": {"id": "p1", "published": True}})
+    assert [c["tiktok_product_id"] for c in channel.tiktok.called("activate_listing")] == [
+        tiktok_id
+    ]
+
+
 async def test_prod11_a_republished_product_tiktok_never_had_is_created(connected):
     """PROD-11: a product deactivated before TikTok had it is created when
     republished, not activated."""
