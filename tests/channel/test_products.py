@@ -944,3 +944,32 @@ def test_prod10_a_products_webhook_carries_shoplazzas_fields_only():
     for bad in ({"product": {"title": "no id"}}, {"product": ["x"]}, {"id": 1.5}):
         with pytest.raises(ShoplazzaWebhookRejected):
             translate("products/update", "demo-store.myshoplaza.com", json.dumps(bad).encode())
+
+
+@given(
+    st.lists(_SHOPLAZZA_UPDATE, min_size=1, max_size=6),
+    st.dictionaries(st.sampled_from(["vendor", "handle", "package_dimensions"]), st.just("x")),
+)
+def test_prod10_property_the_merge_keeps_what_an_update_leaves_out(updates, foreign):
+    """PROD-10 for any partial updates: a field an update leaves out keeps its
+    value, a redelivered update changes nothing more, and only Shoplazza's
+    fields are ever kept."""
+    from statecharts.shoplazza_product import PRODUCT_FIELDS, merge_product, shoplazza_fields
+
+    stored = shoplazza_fields(product("p1", variants=2))
+    for update in updates:
+        merged = merge_product(stored, {**update, **foreign})
+        assert merge_product(merged, update) == merged, "a redelivery changes nothing"
+        assert set(merged) <= set(PRODUCT_FIELDS)
+        for key in PRODUCT_FIELDS:
+            if update.get(key) is None:
+                assert merged.get(key) == stored.get(key)
+        if update.get("variants") is not None:
+            before = {v["id"]: v for v in stored["variants"]}
+            for sent, kept in zip(update["variants"], merged["variants"], strict=True):
+                for field, value in kept.items():
+                    expected = sent.get(field)
+                    if expected is None:
+                        expected = before.get(sent["id"], {}).get(field)
+                    assert value == expected
+        stored = merged
