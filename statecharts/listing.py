@@ -138,19 +138,16 @@ def passes_checks(ctx: StepContext) -> bool:
 
 
 def classify_change(ctx: StepContext) -> str:
-    """What a Shoplazza update or the merchant's attributes mean for TikTok:
+    """What a (fresh) Shoplazza update or the merchant's attributes mean for TikTok:
 
-    - ``stale``: an older version of the product than the one on record;
     - ``unpublished``: a Shoplazza update took the product off sale;
     - ``failing``: the product as it would become fails the local checks;
     - ``reviewed``: something TikTok reviews differs from what it last saw;
     - ``quiet``: only price, stock or fields TikTok does not review changed.
+
+    A stale update never gets here: ``fresh_update`` comes first in the chart.
     """
     payload = ctx.payload
-    if isinstance(payload, p.ProductUpdated) and is_stale(
-        ctx.data.get("product") or {}, payload.product.model_dump(mode="json")
-    ):
-        return "stale"
     if isinstance(payload, p.ProductUpdated) and not _product(ctx).get("published", True):
         return "unpublished"  # only Shoplazza takes a product off sale
     if _failures(ctx):
