@@ -1,4 +1,10 @@
-"""Guards and actions of the product_listing chart."""
+"""Guards and actions of the product_listing chart.
+
+A listing keeps two things apart: ``data.product``, the Shoplazza product as
+Shoplazza sends it (a products/update merges into it), and ``data.attributes``,
+what the merchant supplied for TikTok alone (PROD-10). The checks and the
+question "did anything TikTok reviews change?" look at both together.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +17,10 @@ from statecharts.product_checks import (
     check_product,
     content_fields,
     listing_request,
+    price_in_range,
     quick_fields,
 )
+from statecharts.shoplazza_product import is_stale, merge_product, shoplazza_fields
 
 DEFAULT_REVIEW_TIMEOUT = "2h"  # PROD-9: review usually takes 1 to 2 hours
 DEFAULT_REVIEW_POLL_EVERY = "1h"
@@ -31,14 +39,26 @@ def register(rules: Rules) -> None:
             "listing.review_result": p.ReviewResult,
             "listing.category_changed": p.CategoryChanged,
             "listing.status_notified": p.Nudge,
+            "listing.attributes_set": p.AttributesSet,
+            "listing.reactivate": p.Reactivate,
         }
     )
 
     rules.guard("passes_checks", refusal="the product fails the required-field checks")(
         passes_checks
     )
-    rules.guard("product_published", refusal="the product is unpublished")(product_published)
-    rules.guard("content_changed", refusal="nothing TikTok reviews has changed")(content_changed)
+    rules.guard("change", takes_argument=True)(change)
+    rules.guard(
+        "fresh_update",
+        refusal="Shoplazza sent an older version of the product than the one on record",
+    )(fresh_update)
+    rules.guard("has_tiktok_product", refusal="TikTok Shop has no product for it yet")(
+        has_tiktok_product
+    )
+    rules.guard("tiktok_live", refusal="the product is not live on TikTok Shop")(tiktok_live)
+    rules.guard("newer_status", refusal="TikTok's answer is older than the status on record")(
+        newer_status
+    )
     rules.guard("tiktok_status", takes_argument=True)(tiktok_status)
     rules.register_actions(
         record_product,
@@ -56,30 +76,111 @@ def register(rules: Rules) -> None:
         flush_quick_updates,
         keep_merchant_category,
         edit_after_submission,
+        record_attributes,
+        record_edit_failure,
+        clear_edit_failure,
+        record_edit_refusal,
+        record_tiktok_status,
+        note_tiktok_status,
+        reactivate_listing,
+        forget_tiktok_product,
+        take_down_late_submission,
     )
 
 
 def _product(ctx: StepContext) -> dict[str, Any]:
-    """The product this step is about: the event's, or the one on record."""
+    """The product as it is once this step applies: the one added, the one on
+    record with a Shoplazza update merged in, or the one on record."""
     payload = ctx.payload
-    if isinstance(payload, p.ListingAdded | p.ProductUpdated):
-        return payload.product.model_dump(mode="json")
-    return ctx.data["product"]
+    if isinstance(payload, p.ListingAdded):
+        return shoplazza_fields(payload.product.model_dump(mode="json"))
+    stored = ctx.data.get("product") or {}
+    if isinstance(payload, p.ProductUpdated):
+        return merge_product(stored, payload.product.model_dump(mode="json"))
+    return stored
+
+
+def _attributes(ctx: StepContext) -> dict[str, Any]:
+    """The merchant's TikTok attributes once this step applies (PROD-10)."""
+    attributes = dict(ctx.data.get("attributes") or {})
+    payload = ctx.payload
+    if isinstance(payload, p.AttributesSet):
+        for key, value in payload.changes().items():
+            if value is None:
+                attributes.pop(key, None)
+            else:
+                attributes[key] = value
+    return attributes
+
+
+def _failures(ctx: StepContext) -> list[dict[str, Any]]:
+    return check_product(_product(ctx), _attributes(ctx), ctx.data.get("category_rules"))
+
+
+def _last_sent(data: dict[str, Any]) -> dict[str, Any] | None:
+    """What TikTok last reviewed of the product; None when no version of it has
+    reached TikTok since it last failed the local checks (anything is news)."""
+    if "submitted_content" in data:
+        return data["submitted_content"]
+    # A listing recorded before content was kept: its product is what was sent.
+    return content_fields(data.get("product") or {}, data.get("attributes") or {})
+
+
+def _reviewed_content_changed(ctx: StepContext) -> bool:
+    return content_fields(_product(ctx), _attributes(ctx)) != _last_sent(ctx.data)
 
 
 # ------------------------------------------------------------------ guards
 
 
 def passes_checks(ctx: StepContext) -> bool:
-    return not check_product(_product(ctx))
+    return not _failures(ctx)
 
 
-def product_published(ctx: StepContext) -> bool:
-    return bool(_product(ctx).get("published", True))
+def classify_change(ctx: StepContext) -> str:
+    """What a (fresh) Shoplazza update or the merchant's attributes mean for TikTok:
+
+    - ``unpublished``: a Shoplazza update took the product off sale;
+    - ``failing``: the product as it would become fails the local checks;
+    - ``reviewed``: something TikTok reviews differs from what it last saw;
+    - ``quiet``: only price, stock or fields TikTok does not review changed.
+
+    A stale update never gets here: ``fresh_update`` comes first in the chart.
+    """
+    payload = ctx.payload
+    if isinstance(payload, p.ProductUpdated) and not _product(ctx).get("published", True):
+        return "unpublished"  # only Shoplazza takes a product off sale
+    if _failures(ctx):
+        return "failing"
+    return "reviewed" if _reviewed_content_changed(ctx) else "quiet"
 
 
-def content_changed(ctx: StepContext) -> bool:
-    return content_fields(_product(ctx)) != content_fields(ctx.data.get("product") or {})
+def change(ctx: StepContext, kinds: str) -> bool:
+    return classify_change(ctx) in kinds.split("|")
+
+
+def fresh_update(ctx: StepContext) -> bool:
+    """Shoplazza's webhooks can arrive out of order: an update older (by its
+    updated_at) than the product on record is not applied."""
+    payload: p.ProductUpdated = ctx.payload  # type: ignore[assignment]
+    return not is_stale(ctx.data.get("product") or {}, payload.product.model_dump(mode="json"))
+
+
+def has_tiktok_product(ctx: StepContext) -> bool:
+    return bool(ctx.data.get("tiktok_product_id"))
+
+
+def tiktok_live(ctx: StepContext) -> bool:
+    """TikTok's last word on the product is that it sells (ACTIVATE)."""
+    return (ctx.data.get("tiktok_status") or {}).get("status") == "ACTIVATE"
+
+
+def newer_status(ctx: StepContext) -> bool:
+    """Product statuses can arrive out of order: an answer older (by TikTok's
+    update_time) than the one on record is not followed; an equal one is."""
+    payload: p.ReviewResult = ctx.payload  # type: ignore[assignment]
+    last = (ctx.data.get("tiktok_status") or {}).get("update_time")
+    return payload.update_time is None or last is None or payload.update_time >= last
 
 
 def tiktok_status(ctx: StepContext, statuses: str) -> bool:
@@ -97,12 +198,21 @@ def record_product(ctx: StepContext) -> None:
     ctx.data["title"] = ctx.data["product"].get("title", "")
 
 
+def record_attributes(ctx: StepContext) -> None:
+    """The merchant's TikTok attributes; no Shoplazza webhook touches them (PROD-10)."""
+    ctx.data["attributes"] = _attributes(ctx)
+
+
 def submit_listing(ctx: StepContext) -> None:
     """Create the product on TikTok. The idempotency key is the listing plus its
     submission count, so a retried call never creates a second listing (PLAT-7)."""
     submissions = ctx.data.get("submissions", 0) + 1
     ctx.data["submissions"] = submissions
     ctx.data["failure_reasons"] = []
+    ctx.data.pop("edit_failure", None)  # the version going out supersedes a held edit
+    ctx.data["submitted_content"] = content_fields(
+        ctx.data["product"], ctx.data.get("attributes") or {}
+    )
     product = ctx.data["product"]
     category = ctx.data.get("category") or {}
     request = listing_request(product, category.get("category_id"))
@@ -120,11 +230,34 @@ def submit_listing(ctx: StepContext) -> None:
         idempotency_key=f"{ctx.event.entity}:submit:{submissions}",
     )
     ctx.data["last_sync_at"] = ctx.now
+    if existing and ctx.data.get("tiktok_deactivated"):
+        _activate(ctx)  # PROD-11: an edit alone leaves a deactivated product off sale
+    elif not existing:
+        ctx.data.pop("tiktok_deactivated", None)
 
 
 def record_check_failures(ctx: StepContext) -> None:
-    ctx.data["failure_reasons"] = check_product(ctx.data["product"])
+    """Rejected by the local checks (PROD-3): nothing of this version reached
+    TikTok, so the next version that passes is sent, whatever changed."""
+    ctx.data["failure_reasons"] = _failures(ctx)
+    ctx.data["submitted_content"] = None
+    ctx.data.pop("edit_failure", None)
+    ctx.data.pop("edit_after_submission", None)
     ctx.data["last_sync_at"] = ctx.now
+
+
+def record_edit_failure(ctx: StepContext) -> None:
+    """PROD-12: an edit that fails the local checks is not sent. TikTok keeps
+    the version it has (a live product keeps selling); the edit's failure is
+    shown as the product's reason until a later edit passes."""
+    ctx.data["edit_failure"] = _failures(ctx)
+    ctx.data.pop("edit_after_submission", None)
+    ctx.data["last_sync_at"] = ctx.now
+
+
+def clear_edit_failure(ctx: StepContext) -> None:
+    """The product passes again with nothing new for TikTok to review."""
+    ctx.data.pop("edit_failure", None)
 
 
 def edit_after_submission(ctx: StepContext) -> None:
@@ -146,26 +279,56 @@ def record_submission(ctx: StepContext) -> None:
     _arm_review_poll(ctx, first=True)
 
 
-def record_submit_failure(ctx: StepContext) -> None:
-    payload: p.SubmitFailed = ctx.payload  # type: ignore[assignment]
+def _refusal_reasons(payload: p.SubmitFailed) -> list[dict[str, Any]]:
     reasons = [
         dict(r.model_dump(mode="json"), source="tiktok") for r in payload.audit_failed_reasons
     ]
-    ctx.data["failure_reasons"] = reasons or [
+    return reasons or [
         {
             "source": "tiktok",
             "position": "",
-            "reasons": [payload.message],
+            "reasons": [f"TikTok Shop refused the product: {payload.message}"],
             "suggestions": [],
             "code": payload.code,
         }
     ]
 
 
+def record_submit_failure(ctx: StepContext) -> None:
+    ctx.data["failure_reasons"] = _refusal_reasons(ctx.payload)  # type: ignore[arg-type]
+
+
+def record_edit_refusal(ctx: StepContext) -> None:
+    """TikTok refused an edit of a product it sells: it keeps selling the
+    version it has (PROD-12), and the refusal is shown as the reason."""
+    ctx.data["edit_failure"] = _refusal_reasons(ctx.payload)  # type: ignore[arg-type]
+    ctx.data.pop("review", None)
+
+
+def _note_status(ctx: StepContext) -> None:
+    payload: p.ReviewResult = ctx.payload  # type: ignore[assignment]
+    last = (ctx.data.get("tiktok_status") or {}).get("update_time")
+    ctx.data["tiktok_status"] = {
+        "status": payload.status,
+        "update_time": payload.update_time if payload.update_time is not None else last,
+    }
+
+
+def note_tiktok_status(ctx: StepContext) -> None:
+    """Remember TikTok's word without changing what the merchant sees."""
+    _note_status(ctx)
+    if ctx.payload.status == "ACTIVATE":  # type: ignore[attr-defined]
+        ctx.data.pop("tiktok_deactivated", None)
+    elif ctx.payload.status == "SELLER_DEACTIVATED":  # type: ignore[attr-defined]
+        ctx.data["tiktok_deactivated"] = True
+
+
 def record_approval(ctx: StepContext) -> None:
     ctx.data["failure_reasons"] = []
     ctx.data.pop("review", None)
     ctx.data["approved_at"] = ctx.now
+    _note_status(ctx)
+    ctx.data.pop("tiktok_deactivated", None)
 
 
 def record_audit_failure(ctx: StepContext) -> None:
@@ -178,12 +341,44 @@ def record_audit_failure(ctx: StepContext) -> None:
             {
                 "source": "tiktok",
                 "position": "",
-                "reasons": [f"TikTok status {payload.status}"],
+                "reasons": [
+                    "TikTok Shop did not approve the product and gave no reason: "
+                    "edit it in Shoplazza, or resubmit it."
+                ],
                 "suggestions": [],
             }
         ]
     ctx.data["failure_reasons"] = reasons
     ctx.data.pop("review", None)
+    _note_status(ctx)
+
+
+# What each TikTok status other than ACTIVATE, FAILED and PENDING tells the merchant.
+TIKTOK_STATUS_REASONS = {
+    "SELLER_DEACTIVATED": "The product was deactivated in TikTok Seller Center: reactivate it "
+    "there, or from this channel, to sell it again.",
+    "PLATFORM_DEACTIVATED": "TikTok Shop deactivated the product. Fix what TikTok reports, in "
+    "Shoplazza or in the product's TikTok attributes, and it is sent again; or resubmit it.",
+    "FREEZE": "TikTok Shop froze the product while it looks into it. Appeal in TikTok Seller "
+    "Center; the channel follows TikTok's decision.",
+    "DELETED": "The product was deleted on TikTok Shop. Resubmit it to create it there again.",
+}
+
+
+def record_tiktok_status(ctx: StepContext) -> None:
+    """A status TikTok set on its side: shown as what it is (PROD-11), with
+    TikTok's reasons when it gave some and what the merchant can do."""
+    payload: p.ReviewResult = ctx.payload  # type: ignore[assignment]
+    reasons = [
+        dict(r.model_dump(mode="json"), source="tiktok") for r in payload.audit_failed_reasons
+    ]
+    sentence = TIKTOK_STATUS_REASONS.get(payload.status, f"TikTok status {payload.status}.")
+    ctx.data["failure_reasons"] = reasons or [
+        {"source": "tiktok", "position": "", "reasons": [sentence], "suggestions": []}
+    ]
+    ctx.data.pop("review", None)
+    ctx.data.pop("quick_updates", None)
+    note_tiktok_status(ctx)
 
 
 def _arm_review_poll(ctx: StepContext, first: bool) -> None:
@@ -220,7 +415,12 @@ def deactivate_on_tiktok(ctx: StepContext) -> None:
     ctx.data["deactivated_because"] = f"{reason} in Shoplazza"
     ctx.data.pop("review", None)
     ctx.data.pop("quick_updates", None)
+    ctx.data.pop("edit_after_submission", None)
+    if ctx.state == "deleted_on_tiktok":
+        forget_tiktok_product(ctx)  # nothing left on TikTok to deactivate
+        return
     if ctx.data.get("tiktok_product_id"):
+        ctx.data["tiktok_deactivated"] = True
         ctx.emit(
             "deactivate_listing",
             {
@@ -240,6 +440,13 @@ def edit_listing(ctx: StepContext) -> None:
 def queue_quick_updates(ctx: StepContext) -> None:
     """Remember the latest price/stock values; they go out when the window closes (PROD-6)."""
     latest = quick_fields(_product(ctx))
+    # A price the checks refuse (PROD-12: the edit is held) is not sent either:
+    # TikTok would refuse it; the price it has stays until a valid one comes.
+    synced = (ctx.data.get("synced_fields") or {}).get("prices") or {}
+    latest["prices"] = {
+        sku: amount if price_in_range(amount) or sku not in synced else synced[sku]
+        for sku, amount in (latest.get("prices") or {}).items()
+    }
     queue = ctx.data.setdefault("quick_updates", {})
     queue["values"] = latest
     if "flush_at" not in queue:
@@ -275,3 +482,60 @@ def keep_merchant_category(ctx: StepContext) -> None:
         "source": payload.change_source,
         "locked": True,
     }
+
+
+def _activate(ctx: StepContext) -> None:
+    """Ask TikTok to sell the product again (its handler, like every platform
+    command, waits while the shop's authorization is inactive)."""
+    ctx.data.pop("tiktok_deactivated", None)
+    ctx.emit(
+        "activate_listing",
+        {
+            "shop": ctx.data["shop"],
+            "listing": ctx.event.entity,
+            "tiktok_product_id": ctx.data["tiktok_product_id"],
+        },
+    )
+
+
+def reactivate_listing(ctx: StepContext) -> None:
+    """PROD-11: a product republished in Shoplazza, or one the merchant asks to
+    sell again, is reactivated on TikTok. What changed meanwhile that TikTok
+    reviews goes out as an edit first; price and stock follow on their own.
+    TikTok's next status (its webhook, or the review poll) says where it stands."""
+    ctx.data["tiktok_deactivated"] = True
+    ctx.data.pop("deactivated_because", None)
+    failures = _failures(ctx)
+    if failures:
+        ctx.data["edit_failure"] = failures  # PROD-12: TikTok's version sells, the edit waits
+        _activate(ctx)
+    elif _reviewed_content_changed(ctx):
+        submit_listing(ctx)
+    else:
+        _activate(ctx)
+    queue_quick_updates(ctx)
+    ctx.data.pop("review", None)
+    _arm_review_poll(ctx, first=True)
+
+
+def forget_tiktok_product(ctx: StepContext) -> None:
+    """The product is gone from TikTok: the next submission creates it anew."""
+    for key in ("tiktok_product_id", "tiktok_skus", "tiktok_status", "tiktok_deactivated"):
+        ctx.data.pop(key, None)
+    ctx.data["submitted_content"] = None
+
+
+def take_down_late_submission(ctx: StepContext) -> None:
+    """TikTok answered a create after the product left sale in Shoplazza: the
+    product it made is deactivated as well, or it would sell what the merchant
+    took down (PROD-8). Its id is kept, so republishing reactivates it."""
+    ctx.data.pop("review", None)
+    ctx.data["tiktok_deactivated"] = True
+    ctx.emit(
+        "deactivate_listing",
+        {
+            "shop": ctx.data["shop"],
+            "listing": ctx.event.entity,
+            "tiktok_product_id": ctx.data["tiktok_product_id"],
+        },
+    )

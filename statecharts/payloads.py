@@ -7,9 +7,15 @@ TikTok ids are kept as strings, whatever JSON type they arrived as (PLAT-6):
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from engine.events import Payload
 
@@ -108,6 +114,18 @@ class UnmapCarrier(Payload):
     tracking_company_code: str
 
 
+def _shoplazza_id(value: Any) -> Any:
+    """Shoplazza ids are strings; an integer is taken as its decimal text."""
+    if isinstance(value, bool):
+        raise ValueError("an id cannot be a boolean")
+    if isinstance(value, int):
+        return str(value)
+    return value
+
+
+ShoplazzaId = Annotated[str, Field(min_length=1, max_length=64), BeforeValidator(_shoplazza_id)]
+
+
 class ShoplazzaImage(Payload):
     src: str
     width: int | None = None
@@ -115,7 +133,7 @@ class ShoplazzaImage(Payload):
 
 
 class ShoplazzaVariant(Payload):
-    id: str
+    id: ShoplazzaId
     sku: str = ""
     price: str | float | int = "0"
     inventory_quantity: int = 0
@@ -126,35 +144,98 @@ class ShoplazzaVariant(Payload):
     option3: str | None = None
 
 
-class PackageDimensions(Payload):
-    length: float | None = None
-    width: float | None = None
-    height: float | None = None
-    unit: str = "CENTIMETER"
-
-
-class CategoryRules(Payload):
-    """What the product's TikTok category asks for (from TikTok's category rules)."""
-
-    size_chart_required: bool = False
-    certifications_required: list[str] = Field(default_factory=list)
-
-
 class ShoplazzaProduct(Payload):
-    """A Shoplazza product as the OpenAPI returns it, plus the channel's own
-    fields a merchant fills in for TikTok (dimensions, size chart, certificates)."""
+    """A Shoplazza product as its OpenAPI returns it. Only Shoplazza's own
+    fields are kept on the listing (see statecharts.shoplazza_product): what
+    TikTok alone needs comes from the merchant (`listing.attributes_set`)."""
 
-    id: str
+    id: ShoplazzaId
     title: str = ""
     description: str = ""
     published: bool = True
     images: list[ShoplazzaImage] = Field(default_factory=list)
     variants: list[ShoplazzaVariant] = Field(default_factory=list)
     collection_ids: list[str] = Field(default_factory=list)
+    updated_at: str | None = None
+
+
+class VariantChange(Payload):
+    """A variant in a products/update webhook: a field left out (or null) keeps
+    its stored value."""
+
+    id: ShoplazzaId
+    sku: str | None = None
+    price: str | float | int | None = None
+    inventory_quantity: int | None = None
+    weight: float | None = None
+    weight_unit: str | None = None
+    option1: str | None = None
+    option2: str | None = None
+    option3: str | None = None
+
+
+class ProductChange(Payload):
+    """A products/update webhook's product. Every field but the id may be left
+    out; null stands for "not sent" (the log keeps payloads with their
+    defaults, so "absent" must survive a JSON round trip to replay the same)."""
+
+    id: ShoplazzaId
+    title: str | None = None
+    description: str | None = None
+    published: bool | None = None
+    images: list[ShoplazzaImage] | None = None
+    variants: list[VariantChange] | None = None
+    collection_ids: list[str] | None = None
+    updated_at: str | None = None
+
+
+PositiveSide = Annotated[int, Field(gt=0, le=100_000, strict=True)]
+
+
+class PackageDimensions(Payload):
+    """The package size TikTok asks for: whole, positive numbers in one unit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    length: PositiveSide
+    width: PositiveSide
+    height: PositiveSide
+    unit: Literal["CENTIMETER", "INCH"] = "CENTIMETER"
+
+
+class SizeChart(Payload):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    image_uri: str = Field(min_length=1, max_length=1024)
+
+
+class Certification(Payload):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, max_length=64)
+    images: list[Annotated[str, Field(min_length=1, max_length=1024)]] = Field(default_factory=list)
+
+
+class AttributesSet(Payload):
+    """The TikTok-only attributes a merchant supplies (PROD-10). Each key is
+    optional: a key left out keeps its value, a key given as null clears it.
+    Only the keys given are serialized, so the log replays the same."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    category_id: Annotated[str, Field(pattern=r"^[0-9]{1,20}$")] | None = None
     package_dimensions: PackageDimensions | None = None
-    size_chart: str | None = None
-    certifications: list[str] = Field(default_factory=list)
-    category_rules: CategoryRules = Field(default_factory=CategoryRules)
+    size_chart: SizeChart | None = None
+    certifications: Annotated[list[Certification], Field(max_length=10)] | None = None
+
+    @model_serializer(mode="wrap")
+    def _only_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped = handler(self)
+        return {key: value for key, value in dumped.items() if key in self.model_fields_set}
+
+    def changes(self) -> dict[str, Any]:
+        """{key: new value, or None to clear} for each key the merchant gave."""
+        return self.model_dump(mode="json")
 
 
 class AddProducts(Payload):
@@ -177,7 +258,7 @@ class ListingAdded(Payload):
 
 
 class ProductUpdated(Payload):
-    product: ShoplazzaProduct
+    product: ProductChange
 
 
 class ProductRemoved(Payload):
@@ -216,6 +297,10 @@ class CategoryChanged(Payload):
 
 class Resubmit(Payload):
     pass
+
+
+class Reactivate(Payload):
+    """The merchant asks for a product deactivated on TikTok to sell again."""
 
 
 # ---------------------------------------------------------------- order

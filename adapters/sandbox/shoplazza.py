@@ -30,6 +30,15 @@ CARRIERS = [
 ]
 
 
+# What a Shoplazza product and its variants have, as the OpenAPI returns them.
+# Shoplazza has no package size, size chart or certificates: TikTok asks for
+# those, and the merchant supplies them to the channel.
+PRODUCT_FIELDS = frozenset({"title", "description", "published", "images", "collection_ids"})
+VARIANT_FIELDS = frozenset(
+    {"sku", "price", "inventory_quantity", "weight", "weight_unit", "option1", "option2", "option3"}
+)
+
+
 # Shoplazza's fulfillment statuses in the order an order moves through them.
 FULFILLMENT_ORDER = [
     "initialled",
@@ -66,7 +75,9 @@ def _unprocessable(message: str) -> Response:
     return JSONResponse({"errors": message}, status_code=422)
 
 
-def demo_catalog() -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
+def demo_catalog(
+    updated_at: str = "2026-05-01T10:00:00+08:00",
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
     """A small store: a summer collection with four products, one of them
     missing its weight and one with twelve images of which two are GIFs."""
 
@@ -98,12 +109,15 @@ def demo_catalog() -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
                     "sku": f"SKU-{pid}",
                     "price": price,
                     "inventory_quantity": 25,
-                    "weight": weight,
+                    "weight": weight if weight is not None else 0,
                     "weight_unit": "kg",
+                    "option1": None,
+                    "option2": None,
+                    "option3": None,
                 }
             ],
             "collection_ids": ["summer"],
-            "package_dimensions": {"length": 20, "width": 15, "height": 5, "unit": "CENTIMETER"},
+            "updated_at": updated_at,
         }
 
     products = {
@@ -131,9 +145,7 @@ class ShoplazzaSandbox:
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
         self.webhooks = WebhookSender(self.webhook_url, self._sign, self.faults, self.rng)
-        self.products, self.collections = demo_catalog()
-        for product in self.products.values():
-            product.setdefault("updated_at", self._now())
+        self.products, self.collections = demo_catalog(updated_at=self._now())
         self.orders: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, str]] = []
         self._ids = itertools.count(30001)
@@ -406,14 +418,20 @@ class ShoplazzaSandbox:
         return order
 
     def product_action(self, product_id: str, action: str, **changes: Any) -> dict[str, Any]:
+        """The merchant edits a product in the Shoplazza admin (variant fields
+        apply to its first variant); Shoplazza then sends products/update with
+        the whole product. A field Shoplazza products do not have is refused."""
         product = self.products[product_id]
         if action == "update":
-            product["updated_at"] = self._now()
+            unknown = sorted(set(changes) - PRODUCT_FIELDS - VARIANT_FIELDS)
+            if unknown:
+                raise ValueError(f"not a Shoplazza product field: {', '.join(unknown)}")
             for key, value in changes.items():
-                if key in ("price", "inventory_quantity"):
+                if key in VARIANT_FIELDS:
                     product["variants"][0][key] = value
                 else:
                     product[key] = value
+            product["updated_at"] = self._now()
             self.send_webhook("products/update", {"product": product})
         elif action == "delete":
             del self.products[product_id]

@@ -19,6 +19,7 @@ from adapters.sandbox.tiktok import TikTokSandbox
 from adapters.sandbox.webhooks import Faults
 from adapters.service import ChannelConfig, ChannelService, HttpServer
 from engine.clock import Clock, FakeClock
+from statecharts.merchant import set_product_attributes
 from statecharts.views import order_list, product_sync_list
 
 STORE = "demo-store"
@@ -26,6 +27,7 @@ SHOP = f"shop:{STORE}"
 APP_KEY, APP_SECRET = "sandbox-app-key", "sandbox-app-secret"
 CLIENT_SECRET, SHOPLAZZA_TOKEN = "sandbox-client-secret", "sandbox-access-token"
 USPS, UPS = "7117858858072016686", "7117859084333745966"
+PACKAGE = {"length": 20, "width": 15, "height": 5, "unit": "CENTIMETER"}
 
 Say = Callable[[str], None]
 
@@ -161,6 +163,16 @@ async def connect_shop(box: Sandboxes) -> None:
         "logistics.map_carrier", SHOP, {"tracking_company_code": "ups", "shipping_provider_id": UPS}
     )
     await box.settle()
+    await give_package_sizes(box)
+
+
+async def give_package_sizes(box: Sandboxes) -> None:
+    """TikTok needs each product's package size and Shoplazza has no field for
+    it: the merchant gives it (PROD-10), before the products are synced."""
+    for product_id in box.shoplazza.products:
+        await set_product_attributes(
+            box.service.engine, f"listing:{STORE}:{product_id}", package_dimensions=PACKAGE
+        )
 
 
 async def play(
@@ -174,6 +186,7 @@ async def play(
 
     say("Connecting the Shoplazza store to TikTok Shop (US), Fulfilled by Seller")
     await connect_shop(box)
+    say("The merchant has given each product its package size, which Shoplazza has no field for")
     say("Syncing the 'summer' collection")
     await service.add_collection(SHOP, "summer")
     await box.settle()

@@ -18,6 +18,8 @@ from typing import Any
 
 from pydantic_core import from_json, to_json
 
+from statecharts.shoplazza_product import shoplazza_fields
+
 
 class ShoplazzaWebhookRejected(Exception):
     pass
@@ -109,6 +111,16 @@ def fulfillment_event(fulfillments: list[dict[str, Any]], index: int) -> tuple[s
     }
 
 
+def _product_of(doc: dict[str, Any]) -> dict[str, Any]:
+    """The product of a products/* body (wrapped in "product" or not), id as text."""
+    product = doc.get("product", doc)
+    if not isinstance(product, dict) or product.get("id") in (None, ""):
+        raise ShoplazzaWebhookRejected("a products webhook without a product id")
+    if isinstance(product["id"], bool | float | dict | list):
+        raise ShoplazzaWebhookRejected(f"not a Shoplazza product id: {product['id']!r}")
+    return {**product, "id": str(product["id"])}
+
+
 def translate(topic: str, shop_domain: str, body: bytes) -> list[dict[str, Any]]:
     try:
         doc = from_json(body)
@@ -133,17 +145,19 @@ def translate(topic: str, shop_domain: str, body: bytes) -> list[dict[str, Any]]
     if topic == "app/uninstalled":
         return [event("connection.app_uninstalled", f"shop:{store}", {})]
     if topic == "products/update":
-        product = doc.get("product", doc)
+        product = _product_of(doc)
+        # Shoplazza's own fields only: the listing merges them into what it
+        # has, and TikTok's attributes are the merchant's, never a webhook's.
         return [
             event(
                 "listing.product_updated",
                 f"listing:{store}:{product['id']}",
-                {"product": product},
+                {"product": shoplazza_fields(product)},
                 product_event_id(product),
             )
         ]
     if topic == "products/delete":
-        product = doc.get("product", doc)
+        product = _product_of(doc)
         return [
             event(
                 "listing.product_removed",

@@ -22,6 +22,10 @@ SHOP = f"shop:{US_STORE}"
 TIKTOK_SHOP_ID = "7495540735365777507"
 
 
+# The package size a merchant gives for TikTok (Shoplazza has no such field).
+PACKAGE = {"length": 10, "width": 8, "height": 4, "unit": "CENTIMETER"}
+
+
 def product(
     pid: str,
     *,
@@ -31,17 +35,22 @@ def product(
     weight: float | None = 0.5,
     price: str = "19.90",
     stock: int = 10,
-    dimensions: bool = True,
     published: bool = True,
     variants: int = 1,
+    updated_at: str | None = None,
 ) -> dict[str, Any]:
-    return {
+    """A product shaped as Shoplazza's OpenAPI returns it: Shoplazza's fields only."""
+    shaped: dict[str, Any] = {
         "id": pid,
         "title": title or f"Product {pid}",
         "description": "<p>Nice</p>",
         "published": published,
         "images": [
-            {"src": f"https://cdn.example/{pid}/{i}.{'gif' if i in gif_at else 'jpg'}"}
+            {
+                "src": f"https://cdn.example/{pid}/{i}.{'gif' if i in gif_at else 'jpg'}",
+                "width": 800,
+                "height": 800,
+            }
             for i in range(images)
         ],
         "variants": [
@@ -53,11 +62,16 @@ def product(
                 "weight": weight,
                 "weight_unit": "kg",
                 "option1": f"Size {n}" if variants > 1 else None,
+                "option2": None,
+                "option3": None,
             }
             for n in range(variants)
         ],
-        "package_dimensions": {"length": 10, "width": 8, "height": 4} if dimensions else None,
+        "collection_ids": [],
     }
+    if updated_at is not None:
+        shaped["updated_at"] = updated_at
+    return shaped
 
 
 @dataclass
@@ -103,6 +117,10 @@ class FakeTikTok:
             "listing.submitted",
             {"product_id": command.payload["tiktok_product_id"]},
         )
+
+    def on_activate_listing(self, command: OutboxCommand) -> list[dict]:
+        self.review[command.payload["listing"]] = "ACTIVATE"
+        return []
 
     def on_fetch_product_status(self, command: OutboxCommand) -> list[dict]:
         listing = command.payload["listing"]
@@ -189,6 +207,7 @@ TIKTOK_COMMANDS = (
     "update_price",
     "update_inventory",
     "deactivate_listing",
+    "activate_listing",
     "fetch_order_detail",
     "push_shipping",
     "update_shipping_info",
@@ -313,8 +332,48 @@ class Channel:
             },
         )
 
-    async def add_products(self, *products: dict[str, Any]) -> Any:
-        return await self.send("products.add", SHOP, {"products": list(products)})
+    async def add_products(
+        self, *products: dict[str, Any], package: dict[str, Any] | None = PACKAGE
+    ) -> Any:
+        """The merchant adds products to sync, having given each its package size
+        for TikTok (``package=None``: not given). The attributes land before the
+        listings are created, as when the merchant sets them first."""
+        adding = await self.send("products.add", SHOP, {"products": list(products)}, settle=False)
+        await self._give_package(adding, products, package)
+        return adding
+
+    async def add_collection(
+        self,
+        collection_id: str,
+        *products: dict[str, Any],
+        package: dict[str, Any] | None = PACKAGE,
+    ) -> Any:
+        """The merchant adds a collection (PROD-1), package sizes given as in `add_products`."""
+        adding = await self.send(
+            "products.add_collection",
+            SHOP,
+            {"collection_id": collection_id, "products": list(products)},
+            settle=False,
+        )
+        await self._give_package(adding, products, package)
+        return adding
+
+    async def _give_package(
+        self, adding: Any, products: tuple[dict[str, Any], ...], package: dict[str, Any] | None
+    ) -> None:
+        """Before the new listings are created, the package size of each product
+        not yet in sync (one already in sync keeps what it has)."""
+        if adding.outcome == "transitioned" and package is not None:
+            for shaped in products:
+                if await self.state(listing(shaped["id"])) is None:
+                    await self.set_attributes(
+                        shaped["id"], settle=False, package_dimensions=package
+                    )
+        await self.settle()
+
+    async def set_attributes(self, pid: str, *, settle: bool = True, **attributes: Any) -> Any:
+        """`channelsync products set`: the TikTok-only attributes (PROD-10)."""
+        return await self.send("listing.attributes_set", listing(pid), attributes, settle=settle)
 
     async def approve(self, pid: str) -> None:
         """TikTok's review passes (the product-status webhook, then a fetch)."""

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from engine import ChartSet, FakeClock
 from engine.testing import ChartHarness
 from statecharts import chart_package
-from tests.channel.harness import SHOP, listing, product
+from tests.channel.harness import PACKAGE, SHOP, listing, product
 
 
 async def test_conn1_a_store_outside_the_us_gets_a_clear_error_and_is_not_connected(channel):
@@ -108,6 +108,7 @@ async def test_conn4_deauthorized_holds_outbound_work_and_resumes_on_reauthoriza
 
     # Product sync pauses: adding is refused, and work already asked for is held.
     assert (await channel.add_products(product("p9"))).outcome == "ignored"
+    await channel.set_attributes("p1", package_dimensions=PACKAGE)
     await channel.send(
         "listing.added", "listing:demo-store:p1", {"shop": SHOP, "product": product("p1")}
     )

@@ -22,17 +22,11 @@ async def test_scenario_connect_map_sync_and_follow_orders(connected, db_path):
 
     # Three products: one approved, one rejected for a missing weight, one with
     # 12 images of which 2 GIFs (exactly the first 9 non-GIF images go out).
-    await shop.send(
-        "products.add_collection",
-        SHOP,
-        {
-            "collection_id": "c1",
-            "products": [
-                product("good"),
-                product("heavy", weight=None),
-                product("gallery", images=12, gif_at=(0, 5)),
-            ],
-        },
+    await shop.add_collection(
+        "c1",
+        product("good"),
+        product("heavy", weight=None),
+        product("gallery", images=12, gif_at=(0, 5)),
     )
     await shop.approve("good")
     assert await shop.state(listing("good")) == "approved"

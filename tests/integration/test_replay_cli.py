@@ -81,8 +81,10 @@ async def test_eng5_check_names_exactly_the_tampered_event(demo_db):
 async def test_eng5_what_if_reports_the_one_product_whose_review_times_out_differently(
     db_path, clock, tmp_path
 ):
-    """ENG-5: under a chart where a review timeout rejects the product, only the
-    product that actually timed out is reported."""
+    """ENG-5: under a chart where a review timeout deactivates the product, only
+    the product that actually timed out is reported. (Deactivated, not Rejected:
+    a rejected product follows TikTok's later review results, PROD-11, and the
+    poll's answer would bring it back.)"""
     channel = await Channel.open(db_path, clock)
     try:
         await channel.connect()
@@ -100,7 +102,7 @@ async def test_eng5_what_if_reports_the_one_product_whose_review_times_out_diffe
         chart.read_text().replace(
             "  - event: listing.review_poll_due\n    source: in_review\n"
             "    actions: [poll_review_status]",
-            "  - event: listing.review_poll_due\n    source: in_review\n    target: rejected\n"
+            "  - event: listing.review_poll_due\n    source: in_review\n    target: deactivated\n"
             "    actions: [poll_review_status]",
         )
     )
@@ -109,8 +111,11 @@ async def test_eng5_what_if_reports_the_one_product_whose_review_times_out_diffe
     [difference] = json.loads(result.stdout)
     assert difference["entity"] == listing("slow")
     assert difference["recorded"]["to_state"] == "in_review"
-    assert difference["recomputed"]["to_state"] == "rejected"
-    assert (difference["final_recorded"], difference["final_what_if"]) == ("in_review", "rejected")
+    assert difference["recomputed"]["to_state"] == "deactivated"
+    assert (difference["final_recorded"], difference["final_what_if"]) == (
+        "in_review",
+        "deactivated",
+    )
     human = await invoke_cli("replay", "--db", str(db_path), "--charts", str(charts))
     assert "1 entity would differ" in human.stdout
 

@@ -20,6 +20,7 @@ from statecharts import chart_package
 from statecharts.order import LIFECYCLE_RANK
 from statecharts.payloads import ORDER_STATUSES
 from statecharts.product_checks import check_product, content_fields
+from statecharts.shoplazza_product import is_stale, merge_product
 
 CHARTS = ChartSet.load([chart_package()])
 SETTINGS = settings(max_examples=80, stateful_step_count=40, deadline=None)
@@ -28,28 +29,81 @@ COVERAGE = CoverageRecorder()
 text = st.sampled_from(["a", "b"])
 timer = st.fixed_dictionaries({"timer": st.just("t"), "due_at": st.just(1.0)})
 when = st.integers(1_700_000_000, 1_700_900_000)
+# Shoplazza-shaped products (Shoplazza's fields only), and the partial
+# products a products/update may carry (a field left out keeps its value).
+images = st.builds(
+    lambda count, gifs: [
+        {"src": f"https://cdn/x{n}.{'gif' if n < gifs else 'jpg'}"} for n in range(count)
+    ],
+    st.integers(0, 3),
+    st.integers(0, 2),
+)
+updated_at = st.sampled_from(["2026-05-01T10:00:00+08:00", "2026-05-01T10:00:09+08:00"])
 product = st.builds(
-    lambda weight, images, gifs, published, price, stock, dims, title: {
+    lambda weight, images, published, price, stock, title, when: {
         "id": "p1",
         "title": title,
         "published": published,
-        "images": [
-            {"src": f"https://cdn/x{n}.{'gif' if n < gifs else 'jpg'}"} for n in range(images)
-        ],
+        "images": images,
         "variants": [
             {"id": "v1", "sku": "S1", "price": price, "inventory_quantity": stock, "weight": weight}
         ],
-        "package_dimensions": {"length": 1, "width": 1, "height": 1} if dims else None,
+        "updated_at": when,
     },
     st.sampled_from([None, 0.5]),
-    st.integers(0, 3),
-    st.integers(0, 2),
+    images,
     st.booleans(),
     st.sampled_from(["9.99", "12.00"]),
     st.sampled_from([1, 5]),
-    st.booleans(),
     st.sampled_from(["Hat", "Big hat"]),
+    updated_at,
 )
+product_change = st.fixed_dictionaries(
+    {"id": st.just("p1")},
+    optional={
+        "title": st.sampled_from(["Hat", "Big hat"]),
+        "published": st.booleans(),
+        "images": images,
+        "variants": st.lists(
+            st.fixed_dictionaries(
+                {"id": st.just("v1")},
+                optional={
+                    "price": st.sampled_from(["9.99", "12.00"]),
+                    "inventory_quantity": st.sampled_from([1, 5]),
+                    "weight": st.sampled_from([0, 0.5, 0.7]),
+                },
+            ),
+            min_size=1,
+            max_size=1,
+        ),
+        "updated_at": updated_at,
+    },
+)
+# The package size comes first: the simplest draw gives one, so a driven path
+# can pass the checks; null (clearing it) is drawn too.
+attributes = st.fixed_dictionaries(
+    {
+        "package_dimensions": st.one_of(
+            st.just({"length": 1, "width": 1, "height": 1, "unit": "CENTIMETER"}),
+            st.just({"length": 2, "width": 1, "height": 1, "unit": "CENTIMETER"}),
+            st.none(),
+        )
+    },
+    optional={
+        "category_id": st.one_of(st.none(), st.sampled_from(["600001", "700123"])),
+        "size_chart": st.one_of(st.none(), st.just({"image_uri": "tos-chart"})),
+    },
+)
+TIKTOK_STATUSES = [
+    "ACTIVATE",
+    "FAILED",
+    "PENDING",
+    "DRAFT",
+    "FREEZE",
+    "PLATFORM_DEACTIVATED",
+    "SELLER_DEACTIVATED",
+    "DELETED",
+]
 
 PAYLOADS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "connection.start_setup": st.fixed_dictionaries(
@@ -89,7 +143,8 @@ PAYLOADS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
         {"collection_id": text, "products": st.lists(product, max_size=2)}
     ),
     "listing.added": st.fixed_dictionaries({"shop": st.just("shop:s"), "product": product}),
-    "listing.product_updated": st.fixed_dictionaries({"product": product}),
+    "listing.product_updated": st.fixed_dictionaries({"product": product_change}),
+    "listing.attributes_set": attributes,
     "listing.product_removed": st.fixed_dictionaries(
         {"reason": st.sampled_from(["deleted", "unpublished"])}
     ),
@@ -98,11 +153,8 @@ PAYLOADS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     ),
     "listing.submit_failed": st.fixed_dictionaries({"message": text}),
     "listing.review_result": st.fixed_dictionaries(
-        {
-            "status": st.sampled_from(
-                ["ACTIVATE", "FAILED", "PENDING", "DRAFT", "FREEZE", "PLATFORM_DEACTIVATED"]
-            )
-        }
+        {"status": st.sampled_from(TIKTOK_STATUSES)},
+        optional={"update_time": st.integers(1, 3)},
     ),
     "listing.category_changed": st.fixed_dictionaries({"category_id": text}),
     "order.status_changed": st.fixed_dictionaries(
@@ -225,35 +277,58 @@ def connection_contract(entry) -> None:
 REVIEW_TARGET = {
     "ACTIVATE": "approved",
     "FAILED": "rejected",
-    "FREEZE": "rejected",
-    "PLATFORM_DEACTIVATED": "rejected",
+    "FREEZE": "frozen",
+    "PLATFORM_DEACTIVATED": "platform_deactivated",
+    "SELLER_DEACTIVATED": "seller_deactivated",
+    "DELETED": "deleted_on_tiktok",
     "PENDING": "in_review",
     "DRAFT": "in_review",
 }
 
 
+def _checks(data: dict) -> list:
+    return check_product(
+        data.get("product") or {}, data.get("attributes") or {}, data.get("category_rules")
+    )
+
+
 def listing_contract(entry) -> None:
-    data = entry.result.entity.data
+    data, before = entry.result.entity.data, entry.before.data
+    kind = entry.event.type
     if {"create_listing", "edit_listing"} & set(commands_of(entry)):
-        assert not check_product(data["product"])  # passes_checks: nothing unchecked is sent
+        assert not _checks(data)  # passes_checks / change: nothing unchecked is sent
     if entry.result.to_state == "pending_sync" and entry.before.state != "pending_sync":
-        assert not check_product(data["product"])  # passes_checks
-    if entry.event.type == "listing.added" and entry.result.to_state == "rejected":
-        assert check_product(data["product"])  # !passes_checks
-    if entry.event.type == "listing.product_updated":
-        published = entry.event.payload.product.published
-        assert (entry.result.to_state == "deactivated") == (not published)  # product_published
-        if (
-            published
-            and entry.before.state == "approved"
-            and not check_product(entry.event.payload.product.model_dump(mode="json"))
-        ):
-            changed = content_fields(
-                entry.event.payload.product.model_dump(mode="json")
-            ) != content_fields(entry.before.data.get("product") or {})
-            assert (entry.result.to_state == "in_review") == changed  # content_changed
-    if entry.event.type == "listing.review_result":
-        assert entry.result.to_state == REVIEW_TARGET[entry.event.payload.status]  # tiktok_status
+        assert not _checks(data)  # passes_checks
+    if kind == "listing.added" and entry.result.to_state == "rejected":
+        assert _checks(data)  # !passes_checks
+    if kind == "listing.product_updated":
+        change = entry.event.payload.product.model_dump(mode="json")
+        assert not is_stale(before.get("product") or {}, change)  # fresh_update
+        assert data.get("attributes") == before.get("attributes")  # PROD-10: never touched
+        published = merge_product(before.get("product") or {}, change).get("published", True)
+        assert (entry.result.to_state == "deactivated") == (not published)  # change=unpublished
+        if published and entry.before.state == "approved":
+            # change=reviewed|failing|quiet: only a passing change TikTok reviews is sent
+            changed = content_fields(data["product"], data.get("attributes")) != before.get(
+                "submitted_content",
+                content_fields(before.get("product") or {}, before.get("attributes")),
+            )
+            sent = entry.result.to_state == "in_review"
+            assert sent == (changed and not _checks(data))
+            assert entry.result.to_state in ("approved", "in_review")  # PROD-12: never Rejected
+    if kind == "listing.attributes_set":
+        assert data.get("product") == before.get("product")  # the merchant's, not Shoplazza's
+    if kind == "listing.review_result":
+        last = (before.get("tiktok_status") or {}).get("update_time")
+        when = entry.event.payload.update_time
+        assert when is None or last is None or when >= last  # newer_status
+        expected = REVIEW_TARGET[entry.event.payload.status]
+        if entry.before.state == "deactivated":
+            expected = "deactivated"  # deactivated in Shoplazza: TikTok's word is only kept
+        assert entry.result.to_state == expected  # tiktok_status
+    if kind == "listing.submit_failed":
+        live = (before.get("tiktok_status") or {}).get("status") == "ACTIVATE"
+        assert entry.result.to_state == ("approved" if live else "rejected")  # tiktok_live
 
 
 # ------------------------------------------------------------------ order contracts
