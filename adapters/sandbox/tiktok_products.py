@@ -124,6 +124,7 @@ class ProductCatalog:
             Route("/product/202309/categories/recommend", api(self.recommend), methods=["POST"]),
             Route("/logistics/202309/warehouses", api(self.list_warehouses), methods=["GET"]),
             Route(products, api(self.create_product), methods=["POST"]),
+            Route(f"{products}/search", api(self.search_products), methods=["POST"]),
             Route(f"{products}/activate", api(self.activate), methods=["POST"]),
             Route(f"{products}/deactivate", api(self.deactivate), methods=["POST"]),
             Route(f"{products}/{{id}}", api(self.get_product), methods=["GET"]),
@@ -222,6 +223,51 @@ class ProductCatalog:
         product.update(checked)
         self._to_review(product)
         return self.envelope(self._created(product))
+
+    async def search_products(self, request: Request, body: dict[str, Any]) -> Response:
+        """Search Products: filters in the body, paging in the query."""
+        try:
+            size = int(request.query_params.get("page_size", ""))
+        except ValueError:
+            size = 0
+        if not 1 <= size <= 100:
+            return self.envelope(code=codes.INVALID_PARAMETER, message="page_size: 1 to 100")
+        start = int(request.query_params.get("page_token") or 0)
+        wanted = set(body.get("seller_skus") or [])
+        status = body.get("status")
+        matching = [
+            product
+            for product in self.products.values()
+            if (not wanted or wanted & {s["seller_sku"] for s in product["skus"].values()})
+            and (not status or status == "ALL" or product["status"] == status)
+        ]
+        page = matching[start : start + size]
+        following = start + size
+        return self.envelope(
+            {
+                "products": [
+                    {
+                        "id": product["id"],
+                        "title": product["title"],
+                        "status": product["status"],
+                        "skus": [
+                            {
+                                "id": sku["id"],
+                                "seller_sku": sku["seller_sku"],
+                                "price": {"currency": "USD", "sale_price": sku["price"]["amount"]},
+                                "inventory": sku["inventory"],
+                            }
+                            for sku in product["skus"].values()
+                        ],
+                        "create_time": product["create_time"],
+                        "update_time": product["update_time"],
+                    }
+                    for product in page
+                ],
+                "total_count": len(matching),
+                "next_page_token": str(following) if following < len(matching) else "",
+            }
+        )
 
     async def get_product(self, request: Request, body: Any) -> Response:
         product = self.products.get(request.path_params["id"])

@@ -223,10 +223,35 @@ class TikTokCommands:
             )
         ]
 
+    async def _created_before(self, shop: str, request: dict[str, Any]) -> dict[str, Any] | None:
+        """A product TikTok already holds with exactly this request's seller SKUs:
+        the create an earlier attempt made before its answer was lost (PLAT-7).
+        TikTok's honouring of ``idempotency_key`` is not confirmed, so a retried
+        create looks first."""
+        wanted = sorted(s["seller_sku"] for s in request["skus"])
+        data = await self._product_call(
+            shop,
+            "POST",
+            "/product/202309/products/search",
+            query={"page_size": 20},
+            body={"seller_skus": wanted},
+        )
+        for found in data.get("products") or []:
+            skus = sorted(str(s.get("seller_sku", "")) for s in found.get("skus") or [])
+            if skus == wanted and found.get("status") != "DELETED":
+                return await self._product_call(
+                    shop, "GET", f"/product/202309/products/{found['id']}"
+                )
+        return None
+
     async def create_listing(self, command: OutboxCommand) -> list[dict]:
         p = command.payload
         request = p["product"]
         try:
+            if command.attempts and (earlier := await self._created_before(p["shop"], request)):
+                log.info("create already done", entity=p["listing"], product_id=str(earlier["id"]))
+                data = {"product_id": earlier["id"], "skus": earlier.get("skus") or []}
+                return [self._submitted(command, data, _leaf_category(earlier))]
             category = request.get("category_id") or await self._recommended_category(
                 p["shop"], request
             )
@@ -261,7 +286,9 @@ class TikTokCommands:
             return self._submit_failed(command, refused)
         return [self._submitted(command, {"product_id": product_id, **data}, category)]
 
-    def _submitted(self, command: OutboxCommand, data: dict[str, Any], category: str) -> dict:
+    def _submitted(
+        self, command: OutboxCommand, data: dict[str, Any], category: str | None
+    ) -> dict:
         return result(
             command,
             command.payload["listing"],

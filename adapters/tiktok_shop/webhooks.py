@@ -1,4 +1,4 @@
-"""TikTok Shop webhooks -> the channel's events (PLATFORMS.md, "Webhooks").
+"""TikTok Shop webhooks -> the channel's events (docs/tiktok-products.md lists the product types).
 
 A webhook names TikTok's ids; the channel's entities are keyed by the
 merchant's store. An `EntityDirectory` answers "which connection has this

@@ -109,6 +109,12 @@ OPERATIONS: list[tuple[str, str, type | None, type]] = [
         models.DeactivateProductsRequest,
         models.DeactivateProductsResponse,
     ),
+    (
+        "POST",
+        r"/product/202309/products/search",
+        models.SearchProductsRequest,
+        models.SearchProductsResponse,
+    ),
     ("GET", r"/product/202309/products/\d+", None, models.GetProductResponse),
     ("PUT", r"/product/202309/products/\d+", models.EditProductRequest, models.EditProductResponse),
     (
@@ -166,7 +172,8 @@ async def box(tmp_path):
 
 async def run_product_lifecycle(box: Sandboxes) -> tuple[Recorder, list[bytes]]:
     """Create (recommended category), review, price, stock, edit, deactivate,
-    activate, a status fetch, and TikTok-side changes (category, Seller Center edit)."""
+    activate, a status fetch, a retried create, and TikTok-side changes
+    (category, Seller Center edit)."""
     recorder, webhooks = Recorder(), []
     box.service.tiktok.http.event_hooks["request"].append(recorder.on_request)
     box.service.tiktok.http.event_hooks["response"].append(recorder.on_response)
@@ -180,10 +187,10 @@ async def run_product_lifecycle(box: Sandboxes) -> tuple[Recorder, list[bytes]]:
     commands = TikTokCommands(box.service.tiktok, images=SandboxCdn().source())
     ids = iter(range(1, 100))
 
-    def command(type_: str, **payload: Any) -> OutboxCommand:
+    def command(type_: str, attempts: int = 0, **payload: Any) -> OutboxCommand:
         n = next(ids)
         body = {"shop": story.SHOP, "listing": LISTING, **payload}
-        return OutboxCommand(n, LISTING, type_, body, f"contract:{n}", 0)
+        return OutboxCommand(n, LISTING, type_, body, f"contract:{n}", attempts)
 
     request = listing_request(shoplazza_product(), ATTRIBUTES, None)
     [created] = await commands.create_listing(command("create_listing", product=request))
@@ -212,6 +219,8 @@ async def run_product_lifecycle(box: Sandboxes) -> tuple[Recorder, list[bytes]]:
     await commands.fetch_product_status(
         command("fetch_product_status", tiktok_product_id=product_id)
     )
+    # A retried create looks the product up by seller SKU first (Search Products).
+    await commands.create_listing(command("create_listing", attempts=1, product=edited))
     box.tiktok.catalog.change_category(product_id, "601226")
     box.tiktok.catalog.seller_center_edit(product_id, title="Linen shirt")
     return recorder, webhooks

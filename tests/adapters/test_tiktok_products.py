@@ -396,3 +396,20 @@ async def test_the_old_adapter_shapes_are_refused(box):
     }
     path = f"/product/202309/products/{created['product_id']}/prices/update"
     assert await refused_code(box, "POST", path, old_price) == codes.SKU_NOT_IN_PRODUCT
+
+
+async def test_plat7_a_retried_create_whose_answer_was_lost_finds_the_product(box, commands):
+    """PLAT-7: TikTok created the product but its answer never arrived; the retry
+    (a second attempt of the same command) looks the product up by its seller SKUs
+    instead of creating a second one, and answers with TikTok's ids."""
+    request = listing_request(shoplazza_product(), ATTRIBUTES, "601226")
+    payload = {"shop": story.SHOP, "listing": LISTING, "product": request}
+    first = OutboxCommand(90, LISTING, "create_listing", payload, "lost-answer", 0)
+    [created] = await commands.create_listing(first)
+    box.tiktok.catalog.idempotency.clear()  # TikTok does not promise to honour the key
+    retried = OutboxCommand(90, LISTING, "create_listing", payload, "lost-answer", 1)
+    [again] = await commands.create_listing(retried)
+    assert len(box.tiktok.products) == 1
+    assert again["payload"]["product_id"] == created["payload"]["product_id"]
+    assert again["payload"]["skus"] == created["payload"]["skus"]
+    assert again["payload"]["category_id"] == "601226"
