@@ -12,7 +12,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from adapters.tiktok_shop.client import (
+    ACCESS_TOKEN_EXPIRED,
     ALREADY_SHIPPED,
+    BAD_CREDENTIALS,
+    BAD_SIGN,
     ORDER_ON_HOLD,
     PRODUCT_NOT_FOUND,
     TikTokClient,
@@ -32,6 +35,8 @@ from engine.outbox import CommandFailed, OutboxCommand, RetryLater
 log = get_logger("channelsync.tiktok")
 # US shops list in TikTok's 7-level category tree, which the API calls v2.
 CATEGORY_VERSION = "v2"
+# Refusals of the call, not of the product: signature, token, app credentials.
+CALL_REFUSALS = frozenset({ACCESS_TOKEN_EXPIRED, BAD_SIGN, BAD_CREDENTIALS})
 
 Handler = Callable[[OutboxCommand], Awaitable[list[dict[str, Any]]]]
 
@@ -106,13 +111,17 @@ class TikTokCommands:
     # ------------------------------------------------------------- products
 
     async def _product_call(self, shop: str, method: str, path: str, **kwargs: Any) -> dict:
-        """A product call whose refusals are typed: waiting helps (`RetryLater`)
-        or TikTok will refuse it again unchanged (`ProductRefused`)."""
+        """A product call whose failures are typed: waiting helps (`RetryLater`),
+        the call itself was refused whatever the product (`CommandFailed`, for an
+        operator), or TikTok refuses this product and will again (`ProductRefused`)."""
         try:
             return await self.client.call(shop, method, path, **kwargs)
         except TikTokError as error:
-            if error.retryable:
+            code = _int(error.code)
+            if error.retryable or code is None:  # no code: transport, no credentials yet
                 raise RetryLater(str(error)) from error
+            if code in CALL_REFUSALS:
+                raise CommandFailed(f"TikTok refused the call ({code}): {error.message}") from error
             raise ProductRefused(refusal_for(error), error.message) from error
 
     async def _warehouse(self, shop: str) -> str:

@@ -413,3 +413,19 @@ async def test_plat7_a_retried_create_whose_answer_was_lost_finds_the_product(bo
     assert again["payload"]["product_id"] == created["payload"]["product_id"]
     assert again["payload"]["skus"] == created["payload"]["skus"]
     assert again["payload"]["category_id"] == "601226"
+
+
+async def test_a_refused_call_is_not_a_rejected_product(box, commands):
+    """A bad signature is the call's fault, not the product's: the command is
+    parked for an operator and the product is not shown Rejected; a network
+    failure is retried later."""
+    from engine.outbox import RetryLater
+
+    box.service.tiktok.app_secret = "wrong"
+    with pytest.raises(CommandFailed, match="106001"):
+        await create(commands, category="601226")
+    box.service.tiktok.app_secret = story.APP_SECRET
+    box.service.tiktok.base_url = "http://127.0.0.1:9"  # nothing listens there
+    box.service.tiktok.attempts, box.service.tiktok.base_delay = 1, 0.0
+    with pytest.raises(RetryLater):
+        await create(commands, category="601226")
