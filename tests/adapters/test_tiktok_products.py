@@ -429,3 +429,13 @@ async def test_a_refused_call_is_not_a_rejected_product(box, commands):
     box.service.tiktok.attempts, box.service.tiktok.base_delay = 1, 0.0
     with pytest.raises(RetryLater):
         await create(commands, category="601226")
+
+
+async def test_the_sandbox_refuses_more_than_nine_images(box):
+    uris = [await upload(box, make_image("png", 600, 600), f"{n}.png") for n in range(10)]
+    body = await valid_body(box, main_images=[{"uri": uri} for uri in uris])
+    assert await refused_code(box, "POST", "/product/202309/products", body) == (
+        codes.MAIN_IMAGES_COUNT
+    )
+    body["main_images"] = body["main_images"][:9]
+    assert (await call(box, "POST", "/product/202309/products", body))["product_id"]
