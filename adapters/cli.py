@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 out = Console()
 
@@ -30,8 +29,20 @@ def register(app: typer.Typer) -> None:
         host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
         port: Annotated[int, typer.Option("--port")] = 8080,
         pull_interval: Annotated[
-            float, typer.Option("--pull-interval", help="Seconds between order pulls (0: off).")
+            float,
+            typer.Option(
+                "--pull-interval",
+                help="Seconds between TikTok pulls of orders and product statuses (0: off).",
+            ),
         ] = 300.0,
+        shoplazza_pull_interval: Annotated[
+            float,
+            typer.Option(
+                "--shoplazza-pull-interval",
+                help="Seconds between Shoplazza pulls of products, stock and fulfillments"
+                " (0: off).",
+            ),
+        ] = 900.0,
         gc_tuning: Annotated[
             bool,
             typer.Option(
@@ -75,6 +86,7 @@ def register(app: typer.Typer) -> None:
             out.print(f"[red]error:[/red] {error}")
             raise typer.Exit(2) from None
         config.pull_interval = pull_interval
+        config.shoplazza_pull_interval = shoplazza_pull_interval
 
         async def run() -> None:
             try:
@@ -182,28 +194,9 @@ def play_demo(db: Path) -> None:
 
 
 def _show(title: str, rows: list[dict[str, Any]]) -> None:
-    table = Table(title=title, title_justify="left")
-    if rows and "product_id" in rows[0]:
-        for column in ("Product", "Title", "Status", "Failure reason"):
-            table.add_column(column)
-        for row in rows:
-            reasons = "; ".join(
-                f"{r.get('position') or 'product'}: {', '.join(r.get('reasons', []))}"
-                for r in row["failure_reasons"]
-            )
-            table.add_row(row["product_id"], row["title"], row["status_label"], reasons)
-    else:
-        table.add_column("TikTok order", no_wrap=True)
-        for column in ("Channel", "Status", "Sync", "Shoplazza order", "Fulfillment"):
-            table.add_column(column)
-        for row in rows:
-            table.add_row(
-                row["order_id"],
-                row["sales_channel"],
-                row["status"],
-                row["sync_status"] + (f": {row['sync_reason']}" if row["sync_reason"] else ""),
-                row["shoplazza_order_id"] or "",
-                (row["fulfillment_status"] or "")
-                + (f": {row['fulfillment_reason']}" if row["fulfillment_reason"] else ""),
-            )
-    out.print(table)
+    """The demo prints the merchant's own lists (labels, reasons, Shoplazza status)."""
+    from statecharts.cli import order_table, product_table
+
+    products = "product_id" in rows[0] if rows else title.startswith("Product")
+    table = product_table if products else order_table
+    out.print(table(rows, title), highlight=False)

@@ -1,8 +1,9 @@
 """The channel as one process: engine, charts, adapters, receiver, loops.
 
 `ChannelService` is what `channelsync serve` and `channelsync demo` run: the
-receiver, the bus, the outbox dispatcher, the timers and the order pull on one
-event loop, over one SQLite file.
+receiver, the bus, the outbox dispatcher, the timers and the two scheduled
+pulls (TikTok, Shoplazza: the backstop for lost webhooks, PLAT-8) on one event
+loop, over one SQLite file.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,11 +35,12 @@ from adapters.plugins import (
 from adapters.receiver import build_receiver
 from adapters.shoplazza.client import ShoplazzaClient
 from adapters.shoplazza.commands import ShoplazzaCommands
+from adapters.shoplazza.reconciler import ShoplazzaReconciler
 from adapters.tiktok_shop.client import TikTokClient
 from adapters.tiktok_shop.commands import TikTokCommands
 from adapters.tiktok_shop.credentials import CredentialStore
 from adapters.tiktok_shop.images import ImageSource
-from adapters.tiktok_shop.puller import OrderPuller
+from adapters.tiktok_shop.puller import TikTokPuller
 from engine.bus import Receipt
 from engine.clock import Clock, SystemClock
 from engine.logs import get_logger
@@ -66,7 +68,11 @@ class ChannelConfig:
     tiktok_auth_url: str = "https://auth.tiktok-shops.com"
     shoplazza_api_url: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
+    # Seconds between scheduled pulls (0: off). TikTok's orders and product
+    # statuses change often and its webhooks can be lost for good; Shoplazza
+    # retries its webhooks for two days, so its pull is a slower backstop.
     pull_interval: float = 300.0
+    shoplazza_pull_interval: float = 900.0
     shoplazza_rate: float = 2.0
 
     @classmethod
@@ -139,7 +145,17 @@ class ChannelService:
         self.tiktok = tiktok
         self.shoplazza = shoplazza
         self.directory = StoreDirectory(engine.store)
-        self.puller = OrderPuller(tiktok, engine.publish, self._connected_shops)
+        self.puller = TikTokPuller(
+            tiktok, engine.publish_many, self._connected_shops, engine.store, self.directory
+        )
+        self.reconciler = ShoplazzaReconciler(
+            shoplazza,
+            engine.publish_many,
+            self._connected_stores,
+            engine.store,
+            engine.store,
+            engine.clock,
+        )
         self.inbound: dict[str, InboundAdapter] = {
             "tiktok": TikTokInbound(
                 config.tiktok_app_key, config.tiktok_app_secret, self.directory
@@ -152,7 +168,7 @@ class ChannelService:
                 self.inbound[plugin.name] = adapter.inbound
         self.receiver = build_receiver(self, self.inbound)
         self.http: HttpServer | None = None
-        self._pull_task: asyncio.Task[None] | None = None
+        self._pull_tasks: list[asyncio.Task[None]] = []
         self._stopped = False
 
     @classmethod
@@ -204,8 +220,8 @@ class ChannelService:
         engine.outbox.handlers.update(AuthorizationGate(resolvers, platform).handlers())
         opened = await _open_plugins(plugins, engine, clock, config)
         service = cls(config, engine, tiktok, shoplazza, opened)
-        if run_loops and config.pull_interval > 0:
-            service._pull_task = asyncio.create_task(service._pull_loop())
+        if run_loops:
+            service._start_pulls()
         return service
 
     async def serve(self, host: str = "127.0.0.1", port: int = 0) -> HttpServer:
@@ -218,10 +234,10 @@ class ChannelService:
         if self._stopped:
             return
         self._stopped = True
-        if self._pull_task is not None:
-            self._pull_task.cancel()
+        for task in self._pull_tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._pull_task
+                await task
         if self.http is not None:
             await self.http.stop()
         await self.engine.stop()
@@ -229,13 +245,36 @@ class ChannelService:
         await self.tiktok.aclose()
         await self.shoplazza.aclose()
 
-    async def _pull_loop(self) -> None:
+    async def reconcile_once(self) -> int:
+        """One pass of both scheduled pulls; how many new (not duplicate) events they recorded."""
+        return await self.puller.pull_once() + await self.reconciler.pull_once()
+
+    def _start_pulls(self) -> None:
+        pulls: list[tuple[str, float, Callable[[], Awaitable[int]]]] = [
+            ("tiktok", self.config.pull_interval, self.puller.pull_once),
+            ("shoplazza", self.config.shoplazza_pull_interval, self.reconciler.pull_once),
+        ]
+        for platform, interval, pull in pulls:
+            if interval > 0:
+                self._pull_tasks.append(
+                    asyncio.create_task(self._pull_loop(platform, interval, pull))
+                )
+
+    async def _pull_loop(
+        self, platform: str, interval: float, pull: Callable[[], Awaitable[int]]
+    ) -> None:
+        # The first pass runs at once: a restarted channel catches up on what
+        # it missed while it was down before it waits a whole interval.
+        bound = log.bind(platform=platform, interval=interval)
+        bound.info("scheduled pull started")
         while True:
-            await asyncio.sleep(self.config.pull_interval)
             try:
-                await self.puller.pull_once()
-            except Exception as error:
-                log.warning("order pull failed", error=str(error))
+                published = await pull()
+            except Exception as error:  # the next pass starts from the same cursors
+                bound.warning("scheduled pull failed", error=str(error))
+            else:
+                bound.info("scheduled pull done", events=published)
+            await asyncio.sleep(interval)
 
     async def _connected_shops(self) -> list[str]:
         return [
@@ -243,6 +282,10 @@ class ChannelService:
             for e in await self.engine.entities(chart="shop_connection")
             if e.state in ("active", "expiring")
         ]
+
+    async def _connected_stores(self) -> list[str]:
+        """The Shoplazza stores of the connected shops (``shop:<store>``)."""
+        return [key.split(":", 1)[1] for key in await self._connected_shops()]
 
     # ----------------------------------------------------------------- merchant actions
 

@@ -434,7 +434,7 @@ class EventBus:
 
         The event log in SQLite already holds every event with its outcome and
         reason (`channelsync history`); a JSON log line costs about 10 us
-        (DESIGN.md), a third of an event's budget, so routine outcomes are
+        (docs/performance.md), a third of an event's budget, so routine outcomes are
         summarised per commit."""
         debug_enabled = _debug_enabled()
         ignored = errors = 0

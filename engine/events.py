@@ -3,7 +3,7 @@
 An event names its entity as ``"<kind>:<id>"`` (``order:576653688135258178``); the
 kind picks the chart. Payloads are typed per event ``type``: the registry builds
 one envelope model per type and validates raw input against their
-*discriminated* union, which costs about as much as ``json.loads`` (DESIGN.md).
+*discriminated* union, which costs about as much as ``json.loads`` (docs/performance.md).
 """
 
 from __future__ import annotations

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.outbox import list_commands
+from engine.clock import SystemClock
+from engine.outbox_admin import OutboxCommands
 from engine.store.sqlite import SQLiteStore
 
 
 async def entity_history(store: SQLiteStore, key: str) -> dict[str, Any]:
     entity = await store.entity(key)
     events = await store.history(key)
-    commands = await list_commands(store, entity=key)
+    commands = await OutboxCommands(store, SystemClock()).list("all", entity=key)
     by_seq: dict[int, list[dict[str, Any]]] = {}
     for command in commands:
         by_seq.setdefault(command.event_seq, []).append(
@@ -22,6 +23,9 @@ async def entity_history(store: SQLiteStore, key: str) -> dict[str, Any]:
                 "status": command.status,
                 "attempts": command.attempts,
                 "last_error": command.last_error,
+                # Why it stands where it stands: a discard's reason, not the
+                # error it had before it was discarded.
+                "reason": command.reason,
                 "idempotency_key": command.idempotency_key,
             }
         )

@@ -155,7 +155,7 @@ class OutboxDispatcher:
                 await self.publish(event)
             await self.store.execute_write(
                 "UPDATE outbox SET status = 'held', attempts = ?, last_error = ?, hold_key = ?"
-                " WHERE id = ?",
+                " WHERE id = ? AND status = 'pending'",
                 (attempts, str(held), held.hold_key, command.id),
             )
             bound.info("command held", reason=str(held), hold_key=held.hold_key)
@@ -195,9 +195,11 @@ class OutboxDispatcher:
     async def _set(
         self, command_id: int, status: str, attempts: int, error: str, available_at: float
     ) -> None:
+        # Only a command still pending is rescheduled or parked: one an operator
+        # discarded while its call was under way stays discarded.
         await self.store.execute_write(
             "UPDATE outbox SET status = ?, attempts = ?, last_error = ?, available_at = ?"
-            " WHERE id = ?",
+            " WHERE id = ? AND status = 'pending'",
             (status, attempts, error, available_at, command_id),
         )
 
@@ -238,11 +240,12 @@ async def release_held(store: SQLiteStore, now: float, hold_key: str | None = No
     )
 
 
-async def retry_parked(store: SQLiteStore, command_id: int, now: float) -> bool:
-    """An operator's "try again" on a parked command."""
-    changed = await store.execute_write(
-        "UPDATE outbox SET status = 'pending', attempts = 0, available_at = ? WHERE id = ?"
-        " AND status = 'parked'",
-        (now, command_id),
+async def retry_parked(store: SQLiteStore, command_id: int, now: float, actor: str = "api") -> bool:
+    """An operator's "try again" on a parked command (recorded like
+    `engine.outbox_admin.OutboxCommands.retry`); False if it is not parked."""
+    from engine.outbox_admin import act
+
+    outcome, _status, _entity = await store.run_write(
+        act, command_id, "retry", ("parked",), actor, None, now
     )
-    return changed == 1
+    return outcome == "ok"

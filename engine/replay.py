@@ -13,9 +13,42 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.chartset import ChartSet
-from engine.events import Event
+from engine.events import Event, EventRejected
 from engine.step import EntityState, Outcome, StepResult, new_entity, step
 from engine.store.sqlite import SQLiteStore
+
+
+class ReplayError(Exception):
+    """The log cannot be replayed under these charts (said as a sentence)."""
+
+
+class ChartNotInstalled(ReplayError):
+    """The log has events of a chart that no installed chart package provides."""
+
+    def __init__(self, chart: str, entity_kind: str, seq: int, installed: Sequence[str]) -> None:
+        super().__init__(
+            f"the log has events of chart {chart!r} (entity kind {entity_kind!r}, first at"
+            f" seq {seq}), which is not installed here (installed: "
+            f"{', '.join(sorted(installed)) or 'none'}). Install the Python package that"
+            " provides it (its 'channelsync.charts' entry point), then run this again;"
+            " `replay --charts DIR` can add or replace chart files, but the event types,"
+            " guards and actions they name still come from an installed package"
+        )
+        self.chart = chart
+        self.entity_kind = entity_kind
+        self.seq = seq
+
+
+class UnreadableEvent(ReplayError):
+    """A logged event does not validate under the installed charts' event types."""
+
+    def __init__(self, seq: int, event_type: str, entity: str, reason: str) -> None:
+        super().__init__(
+            f"event seq {seq} ({event_type} on {entity}) does not validate under the installed"
+            f" charts: {reason}. The charts' package may be older or newer than the one that"
+            " logged it"
+        )
+        self.seq = seq
 
 
 @dataclass(slots=True)
@@ -28,6 +61,7 @@ class LoggedEvent:
     from_state: str | None
     to_state: str | None
     reason: str | None
+    chart: str | None = None  # the chart that applied it, as logged
 
     @classmethod
     def from_row(cls, row: Sequence[Any], charts: ChartSet) -> LoggedEvent:
@@ -37,7 +71,7 @@ class LoggedEvent:
             type_,
             source,
             entity,
-            _chart,
+            chart_name,
             occurred_at,
             received_at,
             payload,
@@ -46,18 +80,24 @@ class LoggedEvent:
             to_state,
             reason,
         ) = row
-        event = charts.event_types.parse_logged(
-            type_,
-            {
-                "event_id": event_id,
-                "source": source,
-                "entity": entity,
-                "occurred_at": occurred_at,
-                "received_at": received_at,
-            },
-            payload,
-        )
-        return cls(seq, event, outcome, from_state, to_state, reason)
+        try:
+            event = charts.event_types.parse_logged(
+                type_,
+                {
+                    "event_id": event_id,
+                    "source": source,
+                    "entity": entity,
+                    "occurred_at": occurred_at,
+                    "received_at": received_at,
+                },
+                payload,
+            )
+        except EventRejected as rejected:
+            kind = str(entity).partition(":")[0]
+            if kind not in charts.by_kind:
+                raise ChartNotInstalled(chart_name, kind, seq, list(charts.by_name)) from None
+            raise UnreadableEvent(seq, type_, entity, rejected.reason) from None
+        return cls(seq, event, outcome, from_state, to_state, reason, chart_name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,8 +218,11 @@ class _Stepper:
             return None
         chart = self.charts.by_kind.get(key.split(":", 1)[0])
         if chart is None:
-            raise LookupError(
-                f"the log names entity kind {event.entity_kind!r}, which no chart serves"
+            raise ChartNotInstalled(
+                logged.chart or event.entity_kind,
+                event.entity_kind,
+                logged.seq,
+                list(self.charts.by_name),
             )
         before = self.states.get(key) or new_entity(chart, key)
         careful = self.isolate or logged.outcome == _ERROR
@@ -328,14 +371,19 @@ class EntityDifference:
 
 
 async def what_if(
-    events: AsyncIterator[LoggedEvent], charts: ChartSet, *, entity: str | None = None
+    events: AsyncIterator[LoggedEvent],
+    charts: ChartSet,
+    *,
+    entity: str | None = None,
+    base: dict[str, EntityState] | None = None,
 ) -> tuple[int, list[EntityDifference]]:
     """Replay a recorded log under ``charts`` (other versions of the charts) and
     report, per entity, where the outcome would differ and how it would end.
+    ``base``: the states a log that starts mid-way starts from.
 
     The recorded side is rebuilt from the recorded outcomes themselves, so the
     comparison needs nothing but the log."""
-    states: dict[str, EntityState] = {}
+    states: dict[str, EntityState] = dict(base or {})
     recorded_final: dict[str, str | None] = {}
     differences: dict[str, EntityDifference] = {}
     count = 0

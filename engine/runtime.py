@@ -23,6 +23,7 @@ from engine.clock import Clock, SystemClock
 from engine.events import Event, EventRejected
 from engine.logs import get_logger
 from engine.outbox import CommandHandler, OutboxCommand, OutboxDispatcher, release_held
+from engine.outbox_admin import OutboxCommands
 from engine.rules import RELEASE_HELD, SEND_EVENT
 from engine.step import EntityState
 from engine.store.sqlite import DeadLetterRow, SQLiteStore
@@ -67,6 +68,8 @@ class Engine:
         self.outbox = OutboxDispatcher(
             store, {**builtin, **(handlers or {})}, self.publish, self.clock
         )
+        # The operator's side of the outbox: list, retry and discard by id.
+        self.commands = OutboxCommands(store, self.clock)
         self.timer_interval = timer_interval
         self.outbox_interval = outbox_interval
         self._background: list[asyncio.Task[None]] = []
@@ -83,6 +86,7 @@ class Engine:
         run_outbox: bool = True,
         synchronous: str = "FULL",
         writer: str = "thread",
+        inert_commands: str | None = None,
         **options: Any,
     ) -> Engine:
         """Open (or create) the database at ``path`` and start processing.
@@ -92,12 +96,16 @@ class Engine:
         ``outbox.run_once`` themselves. ``writer="process"`` runs SQLite's
         writes in a child process (engine.store.process_writer): faster under
         load on more than one core, at ~0.2 s of start-up and one process more.
+        ``inert_commands`` (a reason) records every command the charts ask for
+        as ``inert``, never carried out: for a database that only re-applies
+        another one's log (`channelsync ingest`).
         """
         if charts is None:
             if packages is None:
                 raise ValueError("give the chart packages (or a ChartSet) the engine runs")
             charts = ChartSet.load(packages, settings)
         store = await SQLiteStore.open(path, synchronous=synchronous, writer=writer)
+        store.inert_commands = inert_commands
         engine = cls(store, charts, **options)
         engine.bus.start()
         if run_timers:

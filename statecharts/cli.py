@@ -1,74 +1,450 @@
-"""`channelsync products` and `channelsync orders`: the merchant's two lists."""
+"""The merchant's commands: `channelsync products` (list, set), `orders` and `shops`.
+
+Lists show the charts' labels, take a label or an id (any case) in their
+filters and exit 2 naming the valid values for any other; `--json` prints the
+rows with the field names docs/merchant-cli.md lists.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from statecharts.views import order_list, product_sync_list
+from statecharts.views import (
+    Choices,
+    UnknownFilterValue,
+    connection_statuses,
+    humanize,
+    listing_statuses,
+    order_list,
+    order_statuses,
+    product_sync_list,
+    sales_channels,
+    shop_list,
+    sync_statuses,
+)
 
-out = Console()
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+MAX_CERTIFICATIONS = 10  # TikTok accepts at most 10 certifications per product
+UNITS = {
+    "cm": "CENTIMETER",
+    "centimeter": "CENTIMETER",
+    "centimeters": "CENTIMETER",
+    "in": "INCH",
+    "inch": "INCH",
+    "inches": "INCH",
+}
+_DIMENSIONS = re.compile(
+    r"^\s*(?P<l>[^x\u00d7*\s]+)\s*[x\u00d7*]\s*(?P<w>[^x\u00d7*\s]+)\s*[x\u00d7*]\s*(?P<h>[^x\u00d7*\s]+?)"
+    r"\s*(?P<unit>[a-z]+)?\s*$",
+    re.IGNORECASE,
+)
+_DIGITS = re.compile(r"^[0-9]+$")
+CLEAR_NAMES = ("category", "dimensions", "size-chart", "certifications")
+CLEARABLE = {
+    "category": "category_id",
+    "dimensions": "package_dimensions",
+    "size-chart": "size_chart",
+    "certifications": "certifications",
+}
+
+
+# ------------------------------------------------------------------ what the merchant typed
+
+
+class AttributeInputError(ValueError):
+    """A `products set` value that cannot be sent; ``option`` names the flag."""
+
+    def __init__(self, option: str, message: str) -> None:
+        self.option = option
+        super().__init__(message)
+
+
+def parse_dimensions(text: str) -> dict[str, Any]:
+    """``10x8x4cm`` / ``10 x 8 x 4 in`` -> TikTok's package_dimensions; cm when no unit."""
+    match = _DIMENSIONS.match(text)
+    if not match:
+        raise AttributeInputError(
+            "--dimensions", f"{text!r} is not LENGTHxWIDTHxHEIGHT, e.g. 30x20x5cm or 12x8x2in"
+        )
+    unit_text = (match["unit"] or "cm").lower()
+    unit = UNITS.get(unit_text)
+    if unit is None:
+        raise AttributeInputError(
+            "--dimensions", f"unknown unit {match['unit']!r}: use cm or in (e.g. 30x20x5cm)"
+        )
+    sizes: dict[str, Any] = {}
+    for name, raw in (("length", match["l"]), ("width", match["w"]), ("height", match["h"])):
+        if not _DIGITS.match(raw):
+            raise AttributeInputError(
+                "--dimensions", f"the {name} {raw!r} is not a whole number (TikTok takes integers)"
+            )
+        value = int(raw)
+        if value <= 0:
+            raise AttributeInputError("--dimensions", f"the {name} must be greater than 0")
+        sizes[name] = value
+    return {**sizes, "unit": unit}
+
+
+def _tiktok_id(option: str, value: str, what: str) -> str:
+    value = value.strip()
+    if not _DIGITS.match(value):
+        raise AttributeInputError(
+            option, f"{value!r} is not a TikTok {what} id (digits only, e.g. 600001)"
+        )
+    return value
+
+
+def parse_attributes(
+    *,
+    category: str | None = None,
+    dimensions: str | None = None,
+    size_chart: str | None = None,
+    certifications: list[str] | None = None,
+    clear: list[str] | None = None,
+) -> dict[str, Any]:
+    """The keyword arguments of `set_product_attributes` for what was given
+    (None for an attribute to clear); `AttributeInputError` for the first value
+    that cannot be sent."""
+    attributes: dict[str, Any] = {}
+    if category is not None:
+        attributes["category_id"] = _tiktok_id("--category", category, "category")
+    if dimensions is not None:
+        attributes["package_dimensions"] = parse_dimensions(dimensions)
+    if size_chart is not None:
+        uri = size_chart.strip()
+        if not uri or any(c.isspace() for c in uri):
+            raise AttributeInputError(
+                "--size-chart", f"{size_chart!r} is not an image URI (no spaces, not empty)"
+            )
+        attributes["size_chart"] = {"image_uri": uri}
+    if certifications:
+        ids = [_tiktok_id("--certification", c, "certification") for c in certifications]
+        if len(set(ids)) != len(ids):
+            raise AttributeInputError("--certification", "the same certification is given twice")
+        if len(ids) > MAX_CERTIFICATIONS:
+            raise AttributeInputError(
+                "--certification",
+                f"{len(ids)} certifications given; TikTok takes at most {MAX_CERTIFICATIONS}",
+            )
+        attributes["certifications"] = [{"id": i, "images": []} for i in ids]
+    for name in clear or []:
+        keyword = CLEARABLE.get(name.strip().lower())
+        if keyword is None:
+            raise AttributeInputError(
+                "--clear", f"{name!r} is not an attribute; use one of {', '.join(CLEAR_NAMES)}"
+            )
+        if attributes.get(keyword) is not None:
+            raise AttributeInputError("--clear", f"{name} is both set and cleared")
+        attributes[keyword] = None
+    if not attributes:
+        raise AttributeInputError(
+            "--category",
+            "nothing to set: give --category, --dimensions, --size-chart, --certification "
+            "or --clear",
+        )
+    return attributes
+
+
+def _filter(choices: Callable[[], Choices]) -> Callable[[str | None], str | None]:
+    """An option callback: a label or an id (any case) -> the id; exit 2 otherwise."""
+
+    def resolve(value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return choices().resolve(value)
+        except UnknownFilterValue as error:
+            raise typer.BadParameter(str(error)) from None
+
+    return resolve
+
+
+# ------------------------------------------------------------------ tables
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _add_row(table: Table, *cells: str) -> None:
+    """Cells are plain text: a title or a reason with [brackets] is shown as
+    written, never read as rich markup."""
+    table.add_row(*(Text(cell) for cell in cells))
+
+
+def product_table(rows: list[dict[str, Any]], title: str = "Product Sync List") -> Table:
+    """The Product Sync List from `ProductRow.as_dict()` rows."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("Product", no_wrap=True)
+    for column in ("Title", "Status", "Failure reason", "Last sync (UTC)", "TikTok product"):
+        table.add_column(column)
+    for row in rows:
+        _add_row(
+            table,
+            row["product_id"],
+            row["title"],
+            row["status_label"],
+            row["reason"],
+            _cell(row["last_sync_at"]),
+            _cell(row["tiktok_product_id"]),
+        )
+    return table
+
+
+def shoplazza_cell(row: dict[str, Any]) -> str:
+    parts = [
+        (name, row[key])
+        for name, key in (
+            ("Order", "shoplazza_status"),
+            ("Payment", "shoplazza_financial_status"),
+            ("Fulfillment", "shoplazza_fulfillment_status"),
+        )
+        if row.get(key)
+    ]
+    return "\n".join(f"{name}: {humanize(value)}" for name, value in parts)
+
+
+def returns_cell(row: dict[str, Any]) -> str:
+    return "\n".join(
+        f"{humanize(item['return_type'] or 'return')}: {humanize(item['return_status'] or '')}"
+        for item in row["returns"]
+    )
+
+
+def _with_reason(label: str, reason: str | None) -> str:
+    return f"{label}: {reason}" if reason else label
+
+
+def order_table(rows: list[dict[str, Any]], title: str = "Orders") -> Table:
+    """The order list from `OrderRow.as_dict()` rows."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("TikTok order", no_wrap=True)
+    for column in (
+        "Created (UTC)",
+        "Channel",
+        "Status",
+        "Sync",
+        "Shoplazza order",
+        "Shoplazza status",
+        "Returns/refunds",
+        "Shipping info to TikTok",
+    ):
+        table.add_column(column)
+    for row in rows:
+        _add_row(
+            table,
+            row["order_id"],
+            _cell(row["shoplazza_created_at"] or row["tiktok_create_time"]),
+            row["sales_channel"],
+            row["status_label"],
+            _with_reason(row["sync_status_label"], row["sync_reason"]),
+            _cell(row["shoplazza_order_id"]),
+            shoplazza_cell(row),
+            returns_cell(row),
+            _with_reason(row["fulfillment_status_label"], row["fulfillment_reason"]),
+        )
+    return table
+
+
+def shop_table(rows: list[dict[str, Any]], title: str = "TikTok Shop connection") -> Table:
+    """The connection of each store from `ShopRow.as_dict()` rows."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("Store", no_wrap=True)
+    for column in (
+        "Status",
+        "Reason",
+        "TikTok shop",
+        "Fulfillment",
+        "Carriers mapped",
+        "Authorization expires (UTC)",
+    ):
+        table.add_column(column)
+    for row in rows:
+        carriers = "\n".join(
+            f"{c['tracking_company_code']} -> "
+            f"{c['shipping_provider_name'] or c['shipping_provider_id']}"
+            for c in row["carrier_mapping"]
+        )
+        _add_row(
+            table,
+            _cell(row["store_domain"] or row["key"]),
+            row["status_label"],
+            _cell(row["reason"]),
+            _cell(row["tiktok_shop_name"] or row["tiktok_shop_id"]),
+            _cell(row["fulfillment_model"]),
+            carriers,
+            _cell(row["authorization_expires_at"]),
+        )
+    return table
+
+
+def _print_rows(rows: list[dict[str, Any]], as_json: bool, table: Callable[..., Table]) -> None:
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+    else:
+        out.print(table(rows), highlight=False)
+
+
+# ------------------------------------------------------------------ commands
+
+DbOption = Annotated[Path, typer.Option("--db", help="The SQLite database file.")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON (fields in docs/merchant-cli.md).")
+]
+ProductStatusOption = Annotated[
+    str | None,
+    typer.Option(
+        "--status",
+        help="A status label or id, any case: 'Pending Sync', 'In Review', approved, ...",
+        callback=_filter(listing_statuses),
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
     from engine.cli.main import open_existing
 
-    @app.command()
-    def products(
-        db: Annotated[Path, typer.Option("--db", help="The SQLite database file.")],
-        status: Annotated[
-            str | None,
-            typer.Option(
-                "--status", help="pending_sync, in_review, approved, rejected, deactivated"
-            ),
-        ] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    ) -> None:
-        """The Product Sync List: status and failure reasons of each synced product."""
-
-        async def run() -> None:
+    def list_products(db: Path, status: str | None, as_json: bool) -> None:
+        async def run() -> list[dict[str, Any]]:
             store = await open_existing(db)
             try:
-                rows = await product_sync_list(store, status)
+                return [r.as_dict() for r in await product_sync_list(store, status)]
             finally:
                 await store.close()
-            if as_json:
-                typer.echo(json.dumps([r.as_dict() for r in rows], indent=2))
-                return
-            table = Table(title="Product Sync List")
-            for column in ("Product", "Title", "Status", "Failure reason"):
-                table.add_column(column)
-            for row in rows:
-                reasons = "; ".join(
-                    f"{r.get('position') or 'product'}: {', '.join(r.get('reasons', []))}"
-                    for r in row.failure_reasons
-                )
-                table.add_row(row.product_id, row.title, row.status_label, reasons)
-            out.print(table)
 
-        asyncio.run(run())
+        _print_rows(asyncio.run(run()), as_json, product_table)
+
+    products_app = typer.Typer(
+        help="The Product Sync List, and the TikTok attributes a merchant supplies."
+    )
+    app.add_typer(products_app, name="products")
+
+    @products_app.callback(invoke_without_command=True)
+    def products(
+        ctx: typer.Context,
+        db: Annotated[Path | None, typer.Option("--db", help="The SQLite database file.")] = None,
+        status: ProductStatusOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        """The Product Sync List (same as `products list`); `products set` supplies
+        a product's TikTok-only attributes."""
+        if ctx.invoked_subcommand is not None:
+            return
+        if db is None:
+            raise typer.BadParameter("the database is needed: --db PATH", param_hint="'--db'")
+        list_products(db, status, as_json)
+
+    @products_app.command("list")
+    def products_list(
+        db: DbOption, status: ProductStatusOption = None, as_json: JsonOption = False
+    ) -> None:
+        """The Product Sync List: each product's status, failure reason and last sync."""
+        list_products(db, status, as_json)
+
+    @products_app.command("set")
+    def products_set(
+        key: Annotated[
+            str,
+            typer.Argument(
+                metavar="KEY", help="The product id, or its listing key listing:<store>:<id>."
+            ),
+        ],
+        db: DbOption,
+        category: Annotated[
+            str | None, typer.Option("--category", help="A leaf TikTok category id.")
+        ] = None,
+        dimensions: Annotated[
+            str | None,
+            typer.Option(
+                "--dimensions",
+                help="Package LxWxH in cm or in, e.g. 30x20x5cm (whole numbers; cm by default).",
+            ),
+        ] = None,
+        size_chart: Annotated[
+            str | None, typer.Option("--size-chart", help="The size chart's image URI.")
+        ] = None,
+        certification: Annotated[
+            list[str] | None,
+            typer.Option("--certification", help="A TikTok certification id (repeatable)."),
+        ] = None,
+        clear: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--clear",
+                help="Remove an attribute: category, dimensions, size-chart or certifications.",
+            ),
+        ] = None,
+    ) -> None:
+        """Supply a product's TikTok-only attributes; Shoplazza edits never erase them."""
+        try:
+            attributes = parse_attributes(
+                category=category,
+                dimensions=dimensions,
+                size_chart=size_chart,
+                certifications=certification,
+                clear=clear,
+            )
+        except AttributeInputError as error:
+            raise typer.BadParameter(str(error), param_hint=f"'{error.option}'") from None
+        if not db.exists():
+            err.print(f"[red]error:[/red] no database at {escape(str(db))}", highlight=False)
+            raise typer.Exit(1)
+        receipt, label = asyncio.run(_set_attributes(db, key, attributes))
+        if receipt.outcome in ("error", "ignored"):
+            err.print(
+                f"[red]error:[/red] {escape(str(receipt.entity))}: not saved "
+                f"({escape(str(receipt.reason))})",
+                highlight=False,
+            )
+            raise typer.Exit(1)
+        out.print(Text(f"{receipt.entity}: attributes saved; status {label}"))
 
     @app.command()
     def orders(
-        db: Annotated[Path, typer.Option("--db", help="The SQLite database file.")],
-        channel: Annotated[str | None, typer.Option("--channel", help='e.g. "TikTok Shop"')] = None,
+        db: DbOption,
+        channel: Annotated[
+            str | None,
+            typer.Option(
+                "--channel",
+                help="Sales channel, any case: TikTok Shop.",
+                callback=_filter(sales_channels),
+            ),
+        ] = None,
         status: Annotated[
-            str | None, typer.Option("--status", help="TikTok status, e.g. on_hold")
+            str | None,
+            typer.Option(
+                "--status",
+                help="An order status label or id, any case: 'On Hold', in_transit, ...",
+                callback=_filter(order_statuses),
+            ),
         ] = None,
         sync_status: Annotated[
-            str | None, typer.Option("--sync-status", help="not_synced, syncing, synced or failed")
+            str | None,
+            typer.Option(
+                "--sync-status",
+                help="Not synced, Syncing, Synced or Failed (label or id, any case).",
+                callback=_filter(sync_statuses),
+            ),
         ] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        as_json: JsonOption = False,
     ) -> None:
-        """The order list, filtered by sales channel, TikTok status or sync status."""
+        """The order list: TikTok status, Shoplazza copy and status, returns and
+        refunds, and the shipping info sent to TikTok."""
 
-        async def run() -> None:
+        async def run() -> list[dict[str, Any]]:
             store = await open_existing(db)
             try:
                 rows = await order_list(
@@ -76,32 +452,73 @@ def register(app: typer.Typer) -> None:
                 )
             finally:
                 await store.close()
-            if as_json:
-                typer.echo(json.dumps([r.as_dict() for r in rows], indent=2))
-                return
-            table = Table(title="Orders" + (f" ({channel})" if channel else ""))
-            for column in (
-                "TikTok order",
-                "Channel",
-                "Status",
-                "Sync",
-                "Shoplazza order",
-                "Fulfillment",
-            ):
-                table.add_column(column)
-            for row in rows:
-                sync = row.sync_status + (f": {row.sync_reason}" if row.sync_reason else "")
-                fulfillment = (row.fulfillment_status or "") + (
-                    f": {row.fulfillment_reason}" if row.fulfillment_reason else ""
-                )
-                table.add_row(
-                    row.order_id,
-                    row.sales_channel,
-                    row.status,
-                    sync,
-                    row.shoplazza_order_id or "",
-                    fulfillment,
-                )
-            out.print(table)
+            return [r.as_dict() for r in rows]
 
-        asyncio.run(run())
+        title = "Orders" + (f" ({channel})" if channel else "")
+        _print_rows(asyncio.run(run()), as_json, lambda rows: order_table(rows, title))
+
+    @app.command()
+    def shops(
+        db: DbOption,
+        status: Annotated[
+            str | None,
+            typer.Option(
+                "--status",
+                help="A connection status label or id, any case: Active, "
+                "'Authorization inactive', ...",
+                callback=_filter(connection_statuses),
+            ),
+        ] = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        """The TikTok Shop connection of each store: status and why, fulfillment
+        model, carriers mapped, when the authorization expires."""
+
+        async def run() -> list[dict[str, Any]]:
+            store = await open_existing(db)
+            try:
+                return [r.as_dict() for r in await shop_list(store, status)]
+            finally:
+                await store.close()
+
+        _print_rows(asyncio.run(run()), as_json, shop_table)
+
+
+async def _set_attributes(db: Path, key: str, attributes: dict[str, Any]) -> tuple[Any, str]:
+    """Publish the attributes through the library function; (receipt, status label)."""
+    from engine.cli.debug import load_charts
+    from engine.runtime import Engine
+    from statecharts.merchant import set_product_attributes
+
+    engine = await Engine.open(db, charts=load_charts(), run_timers=False, run_outbox=False)
+    try:
+        listing_key = await _listing_key(engine, key)
+        try:
+            receipt = await set_product_attributes(engine, listing_key, **attributes)
+        except ValueError as error:  # the library's own checks: nothing was recorded
+            raise typer.BadParameter(str(error)) from None
+        entity = await engine.entity(listing_key)
+    finally:
+        await engine.stop()
+    return receipt, listing_statuses().label(entity.state if entity else None)
+
+
+async def _listing_key(engine: Any, key: str) -> str:
+    """A listing key as given, or the one listing of a product id; exit 2 otherwise."""
+    if key.startswith("listing:"):
+        return key
+    rows = await engine.store.fetchall(
+        "SELECT key FROM entities WHERE chart = 'product_listing' AND key LIKE ? ESCAPE '\\'",
+        ["listing:%:" + key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")],
+    )
+    keys = [k for (k,) in rows if k.rsplit(":", 1)[-1] == key]
+    if len(keys) == 1:
+        return keys[0]
+    if not keys:
+        raise typer.BadParameter(
+            f"no product {key!r} in the Product Sync List; add it to sync first", param_hint="KEY"
+        )
+    raise typer.BadParameter(
+        f"product {key!r} is in more than one store: give one of {', '.join(keys)}",
+        param_hint="KEY",
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from engine.rules import Rules, StepContext
 from statecharts import payloads as p
 
@@ -20,7 +22,9 @@ def register(rules: Rules) -> None:
             "connection.refresh_token_expired": p.Deauthorized,
             "connection.deauthorized": p.Deauthorized,
             "connection.authorization_expiring": p.AuthorizationExpiring,
+            "connection.authorization_expired": None,
             "connection.app_uninstalled": p.Deauthorized,
+            "connection.disconnected": p.Disconnect,
             "logistics.set_fulfillment_model": p.SetFulfillmentModel,
             "logistics.providers_listed": p.ProvidersListed,
             "logistics.map_carrier": p.MapCarrier,
@@ -35,6 +39,11 @@ def register(rules: Rules) -> None:
         terms_checked
     )
     rules.guard("seller_base_region_us")(seller_base_region_us)
+    rules.guard("sent_since_authorized")(sent_since_authorized)
+    rules.guard(
+        "refresh_outlasts_warning",
+        refusal="the refreshed authorization still ends at the time TikTok warned of",
+    )(refresh_outlasts_warning)
     rules.guard("fulfilled_by_seller")(fulfilled_by_seller)
     rules.guard("provider_listed")(provider_listed)
     rules.register_actions(
@@ -46,9 +55,12 @@ def register(rules: Rules) -> None:
         request_token_refresh,
         record_token_refresh,
         record_expiry_warning,
+        clear_expiry_warning,
         record_deauthorized,
         record_refresh_token_expired,
+        record_authorization_expired,
         record_uninstalled,
+        record_disconnected,
         record_fulfillment_model,
         record_shipping_providers,
         record_carrier_mapping,
@@ -56,6 +68,10 @@ def register(rules: Rules) -> None:
         add_products_to_sync,
         add_collection_to_sync,
     )
+
+
+def _iso(when: float) -> str:
+    return datetime.fromtimestamp(when, UTC).isoformat().replace("+00:00", "Z")
 
 
 def hold_key(shop: str) -> str:
@@ -95,6 +111,26 @@ def seller_base_region_us(ctx: StepContext) -> bool:
     return ctx.refuse(
         f"the TikTok Shop is based in {region}; only US TikTok Shops can connect (CONN-1)"
     )
+
+
+def sent_since_authorized(ctx: StepContext) -> bool:
+    """TikTok's webhooks carry when they were sent (``occurred_at``)."""
+    sent = ctx.event.occurred_at
+    authorized_at = ctx.data.get("authorization", {}).get("authorized_at")
+    if sent is None or authorized_at is None or sent >= authorized_at:
+        return True
+    return ctx.refuse(
+        f"sent at {_iso(sent)}, before the shop was last authorized ({_iso(authorized_at)}):"
+        " it was about the authorization that one replaced"
+    )
+
+
+def refresh_outlasts_warning(ctx: StepContext) -> bool:
+    """Webhook 7 warned the authorization ends at ``expiration_time``; a refresh
+    whose refresh token lives past it means it no longer does."""
+    warned = ctx.data.get("expiry_warning", {}).get("expiration_time")
+    renewed = ctx.payload.refresh_token_expire_in  # type: ignore[attr-defined]
+    return warned is None or renewed > warned
 
 
 def fulfilled_by_seller(ctx: StepContext) -> bool:
@@ -137,6 +173,7 @@ def record_terms(ctx: StepContext) -> None:
 
 def record_authorization(ctx: StepContext) -> None:
     payload: p.Authorized = ctx.payload  # type: ignore[assignment]
+    ctx.data.pop("ended", None)
     ctx.data["tiktok_shop"] = {
         "shop_id": payload.shop_id,
         "shop_cipher": payload.shop_cipher,
@@ -154,8 +191,14 @@ def record_authorization(ctx: StepContext) -> None:
 
 
 def resume_held_work(ctx: StepContext) -> None:
-    """Re-authorized: outbound work held while inactive goes out now (CONN-4)."""
+    """Authorized again: outbound work held while inactive goes out now, in its
+    order, then the orders refused meanwhile are retried (CONN-4). Both are
+    commands of the shop, so the release runs before the retries."""
     ctx.release_held(hold_key(ctx.event.entity))
+    ctx.emit(
+        "resume_refused_work",
+        {"shop": ctx.event.entity, "shop_id": ctx.data["tiktok_shop"]["shop_id"]},
+    )
 
 
 def request_token_refresh(ctx: StepContext) -> None:
@@ -186,6 +229,10 @@ def record_expiry_warning(ctx: StepContext) -> None:
     }
 
 
+def clear_expiry_warning(ctx: StepContext) -> None:
+    ctx.data.pop("expiry_warning", None)
+
+
 def _go_inactive(ctx: StepContext, reason: str) -> None:
     ctx.data["inactive_reason"] = reason
     ctx.data["inactive_since"] = ctx.now
@@ -199,8 +246,52 @@ def record_refresh_token_expired(ctx: StepContext) -> None:
     _go_inactive(ctx, "the refresh token expired: authorize again")
 
 
+def record_authorization_expired(ctx: StepContext) -> None:
+    warning = ctx.data.pop("expiry_warning", {})
+    _go_inactive(
+        ctx,
+        "the authorization expired at the time TikTok warned of"
+        f" ({_iso(warning.get('expiration_time', ctx.now))}): authorize again",
+    )
+
+
+# What a connection keeps when it ends: the store, the TikTok shop it was (so
+# the authorization gate still recognises and holds that shop's work), the
+# logistics mapping and the collections added, which are the merchant's own
+# settings. What it forgets is what setup must ask for again (CONN-2, CONN-6).
+_FORGOTTEN_AT_END = (
+    "account_type",
+    "terms_accepted_at",
+    "authorization",
+    "expiry_warning",
+    "inactive_reason",
+    "inactive_since",
+)
+
+
+def _end_connection(ctx: StepContext, by: str, reason: str) -> None:
+    for key in _FORGOTTEN_AT_END:
+        ctx.data.pop(key, None)
+    ctx.data["ended"] = {"by": by, "reason": reason, "at": ctx.now}
+
+
 def record_uninstalled(ctx: StepContext) -> None:
-    _go_inactive(ctx, "the app was uninstalled from the Shoplazza store")
+    _end_connection(
+        ctx,
+        "uninstall",
+        "the app was uninstalled from the Shoplazza store: set up the channel again,"
+        " accepting TikTok's data-usage terms, to reconnect",
+    )
+
+
+def record_disconnected(ctx: StepContext) -> None:
+    payload: p.Disconnect = ctx.payload  # type: ignore[assignment]
+    _end_connection(
+        ctx,
+        "merchant",
+        payload.reason
+        or "the merchant disconnected the TikTok Shop: set up the channel again to reconnect",
+    )
 
 
 def record_fulfillment_model(ctx: StepContext) -> None:
@@ -212,10 +303,21 @@ def record_fulfillment_model(ctx: StepContext) -> None:
 
 
 def record_shipping_providers(ctx: StepContext) -> None:
+    """Providers per delivery option (a package names one of its order's option),
+    and their union, from which a carrier is mapped (LOGI-2)."""
     payload: p.ProvidersListed = ctx.payload  # type: ignore[assignment]
-    ctx.data.setdefault("logistics", {})["shipping_providers"] = [
-        {"id": sp.id, "name": sp.name} for sp in payload.shipping_providers
-    ]
+    logistics = ctx.data.setdefault("logistics", {})
+    providers = [{"id": sp.id, "name": sp.name} for sp in payload.shipping_providers]
+    if not payload.delivery_option_id:
+        logistics["shipping_providers"] = providers
+        return
+    options = logistics.setdefault("delivery_options", {})
+    options[payload.delivery_option_id] = {
+        "name": payload.delivery_option_name,
+        "shipping_providers": providers,
+    }
+    union = {sp["id"]: sp for o in options.values() for sp in o["shipping_providers"]}
+    logistics["shipping_providers"] = list(union.values())
 
 
 def record_carrier_mapping(ctx: StepContext) -> None:

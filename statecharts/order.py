@@ -21,10 +21,54 @@ ADDRESS_VISIBLE = frozenset(
     }
 )
 ON_HOLD_STATES = frozenset({"unpaid", "on_hold"})
+# How far along TikTok's lifecycle each state is (ORD-9: at an equal update_time
+# only a move to a higher rank applies). Partially Shipping comes before
+# Awaiting Collection: TikTok may go either way between them, but only with a
+# newer update_time. Completed and Cancelled both end the lifecycle.
+LIFECYCLE_RANK = {
+    "unpaid": 0,
+    "on_hold": 1,
+    "awaiting_shipment": 2,
+    "partially_shipping": 3,
+    "awaiting_collection": 4,
+    "in_transit": 5,
+    "delivered": 6,
+    "completed": 7,
+    "cancelled": 7,
+}
+# How far along Shoplazza's own statuses go: the copy of an order in Shoplazza
+# only moves forward (ORD-6), whoever moved it last (TikTok's sync or the
+# merchant in Shoplazza).
+FINANCIAL_RANK = {
+    "waiting": 0,
+    "failed": 0,
+    "paying": 1,
+    "authorized": 2,
+    "partially_paid": 2,
+    "paid": 3,
+    "refunding": 4,
+    "refund_failed": 4,
+    "partially_refunded": 5,
+    "refunded": 6,
+    "cancelled": 7,
+}
+FULFILLMENT_RANK = {
+    "initialled": 0,
+    "waiting": 0,
+    "partially_shipped": 1,
+    "shipped": 2,
+    "partially_finished": 3,
+    "finished": 4,
+    "returning": 5,
+    "partially_returned": 5,
+    "returned": 6,
+    "cancelled": 7,
+}
 TRACKING_UPDATE_WINDOW = 72 * 3600  # LOGI-5
 DEFAULT_SYNC_RETRY = "15m"
 CODE_ON_HOLD = 21011044
 CODE_ALREADY_SHIPPED = 21008099
+CODE_FULFILLED_BY_TIKTOK = 21008025
 # Failures a retry can cure; a cancelled order that never reached Shoplazza is not retried.
 NOT_RETRIED = "cancelled on TikTok before it was created in Shoplazza"
 
@@ -74,6 +118,7 @@ def register(rules: Rules) -> None:
         resolve_carrier,
         push_tracking,
         fail_carrier_not_mapped,
+        fail_carrier_not_offered,
         fail_push_authorization_inactive,
         record_push,
         record_push_failure,
@@ -100,28 +145,40 @@ def shoplazza_view(state: str) -> dict[str, Any]:
     }
 
 
+def _moves_forward(ranks: dict[str, int], current: str | None, wanted: str) -> bool:
+    return ranks.get(wanted, 0) > ranks.get(current or "", -1)
+
+
 def _propagate(ctx: StepContext, before: dict[str, Any], after: dict[str, Any]) -> None:
-    """Send Shoplazza what a TikTok change altered; nothing else."""
+    """Send Shoplazza what a TikTok change altered, in lifecycle order, and only
+    what moves its copy forward (data.shoplazza is what Shoplazza shows)."""
     sync = ctx.data.get("sync", {})
     if sync.get("status") != "synced":
         return
     base = {"order": ctx.event.entity, "shoplazza_order_id": sync["shoplazza_order_id"]}
     sent = ctx.data.setdefault("shoplazza_sent", {})
     mirror = ctx.data.setdefault("shoplazza", {})
+    if mirror.get("status") == "cancelled":
+        return  # a cancelled order in Shoplazza is never reopened by a later status
     if after.get("cancelled") and not before.get("cancelled"):
         ctx.emit("cancel_shoplazza_order", base)
         sent["cancelled"] = True
+        mirror["status"] = "cancelled"
         return
-    if after.get("financial_status") != before.get("financial_status"):
-        ctx.emit(
-            "update_shoplazza_payment", {**base, "financial_status": after["financial_status"]}
-        )
-        sent["financial_status"] = after["financial_status"]
+    financial = after.get("financial_status")
+    if (
+        financial
+        and financial != before.get("financial_status")
+        and _moves_forward(FINANCIAL_RANK, mirror.get("financial_status"), financial)
+    ):
+        ctx.emit("update_shoplazza_payment", {**base, "financial_status": financial})
+        sent["financial_status"] = financial
+        mirror["financial_status"] = financial
     wanted = after.get("fulfillment_status")
     if (
         wanted
         and wanted != before.get("fulfillment_status")
-        and mirror.get("fulfillment_status") != wanted
+        and _moves_forward(FULFILLMENT_RANK, mirror.get("fulfillment_status"), wanted)
     ):
         ctx.emit("update_shoplazza_fulfillment", {**base, "fulfillment_status": wanted})
         sent["fulfillment_status"] = wanted
@@ -132,10 +189,21 @@ def _propagate(ctx: StepContext, before: dict[str, Any], after: dict[str, Any]) 
 
 
 def newer_update(ctx: StepContext) -> bool:
-    update_time = ctx.payload.update_time  # type: ignore[attr-defined]
-    last = ctx.data.get("update_time")
+    """ORD-8: an older update never applies. ORD-9: one with the same update_time
+    applies when it moves the order forward along the lifecycle, never back."""
+    payload: p.OrderStatusChanged = ctx.payload  # type: ignore[assignment]
+    update_time, last = payload.update_time, ctx.data.get("update_time")
     if last is None or update_time > last:
         return True
+    # Each status names the state it leads to (guards run before a target is chosen).
+    target = payload.order_status.lower()
+    if update_time == last and LIFECYCLE_RANK[target] > LIFECYCLE_RANK[ctx.state]:
+        return True
+    if update_time == last:
+        return ctx.refuse(
+            f"stale: update_time {update_time} equals the last one and "
+            f"{target} is not further along than {ctx.state}"
+        )
     return ctx.refuse(f"stale: update_time {update_time} is not newer than {last}, already applied")
 
 
@@ -174,6 +242,8 @@ def _carrier_resolution(resolved: p.CarrierResolved) -> str:
         return "inactive"
     if resolved.fulfillment_model == "FBT":
         return "fbt"
+    if resolved.not_offered:
+        return "not_offered"
     return "mapped" if resolved.shipping_provider_id else "not_mapped"
 
 
@@ -234,6 +304,9 @@ def record_detail(ctx: StepContext) -> None:
     data["detail"] = {
         "tiktok_create_time": detail.create_time,
         "fulfillment_type": detail.fulfillment_type,
+        "delivery_option_id": detail.delivery_option_id,
+        "delivery_option_name": detail.delivery_option_name,
+        # TikTok's own line item ids: the fulfillment push names them.
         "line_items": [item.model_dump(mode="json") for item in detail.line_items],
         "payment": detail.payment,
     }
@@ -251,8 +324,14 @@ def record_detail(ctx: StepContext) -> None:
                 },
             )
     # else: ORD-5, the address of an Unpaid/On Hold order is never kept.
-    if data.get("sync", {}).get("status") in ("not_synced", None):
+    sync = data.get("sync", {})
+    # A retry that had to fetch the detail first goes on once it is here (CONN-4).
+    awaited = sync.pop("awaiting_detail", False)
+    if awaited or sync.get("status") in ("not_synced", None):
         _resolve_products(ctx)
+    fulfillment = data.get("fulfillment", {})
+    if fulfillment.get("status") == "waiting_detail" and ctx.state not in ON_HOLD_STATES:
+        _request_carrier(ctx, "ship")
 
 
 def refetch_detail(ctx: StepContext) -> None:
@@ -266,6 +345,7 @@ def refetch_detail(ctx: StepContext) -> None:
 def _resolve_products(ctx: StepContext) -> None:
     detail = ctx.data.get("detail")
     if not detail:
+        ctx.data.setdefault("sync", {})["awaiting_detail"] = True
         _fetch_detail(ctx, ctx.state)
         return
     ctx.data["sync"] = {
@@ -313,6 +393,15 @@ def create_in_shoplazza(ctx: StepContext) -> None:
         "fulfillment_status": None,
         "recipient_address": "recipient_address" in request,
     }
+    # Which TikTok line items each Shoplazza variant stands for, so a fulfillment
+    # made in Shoplazza ships TikTok's own line items.
+    by_variant: dict[str, list[str]] = {}
+    for item in resolved.shoplazza_line_items:
+        if item.get("variant_id") and item.get("tiktok_line_item_id"):
+            by_variant.setdefault(str(item["variant_id"]), []).append(
+                str(item["tiktok_line_item_id"])
+            )
+    data["line_item_map"] = by_variant
 
 
 def record_shoplazza_order(ctx: StepContext) -> None:
@@ -326,7 +415,17 @@ def record_shoplazza_order(ctx: StepContext) -> None:
         "shoplazza_order_id": created.shoplazza_order_id,
     }
     data["shoplazza_created_at"] = created.created_at
+    line_item_map = data.setdefault("line_item_map", {})
+    for item in created.line_items:
+        if item.variant_id and item.variant_id in line_item_map:
+            line_item_map[item.id] = line_item_map[item.variant_id]
     sent = data.get("shoplazza_sent", {})
+    mirror = data.setdefault("shoplazza", {})
+    for field in ("status", "financial_status", "fulfillment_status"):
+        value = getattr(created, field)
+        if value is not None and field not in mirror:
+            mirror[field] = value
+    mirror.setdefault("financial_status", sent.get("financial_status"))
     _propagate(
         ctx,
         {
@@ -383,7 +482,15 @@ def record_shoplazza_change(ctx: StepContext) -> None:
 def record_return(ctx: StepContext) -> None:
     """ORD-6: returns and refunds on TikTok change nothing in Shoplazza."""
     payload: p.TikTokReturnChanged = ctx.payload  # type: ignore[assignment]
-    ctx.data.setdefault("returns", []).append({**payload.model_dump(mode="json"), "at": ctx.now})
+    entry = {**payload.model_dump(mode="json"), "at": ctx.now}
+    returns = ctx.data.setdefault("returns", [])
+    for index, known in enumerate(returns):
+        if entry["return_id"] and known.get("return_id") == entry["return_id"]:
+            # One row per return, at its latest status (an older update is kept out).
+            if (known.get("update_time") or 0) <= (entry["update_time"] or 0):
+                returns[index] = entry
+            return
+    returns.append(entry)
 
 
 # ------------------------------------------------------------------ fulfillment push
@@ -462,17 +569,45 @@ def push_tracking(ctx: StepContext) -> None:
             "tracking_number": resolved.tracking_number,
         }
         return
+    line_item_ids = _tiktok_line_item_ids(ctx.data, fulfillment.get("line_item_ids", []))
+    if not line_item_ids:
+        wait_for_line_items(ctx)
+        return
     ctx.emit(
         "push_shipping",
         {
             **base,
             "tracking_number": fulfillment["tracking_number"],
-            "order_line_item_ids": fulfillment.get("line_item_ids", []),
+            "order_line_item_ids": line_item_ids,
         },
         idempotency_key=f"{ctx.event.entity}:ship:{fulfillment['tracking_number']}",
     )
     fulfillment.update(
-        status="pushing", reason=None, shipping_provider_id=resolved.shipping_provider_id
+        status="pushing",
+        reason=None,
+        shipping_provider_id=resolved.shipping_provider_id,
+        delivery_option_id=resolved.delivery_option_id,
+        order_line_item_ids=line_item_ids,
+    )
+
+
+def _tiktok_line_item_ids(data: dict[str, Any], shoplazza_ids: list[str]) -> list[str]:
+    """TikTok's own ids of the line items a Shoplazza fulfillment shipped. A
+    fulfillment naming no item the channel knows ships the whole order."""
+    own = [str(i["id"]) for i in data.get("detail", {}).get("line_items", []) if i.get("id")]
+    by_shoplazza = data.get("line_item_map", {})
+    chosen: list[str] = []
+    for shoplazza_id in shoplazza_ids:
+        for tiktok_id in by_shoplazza.get(str(shoplazza_id), []):
+            if tiktok_id in own and tiktok_id not in chosen:
+                chosen.append(tiktok_id)
+    return chosen or own
+
+
+def wait_for_line_items(ctx: StepContext) -> None:
+    ctx.data.setdefault("fulfillment", {}).update(
+        status="waiting_detail",
+        reason="waiting for TikTok's order detail (its line items) before pushing",
     )
 
 
@@ -485,6 +620,16 @@ def fail_carrier_not_mapped(ctx: StepContext) -> None:
         fulfillment["correction"] = {"status": "not_synced", "reason": reason}
     else:
         fulfillment.update(status="failed", reason=reason)
+
+
+def fail_carrier_not_offered(ctx: StepContext) -> None:
+    """LOGI-2: the mapped provider does not ship this order's delivery option."""
+    resolved: p.CarrierResolved = ctx.payload  # type: ignore[assignment]
+    fulfillment = ctx.data.setdefault("fulfillment", {})
+    if resolved.purpose == "correction":
+        fulfillment["correction"] = {"status": "not_synced", "reason": resolved.not_offered}
+    else:
+        fulfillment.update(status="failed", reason=resolved.not_offered)
 
 
 def fail_push_authorization_inactive(ctx: StepContext) -> None:
@@ -513,6 +658,8 @@ def record_push_failure(ctx: StepContext) -> None:
         fulfillment["correction"] = {"status": "not_synced", "reason": failed.message}
     elif failed.code == CODE_ON_HOLD:
         wait_while_on_hold(ctx)
+    elif failed.code == CODE_FULFILLED_BY_TIKTOK:
+        skip_push_for_fbt(ctx)  # TikTok knows better than the order detail we kept (LOGI-1)
     elif failed.code == CODE_ALREADY_SHIPPED:
         fulfillment.update(status="pushed", reason="already shipped on TikTok", pushed_at=ctx.now)
     else:

@@ -1,6 +1,6 @@
 """Typed payloads of the channel's events.
 
-Field names follow the platforms (PLATFORMS.md) where the data comes from them.
+Field names follow the platforms (docs/platforms.md) where the data comes from them.
 TikTok ids are kept as strings, whatever JSON type they arrived as (PLAT-6):
 `TikTokId` accepts an integer and turns it into its exact decimal text.
 """
@@ -71,6 +71,12 @@ class Deauthorized(Payload):
     reason: str = "seller deauthorized the app"
 
 
+class Disconnect(Payload):
+    """The merchant's Disconnect button (CONN-6)."""
+
+    reason: str = ""
+
+
 class AuthorizationExpiring(Payload):
     message: str = ""
     expiration_time: int
@@ -86,7 +92,10 @@ class ShippingProvider(Payload):
 
 
 class ProvidersListed(Payload):
+    """The shipping providers TikTok lists for one delivery option."""
+
     delivery_option_id: str = ""
+    delivery_option_name: str = ""
     shipping_providers: list[ShippingProvider]
 
 
@@ -274,6 +283,7 @@ class LineItem(Payload):
     product_name: str = ""
     quantity: int = 1
     sale_price: str = "0"
+    delivery_option_id: str = ""
 
 
 class OrderDetail(Payload):
@@ -285,6 +295,10 @@ class OrderDetail(Payload):
     create_time: int
     update_time: int
     fulfillment_type: str = "FULFILLMENT_BY_SELLER"
+    delivery_option_id: str = Field(
+        "", description="The delivery option the order's products use: its providers ship it."
+    )
+    delivery_option_name: str = ""
     line_items: list[LineItem] = Field(default_factory=list)
     payment: dict[str, Any] = Field(default_factory=dict)
     recipient_address: dict[str, Any] | None = None
@@ -300,9 +314,20 @@ class ProductsResolved(Payload):
     shoplazza_line_items: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class ShoplazzaLineItem(Payload):
+    id: str
+    variant_id: str | None = None
+
+
 class ShoplazzaOrderCreated(Payload):
+    """Shoplazza's answer to the create: its id, time, statuses and line item ids."""
+
     shoplazza_order_id: str
     created_at: str | int | float
+    status: str | None = None
+    financial_status: str | None = None
+    fulfillment_status: str | None = None
+    line_items: list[ShoplazzaLineItem] = Field(default_factory=list)
 
 
 class SyncFailed(Payload):
@@ -323,6 +348,10 @@ class CarrierResolved(Payload):
     fulfillment_model: str | None = None
     shipping_provider_id: TikTokId | None = None
     authorization_active: bool = True
+    delivery_option_id: str = ""
+    not_offered: str | None = Field(
+        None, description="Why the mapped provider cannot ship this order's delivery option."
+    )
 
 
 class ShippingPushed(Payload):

@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from engine.logs import get_logger
 from engine.outbox import CommandHeld, OutboxCommand
 from engine.store.sqlite import SQLiteStore, loads
 from statecharts.connection import hold_key
+
+log = get_logger("channelsync.authorization")
 
 ACTIVE_STATES = ("active", "expiring")
 Handler = Callable[[OutboxCommand], Awaitable[Any]]
@@ -28,6 +31,7 @@ class ChannelResolvers:
             "resolve_order_products": self.resolve_order_products,
             "resolve_carrier": self.resolve_carrier,
             "retry_unmapped_fulfillments": self.retry_unmapped_fulfillments,
+            "resume_refused_work": self.resume_refused_work,
         }
 
     async def connection(
@@ -96,10 +100,17 @@ class ChannelResolvers:
         ]
 
     async def resolve_carrier(self, command: OutboxCommand) -> list[dict[str, Any]]:
+        """The provider to ship with: the carrier's mapping (LOGI-2), checked against
+        the providers TikTok lists for the order's delivery option."""
         payload = command.payload
         found = await self.connection(tiktok_shop_id=payload.get("shop_id"))
         logistics = found[2].get("logistics", {}) if found else {}
         code = payload.get("tracking_company_code") or ""
+        order = await self.store.entity(payload["order"])
+        option = _delivery_option(order.data if order else {})
+        provider, not_offered = provider_for_option(
+            logistics, logistics.get("carrier_mapping", {}).get(code), option
+        )
         return [
             {
                 "event_id": f"result:{command.idempotency_key}",
@@ -111,8 +122,10 @@ class ChannelResolvers:
                     "tracking_number": payload.get("tracking_number") or "",
                     "tracking_company_code": code,
                     "fulfillment_model": logistics.get("fulfillment_model"),
-                    "shipping_provider_id": logistics.get("carrier_mapping", {}).get(code),
+                    "shipping_provider_id": provider,
                     "authorization_active": found is not None and found[1] in ACTIVE_STATES,
+                    "delivery_option_id": option,
+                    "not_offered": not_offered,
                 },
             }
         ]
@@ -137,6 +150,82 @@ class ChannelResolvers:
             for (key,) in rows
         ]
 
+    async def resume_refused_work(self, command: OutboxCommand) -> list[dict[str, Any]]:
+        """Authorized again: retry the shop's orders whose sync or fulfillment
+        push was refused with "authorization inactive" (CONN-4). Work the gate
+        held is released by the engine before this runs; an order with its
+        push still outstanding is left to it (the retry would be a second push)."""
+        tiktok_shop_id = command.payload.get("shop_id")
+        if not tiktok_shop_id:
+            return []
+        rows = await self.store.fetchall(
+            "SELECT key,"
+            " json_extract(data, '$.sync.status') = 'failed'"
+            "  AND json_extract(data, '$.sync.reason') = ?2,"
+            " json_extract(data, '$.fulfillment.status') = 'failed'"
+            "  AND json_extract(data, '$.fulfillment.reason') = ?2"
+            "  AND NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.entity = entities.key"
+            "   AND o.status IN ('pending', 'held') AND o.command = 'push_shipping')"
+            " FROM entities WHERE chart = 'order' AND json_extract(data, '$.shop_id') = ?1",
+            (tiktok_shop_id, AUTHORIZATION_INACTIVE),
+        )
+        events = []
+        for key, sync_refused, push_refused in rows:
+            for refused, event_type in (
+                (sync_refused, "order.retry_sync"),
+                (push_refused, "order.retry_fulfillment"),
+            ):
+                if refused:
+                    events.append(
+                        {
+                            "event_id": f"result:{command.idempotency_key}>{key}:{event_type}",
+                            "type": event_type,
+                            "source": "channel",
+                            "entity": key,
+                            "payload": {},
+                        }
+                    )
+        return events
+
+
+def _delivery_option(order: dict[str, Any]) -> str:
+    """The order's delivery option, from the order detail or its line items."""
+    detail = order.get("detail", {})
+    if detail.get("delivery_option_id"):
+        return str(detail["delivery_option_id"])
+    options = {i.get("delivery_option_id") for i in detail.get("line_items", [])} - {None, ""}
+    return str(options.pop()) if len(options) == 1 else ""
+
+
+def provider_for_option(
+    logistics: dict[str, Any], mapped: str | None, option: str
+) -> tuple[str | None, str | None]:
+    """(provider id, why not) for a carrier mapped to ``mapped`` shipping an order
+    of delivery option ``option``. A mapped provider the option does not list is
+    replaced by the option's provider of the same name (TikTok may list a
+    carrier under several ids); with none, the push is refused with the
+    option's providers named. An option the connection has not listed yet
+    leaves the mapped provider to TikTok's judgement."""
+    if not mapped:
+        return None, None
+    offered = logistics.get("delivery_options", {}).get(option) if option else None
+    if offered is None:
+        return mapped, None
+    providers = offered.get("shipping_providers", [])
+    if any(sp["id"] == mapped for sp in providers):
+        return mapped, None
+    names = {sp["id"]: sp["name"] for sp in logistics.get("shipping_providers", [])}
+    name = names.get(mapped, mapped)
+    same = [sp["id"] for sp in providers if sp["name"].casefold() == name.casefold()]
+    if same:
+        return same[0], None
+    listed = ", ".join(sp["name"] for sp in providers) or "none"
+    label = offered.get("name") or option
+    return None, (
+        f"carrier {name} is not offered by this order's delivery option ({label}); "
+        f"TikTok lists: {listed}"
+    )
+
 
 def _shoplazza_items(
     listing: dict[str, Any], product_id: str, line_items: list[dict[str, Any]]
@@ -160,27 +249,42 @@ def _shoplazza_items(
     return items
 
 
-def _held_order_events(command: OutboxCommand) -> list[dict[str, Any]]:
-    """An order whose work is held shows why (ORD-4)."""
-    order = command.payload.get("order")
-    if not order:
-        return []
-    return [
-        {
-            "event_id": f"held:{command.idempotency_key}",
-            "type": "order.sync_failed",
-            "source": "channel",
-            "entity": order,
-            "payload": {"reason": "authorization inactive"},
-        }
-    ]
+# Reasons the order chart records when the authorization stops its work; the
+# resumption looks for exactly these (CONN-4).
+AUTHORIZATION_INACTIVE = "authorization inactive"
+# Steps of an order's first sync into Shoplazza. While the authorization is
+# inactive they are failed with the reason instead of held: the order's retry
+# (on re-authorization, or its timer) starts them again from what is current,
+# and a held create beside a retry would create the order in Shoplazza twice.
+ORDER_SYNC_STEPS = frozenset({"fetch_order_detail", "create_shoplazza_order"})
+# Pushes of tracking to TikTok: held, and shown on the order as waiting.
+FULFILLMENT_PUSHES = {"push_shipping": "ship", "update_shipping_info": "correction"}
+# Not held: a refresh due while the authorization is inactive has nothing to
+# refresh; re-authorizing brings new tokens and arms the refresh timer again.
+SKIPPED_WHILE_INACTIVE = frozenset({"refresh_access_token"})
+# Reads a timer repeats (the hourly review poll): one held per entity is enough,
+# since it reads what is current when it finally runs.
+HELD_ONCE = frozenset({"fetch_product_status"})
+
+
+def _order_event(command: OutboxCommand, type_: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "event_id": f"held:{command.idempotency_key}",
+        "type": type_,
+        "source": "channel",
+        "entity": command.payload["order"],
+        "payload": payload,
+    }
 
 
 class AuthorizationGate:
-    """Holds a platform command while its shop's authorization is inactive (CONN-4).
+    """Stops platform work while its shop's authorization is inactive (CONN-4, CONN-6).
 
-    Wraps the adapters' handlers: held work keeps its place in the outbox and
-    is released when the connection is authorized again."""
+    Wraps the adapters' handlers. Most work is held: it keeps its place in the
+    outbox under the shop's hold key and is released, in order, when the
+    connection is authorized again (`resume_held_work`). The steps of an
+    order's first sync are failed with "authorization inactive" instead, and
+    retried on re-authorization (`ChannelResolvers.resume_refused_work`)."""
 
     def __init__(self, resolvers: ChannelResolvers, handlers: Mapping[str, Handler]) -> None:
         self.resolvers = resolvers
@@ -197,12 +301,48 @@ class AuthorizationGate:
             found = await self.resolvers.connection(
                 shop=payload.get("shop"), tiktok_shop_id=payload.get("shop_id")
             )
-            if found is not None and found[1] not in ACTIVE_STATES:
-                raise CommandHeld(
-                    f"authorization inactive for {found[0]}",
-                    hold_key=hold_key(found[0]),
-                    events=_held_order_events(command),
-                )
-            return await inner(command)
+            if found is None or found[1] in ACTIVE_STATES:
+                return await inner(command)
+            return await self._stopped(command, found[0])
 
         return run
+
+    async def _stopped(self, command: OutboxCommand, shop: str) -> list[dict[str, Any]]:
+        bound = log.bind(entity=command.entity, command=command.type, shop=shop)
+        if command.type in SKIPPED_WHILE_INACTIVE:
+            bound.info("command skipped: authorization inactive")
+            return []
+        if command.type in ORDER_SYNC_STEPS and not await self._order_synced(command):
+            bound.info("order sync step failed: authorization inactive")
+            return [_order_event(command, "order.sync_failed", {"reason": AUTHORIZATION_INACTIVE})]
+        if command.type in HELD_ONCE and await self._already_held(command, shop):
+            bound.info("command superseded: the same read is already held")
+            return []
+        events = []
+        if command.type in FULFILLMENT_PUSHES and command.payload.get("order"):
+            events.append(
+                _order_event(
+                    command,
+                    "order.shipping_push_failed",
+                    {
+                        "purpose": FULFILLMENT_PUSHES[command.type],
+                        "message": f"{AUTHORIZATION_INACTIVE}: held until the shop is "
+                        "authorized again",
+                    },
+                )
+            )
+        raise CommandHeld(
+            f"authorization inactive for {shop}", hold_key=hold_key(shop), events=events
+        )
+
+    async def _already_held(self, command: OutboxCommand, shop: str) -> bool:
+        rows = await self.resolvers.store.fetchall(
+            "SELECT 1 FROM outbox WHERE status = 'held' AND hold_key = ? AND entity = ?"
+            " AND command = ? AND id != ? LIMIT 1",
+            (hold_key(shop), command.entity, command.type, command.id),
+        )
+        return bool(rows)
+
+    async def _order_synced(self, command: OutboxCommand) -> bool:
+        order = await self.resolvers.store.entity(command.payload.get("order", ""))
+        return order is not None and order.data.get("sync", {}).get("status") == "synced"

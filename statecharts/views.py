@@ -1,24 +1,157 @@
-"""The merchant's views: the Product Sync List and the order list.
+"""The merchant's views: the Product Sync List, the order list and the shops.
 
 Read models over the engine's entities table, which the engine keeps current
 with every committed transition; nothing here scans the event log.
+
+What a merchant reads is the chart's own ``label:`` of each state (Pending
+Sync, On Hold, ...), read from the installed chart files, so a state a chart
+gains shows under its label without a change here. Filters take a label or a
+state id in any case; a value that is neither raises `UnknownFilterValue`
+naming the valid ones. Times are ISO 8601 in UTC (``2026-11-29T17:52:30Z``).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import functools
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+from engine.charts.loader import read_chart_file
 from engine.store.sqlite import SQLiteStore, loads
 
-LISTING_STATUS = {
+LISTING_CHART = "product_listing"
+ORDER_CHART = "order"
+CONNECTION_CHART = "shop_connection"
+SALES_CHANNELS = ("TikTok Shop",)
+
+# Statuses kept in an order's data (not chart states), with what a merchant reads.
+SYNC_STATUS_LABELS = {
     "not_synced": "Not synced",
-    "pending_sync": "Pending Sync",
-    "in_review": "In Review",
-    "approved": "Approved",
-    "rejected": "Rejected",
-    "deactivated": "Deactivated",
+    "syncing": "Syncing",
+    "synced": "Synced",
+    "failed": "Failed",
 }
+FULFILLMENT_STATUS_LABELS = {
+    "received": "Received from Shoplazza",
+    "waiting": "Waiting",
+    "resolving": "Looking up the carrier",
+    "pushing": "Sending to TikTok",
+    "pushed": "Sent to TikTok",
+    "failed": "Failed",
+    "not_applicable": "Not sent",
+}
+
+
+# ------------------------------------------------------------------ labels and filters
+
+
+def humanize(value: str) -> str:
+    """``PARTIALLY_REFUNDED`` -> ``Partially refunded``: for values no chart labels."""
+    words = value.replace("_", " ").replace("-", " ").split()
+    return " ".join(words).capitalize()
+
+
+def _normalized(value: str) -> str:
+    """Labels and ids compare alike: any case, ``_``/``-``/spaces the same."""
+    return " ".join(value.replace("_", " ").replace("-", " ").split()).casefold()
+
+
+@functools.cache
+def chart_state_labels(chart: str) -> dict[str, str]:
+    """State id -> label of an installed chart of this package, in chart order."""
+    from statecharts import chart_package
+
+    for file in chart_package().chart_files:
+        spec = read_chart_file(file).spec
+        if spec.name == chart:
+            return {state: spec.states[state].label for state in spec.states}
+    raise LookupError(f"no chart named {chart!r} in this package")
+
+
+class UnknownFilterValue(ValueError):
+    """A filter value that is neither a label nor an id of what it filters."""
+
+    def __init__(self, what: str, value: str, choices: dict[str, str]) -> None:
+        self.what, self.value, self.choices = what, value, choices
+        valid = ", ".join(f"{label} ({key})" for key, label in choices.items())
+        super().__init__(f"{value!r} is not {what}; use one of: {valid}")
+
+
+@dataclass(frozen=True)
+class Choices:
+    """The values a filter takes: ids and the labels a merchant reads."""
+
+    what: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def resolve(self, value: str) -> str:
+        """The id a label or id names, whatever its case; else `UnknownFilterValue`."""
+        wanted = _normalized(value)
+        for key, label in self.labels.items():
+            if wanted in (_normalized(key), _normalized(label)):
+                return key
+        raise UnknownFilterValue(self.what, value, self.labels)
+
+    def label(self, key: str | None) -> str:
+        if key is None:
+            return ""
+        return self.labels.get(key) or humanize(key)
+
+
+def listing_statuses() -> Choices:
+    return Choices("a product status", chart_state_labels(LISTING_CHART))
+
+
+def order_statuses() -> Choices:
+    return Choices("an order status", chart_state_labels(ORDER_CHART))
+
+
+def sync_statuses() -> Choices:
+    return Choices("a sync status", SYNC_STATUS_LABELS)
+
+
+def sales_channels() -> Choices:
+    return Choices("a sales channel", {name: name for name in SALES_CHANNELS})
+
+
+def iso_time(value: Any) -> str | None:
+    """A stored time as ISO 8601 in UTC: epoch seconds (TikTok's, the engine's
+    clock) or an ISO string with its own offset (Shoplazza's). A string that
+    is no time is shown as it is rather than lost."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int | float):
+        moment = datetime.fromtimestamp(value, UTC)
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return str(value)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def reason_text(failure_reasons: list[dict[str, Any]]) -> str:
+    """Failure reasons as a merchant reads them: the stored sentences, in order."""
+    parts = [
+        str(text).strip()
+        for item in failure_reasons
+        for text in item.get("reasons") or []
+        if str(text).strip()
+    ]
+    out = ""
+    for part in parts:
+        if out:
+            out += " " if out[-1] in ".!?" else "; "
+        out += part
+    return out
+
+
+# ------------------------------------------------------------------ Product Sync List
 
 
 @dataclass(frozen=True)
@@ -28,12 +161,64 @@ class ProductRow:
     title: str
     status: str
     status_label: str
+    reason: str
     failure_reasons: list[dict[str, Any]]
-    last_sync_at: float | None
+    edit_failure_reasons: list[dict[str, Any]]
+    deactivated_reason: str | None
+    last_sync_at: str | None
     tiktok_product_id: str | None
+    category_id: str | None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# The state a product is in once deleted or unpublished in Shoplazza (PROD-8):
+# its reason is why, never an older rejection. TikTok's own deactivations have
+# states of their own whose reasons are failure reasons like any other.
+DEACTIVATED_IN_SHOPLAZZA = "deactivated"
+
+
+def product_row(key: str, state: str, data: dict[str, Any], labels: Choices) -> ProductRow:
+    failures = list(data.get("failure_reasons") or [])
+    # PROD-12: an edit held back (failed checks, or refused by TikTok) while the
+    # product keeps its state on TikTok is shown as a reason too.
+    edit_failures = list(data.get("edit_failure") or [])
+    deactivated = data.get("deactivated_because") if state == DEACTIVATED_IN_SHOPLAZZA else None
+    reason = deactivated or reason_text(failures + edit_failures)
+    category = data.get("category") or {}
+    attributes = data.get("attributes") or {}
+    return ProductRow(
+        key=key,
+        product_id=str((data.get("product") or {}).get("id") or key.rsplit(":", 1)[-1]),
+        title=data.get("title") or (data.get("product") or {}).get("title") or "",
+        status=state,
+        status_label=labels.label(state),
+        reason=reason,
+        failure_reasons=failures,
+        edit_failure_reasons=edit_failures,
+        deactivated_reason=deactivated,
+        last_sync_at=iso_time(data.get("last_sync_at")),
+        tiktok_product_id=data.get("tiktok_product_id"),
+        category_id=attributes.get("category_id") or category.get("category_id"),
+    )
+
+
+async def product_sync_list(store: SQLiteStore, status: str | None = None) -> list[ProductRow]:
+    """Every listing, by key; ``status`` is a label or a state id (any case)."""
+    labels = listing_statuses()
+    sql = "SELECT key, state, data FROM entities WHERE chart = ?"
+    params: list[Any] = [LISTING_CHART]
+    if status is not None:
+        sql += " AND state = ?"
+        params.append(labels.resolve(status))
+    return [
+        product_row(key, state, loads(raw), labels)
+        for key, state, raw in await store.fetchall(sql + " ORDER BY key", params)
+    ]
+
+
+# ------------------------------------------------------------------ order list
 
 
 @dataclass(frozen=True)
@@ -42,41 +227,91 @@ class OrderRow:
     order_id: str
     sales_channel: str
     status: str
+    status_label: str
+    tiktok_update_time: str | None
     sync_status: str
+    sync_status_label: str
     sync_reason: str | None
     shoplazza_order_id: str | None
-    shoplazza_created_at: Any
-    tiktok_create_time: int | None
+    shoplazza_created_at: str | None
+    shoplazza_status: str | None
+    shoplazza_financial_status: str | None
+    shoplazza_fulfillment_status: str | None
+    returns: list[dict[str, Any]]
+    tiktok_create_time: str | None
     fulfillment_status: str | None
+    fulfillment_status_label: str
     fulfillment_reason: str | None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-async def product_sync_list(store: SQLiteStore, status: str | None = None) -> list[ProductRow]:
-    sql = "SELECT key, state, data FROM entities WHERE chart = 'product_listing'"
-    params: list[Any] = []
-    if status is not None:
-        sql += " AND state = ?"
-        params.append(status)
-    rows = []
-    for key, state, raw in await store.fetchall(sql + " ORDER BY key", params):
-        data = loads(raw)
-        reasons = data.get("failure_reasons", []) if state == "rejected" else []
-        rows.append(
-            ProductRow(
-                key,
-                data.get("product", {}).get("id", key.rsplit(":", 1)[-1]),
-                data.get("title", ""),
-                state,
-                LISTING_STATUS.get(state, state),
-                reasons,
-                data.get("last_sync_at"),
-                data.get("tiktok_product_id"),
-            )
-        )
-    return rows
+def shoplazza_side(data: dict[str, Any]) -> dict[str, str | None]:
+    """The order as it stands in Shoplazza: what Shoplazza reported
+    (``data.shoplazza``), else what the channel sent it (``data.shoplazza_sent``);
+    None where neither says. Nothing before the order exists there."""
+    if (data.get("sync") or {}).get("status") != "synced":
+        return {"status": None, "financial_status": None, "fulfillment_status": None}
+    reported = data.get("shoplazza") or {}
+    sent = data.get("shoplazza_sent") or {}
+    status = reported.get("status") or ("cancelled" if sent.get("cancelled") else None)
+    return {
+        "status": status,
+        "financial_status": reported.get("financial_status") or sent.get("financial_status"),
+        "fulfillment_status": reported.get("fulfillment_status") or sent.get("fulfillment_status"),
+    }
+
+
+def returns_of(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """TikTok returns and refunds, the latest state of each (by TikTok's
+    update_time, arrival order on a tie), in the order first seen."""
+    latest: dict[str, dict[str, Any]] = {}
+    for change in data.get("returns") or []:
+        ident = change.get("return_id") or change.get("return_type") or ""
+        known = latest.get(ident)
+        if known and (known.get("update_time") or 0) > (change.get("update_time") or 0):
+            continue  # an older update delivered late
+        latest[ident] = change
+    return [
+        {
+            "return_id": change.get("return_id") or None,
+            "return_type": change.get("return_type") or None,
+            "return_status": change.get("return_status") or None,
+            "cancel_status": change.get("cancel_status") or None,
+            "updated_at": iso_time(change.get("update_time") or change.get("at")),
+        }
+        for change in latest.values()
+    ]
+
+
+def order_row(key: str, state: str, data: dict[str, Any], labels: Choices) -> OrderRow:
+    sync = data.get("sync") or {}
+    fulfillment = data.get("fulfillment") or {}
+    shoplazza = shoplazza_side(data)
+    sync_status = sync.get("status", "not_synced")
+    fulfillment_status = fulfillment.get("status")
+    return OrderRow(
+        key=key,
+        order_id=str(data.get("order_id") or key.split(":", 1)[-1]),
+        sales_channel=data.get("channel", ""),
+        status=state,
+        status_label=labels.label(state),
+        tiktok_update_time=iso_time(data.get("update_time")),
+        sync_status=sync_status,
+        sync_status_label=sync_statuses().label(sync_status),
+        sync_reason=sync.get("reason"),
+        shoplazza_order_id=sync.get("shoplazza_order_id"),
+        shoplazza_created_at=iso_time(data.get("shoplazza_created_at")),
+        shoplazza_status=shoplazza["status"],
+        shoplazza_financial_status=shoplazza["financial_status"],
+        shoplazza_fulfillment_status=shoplazza["fulfillment_status"],
+        returns=returns_of(data),
+        tiktok_create_time=iso_time((data.get("detail") or {}).get("tiktok_create_time")),
+        fulfillment_status=fulfillment_status,
+        fulfillment_status_label=Choices("", FULFILLMENT_STATUS_LABELS).label(fulfillment_status),
+        fulfillment_reason=fulfillment.get("reason"),
+    )
 
 
 async def order_list(
@@ -86,35 +321,107 @@ async def order_list(
     status: str | None = None,
     sync_status: str | None = None,
 ) -> list[OrderRow]:
-    sql = "SELECT key, state, data FROM entities WHERE chart = 'order'"
-    params: list[Any] = []
+    """Every order, by key. ``status`` and ``sync_status`` are labels or ids
+    (any case); ``channel`` is a sales channel name (any case)."""
+    labels = order_statuses()
+    sql = "SELECT key, state, data FROM entities WHERE chart = ?"
+    params: list[Any] = [ORDER_CHART]
     if status is not None:
         sql += " AND state = ?"
-        params.append(status)
+        params.append(labels.resolve(status))
     if channel is not None:
-        sql += " AND json_extract(data, '$.channel') = ?"
+        sql += " AND lower(json_extract(data, '$.channel')) = lower(?)"
         params.append(channel)
     if sync_status is not None:
-        sql += " AND json_extract(data, '$.sync.status') = ?"
-        params.append(sync_status)
-    rows = []
-    for key, state, raw in await store.fetchall(sql + " ORDER BY key", params):
-        data = loads(raw)
-        sync = data.get("sync", {})
-        fulfillment = data.get("fulfillment", {})
-        rows.append(
-            OrderRow(
-                key,
-                data.get("order_id", key.split(":", 1)[1]),
-                data.get("channel", ""),
-                state,
-                sync.get("status", "not_synced"),
-                sync.get("reason"),
-                sync.get("shoplazza_order_id"),
-                data.get("shoplazza_created_at"),
-                data.get("detail", {}).get("tiktok_create_time"),
-                fulfillment.get("status"),
-                fulfillment.get("reason"),
-            )
-        )
-    return rows
+        wanted = sync_statuses().resolve(sync_status)
+        sql += " AND coalesce(json_extract(data, '$.sync.status'), 'not_synced') = ?"
+        params.append(wanted)
+    return [
+        order_row(key, state, loads(raw), labels)
+        for key, state, raw in await store.fetchall(sql + " ORDER BY key", params)
+    ]
+
+
+# ------------------------------------------------------------------ shops (the connection)
+
+
+@dataclass(frozen=True)
+class ShopRow:
+    key: str
+    store_domain: str | None
+    status: str
+    status_label: str
+    reason: str | None
+    account_type: str | None
+    tiktok_shop_id: str | None
+    tiktok_shop_name: str | None
+    fulfillment_model: str | None
+    carrier_mapping: list[dict[str, Any]]
+    terms_accepted_at: str | None
+    authorized_at: str | None
+    authorization_expires_at: str | None
+    inactive_since: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def connection_statuses() -> Choices:
+    return Choices("a connection status", chart_state_labels(CONNECTION_CHART))
+
+
+def _carriers(logistics: dict[str, Any]) -> list[dict[str, Any]]:
+    names = {sp.get("id"): sp.get("name") for sp in logistics.get("shipping_providers") or []}
+    return [
+        {
+            "tracking_company_code": code,
+            "shipping_provider_id": provider,
+            "shipping_provider_name": names.get(provider),
+        }
+        for code, provider in sorted((logistics.get("carrier_mapping") or {}).items())
+    ]
+
+
+def shop_row(key: str, state: str, data: dict[str, Any], labels: Choices) -> ShopRow:
+    """Tokens are never in an entity's data; only their expiry times are."""
+    authorization = data.get("authorization") or {}
+    warning = data.get("expiry_warning") or {}
+    tiktok = data.get("tiktok_shop") or {}
+    logistics = data.get("logistics") or {}
+    expires = warning.get("expiration_time") or authorization.get("refresh_token_expire_in")
+    reason = data.get("inactive_reason")
+    if not reason and warning:
+        reason = warning.get("message") or f"the authorization expires at {iso_time(expires)}"
+    return ShopRow(
+        key=key,
+        store_domain=(data.get("store") or {}).get("domain"),
+        status=state,
+        status_label=labels.label(state),
+        reason=reason,
+        account_type=data.get("account_type"),
+        tiktok_shop_id=tiktok.get("shop_id"),
+        tiktok_shop_name=tiktok.get("shop_name"),
+        fulfillment_model=logistics.get("fulfillment_model"),
+        carrier_mapping=_carriers(logistics),
+        terms_accepted_at=iso_time(data.get("terms_accepted_at")),
+        authorized_at=iso_time(authorization.get("authorized_at")),
+        authorization_expires_at=iso_time(expires),
+        # Kept past a re-authorization; it means something only with its reason.
+        inactive_since=iso_time(data.get("inactive_since"))
+        if data.get("inactive_reason")
+        else None,
+    )
+
+
+async def shop_list(store: SQLiteStore, status: str | None = None) -> list[ShopRow]:
+    """Every connected (or connecting) store; ``status`` is a label or an id."""
+    labels = connection_statuses()
+    sql = "SELECT key, state, data FROM entities WHERE chart = ?"
+    params: list[Any] = [CONNECTION_CHART]
+    if status is not None:
+        sql += " AND state = ?"
+        params.append(labels.resolve(status))
+    return [
+        shop_row(key, state, loads(raw), labels)
+        for key, state, raw in await store.fetchall(sql + " ORDER BY key", params)
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import random
@@ -27,6 +28,42 @@ CARRIERS = [
     {"code": "fedex", "en_name": "FedEx"},
     {"code": "dhl", "en_name": "DHL"},
 ]
+
+
+# Shoplazza's fulfillment statuses in the order an order moves through them.
+FULFILLMENT_ORDER = [
+    "initialled",
+    "waiting",
+    "partially_shipped",
+    "shipped",
+    "partially_finished",
+    "finished",
+    "returning",
+    "partially_returned",
+    "returned",
+    "cancelled",
+]
+FINANCIAL_STATUSES = frozenset(
+    {
+        "waiting",
+        "paying",
+        "authorized",
+        "partially_paid",
+        "paid",
+        "cancelled",
+        "failed",
+        "refunding",
+        "refund_failed",
+        "refunded",
+        "partially_refunded",
+    }
+)
+# Payment statuses from which "payment success" may still be marked.
+UNPAID = frozenset({"waiting", "paying", "authorized", "partially_paid", "failed"})
+
+
+def _unprocessable(message: str) -> Response:
+    return JSONResponse({"errors": message}, status_code=422)
 
 
 def demo_catalog() -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
@@ -95,12 +132,15 @@ class ShoplazzaSandbox:
         self.rng = random.Random(self.seed)
         self.webhooks = WebhookSender(self.webhook_url, self._sign, self.faults, self.rng)
         self.products, self.collections = demo_catalog()
+        for product in self.products.values():
+            product.setdefault("updated_at", self._now())
         self.orders: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, str]] = []
         self._ids = itertools.count(30001)
         self._window: list[float] = []
         self.app = Starlette(
             routes=[
+                Route(f"{PREFIX}/products", self.api(self.list_products), methods=["GET"]),
                 Route(f"{PREFIX}/products/{{id}}", self.api(self.get_product), methods=["GET"]),
                 Route(
                     f"{PREFIX}/collections/{{id}}/products",
@@ -111,6 +151,11 @@ class ShoplazzaSandbox:
                 Route(f"{PREFIX}/orders", self.api(self.list_orders), methods=["GET"]),
                 Route(f"{PREFIX}/orders", self.api(self.create_order), methods=["POST"]),
                 Route(f"{PREFIX}/orders/{{id}}", self.api(self.update_order), methods=["PUT"]),
+                Route(
+                    f"{PREFIX}/orders/{{id}}/fulfillments",
+                    self.api(self.list_fulfillments),
+                    methods=["GET"],
+                ),
                 Route(
                     f"{PREFIX}/orders/{{id}}/payment/success",
                     self.api(self.mark_paid),
@@ -177,15 +222,99 @@ class ShoplazzaSandbox:
         return JSONResponse({"tracking_carriers": CARRIERS})
 
     async def list_orders(self, request: Request, body: Any) -> Response:
-        tag = request.query_params.get("tag")
-        found = [o for o in self.orders.values() if not tag or tag in o["tags"].split(",")]
-        return JSONResponse({"orders": found})
+        """Order List: page by ``page`` (from 1) and ``limit`` (up to 250), oldest
+        change first; ``updated_at_min``/``_max`` are inclusive ISO 8601 times."""
+        query = request.query_params
+        refused = _unknown(query, {"tag", "ids", "limit", "page", *_TIME_FILTERS})
+        if refused is not None:
+            return refused
+        window = _time_window(query)
+        if isinstance(window, Response):
+            return window
+        limit, page = _int(query, "limit", 50, 1, 250), _int(query, "page", 1, 1, 10**6)
+        if limit is None or page is None:
+            return _bad("limit is 1..250 and page a positive integer")
+        tag, ids = query.get("tag"), _ids(query)
+        found = sorted(
+            (
+                o
+                for o in self.orders.values()
+                if (not tag or tag in o["tags"].split(","))
+                and (ids is None or o["id"] in ids)
+                and _within(o.get("updated_at", o["created_at"]), window)
+            ),
+            key=lambda o: (_moment(o.get("updated_at", o["created_at"])), o["id"]),
+        )
+        return JSONResponse({"orders": found[(page - 1) * limit : page * limit]})
+
+    async def list_fulfillments(self, request: Request, body: Any) -> Response:
+        """An order's fulfillments, ``updated_at_min``/``_max`` inclusive."""
+        order = self.orders.get(request.path_params["id"])
+        if order is None:
+            return JSONResponse({"errors": "not found"}, status_code=404)
+        refused = _unknown(request.query_params, {"limit", "page", *_TIME_FILTERS})
+        if refused is not None:
+            return refused
+        window = _time_window(request.query_params)
+        if isinstance(window, Response):
+            return window
+        return JSONResponse(
+            {"fulfillments": [f for f in order["fulfillments"] if _within(f["updated_at"], window)]}
+        )
+
+    async def list_products(self, request: Request, body: Any) -> Response:
+        """Product List: cursor paging (``per_page`` up to 250, the answer's
+        ``cursor`` for the next page, empty on the last); oldest change first."""
+        query = request.query_params
+        refused = _unknown(query, {"ids", "per_page", "cursor", "fields", *_TIME_FILTERS})
+        if refused is not None:
+            return refused
+        window = _time_window(query)
+        if isinstance(window, Response):
+            return window
+        size = _int(query, "per_page", 20, 1, 250)
+        start = _decode_cursor(query.get("cursor", ""))
+        if size is None or start is None:
+            return _bad("per_page is 1..250 and cursor one this list handed out")
+        ids = _ids(query)
+        found = sorted(
+            (
+                p
+                for p in self.products.values()
+                if (ids is None or p["id"] in ids) and _within(p["updated_at"], window)
+            ),
+            key=lambda p: (_moment(p["updated_at"]), p["id"]),
+        )
+        page = found[start : start + size]
+        more = start + size < len(found)
+        return JSONResponse(
+            {"products": page, "cursor": _encode_cursor(start + size) if more else ""}
+        )
 
     async def create_order(self, request: Request, body: dict[str, Any]) -> Response:
-        order = dict(body["order"])
+        """Create an order; Shoplazza refuses line items of variants it does not have."""
+        order = dict(body.get("order") or {})
+        variants = {
+            str(v["id"]): str(p["id"]) for p in self.products.values() for v in p["variants"]
+        }
+        items = order.get("line_items")
+        if not isinstance(items, list) or not items:
+            return _unprocessable("line_items is required")
+        for item in items:
+            if variants.get(str(item.get("variant_id"))) != str(item.get("product_id")):
+                return _unprocessable(
+                    f"variant {item.get('variant_id')} of product {item.get('product_id')} "
+                    "does not exist"
+                )
+        if order.get("financial_status", "waiting") not in FINANCIAL_STATUSES:
+            return _unprocessable(f"unknown financial_status {order.get('financial_status')!r}")
+        order["line_items"] = [
+            {**item, "id": str(next(self._ids))} for item in order.get("line_items", [])
+        ]
         order.update(
             id=str(next(self._ids)),
             created_at=self._now(),
+            updated_at=self._now(),
             status="opened",
             fulfillment_status="initialled",
             fulfillments=[],
@@ -198,17 +327,39 @@ class ShoplazzaSandbox:
         order = self.orders.get(request.path_params["id"])
         if order is None:
             return JSONResponse({"errors": "not found"}, status_code=404)
-        order.update(body.get("order", {}))
+        change = body.get("order", {})
+        wanted = change.get("fulfillment_status")
+        rank = FULFILLMENT_ORDER.index
+        if wanted is not None and (
+            wanted not in FULFILLMENT_ORDER
+            or order["status"] == "cancelled"
+            or rank(wanted) < rank(order["fulfillment_status"])
+        ):
+            return _unprocessable(
+                f"fulfillment_status cannot go from {order['fulfillment_status']} to {wanted}"
+            )
+        order.update(change)
+        order["updated_at"] = self._now()
         return JSONResponse({"order": order})
 
     async def mark_paid(self, request: Request, body: Any) -> Response:
-        order = self.orders[request.path_params["id"]]
+        order = self.orders.get(request.path_params["id"])
+        if order is None:
+            return JSONResponse({"errors": "not found"}, status_code=404)
+        if order["status"] == "cancelled" or order["financial_status"] not in UNPAID:
+            return _unprocessable(f"the order is {order['financial_status']}, not awaiting payment")
         order["financial_status"] = "paid"
+        order["updated_at"] = self._now()
         return JSONResponse({"order": order})
 
     async def cancel(self, request: Request, body: Any) -> Response:
-        order = self.orders[request.path_params["id"]]
+        order = self.orders.get(request.path_params["id"])
+        if order is None:
+            return JSONResponse({"errors": "not found"}, status_code=404)
+        if order["status"] == "cancelled":
+            return _unprocessable("the order is already cancelled")
         order["status"] = "cancelled"
+        order["updated_at"] = self._now()
         return JSONResponse({"order": order})
 
     # ---------------------------------------------------------------- the merchant's side
@@ -217,11 +368,24 @@ class ShoplazzaSandbox:
         self, order_id: str, tracking_number: str, tracking_company_code: str
     ) -> dict[str, Any]:
         order = self.orders[order_id]
+        order["updated_at"] = self._now()
         order["fulfillments"].append(
             {
+                "id": f"{order_id}-f{len(order['fulfillments']) + 1}",
+                "order_id": order_id,
+                "status": "success",
+                "created_at": order["updated_at"],
+                "updated_at": order["updated_at"],
                 "tracking_number": tracking_number,
                 "tracking_company_code": tracking_company_code,
-                "line_items": [{"id": i.get("variant_id")} for i in order["line_items"]],
+                "line_items": [
+                    {
+                        "id": i["id"],
+                        "variant_id": i.get("variant_id"),
+                        "quantity": i.get("quantity", 1),
+                    }
+                    for i in order["line_items"]
+                ],
             }
         )
         order["fulfillment_status"] = "shipped"
@@ -230,6 +394,7 @@ class ShoplazzaSandbox:
 
     def order_action(self, order_id: str, action: str) -> dict[str, Any]:
         order = self.orders[order_id]
+        order["updated_at"] = self._now()
         if action == "refund":
             order["financial_status"] = "refunded"
             self.send_webhook("orders/update", {"order": {**order, "fulfillments": []}})
@@ -243,6 +408,7 @@ class ShoplazzaSandbox:
     def product_action(self, product_id: str, action: str, **changes: Any) -> dict[str, Any]:
         product = self.products[product_id]
         if action == "update":
+            product["updated_at"] = self._now()
             for key, value in changes.items():
                 if key in ("price", "inventory_quantity"):
                     product["variants"][0][key] = value
@@ -254,6 +420,16 @@ class ShoplazzaSandbox:
             self.send_webhook("products/delete", {"product": {"id": product_id}})
         else:
             raise ValueError(f"unknown product action {action!r}")
+        return product
+
+    def adjust_inventory(self, product_id: str, variant_id: str, quantity: int) -> dict[str, Any]:
+        """Stock moved outside a product edit (a sale, a warehouse count): the
+        variant changes, the product's ``updated_at`` does not, and no
+        products/update is sent. Only a look at the stock itself finds it."""
+        product = self.products[product_id]
+        variant = next(v for v in product["variants"] if v["id"] == variant_id)
+        variant["inventory_quantity"] = quantity
+        variant["updated_at"] = self._now()
         return product
 
     async def admin_order_action(self, request: Request) -> Response:
@@ -280,3 +456,72 @@ class ShoplazzaSandbox:
             )
         except (KeyError, ValueError) as error:
             return JSONResponse({"error": str(error)}, status_code=400)
+
+
+# ---------------------------------------------------------------- list requests
+
+_TIME_FILTERS = ("updated_at_min", "updated_at_max", "created_at_min", "created_at_max")
+
+
+def _bad(message: str) -> Response:
+    return JSONResponse({"errors": message}, status_code=400)
+
+
+def _unknown(query: Any, known: set[str]) -> Response | None:
+    for name in query:
+        if name not in known:
+            return _bad(f"unknown query parameter {name!r}")
+    return None
+
+
+def _time_window(query: Any) -> dict[str, datetime] | Response:
+    """The time filters as datetimes; a value that is not ISO 8601 is refused."""
+    window = {}
+    for name in _TIME_FILTERS:
+        if name in query:
+            try:
+                stamp = datetime.fromisoformat(query[name])
+            except ValueError:
+                return _bad(f"{name} is not an ISO 8601 time: {query[name]!r}")
+            if stamp.tzinfo is None:
+                return _bad(f"{name} needs a UTC offset: {query[name]!r}")
+            window[name] = stamp
+    return window
+
+
+def _moment(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp)
+
+
+def _within(stamp: str, window: dict[str, datetime]) -> bool:
+    """``updated_at`` within the ``updated_at_*`` filters (at or after min, at or before max)."""
+    moment = _moment(stamp)
+    low, high = window.get("updated_at_min"), window.get("updated_at_max")
+    return (low is None or moment >= low) and (high is None or moment <= high)
+
+
+def _int(query: Any, name: str, default: int, low: int, high: int) -> int | None:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    return int(raw) if raw.isdigit() and low <= int(raw) <= high else None
+
+
+def _ids(query: Any) -> set[str] | None:
+    raw = query.get("ids")
+    return None if raw is None else {i.strip() for i in raw.split(",") if i.strip()}
+
+
+def _encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> int | None:
+    if not cursor:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    kind, _, offset = text.partition(":")
+    return int(offset) if kind == "offset" and offset.isdigit() else None

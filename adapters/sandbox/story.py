@@ -109,9 +109,9 @@ class Sandboxes:
             moved += await engine.fire_due_timers()
             moved += await engine.outbox.run_once()
             if not moved and self.pull:
-                # The scheduled pull, the backstop for lost webhooks (PLAT-3).
+                # The scheduled pulls, the backstop for lost webhooks (PLAT-8).
                 before = await engine.store.count("events")
-                await self.service.puller.pull_once()
+                await self.service.reconcile_once()
                 moved += await engine.store.count("events") - before
             if not moved:
                 return

@@ -23,13 +23,46 @@ from adapters.tiktok_shop.signing import sign_request, webhook_signature
 from engine.clock import Clock
 
 ON_HOLD_SECONDS = 3600
+BAD_CREDENTIALS = 36009004
+ACCESS_TOKEN_LIFE = 7 * 86400  # absolute expiries are handed out (CONN-5)
+REFRESH_TOKEN_LIFE = 60 * 86400
 MASKED = ("UNPAID", "ON_HOLD", "CANCELLED")
-SHIPPING_PROVIDERS = [
-    {"id": "7117858858072016686", "name": "USPS"},
-    {"id": "7117859084333745966", "name": "UPS"},
-    {"id": "7129736294883002155", "name": "FedEx"},
-    {"id": "7208502187360519982", "name": "DHL eCommerce"},
-]
+USPS = {"id": "7117858858072016686", "name": "USPS"}
+UPS = {"id": "7117859084333745966", "name": "UPS"}
+FEDEX = {"id": "7129736294883002155", "name": "FedEx"}
+DHL_ECOMMERCE = {"id": "7208502187360519982", "name": "DHL eCommerce"}
+SHIPPING_PROVIDERS = [USPS, UPS, FEDEX, DHL_ECOMMERCE]
+# One sales warehouse with two delivery options; each option lists its own
+# shipping providers, and a package may only name a provider of the option
+# the order's products use.
+WAREHOUSE = {
+    "id": "7068517275539719942",
+    "name": "Springfield warehouse",
+    "type": "SALES_WAREHOUSE",
+    "is_default": True,
+}
+STANDARD = {"id": "7091146663229769477", "name": "Standard shipping", "type": "STANDARD"}
+ECONOMY = {"id": "7091146663229769478", "name": "Economy shipping", "type": "ECONOMY"}
+DELIVERY_OPTIONS = {STANDARD["id"]: STANDARD, ECONOMY["id"]: ECONOMY}
+PROVIDERS_BY_OPTION = {
+    STANDARD["id"]: [USPS, UPS, FEDEX],
+    ECONOMY["id"]: [USPS, DHL_ECOMMERCE],
+}
+TRACKING_UPDATE_WINDOW = 72 * 3600
+# Refusals of Mark Package As Shipped / Update Shipping Info. The first five
+# are TikTok's documented codes; TikTok documents none for a wrong line item
+# or a provider outside the delivery option, so the sandbox names its own.
+CODE_ORDER_NOT_FOUND = 21001001
+CODE_CANNOT_SHIP = 21008001
+CODE_ON_HOLD = 21011044
+CODE_ALREADY_SHIPPED = 21008099
+CODE_DUPLICATE_TRACKING = 21011025
+CODE_TRACKING_MISMATCH = 21004015
+CODE_FBT = 21008025
+CODE_BAD_LINE_ITEMS = 21001006
+CODE_PROVIDER_NOT_OFFERED = 21004016
+CODE_DELIVERY_OPTION_NOT_FOUND = 21004017
+CODE_UPDATE_WINDOW_CLOSED = 21011046
 
 
 @dataclass
@@ -60,8 +93,14 @@ class TikTokSandbox:
         self.codes: dict[str, str] = {}
         self.tokens: dict[str, float] = {}
         self.refresh_tokens: dict[str, float] = {}
+        self.token_calls: list[tuple[str, str]] = []  # (route, grant_type)
         self.catalog = ProductCatalog(
-            self.clock, self.envelope, self.send_webhook, self.review_seconds, self.reject_words
+            self.clock,
+            self.envelope,
+            self.send_webhook,
+            self.review_seconds,
+            self.reject_words,
+            warehouses=[WAREHOUSE],
         )
         self.products = self.catalog.products
         self.orders: dict[str, dict[str, Any]] = {}
@@ -71,12 +110,18 @@ class TikTokSandbox:
         self.app = Starlette(
             routes=[
                 Route("/oauth/authorize", self.authorize, methods=["GET"]),
-                Route("/api/v2/token/get", self.token, methods=["GET"]),
+                Route("/api/v2/token/get", self.token_get, methods=["GET"]),
+                Route("/api/v2/token/refresh", self.token_refresh, methods=["GET"]),
                 Route("/authorization/202309/shops", self.api(self.shops), methods=["GET"]),
                 *self.catalog.routes(self.api),
                 Route("/order/202309/orders", self.api(self.get_orders), methods=["GET"]),
                 Route(
                     "/order/202309/orders/search", self.api(self.search_orders), methods=["POST"]
+                ),
+                Route(
+                    "/product/202309/products/search",
+                    self.api(self.search_products),
+                    methods=["POST"],
                 ),
                 Route(
                     "/fulfillment/202309/orders/{id}/packages",
@@ -91,6 +136,12 @@ class TikTokSandbox:
                 Route(
                     "/logistics/202309/delivery_options/{id}/shipping_providers",
                     self.api(self.providers),
+                    methods=["GET"],
+                ),
+                Route("/logistics/202309/warehouses", self.api(self.warehouses), methods=["GET"]),
+                Route(
+                    "/logistics/202309/warehouses/{id}/delivery_options",
+                    self.api(self.delivery_options),
                     methods=["GET"],
                 ),
                 Route("/sandbox/orders", self.admin_create_order, methods=["POST"]),
@@ -176,29 +227,56 @@ class TikTokSandbox:
         self.codes[code] = request.query_params.get("state", "")
         return JSONResponse({"code": code, "state": self.codes[code]})
 
-    async def token(self, request: Request) -> Response:
+    def _app_credentials_ok(self, request: Request) -> bool:
         q = request.query_params
-        if q.get("app_key") != self.app_key or q.get("app_secret") != self.app_secret:
-            return self.envelope(code=36009004, message="bad credentials")
-        if q.get("grant_type") == "authorized_code":
-            if self.codes.pop(q.get("auth_code", ""), None) is None:
-                return self.envelope(code=36009004, message="auth code used or unknown")
-        elif q.get("grant_type") == "refresh_token":
-            expiry = self.refresh_tokens.pop(q.get("refresh_token", ""), None)
-            if expiry is None or expiry <= self.clock.now():
-                return self.envelope(code=36009004, message="refresh token expired")
-        else:
-            return self.envelope(code=36009004, message="unknown grant_type")
+        return q.get("app_key") == self.app_key and q.get("app_secret") == self.app_secret
+
+    async def token_get(self, request: Request) -> Response:
+        """Trade an auth code (once, within its life) for a token pair. A refresh
+        does not belong here: TikTok refreshes on /api/v2/token/refresh."""
+        q = request.query_params
+        self.token_calls.append((request.url.path, q.get("grant_type", "")))
+        if not self._app_credentials_ok(request):
+            return self.envelope(code=BAD_CREDENTIALS, message="bad credentials")
+        if q.get("grant_type") != "authorized_code":
+            return self.envelope(
+                code=BAD_CREDENTIALS,
+                message="token/get takes grant_type=authorized_code;"
+                " refresh on /api/v2/token/refresh",
+            )
+        if self.codes.pop(q.get("auth_code", ""), None) is None:
+            return self.envelope(code=BAD_CREDENTIALS, message="auth code used or unknown")
+        now = int(self.clock.now())
+        return self._token_pair(now + REFRESH_TOKEN_LIFE)
+
+    async def token_refresh(self, request: Request) -> Response:
+        """A new access token for a live refresh token. The refresh token is
+        rotated (the one sent stops working) and keeps its absolute expiry: a
+        refresh does not lengthen the seller's authorization."""
+        q = request.query_params
+        self.token_calls.append((request.url.path, q.get("grant_type", "")))
+        if not self._app_credentials_ok(request):
+            return self.envelope(code=BAD_CREDENTIALS, message="bad credentials")
+        if q.get("grant_type") != "refresh_token":
+            return self.envelope(
+                code=BAD_CREDENTIALS, message="token/refresh takes grant_type=refresh_token"
+            )
+        expiry = self.refresh_tokens.pop(q.get("refresh_token", ""), None)
+        if expiry is None or expiry <= self.clock.now():
+            return self.envelope(code=BAD_CREDENTIALS, message="refresh token expired or unknown")
+        return self._token_pair(int(expiry))
+
+    def _token_pair(self, refresh_expiry: int) -> Response:
         now = int(self.clock.now())
         access, refresh = f"ROW_{next(self._ids)}", f"RFR_{next(self._ids)}"
-        self.tokens[access] = now + 7 * 86400
-        self.refresh_tokens[refresh] = now + 60 * 86400
+        self.tokens[access] = now + ACCESS_TOKEN_LIFE
+        self.refresh_tokens[refresh] = refresh_expiry
         return self.envelope(
             {
                 "access_token": access,
-                "access_token_expire_in": now + 7 * 86400,
+                "access_token_expire_in": now + ACCESS_TOKEN_LIFE,
                 "refresh_token": refresh,
-                "refresh_token_expire_in": now + 60 * 86400,
+                "refresh_token_expire_in": refresh_expiry,
                 "seller_base_region": self.shop.region,
                 "granted_scopes": ["seller"],
             }
@@ -248,60 +326,232 @@ class TikTokSandbox:
         )
 
     async def search_orders(self, request: Request, body: dict[str, Any]) -> Response:
+        """Search Orders: paging and sorting in the query, the filters in the JSON body."""
         self.tick()
-        since = int(request.query_params.get("update_time_ge", 0))
-        until = int(request.query_params.get("update_time_lt", 2**62))
-        size = min(100, int(request.query_params.get("page_size", 100)))
-        start = int(request.query_params.get("page_token") or 0)
+        refused = _misplaced(request, body, ORDER_SEARCH_QUERY, ORDER_SEARCH_BODY)
+        if refused is not None:
+            return refused
+        paging = _paging(request)
+        if isinstance(paging, Response):
+            return paging
+        size, start = paging
+        status = body.get("order_status")
+
+        def wanted(order: dict[str, Any]) -> bool:
+            return (
+                _in_range(order["update_time"], body, "update_time", upper="lt")
+                and _in_range(order["create_time"], body, "create_time", upper="lt")
+                and (status is None or order["status"] == status)
+            )
+
+        field = request.query_params.get("sort_field", "create_time")
+        if field not in ("create_time", "update_time"):
+            return self.envelope(code=INVALID_PARAMETER, message=f"sort_field {field!r}")
+        order_by = request.query_params.get("sort_order", "DESC")
+        if order_by not in ("ASC", "DESC"):
+            return self.envelope(code=INVALID_PARAMETER, message=f"sort_order {order_by!r}")
         matching = sorted(
-            (o for o in self.orders.values() if since <= o["update_time"] < until),
-            key=lambda o: (o["update_time"], o["id"]),
+            (o for o in self.orders.values() if wanted(o)),
+            key=lambda o: (o[field], o["id"]),
+            reverse=order_by == "DESC",
         )
         page = matching[start : start + size]
         token = str(start + size) if start + size < len(matching) else ""
         return self.envelope(
             {
-                "orders": [self._order_view(o) for o in page],
+                "orders": [
+                    {**self._order_view(o), "is_on_hold_order": o["_on_hold"]} for o in page
+                ],
+                "next_page_token": token,
+                "total_count": len(matching),
+            }
+        )
+
+    async def search_products(self, request: Request, body: dict[str, Any]) -> Response:
+        """Search Products: page_size and page_token in the query, filters in the
+        body (update times are inclusive at both ends here: ``_ge`` and ``_le``)."""
+        self.tick()
+        refused = _misplaced(request, body, PRODUCT_SEARCH_QUERY, PRODUCT_SEARCH_BODY)
+        if refused is not None:
+            return refused
+        paging = _paging(request)
+        if isinstance(paging, Response):
+            return paging
+        size, start = paging
+        status = body.get("status", "ALL")
+        seller_skus = set(body.get("seller_skus") or [])
+
+        def wanted(product: dict[str, Any]) -> bool:
+            stamp = product.get("update_time", 0)
+            own_skus = {sku["seller_sku"] for sku in product["skus"].values()}
+            return (
+                _in_range(stamp, body, "update_time", upper="le")
+                and _in_range(product.get("create_time", stamp), body, "create_time", upper="le")
+                and status in ("ALL", product["status"])
+                and (not seller_skus or bool(seller_skus & own_skus))
+            )
+
+        matching = sorted(
+            (p for p in self.products.values() if wanted(p)),
+            key=lambda p: (p.get("update_time", 0), p["id"]),
+        )
+        page = matching[start : start + size]
+        token = str(start + size) if start + size < len(matching) else ""
+        return self.envelope(
+            {
+                "products": [
+                    {
+                        "id": p["id"],
+                        "title": p["title"],
+                        "status": p["status"],
+                        "skus": [
+                            {
+                                "id": sku["id"],
+                                "seller_sku": sku["seller_sku"],
+                                "price": {"currency": "USD", "sale_price": sku["price"]["amount"]},
+                                "inventory": sku["inventory"],
+                            }
+                            for sku in p["skus"].values()
+                        ],
+                        "create_time": p.get("create_time", p.get("update_time", 0)),
+                        "update_time": p.get("update_time", 0),
+                    }
+                    for p in page
+                ],
                 "next_page_token": token,
                 "total_count": len(matching),
             }
         )
 
     async def ship(self, request: Request, body: dict[str, Any]) -> Response:
+        """Mark Package As Shipped, refusing what TikTok refuses."""
         self.tick()
         order = self.orders.get(request.path_params["id"])
         self.package_calls.append(request.path_params["id"])
         if order is None:
-            return self.envelope(code=21001001, message="order not found")
+            return self.envelope(code=CODE_ORDER_NOT_FOUND, message="order not found")
         if order["fulfillment_type"] == "FULFILLMENT_BY_TIKTOK":
-            return self.envelope(code=21008025, message="order is fulfilled by TikTok")
+            return self.envelope(code=CODE_FBT, message="order is fulfilled by TikTok")
         if order["status"] == "ON_HOLD":
-            return self.envelope(code=21011044, message="the order is on hold")
+            return self.envelope(code=CODE_ON_HOLD, message="the order is on hold")
         if order["status"] in ("IN_TRANSIT", "DELIVERED", "COMPLETED"):
-            return self.envelope(code=21008099, message="the order has already shipped")
-        if order["status"] != "AWAITING_SHIPMENT":
+            return self.envelope(code=CODE_ALREADY_SHIPPED, message="the order has already shipped")
+        if order["status"] not in ("AWAITING_SHIPMENT", "PARTIALLY_SHIPPING"):
             return self.envelope(
-                code=21008001, message=f"cannot ship an order in {order['status']}"
+                code=CODE_CANNOT_SHIP, message=f"cannot ship an order in {order['status']}"
             )
-        if body.get("shipping_provider_id") not in {p["id"] for p in SHIPPING_PROVIDERS}:
-            return self.envelope(code=21004015, message="tracking does not match the carrier")
-        order["_tracking"] = {**body, "shipped_at": self.clock.now()}
-        self._set_status(order, "IN_TRANSIT")
-        return self.envelope({"package_id": str(next(self._ids))})
+        wanted = body.get("order_line_item_ids")
+        own = {item["id"]: item for item in order["line_items"]}
+        if (
+            not isinstance(wanted, list)
+            or not wanted
+            or any(not isinstance(i, str) or i not in own for i in wanted)
+        ):
+            return self.envelope(
+                code=CODE_BAD_LINE_ITEMS,
+                message="order_line_item_ids must be line item ids of this order",
+            )
+        if any(own[i].get("package_id") for i in wanted):
+            return self.envelope(code=CODE_ALREADY_SHIPPED, message="the order has already shipped")
+        refusal = self._check_tracking(order, body, own_package=None)
+        if refusal is not None:
+            return refusal
+        package_id = str(next(self._ids))
+        provider = self._provider(body["shipping_provider_id"])
+        for item_id in wanted:
+            own[item_id].update(
+                package_id=package_id,
+                tracking_number=body["tracking_number"],
+                shipping_provider_id=provider["id"],
+                shipping_provider_name=provider["name"],
+            )
+        order.setdefault("packages", []).append({"id": package_id})
+        order["_tracking"] = {**body, "shipped_at": self.clock.now(), "package_id": package_id}
+        shipped_all = all(item.get("package_id") for item in order["line_items"])
+        self._set_status(order, "IN_TRANSIT" if shipped_all else "PARTIALLY_SHIPPING")
+        return self.envelope({"package_id": package_id})
+
+    def _provider(self, provider_id: Any) -> dict[str, str]:
+        return next((p for p in SHIPPING_PROVIDERS if p["id"] == provider_id), {})
+
+    def _check_tracking(
+        self, order: dict[str, Any], body: dict[str, Any], *, own_package: str | None
+    ) -> Response | None:
+        """The provider must be one the order's delivery option lists; the tracking
+        number must be new and look like the provider's."""
+        number = body.get("tracking_number")
+        if not isinstance(number, str) or not number.strip():
+            return self.envelope(code=CODE_TRACKING_MISMATCH, message="tracking_number is required")
+        offered = PROVIDERS_BY_OPTION.get(order["delivery_option_id"], [])
+        provider_id = body.get("shipping_provider_id")
+        if provider_id not in {p["id"] for p in offered}:
+            return self.envelope(
+                code=CODE_PROVIDER_NOT_OFFERED,
+                message=f"shipping_provider_id {provider_id!r} is not offered by the delivery "
+                f"option {order['delivery_option_id']} of this order",
+            )
+        # UPS numbers start with 1Z, and only UPS's do.
+        if (self._provider(provider_id)["name"] == "UPS") != number.upper().startswith("1Z"):
+            return self.envelope(
+                code=CODE_TRACKING_MISMATCH, message="tracking does not match the carrier"
+            )
+        for other in self.orders.values():
+            for item in other["line_items"]:
+                if item.get("tracking_number") == number and item.get("package_id") != own_package:
+                    return self.envelope(
+                        code=CODE_DUPLICATE_TRACKING,
+                        message="the tracking number is already used by another package",
+                    )
+        return None
 
     async def update_tracking(self, request: Request, body: dict[str, Any]) -> Response:
+        """Update Shipping Info: within 72 hours of shipping, same checks as shipping."""
         order = self.orders.get(request.path_params["id"])
-        if order is None or "_tracking" not in order:
-            return self.envelope(code=21001001, message="order not shipped")
-        if self.clock.now() - order["_tracking"]["shipped_at"] > 72 * 3600:
+        if order is None:
+            return self.envelope(code=CODE_ORDER_NOT_FOUND, message="order not found")
+        if order["fulfillment_type"] == "FULFILLMENT_BY_TIKTOK":
+            return self.envelope(code=CODE_FBT, message="order is fulfilled by TikTok")
+        if order["status"] == "ON_HOLD":
+            return self.envelope(code=CODE_ON_HOLD, message="the order is on hold")
+        if "_tracking" not in order:
+            return self.envelope(code=CODE_CANNOT_SHIP, message="order not shipped")
+        if self.clock.now() - order["_tracking"]["shipped_at"] > TRACKING_UPDATE_WINDOW:
             return self.envelope(
-                code=21011046, message="shipping info can only be updated within 72 hours"
+                code=CODE_UPDATE_WINDOW_CLOSED,
+                message="shipping info can only be updated within 72 hours",
             )
-        order["_tracking"].update(body)
+        package = order["_tracking"]["package_id"]
+        refusal = self._check_tracking(order, body, own_package=package)
+        if refusal is not None:
+            return refusal
+        provider = self._provider(body["shipping_provider_id"])
+        for item in order["line_items"]:
+            if item.get("package_id") == package:
+                item.update(
+                    tracking_number=body["tracking_number"],
+                    shipping_provider_id=provider["id"],
+                    shipping_provider_name=provider["name"],
+                )
+        order["_tracking"].update(
+            tracking_number=body["tracking_number"], shipping_provider_id=provider["id"]
+        )
         return self.envelope({})
 
     async def providers(self, request: Request, body: Any) -> Response:
-        return self.envelope({"shipping_providers": SHIPPING_PROVIDERS})
+        offered = PROVIDERS_BY_OPTION.get(request.path_params["id"])
+        if offered is None:
+            return self.envelope(
+                code=CODE_DELIVERY_OPTION_NOT_FOUND, message="delivery option not found"
+            )
+        return self.envelope({"shipping_providers": offered})
+
+    async def warehouses(self, request: Request, body: Any) -> Response:
+        return self.envelope({"warehouses": [WAREHOUSE]})
+
+    async def delivery_options(self, request: Request, body: Any) -> Response:
+        if request.path_params["id"] != WAREHOUSE["id"]:
+            return self.envelope(code=CODE_DELIVERY_OPTION_NOT_FOUND, message="warehouse not found")
+        return self.envelope({"delivery_options": list(DELIVERY_OPTIONS.values())})
 
     # ---------------------------------------------------------------- time
 
@@ -316,10 +566,18 @@ class TikTokSandbox:
     # ---------------------------------------------------------------- admin (the buyer's side)
 
     def create_order(
-        self, line_items: list[dict[str, Any]], *, fbt: bool = False, order_id: str | None = None
+        self,
+        line_items: list[dict[str, Any]],
+        *,
+        fbt: bool = False,
+        order_id: str | None = None,
+        delivery_option_id: str = STANDARD["id"],
     ) -> dict[str, Any]:
+        if delivery_option_id not in DELIVERY_OPTIONS:
+            raise ValueError(f"unknown delivery option {delivery_option_id!r}")
         order_id = order_id or str(next(self._ids))
         now = int(self.clock.now())
+        option = DELIVERY_OPTIONS[delivery_option_id]
         order = {
             "id": order_id,
             "status": "UNPAID",
@@ -327,17 +585,22 @@ class TikTokSandbox:
             "update_time": now - 1,
             "fulfillment_type": "FULFILLMENT_BY_TIKTOK" if fbt else "FULFILLMENT_BY_SELLER",
             "shipping_type": "TIKTOK" if fbt else "SELLER",
+            "delivery_option_id": option["id"],
+            "delivery_option_name": option["name"],
+            "warehouse_id": WAREHOUSE["id"],
+            # TikTok's line items carry their own ids; packages name them.
             "line_items": [
                 {
-                    "id": f"{order_id}{n}",
+                    "id": str(next(self._ids)),
                     "product_id": str(i["product_id"]),
                     "sku_id": str(i.get("sku_id", "")),
                     "seller_sku": i.get("seller_sku", ""),
                     "product_name": i.get("product_name", ""),
                     "quantity": i.get("quantity", 1),
                     "sale_price": str(i.get("sale_price", "19.90")),
+                    "delivery_option_id": option["id"],
                 }
-                for n, i in enumerate(line_items)
+                for i in line_items
             ],
             "payment": {"total_amount": "19.90", "currency": "USD"},
             "recipient_address": {
@@ -387,9 +650,15 @@ class TikTokSandbox:
 
     async def admin_create_order(self, request: Request) -> Response:
         body = from_json(await request.body())
-        order = self.create_order(
-            body["line_items"], fbt=body.get("fbt", False), order_id=body.get("order_id")
-        )
+        try:
+            order = self.create_order(
+                body["line_items"],
+                fbt=body.get("fbt", False),
+                order_id=body.get("order_id"),
+                delivery_option_id=body.get("delivery_option_id", STANDARD["id"]),
+            )
+        except (KeyError, ValueError) as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
         return JSONResponse(self._order_view(order))
 
     async def admin_order_action(self, request: Request) -> Response:
@@ -402,3 +671,84 @@ class TikTokSandbox:
     async def admin_tick(self, request: Request) -> Response:
         self.tick()
         return JSONResponse({"ok": True})
+
+
+# ---------------------------------------------------------------- search requests
+
+# What TikTok's search endpoints take where. TikTok itself ignores a filter sent
+# in the wrong place and answers unfiltered; the sandbox refuses it instead, so
+# that a client putting a filter in the query fails a test rather than
+# silently pulling every order.
+INVALID_PARAMETER = 36009003
+PAGING_QUERY = frozenset({"page_size", "page_token"})
+SIGNING_QUERY = frozenset({"app_key", "timestamp", "sign", "shop_cipher", "access_token"})
+ORDER_SEARCH_QUERY = PAGING_QUERY | {"sort_field", "sort_order"}
+ORDER_SEARCH_BODY = frozenset(
+    {
+        "order_status",
+        "create_time_ge",
+        "create_time_lt",
+        "update_time_ge",
+        "update_time_lt",
+        "shipping_type",
+        "buyer_user_id",
+        "is_buyer_request_cancel",
+        "warehouse_ids",
+    }
+)
+PRODUCT_SEARCH_QUERY = PAGING_QUERY
+PRODUCT_SEARCH_BODY = frozenset(
+    {
+        "status",
+        "seller_skus",
+        "create_time_ge",
+        "create_time_le",
+        "update_time_ge",
+        "update_time_le",
+        "category_version",
+    }
+)
+
+
+def _refusal(message: str) -> Response:
+    return TikTokSandbox.envelope(code=INVALID_PARAMETER, message=message, status=400)
+
+
+def _misplaced(
+    request: Request, body: Any, query_names: frozenset[str], body_names: frozenset[str]
+) -> Response | None:
+    """A refusal naming the first parameter sent where this endpoint does not take it."""
+    for name in request.query_params:
+        if name in SIGNING_QUERY or name in query_names:
+            continue
+        where = "the JSON body" if name in body_names else "nowhere: unknown parameter"
+        return _refusal(f"{name} is not a query parameter here (it belongs in {where})")
+    if not isinstance(body, dict):
+        return _refusal("the body must be a JSON object")
+    for name in body:
+        if name not in body_names:
+            where = "the query" if name in query_names else "nowhere: unknown parameter"
+            return _refusal(f"{name} is not a body field here (it belongs in {where})")
+        if name.endswith(("_ge", "_lt", "_le")) and not isinstance(body[name], int):
+            return _refusal(f"{name} must be a unix time in seconds (an integer)")
+    return None
+
+
+def _paging(request: Request) -> tuple[int, int] | Response:
+    """``page_size`` (required, 1..100) and the offset a ``page_token`` stands for."""
+    raw = request.query_params.get("page_size")
+    if raw is None or not raw.isdigit() or not 1 <= int(raw) <= 100:
+        return _refusal("page_size is required, between 1 and 100")
+    token = request.query_params.get("page_token") or "0"
+    if not token.isdigit():
+        return _refusal("page_token is not one this search handed out")
+    return int(raw), int(token)
+
+
+def _in_range(value: int, body: dict[str, Any], name: str, *, upper: str) -> bool:
+    low, high = body.get(f"{name}_ge"), body.get(f"{name}_{upper}")
+    if low is not None and value < low:
+        return False
+    if high is None:
+        return True
+    return value < high if upper == "lt" else value <= high

@@ -122,9 +122,7 @@ class ProductCatalog:
         return [
             Route("/product/202309/images/upload", api(self.upload_image), methods=["POST"]),
             Route("/product/202309/categories/recommend", api(self.recommend), methods=["POST"]),
-            Route("/logistics/202309/warehouses", api(self.list_warehouses), methods=["GET"]),
             Route(products, api(self.create_product), methods=["POST"]),
-            Route(f"{products}/search", api(self.search_products), methods=["POST"]),
             Route(f"{products}/activate", api(self.activate), methods=["POST"]),
             Route(f"{products}/deactivate", api(self.deactivate), methods=["POST"]),
             Route(f"{products}/{{id}}", api(self.get_product), methods=["GET"]),
@@ -193,9 +191,6 @@ class ProductCatalog:
             }
         )
 
-    async def list_warehouses(self, request: Request, body: Any) -> Response:
-        return self.envelope({"warehouses": self.warehouses})
-
     async def create_product(self, request: Request, body: dict[str, Any]) -> Response:
         key = body.get("idempotency_key")
         if key and key in self.idempotency:  # PLAT-7: a retried create is the same product
@@ -224,52 +219,8 @@ class ProductCatalog:
         self._to_review(product)
         return self.envelope(self._created(product))
 
-    async def search_products(self, request: Request, body: dict[str, Any]) -> Response:
-        """Search Products: filters in the body, paging in the query."""
-        try:
-            size = int(request.query_params.get("page_size", ""))
-        except ValueError:
-            size = 0
-        if not 1 <= size <= 100:
-            return self.envelope(code=codes.INVALID_PARAMETER, message="page_size: 1 to 100")
-        start = int(request.query_params.get("page_token") or 0)
-        wanted = set(body.get("seller_skus") or [])
-        status = body.get("status")
-        matching = [
-            product
-            for product in self.products.values()
-            if (not wanted or wanted & {s["seller_sku"] for s in product["skus"].values()})
-            and (not status or status == "ALL" or product["status"] == status)
-        ]
-        page = matching[start : start + size]
-        following = start + size
-        return self.envelope(
-            {
-                "products": [
-                    {
-                        "id": product["id"],
-                        "title": product["title"],
-                        "status": product["status"],
-                        "skus": [
-                            {
-                                "id": sku["id"],
-                                "seller_sku": sku["seller_sku"],
-                                "price": {"currency": "USD", "sale_price": sku["price"]["amount"]},
-                                "inventory": sku["inventory"],
-                            }
-                            for sku in product["skus"].values()
-                        ],
-                        "create_time": product["create_time"],
-                        "update_time": product["update_time"],
-                    }
-                    for product in page
-                ],
-                "total_count": len(matching),
-                "next_page_token": str(following) if following < len(matching) else "",
-            }
-        )
-
     async def get_product(self, request: Request, body: Any) -> Response:
+        self.tick()  # a review due by now has ended
         product = self.products.get(request.path_params["id"])
         if product is None:
             return self.envelope(code=PRODUCT_NOT_FOUND, message="product not found")
@@ -283,7 +234,7 @@ class ProductCatalog:
             return self._refused(refusal)
         for entry, price in zip(skus, prices, strict=True):
             product["skus"][entry["id"]]["price"] = price
-        product["update_time"] = int(self.clock.now())
+        self.touch(product)
         return self.envelope({})
 
     async def update_inventory(self, request: Request, body: dict[str, Any]) -> Response:
@@ -294,7 +245,7 @@ class ProductCatalog:
             return self._refused(refusal)
         for entry, inventory in zip(skus, stocks, strict=True):
             product["skus"][entry["id"]]["inventory"] = inventory
-        product["update_time"] = int(self.clock.now())
+        self.touch(product)
         return self.envelope({})
 
     async def activate(self, request: Request, body: dict[str, Any]) -> Response:
@@ -544,8 +495,13 @@ class ProductCatalog:
             status="PENDING",
             audit_failed_reasons=[],
             review_due=self.clock.now() + self.review_seconds,
-            update_time=int(self.clock.now()),
         )
+        self.touch(product)
+
+    def touch(self, product: dict[str, Any]) -> None:
+        """A product's update_time moves with every change, and only forward:
+        Search Products filters on it and the webhooks carry the same value."""
+        product["update_time"] = max(int(self.clock.now()), product.get("update_time", 0) + 1)
 
     def tick(self) -> None:
         now = self.clock.now()
@@ -555,7 +511,7 @@ class ProductCatalog:
 
     def _review(self, product: dict[str, Any]) -> None:
         words = [w for w in self.reject_words if w in product["title"].lower()]
-        product["update_time"] = int(self.clock.now())
+        self.touch(product)
         if words:
             product["status"] = "FAILED"
             product["audit_failed_reasons"] = [
@@ -584,7 +540,7 @@ class ProductCatalog:
         """A status change on TikTok's side, announced by webhook type 5."""
         product = self.products[product_id]
         product["status"] = status
-        product["update_time"] = int(self.clock.now())
+        self.touch(product)
         self.send_webhook(
             5,
             {
@@ -600,7 +556,7 @@ class ProductCatalog:
         product = self.products[product_id]
         previous = product["category_id"]
         product["category_id"] = category_id
-        product["update_time"] = int(self.clock.now())
+        self.touch(product)
         self.send_webhook(
             18,
             {
@@ -615,7 +571,7 @@ class ProductCatalog:
         """The seller edits the product in Seller Center (type 15)."""
         product = self.products[product_id]
         product.update(changes)
-        product["update_time"] = int(self.clock.now())
+        self.touch(product)
         self.send_webhook(
             15,
             {

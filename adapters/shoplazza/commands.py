@@ -73,6 +73,14 @@ class ShoplazzaCommands:
                 "payload": {
                     "shoplazza_order_id": str(order["id"]),
                     "created_at": order["created_at"],
+                    "status": order.get("status"),
+                    "financial_status": order.get("financial_status"),
+                    "fulfillment_status": order.get("fulfillment_status"),
+                    "line_items": [
+                        {"id": str(i["id"]), "variant_id": _text(i.get("variant_id"))}
+                        for i in order.get("line_items", [])
+                        if i.get("id") is not None
+                    ],
                 },
             }
         ]
@@ -104,3 +112,7 @@ class ShoplazzaCommands:
     async def cancel_order(self, command: OutboxCommand) -> list[dict[str, Any]]:
         await self._call("POST", f"/orders/{command.payload['shoplazza_order_id']}/cancel")
         return []
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -4,8 +4,11 @@ Topics: products/update and products/delete (listing changes), orders/update
 (a fulfillment with tracking, or payment/status changes made in Shoplazza),
 orders/cancelled, app/uninstalled. Orders are matched to their TikTok order by
 the ``tiktok_order:<id>`` tag the channel put on them. Shoplazza sends no
-delivery id, so the event id is a hash of topic and body: a redelivery of the
-same body is a duplicate (PLAT-3).
+delivery id. A product update, a product deletion and a fulfillment are named
+by the change itself (the object's id and its ``updated_at``), so a redelivery
+and the scheduled pull of the same change are one event (PLAT-3, PLAT-8);
+other bodies by a hash of topic and body (a redelivery of the same body is a
+duplicate).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from pydantic_core import from_json
+from pydantic_core import from_json, to_json
 
 
 class ShoplazzaWebhookRejected(Exception):
@@ -25,7 +28,7 @@ def store_of(shop_domain: str) -> str:
     return shop_domain.split(".", 1)[0]
 
 
-def _tiktok_order_id(order: dict[str, Any]) -> str | None:
+def tiktok_order_id(order: dict[str, Any]) -> str | None:
     """The TikTok order id from the channel's tag; tags come as a string or a list."""
     tags = order.get("tags") or ""
     listed = tags.split(",") if isinstance(tags, str) else tags if isinstance(tags, list) else []
@@ -33,6 +36,77 @@ def _tiktok_order_id(order: dict[str, Any]) -> str | None:
         if isinstance(tag, str) and tag.strip().startswith("tiktok_order:"):
             return tag.strip().split(":", 1)[1]
     return None
+
+
+# The product fields the channel reads; two edits within one second of
+# ``updated_at`` (its resolution) differ in these, and the same change read
+# from a webhook or from the product list agrees on them.
+_VARIANT_FIELDS = (
+    "id",
+    "sku",
+    "price",
+    "inventory_quantity",
+    "weight",
+    "weight_unit",
+    "option1",
+    "option2",
+    "option3",
+)
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(to_json(value)).hexdigest()[:16]
+
+
+def product_event_id(product: dict[str, Any]) -> str | None:
+    """One product change, by products/update or by the product list: its id,
+    ``updated_at`` and content. None when the body has no ``updated_at``."""
+    if not product.get("updated_at"):
+        return None
+    content = {
+        "title": product.get("title"),
+        "description": product.get("description"),
+        "published": product.get("published"),
+        "images": [i.get("src") for i in product.get("images") or []],
+        "variants": [{k: v.get(k) for k in _VARIANT_FIELDS} for v in product.get("variants") or []],
+        "collection_ids": product.get("collection_ids"),
+    }
+    return f"shoplazza:product:{product['id']}:{product['updated_at']}:{_digest(content)}"
+
+
+def product_removed_event_id(product_id: str) -> str:
+    """A product's deletion, by products/delete or found by the stock sweep: it happens once."""
+    return f"shoplazza:product-deleted:{product_id}"
+
+
+def fulfillment_event_id(order_id: str, fulfillment: dict[str, Any]) -> str | None:
+    """One fulfillment change, by orders/update or by the fulfillment list."""
+    if not fulfillment.get("id") or not fulfillment.get("updated_at"):
+        return None
+    tracking = _digest(
+        [fulfillment.get("tracking_number"), fulfillment.get("tracking_company_code")]
+    )
+    return (
+        f"shoplazza:fulfillment:{order_id}:{fulfillment['id']}:"
+        f"{fulfillment['updated_at']}:{tracking}"
+    )
+
+
+def fulfillment_event(fulfillments: list[dict[str, Any]], index: int) -> tuple[str, dict[str, Any]]:
+    """The event type and payload of an order's ``index``-th fulfillment: the
+    first one ships the order, a later one or an edit corrects the tracking."""
+    fulfillment = fulfillments[index]
+    kind = (
+        "order.shoplazza_tracking_updated"
+        if index > 0 or fulfillment.get("updated")
+        else "order.shoplazza_fulfilled"
+    )
+    return kind, {
+        "tracking_number": fulfillment["tracking_number"],
+        "tracking_company_code": fulfillment.get("tracking_company_code", ""),
+        "tracking_company": fulfillment.get("tracking_company", ""),
+        "line_item_ids": [str(i.get("id")) for i in fulfillment.get("line_items", [])],
+    }
 
 
 def translate(topic: str, shop_domain: str, body: bytes) -> list[dict[str, Any]]:
@@ -45,9 +119,11 @@ def translate(topic: str, shop_domain: str, body: bytes) -> list[dict[str, Any]]
     store = store_of(shop_domain)
     event_id = "shoplazza:" + hashlib.sha256(topic.encode() + b"\n" + body).hexdigest()
 
-    def event(type_: str, entity: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def event(
+        type_: str, entity: str, payload: dict[str, Any], change_id: str | None = None
+    ) -> dict[str, Any]:
         return {
-            "event_id": event_id,
+            "event_id": change_id or event_id,
             "type": type_,
             "source": "shoplazza",
             "entity": entity,
@@ -60,42 +136,33 @@ def translate(topic: str, shop_domain: str, body: bytes) -> list[dict[str, Any]]
         product = doc.get("product", doc)
         return [
             event(
-                "listing.product_updated", f"listing:{store}:{product['id']}", {"product": product}
+                "listing.product_updated",
+                f"listing:{store}:{product['id']}",
+                {"product": product},
+                product_event_id(product),
             )
         ]
     if topic == "products/delete":
         product = doc.get("product", doc)
         return [
             event(
-                "listing.product_removed", f"listing:{store}:{product['id']}", {"reason": "deleted"}
+                "listing.product_removed",
+                f"listing:{store}:{product['id']}",
+                {"reason": "deleted"},
+                product_removed_event_id(str(product["id"])),
             )
         ]
     if topic in ("orders/update", "orders/cancelled"):
         order = doc.get("order", doc)
-        tiktok_id = _tiktok_order_id(order)
+        tiktok_id = tiktok_order_id(order)
         if tiktok_id is None:
             return []  # not a TikTok Shop order: nothing for this channel
         entity = f"order:{tiktok_id}"
         fulfillments = order.get("fulfillments") or []
         if topic == "orders/update" and fulfillments:
-            latest = fulfillments[-1]
-            kind = (
-                "order.shoplazza_tracking_updated"
-                if len(fulfillments) > 1 or latest.get("updated")
-                else "order.shoplazza_fulfilled"
-            )
-            return [
-                event(
-                    kind,
-                    entity,
-                    {
-                        "tracking_number": latest["tracking_number"],
-                        "tracking_company_code": latest.get("tracking_company_code", ""),
-                        "tracking_company": latest.get("tracking_company", ""),
-                        "line_item_ids": [str(i.get("id")) for i in latest.get("line_items", [])],
-                    },
-                )
-            ]
+            kind, payload = fulfillment_event(fulfillments, len(fulfillments) - 1)
+            change_id = fulfillment_event_id(str(order.get("id", "")), fulfillments[-1])
+            return [event(kind, entity, payload, change_id)]
         change = {
             "financial_status": order.get("financial_status"),
             "status": "cancelled" if topic == "orders/cancelled" else order.get("status"),

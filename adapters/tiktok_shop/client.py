@@ -29,6 +29,9 @@ DUPLICATE_TRACKING = 21011025
 TRACKING_MISMATCH = 21004015
 ORDER_IS_FBT = 21008025
 RETRYABLE_CODES = frozenset({RATE_LIMITED})
+# The OAuth code is traded on token/get; a refresh has its own route (CONN-5).
+TOKEN_GET = "/api/v2/token/get"
+TOKEN_REFRESH = "/api/v2/token/refresh"
 REFRESH_AHEAD = 3600  # refresh an access token this long before it expires (CONN-5)
 
 
@@ -77,12 +80,13 @@ class TikTokClient:
     async def exchange_code(self, shop: str, auth_code: str) -> dict[str, Any]:
         """Trade an OAuth code for tokens; store them; return what the log may keep."""
         data = await self._token_call(
+            TOKEN_GET,
             {
                 "app_key": self.app_key,
                 "app_secret": self.app_secret,
                 "auth_code": auth_code,
                 "grant_type": "authorized_code",
-            }
+            },
         )
         shops = await self._authorized_shops(data["access_token"])
         if not shops:
@@ -114,12 +118,13 @@ class TikTokClient:
         if current is None:
             raise TikTokError("no_credentials", f"{shop} was never authorized")
         data = await self._token_call(
+            TOKEN_REFRESH,
             {
                 "app_key": self.app_key,
                 "app_secret": self.app_secret,
                 "refresh_token": current.refresh_token,
                 "grant_type": "refresh_token",
-            }
+            },
         )
         renewed = Credentials(
             shop,
@@ -138,8 +143,8 @@ class TikTokClient:
         )
         return renewed
 
-    async def _token_call(self, params: dict[str, str]) -> dict[str, Any]:
-        response = await self.http.get(f"{self.auth_url}/api/v2/token/get", params=params)
+    async def _token_call(self, route: str, params: dict[str, str]) -> dict[str, Any]:
+        response = await self.http.get(f"{self.auth_url}{route}", params=params)
         body = _json(response)
         if response.status_code != 200 or body.get("code") != 0:
             raise TikTokError(

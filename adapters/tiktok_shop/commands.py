@@ -16,8 +16,11 @@ from adapters.tiktok_shop.client import (
     ALREADY_SHIPPED,
     BAD_CREDENTIALS,
     BAD_SIGN,
+    DUPLICATE_TRACKING,
+    ORDER_IS_FBT,
     ORDER_ON_HOLD,
     PRODUCT_NOT_FOUND,
+    TRACKING_MISMATCH,
     TikTokClient,
     TikTokError,
 )
@@ -65,15 +68,39 @@ def result(command: OutboxCommand, entity: str, event_type: str, payload: dict[s
     }
 
 
+ORDER_NOT_FOUND = 21001001
+CANNOT_SHIP = 21008001
+UPDATE_WINDOW_CLOSED = 21011046
+# TikTok documents no code for these two refusals; the sandbox's stand-ins.
+BAD_LINE_ITEMS = 21001006
+PROVIDER_NOT_OFFERED = 21004016
+
+# What a merchant reads when TikTok refuses a fulfillment push or a tracking
+# correction, by TikTok's error code.
+SHIPPING_REFUSALS: dict[int, str] = {
+    ORDER_ON_HOLD: "TikTok holds the order (On Hold); shipping info goes out when it is released",
+    ALREADY_SHIPPED: "the order is already shipped on TikTok",
+    DUPLICATE_TRACKING: "TikTok refused the tracking number: another package already uses it",
+    TRACKING_MISMATCH: "TikTok refused the tracking number: it does not match the carrier",
+    ORDER_IS_FBT: "the order is Fulfilled by TikTok; shipping info is not pushed",
+    BAD_LINE_ITEMS: "TikTok refused the package: its items are not items of this order",
+    PROVIDER_NOT_OFFERED: "TikTok refused the carrier: the order's delivery option does not "
+    "offer it; map the Shoplazza carrier to one the option lists",
+    UPDATE_WINDOW_CLOSED: "past TikTok's 72-hour window for shipping info updates",
+    ORDER_NOT_FOUND: "TikTok does not know this order",
+    CANNOT_SHIP: "TikTok does not accept shipping info for the order in its current status",
+}
+
+
+def shipping_refusal(error: TikTokError) -> str:
+    """A merchant-readable sentence for a refused push, with TikTok's code."""
+    sentence = SHIPPING_REFUSALS.get(_int(error.code) or 0, f"TikTok refused: {error.message}")
+    return f"{sentence} (TikTok error {error.code})"
+
+
 class TikTokCommands:
-    def __init__(
-        self,
-        client: TikTokClient,
-        default_delivery_option: str = "default",
-        images: ImageSource | None = None,
-    ) -> None:
+    def __init__(self, client: TikTokClient, images: ImageSource | None = None) -> None:
         self.client = client
-        self.default_delivery_option = default_delivery_option
         self.images = images or HttpImageSource(client.http)
         self._warehouses: dict[str, str] = {}  # shop -> its default sales warehouse id
         self._uploaded: dict[tuple[str, str], str] = {}  # (shop, image src) -> TikTok uri
@@ -443,12 +470,18 @@ class TikTokCommands:
         p = command.payload
         shop = await self._shop_of_order(command)
         data = await self._call(shop, "GET", "/order/202309/orders", query={"ids": p["order_id"]})
-        [order] = data["orders"]
+        orders = data.get("orders") or []
+        if len(orders) != 1:
+            # A webhook can outrun the order API: ask again later rather than fail.
+            raise RetryLater(f"TikTok returned {len(orders)} orders for {p['order_id']}")
+        [order] = orders
         if not p["include_recipient"]:
             order.pop("recipient_address", None)  # ORD-5: not fetched into our hands
         return [result(command, p["order"], "order.detail_fetched", order)]
 
     async def push_shipping(self, command: OutboxCommand) -> list[dict]:
+        """Mark Package As Shipped with TikTok's own line item ids and a provider
+        of the order's delivery option (the chart chose both)."""
         p = command.payload
         shop = await self._shop_of_order(command)
         try:
@@ -459,11 +492,11 @@ class TikTokCommands:
                 body={
                     "tracking_number": p["tracking_number"],
                     "shipping_provider_id": p["shipping_provider_id"],
-                    "order_line_item_ids": p.get("order_line_item_ids", []),
+                    "order_line_item_ids": list(p["order_line_item_ids"]),
                 },
             )
         except TikTokError as error:
-            return refused(command, p["order"], "order.shipping_push_failed", error)
+            return _push_refused(command, error, "ship")
         return [
             result(
                 command, p["order"], "order.shipping_pushed", {"package_id": data.get("package_id")}
@@ -484,9 +517,7 @@ class TikTokCommands:
                 },
             )
         except TikTokError as error:
-            return refused(
-                command, p["order"], "order.shipping_push_failed", error, purpose="correction"
-            )
+            return _push_refused(command, error, "correction")
         return [result(command, p["order"], "order.shipping_pushed", {"purpose": "correction"})]
 
     # ------------------------------------------------------------- shop
@@ -516,25 +547,64 @@ class TikTokCommands:
         ]
 
     async def fetch_shipping_providers(self, command: OutboxCommand) -> list[dict]:
+        """The providers of each delivery option of the shop's warehouses (or of
+        the one option asked for): one `logistics.providers_listed` per option,
+        so the connection keeps which option lists which provider."""
         shop = command.payload["shop"]
-        option = command.payload.get("delivery_option_id") or self.default_delivery_option
-        data = await self._call(
-            shop, "GET", f"/logistics/202309/delivery_options/{option}/shipping_providers"
-        )
-        return [
-            result(
+        wanted = command.payload.get("delivery_option_id")
+        if wanted:
+            options = [{"id": wanted, "name": command.payload.get("delivery_option_name", "")}]
+        else:
+            options = await self._delivery_options(shop)
+        events = []
+        for option in options:
+            data = await self._call(
+                shop,
+                "GET",
+                f"/logistics/202309/delivery_options/{option['id']}/shipping_providers",
+            )
+            event = result(
                 command,
                 shop,
                 "logistics.providers_listed",
                 {
-                    "delivery_option_id": option,
+                    "delivery_option_id": option["id"],
+                    "delivery_option_name": option.get("name", ""),
                     "shipping_providers": [
                         {"id": str(sp["id"]), "name": sp["name"]}
                         for sp in data.get("shipping_providers", [])
                     ],
                 },
             )
-        ]
+            event["event_id"] += f">{option['id']}"
+            events.append(event)
+        return events
+
+    async def _delivery_options(self, shop: str) -> list[dict[str, str]]:
+        """Every delivery option of every warehouse, once each."""
+        data = await self._call(shop, "GET", "/logistics/202309/warehouses")
+        options: dict[str, dict[str, str]] = {}
+        for warehouse in data.get("warehouses", []):
+            listed = await self._call(
+                shop, "GET", f"/logistics/202309/warehouses/{warehouse['id']}/delivery_options"
+            )
+            for option in listed.get("delivery_options", []):
+                options.setdefault(
+                    str(option["id"]), {"id": str(option["id"]), "name": option.get("name", "")}
+                )
+        return list(options.values())
+
+
+def _push_refused(command: OutboxCommand, error: TikTokError, purpose: str) -> list[dict]:
+    """A refused push becomes `order.shipping_push_failed` with a reason the merchant reads."""
+    return [
+        result(
+            command,
+            command.payload["order"],
+            "order.shipping_push_failed",
+            {"purpose": purpose, "code": _int(error.code), "message": shipping_refusal(error)},
+        )
+    ]
 
 
 def _leaf_category(product: dict[str, Any]) -> str | None:

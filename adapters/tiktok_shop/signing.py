@@ -1,4 +1,4 @@
-"""TikTok Shop signatures (PLATFORMS.md, "Webhooks" and "Calling the API").
+"""TikTok Shop signatures (docs/platforms.md, "TikTok webhooks" and "Calling the API").
 
 Webhooks (PLAT-1): the ``Authorization`` header is the lowercase hex
 HMAC-SHA256, keyed with the app secret, of the app key followed by the raw

@@ -5,6 +5,9 @@ merchant's store. An `EntityDirectory` answers "which connection has this
 TikTok shop?" and "which listing has this TikTok product?" from the read model.
 Event ids come from ``tts_notification_id`` (a repeat delivery is then a
 duplicate, PLAT-3) or, where the docs' examples omit it, from a hash of the body.
+The changes the scheduled pull also finds (an order's status, a product's
+review status) take their id from the change itself instead, so that the
+webhook and the pull of one change are one event (PLAT-8).
 """
 
 from __future__ import annotations
@@ -57,6 +60,30 @@ def _id(value: Any) -> str:
     return str(value)
 
 
+# Webhook 37's audit status, as the product status Search Products reports for it.
+AUDIT_TO_PRODUCT_STATUS = {"APPROVED": "ACTIVATE", "FAILED": "FAILED", "AUDITING": "PENDING"}
+
+
+def order_status_event_id(order_id: str, status: str, update_time: int) -> str:
+    """One order status change, however it arrives (webhook 1 or Search Orders)."""
+    status = "CANCELLED" if status == "CANCEL" else status  # webhook and API spellings
+    return f"tiktok:order:{order_id}:{status}:{update_time}"
+
+
+def product_status_event_id(product_id: str, status: str, update_time: int) -> str:
+    """One product status change, however it arrives (webhook 37 or Search Products)."""
+    return f"tiktok:product:{product_id}:{status}:{update_time}"
+
+
+def product_status_events(listing: str, status: str, update_time: int) -> list[dict[str, Any]]:
+    """What a product status means for its listing: Approved is final news; any
+    other status is fetched (the search and the webhook carry no reasons)."""
+    if status == "ACTIVATE":
+        payload = {"status": status, "update_time": update_time}
+        return [{"type": "listing.review_result", "entity": listing, "payload": payload}]
+    return [{"type": "listing.status_notified", "entity": listing, "payload": {}}]
+
+
 def event_id_for(webhook: TikTokWebhook, body: bytes) -> str:
     if webhook.tts_notification_id:
         return f"tiktok:{webhook.tts_notification_id}"
@@ -72,9 +99,16 @@ async def translate(body: bytes, directory: EntityDirectory) -> list[dict[str, A
     base_id = event_id_for(webhook, body)
     data = webhook.data
 
-    def event(type_: str, entity: str, payload: dict[str, Any], suffix: str = "") -> dict[str, Any]:
+    def event(
+        type_: str,
+        entity: str,
+        payload: dict[str, Any],
+        suffix: str = "",
+        *,
+        event_id: str | None = None,
+    ) -> dict[str, Any]:
         return {
-            "event_id": base_id + suffix,
+            "event_id": event_id or base_id + suffix,
             "type": type_,
             "source": "tiktok",
             "entity": entity,
@@ -84,17 +118,19 @@ async def translate(body: bytes, directory: EntityDirectory) -> list[dict[str, A
 
     kind = webhook.type
     if kind == ORDER_STATUS_CHANGE:
+        order_id = _id(data["order_id"])
         return [
             event(
                 "order.status_changed",
-                f"order:{_id(data['order_id'])}",
+                f"order:{order_id}",
                 {
-                    "order_id": _id(data["order_id"]),
+                    "order_id": order_id,
                     "shop_id": webhook.shop_id,
                     "order_status": data["order_status"],
                     "update_time": data["update_time"],
                     "is_on_hold_order": bool(data.get("is_on_hold_order", False)),
                 },
+                event_id=order_status_event_id(order_id, data["order_status"], data["update_time"]),
             )
         ]
     if kind == RECIPIENT_ADDRESS_UPDATE:
@@ -154,8 +190,14 @@ async def translate(body: bytes, directory: EntityDirectory) -> list[dict[str, A
                 )
             ]
         if kind == PRODUCT_AUDIT_STATUS_CHANGE:
-            audit = data.get("audit") or {}
-            if audit.get("status") == "APPROVED":
+            status = AUDIT_TO_PRODUCT_STATUS.get((data.get("audit") or {}).get("status", ""))
+            if status is not None and data.get("update_time") is not None:
+                change_id = product_status_event_id(product_id, status, data["update_time"])
+                return [
+                    event(e["type"], e["entity"], e["payload"], event_id=change_id)
+                    for e in product_status_events(listing, status, data["update_time"])
+                ]
+            if (data.get("audit") or {}).get("status") == "APPROVED":
                 return [
                     event(
                         "listing.review_result",

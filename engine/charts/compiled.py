@@ -2,7 +2,7 @@
 
 There is one Machine per chart and one light model object it is triggered on;
 no model is ever kept per entity (``add_model`` is O(n) and ~8 KB a model, see
-DESIGN.md). The step loads an entity's state into the model, triggers, and
+docs/performance.md). The step loads an entity's state into the model, triggers, and
 reads the result back; guards and actions see the step through ``model.ctx``.
 """
 

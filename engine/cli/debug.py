@@ -19,8 +19,26 @@ from engine.chartset import ChartSet, discover_packages
 from engine.cli.main import _fail, _print_json, _table, app, err, open_existing, out
 from engine.gc_tuning import tune_gc
 from engine.history import entity_history
-from engine.logfile import LogFileError, event_of, export_log, logged_events_from_file, read_records
-from engine.replay import LoggedEvent, check, logged_events, replay, replay_steps, what_if
+from engine.logfile import (
+    LogFileError,
+    NoBase,
+    event_of,
+    export_log,
+    logged_events_from_file,
+    read_base,
+    read_header,
+    read_records,
+    starts_mid_log,
+)
+from engine.replay import (
+    LoggedEvent,
+    ReplayError,
+    check,
+    logged_events,
+    replay,
+    replay_steps,
+    what_if,
+)
 from engine.step import EntityState
 
 DbOption = Annotated[Path | None, typer.Option("--db", help="The SQLite database file.")]
@@ -87,7 +105,10 @@ def export(
     entity: Annotated[str | None, typer.Option("--entity", help="Only this entity.")] = None,
     since: Annotated[int, typer.Option("--since", help="Only events after this seq.")] = 0,
 ) -> None:
-    """Write the event log (one event a line, with its recorded outcome) as JSONL."""
+    """Write the event log (one event a line, with its recorded outcome) as JSONL.
+    With --since, the file also carries the state at that seq of each entity
+    its events touch (rebuilt by replay), which `replay FILE` starts from."""
+    charts = load_charts() if since > 0 else None
 
     async def run() -> int:
         store = await open_existing(db)
@@ -99,12 +120,18 @@ def export(
                     entity=entity,
                     since_seq=since,
                     exported_at=datetime.now(UTC).timestamp(),
+                    charts=charts,
                 )
         finally:
             await store.close()
 
-    count = asyncio.run(run())
-    out.print(f"exported {count} events to {out_file}", highlight=False)
+    try:
+        count = asyncio.run(run())
+    except ReplayError as error:
+        out_file.unlink(missing_ok=True)
+        raise _fail(f"cannot write the states at seq {since}: {error}", 2) from None
+    cut = f", after seq {since}, with the entities' states at that seq" if since > 0 else ""
+    out.print(f"exported {count} events to {out_file}{cut}", highlight=False)
 
 
 @app.command()
@@ -113,14 +140,34 @@ def ingest(
     log_file: Annotated[Path, typer.Argument(help="A JSONL event log.")],
 ) -> None:
     """Feed a log through the engine: new events are applied, known ones are
-    duplicates and change nothing, malformed ones become dead letters."""
+    duplicates and change nothing, malformed ones become dead letters. The
+    commands the events ask for are recorded as inert: the log's own database
+    did that work, so this one never carries it out (`channelsync commands
+    --status inert`)."""
     from engine.runtime import Engine
 
+    try:
+        header = read_header(log_file)
+    except LogFileError as error:
+        raise _fail(str(error)) from None
+    if starts_mid_log(header):
+        raise _fail(
+            f"{log_file} starts after seq {header['since_seq']} of its log (export --since):"
+            " ingest applies events from the entities' initial states, so it takes a whole"
+            " log; export without --since (or read this one with `channelsync replay`)",
+            2,
+        )
     charts = load_charts()
     tune_gc()
+    inert = (
+        f"ingested from {log_file.name}: the database that logged it did this work,"
+        " so this one never carries it out"
+    )
 
     async def run() -> dict[str, int]:
-        engine = await Engine.open(db, charts=charts, run_timers=False, run_outbox=False)
+        engine = await Engine.open(
+            db, charts=charts, run_timers=False, run_outbox=False, inert_commands=inert
+        )
         counts: dict[str, int] = {}
         try:
             window: list[Any] = []
@@ -167,6 +214,15 @@ def replay_command(
     if (log_file is None) == (db is None):
         raise _fail("give either a JSONL file or --db")
     until_seq, until_time = parse_until(until)
+    try:
+        base = read_base(log_file) if log_file is not None else {}
+        since = int(read_header(log_file).get("since_seq") or 0) if log_file else 0
+    except NoBase as error:
+        raise _fail(str(error), 2) from None
+    except LogFileError as error:
+        raise _fail(str(error)) from None
+    if until_seq is not None and until_seq < since:
+        raise _fail(f"{log_file} starts after seq {since}: --until must be {since} or later", 2)
     charts = load_charts(charts_dir)
     tune_gc()
 
@@ -182,7 +238,7 @@ def replay_command(
                 return logged_events_from_file(log_file, charts)
 
             if charts_dir is not None:
-                await _what_if(source(), charts, entity, as_json)
+                await _what_if(source(), charts, entity, as_json, base)
                 return
             if as_json and store is not None:
                 with progress(total, "replaying") as advance:
@@ -196,7 +252,10 @@ def replay_command(
                     )
                 _print_json(_states_json(result.entities))
                 return
-            states: dict[str, EntityState] = {}
+            # A file that starts mid-log starts from the states at its cut.
+            states: dict[str, EntityState] = {
+                key: state for key, state in base.items() if entity in (None, key)
+            }
             timelines: dict[str, list[list[str]]] = {}
             with progress(total, "replaying") as advance:
                 async for replayed in replay_steps(
@@ -250,12 +309,18 @@ def replay_command(
         asyncio.run(run())
     except LogFileError as error:
         raise _fail(str(error)) from None
+    except ReplayError as error:
+        raise _fail(str(error), 2) from None
 
 
 async def _what_if(
-    events: AsyncIterator[LoggedEvent], charts: ChartSet, entity: str | None, as_json: bool
+    events: AsyncIterator[LoggedEvent],
+    charts: ChartSet,
+    entity: str | None,
+    as_json: bool,
+    base: dict[str, EntityState],
 ) -> None:
-    count, differences = await what_if(events, charts, entity=entity)
+    count, differences = await what_if(events, charts, entity=entity, base=base)
     if as_json:
         _print_json(
             [
@@ -318,7 +383,10 @@ def check_command(
         finally:
             await store.close()
 
-    report, entities = asyncio.run(run())
+    try:
+        report, entities = asyncio.run(run())
+    except ReplayError as error:
+        raise _fail(str(error), 2) from None
     divergence = report.divergence
     if divergence is None:
         out.print(
@@ -393,9 +461,7 @@ def history(
                 "event": event["type"] + origin,
                 "change": change,
                 "commands": "; ".join(
-                    f"#{c['id']} {c['type']}: {c['status']}"
-                    + (f" ({c['last_error']})" if c["last_error"] else "")
-                    for c in event["commands"]
+                    f"#{c['id']} {c['type']}: {_command_state(c)}" for c in event["commands"]
                 ),
             }
         )
@@ -408,3 +474,10 @@ def history(
         )
     if story["dead_letters"]:
         _table("Dead letters", story["dead_letters"], ["source", "error"])
+
+
+def _command_state(command: dict[str, Any]) -> str:
+    """``done``, ``parked (why)``; a discarded command's reason says it all."""
+    if command["status"] == "discarded":
+        return str(command["reason"])
+    return command["status"] + (f" ({command['reason']})" if command["reason"] else "")

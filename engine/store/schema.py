@@ -90,6 +90,29 @@ MIGRATIONS: list[str] = [
     ALTER TABLE outbox ADD COLUMN hold_key TEXT;
     CREATE INDEX outbox_held ON outbox (hold_key) WHERE status = 'held';
     """,
+    # 3: what operators did to commands (retry, discard): who, why, when, from what.
+    """
+    CREATE TABLE outbox_actions (
+        id              INTEGER PRIMARY KEY,
+        command_id      INTEGER NOT NULL,
+        action          TEXT    NOT NULL,
+        actor           TEXT    NOT NULL,
+        reason          TEXT,
+        at              REAL    NOT NULL,
+        status_before   TEXT    NOT NULL,
+        attempts_before INTEGER NOT NULL,
+        error_before    TEXT
+    );
+    CREATE INDEX outbox_actions_by_command ON outbox_actions (command_id, id);
+    """,
+    # 4: named cursors: how far a periodic pull has come, kept across restarts.
+    """
+    CREATE TABLE cursors (
+        name        TEXT PRIMARY KEY,
+        value       TEXT NOT NULL,
+        updated_at  REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

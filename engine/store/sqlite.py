@@ -13,10 +13,10 @@ import asyncio
 import contextlib
 import operator
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 from pydantic_core import from_json, to_json
@@ -31,6 +31,8 @@ from engine.store.writer import Writer
 # SQLite caps bound parameters per statement; stay well under it.
 _CHUNK = 500
 _FETCH = 2000
+
+T = TypeVar("T")
 
 
 # SQLite's default page cache is 2 MB: with a million entities, the writer's
@@ -145,6 +147,10 @@ class SQLiteStore:
         self._checkpointer: Checkpointer | None = None
         self._write_lock = asyncio.Lock()
         self._next_seq = 1
+        # Set (to a reason) by a store that only records: `ingest` into a
+        # scratch database. Its commands are written as ``inert`` with this
+        # reason and no dispatcher ever picks them up.
+        self.inert_commands: str | None = None
 
     @classmethod
     async def open(
@@ -234,14 +240,39 @@ class SQLiteStore:
 
     async def _write(self, batch: Batch, timers_fired: Sequence[str]) -> None:
         # Plain rows go to the writer (across the pipe, for a writer process).
-        await self._writer.run(_write_rows, batch_rows(batch, timers_fired))
+        await self._writer.run(_write_rows, batch_rows(batch, timers_fired, self.inert_commands))
 
     async def execute_write(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One small write in its own transaction (outbox bookkeeping); rows changed."""
         async with self._write_lock:
             return await self._writer.execute(sql, params)
 
+    async def run_write(self, func: Callable[..., T], *args: Any) -> T:
+        """``func(connection, *args)`` on the writer, for a write of several
+        statements that must see and change rows together (an operator's
+        action on a command). ``func`` runs its own transaction and must be a
+        module-level function (a writer process receives it pickled)."""
+        async with self._write_lock:
+            return await self._writer.run(func, *args)
+
+    async def save_cursor(self, name: str, value: str, at: float) -> None:
+        """Remember how far the pull called ``name`` has come. The caller saves it
+        only once the events it covers are durably recorded, so a crash between
+        the two repeats some of the pull (its events are then duplicates) and
+        never skips any of it."""
+        await self.execute_write(
+            "INSERT INTO cursors (name, value, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value,"
+            " updated_at = excluded.updated_at",
+            (name, value, at),
+        )
+
     # ------------------------------------------------------------------ reads
+
+    async def cursor(self, name: str) -> str | None:
+        """The value last saved by `save_cursor` under ``name``, or None."""
+        rows = await self.fetchall("SELECT value FROM cursors WHERE name = ?", (name,))
+        return str(rows[0][0]) if rows else None
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row | tuple]:
         rows: list[Any] = []
@@ -333,7 +364,15 @@ class SQLiteStore:
         return int(rows[0][0])
 
     async def count(self, table: str) -> int:
-        if table not in {"events", "entities", "outbox", "timers", "dead_letters", "duplicates"}:
+        if table not in {
+            "events",
+            "entities",
+            "outbox",
+            "outbox_actions",
+            "timers",
+            "dead_letters",
+            "duplicates",
+        }:
             raise ValueError(f"unknown table {table!r}")
         rows = await self.fetchall(f"SELECT COUNT(*) FROM {table}")
         return int(rows[0][0])
@@ -436,8 +475,14 @@ def _insert_many(
         db.execute(sql, [value for row in chunk for value in row])
 
 
-def batch_rows(batch: Batch, timers_fired: Sequence[str]) -> tuple[Any, ...]:
-    """A batch as the plain rows its transaction writes (cheap to pickle)."""
+def batch_rows(
+    batch: Batch, timers_fired: Sequence[str], inert_commands: str | None = None
+) -> tuple[Any, ...]:
+    """A batch as the plain rows its transaction writes (cheap to pickle).
+
+    With ``inert_commands`` (a reason), commands are recorded as ``inert``:
+    kept for reading, never carried out."""
+    command_status = "pending" if inert_commands is None else "inert"
     # The event tuples are read off the rows by attrgetter, in C.
     event_rows = list(map(_EVENT_COLUMNS, batch.events))
     last_of: dict[str, EventRow] = {}
@@ -462,6 +507,8 @@ def batch_rows(batch: Batch, timers_fired: Sequence[str]) -> tuple[Any, ...]:
                     command.idempotency_key,
                     row.received_at,
                     row.received_at,
+                    command_status,
+                    inert_commands,
                 )
             )
         for timer in row.timers:
@@ -512,7 +559,7 @@ def _write_rows(db: sqlite3.Connection, rows: tuple[Any, ...]) -> None:
             _insert_many(
                 db,
                 "INSERT OR IGNORE INTO outbox (event_seq, entity, command, payload,"
-                " idempotency_key, created_at, available_at)",
+                " idempotency_key, created_at, available_at, status, last_error)",
                 outbox_rows,
             )
         if fired:

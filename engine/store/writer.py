@@ -2,7 +2,7 @@
 
 A batch's whole transaction (BEGIN, one statement per table, COMMIT) runs as
 one function call on that thread, so the event loop pays one thread hop per
-commit (about 120 us, DESIGN.md) instead of one per statement, and the rows
+commit (about 120 us, docs/performance.md) instead of one per statement, and the rows
 are bound to SQL on the writer's thread while the loop steps the next batch.
 """
 

@@ -42,7 +42,9 @@ async def test_plat5_rate_limited_calls_back_off_and_all_get_through(box):
     results = await asyncio.gather(
         *[
             client.call(
-                story.SHOP, "GET", "/logistics/202309/delivery_options/x/shipping_providers"
+                story.SHOP,
+                "GET",
+                "/logistics/202309/delivery_options/7091146663229769477/shipping_providers",
             )
             for _ in range(9)
         ]

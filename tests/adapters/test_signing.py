@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from adapters.shoplazza import signing as shoplazza
 from adapters.tiktok_shop import sign_request, verify_webhook, webhook_signature
 
-# The known-answer vector of TikTok's documentation (PLATFORMS.md).
+# The known-answer vector of TikTok's documentation (docs/platforms.md).
 DOC_BODY = (
     b'{"type":1,"tts_notification_id":"7380066284010030890","shop_id":"7495540735365777507",'
     b'"timestamp":1718305585,"data":{"is_on_hold_order":true,"order_id":"576653688135258178",'
@@ -49,7 +49,7 @@ def test_plat1_property_any_byte_flip_breaks_the_signature(body, position, flip)
 
 
 def independent_sign(secret: str, path: str, query: dict, body: bytes) -> str:
-    """PLATFORMS.md's recipe, written out a second time, step by step."""
+    """The recipe of docs/platforms.md, written out a second time, step by step."""
     keys = [k for k in query if k not in ("sign", "access_token")]
     keys.sort()
     s = path

@@ -18,10 +18,11 @@ class Directory:
         return {"576486316948490001": "listing:demo-store:p1"}.get(tiktok_product_id)
 
 
-async def test_plat3_the_documented_order_webhook_becomes_one_deduplicable_event():
-    """PLAT-3: the event id is the notification id, so a redelivery is a duplicate."""
+async def test_plat3_plat8_the_documented_order_webhook_becomes_one_deduplicable_event():
+    """PLAT-3, PLAT-8: the event id names the change (order, status, update_time), so
+    a redelivery, and the scheduled pull of the same change, is a duplicate."""
     [event] = await translate(DOC_BODY, Directory())
-    assert event["event_id"] == "tiktok:7380066284010030890"
+    assert event["event_id"] == "tiktok:order:576653688135258178:UNPAID:1718305585"
     assert event["entity"] == "order:576653688135258178"
     assert event["payload"]["order_status"] == "UNPAID" and event["payload"]["is_on_hold_order"]
 

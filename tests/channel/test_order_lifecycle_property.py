@@ -1,19 +1,21 @@
-"""ORD-8 as a property over every valid TikTok lifecycle path."""
+"""ORD-8 and ORD-9 as properties over every valid TikTok lifecycle path,
+delivered in any order, with repeats and with equal update_times."""
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from engine import ChartSet
 from engine.step import Outcome, new_entity, step
 from statecharts import chart_package
+from statecharts.order import LIFECYCLE_RANK
 
 CHARTS = ChartSet.load([chart_package()])
 ORDER = CHARTS.by_kind["order"]
 FINAL = {"completed", "cancelled"}
 
-# TikTok's documented moves (PLATFORMS.md): forward, cancellation before delivery.
+# TikTok's documented moves (docs/order-flows.md): forward, cancellation before delivery.
 NEXT = {
     "UNPAID": ["ON_HOLD", "AWAITING_SHIPMENT", "CANCELLED"],
     "ON_HOLD": ["AWAITING_SHIPMENT", "CANCELLED"],
@@ -34,9 +36,10 @@ def lifecycle_paths(draw: st.DrawFn) -> list[tuple[str, int]]:
     while NEXT[status] and len(path) < 10 and draw(st.booleans() | st.just(True)):
         status = draw(st.sampled_from(NEXT[status]))
         path.append(status)
+    # TikTok stamps update_time in whole seconds: two moves may share one (ORD-9).
     times, now = [], 1_700_000_000
     for _ in path:
-        now += draw(st.integers(1, 3600))
+        now += draw(st.sampled_from([0, 0, 1]) | st.integers(0, 3600))
         times.append(now)
     return list(zip(path, times, strict=True))
 
@@ -49,16 +52,17 @@ def deliveries(draw: st.DrawFn) -> tuple[list[tuple[str, int]], list[int]]:
     return path, list(order)
 
 
-@settings(max_examples=400, deadline=None)
-@given(deliveries())
-def test_ord8_any_delivery_order_ends_at_the_newest_update_and_never_leaves_a_final_state(case):
-    """ORD-8: whatever subset of a valid path's updates arrives, in whatever order and
-    with whatever repeats, the order ends in the newest delivered status; stale
-    updates never move it back; a final state is never left; forward jumps over
-    lost updates are allowed."""
-    path, delivered = case
+def furthest(path: list[tuple[str, int]], delivered: list[int]) -> tuple[str, int]:
+    """The newest delivered update; among equally new ones, the furthest along."""
+    return max(
+        (path[i] for i in delivered),
+        key=lambda item: (item[1], LIFECYCLE_RANK[item[0].lower()]),
+    )
+
+
+def deliver(path: list[tuple[str, int]], delivered: list[int]):
+    """Step the order chart through the deliveries; yield the entity after each."""
     entity = new_entity(ORDER, "order:1")
-    reached_final = None
     for n, index in enumerate(delivered):
         status, update_time = path[index]
         event = CHARTS.event_types.make(
@@ -73,10 +77,36 @@ def test_ord8_any_delivery_order_ends_at_the_newest_update_and_never_leaves_a_fi
         assert result.outcome in (Outcome.TRANSITIONED, Outcome.IGNORED), result.reason
         if result.outcome is Outcome.TRANSITIONED:
             entity = result.entity
+        yield entity
+
+
+@settings(max_examples=400, deadline=None)
+@given(deliveries())
+# Two moves in one second, in order: the later one applies (ORD-9).
+@example(([("AWAITING_SHIPMENT", 1_700_000_100), ("IN_TRANSIT", 1_700_000_100)], [0, 1]))
+# ...and delivered the other way round, the earlier one never moves it back.
+@example(([("ON_HOLD", 1_700_000_100), ("CANCELLED", 1_700_000_100)], [1, 0, 1]))
+def test_ord8_ord9_any_delivery_order_ends_at_the_furthest_update_and_never_moves_back(case):
+    """ORD-8, ORD-9: whatever subset of a valid path's updates arrives, in whatever
+    order, with repeats and equal update_times, the order ends at the newest
+    delivered status (among equally new ones, the furthest along TikTok's
+    lifecycle); it never moves back: what it shows is never older, and at an
+    equal update_time never less far along, than what it showed before; a
+    final state is never left; forward jumps over lost updates are allowed."""
+    path, delivered = case
+    reached_final = None
+    shown: tuple[int, int] | None = None
+    entity = None
+    for entity in deliver(path, delivered):
+        if "update_time" in entity.data:
+            now = (entity.data["update_time"], LIFECYCLE_RANK[entity.state])
+            assert shown is None or now >= shown, f"moved back from {shown} to {now}"
+            shown = now
         if reached_final:
             assert entity.state == reached_final, "a final state was left"
         elif entity.state in FINAL:
             reached_final = entity.state
-    newest_status, newest_time = max((path[i] for i in delivered), key=lambda item: item[1])
+    assert entity is not None
+    newest_status, newest_time = furthest(path, delivered)
     assert entity.state == newest_status.lower()
     assert entity.data["update_time"] == newest_time

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from adapters.sandbox import story
+from adapters.sandbox import tiktok as tiktok_sandbox
+from adapters.sandbox.story import Sandboxes, connect_shop
+from adapters.tiktok_shop.commands import TikTokCommands
+from engine.outbox import OutboxCommand, RetryLater
+from statecharts.resolvers import provider_for_option
 from statecharts.views import order_list
-from tests.channel.harness import SHOP, listing, product
+from tests.channel.harness import SHOP, TIKTOK_SHOP_ID, listing, product
 
 USPS = "7117858858072016686"
 
@@ -198,6 +204,69 @@ async def test_ord8_numeric_status_codes_are_understood(shop):
     assert await shop.state("order:7011") == "awaiting_shipment"
 
 
+async def test_ord9_an_equal_update_time_applies_forward_and_never_back(shop):
+    """ORD-9: TikTok stamps two moves within one second: the forward one applies,
+    the backward one and a repeat do not."""
+    await paid_order(shop, "7012")  # AWAITING_SHIPMENT at 200
+    forward = await shop.order_status("7012", "IN_TRANSIT", 200)
+    assert forward.outcome == "transitioned" and await shop.state("order:7012") == "in_transit"
+    back = await shop.order_status("7012", "AWAITING_SHIPMENT", 200)
+    assert back.outcome == "ignored" and back.reason.startswith("stale")
+    again = await shop.order_status("7012", "IN_TRANSIT", 200)
+    assert again.outcome == "ignored"
+    assert await shop.state("order:7012") == "in_transit"
+    assert [
+        c["fulfillment_status"] for c in shop.shoplazza.called("update_shoplazza_fulfillment")
+    ] == ["shipped"]
+
+
+async def test_ord6_the_shoplazza_copy_never_moves_back(shop):
+    """ORD-6: the merchant shipped in Shoplazza; TikTok's later Partially Shipping
+    does not turn Shoplazza's shipped back into partially shipped, and after a
+    cancel in Shoplazza nothing reopens or cancels it again."""
+    await paid_order(shop, "7013")
+    await shop.send(
+        "order.shoplazza_fulfilled",
+        "order:7013",
+        {"tracking_number": "9400", "tracking_company_code": "usps"},
+    )
+    await shop.order_status("7013", "PARTIALLY_SHIPPING", 300)
+    assert not shop.shoplazza.called("update_shoplazza_fulfillment"), "shipped stays shipped"
+
+    await paid_order(shop, "7014", status="UNPAID")
+    await shop.send("order.shoplazza_changed", "order:7014", {"status": "cancelled"})
+    await shop.order_status("7014", "AWAITING_SHIPMENT", 200)
+    await shop.order_status("7014", "CANCELLED", 300)
+    payments = [c["order"] for c in shop.shoplazza.called("update_shoplazza_payment")]
+    cancels = [c["order"] for c in shop.shoplazza.called("cancel_shoplazza_order")]
+    assert "order:7014" not in payments and "order:7014" not in cancels
+
+
+async def test_ord6_shoplazza_status_and_tiktok_returns_are_kept_for_the_order_list(shop):
+    """ORD-6: the order keeps what Shoplazza shows and TikTok's returns, one row per
+    return at its latest status."""
+    await paid_order(shop, "7015")
+    await shop.send("order.shoplazza_changed", "order:7015", {"financial_status": "refunded"})
+    for status, at in (
+        ("RETURN_OR_REFUND_REQUEST_PENDING", 400),
+        ("RETURN_OR_REFUND_REQUEST_COMPLETE", 500),
+    ):
+        await shop.send(
+            "order.tiktok_return_changed",
+            "order:7015",
+            {
+                "return_id": "r9",
+                "return_type": "REFUND",
+                "return_status": status,
+                "update_time": at,
+            },
+        )
+    data = await shop.data("order:7015")
+    assert data["shoplazza"]["financial_status"] == "refunded"
+    [refund] = data["returns"]
+    assert refund["return_status"] == "RETURN_OR_REFUND_REQUEST_COMPLETE"
+
+
 # ------------------------------------------------------------------ logistics
 
 
@@ -266,6 +335,7 @@ async def test_logi3_tracking_goes_out_only_with_a_mapped_carrier_and_is_retried
     assert (
         push["tracking_number"] == "1Z999" and push["shipping_provider_id"] == "7117859084333745966"
     )
+    assert push["order_line_item_ids"] == [f"li-{shop.pids[0]}"], "TikTok's own line item ids"
     assert (await shop.data("order:7102"))["fulfillment"]["status"] == "pushed"
 
 
@@ -323,3 +393,297 @@ async def test_logi5_tracking_corrections_only_within_72_hours(shop):
     assert len(shop.tiktok.called("update_shipping_info")) == 1
     correction = (await shop.data("order:7105"))["fulfillment"]["correction"]
     assert correction["status"] == "not_synced" and "72-hour" in correction["reason"]
+
+
+# ------------------------------------------------------------ the push against the strict sandbox
+
+
+@pytest.fixture
+async def box(tmp_path):
+    """The channel over loopback HTTP against the strict sandboxes: connected
+    (FBS, usps and ups mapped) and the summer collection approved on TikTok."""
+    started = await Sandboxes.start(tmp_path / "orders.db")
+    try:
+        await connect_shop(started)
+        await started.service.add_collection(story.SHOP, "summer")
+        await started.settle()
+        await started.advance(2 * 3600)
+        yield started
+    finally:
+        await started.stop()
+
+
+async def shipped_in_shoplazza(
+    box: Sandboxes,
+    carrier: str,
+    tracking: str,
+    *,
+    delivery_option_id: str = tiktok_sandbox.STANDARD["id"],
+) -> str:
+    """A buyer orders the shirt and pays; the hold ends; the merchant fulfills in Shoplazza."""
+    shirt = await box.tiktok_product_id("1001")
+    order_id = box.tiktok.create_order(
+        [{"product_id": shirt, "seller_sku": "SKU-1001"}], delivery_option_id=delivery_option_id
+    )["id"]
+    await box.settle()
+    box.tiktok.order_action(order_id, "pay")
+    await box.advance(3600)
+    box.shoplazza.fulfill(await box.shoplazza_order_id(order_id), tracking, carrier)
+    await box.settle()
+    return order_id
+
+
+async def test_logi3_the_push_names_tiktoks_line_items_and_a_provider_of_the_delivery_option(box):
+    """LOGI-3: a fulfillment made in Shoplazza reaches the strict sandbox as TikTok's
+    own line item ids of the order and a provider its delivery option lists."""
+    order_id = await shipped_in_shoplazza(box, "usps", "9400111899223197428490")
+    order = box.tiktok.orders[order_id]
+    assert order["status"] == "IN_TRANSIT", "TikTok accepted the package"
+    [item] = order["line_items"]
+    assert item["tracking_number"] == "9400111899223197428490"
+    assert item["shipping_provider_id"] == story.USPS
+    data = await box.service.engine.entity(f"order:{order_id}")
+    assert data is not None
+    fulfillment = data.data["fulfillment"]
+    assert fulfillment["status"] == "pushed"
+    assert fulfillment["order_line_item_ids"] == [item["id"]], "TikTok's id, not Shoplazza's"
+    assert fulfillment["delivery_option_id"] == tiktok_sandbox.STANDARD["id"]
+    assert data.data["detail"]["line_items"][0]["id"] == item["id"]
+
+
+async def test_logi2_a_carrier_the_orders_delivery_option_does_not_offer_is_not_pushed(box):
+    """LOGI-2: UPS is mapped, but the order ships with Economy, whose providers are
+    USPS and DHL eCommerce: nothing reaches TikTok and the order says why."""
+    order_id = await shipped_in_shoplazza(
+        box, "ups", "1Z999AA10123456784", delivery_option_id=tiktok_sandbox.ECONOMY["id"]
+    )
+    assert order_id not in box.tiktok.package_calls
+    entity = await box.service.engine.entity(f"order:{order_id}")
+    assert entity is not None
+    fulfillment = entity.data["fulfillment"]
+    assert fulfillment["status"] == "failed"
+    assert fulfillment["reason"] == (
+        "carrier UPS is not offered by this order's delivery option (Economy shipping); "
+        "TikTok lists: USPS, DHL eCommerce"
+    )
+    # Mapping UPS to USPS retries the push; TikTok refuses a UPS number under USPS,
+    # and the order shows TikTok's refusal as a sentence.
+    await box.service.merchant(
+        "logistics.map_carrier",
+        story.SHOP,
+        {"tracking_company_code": "ups", "shipping_provider_id": tiktok_sandbox.USPS["id"]},
+    )
+    await box.settle()
+    assert order_id in box.tiktok.package_calls
+    entity = await box.service.engine.entity(f"order:{order_id}")
+    assert entity is not None
+    assert entity.data["fulfillment"]["reason"] == (
+        "TikTok refused the tracking number: it does not match the carrier (TikTok error 21004015)"
+    )
+
+
+def push(order_id: str, body: dict, *, command: str = "push_shipping") -> OutboxCommand:
+    return OutboxCommand(
+        id=1,
+        entity=f"order:{order_id}",
+        type=command,
+        payload={"order": f"order:{order_id}", "order_id": order_id, "shop_id": TIKTOK_SHOP_ID}
+        | body,
+        idempotency_key=f"test:{order_id}:{command}",
+        attempts=0,
+    )
+
+
+def awaiting_shipment(box: Sandboxes, *, fbt: bool = False, option: str | None = None) -> dict:
+    order = box.tiktok.create_order(
+        [{"product_id": "1729", "seller_sku": "SKU-1"}],
+        fbt=fbt,
+        delivery_option_id=option or tiktok_sandbox.STANDARD["id"],
+    )
+    box.tiktok.order_action(order["id"], "pay")
+    box.clock.advance(3601)
+    box.tiktok.tick()
+    return order
+
+
+async def refusal(box: Sandboxes, command: OutboxCommand) -> dict:
+    [event] = await getattr(TikTokCommands(box.service.tiktok), command.type)(command)
+    assert event["type"] == "order.shipping_push_failed"
+    return event["payload"]
+
+
+async def test_logi3_the_sandbox_refuses_the_old_package_shape(box):
+    """LOGI-3: Shoplazza's ids as line items, or a provider outside the order's
+    delivery option, are refused; the merchant reads why."""
+    order = awaiting_shipment(box)
+    usps, dhl = tiktok_sandbox.USPS["id"], tiktok_sandbox.DHL_ECOMMERCE["id"]
+    tiktok_ids = [item["id"] for item in order["line_items"]]
+    old = push(
+        order["id"],
+        {
+            "tracking_number": "9400100",
+            "shipping_provider_id": usps,
+            "order_line_item_ids": ["30001"],
+        },
+    )
+    failed = await refusal(box, old)
+    assert failed["code"] == 21001006
+    assert failed["message"].startswith("TikTok refused the package: its items are not items")
+    not_offered = push(
+        order["id"],
+        {
+            "tracking_number": "9400100",
+            "shipping_provider_id": dhl,
+            "order_line_item_ids": tiktok_ids,
+        },
+    )
+    failed = await refusal(box, not_offered)
+    assert failed["code"] == 21004016 and "delivery option does not offer it" in failed["message"]
+    other = awaiting_shipment(box)
+    foreign = push(
+        order["id"],
+        {
+            "tracking_number": "9400100",
+            "shipping_provider_id": usps,
+            "order_line_item_ids": [other["line_items"][0]["id"]],
+        },
+    )
+    assert (await refusal(box, foreign))["code"] == 21001006, "another order's line item"
+    right = push(
+        order["id"],
+        {
+            "tracking_number": "9400100",
+            "shipping_provider_id": usps,
+            "order_line_item_ids": tiktok_ids,
+        },
+    )
+    [pushed] = await TikTokCommands(box.service.tiktok).push_shipping(right)
+    assert pushed["type"] == "order.shipping_pushed" and pushed["payload"]["package_id"]
+
+
+@pytest.mark.parametrize(
+    ("case", "code", "reads"),
+    [
+        ("on_hold", 21011044, "On Hold"),
+        ("fbt", 21008025, "Fulfilled by TikTok"),
+        ("already_shipped", 21008099, "already shipped"),
+        ("duplicate_tracking", 21011025, "another package already uses it"),
+        ("ups_number_with_usps", 21004015, "does not match the carrier"),
+        ("correction_after_72h", 21011046, "72-hour window"),
+    ],
+)
+async def test_logi3_logi5_each_tiktok_refusal_reads_as_a_reason(box, case, code, reads):
+    """LOGI-3, LOGI-4, LOGI-5: each refusal of the strict sandbox comes back as
+    order.shipping_push_failed with TikTok's code and a sentence for the merchant."""
+    usps = tiktok_sandbox.USPS["id"]
+    order = awaiting_shipment(box, fbt=case == "fbt")
+    body = {
+        "tracking_number": "9400200",
+        "shipping_provider_id": usps,
+        "order_line_item_ids": [i["id"] for i in order["line_items"]],
+    }
+    command = "push_shipping"
+    if case == "on_hold":
+        order = box.tiktok.create_order([{"product_id": "1729"}])
+        box.tiktok.order_action(order["id"], "pay")
+        body["order_line_item_ids"] = [i["id"] for i in order["line_items"]]
+    elif case in ("already_shipped", "correction_after_72h"):
+        await TikTokCommands(box.service.tiktok).push_shipping(push(order["id"], body))
+        if case == "correction_after_72h":
+            box.clock.advance(73 * 3600)
+            command, body = "update_shipping_info", {**body, "tracking_number": "9400201"}
+    elif case == "duplicate_tracking":
+        other = awaiting_shipment(box)
+        await TikTokCommands(box.service.tiktok).push_shipping(
+            push(other["id"], {**body, "order_line_item_ids": [other["line_items"][0]["id"]]})
+        )
+    elif case == "ups_number_with_usps":
+        body["tracking_number"] = "1Z999AA10123456784"
+    failed = await refusal(box, push(order["id"], body, command=command))
+    assert failed["code"] == code
+    assert reads in failed["message"] and f"(TikTok error {code})" in failed["message"]
+
+
+def test_logi2_a_mapped_provider_listed_under_another_id_uses_the_options_id():
+    """LOGI-2: the option lists the mapped carrier by name under its own id; an
+    option without the carrier names what it offers; an unlisted option is left
+    to TikTok."""
+    logistics = {
+        "shipping_providers": [{"id": "1", "name": "USPS"}, {"id": "2", "name": "UPS"}],
+        "delivery_options": {
+            "std": {"name": "Standard", "shipping_providers": [{"id": "1", "name": "USPS"}]},
+            "eco": {"name": "Economy", "shipping_providers": [{"id": "9", "name": "usps"}]},
+        },
+    }
+    assert provider_for_option(logistics, "1", "std") == ("1", None)
+    assert provider_for_option(logistics, "1", "eco") == ("9", None)
+    assert provider_for_option(logistics, "2", "eco") == (
+        None,
+        "carrier UPS is not offered by this order's delivery option (Economy); TikTok lists: usps",
+    )
+    assert provider_for_option(logistics, "2", "unknown") == ("2", None)
+    assert provider_for_option(logistics, None, "std") == (None, None)
+
+
+async def test_logi1_tiktok_saying_the_order_is_fbt_stops_the_push(shop):
+    """LOGI-1: TikTok's 21008025 (the order is Fulfilled by TikTok) marks the push
+    not applicable instead of failing it."""
+    await paid_order(shop, "7106")
+    await shop.send(
+        "order.shipping_push_failed",
+        "order:7106",
+        {"code": 21008025, "message": "the order is Fulfilled by TikTok"},
+    )
+    assert (await shop.data("order:7106"))["fulfillment"]["status"] == "not_applicable"
+
+
+async def test_logi3_a_push_waits_for_tiktoks_line_item_ids(shop):
+    """LOGI-3: without TikTok's line item ids (an order detail that lacks them)
+    nothing is pushed; the order says it waits, and the next detail sends it."""
+    await paid_order(shop, "7107")
+    for item in shop.tiktok.orders["7107"]["line_items"]:
+        item["id"] = ""
+    await shop.send("order.address_updated", "order:7107")  # TikTok's detail, again
+    await shop.send(
+        "order.shoplazza_fulfilled",
+        "order:7107",
+        {"tracking_number": "9400", "tracking_company_code": "usps"},
+    )
+    assert not shop.tiktok.called("push_shipping")
+    assert (await shop.data("order:7107"))["fulfillment"]["status"] == "waiting_detail"
+    shop.tiktok.orders["7107"]["line_items"][0]["id"] = "li-7107"
+    await shop.send("order.address_updated", "order:7107")
+    [push] = shop.tiktok.called("push_shipping")
+    assert push["order_line_item_ids"] == ["li-7107"]
+    assert (await shop.data("order:7107"))["fulfillment"]["status"] == "pushed"
+
+
+async def test_ord5_an_order_the_api_does_not_show_yet_is_fetched_again_later(box):
+    """ORD-5 (the detail fetch): a webhook can outrun Get Order Detail; an empty
+    answer is retried later instead of failing the order for good."""
+    command = push("576486316948499999", {"include_recipient": False}, command="fetch_order_detail")
+    with pytest.raises(RetryLater):
+        await TikTokCommands(box.service.tiktok).fetch_order_detail(command)
+
+
+async def test_ord6_over_the_strict_shoplazza_sandbox_nothing_moves_back_or_is_refused(box):
+    """ORD-6: the merchant cancels in Shoplazza, then the buyer pays and cancels on
+    TikTok: Shoplazza is not marked paid or cancelled again (it would refuse
+    both), no command is left failed, and the order shows Shoplazza's status."""
+    shirt = await box.tiktok_product_id("1001")
+    order_id = box.tiktok.create_order([{"product_id": shirt, "seller_sku": "SKU-1001"}])["id"]
+    await box.settle()
+    shoplazza_id = await box.shoplazza_order_id(order_id)
+    box.shoplazza.order_action(shoplazza_id, "cancel")
+    await box.settle()
+    box.tiktok.order_action(order_id, "pay")
+    await box.settle()
+    box.tiktok.order_action(order_id, "cancel")
+    await box.settle()
+    engine = box.service.engine
+    left = await engine.store.fetchall("SELECT command, status FROM outbox WHERE status != 'done'")
+    assert left == []
+    assert box.shoplazza.orders[shoplazza_id]["financial_status"] == "waiting"
+    entity = await engine.entity(f"order:{order_id}")
+    assert entity is not None and entity.state == "cancelled"
+    assert entity.data["shoplazza"]["status"] == "cancelled"

@@ -50,10 +50,11 @@ async def test_plat1_the_documented_webhook_gets_200_and_a_changed_byte_401(tmp_
             )
             assert accepted.status_code == 200 and accepted.content == b""
             [event] = await service.engine.history("order:576653688135258178")
-            assert event["event_id"] == "tiktok:7380066284010030890"
+            change = "tiktok:order:576653688135258178:UNPAID:1718305585"
+            assert event["event_id"] == change
             again = await client.post(url, content=DOC_BODY, headers={"Authorization": signature})
             assert again.status_code == 200
-            assert await service.engine.store.duplicate_count("tiktok:7380066284010030890") == 1
+            assert await service.engine.store.duplicate_count(change) == 1
     finally:
         await service.stop()
 

@@ -217,3 +217,200 @@ async def test_log_lines_go_to_standard_error_and_output_stays_clean(demo_db, tm
     replayed = await invoke_cli("--log-level", "DEBUG", "replay", "--db", str(demo_db), "--json")
     assert replayed.exit_code == 0, replayed.output
     assert json.loads(replayed.stdout) == json.loads(state.stdout)
+
+
+async def test_ingest_leaves_no_work_that_a_later_serve_would_carry_out(demo_db, tmp_path):
+    """ENG-6: `ingest` into a scratch database re-applies another database's
+    log; the commands its events ask for were that database's work. They are
+    recorded as inert, with the reason, listed by `commands`, and the outbox
+    dispatcher (what `serve` runs) carries none of them out."""
+    from engine.chartset import ChartSet, discover_packages
+    from engine.runtime import Engine
+
+    exported = tmp_path / "log.jsonl"
+    await invoke_cli("export", "--db", str(demo_db), "--out", str(exported))
+    scratch = tmp_path / "scratch.db"
+    assert (await invoke_cli("ingest", "--db", str(scratch), str(exported))).exit_code == 0
+
+    calls = []
+
+    async def record(command):
+        calls.append(command.type)
+
+    with sqlite3.connect(demo_db) as conn:
+        types = {row[0] for row in conn.execute("SELECT DISTINCT command FROM outbox")}
+        carried_out = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+    assert {"create_listing", "create_shoplazza_order", "push_shipping"} <= types
+    engine = await Engine.open(
+        scratch,
+        charts=ChartSet.load(discover_packages().values()),
+        handlers={t: record for t in types},
+        run_timers=False,
+        run_outbox=False,
+    )
+    try:
+        assert await engine.outbox.run_until_idle() == 0
+        inert = await engine.commands.list("inert")
+    finally:
+        await engine.stop()
+    assert calls == []
+    assert len(inert) == carried_out
+    assert all(c.reason and c.reason.startswith("ingested from log.jsonl") for c in inert)
+
+    listed = await invoke_cli("commands", "--db", str(scratch), "--json")
+    assert json.loads(listed.stdout) == [], "nothing open: no work waits in the scratch database"
+    retried = await invoke_cli("commands", "retry", str(inert[0].id), "--db", str(scratch))
+    assert retried.exit_code == 1 and "ingested from another database's log" in retried.stderr
+
+
+CRATE_CHART = """\
+name: crate
+entity_kind: crate
+version: 1
+initial: open
+states:
+  open: {label: Open}
+  sealed: {label: Sealed, final: true}
+events: [crate.seal]
+transitions:
+  - event: crate.seal
+    source: open
+    target: sealed
+"""
+
+
+async def database_of_an_uninstalled_chart(tmp_path: Path, chart: str, event: str) -> Path:
+    """A database whose log was written by a chart package not installed here."""
+    from engine import ChartPackage, ChartSet, Rules
+    from engine.runtime import Engine
+    from engine.sample import rules as sample_rules
+
+    charts_dir = tmp_path / "elsewhere"
+    charts_dir.mkdir()
+    (charts_dir / "chart.yaml").write_text(chart)
+    rules = Rules()
+    if event == "crate.seal":
+        rules.event("crate.seal")
+    else:  # the event types are installed (the sample's), the chart is not
+        rules.update(sample_rules)
+    charts = ChartSet.load([ChartPackage.from_directory("elsewhere", charts_dir, rules)])
+    db = tmp_path / "elsewhere.db"
+    engine = await Engine.open(db, charts=charts, run_timers=False, run_outbox=False)
+    try:
+        kind = charts.by_name[next(iter(charts.by_name))].entity_kind
+        await engine.publish(engine.make_event(event, f"{kind}:1", {}, event_id="e1"))
+    finally:
+        await engine.stop()
+    return db
+
+
+@pytest.mark.parametrize("which", ["own event types", "installed event types"])
+async def test_eng5_check_and_replay_name_a_chart_that_is_not_installed(tmp_path, which):
+    """ENG-5: `check` and `replay` of a log whose chart is not installed exit 2
+    with a sentence naming the chart and how to provide it, not a traceback."""
+    if which == "own event types":
+        db = await database_of_an_uninstalled_chart(tmp_path, CRATE_CHART, "crate.seal")
+        chart = "crate"
+    else:
+        parcel = (ROOT / "engine" / "sample" / "parcel.yaml").read_text()
+        box = parcel.replace("name: parcel", "name: box").replace(
+            "entity_kind: parcel", "entity_kind: box"
+        )
+        db = await database_of_an_uninstalled_chart(tmp_path, box, "parcel.pack")
+        chart = "box"
+    exported = tmp_path / "elsewhere.jsonl"
+    assert (await invoke_cli("export", "--db", str(db), "--out", str(exported))).exit_code == 0
+    for args in (
+        ("check", "--db", str(db)),
+        ("replay", "--db", str(db)),
+        ("replay", "--db", str(db), "--json"),
+        ("replay", str(exported)),
+        ("replay", str(exported), "--charts", str(ROOT / "engine" / "sample")),
+    ):
+        result = await invoke_cli(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert f"the log has events of chart {chart!r}" in result.stderr, args
+        assert "Install the Python package that provides it" in result.stderr
+        assert "Traceback" not in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert result.stdout == ""
+
+
+async def test_eng5_a_mid_log_export_replays_from_the_states_at_its_cut(demo_db, tmp_path):
+    """ENG-5: an export that starts mid-log (`export --since`) carries the
+    states of its entities at the cut, and `replay FILE` starts from them: it
+    rebuilds the same states as the whole database, not states that never were."""
+    with sqlite3.connect(demo_db) as conn:
+        # Cut just before TikTok's last review result: that product was in
+        # review at the cut, and a result means nothing to a product not sent.
+        [cut] = conn.execute(
+            "SELECT MAX(seq) - 1 FROM events WHERE type = 'listing.review_result'"
+        ).fetchone()
+    part = tmp_path / "part.jsonl"
+    exported = await invoke_cli(
+        "export", "--db", str(demo_db), "--since", str(cut), "--out", str(part)
+    )
+    assert exported.exit_code == 0, exported.output
+    header, *lines = part.read_text().splitlines()
+    touched = {json.loads(line)["entity"] for line in lines}
+    state = json.loads((await invoke_cli("state", "--db", str(demo_db), "--json")).stdout)
+    expected = [e for e in state if e["key"] in touched]
+    replayed = await invoke_cli("replay", str(part), "--json")
+    assert replayed.exit_code == 0, replayed.output
+    assert json.loads(replayed.stdout) == expected
+    base = {e["key"] for e in json.loads(header)["base"]}
+    assert base and base <= touched
+    assert f"after seq {cut}" in exported.stdout
+
+    listing = next(e["key"] for e in expected if e["key"].startswith("listing:"))
+    one = await invoke_cli("replay", str(part), "--entity", listing, "--json")
+    assert json.loads(one.stdout) == [e for e in expected if e["key"] == listing]
+
+    early = await invoke_cli("replay", str(part), "--until", str(cut - 1))
+    assert early.exit_code == 2 and f"starts after seq {cut}" in early.stderr
+
+
+async def test_eng5_a_mid_log_file_without_its_base_is_refused(demo_db, tmp_path):
+    """ENG-5: a mid-log export without the states at its cut (as written before
+    this version) is refused by `replay` (exit 2) instead of being replayed
+    from the initial states; `ingest` refuses any mid-log file."""
+    with sqlite3.connect(demo_db) as conn:
+        cut = conn.execute("SELECT MAX(seq) FROM events").fetchone()[0] // 2
+    part = tmp_path / "part.jsonl"
+    await invoke_cli("export", "--db", str(demo_db), "--since", str(cut), "--out", str(part))
+    lines = part.read_text().splitlines()
+    header = json.loads(lines[0])
+    old_style = tmp_path / "old.jsonl"
+    old_header = {k: v for k, v in header.items() if k != "base"} | {"version": 1}
+    old_style.write_text("\n".join([json.dumps(old_header), *lines[1:]]) + "\n")
+    refused = await invoke_cli("replay", str(old_style), "--json")
+    assert refused.exit_code == 2
+    assert f"starts after seq {cut}" in refused.stderr
+    assert "states that never were" in refused.stderr
+    assert refused.stdout == ""
+
+    for log in (part, old_style):
+        scratch = tmp_path / f"scratch-{log.stem}.db"
+        ingested = await invoke_cli("ingest", "--db", str(scratch), str(log))
+        assert ingested.exit_code == 2 and "takes a whole log" in ingested.stderr
+        assert not scratch.exists(), "a refused ingest creates no database"
+
+
+async def test_eng5_an_event_that_no_longer_validates_is_named_not_a_traceback(
+    sample_engine, db_path
+):
+    """ENG-5: a logged payload the installed event types refuse (a package
+    older or newer than the one that logged it) exits 2 naming the event."""
+    engine = sample_engine
+    await engine.publish(engine.make_event("parcel.pack", "parcel:1", {}, event_id="p1"))
+    await engine.publish(
+        engine.make_event("parcel.note", "parcel:1", {"text": "fragile"}, event_id="n1")
+    )
+    with sqlite3.connect(db_path) as conn:
+        [seq] = conn.execute("SELECT seq FROM events WHERE event_id = 'n1'").fetchone()
+        conn.execute("UPDATE events SET payload = '{}' WHERE seq = ?", (seq,))
+    for command in ("check", "replay"):
+        result = await invoke_cli(command, "--db", str(db_path))
+        assert result.exit_code == 2, result.output
+        assert f"event seq {seq} (parcel.note on parcel:1) does not validate" in result.stderr
+        assert "Traceback" not in result.output

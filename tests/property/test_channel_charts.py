@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from engine import ChartSet
 from engine.testing import ChartHarness, CoverageRecorder, chart_state_machine, drive_transitions
 from statecharts import chart_package
+from statecharts.order import LIFECYCLE_RANK
 from statecharts.payloads import ORDER_STATUSES
 from statecharts.product_checks import check_product, content_fields
 
@@ -204,6 +205,14 @@ def connection_contract(entry) -> None:
         assert entry.event.payload.accepted  # terms_checked
     if kind == "connection.authorized":
         assert entry.event.payload.seller_base_region == "US"  # seller_base_region_us
+    if kind in ("connection.deauthorized", "connection.authorization_expiring"):
+        sent = entry.event.occurred_at
+        authorized_at = entry.before.data.get("authorization", {}).get("authorized_at")
+        assert sent is None or sent >= authorized_at  # sent_since_authorized
+    if kind == "connection.token_refreshed" and entry.before.state == "expiring":
+        warned = entry.before.data["expiry_warning"]["expiration_time"]
+        outlasts = entry.event.payload.refresh_token_expire_in > warned
+        assert (entry.result.to_state == "active") == outlasts  # refresh_outlasts_warning
     if kind == "logistics.map_carrier":
         logistics = entry.before.data.get("logistics", {})
         assert logistics.get("fulfillment_model") == "FBS"  # fulfilled_by_seller
@@ -253,8 +262,14 @@ def listing_contract(entry) -> None:
 def order_contract(entry) -> None:
     kind = entry.event.type
     if kind == "order.status_changed":
-        last = entry.before.data.get("update_time")
-        assert last is None or entry.event.payload.update_time > last  # newer_update
+        last, now = entry.before.data.get("update_time"), entry.event.payload.update_time
+        target = entry.event.payload.order_status.lower()
+        # newer_update: newer, or as new and further along the lifecycle (ORD-9)
+        assert (
+            last is None
+            or now > last
+            or (now == last and LIFECYCLE_RANK[target] > LIFECYCLE_RANK[entry.before.state])
+        )
         assert entry.result.to_state == entry.event.payload.order_status.lower()  # order_status
     if kind == "order.products_resolved":
         resolved = entry.event.payload
@@ -280,12 +295,16 @@ def order_contract(entry) -> None:
     if kind == "order.carrier_resolved":
         resolved = entry.event.payload
         pushes = {"push_shipping", "update_shipping_info"} & set(commands_of(entry))
+        line_items = entry.before.data.get("detail", {}).get("line_items", [])
         should = (
             resolved.authorization_active
             and resolved.fulfillment_model != "FBT"
             and resolved.shipping_provider_id is not None
+            and not resolved.not_offered
+            # a package names TikTok's own line item ids, so it waits for them
+            and (resolved.purpose == "correction" or any(i.get("id") for i in line_items))
         )
-        assert bool(pushes) == should  # carrier=mapped|not_mapped|fbt|inactive
+        assert bool(pushes) == should  # carrier=mapped|not_mapped|not_offered|fbt|inactive
 
 
 ConnectionMachine = chart_state_machine(

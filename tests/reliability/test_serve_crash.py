@@ -13,6 +13,7 @@ from pydantic_core import from_json
 
 from adapters.sandbox import story
 from adapters.sandbox.story import Sandboxes, connect_shop
+from adapters.tiktok_shop.webhooks import ORDER_STATUS_CHANGE, order_status_event_id
 from engine.clock import SystemClock
 from tests.reliability.serve import free_port, start_serve
 
@@ -28,7 +29,21 @@ async def start_serve_for(db: Path, box: Sandboxes, port: int) -> subprocess.Pop
 
 
 def notification_ids(bodies: list[bytes]) -> set[str]:
-    return {f"tiktok:{from_json(b)['tts_notification_id']}" for b in bodies}
+    """The event id each webhook becomes: an order status change is named by the
+    change itself (PLAT-8), the others by their notification id."""
+    ids = set()
+    for body in bodies:
+        doc = from_json(body)
+        data = doc["data"]
+        if doc["type"] == ORDER_STATUS_CHANGE:
+            ids.add(
+                order_status_event_id(
+                    str(data["order_id"]), data["order_status"], data["update_time"]
+                )
+            )
+        else:
+            ids.add(f"tiktok:{doc['tts_notification_id']}")
+    return ids
 
 
 async def test_plat3_eng6_sigkill_of_serve_loses_no_acknowledged_webhook(tmp_path):

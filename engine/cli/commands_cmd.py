@@ -1,0 +1,196 @@
+"""`channelsync commands`: list the outbox's work and act on one command by id.
+
+    channelsync commands --db sync.db [--status S] [--entity KEY] [--json]
+    channelsync commands retry ID --db sync.db [--reason TEXT] [--by NAME]
+    channelsync commands discard ID --db sync.db [--reason TEXT] [--by NAME]
+
+Exit codes: 0 done; 1 the action is refused by the command's status (a done,
+discarded or inert command); 2 bad input (no such id, an unknown status).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from engine.cli.main import _fail, _print_json, app, open_existing, out
+from engine.clock import SystemClock
+from engine.outbox_admin import (
+    CommandActionRefused,
+    CommandNotFound,
+    CommandView,
+    OutboxCommands,
+    UnknownStatusFilter,
+)
+
+commands_app = typer.Typer(
+    help="List the outbox's commands (pending, held, parked, failed...) and retry or discard one.",
+    invoke_without_command=True,
+)
+app.add_typer(commands_app, name="commands")
+
+DbOption = Annotated[Path | None, typer.Option("--db", help="The SQLite database file.")]
+ReasonOption = Annotated[
+    str | None, typer.Option("--reason", help="Why (kept with the command's record).")
+]
+ByOption = Annotated[str | None, typer.Option("--by", help="Who acts (default: your user name).")]
+
+
+def iso(timestamp: float | None) -> str | None:
+    """A time as ISO 8601 in UTC (``2026-11-29T18:04:05Z``)."""
+    if timestamp is None:
+        return None
+    moment = datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+    return moment.replace("+00:00", "Z")
+
+
+def command_json(view: CommandView) -> dict[str, Any]:
+    record = view.as_dict()
+    for key in ("next_attempt_at", "created_at", "done_at"):
+        record[key] = iso(record[key])
+    for action in record["actions"]:
+        action["at"] = iso(action["at"])
+    return record
+
+
+async def _with_commands(db: Path, work: Callable[[OutboxCommands], Awaitable[Any]]) -> Any:
+    store = await open_existing(db)
+    try:
+        return await work(OutboxCommands(store, SystemClock()))
+    finally:
+        await store.close()
+
+
+@commands_app.callback()
+def commands(
+    ctx: typer.Context,
+    db: DbOption = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "--status",
+            help="pending, held, parked, failed (parked or pending a retry), done, discarded,"
+            " inert, open (pending, held and parked: the default) or all.",
+        ),
+    ] = None,
+    entity: Annotated[str | None, typer.Option("--entity", help="Only this entity's.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List outbox commands: id, type, entity, status, attempts, next attempt, reason."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = db  # `commands --db X retry ID` works as well as `commands retry ID --db X`
+        return
+    if db is None:
+        raise _fail("give the database with --db", 2)
+
+    async def listing(commands: OutboxCommands) -> list[CommandView]:
+        return await commands.list(status, entity=entity)
+
+    try:
+        views = asyncio.run(_with_commands(db, listing))
+    except UnknownStatusFilter as error:
+        raise _fail(str(error), 2) from None
+    if as_json:
+        _print_json([command_json(v) for v in views])
+        return
+    rows = [
+        {
+            "id": v.id,
+            "type": v.type,
+            "entity": v.entity,
+            "status": v.status,
+            "attempts": v.attempts,
+            "next attempt": iso(v.next_attempt_at),
+        }
+        for v in views
+    ]
+    table = Table(title="Commands")
+    columns = ["id", "type", "entity", "status", "attempts", "next attempt"]
+    for column in columns:
+        # Ids and keys are what an operator copies: folded, never cut short.
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+    out.print(table)
+    if not views:
+        out.print(f"no {(status or 'open').lower()} commands", highlight=False)
+    # Reasons are sentences (a platform's refusal, a hold): one line each, unwrapped.
+    for view in views:
+        if view.reason:
+            out.print(f"#{view.id} {view.status}: {view.reason}", highlight=False, markup=False)
+
+
+def _act(
+    db: Path,
+    command_id: int,
+    action: Callable[[OutboxCommands], Awaitable[CommandView]],
+    as_json: bool,
+) -> None:
+    try:
+        view = asyncio.run(_with_commands(db, action))
+    except CommandNotFound as error:
+        raise _fail(f"{error} in {db}", 2) from None
+    except CommandActionRefused as error:
+        raise _fail(str(error), 1) from None
+    if as_json:
+        _print_json(command_json(view))
+        return
+    last = view.actions[-1]
+    out.print(
+        f"command {command_id} ({view.type} for {view.entity}): {last.status_before} ->"
+        f" {view.status}, by {last.actor} at {iso(last.at)}",
+        highlight=False,
+    )
+
+
+def _db(ctx: typer.Context, db: Path | None) -> Path:
+    chosen = db if db is not None else ctx.obj
+    if chosen is None:
+        raise _fail("give the database with --db", 2)
+    return Path(chosen)
+
+
+def _actor(by: str | None) -> str:
+    if by:
+        return by
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in this environment (a bare container)
+        return "operator"
+
+
+@commands_app.command("retry")
+def retry(
+    ctx: typer.Context,
+    command_id: Annotated[int, typer.Argument(metavar="ID", help="The command's id.")],
+    db: DbOption = None,
+    reason: ReasonOption = None,
+    by: ByOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the command as JSON.")] = False,
+) -> None:
+    """Run a pending, held or parked command again now, with its same idempotency key."""
+    actor = _actor(by)
+    database = _db(ctx, db)
+    _act(database, command_id, lambda c: c.retry(command_id, actor=actor, reason=reason), as_json)
+
+
+@commands_app.command("discard")
+def discard(
+    ctx: typer.Context,
+    command_id: Annotated[int, typer.Argument(metavar="ID", help="The command's id.")],
+    db: DbOption = None,
+    reason: ReasonOption = None,
+    by: ByOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the command as JSON.")] = False,
+) -> None:
+    """Make sure a pending, held or parked command never runs."""
+    actor = _actor(by)
+    database = _db(ctx, db)
+    _act(database, command_id, lambda c: c.discard(command_id, reason, actor=actor), as_json)
