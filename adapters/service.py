@@ -39,6 +39,7 @@ from adapters.shoplazza.reconciler import ShoplazzaReconciler
 from adapters.tiktok_shop.client import TikTokClient
 from adapters.tiktok_shop.commands import TikTokCommands
 from adapters.tiktok_shop.credentials import CredentialStore
+from adapters.tiktok_shop.images import ImageSource
 from adapters.tiktok_shop.puller import TikTokPuller
 from engine.bus import Receipt
 from engine.clock import Clock, SystemClock
@@ -178,6 +179,7 @@ class ChannelService:
         clock: Clock | None = None,
         run_loops: bool = True,
         plugins: Sequence[AdapterPlugin] | None = None,
+        image_source: ImageSource | None = None,
         **engine_options: Any,
     ) -> ChannelService:
         """Open the engine and wire the platforms. ``plugins``: the adapter
@@ -210,7 +212,10 @@ class ChannelService:
             burst=max(1, int(config.shoplazza_rate)),
         )
         resolvers = ChannelResolvers(engine.store)
-        platform = TikTokCommands(tiktok).handlers() | ShoplazzaCommands(shoplazza).handlers()
+        platform = (
+            TikTokCommands(tiktok, images=image_source).handlers()
+            | ShoplazzaCommands(shoplazza).handlers()
+        )
         engine.outbox.handlers.update(resolvers.handlers())
         engine.outbox.handlers.update(AuthorizationGate(resolvers, platform).handlers())
         opened = await _open_plugins(plugins, engine, clock, config)

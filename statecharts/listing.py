@@ -13,14 +13,9 @@ from typing import Any
 from engine.charts.schema import parse_duration
 from engine.rules import Rules, StepContext
 from statecharts import payloads as p
-from statecharts.product_checks import (
-    check_product,
-    content_fields,
-    listing_request,
-    price_in_range,
-    quick_fields,
-)
+from statecharts.product_checks import check_product, content_fields, price_in_range
 from statecharts.shoplazza_product import is_stale, merge_product, shoplazza_fields
+from statecharts.tiktok_request import CURRENCY, listing_request, quick_fields
 
 DEFAULT_REVIEW_TIMEOUT = "2h"  # PROD-9: review usually takes 1 to 2 hours
 DEFAULT_REVIEW_POLL_EVERY = "1h"
@@ -215,7 +210,13 @@ def submit_listing(ctx: StepContext) -> None:
     )
     product = ctx.data["product"]
     category = ctx.data.get("category") or {}
-    request = listing_request(product, category.get("category_id"))
+    attributes = ctx.data.get("attributes") or {}
+    # PROD-7: the merchant's category, else one the merchant set on TikTok; with
+    # neither, TikTok recommends one at create and an edit keeps TikTok's.
+    chosen = attributes.get("category_id") or (
+        category.get("category_id") if category.get("locked") else None
+    )
+    request = listing_request(product, attributes, chosen)
     existing = ctx.data.get("tiktok_product_id")
     command = "edit_listing" if existing else "create_listing"
     ctx.emit(
@@ -269,12 +270,17 @@ def record_submission(ctx: StepContext) -> None:
     rejected locally still leaves its id, so a resubmission edits it."""
     payload: p.Submitted = ctx.payload  # type: ignore[assignment]
     ctx.data["tiktok_product_id"] = payload.product_id
+    if payload.skus:  # price and stock updates name TikTok's SKU ids
+        ctx.data["tiktok_skus"] = {sku.seller_sku: sku.id for sku in payload.skus}
     if ctx.data.pop("edit_after_submission", False) and ctx.state == "pending_sync":
         submit_listing(ctx)
     category = ctx.data.setdefault("category", {})
     if payload.category_id and not category.get("locked"):
+        merchant = (ctx.data.get("attributes") or {}).get("category_id")
         category["category_id"] = payload.category_id  # PROD-7: TikTok picks it on first sync
-        category["source"] = "tiktok_recommendation"
+        category["source"] = (
+            "merchant" if payload.category_id == merchant else "tiktok_recommendation"
+        )
     ctx.data["synced_fields"] = quick_fields(ctx.data["product"])
     _arm_review_poll(ctx, first=True)
 
@@ -466,10 +472,22 @@ def flush_quick_updates(ctx: StepContext) -> None:
         "listing": ctx.event.entity,
         "tiktok_product_id": ctx.data.get("tiktok_product_id"),
     }
-    if latest["prices"] != synced.get("prices"):
-        ctx.emit("update_price", {**base, "prices": latest["prices"]})
-    if latest["inventory"] != synced.get("inventory"):
-        ctx.emit("update_inventory", {**base, "inventory": latest["inventory"]})
+    sku_ids = ctx.data.get("tiktok_skus") or {}
+    old_prices, old_stock = synced.get("prices") or {}, synced.get("inventory") or {}
+    prices = [
+        {"id": sku_ids.get(sku), "seller_sku": sku, "amount": amount, "currency": CURRENCY}
+        for sku, amount in latest["prices"].items()
+        if old_prices.get(sku) != amount
+    ]
+    stock = [
+        {"id": sku_ids.get(sku), "seller_sku": sku, "quantity": quantity}
+        for sku, quantity in latest["inventory"].items()
+        if old_stock.get(sku) != quantity
+    ]
+    if prices:
+        ctx.emit("update_price", {**base, "prices": prices})
+    if stock:
+        ctx.emit("update_inventory", {**base, "inventory": stock})
     ctx.data["synced_fields"] = latest
     ctx.data["last_sync_at"] = ctx.now
 
@@ -477,10 +495,19 @@ def flush_quick_updates(ctx: StepContext) -> None:
 def keep_merchant_category(ctx: StepContext) -> None:
     """A category set on TikTok is the merchant's: sync never overwrites it (PROD-7)."""
     payload: p.CategoryChanged = ctx.payload  # type: ignore[assignment]
+    kept = ctx.data.get("category") or {}
+    if (
+        kept.get("locked")
+        and payload.update_time is not None
+        and (kept.get("update_time") or 0) > payload.update_time
+    ):
+        return  # a late delivery of an older change: the newer category stays
     ctx.data["category"] = {
         "category_id": payload.category_id,
+        "previous_category_id": payload.previous_category_id,
         "source": payload.change_source,
         "locked": True,
+        "update_time": payload.update_time,
     }
 
 

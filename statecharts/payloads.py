@@ -265,9 +265,17 @@ class ProductRemoved(Payload):
     reason: str = Field(pattern="^(deleted|unpublished)$")
 
 
+class SubmittedSku(Payload):
+    """A SKU as TikTok's create/edit answer names it: price and stock updates need its id."""
+
+    id: TikTokId
+    seller_sku: str = ""
+
+
 class Submitted(Payload):
     product_id: TikTokId
     category_id: str | None = None
+    skus: list[SubmittedSku] = Field(default_factory=list)
 
 
 class AuditFailedReason(Payload):
@@ -291,8 +299,12 @@ class ReviewResult(Payload):
 
 
 class CategoryChanged(Payload):
-    category_id: str
+    """Webhook 18: the product's category was changed on TikTok (PROD-7)."""
+
+    category_id: TikTokId = Field(description="TikTok's current_category_id.")
+    previous_category_id: str | None = None
     change_source: str = "SELLER_CENTER"
+    update_time: int | None = None
 
 
 class Resubmit(Payload):

@@ -193,42 +193,6 @@ def _decimal(value: Any) -> Decimal | None:
         return None
 
 
-def listing_request(product: dict[str, Any], category_id: str | None) -> dict[str, Any]:
-    """What the create/edit product command carries to the adapter."""
-    return {
-        "title": product["title"].strip(),
-        "description": product.get("description") or "",
-        "main_images": images_to_send(product.get("images") or []),
-        "package_dimensions": product.get("package_dimensions"),
-        "size_chart": product.get("size_chart"),
-        "certifications": product.get("certifications") or [],
-        "category_id": category_id,
-        "skus": [
-            {
-                "seller_sku": v.get("sku") or v["id"],
-                "shoplazza_variant_id": v["id"],
-                "price": str(v.get("price")),
-                "inventory": max(0, int(v.get("inventory_quantity") or 0)),
-                "weight": v.get("weight"),
-                "weight_unit": v.get("weight_unit") or "kg",
-                "sales_attributes": [v[o] for o in ("option1", "option2", "option3") if v.get(o)],
-            }
-            for v in product.get("variants") or []
-        ],
-    }
-
-
-def quick_fields(product: dict[str, Any]) -> dict[str, Any]:
-    """The fields that sync on their own, without a new review (PROD-6)."""
-    return {
-        "published": bool(product.get("published", True)),
-        "prices": {v["id"]: str(v.get("price")) for v in product.get("variants") or []},
-        "inventory": {
-            v["id"]: int(v.get("inventory_quantity") or 0) for v in product.get("variants") or []
-        },
-    }
-
-
 def content_fields(
     product: dict[str, Any], attributes: dict[str, Any] | None = None
 ) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from adapters.sandbox.images import SandboxCdn
 from adapters.sandbox.shoplazza import ShoplazzaSandbox
 from adapters.sandbox.tiktok import TikTokSandbox
 from adapters.sandbox.webhooks import Faults
@@ -84,7 +85,10 @@ class Sandboxes:
             shoplazza_rate=shoplazza_rate,
         )
         # The story is the built-in channel's: installed plugins stay out of it.
-        service = await ChannelService.open(config, clock=clock, run_loops=False, plugins=[])
+        # Product images come from Shoplazza's CDN; here, its stand-in.
+        service = await ChannelService.open(
+            config, clock=clock, run_loops=False, plugins=[], image_source=SandboxCdn().source()
+        )
         receiver = await service.serve()
         tiktok.webhooks.url = f"{receiver.url}/webhooks/tiktok"
         shoplazza.webhooks.url = f"{receiver.url}/webhooks/shoplazza"

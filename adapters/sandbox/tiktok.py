@@ -1,4 +1,6 @@
-"""A TikTok Shop sandbox: OAuth, signed API calls, product review, orders, webhooks."""
+"""A TikTok Shop sandbox: OAuth, signed API calls, product review, orders, webhooks.
+
+The products live in `adapters.sandbox.tiktok_products` (the catalog)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from adapters.sandbox.tiktok_products import ProductCatalog
 from adapters.sandbox.webhooks import Faults, WebhookSender
 from adapters.tiktok_shop.signing import sign_request, webhook_signature
 from engine.clock import Clock
@@ -91,8 +94,15 @@ class TikTokSandbox:
         self.tokens: dict[str, float] = {}
         self.refresh_tokens: dict[str, float] = {}
         self.token_calls: list[tuple[str, str]] = []  # (route, grant_type)
-        self.products: dict[str, dict[str, Any]] = {}
-        self.idempotency: dict[str, str] = {}
+        self.catalog = ProductCatalog(
+            self.clock,
+            self.envelope,
+            self.send_webhook,
+            self.review_seconds,
+            self.reject_words,
+            warehouses=[WAREHOUSE],
+        )
+        self.products = self.catalog.products
         self.orders: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, str]] = []
         self.package_calls: list[str] = []
@@ -103,26 +113,7 @@ class TikTokSandbox:
                 Route("/api/v2/token/get", self.token_get, methods=["GET"]),
                 Route("/api/v2/token/refresh", self.token_refresh, methods=["GET"]),
                 Route("/authorization/202309/shops", self.api(self.shops), methods=["GET"]),
-                Route("/product/202309/products", self.api(self.create_product), methods=["POST"]),
-                Route(
-                    "/product/202309/products/deactivate",
-                    self.api(self.deactivate),
-                    methods=["POST"],
-                ),
-                Route("/product/202309/products/{id}", self.api(self.get_product), methods=["GET"]),
-                Route(
-                    "/product/202309/products/{id}", self.api(self.edit_product), methods=["PUT"]
-                ),
-                Route(
-                    "/product/202309/products/{id}/prices/update",
-                    self.api(self.ok),
-                    methods=["POST"],
-                ),
-                Route(
-                    "/product/202309/products/{id}/inventory/update",
-                    self.api(self.ok),
-                    methods=["POST"],
-                ),
+                *self.catalog.routes(self.api),
                 Route("/order/202309/orders", self.api(self.get_orders), methods=["GET"]),
                 Route(
                     "/order/202309/orders/search", self.api(self.search_orders), methods=["POST"]
@@ -190,7 +181,11 @@ class TikTokSandbox:
             self.calls.append((request.method, request.url.path))
             if query.get("app_key") != self.app_key:
                 return self.envelope(code=36009004, message="invalid app_key")
-            expected = sign_request(self.app_secret, request.url.path, query, raw)
+            # A multipart body (Upload Product Image) is left out of the signature.
+            multipart = request.headers.get("content-type", "").startswith("multipart/")
+            expected = sign_request(
+                self.app_secret, request.url.path, query, raw, multipart=multipart
+            )
             if query.get("sign") != expected:
                 return self.envelope(code=106001, message="invalid sign")
             stamp = int(query.get("timestamp", 0))
@@ -206,7 +201,12 @@ class TikTokSandbox:
                 return self.envelope(code=36009002, message="rate limited", status=429)
             if self.rng.random() < self.faults.api_failure:
                 return self.envelope(code=50000, message="injected failure", status=500)
-            body = from_json(raw) if raw else {}
+            if multipart:
+                return await handler(request, {})
+            try:
+                body = from_json(raw) if raw else {}
+            except ValueError:
+                return self.envelope(code=12052001, message="the body is not JSON")
             return await handler(request, body)
 
         return endpoint
@@ -296,102 +296,6 @@ class TikTokSandbox:
             }
         )
 
-    # ---------------------------------------------------------------- products
-
-    async def create_product(self, request: Request, body: dict[str, Any]) -> Response:
-        key = body.get("idempotency_key")
-        if key and key in self.idempotency:  # PLAT-7: a retried create is the same product
-            return self.envelope({"product_id": self.idempotency[key]})
-        if not body.get("main_images"):
-            return self.envelope(code=12019001, message="main_images is required")
-        product_id = str(next(self._ids))
-        if key:
-            self.idempotency[key] = product_id
-        self.products[product_id] = {
-            "id": product_id,
-            "title": body["title"],
-            "status": "PENDING",
-            "review_due": self.clock.now() + self.review_seconds,
-            "audit_failed_reasons": [],
-            "body": body,
-            "create_time": int(self.clock.now()),
-        }
-        self._touch(self.products[product_id])
-        return self.envelope({"product_id": product_id, "category_id": "600001"})
-
-    async def edit_product(self, request: Request, body: dict[str, Any]) -> Response:
-        product = self.products.get(request.path_params["id"])
-        if product is None:
-            return self.envelope(code=12052032, message="product not found")
-        product.update(
-            title=body["title"],
-            status="PENDING",
-            body=body,
-            review_due=self.clock.now() + self.review_seconds,
-        )
-        self._touch(product)
-        return self.envelope({"product_id": product["id"]})
-
-    async def get_product(self, request: Request, body: Any) -> Response:
-        self.tick()
-        product = self.products.get(request.path_params["id"])
-        if product is None:
-            return self.envelope(code=12052032, message="product not found")
-        return self.envelope(
-            {
-                "id": product["id"],
-                "status": product["status"],
-                "audit_failed_reasons": product["audit_failed_reasons"],
-                "update_time": int(self.clock.now()),
-            }
-        )
-
-    async def deactivate(self, request: Request, body: dict[str, Any]) -> Response:
-        for product_id in body.get("product_ids", []):
-            if product_id in self.products:
-                self.products[product_id]["status"] = "SELLER_DEACTIVATED"
-                self._touch(self.products[product_id])
-        return self.envelope({})
-
-    async def ok(self, request: Request, body: Any) -> Response:
-        return self.envelope({})
-
-    def _touch(self, product: dict[str, Any]) -> None:
-        """A product's update_time moves with every change, and only forward;
-        Search Products filters on it and webhooks carry the same value."""
-        product["update_time"] = max(int(self.clock.now()), product.get("update_time", 0) + 1)
-
-    def _review(self, product: dict[str, Any]) -> None:
-        self._touch(product)
-        words = [w for w in self.reject_words if w in product["title"].lower()]
-        if words:
-            product["status"] = "FAILED"
-            product["audit_failed_reasons"] = [
-                {
-                    "position": "title",
-                    "reasons": [f"the title contains a restricted word: {words[0]}"],
-                    "suggestions": ["remove restricted words from the title"],
-                }
-            ]
-            self.send_webhook(
-                37,
-                {
-                    "product_id": int(product["id"]),
-                    "audit": {"status": "FAILED"},
-                    "update_time": product["update_time"],
-                },
-            )
-        else:
-            product["status"] = "ACTIVATE"
-            self.send_webhook(
-                37,
-                {
-                    "product_id": int(product["id"]),
-                    "audit": {"status": "APPROVED", "pre_approved_reasons": []},
-                    "update_time": product["update_time"],
-                },
-            )
-
     # ---------------------------------------------------------------- orders
 
     def _order_view(self, order: dict[str, Any]) -> dict[str, Any]:
@@ -475,13 +379,16 @@ class TikTokSandbox:
             return paging
         size, start = paging
         status = body.get("status", "ALL")
+        seller_skus = set(body.get("seller_skus") or [])
 
         def wanted(product: dict[str, Any]) -> bool:
             stamp = product.get("update_time", 0)
+            own_skus = {sku["seller_sku"] for sku in product["skus"].values()}
             return (
                 _in_range(stamp, body, "update_time", upper="le")
                 and _in_range(product.get("create_time", stamp), body, "create_time", upper="le")
                 and status in ("ALL", product["status"])
+                and (not seller_skus or bool(seller_skus & own_skus))
             )
 
         matching = sorted(
@@ -497,6 +404,15 @@ class TikTokSandbox:
                         "id": p["id"],
                         "title": p["title"],
                         "status": p["status"],
+                        "skus": [
+                            {
+                                "id": sku["id"],
+                                "seller_sku": sku["seller_sku"],
+                                "price": {"currency": "USD", "sale_price": sku["price"]["amount"]},
+                                "inventory": sku["inventory"],
+                            }
+                            for sku in p["skus"].values()
+                        ],
                         "create_time": p.get("create_time", p.get("update_time", 0)),
                         "update_time": p.get("update_time", 0),
                     }
@@ -642,9 +558,7 @@ class TikTokSandbox:
     def tick(self) -> None:
         """Let sandbox time do its work: reviews finish, holds end."""
         now = self.clock.now()
-        for product in self.products.values():
-            if product["status"] == "PENDING" and product["review_due"] <= now:
-                self._review(product)
+        self.catalog.tick()
         for order in self.orders.values():
             if order["status"] == "ON_HOLD" and order["_hold_until"] <= now:
                 self._set_status(order, "AWAITING_SHIPMENT")

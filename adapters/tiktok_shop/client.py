@@ -170,9 +170,13 @@ class TikTokClient:
         *,
         query: Mapping[str, Any] | None = None,
         body: Mapping[str, Any] | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        form: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """A signed call on behalf of ``shop``: rate limited, retried with jittered
-        backoff on 429/5xx/36009002, token refreshed ahead of expiry and on 105002."""
+        backoff on 429/5xx/36009002, token refreshed ahead of expiry and on 105002.
+        ``files``/``form`` make it a multipart call (Upload Product Image), whose
+        body TikTok leaves out of the signature."""
         limiter = self._limiters.setdefault(shop, RateLimiter(self.rate_per_shop, 5))
         refreshed = False
         for attempt in range(self.attempts):
@@ -190,6 +194,8 @@ class TikTokClient:
                     credentials.shop_cipher,
                     dict(query or {}),
                     body,
+                    files=files,
+                    form=form,
                 )
             except TikTokError as error:
                 if error.code == ACCESS_TOKEN_EXPIRED and not refreshed:
@@ -223,19 +229,34 @@ class TikTokClient:
         shop_cipher: str | None,
         query: dict[str, Any],
         body: Mapping[str, Any] | None,
+        *,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        form: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         query = {**query, "app_key": self.app_key, "timestamp": int(self.clock.now())}
         if shop_cipher:
             query["shop_cipher"] = shop_cipher
-        raw = to_json(body) if body is not None else b""
-        query["sign"] = sign_request(self.app_secret, path, query, raw)
-        response = await self.http.request(
-            method,
-            f"{self.base_url}{path}",
-            params=query,
-            content=raw or None,
-            headers={"x-tts-access-token": access_token, "content-type": "application/json"},
-        )
+        headers = {"x-tts-access-token": access_token}
+        if files is not None:
+            query["sign"] = sign_request(self.app_secret, path, query, multipart=True)
+            response = await self.http.request(
+                method,
+                f"{self.base_url}{path}",
+                params=query,
+                files=dict(files),
+                data=dict(form or {}),
+                headers=headers,
+            )
+        else:
+            raw = to_json(body) if body is not None else b""
+            query["sign"] = sign_request(self.app_secret, path, query, raw)
+            response = await self.http.request(
+                method,
+                f"{self.base_url}{path}",
+                params=query,
+                content=raw or None,
+                headers={**headers, "content-type": "application/json"},
+            )
         payload = _json(response)
         if response.status_code == 429:
             raise TikTokError(RATE_LIMITED, "rate limited", status=429)

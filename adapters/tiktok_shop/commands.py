@@ -12,15 +12,34 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from adapters.tiktok_shop.client import (
+    ACCESS_TOKEN_EXPIRED,
     ALREADY_SHIPPED,
+    BAD_CREDENTIALS,
+    BAD_SIGN,
     DUPLICATE_TRACKING,
     ORDER_IS_FBT,
     ORDER_ON_HOLD,
+    PRODUCT_NOT_FOUND,
     TRACKING_MISMATCH,
     TikTokClient,
     TikTokError,
 )
-from engine.outbox import OutboxCommand, RetryLater
+from adapters.tiktok_shop.images import HttpImageSource, ImageSource, ImageUnavailable
+from adapters.tiktok_shop.product_errors import (
+    CATEGORY_NOT_RECOMMENDED,
+    NO_WAREHOUSE,
+    ProductRefused,
+    image_unavailable,
+    refusal_for,
+)
+from engine.logs import get_logger
+from engine.outbox import CommandFailed, OutboxCommand, RetryLater
+
+log = get_logger("channelsync.tiktok")
+# US shops list in TikTok's 7-level category tree, which the API calls v2.
+CATEGORY_VERSION = "v2"
+# Refusals of the call, not of the product: signature, token, app credentials.
+CALL_REFUSALS = frozenset({ACCESS_TOKEN_EXPIRED, BAD_SIGN, BAD_CREDENTIALS})
 
 Handler = Callable[[OutboxCommand], Awaitable[list[dict[str, Any]]]]
 
@@ -80,8 +99,11 @@ def shipping_refusal(error: TikTokError) -> str:
 
 
 class TikTokCommands:
-    def __init__(self, client: TikTokClient) -> None:
+    def __init__(self, client: TikTokClient, images: ImageSource | None = None) -> None:
         self.client = client
+        self.images = images or HttpImageSource(client.http)
+        self._warehouses: dict[str, str] = {}  # shop -> its default sales warehouse id
+        self._uploaded: dict[tuple[str, str], str] = {}  # (shop, image src) -> TikTok uri
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -91,6 +113,7 @@ class TikTokCommands:
             "update_price": self.update_price,
             "update_inventory": self.update_inventory,
             "deactivate_listing": self.deactivate_listing,
+            "activate_listing": self.activate_listing,
             "fetch_order_detail": self.fetch_order_detail,
             "push_shipping": self.push_shipping,
             "update_shipping_info": self.update_shipping_info,
@@ -114,44 +137,218 @@ class TikTokCommands:
 
     # ------------------------------------------------------------- products
 
-    async def create_listing(self, command: OutboxCommand) -> list[dict]:
-        p = command.payload
-        body = {**_product_body(p["product"]), "idempotency_key": command.idempotency_key[-128:]}
+    async def _product_call(self, shop: str, method: str, path: str, **kwargs: Any) -> dict:
+        """A product call whose failures are typed: waiting helps (`RetryLater`),
+        the call itself was refused whatever the product (`CommandFailed`, for an
+        operator), or TikTok refuses this product and will again (`ProductRefused`)."""
         try:
-            data = await self._call(p["shop"], "POST", "/product/202309/products", body=body)
+            return await self.client.call(shop, method, path, **kwargs)
         except TikTokError as error:
-            return refused(command, p["listing"], "listing.submit_failed", error)
+            code = _int(error.code)
+            if error.retryable or code is None:  # no code: transport, no credentials yet
+                raise RetryLater(str(error)) from error
+            if code in CALL_REFUSALS:
+                raise CommandFailed(f"TikTok refused the call ({code}): {error.message}") from error
+            raise ProductRefused(refusal_for(error), error.message) from error
+
+    async def _warehouse(self, shop: str) -> str:
+        """The shop's default sales warehouse, asked once per shop."""
+        if shop not in self._warehouses:
+            data = await self._product_call(shop, "GET", "/logistics/202309/warehouses")
+            sales = [
+                w
+                for w in data.get("warehouses") or []
+                if w.get("type") == "SALES_WAREHOUSE"
+                and w.get("effect_status", "ENABLED") == "ENABLED"
+            ]
+            chosen = next((w for w in sales if w.get("is_default")), sales[0] if sales else None)
+            if chosen is None:
+                raise ProductRefused(NO_WAREHOUSE)
+            self._warehouses[shop] = str(chosen["id"])
+        return self._warehouses[shop]
+
+    async def _image_uri(self, shop: str, src: str) -> str:
+        """TikTok's uri for a Shoplazza image: uploaded once, then remembered."""
+        key = (shop, src)
+        if key not in self._uploaded:
+            try:
+                image = await self.images.fetch(src)
+            except ImageUnavailable as error:
+                raise ProductRefused(image_unavailable(src), str(error)) from error
+            data = await self._product_call(
+                shop,
+                "POST",
+                "/product/202309/images/upload",
+                files={"data": (image.name, image.content, image.content_type)},
+                form={"use_case": "MAIN_IMAGE"},
+            )
+            self._uploaded[key] = str(data["uri"])
+        return self._uploaded[key]
+
+    async def _recommended_category(self, shop: str, request: dict[str, Any]) -> str:
+        """No category from the merchant: TikTok's recommendation for the title."""
+        data = await self._product_call(
+            shop,
+            "POST",
+            "/product/202309/categories/recommend",
+            body={
+                "product_title": request["title"],
+                "description": request.get("description") or "",
+                "category_version": CATEGORY_VERSION,
+            },
+        )
+        leaf = data.get("leaf_category_id")
+        if not leaf:
+            raise ProductRefused(
+                refusal_for(TikTokError(CATEGORY_NOT_RECOMMENDED, "no category recommended"))
+            )
+        return str(leaf)
+
+    async def _product_body(
+        self,
+        shop: str,
+        request: dict[str, Any],
+        category_id: str,
+        sku_ids: dict[str, str],
+    ) -> dict[str, Any]:
+        """TikTok's Create/Edit Product body from the listing's request."""
+        warehouse = await self._warehouse(shop)
+        body: dict[str, Any] = {
+            "title": request["title"],
+            "description": request.get("description") or "",
+            "category_id": category_id,
+            "category_version": CATEGORY_VERSION,
+            "main_images": [
+                {"uri": await self._image_uri(shop, src)} for src in request["image_srcs"]
+            ],
+            "skus": [
+                {
+                    **({"id": sku_ids[s["seller_sku"]]} if s["seller_sku"] in sku_ids else {}),
+                    "seller_sku": s["seller_sku"],
+                    "sales_attributes": s["sales_attributes"],
+                    "price": s["price"],
+                    "inventory": [{"warehouse_id": warehouse, "quantity": s["quantity"]}],
+                }
+                for s in request["skus"]
+            ],
+        }
+        for optional in ("package_weight", "package_dimensions", "size_chart", "certifications"):
+            if request.get(optional):
+                body[optional] = request[optional]
+        return body
+
+    def _submit_failed(self, command: OutboxCommand, refused: ProductRefused) -> list[dict]:
+        refusal = refused.refusal
+        log.info(
+            "product refused",
+            entity=command.payload["listing"],
+            command=command.type,
+            code=refusal.code,
+            detail=refused.detail,
+        )
         return [
             result(
                 command,
-                p["listing"],
-                "listing.submitted",
-                {"product_id": data["product_id"], "category_id": data.get("category_id")},
+                command.payload["listing"],
+                "listing.submit_failed",
+                {
+                    "code": refusal.code,
+                    "message": refusal.reason,
+                    "audit_failed_reasons": [refusal.as_audit_reason()],
+                },
             )
         ]
 
-    async def edit_listing(self, command: OutboxCommand) -> list[dict]:
+    async def _created_before(self, shop: str, request: dict[str, Any]) -> dict[str, Any] | None:
+        """A product TikTok already holds with exactly this request's seller SKUs:
+        the create an earlier attempt made before its answer was lost (PLAT-7).
+        TikTok's honouring of ``idempotency_key`` is not confirmed, so a retried
+        create looks first."""
+        wanted = sorted(s["seller_sku"] for s in request["skus"])
+        data = await self._product_call(
+            shop,
+            "POST",
+            "/product/202309/products/search",
+            query={"page_size": 20},
+            body={"seller_skus": wanted},
+        )
+        for found in data.get("products") or []:
+            skus = sorted(str(s.get("seller_sku", "")) for s in found.get("skus") or [])
+            if skus == wanted and found.get("status") != "DELETED":
+                return await self._product_call(
+                    shop, "GET", f"/product/202309/products/{found['id']}"
+                )
+        return None
+
+    async def create_listing(self, command: OutboxCommand) -> list[dict]:
         p = command.payload
-        body = _product_body(p["product"])
-        if p.get("keep_category"):
-            body["category_id"] = p["product"].get("category_id")  # PROD-7: the merchant's
+        request = p["product"]
         try:
-            await self._call(
-                p["shop"], "PUT", f"/product/202309/products/{p['tiktok_product_id']}", body=body
+            if command.attempts and (earlier := await self._created_before(p["shop"], request)):
+                log.info("create already done", entity=p["listing"], product_id=str(earlier["id"]))
+                data = {"product_id": earlier["id"], "skus": earlier.get("skus") or []}
+                return [self._submitted(command, data, _leaf_category(earlier))]
+            category = request.get("category_id") or await self._recommended_category(
+                p["shop"], request
             )
-        except TikTokError as error:
-            return refused(command, p["listing"], "listing.submit_failed", error)
-        return [
-            result(
-                command, p["listing"], "listing.submitted", {"product_id": p["tiktok_product_id"]}
+            body = await self._product_body(p["shop"], request, category, {})
+            body["idempotency_key"] = command.idempotency_key[-128:]
+            data = await self._product_call(
+                p["shop"], "POST", "/product/202309/products", body=body
             )
-        ]
+        except ProductRefused as refused:
+            return self._submit_failed(command, refused)
+        return [self._submitted(command, data, category)]
+
+    async def edit_listing(self, command: OutboxCommand) -> list[dict]:
+        """An edit names the SKU ids TikTok already has (so they stay the same)
+        and, with no category asked for, keeps the product's current one."""
+        p = command.payload
+        request, product_id = p["product"], p["tiktok_product_id"]
+        path = f"/product/202309/products/{product_id}"
+        try:
+            current = await self._product_call(p["shop"], "GET", path)
+            sku_ids = {
+                str(s.get("seller_sku", "")): str(s["id"]) for s in current.get("skus") or []
+            }
+            category = (
+                request.get("category_id")
+                or _leaf_category(current)
+                or await self._recommended_category(p["shop"], request)
+            )
+            body = await self._product_body(p["shop"], request, category, sku_ids)
+            data = await self._product_call(p["shop"], "PUT", path, body=body)
+        except ProductRefused as refused:
+            return self._submit_failed(command, refused)
+        return [self._submitted(command, {"product_id": product_id, **data}, category)]
+
+    def _submitted(
+        self, command: OutboxCommand, data: dict[str, Any], category: str | None
+    ) -> dict:
+        return result(
+            command,
+            command.payload["listing"],
+            "listing.submitted",
+            {
+                "product_id": str(data["product_id"]),
+                "category_id": category,
+                "skus": [
+                    {"id": str(s["id"]), "seller_sku": str(s.get("seller_sku") or "")}
+                    for s in data.get("skus") or []
+                ],
+            },
+        )
 
     async def fetch_product_status(self, command: OutboxCommand) -> list[dict]:
         p = command.payload
-        data = await self._call(
-            p["shop"], "GET", f"/product/202309/products/{p['tiktok_product_id']}"
-        )
+        try:
+            data = await self._product_call(
+                p["shop"], "GET", f"/product/202309/products/{p['tiktok_product_id']}"
+            )
+        except ProductRefused as refused:
+            if refused.refusal.code != PRODUCT_NOT_FOUND:
+                raise CommandFailed(str(refused)) from refused
+            data = {"status": "DELETED"}  # TikTok has no such product any more
         return [
             result(
                 command,
@@ -159,50 +356,112 @@ class TikTokCommands:
                 "listing.review_result",
                 {
                     "status": data["status"],
-                    "audit_failed_reasons": data.get("audit_failed_reasons", []),
+                    "audit_failed_reasons": [
+                        {
+                            "position": r.get("position", ""),
+                            "reasons": r.get("reasons") or [],
+                            "suggestions": r.get("suggestions") or [],
+                        }
+                        for r in data.get("audit_failed_reasons") or []
+                    ],
                     "update_time": data.get("update_time"),
                 },
             )
         ]
 
+    async def _resolve_sku_ids(
+        self, shop: str, product_id: str, entries: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Entries without TikTok's SKU id (a listing synced before ids were kept)
+        get it from Get Product, by seller SKU; one TikTok does not know is refused."""
+        if all(e.get("id") for e in entries):
+            return entries
+        data = await self._product_call(shop, "GET", f"/product/202309/products/{product_id}")
+        known = {str(s.get("seller_sku", "")): str(s["id"]) for s in data.get("skus") or []}
+        resolved = []
+        for entry in entries:
+            sku_id = entry.get("id") or known.get(str(entry.get("seller_sku", "")))
+            if not sku_id:
+                raise CommandFailed(
+                    f"TikTok Shop has no variant {entry.get('seller_sku')!r} under product "
+                    f"{product_id}: sync the product again"
+                )
+            resolved.append({**entry, "id": sku_id})
+        return resolved
+
     async def update_price(self, command: OutboxCommand) -> list[dict]:
         p = command.payload
-        await self._call(
-            p["shop"],
-            "POST",
-            f"/product/202309/products/{p['tiktok_product_id']}/prices/update",
-            body={
-                "skus": [
-                    {"seller_sku_variant": k, "price": {"amount": v, "currency": "USD"}}
-                    for k, v in p["prices"].items()
-                ]
-            },
-        )
+        try:
+            prices = await self._resolve_sku_ids(p["shop"], p["tiktok_product_id"], p["prices"])
+            await self._product_call(
+                p["shop"],
+                "POST",
+                f"/product/202309/products/{p['tiktok_product_id']}/prices/update",
+                body={
+                    "skus": [
+                        {
+                            "id": e["id"],
+                            "price": {
+                                "amount": e["amount"],
+                                "currency": e.get("currency") or "USD",
+                            },
+                        }
+                        for e in prices
+                    ]
+                },
+            )
+        except ProductRefused as refused:
+            raise CommandFailed(str(refused)) from refused
         return []
 
     async def update_inventory(self, command: OutboxCommand) -> list[dict]:
         p = command.payload
-        await self._call(
-            p["shop"],
-            "POST",
-            f"/product/202309/products/{p['tiktok_product_id']}/inventory/update",
-            body={
-                "skus": [
-                    {"seller_sku_variant": k, "inventory": [{"quantity": v}]}
-                    for k, v in p["inventory"].items()
-                ]
-            },
-        )
+        try:
+            stock = await self._resolve_sku_ids(p["shop"], p["tiktok_product_id"], p["inventory"])
+            warehouse = await self._warehouse(p["shop"])
+            await self._product_call(
+                p["shop"],
+                "POST",
+                f"/product/202309/products/{p['tiktok_product_id']}/inventory/update",
+                body={
+                    "skus": [
+                        {
+                            "id": e["id"],
+                            "inventory": [{"warehouse_id": warehouse, "quantity": e["quantity"]}],
+                        }
+                        for e in stock
+                    ]
+                },
+            )
+        except ProductRefused as refused:
+            raise CommandFailed(str(refused)) from refused
         return []
 
     async def deactivate_listing(self, command: OutboxCommand) -> list[dict]:
         p = command.payload
-        await self._call(
-            p["shop"],
-            "POST",
-            "/product/202309/products/deactivate",
-            body={"product_ids": [p["tiktok_product_id"]]},
-        )
+        try:
+            await self._product_call(
+                p["shop"],
+                "POST",
+                "/product/202309/products/deactivate",
+                body={"product_ids": [p["tiktok_product_id"]]},
+            )
+        except ProductRefused as refused:
+            if refused.refusal.code != PRODUCT_NOT_FOUND:  # gone already: nothing to take down
+                raise CommandFailed(str(refused)) from refused
+        return []
+
+    async def activate_listing(self, command: OutboxCommand) -> list[dict]:
+        p = command.payload
+        try:
+            await self._product_call(
+                p["shop"],
+                "POST",
+                "/product/202309/products/activate",
+                body={"product_ids": [p["tiktok_product_id"]]},
+            )
+        except ProductRefused as refused:
+            raise CommandFailed(str(refused)) from refused
         return []
 
     # ------------------------------------------------------------- orders
@@ -348,17 +607,10 @@ def _push_refused(command: OutboxCommand, error: TikTokError, purpose: str) -> l
     ]
 
 
-def _product_body(product: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "title": product["title"],
-        "description": product.get("description") or "",
-        "main_images": [{"uri": src} for src in product.get("main_images", [])],
-        "category_id": product.get("category_id"),
-        "package_dimensions": product.get("package_dimensions"),
-        "skus": product.get("skus", []),
-        "size_chart": product.get("size_chart"),
-        "certifications": product.get("certifications", []),
-    }
+def _leaf_category(product: dict[str, Any]) -> str | None:
+    """The leaf of Get Product's category chain: the category the product has now."""
+    leaves = [c for c in product.get("category_chains") or [] if c.get("is_leaf")]
+    return str(leaves[-1]["id"]) if leaves else None
 
 
 def _int(code: Any) -> int | None:

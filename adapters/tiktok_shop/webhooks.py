@@ -1,4 +1,4 @@
-"""TikTok Shop webhooks -> the channel's events (PLATFORMS.md, "Webhooks").
+"""TikTok Shop webhooks -> the channel's events (docs/tiktok-products.md lists the product types).
 
 A webhook names TikTok's ids; the channel's entities are keyed by the
 merchant's store. An `EntityDirectory` answers "which connection has this
@@ -172,12 +172,21 @@ async def translate(body: bytes, directory: EntityDirectory) -> list[dict[str, A
         listing = await directory.listing_key(product_id)
         if listing is None:
             raise WebhookRejected(f"no listing for TikTok product {product_id}")
-        if kind == PRODUCT_CATEGORY_CHANGE and data.get("category_id"):
+        if kind == PRODUCT_CATEGORY_CHANGE:
+            # PROD-7: the category now on TikTok is `current_category_id`.
+            current = data.get("current_category_id")
+            if not current:
+                raise WebhookRejected("a category change without current_category_id")
+            previous = data.get("previous_category_id")
             return [
                 event(
                     "listing.category_changed",
                     listing,
-                    {"category_id": str(data["category_id"]), "change_source": "SELLER_CENTER"},
+                    {
+                        "category_id": _id(current),
+                        "previous_category_id": _id(previous) if previous else None,
+                        "update_time": data.get("update_time"),
+                    },
                 )
             ]
         if kind == PRODUCT_AUDIT_STATUS_CHANGE:

@@ -64,8 +64,10 @@ async def test_plat5_shoplazza_429_is_retried(box):
 
 async def test_plat7_a_repeated_create_with_one_idempotency_key_makes_one_listing(box):
     """PLAT-7: the platform sees the same key and answers with the same product."""
+    from tests.adapters.test_tiktok_products import valid_body
+
     client = box.service.tiktok
-    body = {"title": "Hat", "main_images": [{"uri": "a.jpg"}], "skus": [], "idempotency_key": "k-1"}
+    body = {**await valid_body(box), "idempotency_key": "k-1"}
     first = await client.call(story.SHOP, "POST", "/product/202309/products", body=body)
     again = await client.call(story.SHOP, "POST", "/product/202309/products", body=body)
     assert first["product_id"] == again["product_id"] and len(box.tiktok.products) == 1

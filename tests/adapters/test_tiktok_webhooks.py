@@ -97,3 +97,28 @@ async def test_plat3_a_cancel_webhook_spelled_cancel_cancels_the_order_once(db_p
         assert (first.to_state, again.outcome) == ("cancelled", "duplicate")
     finally:
         await channel.engine.stop()
+
+
+async def test_prod7_the_category_change_webhook_reads_current_category_id():
+    """PROD-7: type 18 names the new category `current_category_id` (and the old one
+    `previous_category_id`); the listing is told the current one."""
+    body = json.dumps(
+        {
+            "type": 18,
+            "tts_notification_id": "n18",
+            "shop_id": "7495540735365777507",
+            "timestamp": 1_700_000_000,
+            "data": {
+                "product_id": "576486316948490001",
+                "previous_category_id": "600001",
+                "current_category_id": "601226",
+                "update_time": 1_700_000_000,
+            },
+        }
+    ).encode()
+    [event] = await translate(body, Directory())
+    assert event["type"] == "listing.category_changed"
+    assert event["entity"] == "listing:demo-store:p1"
+    assert event["payload"]["category_id"] == "601226"
+    assert event["payload"]["previous_category_id"] == "600001"
+    assert event["payload"]["update_time"] == 1_700_000_000

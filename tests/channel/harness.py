@@ -107,7 +107,14 @@ class FakeTikTok:
             command,
             command.payload["listing"],
             "listing.submitted",
-            {"product_id": next(self._ids), "category_id": "600001"},
+            {
+                "product_id": next(self._ids),
+                "category_id": "600001",
+                "skus": [
+                    {"id": str(next(self._ids)), "seller_sku": sku["seller_sku"]}
+                    for sku in command.payload["product"]["skus"]
+                ],
+            },
         )
 
     def on_edit_listing(self, command: OutboxCommand) -> list[dict]:

@@ -106,7 +106,7 @@ async def test_prod4_gifs_are_skipped_and_only_the_first_nine_images_are_sent(co
     await channel.add_products(product("p1", images=12, gif_at=(1, 4)))
     [request] = channel.tiktok.called("create_listing")
     expected = [f"https://cdn.example/p1/{i}.jpg" for i in (0, 2, 3, 5, 6, 7, 8, 9, 10)]
-    assert request["product"]["main_images"] == expected
+    assert request["product"]["image_srcs"] == expected
 
 
 async def test_prod4_a_product_left_with_no_image_is_rejected_with_that_reason(connected):
@@ -178,15 +178,20 @@ async def test_prod6_a_burst_of_price_and_stock_changes_sends_only_the_latest(co
         await channel.advance(1)
     assert not channel.tiktok.called("update_price"), "nothing sent inside the window"
     await channel.advance(10)
+    sku_id = (await channel.data(listing("p1")))["tiktok_skus"]["SKU-p1-0"]
     assert channel.tiktok.called("update_price") == [
         {
             "shop": SHOP,
             "listing": listing("p1"),
             "tiktok_product_id": await channel.tiktok_product_id("p1"),
-            "prices": {"p1-v0": "24.50"},
+            "prices": [
+                {"id": sku_id, "seller_sku": "SKU-p1-0", "amount": "24.50", "currency": "USD"}
+            ],
         }
     ]
-    assert [c["inventory"] for c in channel.tiktok.called("update_inventory")] == [{"p1-v0": 3}]
+    assert [c["inventory"] for c in channel.tiktok.called("update_inventory")] == [
+        [{"id": sku_id, "seller_sku": "SKU-p1-0", "quantity": 3}]
+    ]
     assert await channel.state(listing("p1")) == "approved", "no new review for price/stock"
 
 
@@ -221,9 +226,11 @@ def test_prod6_property_any_burst_sends_exactly_its_last_values(updates):
                 assert len(prices) <= 1 and len(stocks) <= 1
                 expected_price = f"{last_price / 100:.2f}"
                 if expected_price != "10.00":
-                    assert prices and prices[0]["prices"] == {"p1-v0": expected_price}
+                    [sent] = prices[0]["prices"]
+                    assert (sent["seller_sku"], sent["amount"]) == ("SKU-p1-0", expected_price)
                 if last_stock != 5:
-                    assert stocks and stocks[0]["inventory"] == {"p1-v0": last_stock}
+                    [sent] = stocks[0]["inventory"]
+                    assert (sent["seller_sku"], sent["quantity"]) == ("SKU-p1-0", last_stock)
             finally:
                 await channel.engine.stop()
 

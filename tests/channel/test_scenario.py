@@ -33,7 +33,7 @@ async def test_scenario_connect_map_sync_and_follow_orders(connected, db_path):
     assert await shop.state(listing("heavy")) == "rejected"
     submitted = {c["listing"]: c["product"] for c in shop.tiktok.called("create_listing")}
     assert set(submitted) == {listing("good"), listing("gallery")}, "no call for the rejected one"
-    assert submitted[listing("gallery")]["main_images"] == [
+    assert submitted[listing("gallery")]["image_srcs"] == [
         f"https://cdn.example/gallery/{i}.jpg" for i in (1, 2, 3, 4, 6, 7, 8, 9, 10)
     ]
 
