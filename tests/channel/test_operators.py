@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from tests.channel.harness import SHOP, listing, product
+from tests.channel.harness import PACKAGE, SHOP, listing, product
 from tests.conftest import invoke_cli
 
 
@@ -19,6 +19,7 @@ async def test_ops_held_work_is_listed_with_its_reason_and_a_discard_survives_re
     channel = connected
     await channel.send("connection.deauthorized", SHOP, {"message": "seller deauthorized"})
     for pid in ("p1", "p2"):
+        await channel.set_attributes(pid, settle=False, package_dimensions=PACKAGE)
         await channel.send("listing.added", listing(pid), {"shop": SHOP, "product": product(pid)})
     assert not channel.tiktok.called("create_listing")
 
