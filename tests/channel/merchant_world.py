@@ -349,6 +349,22 @@ class World:
     shoplazza_deliveries: CapturedDeliveries
     receiver_url: str
     expires_at: float | None = None
+    pull_failures: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # As serve's pull loop does: a failed pull is logged and the loop
+        # goes on. The machine keeps what failed, for invariant 4.
+        pull_once = self.service.puller.pull_once
+
+        async def pull_as_serve_does() -> None:
+            try:
+                await pull_once()
+            except Exception as error:
+                self.pull_failures.append(
+                    f"at {self.clock.now():.0f}: {type(error).__name__}: {error}"
+                )
+
+        self.service.puller.pull_once = pull_as_serve_does  # type: ignore[method-assign]
 
     @property
     def service(self) -> ChannelService:

@@ -521,6 +521,10 @@ class MerchantFlows(RuleBasedStateMachine):
                     failures.append(
                         f"[4] {entity.key}: {part} is {status['status']!r} with nothing under way"
                     )
+        failures.extend(
+            f"[4] the order pull failed while the shop shows as connected: {failure}"
+            for failure in self.w.pull_failures
+        )
         shop = await engine.entity(SHOP)
         if shop is not None and shop.state == "inactive" and not shop.data.get("inactive_reason"):
             failures.append("[4] the connection is inactive without a reason")
