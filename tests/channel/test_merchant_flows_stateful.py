@@ -471,10 +471,19 @@ class MerchantFlows(RuleBasedStateMachine):
             if command.status not in ("pending", "held", "parked"):
                 failures.append(f"{label} is {command.status!r}, not pending, held or parked")
             elif command.status == "pending" and command.attempts == 0:
+                # Never tried: fine if it is not due yet or waits in line
+                # behind an earlier pending command of its entity (which
+                # then carries the reason); not if nothing can run it.
                 due = await store.fetchall(
                     "SELECT available_at FROM outbox WHERE id = ?", (command.id,)
                 )
-                if due and due[0][0] <= now:
+                queued_behind = any(
+                    c.entity == command.entity and c.id < command.id and c.status == "pending"
+                    for c in commands
+                )
+                if command.type not in engine.outbox.handlers:
+                    failures.append(f"{label} has no handler: nothing will ever carry it out")
+                elif due and due[0][0] <= now and not queued_behind:
                     failures.append(f"{label} is due, was never tried, and nothing carries it out")
             elif not command.last_error:
                 failures.append(f"{label} is {command.status} without a reason")
