@@ -418,12 +418,32 @@ class MerchantFlows(RuleBasedStateMachine):
             broken = self.no_malformed_requests()
             assert not broken, "\n".join(broken)
 
-    @invariant()
-    def nothing_is_stuck_without_a_reason(self) -> None:
-        """4. ENG-6, CONN-4, PROD-5, PROD-11."""
+    # Invariant 4 in four parts, each its own failure for hypothesis.
+
+    def stuck(self, part: str) -> None:
         if self.world is not None:
-            broken = self.run(self.nothing_stuck_without_a_reason())
+            broken = [f for f in self.run(self.nothing_stuck_without_a_reason()) if part in f]
             assert not broken, "\n".join(broken)
+
+    @invariant()
+    def no_command_is_stuck_without_a_reason(self) -> None:
+        """4a. ENG-6, CONN-4: the outbox, as an operator lists it."""
+        self.stuck("[4a]")
+
+    @invariant()
+    def no_listing_is_stuck_without_a_reason(self) -> None:
+        """4b. PROD-5, PROD-11: the Product Sync List."""
+        self.stuck("[4b]")
+
+    @invariant()
+    def no_order_is_stuck_without_a_reason(self) -> None:
+        """4c. ORD-1, LOGI-3: the order list."""
+        self.stuck("[4c]")
+
+    @invariant()
+    def the_connection_is_not_stuck_without_a_reason(self) -> None:
+        """4d. CONN-4, PLAT-8: the connection and the order pull."""
+        self.stuck("[4d]")
 
     async def live_products_show_approved(self) -> list[str]:
         """Invariant 1. Checked while the shop is authorized: without the
@@ -470,7 +490,7 @@ class MerchantFlows(RuleBasedStateMachine):
         busy = {c.entity for c in commands}
         timers = {row[0] for row in await store.fetchall("SELECT entity FROM timers")}
         for command in commands:
-            label = f"[4] command {command.id} {command.type} for {command.entity}"
+            label = f"[4a] command {command.id} {command.type} for {command.entity}"
             if command.status not in ("pending", "held", "parked"):
                 failures.append(f"{label} is {command.status!r}, not pending, held or parked")
             elif command.status == "pending" and command.attempts == 0:
@@ -496,16 +516,16 @@ class MerchantFlows(RuleBasedStateMachine):
                 )
         for row in await product_sync_list(store):
             if row.status == "rejected" and not row.failure_reasons:
-                failures.append(f"[4] {row.key} is Rejected without a reason")
+                failures.append(f"[4b] {row.key} is Rejected without a reason")
             if row.status == "pending_sync" and row.key not in busy:
-                failures.append(f"[4] {row.key} is Pending Sync with nothing under way")
+                failures.append(f"[4b] {row.key} is Pending Sync with nothing under way")
             if (
                 row.status == "in_review"
                 and row.key not in busy | timers
                 and not self._tiktok_reviewing(row.tiktok_product_id)
             ):
                 failures.append(
-                    f"[4] {row.key} is In Review, TikTok is not reviewing it "
+                    f"[4b] {row.key} is In Review, TikTok is not reviewing it "
                     "and no poll is scheduled"
                 )
             product = self.w.shoplazza.products.get(row.product_id)
@@ -517,7 +537,7 @@ class MerchantFlows(RuleBasedStateMachine):
                 and row.key not in busy
             ):
                 failures.append(
-                    f"[4] {row.key} stays Deactivated though the product is published "
+                    f"[4b] {row.key} stays Deactivated though the product is published "
                     "in Shoplazza again, and nothing is under way to reactivate it"
                 )
         for entity in await engine.entities(chart="order"):
@@ -525,21 +545,21 @@ class MerchantFlows(RuleBasedStateMachine):
             fulfillment = entity.data.get("fulfillment", {})
             for part, status in (("sync", sync), ("fulfillment", fulfillment)):
                 if status.get("status") == "failed" and not status.get("reason"):
-                    failures.append(f"[4] {entity.key}: {part} failed without a reason")
+                    failures.append(f"[4c] {entity.key}: {part} failed without a reason")
                 if (
                     status.get("status") in ("syncing", "pushing", "resolving")
                     and entity.key not in busy | timers
                 ):
                     failures.append(
-                        f"[4] {entity.key}: {part} is {status['status']!r} with nothing under way"
+                        f"[4c] {entity.key}: {part} is {status['status']!r} with nothing under way"
                     )
         failures.extend(
-            f"[4] the order pull failed while the shop shows as connected: {failure}"
+            f"[4d] the order pull failed while the shop shows as connected: {failure}"
             for failure in self.w.pull_failures
         )
         shop = await engine.entity(SHOP)
         if shop is not None and shop.state == "inactive" and not shop.data.get("inactive_reason"):
-            failures.append("[4] the connection is inactive without a reason")
+            failures.append("[4d] the connection is inactive without a reason")
         return failures
 
     def _tiktok_reviewing(self, tiktok_product_id: str | None) -> bool:
