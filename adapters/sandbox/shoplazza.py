@@ -218,6 +218,18 @@ class ShoplazzaSandbox:
     def _now(self) -> str:
         return datetime.fromtimestamp(self.clock.now(), UTC).isoformat()
 
+    def _stamp(self, previous: str | None) -> str:
+        """A change's ``updated_at``: now, but always after the previous change.
+        Shoplazza stamps each change with its own second; a test's clock may
+        stand still across several edits, and two versions of one product under
+        one time would look like one change to whoever deduplicates by it."""
+        now = self.clock.now()
+        if previous:
+            moment = _moment(previous)
+            before = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+            now = max(now, before + 1)
+        return datetime.fromtimestamp(now, UTC).isoformat()
+
     async def get_product(self, request: Request, body: Any) -> Response:
         product = self.products.get(request.path_params["id"])
         if product is None:
@@ -431,7 +443,7 @@ class ShoplazzaSandbox:
                     product["variants"][0][key] = value
                 else:
                     product[key] = value
-            product["updated_at"] = self._now()
+            product["updated_at"] = self._stamp(product.get("updated_at"))
             self.send_webhook("products/update", {"product": product})
         elif action == "delete":
             del self.products[product_id]
@@ -447,7 +459,7 @@ class ShoplazzaSandbox:
         product = self.products[product_id]
         variant = next(v for v in product["variants"] if v["id"] == variant_id)
         variant["inventory_quantity"] = quantity
-        variant["updated_at"] = self._now()
+        variant["updated_at"] = self._stamp(variant.get("updated_at"))
         return product
 
     async def admin_order_action(self, request: Request) -> Response:

@@ -28,6 +28,7 @@ SHOP = f"shop:{STORE}"
 APP_KEY, APP_SECRET = "sandbox-app-key", "sandbox-app-secret"
 CLIENT_SECRET, SHOPLAZZA_TOKEN = "sandbox-client-secret", "sandbox-access-token"
 USPS, UPS = "7117858858072016686", "7117859084333745966"
+HATS_AND_CAPS = "601741"  # a leaf of TikTok's US category tree
 PACKAGE = {"length": 20, "width": 15, "height": 5, "unit": "CENTIMETER"}
 
 Say = Callable[[str], None]
@@ -175,7 +176,12 @@ async def give_package_sizes(box: Sandboxes) -> None:
     it: the merchant gives it (PROD-10), before the products are synced."""
     for product_id in box.shoplazza.products:
         await set_product_attributes(
-            box.service.engine, f"listing:{STORE}:{product_id}", package_dimensions=PACKAGE
+            box.service.engine,
+            f"listing:{STORE}:{product_id}",
+            package_dimensions=PACKAGE,
+            # PROD-7: a category the merchant chose is used; the others are
+            # recommended by TikTok from the title.
+            **({"category_id": HATS_AND_CAPS} if product_id == "1002" else {}),
         )
 
 
@@ -190,7 +196,10 @@ async def play(
 
     say("Connecting the Shoplazza store to TikTok Shop (US), Fulfilled by Seller")
     await connect_shop(box)
-    say("The merchant has given each product its package size, which Shoplazza has no field for")
+    say(
+        "The merchant has given each product its package size, which Shoplazza has no field"
+        " for, and chose TikTok's 'Hats & Caps' category for the straw hat"
+    )
     say("Syncing the 'summer' collection")
     await service.add_collection(SHOP, "summer")
     await box.settle()
@@ -233,4 +242,15 @@ async def play(
         "Orders (TikTok Shop)",
         [r.as_dict() for r in await order_list(store, channel="TikTok Shop")],
     )
+
+    say("The merchant unpublishes the linen shirt in Shoplazza: it is deactivated on TikTok")
+    box.shoplazza.product_action("1001", "update", published=False)
+    await box.settle()
+    show("Product Sync List", [r.as_dict() for r in await product_sync_list(store)])
+    say("A day later it is published again: TikTok sells it again (PROD-11)")
+    await box.advance(24 * 3600)
+    box.shoplazza.product_action("1001", "update", published=True)
+    await box.settle()
+    await box.advance(2 * 3600)
+    show("Product Sync List", [r.as_dict() for r in await product_sync_list(store)])
     return {"shipped": shipped, "cancelled": cancelled}

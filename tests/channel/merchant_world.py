@@ -352,19 +352,22 @@ class World:
     pull_failures: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        # As serve's pull loop does: a failed pull is logged and the loop
-        # goes on. The machine keeps what failed, for invariant 4.
-        pull_once = self.service.puller.pull_once
+        # As serve's pull loops do: a failed pull is logged and the loop goes
+        # on. The machine keeps what failed, for invariant 4.
+        for pull in (self.service.puller, self.service.reconciler):
+            pull.pull_once = self._as_serve_does(pull.pull_once)  # type: ignore[method-assign]
 
-        async def pull_as_serve_does() -> None:
+    def _as_serve_does(self, pull_once: Any) -> Any:
+        async def pull() -> int:
             try:
-                await pull_once()
+                return int(await pull_once())
             except Exception as error:
                 self.pull_failures.append(
                     f"at {self.clock.now():.0f}: {type(error).__name__}: {error}"
                 )
+                return 0
 
-        self.service.puller.pull_once = pull_as_serve_does  # type: ignore[method-assign]
+        return pull
 
     @property
     def service(self) -> ChannelService:

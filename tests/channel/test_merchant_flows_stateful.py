@@ -22,7 +22,6 @@ docs/testing-merchant-flows.md says how to run it and how to replay a failure.
 
 from __future__ import annotations
 
-import inspect
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -43,6 +42,7 @@ from hypothesis.stateful import (
 
 from adapters.sandbox.story import SHOP, STORE
 from engine.outbox import list_commands
+from statecharts.merchant import set_product_attributes
 from statecharts.views import product_sync_list
 from tests.channel.merchant_world import (
     MALFORMED,
@@ -52,14 +52,6 @@ from tests.channel.merchant_world import (
     set_up,
     start_world,
 )
-
-# The merchant's TikTok attributes arrive with the listing flows' work. This
-# guard (and the step's precondition) goes once that work is merged: after
-# that, the step must never be skipped silently.
-try:
-    from statecharts.merchant import set_product_attributes
-except ImportError:
-    set_product_attributes = None
 
 ACTIVE = ("active", "expiring")
 DONE = ("done", "discarded")
@@ -211,12 +203,11 @@ class MerchantFlows(RuleBasedStateMachine):
         if (pid := self.shoplazza_product(pick)) is not None:
             self.act(lambda: self.w.shoplazza.product_action(pid, "delete"))
 
-    @precondition(lambda self: set_product_attributes is not None)
     @rule(
         pick=st.integers(0, 7),
         dimensions=st.tuples(st.integers(1, 120), st.integers(1, 120), st.integers(1, 120)),
         unit=st.sampled_from(["CENTIMETER", "INCH"]),
-        category=st.sampled_from([None, "600001"]),
+        category=st.sampled_from([None, "601303", "600942"]),
     )
     def merchant_sets_tiktok_attributes(
         self, pick: int, dimensions: tuple[int, int, int], unit: str, category: str | None
@@ -227,7 +218,7 @@ class MerchantFlows(RuleBasedStateMachine):
         length, width, height = dimensions
 
         async def set_attributes() -> None:
-            receipt = set_product_attributes(
+            await set_product_attributes(
                 self.w.service.engine,
                 f"listing:{STORE}:{pid}",
                 category_id=category,
@@ -238,8 +229,6 @@ class MerchantFlows(RuleBasedStateMachine):
                     "unit": unit,
                 },
             )
-            if inspect.isawaitable(receipt):
-                await receipt
             await self.settle()
 
         self.run(set_attributes())

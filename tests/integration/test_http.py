@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from adapters.sandbox.story import SHOP, STORE, Sandboxes, play
+from adapters.sandbox.story import HATS_AND_CAPS, SHOP, STORE, Sandboxes, play
 from adapters.sandbox.webhooks import Faults
 from adapters.service import ChannelConfig, ConfigError
 from tests.adapters.test_signing import DOC_BODY
@@ -93,6 +93,13 @@ async def assert_story_outcome(box: Sandboxes, ids: dict[str, str]) -> None:
         f"listing:{STORE}:1003": "rejected",
         f"listing:{STORE}:1004": "rejected",
     }
+    # PROD-7: the hat went to TikTok in the category the merchant chose.
+    hat = box.tiktok.products[await box.tiktok_product_id("1002")]
+    assert hat["category_id"] == HATS_AND_CAPS
+    # PROD-8, PROD-11: the shirt was deactivated when unpublished, then sold again.
+    shirt_states = [h["to_state"] for h in await engine.history(f"listing:{STORE}:1001")]
+    assert "deactivated" in shirt_states and shirt_states[-1] == "approved"
+    assert box.tiktok.products[await box.tiktok_product_id("1001")]["status"] == "ACTIVATE"
     shipped = await engine.entity(f"order:{ids['shipped']}")
     cancelled = await engine.entity(f"order:{ids['cancelled']}")
     assert shipped.state == "in_transit" and shipped.data["fulfillment"]["status"] == "pushed"
@@ -122,7 +129,8 @@ async def test_the_demo_story_over_http_reaches_every_right_final_state(box):
     """PLAT-3, PLAT-4, PLAT-7, ENG-6: the merchant story over loopback HTTP."""
     ids = await play(box)
     await assert_story_outcome(box, ids)
-    assert box.tiktok.webhooks.sent > 10 and box.shoplazza.webhooks.sent == 1
+    # Shoplazza: the shipment's fulfillment, then the shirt unpublished and published again.
+    assert box.tiktok.webhooks.sent > 10 and box.shoplazza.webhooks.sent == 3
 
 
 @pytest.mark.parametrize("seed", [3, 5, 8])
