@@ -98,7 +98,7 @@ class TikTokSandbox:
             self.clock,
             self.envelope,
             self.send_webhook,
-            self.review_seconds,
+            lambda: self.review_seconds,
             self.reject_words,
             warehouses=[WAREHOUSE],
         )

@@ -94,7 +94,9 @@ class ProductCatalog:
     clock: Clock
     envelope: Envelope
     send_webhook: SendWebhook
-    review_seconds: float
+    # Read at each submission, so a test can change the sandbox's review time
+    # after it started.
+    review_seconds: Callable[[], float]
     reject_words: tuple[str, ...]
     products: dict[str, dict[str, Any]] = field(default_factory=dict)
     images: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -494,7 +496,7 @@ class ProductCatalog:
         product.update(
             status="PENDING",
             audit_failed_reasons=[],
-            review_due=self.clock.now() + self.review_seconds,
+            review_due=self.clock.now() + self.review_seconds(),
         )
         self.touch(product)
 
