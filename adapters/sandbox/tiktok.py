@@ -328,10 +328,7 @@ class TikTokSandbox:
     async def search_orders(self, request: Request, body: dict[str, Any]) -> Response:
         """Search Orders: paging and sorting in the query, the filters in the JSON body."""
         self.tick()
-        refused = _misplaced(request, body, ORDER_SEARCH_QUERY, ORDER_SEARCH_BODY)
-        if refused is not None:
-            return refused
-        paging = _paging(request)
+        paging = _search_paging(request, body, ORDER_SEARCH_QUERY, ORDER_SEARCH_BODY)
         if isinstance(paging, Response):
             return paging
         size, start = paging
@@ -355,8 +352,7 @@ class TikTokSandbox:
             key=lambda o: (o[field], o["id"]),
             reverse=order_by == "DESC",
         )
-        page = matching[start : start + size]
-        token = str(start + size) if start + size < len(matching) else ""
+        page, token = _page(matching, start, size)
         return self.envelope(
             {
                 "orders": [
@@ -371,10 +367,7 @@ class TikTokSandbox:
         """Search Products: page_size and page_token in the query, filters in the
         body (update times are inclusive at both ends here: ``_ge`` and ``_le``)."""
         self.tick()
-        refused = _misplaced(request, body, PRODUCT_SEARCH_QUERY, PRODUCT_SEARCH_BODY)
-        if refused is not None:
-            return refused
-        paging = _paging(request)
+        paging = _search_paging(request, body, PRODUCT_SEARCH_QUERY, PRODUCT_SEARCH_BODY)
         if isinstance(paging, Response):
             return paging
         size, start = paging
@@ -395,8 +388,7 @@ class TikTokSandbox:
             (p for p in self.products.values() if wanted(p)),
             key=lambda p: (p.get("update_time", 0), p["id"]),
         )
-        page = matching[start : start + size]
-        token = str(start + size) if start + size < len(matching) else ""
+        page, token = _page(matching, start, size)
         return self.envelope(
             {
                 "products": [
@@ -743,6 +735,24 @@ def _paging(request: Request) -> tuple[int, int] | Response:
     if not token.isdigit():
         return _refusal("page_token is not one this search handed out")
     return int(raw), int(token)
+
+
+def _search_paging(
+    request: Request, body: Any, query_names: frozenset[str], body_names: frozenset[str]
+) -> tuple[int, int] | Response:
+    """A search's page size and offset, once every parameter is where TikTok takes it."""
+    refused = _misplaced(request, body, query_names, body_names)
+    if refused is not None:
+        return refused
+    return _paging(request)
+
+
+def _page(
+    matching: list[dict[str, Any]], start: int, size: int
+) -> tuple[list[dict[str, Any]], str]:
+    """One page of a search and the token for the next ("" on the last page)."""
+    end = start + size
+    return matching[start:end], str(end) if end < len(matching) else ""
 
 
 def _in_range(value: int, body: dict[str, Any], name: str, *, upper: str) -> bool:
