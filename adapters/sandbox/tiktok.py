@@ -231,19 +231,30 @@ class TikTokSandbox:
         q = request.query_params
         return q.get("app_key") == self.app_key and q.get("app_secret") == self.app_secret
 
-    async def token_get(self, request: Request) -> Response:
-        """Trade an auth code (once, within its life) for a token pair. A refresh
-        does not belong here: TikTok refreshes on /api/v2/token/refresh."""
+    def _token_call_refused(
+        self, request: Request, grant_type: str, wrong_grant: str
+    ) -> Response | None:
+        """Both token endpoints record the call, then refuse bad app credentials
+        and a grant_type that is not theirs (``wrong_grant`` says which it takes)."""
         q = request.query_params
         self.token_calls.append((request.url.path, q.get("grant_type", "")))
         if not self._app_credentials_ok(request):
             return self.envelope(code=BAD_CREDENTIALS, message="bad credentials")
-        if q.get("grant_type") != "authorized_code":
-            return self.envelope(
-                code=BAD_CREDENTIALS,
-                message="token/get takes grant_type=authorized_code;"
-                " refresh on /api/v2/token/refresh",
-            )
+        if q.get("grant_type") != grant_type:
+            return self.envelope(code=BAD_CREDENTIALS, message=wrong_grant)
+        return None
+
+    async def token_get(self, request: Request) -> Response:
+        """Trade an auth code (once, within its life) for a token pair. A refresh
+        does not belong here: TikTok refreshes on /api/v2/token/refresh."""
+        refused = self._token_call_refused(
+            request,
+            "authorized_code",
+            "token/get takes grant_type=authorized_code; refresh on /api/v2/token/refresh",
+        )
+        if refused is not None:
+            return refused
+        q = request.query_params
         if self.codes.pop(q.get("auth_code", ""), None) is None:
             return self.envelope(code=BAD_CREDENTIALS, message="auth code used or unknown")
         now = int(self.clock.now())
@@ -253,15 +264,12 @@ class TikTokSandbox:
         """A new access token for a live refresh token. The refresh token is
         rotated (the one sent stops working) and keeps its absolute expiry: a
         refresh does not lengthen the seller's authorization."""
-        q = request.query_params
-        self.token_calls.append((request.url.path, q.get("grant_type", "")))
-        if not self._app_credentials_ok(request):
-            return self.envelope(code=BAD_CREDENTIALS, message="bad credentials")
-        if q.get("grant_type") != "refresh_token":
-            return self.envelope(
-                code=BAD_CREDENTIALS, message="token/refresh takes grant_type=refresh_token"
-            )
-        expiry = self.refresh_tokens.pop(q.get("refresh_token", ""), None)
+        refused = self._token_call_refused(
+            request, "refresh_token", "token/refresh takes grant_type=refresh_token"
+        )
+        if refused is not None:
+            return refused
+        expiry = self.refresh_tokens.pop(request.query_params.get("refresh_token", ""), None)
         if expiry is None or expiry <= self.clock.now():
             return self.envelope(code=BAD_CREDENTIALS, message="refresh token expired or unknown")
         return self._token_pair(int(expiry))
