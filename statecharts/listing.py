@@ -427,14 +427,7 @@ def deactivate_on_tiktok(ctx: StepContext) -> None:
         return
     if ctx.data.get("tiktok_product_id"):
         ctx.data["tiktok_deactivated"] = True
-        ctx.emit(
-            "deactivate_listing",
-            {
-                "shop": ctx.data["shop"],
-                "listing": ctx.event.entity,
-                "tiktok_product_id": ctx.data["tiktok_product_id"],
-            },
-        )
+        _emit_for_tiktok_product(ctx, "deactivate_listing")
 
 
 def edit_listing(ctx: StepContext) -> None:
@@ -511,18 +504,24 @@ def keep_merchant_category(ctx: StepContext) -> None:
     }
 
 
-def _activate(ctx: StepContext) -> None:
-    """Ask TikTok to sell the product again (its handler, like every platform
-    command, waits while the shop's authorization is inactive)."""
-    ctx.data.pop("tiktok_deactivated", None)
+def _emit_for_tiktok_product(ctx: StepContext, command: str) -> None:
+    """A command about the listing's TikTok product as a whole (activate,
+    deactivate), sent only once the listing has its TikTok product id."""
     ctx.emit(
-        "activate_listing",
+        command,
         {
             "shop": ctx.data["shop"],
             "listing": ctx.event.entity,
             "tiktok_product_id": ctx.data["tiktok_product_id"],
         },
     )
+
+
+def _activate(ctx: StepContext) -> None:
+    """Ask TikTok to sell the product again (its handler, like every platform
+    command, waits while the shop's authorization is inactive)."""
+    ctx.data.pop("tiktok_deactivated", None)
+    _emit_for_tiktok_product(ctx, "activate_listing")
 
 
 def reactivate_listing(ctx: StepContext) -> None:
@@ -558,11 +557,4 @@ def take_down_late_submission(ctx: StepContext) -> None:
     took down (PROD-8). Its id is kept, so republishing reactivates it."""
     ctx.data.pop("review", None)
     ctx.data["tiktok_deactivated"] = True
-    ctx.emit(
-        "deactivate_listing",
-        {
-            "shop": ctx.data["shop"],
-            "listing": ctx.event.entity,
-            "tiktok_product_id": ctx.data["tiktok_product_id"],
-        },
-    )
+    _emit_for_tiktok_product(ctx, "deactivate_listing")

@@ -165,24 +165,20 @@ def _propagate(ctx: StepContext, before: dict[str, Any], after: dict[str, Any]) 
         sent["cancelled"] = True
         mirror["status"] = "cancelled"
         return
-    financial = after.get("financial_status")
-    if (
-        financial
-        and financial != before.get("financial_status")
-        and _moves_forward(FINANCIAL_RANK, mirror.get("financial_status"), financial)
+    # Payment before fulfillment: Shoplazza's lifecycle order.
+    for status, ranks, command in (
+        ("financial_status", FINANCIAL_RANK, "update_shoplazza_payment"),
+        ("fulfillment_status", FULFILLMENT_RANK, "update_shoplazza_fulfillment"),
     ):
-        ctx.emit("update_shoplazza_payment", {**base, "financial_status": financial})
-        sent["financial_status"] = financial
-        mirror["financial_status"] = financial
-    wanted = after.get("fulfillment_status")
-    if (
-        wanted
-        and wanted != before.get("fulfillment_status")
-        and _moves_forward(FULFILLMENT_RANK, mirror.get("fulfillment_status"), wanted)
-    ):
-        ctx.emit("update_shoplazza_fulfillment", {**base, "fulfillment_status": wanted})
-        sent["fulfillment_status"] = wanted
-        mirror["fulfillment_status"] = wanted
+        wanted = after.get(status)
+        if (
+            wanted
+            and wanted != before.get(status)
+            and _moves_forward(ranks, mirror.get(status), wanted)
+        ):
+            ctx.emit(command, {**base, status: wanted})
+            sent[status] = wanted
+            mirror[status] = wanted
 
 
 # ------------------------------------------------------------------ guards

@@ -13,9 +13,10 @@ naming the valid ones. Times are ISO 8601 in UTC (``2026-11-29T17:52:30Z``).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.charts.loader import read_chart_file
 from engine.store.sqlite import SQLiteStore, loads
@@ -151,6 +152,35 @@ def reason_text(failure_reasons: list[dict[str, Any]]) -> str:
     return out
 
 
+# ------------------------------------------------------------------ reading a chart's entities
+
+Row = TypeVar("Row")
+
+
+def _chart_query(chart: str, labels: Choices, status: str | None) -> tuple[str, list[Any]]:
+    """Every list reads one chart's entities, optionally in one state (a label or an id)."""
+    sql = "SELECT key, state, data FROM entities WHERE chart = ?"
+    params: list[Any] = [chart]
+    if status is not None:
+        sql += " AND state = ?"
+        params.append(labels.resolve(status))
+    return sql, params
+
+
+async def _rows(
+    store: SQLiteStore,
+    sql: str,
+    params: list[Any],
+    row: Callable[[str, str, dict[str, Any], Choices], Row],
+    labels: Choices,
+) -> list[Row]:
+    """The matching entities as rows, by key, so every list reads in the same order."""
+    return [
+        row(key, state, loads(raw), labels)
+        for key, state, raw in await store.fetchall(sql + " ORDER BY key", params)
+    ]
+
+
 # ------------------------------------------------------------------ Product Sync List
 
 
@@ -207,15 +237,8 @@ def product_row(key: str, state: str, data: dict[str, Any], labels: Choices) -> 
 async def product_sync_list(store: SQLiteStore, status: str | None = None) -> list[ProductRow]:
     """Every listing, by key; ``status`` is a label or a state id (any case)."""
     labels = listing_statuses()
-    sql = "SELECT key, state, data FROM entities WHERE chart = ?"
-    params: list[Any] = [LISTING_CHART]
-    if status is not None:
-        sql += " AND state = ?"
-        params.append(labels.resolve(status))
-    return [
-        product_row(key, state, loads(raw), labels)
-        for key, state, raw in await store.fetchall(sql + " ORDER BY key", params)
-    ]
+    sql, params = _chart_query(LISTING_CHART, labels, status)
+    return await _rows(store, sql, params, product_row, labels)
 
 
 # ------------------------------------------------------------------ order list
@@ -324,11 +347,7 @@ async def order_list(
     """Every order, by key. ``status`` and ``sync_status`` are labels or ids
     (any case); ``channel`` is a sales channel name (any case)."""
     labels = order_statuses()
-    sql = "SELECT key, state, data FROM entities WHERE chart = ?"
-    params: list[Any] = [ORDER_CHART]
-    if status is not None:
-        sql += " AND state = ?"
-        params.append(labels.resolve(status))
+    sql, params = _chart_query(ORDER_CHART, labels, status)
     if channel is not None:
         sql += " AND lower(json_extract(data, '$.channel')) = lower(?)"
         params.append(channel)
@@ -336,10 +355,7 @@ async def order_list(
         wanted = sync_statuses().resolve(sync_status)
         sql += " AND coalesce(json_extract(data, '$.sync.status'), 'not_synced') = ?"
         params.append(wanted)
-    return [
-        order_row(key, state, loads(raw), labels)
-        for key, state, raw in await store.fetchall(sql + " ORDER BY key", params)
-    ]
+    return await _rows(store, sql, params, order_row, labels)
 
 
 # ------------------------------------------------------------------ shops (the connection)
@@ -416,12 +432,5 @@ def shop_row(key: str, state: str, data: dict[str, Any], labels: Choices) -> Sho
 async def shop_list(store: SQLiteStore, status: str | None = None) -> list[ShopRow]:
     """Every connected (or connecting) store; ``status`` is a label or an id."""
     labels = connection_statuses()
-    sql = "SELECT key, state, data FROM entities WHERE chart = ?"
-    params: list[Any] = [CONNECTION_CHART]
-    if status is not None:
-        sql += " AND state = ?"
-        params.append(labels.resolve(status))
-    return [
-        shop_row(key, state, loads(raw), labels)
-        for key, state, raw in await store.fetchall(sql + " ORDER BY key", params)
-    ]
+    sql, params = _chart_query(CONNECTION_CHART, labels, status)
+    return await _rows(store, sql, params, shop_row, labels)

@@ -249,10 +249,7 @@ class ShoplazzaSandbox:
         """Order List: page by ``page`` (from 1) and ``limit`` (up to 250), oldest
         change first; ``updated_at_min``/``_max`` are inclusive ISO 8601 times."""
         query = request.query_params
-        refused = _unknown(query, {"tag", "ids", "limit", "page", *_TIME_FILTERS})
-        if refused is not None:
-            return refused
-        window = _time_window(query)
+        window = _time_window(query, {"tag", "ids", "limit", "page"})
         if isinstance(window, Response):
             return window
         limit, page = _int(query, "limit", 50, 1, 250), _int(query, "page", 1, 1, 10**6)
@@ -276,10 +273,7 @@ class ShoplazzaSandbox:
         order = self.orders.get(request.path_params["id"])
         if order is None:
             return JSONResponse({"errors": "not found"}, status_code=404)
-        refused = _unknown(request.query_params, {"limit", "page", *_TIME_FILTERS})
-        if refused is not None:
-            return refused
-        window = _time_window(request.query_params)
+        window = _time_window(request.query_params, {"limit", "page"})
         if isinstance(window, Response):
             return window
         return JSONResponse(
@@ -290,10 +284,7 @@ class ShoplazzaSandbox:
         """Product List: cursor paging (``per_page`` up to 250, the answer's
         ``cursor`` for the next page, empty on the last); oldest change first."""
         query = request.query_params
-        refused = _unknown(query, {"ids", "per_page", "cursor", "fields", *_TIME_FILTERS})
-        if refused is not None:
-            return refused
-        window = _time_window(query)
+        window = _time_window(query, {"ids", "per_page", "cursor", "fields"})
         if isinstance(window, Response):
             return window
         size = _int(query, "per_page", 20, 1, 250)
@@ -504,8 +495,12 @@ def _unknown(query: Any, known: set[str]) -> Response | None:
     return None
 
 
-def _time_window(query: Any) -> dict[str, datetime] | Response:
-    """The time filters as datetimes; a value that is not ISO 8601 is refused."""
+def _time_window(query: Any, other_params: set[str]) -> dict[str, datetime] | Response:
+    """The time filters as datetimes, once every parameter is one this list takes
+    (``other_params`` or a time filter); a value that is not ISO 8601 is refused."""
+    refused = _unknown(query, {*other_params, *_TIME_FILTERS})
+    if refused is not None:
+        return refused
     window = {}
     for name in _TIME_FILTERS:
         if name in query:

@@ -231,19 +231,30 @@ class TikTokSandbox:
         q = request.query_params
         return q.get("app_key") == self.app_key and q.get("app_secret") == self.app_secret
 
-    async def token_get(self, request: Request) -> Response:
-        """Trade an auth code (once, within its life) for a token pair. A refresh
-        does not belong here: TikTok refreshes on /api/v2/token/refresh."""
+    def _token_call_refused(
+        self, request: Request, grant_type: str, wrong_grant: str
+    ) -> Response | None:
+        """Both token endpoints record the call, then refuse bad app credentials
+        and a grant_type that is not theirs (``wrong_grant`` says which it takes)."""
         q = request.query_params
         self.token_calls.append((request.url.path, q.get("grant_type", "")))
         if not self._app_credentials_ok(request):
             return self.envelope(code=BAD_CREDENTIALS, message="bad credentials")
-        if q.get("grant_type") != "authorized_code":
-            return self.envelope(
-                code=BAD_CREDENTIALS,
-                message="token/get takes grant_type=authorized_code;"
-                " refresh on /api/v2/token/refresh",
-            )
+        if q.get("grant_type") != grant_type:
+            return self.envelope(code=BAD_CREDENTIALS, message=wrong_grant)
+        return None
+
+    async def token_get(self, request: Request) -> Response:
+        """Trade an auth code (once, within its life) for a token pair. A refresh
+        does not belong here: TikTok refreshes on /api/v2/token/refresh."""
+        refused = self._token_call_refused(
+            request,
+            "authorized_code",
+            "token/get takes grant_type=authorized_code; refresh on /api/v2/token/refresh",
+        )
+        if refused is not None:
+            return refused
+        q = request.query_params
         if self.codes.pop(q.get("auth_code", ""), None) is None:
             return self.envelope(code=BAD_CREDENTIALS, message="auth code used or unknown")
         now = int(self.clock.now())
@@ -253,15 +264,12 @@ class TikTokSandbox:
         """A new access token for a live refresh token. The refresh token is
         rotated (the one sent stops working) and keeps its absolute expiry: a
         refresh does not lengthen the seller's authorization."""
-        q = request.query_params
-        self.token_calls.append((request.url.path, q.get("grant_type", "")))
-        if not self._app_credentials_ok(request):
-            return self.envelope(code=BAD_CREDENTIALS, message="bad credentials")
-        if q.get("grant_type") != "refresh_token":
-            return self.envelope(
-                code=BAD_CREDENTIALS, message="token/refresh takes grant_type=refresh_token"
-            )
-        expiry = self.refresh_tokens.pop(q.get("refresh_token", ""), None)
+        refused = self._token_call_refused(
+            request, "refresh_token", "token/refresh takes grant_type=refresh_token"
+        )
+        if refused is not None:
+            return refused
+        expiry = self.refresh_tokens.pop(request.query_params.get("refresh_token", ""), None)
         if expiry is None or expiry <= self.clock.now():
             return self.envelope(code=BAD_CREDENTIALS, message="refresh token expired or unknown")
         return self._token_pair(int(expiry))
@@ -328,10 +336,7 @@ class TikTokSandbox:
     async def search_orders(self, request: Request, body: dict[str, Any]) -> Response:
         """Search Orders: paging and sorting in the query, the filters in the JSON body."""
         self.tick()
-        refused = _misplaced(request, body, ORDER_SEARCH_QUERY, ORDER_SEARCH_BODY)
-        if refused is not None:
-            return refused
-        paging = _paging(request)
+        paging = _search_paging(request, body, ORDER_SEARCH_QUERY, ORDER_SEARCH_BODY)
         if isinstance(paging, Response):
             return paging
         size, start = paging
@@ -355,8 +360,7 @@ class TikTokSandbox:
             key=lambda o: (o[field], o["id"]),
             reverse=order_by == "DESC",
         )
-        page = matching[start : start + size]
-        token = str(start + size) if start + size < len(matching) else ""
+        page, token = _page(matching, start, size)
         return self.envelope(
             {
                 "orders": [
@@ -371,10 +375,7 @@ class TikTokSandbox:
         """Search Products: page_size and page_token in the query, filters in the
         body (update times are inclusive at both ends here: ``_ge`` and ``_le``)."""
         self.tick()
-        refused = _misplaced(request, body, PRODUCT_SEARCH_QUERY, PRODUCT_SEARCH_BODY)
-        if refused is not None:
-            return refused
-        paging = _paging(request)
+        paging = _search_paging(request, body, PRODUCT_SEARCH_QUERY, PRODUCT_SEARCH_BODY)
         if isinstance(paging, Response):
             return paging
         size, start = paging
@@ -395,8 +396,7 @@ class TikTokSandbox:
             (p for p in self.products.values() if wanted(p)),
             key=lambda p: (p.get("update_time", 0), p["id"]),
         )
-        page = matching[start : start + size]
-        token = str(start + size) if start + size < len(matching) else ""
+        page, token = _page(matching, start, size)
         return self.envelope(
             {
                 "products": [
@@ -743,6 +743,24 @@ def _paging(request: Request) -> tuple[int, int] | Response:
     if not token.isdigit():
         return _refusal("page_token is not one this search handed out")
     return int(raw), int(token)
+
+
+def _search_paging(
+    request: Request, body: Any, query_names: frozenset[str], body_names: frozenset[str]
+) -> tuple[int, int] | Response:
+    """A search's page size and offset, once every parameter is where TikTok takes it."""
+    refused = _misplaced(request, body, query_names, body_names)
+    if refused is not None:
+        return refused
+    return _paging(request)
+
+
+def _page(
+    matching: list[dict[str, Any]], start: int, size: int
+) -> tuple[list[dict[str, Any]], str]:
+    """One page of a search and the token for the next ("" on the last page)."""
+    end = start + size
+    return matching[start:end], str(end) if end < len(matching) else ""
 
 
 def _in_range(value: int, body: dict[str, Any], name: str, *, upper: str) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic_core import from_json, to_json
 
-from statecharts.shoplazza_product import shoplazza_fields
+from statecharts.shoplazza_product import VARIANT_FIELDS, shoplazza_fields
 
 
 class ShoplazzaWebhookRejected(Exception):
@@ -40,22 +40,6 @@ def tiktok_order_id(order: dict[str, Any]) -> str | None:
     return None
 
 
-# The product fields the channel reads; two edits within one second of
-# ``updated_at`` (its resolution) differ in these, and the same change read
-# from a webhook or from the product list agrees on them.
-_VARIANT_FIELDS = (
-    "id",
-    "sku",
-    "price",
-    "inventory_quantity",
-    "weight",
-    "weight_unit",
-    "option1",
-    "option2",
-    "option3",
-)
-
-
 def _digest(value: Any) -> str:
     return hashlib.sha256(to_json(value)).hexdigest()[:16]
 
@@ -65,12 +49,15 @@ def product_event_id(product: dict[str, Any]) -> str | None:
     ``updated_at`` and content. None when the body has no ``updated_at``."""
     if not product.get("updated_at"):
         return None
+    # The variant fields the channel keeps: two edits within one second of
+    # ``updated_at`` (its resolution) differ in these, and the same change read
+    # from a webhook or from the product list agrees on them.
     content = {
         "title": product.get("title"),
         "description": product.get("description"),
         "published": product.get("published"),
         "images": [i.get("src") for i in product.get("images") or []],
-        "variants": [{k: v.get(k) for k in _VARIANT_FIELDS} for v in product.get("variants") or []],
+        "variants": [{k: v.get(k) for k in VARIANT_FIELDS} for v in product.get("variants") or []],
         "collection_ids": product.get("collection_ids"),
     }
     return f"shoplazza:product:{product['id']}:{product['updated_at']}:{_digest(content)}"

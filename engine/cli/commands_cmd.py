@@ -41,6 +41,9 @@ ReasonOption = Annotated[
     str | None, typer.Option("--reason", help="Why (kept with the command's record).")
 ]
 ByOption = Annotated[str | None, typer.Option("--by", help="Who acts (default: your user name).")]
+# What every command action (retry, discard) takes besides the options above.
+CommandIdArgument = Annotated[int, typer.Argument(metavar="ID", help="The command's id.")]
+CommandJsonOption = Annotated[bool, typer.Option("--json", help="Print the command as JSON.")]
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -169,11 +172,11 @@ def _actor(by: str | None) -> str:
 @commands_app.command("retry")
 def retry(
     ctx: typer.Context,
-    command_id: Annotated[int, typer.Argument(metavar="ID", help="The command's id.")],
+    command_id: CommandIdArgument,
     db: DbOption = None,
     reason: ReasonOption = None,
     by: ByOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the command as JSON.")] = False,
+    as_json: CommandJsonOption = False,
 ) -> None:
     """Run a pending, held or parked command again now, with its same idempotency key."""
     actor = _actor(by)
@@ -184,11 +187,11 @@ def retry(
 @commands_app.command("discard")
 def discard(
     ctx: typer.Context,
-    command_id: Annotated[int, typer.Argument(metavar="ID", help="The command's id.")],
+    command_id: CommandIdArgument,
     db: DbOption = None,
     reason: ReasonOption = None,
     by: ByOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the command as JSON.")] = False,
+    as_json: CommandJsonOption = False,
 ) -> None:
     """Make sure a pending, held or parked command never runs."""
     actor = _actor(by)
