@@ -34,6 +34,25 @@ PACKAGE = {"length": 20, "width": 15, "height": 5, "unit": "CENTIMETER"}
 Say = Callable[[str], None]
 
 
+def sandbox_config(
+    db: Path, tiktok_url: str, shoplazza_url: str, shoplazza_rate: float
+) -> ChannelConfig:
+    """The channel's settings against the two sandboxes, with the story's
+    credentials; the scheduled pulls are left to the caller (``settle``)."""
+    return ChannelConfig(
+        db=db,
+        tiktok_app_key=APP_KEY,
+        tiktok_app_secret=APP_SECRET,
+        shoplazza_client_secret=CLIENT_SECRET,
+        shoplazza_access_token=SHOPLAZZA_TOKEN,
+        tiktok_api_url=tiktok_url,
+        tiktok_auth_url=tiktok_url,
+        shoplazza_api_url=shoplazza_url,
+        pull_interval=0,
+        shoplazza_rate=shoplazza_rate,
+    )
+
+
 @dataclass
 class Sandboxes:
     """Everything running for one story, and how to stop it."""
@@ -73,18 +92,7 @@ class Sandboxes:
         )
         tiktok_http = await HttpServer(tiktok.app, "127.0.0.1", 0).start()
         shoplazza_http = await HttpServer(shoplazza.app, "127.0.0.1", 0).start()
-        config = ChannelConfig(
-            db=db,
-            tiktok_app_key=APP_KEY,
-            tiktok_app_secret=APP_SECRET,
-            shoplazza_client_secret=CLIENT_SECRET,
-            shoplazza_access_token=SHOPLAZZA_TOKEN,
-            tiktok_api_url=tiktok_http.url,
-            tiktok_auth_url=tiktok_http.url,
-            shoplazza_api_url=shoplazza_http.url,
-            pull_interval=0,
-            shoplazza_rate=shoplazza_rate,
-        )
+        config = sandbox_config(db, tiktok_http.url, shoplazza_http.url, shoplazza_rate)
         # The story is the built-in channel's: installed plugins stay out of it.
         # Product images come from Shoplazza's CDN; here, its stand-in.
         service = await ChannelService.open(

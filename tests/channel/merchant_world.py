@@ -43,10 +43,11 @@ from adapters.sandbox.story import (
     UPS,
     USPS,
     Sandboxes,
+    sandbox_config,
 )
 from adapters.sandbox.tiktok import TikTokSandbox
 from adapters.sandbox.webhooks import Faults, WebhookSender
-from adapters.service import ChannelConfig, ChannelService, HttpServer
+from adapters.service import ChannelService, HttpServer
 from engine.chartset import ChartSet
 from engine.clock import FakeClock
 from statecharts import chart_package
@@ -450,18 +451,7 @@ async def _start_world(stage: Stage, db: Path, seed: int) -> World:
         STORE, CLIENT_SECRET, SHOPLAZZA_TOKEN, clock, faults=quiet, seed=seed + 1
     )
     tiktok_http, shoplazza_http, receiver_http = stage.servers
-    config = ChannelConfig(
-        db=db,
-        tiktok_app_key=APP_KEY,
-        tiktok_app_secret=APP_SECRET,
-        shoplazza_client_secret=CLIENT_SECRET,
-        shoplazza_access_token=SHOPLAZZA_TOKEN,
-        tiktok_api_url=tiktok_http.url,
-        tiktok_auth_url=tiktok_http.url,
-        shoplazza_api_url=shoplazza_http.url,
-        pull_interval=0,
-        shoplazza_rate=1_000_000.0,
-    )
+    config = sandbox_config(db, tiktok_http.url, shoplazza_http.url, shoplazza_rate=1_000_000.0)
     service = await ChannelService.open(
         config, clock=clock, run_loops=False, plugins=[], charts=stage.charts, synchronous="OFF"
     )

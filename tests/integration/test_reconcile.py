@@ -37,6 +37,7 @@ from engine import ChartSet, Engine, FakeClock
 from engine.store.schema import MIGRATIONS
 from engine.store.sqlite import SQLiteStore
 from statecharts import chart_package
+from statecharts.payloads import ORDER_STATUSES
 from tests.channel.test_order_lifecycle_property import furthest, lifecycle_paths
 from tests.integration.test_http import assert_story_outcome
 
@@ -367,17 +368,6 @@ async def test_plat8_every_source_keeps_a_cursor_in_the_database(box):
 
 # ---------------------------------------------------------------- the dedup rule, for all inputs
 
-ORDER_STATUSES = (
-    "UNPAID",
-    "ON_HOLD",
-    "AWAITING_SHIPMENT",
-    "PARTIALLY_SHIPPING",
-    "AWAITING_COLLECTION",
-    "IN_TRANSIT",
-    "DELIVERED",
-    "COMPLETED",
-    "CANCELLED",
-)
 tiktok_ids = st.integers(min_value=1, max_value=2**63 - 1)
 times = st.integers(min_value=0, max_value=2**31 - 1)
 
