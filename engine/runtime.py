@@ -26,6 +26,7 @@ from engine.outbox import CommandHandler, OutboxCommand, OutboxDispatcher, relea
 from engine.outbox_admin import OutboxCommands
 from engine.rules import RELEASE_HELD, SEND_EVENT
 from engine.step import EntityState
+from engine.store.lock import DatabaseLock
 from engine.store.sqlite import DeadLetterRow, SQLiteStore
 
 log = get_logger("channelsync.engine")
@@ -48,6 +49,7 @@ class Engine:
         pending_batches: int = 64,
         timer_interval: float = 0.25,
         outbox_interval: float = 0.1,
+        outbox_lease: float = 60.0,
     ) -> None:
         self.store = store
         self.charts = charts
@@ -66,13 +68,14 @@ class Engine:
             RELEASE_HELD: self._release_held,
         }
         self.outbox = OutboxDispatcher(
-            store, {**builtin, **(handlers or {})}, self.publish, self.clock
+            store, {**builtin, **(handlers or {})}, self.publish, self.clock, lease=outbox_lease
         )
         # The operator's side of the outbox: list, retry and discard by id.
         self.commands = OutboxCommands(store, self.clock)
         self.timer_interval = timer_interval
         self.outbox_interval = outbox_interval
         self._background: list[asyncio.Task[None]] = []
+        self._lock: DatabaseLock | None = None
 
     @classmethod
     async def open(
@@ -87,6 +90,8 @@ class Engine:
         synchronous: str = "FULL",
         writer: str = "thread",
         inert_commands: str | None = None,
+        lock: bool = True,
+        lock_wait: float = 0.0,
         **options: Any,
     ) -> Engine:
         """Open (or create) the database at ``path`` and start processing.
@@ -99,14 +104,36 @@ class Engine:
         ``inert_commands`` (a reason) records every command the charts ask for
         as ``inert``, never carried out: for a database that only re-applies
         another one's log (`channelsync ingest`).
+
+        One process writes to a database at a time (ENG-10): the engine takes
+        the lock beside the file (`engine.store.lock`), waiting up to
+        ``lock_wait`` seconds, and raises `DatabaseInUse` naming the holder.
+        ``lock=False`` is for tests that need two engines on one file.
         """
         if charts is None:
             if packages is None:
                 raise ValueError("give the chart packages (or a ChartSet) the engine runs")
             charts = ChartSet.load(packages, settings)
-        store = await SQLiteStore.open(path, synchronous=synchronous, writer=writer)
-        store.inert_commands = inert_commands
-        engine = cls(store, charts, **options)
+        held: DatabaseLock | None = None
+        if lock and str(path) != ":memory:":
+            held = (
+                await asyncio.to_thread(DatabaseLock.acquire, path, wait=lock_wait)
+                if lock_wait > 0
+                else DatabaseLock.acquire(path)
+            )
+        try:
+            store = await SQLiteStore.open(path, synchronous=synchronous, writer=writer)
+            try:
+                store.inert_commands = inert_commands
+                engine = cls(store, charts, **options)
+            except BaseException:
+                await store.close()
+                raise
+        except BaseException:
+            if held is not None:
+                held.release()
+            raise
+        engine._lock = held
         engine.bus.start()
         if run_timers:
             engine._background.append(
@@ -128,7 +155,13 @@ class Engine:
                 await task
         self._background.clear()
         await self.bus.stop()
-        await self.store.close()
+        try:
+            await self.store.close()
+        finally:
+            # Only once the store is closed: a next writer must not start
+            # while this one still has a transaction to finish.
+            if self._lock is not None:
+                self._lock.release()
         log.info("engine stopped")
 
     async def __aenter__(self) -> Engine:

@@ -9,3 +9,15 @@ class StoreError(Exception):
 
 class WriterProcessDied(StoreError):
     """The writer process is gone; what was in flight was not acknowledged."""
+
+
+class DatabaseInUse(StoreError):
+    """Another process (or another open engine) writes to this database (ENG-10)."""
+
+    def __init__(self, db: str, holder: str) -> None:
+        super().__init__(
+            f"the database {db} is in use by {holder}; one process writes to a database"
+            " at a time: stop that one first (read commands such as `state` still work)"
+        )
+        self.db = db
+        self.holder = holder

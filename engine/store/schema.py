@@ -113,6 +113,12 @@ MIGRATIONS: list[str] = [
         updated_at  REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    # writer: outbox claims (ENG-10). Who runs a command and until when (its
+    # lease), so two processes on one database never run the same command.
+    """
+    ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+    ALTER TABLE outbox ADD COLUMN claim_until REAL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
