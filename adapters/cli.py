@@ -73,6 +73,7 @@ def register(app: typer.Typer) -> None:
         SHOPLAZZA_API_URL point the clients elsewhere (a sandbox)."""
         from adapters.plugins import PluginError
         from adapters.service import ChannelConfig, ChannelService, ConfigError
+        from engine.cli.in_use import refused_when_in_use
         from engine.gc_tuning import tune_gc
         from engine.logs import configure_logging
 
@@ -90,6 +91,7 @@ def register(app: typer.Typer) -> None:
 
         async def run() -> None:
             try:
+                # Refuses at once (DatabaseInUse) if another process writes to the file.
                 service = await ChannelService.open(
                     config, writer=writer, plugins=None if plugins else []
                 )
@@ -107,7 +109,8 @@ def register(app: typer.Typer) -> None:
             await stop.wait()
             await service.stop()
 
-        asyncio.run(run())
+        with refused_when_in_use():
+            asyncio.run(run())
 
     @app.command()
     def sandbox(

@@ -8,7 +8,9 @@ its status ``pending``: it still blocks the later commands of its entity, so
 per-entity order holds across dispatchers. The claimant renews the lease while
 the call is under way and drops the claim when it records the outcome; the
 outcome is written only if the claim is still its own. A claim whose lease ran
-out (its process died) is taken over by the next dispatcher that looks.
+out (its process died) is taken over by the next dispatcher that looks; and
+a process that takes the database's lock (`engine.store.lock`) voids every
+claim at once, since only a process that is gone can have made them.
 
 These are plain functions of a `sqlite3.Connection`: the store runs them on
 its writer (a thread or a child process, which receives them pickled).
@@ -143,6 +145,15 @@ def finish(
         return "overruled" if dropped else "lost"
 
     return _in_transaction(db, work)  # type: ignore[no-any-return]
+
+
+def void_all(db: sqlite3.Connection) -> int:
+    """Drop every claim: for a process that has just taken the database's lock.
+
+    Whoever made those claims held the lock before it and is gone (a crash,
+    SIGKILL): nothing of theirs is running, so their commands need not wait
+    out the lease."""
+    return db.execute(f"UPDATE outbox SET {_DROP} WHERE claimed_by IS NOT NULL").rowcount
 
 
 def release(db: sqlite3.Connection, command_id: int, token: str) -> int:

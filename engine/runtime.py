@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine import outbox_claims
 from engine.bus import EventBus, Receipt
 from engine.chartset import ChartPackage, ChartSet
 from engine.clock import Clock, SystemClock
@@ -126,6 +127,10 @@ class Engine:
             try:
                 store.inert_commands = inert_commands
                 engine = cls(store, charts, **options)
+                if held is not None:
+                    voided = await store.run_write(outbox_claims.void_all)
+                    if voided:
+                        log.warning("claims of a stopped process voided", commands=voided)
             except BaseException:
                 await store.close()
                 raise
