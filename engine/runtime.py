@@ -77,6 +77,7 @@ class Engine:
         self.outbox_interval = outbox_interval
         self._background: list[asyncio.Task[None]] = []
         self._lock: DatabaseLock | None = None
+        self._stopped = False
 
     @classmethod
     async def open(
@@ -152,7 +153,11 @@ class Engine:
         return engine
 
     async def stop(self) -> None:
-        """Stop taking work, finish what was accepted, close the database."""
+        """Stop taking work, finish what was accepted, close the database and
+        let go of its lock; calling it again does nothing."""
+        if self._stopped:
+            return
+        self._stopped = True
         for task in self._background:
             task.cancel()
         for task in self._background:
