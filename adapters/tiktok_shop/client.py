@@ -238,7 +238,7 @@ class TikTokClient:
             query["shop_cipher"] = shop_cipher
         query.pop("sign", None)  # the signature is computed here, never passed in
         headers = {"x-tts-access-token": access_token}
-        # One encoding, both signed and sent (docs/platforms.md, "Signing").
+        # One encoding, both signed and sent (docs/platforms.md, "Signing = sending").
         pairs = encode_query(query)
         if files is not None:
             pairs.append(("sign", sign_encoded(self.app_secret, path, pairs, multipart=True)))

@@ -8,7 +8,7 @@ and before the raw body (unless multipart), wrapped in the app secret on both
 sides, HMAC-SHA256 keyed with the app secret, lowercase hex.
 
 The query is turned into text once, by `encode_query`, and that same list of
-pairs is both signed and sent (docs/platforms.md, "Signing"): the signature
+pairs is both signed and sent (docs/platforms.md, "Signing = sending"): the signature
 covers exactly the query TikTok receives.
 """
 
