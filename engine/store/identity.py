@@ -113,19 +113,31 @@ def _ask_sqlite(path: str, *, wal: bool, allow_new: bool) -> None:
         )
 
 
+def _in_wal_mode(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(_HEADER_SIZE)
+    except OSError:
+        return False
+    return len(header) == _HEADER_SIZE and header[18] == _WAL_VERSION
+
+
 def unreadable(path: str, error: sqlite3.DatabaseError) -> StoreError:
     """A clear error for a database SQLite cannot open read-only."""
     wal, shm = path + "-wal", path + "-shm"
-    if getattr(error, "sqlite_errorname", "") == "SQLITE_CANTOPEN" and not os.path.exists(shm):
+    cannot_open = getattr(error, "sqlite_errorname", "") == "SQLITE_CANTOPEN"
+    if cannot_open and not os.path.exists(shm) and _in_wal_mode(path):
         # SQLite reads a WAL database through its -shm index; a read-only
         # connection creates it when the folder lets it, and fails here when not.
-        left = f"its write-ahead log {wal} " + (
-            "holds writes" if os.path.exists(wal) else "may be needed"
+        missing = (
+            f"its index {shm} is missing and cannot be created there, and without it the"
+            f" writes in {wal} cannot be read"
+            if os.path.exists(wal)
+            else f"its index {shm} and its log {wal} are missing and cannot be created there"
         )
         return StoreError(
-            f"cannot open the database {path} read-only: it is in WAL mode and its index"
-            f" {shm} is missing and cannot be created there ({left}); open it once with"
-            " write access (serve) or copy the database with its -wal file to a writable"
-            " folder"
+            f"cannot open the database {path} read-only: it is in WAL mode and {missing};"
+            " open it once with write access (serve), or copy the database (with its -wal"
+            " file) to a writable folder and read the copy"
         )
     return StoreError(f"cannot open the database {path}: {error}")

@@ -254,7 +254,7 @@ async def test_sec4_a_wal_database_without_its_shm_index(tmp_path):
     result = await invoke_cli("state", "--db", str(db))
     message = result.stderr.strip()
     assert result.exit_code == 1 and "\n" not in message, result.output
-    assert f"{shm} is missing and cannot be created" in message and "WAL" in message
+    assert f"{shm} is missing and cannot be created there" in message and "WAL" in message
     assert snapshot(folder) == before
 
 
