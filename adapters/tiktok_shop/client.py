@@ -12,7 +12,7 @@ from pydantic_core import from_json, to_json
 
 from adapters.http import PlatformError, RateLimiter, backoff_delay
 from adapters.tiktok_shop.credentials import Credentials, CredentialStore
-from adapters.tiktok_shop.signing import sign_request
+from adapters.tiktok_shop.signing import encode_query, sign_encoded
 from engine.clock import Clock
 from engine.logs import get_logger
 
@@ -236,24 +236,27 @@ class TikTokClient:
         query = {**query, "app_key": self.app_key, "timestamp": int(self.clock.now())}
         if shop_cipher:
             query["shop_cipher"] = shop_cipher
+        query.pop("sign", None)  # the signature is computed here, never passed in
         headers = {"x-tts-access-token": access_token}
+        # One encoding, both signed and sent (docs/platforms.md, "Signing = sending").
+        pairs = encode_query(query)
         if files is not None:
-            query["sign"] = sign_request(self.app_secret, path, query, multipart=True)
+            pairs.append(("sign", sign_encoded(self.app_secret, path, pairs, multipart=True)))
             response = await self.http.request(
                 method,
                 f"{self.base_url}{path}",
-                params=query,
+                params=pairs,
                 files=dict(files),
                 data=dict(form or {}),
                 headers=headers,
             )
         else:
             raw = to_json(body) if body is not None else b""
-            query["sign"] = sign_request(self.app_secret, path, query, raw)
+            pairs.append(("sign", sign_encoded(self.app_secret, path, pairs, raw)))
             response = await self.http.request(
                 method,
                 f"{self.base_url}{path}",
-                params=query,
+                params=pairs,
                 content=raw or None,
                 headers={**headers, "content-type": "application/json"},
             )
