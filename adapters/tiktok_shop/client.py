@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ from engine.clock import Clock
 from engine.logs import get_logger
 
 log = get_logger("channelsync.tiktok")
+# httpx logs every request's URL at INFO, and TikTok's token routes carry the
+# app secret and the OAuth code in the query (CONN-7): keep those lines out.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 ACCESS_TOKEN_EXPIRED = 105002
 BAD_SIGN = 106001

@@ -1,0 +1,406 @@
+"""Authenticated OAuth (CONN-7), over loopback HTTP against the TikTok sandbox,
+on a real SQLite file: the nonce, the callback's refusals, tokens kept only
+once the connection accepts, and the code kept out of logs, ids and keys."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import itertools
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from adapters.sandbox.story import APP_KEY, SHOP, Sandboxes, authorize, sandbox_config
+from adapters.service import ChannelService
+from adapters.tiktok_shop.credentials import Credentials, CredentialStore
+from adapters.tiktok_shop.oauth import AuthorizationRefused
+from engine.logs import configure_logging
+
+# Every table a callback could write to; "no rows written" is checked on all.
+TABLES = (
+    "events",
+    "entities",
+    "outbox",
+    "timers",
+    "dead_letters",
+    "duplicates",
+    "tiktok_credentials",
+    "tiktok_credentials_staged",
+    "oauth_states",
+)
+
+
+# One channel for the module (starting one costs about a second): each test
+# sets up a shop of its own, so the tests do not see each other's connections.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+_shops = itertools.count(1)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def box(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sandboxes]:
+    started = await Sandboxes.start(tmp_path_factory.mktemp("oauth") / "oauth.db")
+    try:
+        yield started
+    finally:
+        await started.stop()
+
+
+@pytest.fixture
+def shop() -> str:
+    return f"shop:store-{next(_shops)}"
+
+
+async def to_terms(box: Sandboxes, shop: str) -> None:
+    """Setup up to the authorize step (CONN-2)."""
+    service = box.service
+    await service.merchant(
+        "connection.start_setup",
+        shop,
+        {"store_domain": f"{shop[5:]}.myshoplaza.com", "store_country": "US"},
+    )
+    await service.merchant("connection.connect", shop)
+    await service.merchant("connection.choose_account_type", shop, {"account_type": "seller"})
+    await service.merchant("connection.accept_terms", shop, {"accepted": True})
+
+
+async def approve(box: Sandboxes, url: str) -> dict[str, str]:
+    """The seller approves on TikTok: the code and the state TikTok redirects with."""
+    answer = await box.admin.get(url)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+async def callback(box: Sandboxes, **params: str) -> httpx.Response:
+    assert box.service.http is not None
+    return await box.admin.get(f"{box.service.http.url}/oauth/tiktok/callback", params=params)
+
+
+async def tokens(box: Sandboxes, shop: str) -> list[tuple]:
+    return await box.service.engine.store.fetchall(
+        "SELECT * FROM tiktok_credentials WHERE shop = ?", (shop,)
+    )
+
+
+async def staged(box: Sandboxes, shop: str) -> list[tuple]:
+    return await box.service.engine.store.fetchall(
+        "SELECT event_id FROM tiktok_credentials_staged WHERE shop = ?", (shop,)
+    )
+
+
+async def authorized_events(box: Sandboxes, shop: str) -> int:
+    rows = await box.service.engine.store.fetchall(
+        "SELECT count(*) FROM events WHERE type = 'connection.authorized' AND entity = ?",
+        (shop,),
+    )
+    return rows[0][0]
+
+
+async def state_of(box: Sandboxes, shop: str) -> str:
+    entity = await box.service.engine.entity(shop)
+    assert entity is not None
+    return entity.state
+
+
+async def counts(box: Sandboxes) -> dict[str, int]:
+    store = box.service.engine.store
+    return {t: (await store.fetchall(f"SELECT count(*) FROM {t}"))[0][0] for t in TABLES}
+
+
+async def seller_code(box: Sandboxes, state: str) -> str:
+    """A genuine code for the app, as anyone who authorizes the app gets one."""
+    answer = await box.admin.get(
+        f"{box.servers[0].url}/oauth/authorize", params={"app_key": APP_KEY, "state": state}
+    )
+    return answer.json()["code"]
+
+
+# ------------------------------------------------------------------ the forgery
+
+
+async def test_conn7_a_code_sent_with_a_shop_key_as_state_does_not_replace_its_tokens(box, shop):
+    """CONN-7: the issue's forgery. A valid code for the app, sent to the
+    callback with `state` set to a connected shop's key, is refused (4xx with
+    a sentence) and the shop keeps its tokens; nothing is recorded."""
+    await to_terms(box, shop)
+    assert (await authorize(box, shop)).status_code == 200
+    before, rows = await tokens(box, shop), await counts(box)
+    assert len(before) == 1
+
+    forged = await callback(box, code=await seller_code(box, shop), state=shop)
+
+    assert forged.status_code == 400
+    assert "not one this channel issued" in forged.json()["error"]
+    assert await tokens(box, shop) == before
+    assert await counts(box) == rows
+    assert await state_of(box, shop) == "active"
+
+
+# ------------------------------------------------------------------ the nonce
+
+
+async def test_conn7_the_nonce_works_once_and_is_kept_only_as_a_digest(box, shop):
+    """CONN-7: begin_authorization issues a nonce bound to the shop, stored
+    only as its digest; a second callback with it (replayed, with a new code)
+    is refused and leaves the first grant's tokens in place."""
+    await to_terms(box, shop)
+    url = await box.service.begin_authorization(shop)
+    query = parse_qs(urlsplit(url).query)
+    assert query["app_key"] == [APP_KEY]
+    [nonce] = query["state"]
+    stored = await box.service.engine.store.fetchall(
+        "SELECT digest FROM oauth_states WHERE shop = ?", (shop,)
+    )
+    assert stored == [(hashlib.sha256(nonce.encode()).hexdigest(),)]
+
+    granted = await approve(box, url)
+    assert granted["state"] == nonce
+    first = await callback(box, **granted)
+    assert first.status_code == 200 and first.json()["state"] == "active"
+    kept = await tokens(box, shop)
+
+    replay = await callback(box, code=await seller_code(box, nonce), state=nonce)
+    assert replay.status_code == 400 and "already completed" in replay.json()["error"]
+    assert await tokens(box, shop) == kept
+    assert await authorized_events(box, shop) == 1
+
+
+async def test_conn7_an_expired_nonce_is_refused_and_stores_nothing(box, shop):
+    """CONN-7: the nonce expires (10 minutes by default): a callback after
+    that is refused with a sentence; no tokens, the connection unchanged."""
+    await to_terms(box, shop)
+    assert box.service.config.oauth_state_ttl == 600
+    granted = await approve(box, await box.service.begin_authorization(shop))
+    box.clock.advance(601)
+    late = await callback(box, **granted)
+    assert late.status_code == 400 and "expired" in late.json()["error"]
+    assert await tokens(box, shop) == []
+    assert await state_of(box, shop) == "terms_accepted"
+
+
+async def test_conn7_two_callbacks_with_one_nonce_only_one_wins(box, shop):
+    """CONN-7: the nonce is spent atomically. Two callbacks carrying the same
+    nonce at once (the seller approved twice): exactly one is accepted."""
+    await to_terms(box, shop)
+    url = await box.service.begin_authorization(shop)
+    one, two = await approve(box, url), await approve(box, url)
+    answers = await asyncio.gather(callback(box, **one), callback(box, **two))
+    assert sorted(a.status_code for a in answers) == [200, 400]
+    assert len(await tokens(box, shop)) == 1
+    assert await authorized_events(box, shop) == 1
+
+
+async def test_conn7_authorization_starts_only_from_a_shop_at_the_authorize_step(box, shop):
+    """CONN-7: an unknown shop, or one before the terms, cannot start an
+    authorization; the refusal says why and no nonce is issued."""
+    with pytest.raises(AuthorizationRefused, match="start setup"):
+        await box.service.begin_authorization(shop)
+    await box.service.merchant(
+        "connection.start_setup", shop, {"store_domain": "d", "store_country": "US"}
+    )
+    with pytest.raises(AuthorizationRefused, match="accept TikTok's data-usage terms"):
+        await box.service.begin_authorization(shop)
+    issued = await box.service.engine.store.fetchall(
+        "SELECT * FROM oauth_states WHERE shop = ?", (shop,)
+    )
+    assert issued == []
+
+
+# ------------------------------------------------------------------ odd input
+
+
+ODD_STATES = [
+    "None",
+    "x" * 10_000,
+    "ünïcødé ☃ \U0001d530\u0301",
+    "shop:x'--",
+    "shop:x'); DROP TABLE oauth_states; --",
+    "\x00\x01",
+    "A" * 43,  # the shape of a nonce, never issued
+    "{shop}",  # the shop's own key
+]
+
+
+@pytest.mark.parametrize("state", ODD_STATES, ids=range(len(ODD_STATES)))
+async def test_conn7_odd_states_get_a_4xx_and_write_no_rows(box, shop, state):
+    """CONN-7: states that are no live nonce (the issue's `None`, 10k
+    characters, unicode, `shop:x'--`, a shop key) are refused with a 4xx and a
+    sentence, never a 5xx, and no row is written anywhere."""
+    await to_terms(box, shop)
+    rows = await counts(box)
+    code = await seller_code(box, "anything")
+    answer = await callback(box, code=code, state=state.replace("{shop}", shop))
+    assert 400 <= answer.status_code < 500
+    assert answer.json()["error"]
+    assert await counts(box) == rows
+
+
+async def test_conn7_a_missing_code_or_state_and_a_refused_code_are_4xx(box, shop):
+    """CONN-7: a callback without code or state, with a malformed code, or with
+    a code TikTok refuses (unknown) is a 4xx with a sentence; nothing stored."""
+    await to_terms(box, shop)
+    granted = await approve(box, await box.service.begin_authorization(shop))
+    for params in ({}, {"state": granted["state"]}, {"code": granted["code"]}):
+        answer = await callback(box, **params)
+        assert answer.status_code == 400 and "code and state" in answer.json()["error"]
+    long_code = await callback(box, code="c" * 600, state=granted["state"])
+    assert long_code.status_code == 400 and "not one TikTok issues" in long_code.json()["error"]
+    refused = await callback(box, code="not-a-code", state=granted["state"])
+    assert refused.status_code == 400
+    assert "TikTok refused the authorization" in refused.json()["error"]
+    assert await tokens(box, shop) == [] and await staged(box, shop) == []
+
+
+async def test_conn7_tiktok_unreachable_is_a_502_with_a_sentence(box, shop):
+    """CONN-7: when TikTok cannot be reached to trade the code the callback
+    answers 502 (not 500) and says to start again."""
+    await to_terms(box, shop)
+    granted = await approve(box, await box.service.begin_authorization(shop))
+    auth_url = box.service.tiktok.auth_url
+    box.service.tiktok.auth_url = "http://127.0.0.1:9"  # the discard port: nothing listens
+    try:
+        answer = await callback(box, **granted)
+    finally:
+        box.service.tiktok.auth_url = auth_url
+    assert answer.status_code == 502 and "start the authorization again" in answer.json()["error"]
+    assert await tokens(box, shop) == []
+
+
+# ------------------------------------------------------------------ the chart decides
+
+
+async def test_conn7_tokens_are_not_stored_when_the_connection_refuses(box, shop):
+    """CONN-7: the shop was at the authorize step when authorization began,
+    but the merchant disconnected before TikTok called back: the chart refuses
+    the authorization, the callback answers 409 with the chart's reason, and
+    no token is kept (nor staged)."""
+    await to_terms(box, shop)
+    granted = await approve(box, await box.service.begin_authorization(shop))
+    await box.service.merchant("connection.disconnected", shop)
+    assert await state_of(box, shop) == "not_connected"
+
+    answer = await callback(box, **granted)
+    assert answer.status_code == 409
+    assert "accept TikTok's data-usage terms" in answer.json()["error"]
+    assert await tokens(box, shop) == [] and await staged(box, shop) == []
+
+
+async def test_conn7_a_shop_outside_the_us_is_refused_and_keeps_no_tokens(box, shop):
+    """CONN-1, CONN-7: TikTok answers for a shop based in Great Britain; the
+    chart refuses it and the traded tokens are dropped."""
+    await to_terms(box, shop)
+    granted = await approve(box, await box.service.begin_authorization(shop))
+    box.tiktok.shop.region = "GB"
+    try:
+        answer = await callback(box, **granted)
+    finally:
+        box.tiktok.shop.region = "US"
+    assert answer.status_code == 409 and "only US TikTok Shops" in answer.json()["error"]
+    assert await tokens(box, shop) == [] and await staged(box, shop) == []
+
+
+# ------------------------------------------------------------------ the code stays secret
+
+
+def _cells(path: Path) -> list[str]:
+    with sqlite3.connect(path) as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return [
+            str(value)
+            for table in tables
+            for row in db.execute(f"SELECT * FROM {table}")
+            for value in row
+        ]
+
+
+async def test_conn7_the_code_never_reaches_logs_events_ids_or_keys(box, shop, caplog):
+    """CONN-7: through an accepted, a replayed and a refused (by TikTok)
+    callback, at DEBUG, the OAuth code and the nonce appear in no log line
+    (structlog or the standard library's), and nowhere in the database: not in
+    events, ids, outbox idempotency keys, or any other cell."""
+    stream = io.StringIO()
+    configure_logging("DEBUG", json=True, stream=stream)
+    caplog.set_level(logging.DEBUG)
+    try:
+        await to_terms(box, shop)
+        granted = await approve(box, await box.service.begin_authorization(shop))
+        assert (await callback(box, **granted)).status_code == 200
+        assert (await callback(box, **granted)).status_code == 400  # replayed
+        again = await approve(box, await box.service.begin_authorization(shop))
+        box.tiktok.codes.pop(again["code"])  # TikTok no longer knows the code
+        assert (await callback(box, **again)).status_code == 400
+        await box.settle()
+    finally:
+        configure_logging("WARNING", json=True)
+    secrets = (granted["code"], granted["state"], again["code"], again["state"])
+    lines = stream.getvalue() + "\n".join(r.getMessage() for r in caplog.records)
+    assert "shop authorized" in lines, "the capture saw the flow"
+    for secret in secrets:
+        assert secret not in lines
+    cells = _cells(box.service.config.db)
+    assert any(cell.startswith(f"oauth:{shop}:") for cell in cells), "the event id is there"
+    for secret in secrets:
+        assert not any(secret in cell for cell in cells)
+    keys = await box.service.engine.store.fetchall(
+        "SELECT idempotency_key FROM outbox WHERE entity = ?", (shop,)
+    )
+    assert keys and not any(granted["code"] in key for (key,) in keys)
+
+
+# ------------------------------------------------------------------ a crash between the two
+
+
+async def test_conn7_tokens_staged_when_the_process_died_are_settled_at_the_next_open(
+    box, tmp_path, monkeypatch
+):
+    """CONN-7: the process dies after the authorization is committed and before
+    its tokens are promoted. At the next open the staged tokens become the
+    shop's, since their event transitioned the connection; tokens staged for
+    an event that was never recorded are dropped."""
+
+    class Killed(BaseException):
+        """Stands for the process dying: nothing after it runs."""
+
+    async def die(self: CredentialStore, event_id: str) -> bool:
+        raise Killed
+
+    # A channel of its own (its own file), against the module's sandboxes.
+    tiktok_url, shoplazza_url = (server.url for server in box.servers)
+    config = sandbox_config(tmp_path / "crash.db", tiktok_url, shoplazza_url, 50.0)
+    service = await ChannelService.open(
+        config, clock=box.clock, run_loops=False, plugins=[], charts=box.service.engine.charts
+    )
+    own = Sandboxes(box.clock, box.tiktok, box.shoplazza, service)
+    try:
+        await to_terms(own, SHOP)
+        granted = await approve(own, await service.begin_authorization(SHOP))
+        monkeypatch.setattr(CredentialStore, "promote", die)
+        with pytest.raises(Killed):
+            await service.complete_oauth(granted["state"], granted["code"])
+        monkeypatch.undo()
+        assert await state_of(own, SHOP) == "active"
+        assert await tokens(own, SHOP) == []
+        orphan = Credentials("shop:other", "1", "c", "ROW_orphan", 1, "RFR_orphan", 2)
+        await service.tiktok.credentials.stage("oauth:never-recorded", orphan, 0.0)
+    finally:
+        await service.stop()
+        await own.admin.aclose()
+
+    reopened = await ChannelService.open(
+        config, clock=box.clock, run_loops=False, plugins=[], charts=box.service.engine.charts
+    )
+    try:
+        kept = await reopened.tiktok.credentials.get(SHOP)
+        assert kept is not None and kept.access_token in box.tiktok.tokens
+        left = await reopened.engine.store.fetchall("SELECT * FROM tiktok_credentials_staged")
+        assert left == []
+        assert await reopened.tiktok.credentials.get("shop:other") is None
+    finally:
+        await reopened.stop()
