@@ -17,12 +17,23 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import pytest_asyncio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from adapters.sandbox.story import APP_KEY, SHOP, Sandboxes, authorize, sandbox_config
+from adapters.sandbox.story import (
+    APP_KEY,
+    APP_SECRET,
+    SHOP,
+    Sandboxes,
+    authorize,
+    sandbox_config,
+)
 from adapters.service import ChannelService
 from adapters.tiktok_shop.credentials import Credentials, CredentialStore
 from adapters.tiktok_shop.oauth import AuthorizationRefused
+from engine.clock import SystemClock
 from engine.logs import configure_logging
+from tests.conftest import invoke_cli
 
 # Every table a callback could write to; "no rows written" is checked on all.
 TABLES = (
@@ -109,9 +120,12 @@ async def state_of(box: Sandboxes, shop: str) -> str:
     return entity.state
 
 
+_COUNTS = "SELECT " + ", ".join(f"(SELECT count(*) FROM {t})" for t in TABLES)
+
+
 async def counts(box: Sandboxes) -> dict[str, int]:
-    store = box.service.engine.store
-    return {t: (await store.fetchall(f"SELECT count(*) FROM {t}"))[0][0] for t in TABLES}
+    [row] = await box.service.engine.store.fetchall(_COUNTS)
+    return dict(zip(TABLES, row, strict=True))
 
 
 async def seller_code(box: Sandboxes, state: str) -> str:
@@ -240,6 +254,52 @@ async def test_conn7_odd_states_get_a_4xx_and_write_no_rows(box, shop, state):
     assert 400 <= answer.status_code < 500
     assert answer.json()["error"]
     assert await counts(box) == rows
+
+
+DRAWN_STATES = st.one_of(
+    st.text(max_size=300),
+    st.from_regex(r"[A-Za-z0-9_-]{43}", fullmatch=True),  # shaped like a nonce
+    st.binary(max_size=200).map(lambda raw: raw.decode("latin-1")),
+    st.sampled_from(["None", "null", "%00", "shop:x'--", "x" * 10_000]),
+)
+DRAWN_CODES = st.one_of(st.none(), st.text(max_size=700))
+_live: dict[str, dict[str, str]] = {}
+
+
+@settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(state=DRAWN_STATES, code=DRAWN_CODES)
+async def test_conn7_any_state_but_a_live_nonce_is_a_4xx_and_writes_nothing(box, shop, state, code):
+    """CONN-7, for all inputs: over drawn states (any text, nonce-shaped
+    strings, raw bytes) and codes (none, long, any text), with a live nonce
+    issued for the shop meanwhile, every callback is a 4xx with a sentence and
+    no row of any table changes; the live nonce still works afterwards (the
+    last test of this module spends it)."""
+    if shop not in _live:
+        await to_terms(box, shop)
+        _live[shop] = await approve(box, await box.service.begin_authorization(shop))
+    before = await counts(box)
+    params = {"state": state} if code is None else {"state": state, "code": code}
+    answer = await callback(box, **params)
+    assert 400 <= answer.status_code < 500, (answer.status_code, answer.text)
+    assert answer.json()["error"]
+    assert await counts(box) == before
+
+
+async def test_conn7_the_live_nonce_survives_the_drawn_callbacks(box):
+    """CONN-7: after the drawn callbacks above, the shop's live nonce still
+    completes its authorization."""
+    if not _live:  # run on its own: a shop and a nonce of its own
+        await to_terms(box, "shop:drawn")
+        _live["shop:drawn"] = await approve(
+            box, await box.service.begin_authorization("shop:drawn")
+        )
+    [(shop, granted)] = _live.items()
+    assert (await callback(box, **granted)).status_code == 200
+    assert await state_of(box, shop) == "active"
 
 
 async def test_conn7_a_missing_code_or_state_and_a_refused_code_are_4xx(box, shop):
@@ -404,3 +464,68 @@ async def test_conn7_tokens_staged_when_the_process_died_are_settled_at_the_next
         assert await reopened.tiktok.credentials.get("shop:other") is None
     finally:
         await reopened.stop()
+
+
+# ------------------------------------------------------------------ the CLI and the sandbox
+
+
+async def test_conn7_shop_authorize_prints_the_url_and_its_nonce_completes_while_serve_runs(
+    box, shop, monkeypatch
+):
+    """CONN-7: `channelsync shop authorize --db PATH SHOP`, run beside the
+    serving channel on its file, prints TikTok's authorize URL; the seller's
+    approval of it completes the authorization. A shop before the terms, or a
+    missing app key, is refused with exit 2 and a sentence."""
+    db = str(box.service.config.db)
+    monkeypatch.setenv("TIKTOK_APP_KEY", APP_KEY)
+    monkeypatch.setenv("TIKTOK_AUTH_URL", box.servers[0].url)
+    # The channel here runs on a fake clock; the CLI reads the system's.
+    monkeypatch.setattr(SystemClock, "now", lambda _self: box.clock.now())
+    early = await invoke_cli("shop", "authorize", "--db", db, shop)
+    assert early.exit_code == 2 and "start setup" in early.output
+
+    await to_terms(box, shop)
+    printed = await invoke_cli("shop", "authorize", "--db", db, shop, "--ttl", "120")
+    assert printed.exit_code == 0, printed.output
+    url = printed.output.strip()
+    assert url.startswith(f"{box.servers[0].url}/oauth/authorize?app_key={APP_KEY}&state=")
+    [nonce] = parse_qs(urlsplit(url).query)["state"]
+    [(issued, expires)] = await box.service.engine.store.fetchall(
+        "SELECT issued_at, expires_at FROM oauth_states WHERE digest = ?",
+        (hashlib.sha256(nonce.encode()).hexdigest(),),
+    )
+    assert expires - issued == 120
+    assert (await callback(box, **await approve(box, url))).status_code == 200
+    assert await state_of(box, shop) == "active"
+
+    monkeypatch.delenv("TIKTOK_APP_KEY")
+    keyless = await invoke_cli("shop", "authorize", "--db", db, shop)
+    assert keyless.exit_code == 2 and "TIKTOK_APP_KEY" in keyless.output
+
+
+async def test_conn7_the_sandbox_codes_are_for_the_app_live_30_minutes_and_work_once(box):
+    """CONN-7: the TikTok sandbox authorizes only its app, and its codes, like
+    TikTok's, trade once and within 30 minutes."""
+    base = box.servers[0].url
+    wrong = await box.admin.get(f"{base}/oauth/authorize", params={"app_key": "x", "state": "s"})
+    assert wrong.status_code == 400
+    no_state = await box.admin.get(f"{base}/oauth/authorize", params={"app_key": APP_KEY})
+    assert no_state.status_code == 400
+
+    async def trade(code: str) -> int:
+        answer = await box.admin.get(
+            f"{base}/api/v2/token/get",
+            params={
+                "app_key": APP_KEY,
+                "app_secret": APP_SECRET,
+                "auth_code": code,
+                "grant_type": "authorized_code",
+            },
+        )
+        return answer.json()["code"]
+
+    fresh, stale = await seller_code(box, "s"), await seller_code(box, "s")
+    assert await trade(fresh) == 0
+    assert await trade(fresh) == 36009004, "a code works once"
+    box.clock.advance(30 * 60 + 1)
+    assert await trade(stale) == 36009004, "a code lives 30 minutes"
