@@ -10,6 +10,7 @@ import io
 import itertools
 import logging
 import sqlite3
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -29,10 +30,10 @@ from adapters.sandbox.story import (
     sandbox_config,
 )
 from adapters.service import ChannelService
-from adapters.tiktok_shop.credentials import Credentials, CredentialStore
 from adapters.tiktok_shop.oauth import AuthorizationRefused
 from engine.clock import SystemClock
 from engine.logs import configure_logging
+from tests.channel.oauth_crash_child import DIED
 from tests.conftest import invoke_cli
 
 # Every table a callback could write to; "no rows written" is checked on all.
@@ -418,46 +419,44 @@ async def test_conn7_the_code_never_reaches_logs_events_ids_or_keys(box, shop, c
 # ------------------------------------------------------------------ a crash between the two
 
 
-async def test_conn7_tokens_staged_when_the_process_died_are_settled_at_the_next_open(
-    box, tmp_path, monkeypatch
+async def test_conn7_a_process_killed_between_commit_and_save_gets_its_tokens_at_next_open(
+    box, tmp_path
 ):
-    """CONN-7: the process dies after the authorization is committed and before
-    its tokens are promoted. At the next open the staged tokens become the
-    shop's, since their event transitioned the connection; tokens staged for
-    an event that was never recorded are dropped."""
-
-    class Killed(BaseException):
-        """Stands for the process dying: nothing after it runs."""
-
-    async def die(self: CredentialStore, event_id: str) -> bool:
-        raise Killed
-
-    # A channel of its own (its own file), against the module's sandboxes.
+    """CONN-7: a child process authorizes a shop and dies (os._exit, no
+    clean-up) right after the authorization is committed, before its staged
+    tokens are promoted. At the next open the staged tokens become the shop's,
+    since their event transitioned the connection; tokens staged for an event
+    that was never recorded are dropped."""
+    db = tmp_path / "crash.db"
     tiktok_url, shoplazza_url = (server.url for server in box.servers)
-    config = sandbox_config(tmp_path / "crash.db", tiktok_url, shoplazza_url, 50.0)
-    service = await ChannelService.open(
-        config, clock=box.clock, run_loops=False, plugins=[], charts=box.service.engine.charts
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.channel.oauth_crash_child",
+        str(db),
+        tiktok_url,
+        shoplazza_url,
+        str(box.clock.now()),
+        SHOP,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
-    own = Sandboxes(box.clock, box.tiktok, box.shoplazza, service)
-    try:
-        await to_terms(own, SHOP)
-        granted = await approve(own, await service.begin_authorization(SHOP))
-        monkeypatch.setattr(CredentialStore, "promote", die)
-        with pytest.raises(Killed):
-            await service.complete_oauth(granted["state"], granted["code"])
-        monkeypatch.undo()
-        assert await state_of(own, SHOP) == "active"
-        assert await tokens(own, SHOP) == []
-        orphan = Credentials("shop:other", "1", "c", "ROW_orphan", 1, "RFR_orphan", 2)
-        await service.tiktok.credentials.stage("oauth:never-recorded", orphan, 0.0)
-    finally:
-        await service.stop()
-        await own.admin.aclose()
+    out, err = await asyncio.wait_for(child.communicate(), timeout=60)
+    assert child.returncode == DIED, (out, err[-2000:])
+
+    config = sandbox_config(db, tiktok_url, shoplazza_url, 50.0)
+    charts = box.service.engine.charts
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("SELECT count(*) FROM tiktok_credentials").fetchone() == (0,)
+        assert raw.execute("SELECT count(*) FROM tiktok_credentials_staged").fetchone() == (1,)
+        orphan = ("oauth:never-recorded", "shop:other", "1", "c", "ROW_x", 1, "RFR_x", 2, 0.0)
+        raw.execute("INSERT INTO tiktok_credentials_staged VALUES (?,?,?,?,?,?,?,?,?)", orphan)
 
     reopened = await ChannelService.open(
-        config, clock=box.clock, run_loops=False, plugins=[], charts=box.service.engine.charts
+        config, clock=box.clock, run_loops=False, plugins=[], charts=charts
     )
     try:
+        assert (await reopened.engine.entity(SHOP)).state == "active"
         kept = await reopened.tiktok.credentials.get(SHOP)
         assert kept is not None and kept.access_token in box.tiktok.tokens
         left = await reopened.engine.store.fetchall("SELECT * FROM tiktok_credentials_staged")
