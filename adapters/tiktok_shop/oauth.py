@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from adapters.tiktok_shop.client import TikTokClient, TikTokError
+from adapters.tiktok_shop.client import Grant, TikTokClient, TikTokError
 from adapters.tiktok_shop.credentials import CredentialStore
 from engine.bus import Receipt
 from engine.logs import get_logger
@@ -44,6 +44,7 @@ MAX_CODE = 512
 # Used and expired nonces are kept this long, so a late reuse is told why.
 _KEEP_SPENT = 86400.0
 AGAIN = "start the authorization again from the shop (`channelsync shop authorize`)"
+UNAVAILABLE = f"the channel's database is unavailable; once it is back, {AGAIN}"
 
 
 class AuthorizationRefused(Exception):
@@ -142,7 +143,7 @@ class OAuthFlow:
         try:
             shop = await consume_state(self.engine.store, state, self.engine.clock.now())
         except StoreError as error:
-            raise CallbackRefused(503, "the channel's store is unavailable; try again") from error
+            raise CallbackRefused(503, UNAVAILABLE) from error
         lock = self._locks.setdefault(shop, asyncio.Lock())
         async with lock:
             return await self._authorize(shop, code)
@@ -168,23 +169,25 @@ class OAuthFlow:
         # The code itself never enters an id: a digest of it makes the event id.
         event_id = f"oauth:{shop}:{digest(code)[:32]}"
         bound = bound.bind(event_id=event_id)
-        now = self.engine.clock.now()
         try:
-            await self.credentials.stage(event_id, grant.credentials, now)
-            receipt = await self.engine.publish(
-                self.engine.make_event(
-                    "connection.authorized",
-                    shop,
-                    grant.public,
-                    event_id=event_id,
-                    source="tiktok-oauth",
-                )
-            )
+            return await self._record(shop, event_id, grant, bound)
         except StoreError as error:
-            # Whether the event was recorded is unknown: the staged tokens wait
+            # Whether the event was recorded may be unknown: staged tokens wait
             # for `CredentialStore.settle_staged`, which reads the outcome.
-            bound.warning("authorization not recorded", error=type(error).__name__)
-            raise CallbackRefused(503, "the channel's store is unavailable; try again") from None
+            bound.warning("authorization not settled", error=type(error).__name__)
+            raise CallbackRefused(503, UNAVAILABLE) from None
+
+    async def _record(self, shop: str, event_id: str, grant: Grant, bound: Any) -> Receipt:
+        await self.credentials.stage(event_id, grant.credentials, self.engine.clock.now())
+        receipt = await self.engine.publish(
+            self.engine.make_event(
+                "connection.authorized",
+                shop,
+                grant.public,
+                event_id=event_id,
+                source="tiktok-oauth",
+            )
+        )
         if receipt.outcome != "transitioned":
             await self.credentials.discard(event_id)
             bound.info("authorization refused by the connection", outcome=receipt.outcome)

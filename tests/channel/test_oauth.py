@@ -33,6 +33,7 @@ from adapters.service import ChannelService
 from adapters.tiktok_shop.oauth import AuthorizationRefused
 from engine.clock import SystemClock
 from engine.logs import configure_logging
+from engine.store.errors import StoreError
 from tests.channel.oauth_crash_child import DIED
 from tests.conftest import invoke_cli
 
@@ -333,6 +334,27 @@ async def test_conn7_tiktok_unreachable_is_a_502_with_a_sentence(box, shop):
         box.service.tiktok.auth_url = auth_url
     assert answer.status_code == 502 and "start the authorization again" in answer.json()["error"]
     assert await tokens(box, shop) == []
+
+
+async def test_conn7_a_store_that_fails_during_the_callback_is_a_503_with_a_sentence(
+    box, shop, monkeypatch
+):
+    """CONN-7: when the engine cannot record the authorization (its writer is
+    down: `publish` raises StoreError), the callback answers 503, says what to
+    do, and the shop gets no tokens."""
+    await to_terms(box, shop)
+    granted = await approve(box, await box.service.begin_authorization(shop))
+
+    async def writer_down(_event: object) -> None:
+        raise StoreError("the writer process is gone")
+
+    monkeypatch.setattr(box.service.engine, "publish", writer_down)
+    answer = await callback(box, **granted)
+    monkeypatch.undo()
+    assert answer.status_code == 503
+    assert "database is unavailable" in answer.json()["error"]
+    assert await tokens(box, shop) == []
+    assert await state_of(box, shop) == "terms_accepted"
 
 
 # ------------------------------------------------------------------ the chart decides
