@@ -84,9 +84,8 @@ async def begin_authorization(
         raise AuthorizationRefused(f"no shop {shop!r}: start setup for it first")
     if entity.state not in AUTHORIZE_FROM:
         raise AuthorizationRefused(
-            f"{shop} is at the step {entity.state!r}: accept TikTok's data-usage terms"
-            " before authorizing (start setup, connect, choose the account type,"
-            " accept the terms)"
+            f"{shop} is not at the authorize step: start setup, connect, choose the"
+            " account type and accept TikTok's data-usage terms before authorizing"
         )
     nonce = secrets.token_urlsafe(32)
     await store.run_write(_issue, digest(nonce), shop, now, now + ttl)
@@ -103,7 +102,7 @@ async def consume_state(store: SQLiteStore, state: str, now: float) -> str:
     if verdict == "unknown":
         raise CallbackRefused(400, f"the state is not one this channel issued: {AGAIN}")
     if verdict == "used":
-        raise CallbackRefused(400, f"this authorization was already completed once: {AGAIN}")
+        raise CallbackRefused(400, f"this authorization link was already used: {AGAIN}")
     if verdict == "expired":
         raise CallbackRefused(400, f"this authorization expired before TikTok answered: {AGAIN}")
     return shop

@@ -184,7 +184,7 @@ async def test_conn7_the_nonce_works_once_and_is_kept_only_as_a_digest(box, shop
     kept = await tokens(box, shop)
 
     replay = await callback(box, code=await seller_code(box, nonce), state=nonce)
-    assert replay.status_code == 400 and "already completed" in replay.json()["error"]
+    assert replay.status_code == 400 and "already used" in replay.json()["error"]
     assert await tokens(box, shop) == kept
     assert await authorized_events(box, shop) == 1
 
