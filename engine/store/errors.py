@@ -11,6 +11,14 @@ class WriterProcessDied(StoreError):
     """The writer process is gone; what was in flight was not acknowledged."""
 
 
+class NotChannelsyncDatabase(StoreError):
+    """The file is not a channelsync database (another application's, or not SQLite at all)."""
+
+
+class SchemaMismatch(StoreError):
+    """A channelsync database at a schema version this code cannot read as it is."""
+
+
 class DatabaseInUse(StoreError):
     """Another process (or another open engine) writes to this database (ENG-10)."""
 
