@@ -21,6 +21,7 @@ import uvicorn
 
 from adapters.base import InboundAdapter
 from adapters.directory import StoreDirectory
+from adapters.health import HealthChecks, HealthLimits, ObservedClient, Reachability
 from adapters.inbound import ShoplazzaInbound, TikTokInbound
 from adapters.plugins import (
     Adapter,
@@ -45,6 +46,7 @@ from engine.bus import Receipt
 from engine.clock import Clock, SystemClock
 from engine.logs import get_logger
 from engine.runtime import Engine
+from engine.store.supervisor import WriterSupervisor
 from statecharts import chart_package
 from statecharts.resolvers import AuthorizationGate, ChannelResolvers
 
@@ -74,6 +76,13 @@ class ChannelConfig:
     pull_interval: float = 300.0
     shoplazza_pull_interval: float = 900.0
     shoplazza_rate: float = 2.0
+    # Supervision and health (ENG-12, docs/health.md): restarts of a dead
+    # writer process allowed within the window before serve gives up, the
+    # wait before a restart, and when the outbox backlog makes it not ready.
+    writer_max_restarts: int = 5
+    writer_restart_window: float = 60.0
+    writer_restart_delay: float = 0.05
+    health: HealthLimits = field(default_factory=HealthLimits)
 
     @classmethod
     def from_env(cls, db: Path, env: dict[str, str] | None = None) -> ChannelConfig:
@@ -166,6 +175,24 @@ class ChannelService:
         for plugin, adapter in self.plugins:
             if adapter.inbound is not None:
                 self.inbound[plugin.name] = adapter.inbound
+        self.supervisor = WriterSupervisor(
+            engine.store,
+            engine.bus,
+            max_restarts=config.writer_max_restarts,
+            window=config.writer_restart_window,
+            delay=config.writer_restart_delay,
+        )
+        self.supervisor.start()
+        self.health = HealthChecks(
+            engine,
+            self.supervisor,
+            {
+                client: http.reachability
+                for client, http in (("tiktok", tiktok.http), ("shoplazza", shoplazza.http))
+                if isinstance(http, ObservedClient)
+            },
+            config.health,
+        )
         self.receiver = build_receiver(self, self.inbound)
         self.http: HttpServer | None = None
         self._pull_tasks: list[asyncio.Task[None]] = []
@@ -204,10 +231,12 @@ class ChannelService:
             config.tiktok_app_secret,
             credentials,
             clock,
+            http=ObservedClient(Reachability("tiktok"), timeout=10.0),
         )
         shoplazza = ShoplazzaClient(
             config.shoplazza_api_url,
             config.shoplazza_access_token,
+            http=ObservedClient(Reachability("shoplazza"), timeout=10.0),
             rate=config.shoplazza_rate,
             burst=max(1, int(config.shoplazza_rate)),
         )
@@ -240,6 +269,7 @@ class ChannelService:
                 await task
         if self.http is not None:
             await self.http.stop()
+        await self.supervisor.stop()
         await self.engine.stop()
         await _close_plugins(self.plugins)
         await self.tiktok.aclose()

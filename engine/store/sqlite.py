@@ -209,6 +209,22 @@ class SQLiteStore:
         """The writer process's id with ``writer="process"``; None with a thread."""
         return self._writer.pid if isinstance(self._writer, ProcessWriter) else None
 
+    @property
+    def writer(self) -> Writer | ProcessWriter:
+        """The writer (for supervision and health: is it alive, why did it fail)."""
+        return self._writer
+
+    async def restart_writer(self) -> None:
+        """Start a new writer process after the old one died (ENG-12), then
+        read the next sequence number again: a batch whose commit was cut off
+        may or may not have landed."""
+        if not isinstance(self._writer, ProcessWriter):
+            raise StoreError("only a writer process can be restarted")
+        async with self._write_lock:
+            await self._writer.restart()
+            rows = await self.fetchall("SELECT COALESCE(MAX(seq), 0) FROM events")
+            self._next_seq = int(rows[0][0]) + 1
+
     async def close(self) -> None:
         if self._checkpointer is not None:
             await self._checkpointer.close()
