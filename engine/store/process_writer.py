@@ -247,8 +247,10 @@ def _serve(fd: int, path: str) -> None:
                 identity = FileIdentity.of(path)
                 result: Any = None
             else:
+                if identity is not None:  # before: nothing goes into a moved file
+                    identity.check()
                 result = func(conn, *args)
-                if identity is not None:
+                if identity is not None:  # after: a move meanwhile is not acknowledged
                     identity.check()
             reply = pickle.dumps((True, result), _PROTOCOL)
         except BaseException as err:  # sent back and raised in the parent

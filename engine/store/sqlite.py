@@ -222,8 +222,11 @@ class SQLiteStore:
             raise StoreError("only a writer process can be restarted")
         async with self._write_lock:
             await self._writer.restart()
-            rows = await self.fetchall("SELECT COALESCE(MAX(seq), 0) FROM events")
-            self._next_seq = int(rows[0][0]) + 1
+            await self._reload_next_seq()
+
+    async def _reload_next_seq(self) -> None:
+        rows = await self.fetchall("SELECT COALESCE(MAX(seq), 0) FROM events")
+        self._next_seq = int(rows[0][0]) + 1
 
     async def close(self) -> None:
         if self._checkpointer is not None:
@@ -249,6 +252,11 @@ class SQLiteStore:
             except BaseException:
                 for row in batch.events:
                     row.seq = 0
+                # A commit can fail after it landed (a writer process killed
+                # before its reply, a file moved under it): the numbers it
+                # took must not be handed out again (ENG-12).
+                with contextlib.suppress(Exception):
+                    await self._reload_next_seq()
                 raise
             self._next_seq = seq
         if self._checkpointer is not None:

@@ -101,9 +101,14 @@ class Writer:
         return result
 
     def _call(self, func: Callable[..., T], args: tuple[Any, ...]) -> T:
+        # Before: nothing is written into a moved file. After: a move during
+        # the write makes it unacknowledged.
+        identity = self._identity if self._conn is not None else None
+        if identity is not None:
+            identity.check()
         result = func(self._conn, *args)
-        if self._identity is not None and self._conn is not None:
-            self._identity.check()
+        if identity is not None:
+            identity.check()
         return result
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
