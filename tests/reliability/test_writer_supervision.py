@@ -229,7 +229,8 @@ async def test_eng12_restarts_are_bounded_then_the_supervisor_gives_up(
 async def test_eng12_ready_is_503_while_the_outbox_backlog_is_over_its_limits(tmp_path):
     """ENG-12: /health/ready counts the commands that are due and not carried
     out, and the oldest one's wait; over either limit it is 503 with the
-    figures, and 200 again once the backlog is worked off."""
+    figures, and 200 again once the backlog is worked off. A platform the
+    client cannot reach is reported, without making the service not ready."""
     service = await open_service(
         tmp_path / "backlog.db", health=HealthLimits(outbox_backlog=2, outbox_age=300)
     )
@@ -251,6 +252,20 @@ async def test_eng12_ready_is_503_while_the_outbox_backlog_is_over_its_limits(tm
             answer = await client.get(f"{url}/health/ready")
             assert answer.status_code == 200, answer.text
             assert answer.json()["checks"]["outbox"]["due"] == 2
+            assert answer.json()["platforms"]["tiktok"]["status"] == "unknown", "no call yet"
+
+            # The platforms' reachability comes from the clients' own calls,
+            # and is reported without deciding readiness.
+            for _ in range(3):
+                with pytest.raises(httpx.TransportError):
+                    await service.tiktok.http.get(f"{CLOSED}/api")
+            answer = await client.get(f"{url}/health/ready")
+            assert answer.status_code == 200
+            tiktok = answer.json()["platforms"]["tiktok"]
+            assert (tiktok["status"], tiktok["failures_in_a_row"]) == ("unreachable", 3)
+            await service.tiktok.http.get(f"{url}/health/live")
+            answer = await client.get(f"{url}/health/ready")
+            assert answer.json()["platforms"]["tiktok"]["status"] == "ok"
 
             await add("due-3", now - 5)
             answer = await client.get(f"{url}/health/ready")
