@@ -9,6 +9,7 @@ key (the Shoplazza sandbox saw one order creation per TikTok order)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
@@ -26,14 +27,20 @@ from tests.reliability.serve import free_port
 from tests.reliability.test_serve_crash import notification_ids, start_serve_for
 
 
-async def _writer_pid(port: int) -> int:
-    async with httpx.AsyncClient(timeout=10) as client:
-        for _ in range(500):
-            answer = await client.get(f"http://127.0.0.1:{port}/health/ready")
-            if answer.status_code == 200:
-                return int(answer.json()["checks"]["writer"]["pid"])
-            await asyncio.sleep(0.02)
-    raise AssertionError("serve never became ready again")
+async def _writer_pid(serve: subprocess.Popen, other_than: int | None = None) -> int:
+    """The pid of serve's writer child (read from /proc, not from serve's own
+    report), once it is not ``other_than``: waits for a restart."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        children: set[int] = set()
+        for task in Path(f"/proc/{serve.pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                children |= {int(pid) for pid in (task / "children").read_text().split()}
+        children.discard(other_than or -1)
+        if len(children) == 1:
+            return children.pop()
+        await asyncio.sleep(0.02)
+    raise AssertionError("serve has no (new) writer process")
 
 
 async def _until(condition, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
@@ -75,13 +82,12 @@ async def run_chaos(db: Path, orders: int, writer_kills: int) -> None:
 
         async def chaos() -> None:
             assert child is not None
-            pid = await _writer_pid(port)
+            pid = await _writer_pid(child)
             for kill in range(writer_kills):
                 mark = setup + (kill + 1) * total // (2 * (writer_kills + 1))
                 await _until(lambda mark=mark: len(sender.acknowledged) >= mark)
                 os.kill(pid, signal.SIGKILL)
-                pid = await _writer_pid(port)
-                assert (await _writer_pid(port)) == pid
+                pid = await _writer_pid(child, other_than=pid)
             await _until(lambda: len(sender.acknowledged) >= setup + 2 * total // 3)
             child.send_signal(signal.SIGKILL)
 
