@@ -110,6 +110,8 @@ class ProcessWriter:
         self._gone = None
         if self._gone_signal is not None:
             self._gone_signal.clear()
+        if process.poll() is not None:  # died just after it answered: not to be missed
+            self._mark_gone(f"the writer process {process.pid} exited ({process.returncode})")
 
     async def _watch_exit(self, process: subprocess.Popen[bytes]) -> None:
         """Notice the child's death when it happens, not at the next write."""
