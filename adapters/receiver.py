@@ -4,11 +4,12 @@
 signature first (401, nothing recorded), keep a body that is not a webhook as
 a dead letter (400), and answer 200 only once every event it stands for is
 durably committed (PLAT-3). ``GET /oauth/tiktok/callback`` completes the
-merchant's authorization. ``GET /health/live`` and ``GET /health/ready`` (and
-``/health``, the same as ready) say truthfully whether the process answers and
-whether a webhook would be recorded now (ENG-12, `adapters.health`). While the
-store cannot write (its writer process is being restarted, the disk is full)
-a route answers 503 with Retry-After: the platform sends again later.
+merchant's authorization (a live nonce only; 4xx JSON otherwise, CONN-7).
+``GET /health/live`` and ``GET /health/ready`` (and ``/health``, the same as
+ready) say truthfully whether the process answers and whether a webhook would
+be recorded now (ENG-12, `adapters.health`). While the store cannot write (its
+writer process is being restarted, the disk is full) a route answers 503 with
+Retry-After: the platform sends again later.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapters.base import InboundAdapter, InboundRejected
+from adapters.tiktok_shop.oauth import CallbackRefused
 from engine.logs import get_logger
 from engine.store.errors import StoreError
 
@@ -62,13 +64,17 @@ def build_receiver(service: ChannelService, inbound: Mapping[str, InboundAdapter
         return Response(status_code=200)
 
     async def oauth_callback(request: Request) -> Response:
-        code, shop = request.query_params.get("code"), request.query_params.get("state")
-        if not code or not shop:
-            return JSONResponse({"error": "code and state are required"}, status_code=400)
-        receipt = await service.complete_oauth(shop, code)
-        status = 200 if receipt.outcome == "transitioned" else 409
+        # `state` is the nonce the shop's authorization began with (CONN-7);
+        # the shop comes from the nonce, never from the request.
+        query = request.query_params
+        try:
+            receipt = await service.complete_oauth(query.get("state"), query.get("code"))
+        except CallbackRefused as refused:
+            return JSONResponse(
+                {"error": str(refused), **refused.details}, status_code=refused.status
+            )
         return JSONResponse(
-            {"outcome": receipt.outcome, "reason": receipt.reason}, status_code=status
+            {"outcome": receipt.outcome, "shop": receipt.entity, "state": receipt.to_state}
         )
 
     async def live(request: Request) -> Response:

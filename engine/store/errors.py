@@ -11,11 +11,19 @@ class WriterProcessDied(StoreError):
     """The writer process is gone; what was in flight was not acknowledged."""
 
 
+class NotChannelsyncDatabase(StoreError):
+    """The file is not a channelsync database (another application's, or not SQLite at all)."""
+
+
+class SchemaMismatch(StoreError):
+    """A channelsync database at a schema version this code cannot read as it is."""
+
+
 class WriteNotAcknowledged(StoreError):
     """A write was not committed (or may not have been): the caller retries.
 
-    A batch stepped before an earlier commit failed, or a commit that raised
-    something other than a StoreError, is refused with this."""
+    A commit that failed for a reason of the database (sqlite3's or the OS's
+    error), or a batch stepped before an earlier commit failed."""
 
 
 class DatabaseMoved(StoreError):
