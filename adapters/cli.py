@@ -12,6 +12,10 @@ from rich.console import Console
 
 out = Console()
 
+# serve's exit status when its writer process could not be kept running
+# (ENG-12): not 0, so that a process manager restarts the whole service.
+EXIT_WRITER_FAILED = 3
+
 
 def stop_on_signals() -> asyncio.Event:
     """An event set by SIGINT or SIGTERM: how a long-running command stops cleanly."""
@@ -65,6 +69,14 @@ def register(app: typer.Typer) -> None:
                 help="Run the adapter plugins installed under 'channelsync.adapters'.",
             ),
         ] = True,
+        writer_max_restarts: Annotated[
+            int,
+            typer.Option(
+                "--writer-max-restarts",
+                help="Restarts of a dead writer process allowed within a minute; past"
+                f" them serve exits with status {EXIT_WRITER_FAILED}.",
+            ),
+        ] = 5,
     ) -> None:
         """Run the receiver, the engine, the outbox and the timers in one process.
 
@@ -87,6 +99,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2) from None
         config.pull_interval = pull_interval
         config.shoplazza_pull_interval = shoplazza_pull_interval
+        config.writer_max_restarts = writer_max_restarts
 
         async def run() -> None:
             try:
@@ -104,8 +117,22 @@ def register(app: typer.Typer) -> None:
                 highlight=False,
             )
             stop = stop_on_signals()
-            await stop.wait()
-            await service.stop()
+            signalled = asyncio.create_task(stop.wait())
+            gave_up = asyncio.create_task(service.supervisor.wait_failed())
+            await asyncio.wait((signalled, gave_up), return_when=asyncio.FIRST_COMPLETED)
+            for task in (signalled, gave_up):
+                task.cancel()
+            try:
+                await service.stop()
+            except Exception as error:  # the exit status below matters more
+                out.print(f"[red]error:[/red] stopping failed: {error}", highlight=False)
+            if service.supervisor.failure is not None:
+                out.print(
+                    f"[red]error:[/red] {service.supervisor.failure}; serve exits for its"
+                    " process manager to restart it",
+                    highlight=False,
+                )
+                raise typer.Exit(EXIT_WRITER_FAILED)
 
         asyncio.run(run())
 

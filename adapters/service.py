@@ -21,6 +21,7 @@ import uvicorn
 
 from adapters.base import InboundAdapter
 from adapters.directory import StoreDirectory
+from adapters.health import HealthChecks, HealthLimits, ObservedClient, Reachability
 from adapters.inbound import ShoplazzaInbound, TikTokInbound
 from adapters.plugins import (
     Adapter,
@@ -46,6 +47,7 @@ from engine.bus import Receipt
 from engine.clock import Clock, SystemClock
 from engine.logs import get_logger
 from engine.runtime import Engine
+from engine.store.supervisor import WriterSupervisor
 from statecharts import chart_package
 from statecharts.resolvers import AuthorizationGate, ChannelResolvers
 
@@ -77,6 +79,13 @@ class ChannelConfig:
     shoplazza_rate: float = 2.0
     # How long an OAuth `state` nonce stays usable (CONN-7).
     oauth_state_ttl: float = STATE_TTL
+    # Supervision and health (ENG-12, docs/health.md): restarts of a dead
+    # writer process allowed within the window before serve gives up, the
+    # wait before a restart, and when the outbox backlog makes it not ready.
+    writer_max_restarts: int = 5
+    writer_restart_window: float = 60.0
+    writer_restart_delay: float = 0.05
+    health: HealthLimits = field(default_factory=HealthLimits)
 
     @classmethod
     def from_env(cls, db: Path, env: dict[str, str] | None = None) -> ChannelConfig:
@@ -177,6 +186,24 @@ class ChannelService:
             config.tiktok_app_key,
             config.oauth_state_ttl,
         )
+        self.supervisor = WriterSupervisor(
+            engine.store,
+            engine.bus,
+            max_restarts=config.writer_max_restarts,
+            window=config.writer_restart_window,
+            delay=config.writer_restart_delay,
+        )
+        self.supervisor.start()
+        self.health = HealthChecks(
+            engine,
+            self.supervisor,
+            {
+                client: http.reachability
+                for client, http in (("tiktok", tiktok.http), ("shoplazza", shoplazza.http))
+                if isinstance(http, ObservedClient)
+            },
+            config.health,
+        )
         self.receiver = build_receiver(self, self.inbound)
         self.http: HttpServer | None = None
         self._pull_tasks: list[asyncio.Task[None]] = []
@@ -219,10 +246,12 @@ class ChannelService:
             config.tiktok_app_secret,
             credentials,
             clock,
+            http=ObservedClient(Reachability("tiktok"), timeout=10.0),
         )
         shoplazza = ShoplazzaClient(
             config.shoplazza_api_url,
             config.shoplazza_access_token,
+            http=ObservedClient(Reachability("shoplazza"), timeout=10.0),
             rate=config.shoplazza_rate,
             burst=max(1, int(config.shoplazza_rate)),
         )
@@ -255,6 +284,7 @@ class ChannelService:
                 await task
         if self.http is not None:
             await self.http.stop()
+        await self.supervisor.stop()
         await self.engine.stop()
         await _close_plugins(self.plugins)
         await self.tiktok.aclose()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from engine.chartset import ChartSet
 from engine.events import Event
 from engine.logs import get_logger
 from engine.step import EntityState, Outcome, new_entity, step
+from engine.store.errors import StoreError, WriteNotAcknowledged
 from engine.store.sqlite import Batch, DeadLetterRow, DuplicateRow, EventRow, SQLiteStore
 
 log = get_logger("channelsync.bus")
@@ -223,6 +225,7 @@ class EventBus:
             except Exception as err:  # a store read failed: refuse the batch, keep running
                 self._commit_slots.release()
                 log.error("batch refused", error=str(err), events=len(items))
+                err = _as_store_error(err)
                 for _event, sink in items:
                     if not sink.done():
                         sink.set_exception(err)
@@ -344,7 +347,9 @@ class EventBus:
             current = [p for p in taken if p.epoch == self._epoch]
             stale = [p for p in taken if p.epoch != self._epoch]
             if stale:
-                self._fail(stale, RuntimeError("an earlier batch failed to commit; publish again"))
+                self._fail(
+                    stale, WriteNotAcknowledged("an earlier batch failed to commit; publish again")
+                )
             if current:
                 await self._commit(current)
             if self._stopping and not self._pending:
@@ -367,7 +372,7 @@ class EventBus:
             # on it and refuse every publish that was waiting for it.
             self._forget_uncommitted()
             log.error("commit failed", error=str(err), events=len(merged.events))
-            self._fail(pendings, err)
+            self._fail(pendings, _as_store_error(err))
             return
         self.committed_batches += 1
         self._generation += 1
@@ -402,6 +407,14 @@ class EventBus:
         self._epoch += 1
         self._cache.clear()
         self._uncommitted.clear()
+
+    def resync(self) -> None:
+        """Forget every cached state and refuse the batches stepped on them:
+        after the writer was restarted, a commit cut off by its death may or
+        may not have landed, so entities are read again from the store
+        (ENG-12). The refused publishers retry; event ids make that safe."""
+        self._forget_uncommitted()
+        self._commit_signal.set()
 
     def _prune_recent(self) -> None:
         """Forget committed ids that every outstanding read can already see."""
@@ -483,6 +496,17 @@ class EventBus:
 
     def invalidate(self) -> None:
         self._cache.clear()
+
+
+def _as_store_error(err: Exception) -> Exception:
+    """A database's failure (sqlite3's, or the OS's) as a `StoreError`, which
+    callers treat as "not recorded, try again later" (a receiver's 503);
+    anything else (a bug) is left as it is."""
+    if isinstance(err, StoreError) or not isinstance(err, sqlite3.Error | OSError):
+        return err
+    wrapped = WriteNotAcknowledged(f"{type(err).__name__}: {err}")
+    wrapped.__cause__ = err
+    return wrapped
 
 
 def _take(items: list[tuple[Event, _Sink]], item: tuple[Any, Any]) -> None:

@@ -235,6 +235,25 @@ class SQLiteStore:
         """The writer process's id with ``writer="process"``; None with a thread."""
         return self._writer.pid if isinstance(self._writer, ProcessWriter) else None
 
+    @property
+    def writer(self) -> Writer | ProcessWriter:
+        """The writer (for supervision and health: is it alive, why did it fail)."""
+        return self._writer
+
+    async def restart_writer(self) -> None:
+        """Start a new writer process after the old one died (ENG-12), then
+        read the next sequence number again: a batch whose commit was cut off
+        may or may not have landed."""
+        if not isinstance(self._writer, ProcessWriter):
+            raise StoreError("only a writer process can be restarted")
+        async with self._write_lock:
+            await self._writer.restart()
+            await self._reload_next_seq()
+
+    async def _reload_next_seq(self) -> None:
+        rows = await self.fetchall("SELECT COALESCE(MAX(seq), 0) FROM events")
+        self._next_seq = int(rows[0][0]) + 1
+
     async def close(self) -> None:
         if self._checkpointer is not None:
             await self._checkpointer.close()
@@ -260,6 +279,11 @@ class SQLiteStore:
             except BaseException:
                 for row in batch.events:
                     row.seq = 0
+                # A commit can fail after it landed (a writer process killed
+                # before its reply, a file moved under it): the numbers it
+                # took must not be handed out again (ENG-12).
+                with contextlib.suppress(Exception):
+                    await self._reload_next_seq()
                 raise
             self._next_seq = seq
         if self._checkpointer is not None:
