@@ -1,9 +1,11 @@
 """The webhook receiver: an ASGI app in front of the engine.
 
-``POST /webhooks/tiktok`` and ``POST /webhooks/shoplazza`` verify the
-signature first (401, nothing recorded), keep a body that is not a webhook as
-a dead letter (400), and answer 200 only once every event it stands for is
-durably committed (PLAT-3). ``GET /oauth/tiktok/callback`` completes the
+``POST /webhooks/tiktok`` and ``POST /webhooks/shoplazza`` read the body
+within the size cap (413 as soon as it is known to be over: from its
+Content-Length before a byte is read, or while it streams; SEC-1), verify the
+signature (401, nothing recorded), keep a body that is not a webhook as a dead
+letter (400), and answer 200 only once every event it stands for is durably
+committed (PLAT-3). ``GET /oauth/tiktok/callback`` completes the
 merchant's authorization; ``GET /health`` says whether the engine is up.
 """
 
@@ -14,18 +16,18 @@ from typing import TYPE_CHECKING
 
 from pydantic_core import from_json
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapters.base import InboundAdapter, InboundRejected
+from adapters.bounded_body import BodyRefused, BodyTooLarge, read_bounded
 from engine.logs import get_logger
 
 if TYPE_CHECKING:
     from adapters.service import ChannelService
 
 log = get_logger("channelsync.receiver")
-MAX_BODY = 1_000_000
 
 
 def build_receiver(service: ChannelService, inbound: Mapping[str, InboundAdapter]) -> Starlette:
@@ -35,15 +37,28 @@ def build_receiver(service: ChannelService, inbound: Mapping[str, InboundAdapter
         adapter = inbound.get(request.path_params["platform"])
         if adapter is None:
             return Response(status_code=404)
-        body = await request.body()
+        try:
+            body = await read_bounded(request, service.config.limits.max_body)
+        except BodyRefused as refused:
+            log.warning(
+                "webhook refused", platform=adapter.name, reason=refused.reason, size=refused.size
+            )
+            if isinstance(refused, BodyTooLarge):
+                # Unverifiable, so only a small record: digest, size and a prefix
+                # of what was read; the same refusal again only adds to its count.
+                await service.engine.record_dead_letter(
+                    refused.read, adapter.name, refused.reason, size=refused.size
+                )
+            # Closing: the rest of the body is not read, so it must not be parsed as a request.
+            return Response(status_code=refused.status, headers={"Connection": "close"})
+        except ClientDisconnect:
+            log.info("webhook abandoned", platform=adapter.name, reason="client went away")
+            return Response(status_code=400)
         if not adapter.verify(body, request.headers):
             log.warning(
                 "webhook refused", platform=adapter.name, reason="bad signature", size=len(body)
             )
             return Response(status_code=401)
-        if len(body) > MAX_BODY:
-            await service.engine.record_dead_letter(body[:MAX_BODY], adapter.name, "body too large")
-            return Response(status_code=413)
         try:
             events = await adapter.translate(body, request.headers)
         except InboundRejected as error:
