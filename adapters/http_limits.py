@@ -86,12 +86,16 @@ class ConnectionRegistry:
         body_timeout: float,
         keep_alive: float,
         max_header_bytes: int,
+        linger_bytes: int,
     ) -> None:
         self.capacity = capacity
         self.header_timeout = header_timeout
         self.body_timeout = body_timeout
         self.keep_alive = keep_alive
         self.max_header_bytes = max_header_bytes
+        # Bytes of a refused body read (and dropped) after its answer, so the
+        # client can read the answer before the connection closes.
+        self.linger_bytes = linger_bytes
         self.pending = 0  # sockets accepted, not yet handed to a protocol
         self.evicted = 0
         self.timed_out = 0
@@ -158,6 +162,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._write_deadline: asyncio.TimerHandle | None = None
         self._header_bytes = 0
+        self._dropped = 0
 
     # ---------------------------------------------------------------- transport
 
@@ -176,6 +181,13 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self.phase is not Phase.BODY:
             self._header_bytes += len(data)
+        elif self.cycle is not None and self.cycle.response_complete:
+            # The app answered before the body was in (a 413): uvicorn drops the
+            # rest as it comes, up to a bound, then the connection closes.
+            self._dropped += len(data)
+            if self._dropped > self.registry.linger_bytes:
+                self._shut()
+                return
         super().data_received(data)
         if (
             self.phase is Phase.HEADERS
@@ -210,7 +222,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self.phase = Phase.BODY
-        self._header_bytes = 0
+        self._header_bytes = self._dropped = 0
         self._arm(self.registry.body_timeout)
         super().on_headers_complete()
 
@@ -257,17 +269,24 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         # one, or one that never sent a byte, is simply closed.
         self._close_with(_TIMEOUT_ANSWER if started else b"", f"{self.phase.value} timeout")
 
+    def _may_answer(self) -> bool:
+        """Whether an answer written now would be the only one to its request."""
+        cycle = self.cycle
+        if cycle is None:
+            return True
+        if self.phase is Phase.BODY:  # uvicorn's cycle is this request's
+            return not cycle.response_started
+        return cycle.response_complete  # a previous request's: it must be finished
+
     def _close_with(self, answer: bytes, reason: str) -> None:
         log.debug("connection closed", reason=reason, phase=self.phase.value)
+        if answer and self._may_answer():
+            self.transport.write(answer)
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
-            if cycle.response_started:
-                answer = b""  # another response is half-written: no room for this one
             # The app's task sees a client that has gone away, and answers no one.
             cycle.disconnected = True
             cycle.message_event.set()
-        if answer:
-            self.transport.write(answer)
         self._shut()
 
     def _shut(self) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from dataclasses import dataclass, fields
 from typing import Any
 
 import uvicorn
@@ -25,29 +24,12 @@ from adapters.http_limits import (
     Listener,
     connection_capacity,
 )
+from adapters.limits import HttpLimits
 from engine.logs import get_logger
 
 log = get_logger("channelsync.http")
 
-
-@dataclass(frozen=True)
-class HttpLimits:
-    """What one client may take of the server. Sizes in bytes, times in seconds."""
-
-    max_body: int = 1_000_000
-    # Capped below RLIMIT_NOFILE at start (adapters.http_limits.connection_capacity).
-    max_connections: int = 1000
-    header_timeout: float = 10.0
-    body_timeout: float = 20.0
-    keep_alive: float = 5.0
-    max_header_bytes: int = 65_536
-    # Connections the kernel queues before they are accepted.
-    backlog: int = 1024
-
-    def __post_init__(self) -> None:
-        bad = [f.name for f in fields(self) if not getattr(self, f.name) > 0]
-        if bad:
-            raise ValueError(f"HTTP limits must be positive: {', '.join(bad)}")
+__all__ = ["HttpLimits", "HttpServer"]
 
 
 class HttpServer:
@@ -114,6 +96,7 @@ class _LimitedServer(uvicorn.Server):
             body_timeout=limits.body_timeout,
             keep_alive=limits.keep_alive,
             max_header_bytes=limits.max_header_bytes,
+            linger_bytes=limits.max_body,
         )
         loop = asyncio.get_running_loop()
 

@@ -49,7 +49,10 @@ def build_receiver(service: ChannelService, inbound: Mapping[str, InboundAdapter
                 await service.engine.record_dead_letter(
                     refused.read, adapter.name, refused.reason, size=refused.size
                 )
-            # Closing: the rest of the body is not read, so it must not be parsed as a request.
+                # The server drops the rest of the body (adapters.http_limits), so
+                # the client can read this answer before the connection is cut.
+                return Response(status_code=413)
+            # A Content-Length that is not a number: the request's framing is unknown.
             return Response(status_code=refused.status, headers={"Connection": "close"})
         except ClientDisconnect:
             log.info("webhook abandoned", platform=adapter.name, reason="client went away")

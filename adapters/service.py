@@ -19,8 +19,9 @@ from typing import Any
 
 from adapters.base import InboundAdapter
 from adapters.directory import StoreDirectory
-from adapters.http_server import HttpLimits, HttpServer
+from adapters.http_server import HttpServer
 from adapters.inbound import ShoplazzaInbound, TikTokInbound
+from adapters.limits import HttpLimits
 from adapters.plugins import (
     Adapter,
     AdapterContext,
