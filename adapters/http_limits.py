@@ -19,6 +19,7 @@ import enum
 import errno
 import os
 import resource
+import select
 import socket
 import time
 from collections.abc import Callable
@@ -114,6 +115,8 @@ class ConnectionRegistry:
         return self.open >= self.capacity
 
     def add(self, conn: LimitedHttpProtocol) -> None:
+        """A handed-off socket now has its protocol (counted once, not twice)."""
+        self.pending -= 1
         self._live.add(conn)
         self._waiting[conn] = None
 
@@ -320,6 +323,8 @@ class Listener:
         self._closed = False
         self._retry: asyncio.TimerHandle | None = None
         self._handoffs: set[asyncio.Task[Any]] = set()
+        self._backlog = select.poll()
+        self._backlog.register(sock, select.POLLIN)
         registry.on_free = self._resume
         self._resume()
 
@@ -352,7 +357,10 @@ class Listener:
     def _accept(self) -> None:
         for _ in range(_ACCEPTS_PER_PASS):
             if self._registry.full():
-                # The evicted socket closes on the loop's next pass; then on_free resumes.
+                if not self._backlog.poll(0):
+                    return  # no one is waiting to come in: the reader wakes us when one is
+                # The evicted socket closes on the loop's next pass, and on_free resumes
+                # accepting; with every connection busy, the first to close does.
                 self._registry.evict_oldest()
                 self._pause()
                 return
@@ -377,13 +385,20 @@ class Listener:
 
     def _hand_off(self, conn: socket.socket) -> None:
         self._registry.pending += 1
-        task = self._loop.create_task(self._loop.connect_accepted_socket(self._factory, conn))
+        made: list[LimitedHttpProtocol] = []
+
+        def protocol() -> LimitedHttpProtocol:
+            made.append(self._factory())
+            return made[0]
+
+        task = self._loop.create_task(self._loop.connect_accepted_socket(protocol, conn))
         self._handoffs.add(task)
 
         def done(finished: asyncio.Task[Any]) -> None:
             self._handoffs.discard(finished)
-            self._registry.pending -= 1
             if finished.cancelled() or finished.exception() is not None:
+                if not (made and made[0].transport is not None):
+                    self._registry.pending -= 1  # never reached connection_made
                 conn.close()
                 self._resume()
 
