@@ -2,7 +2,7 @@
 
 uvicorn bounds idle keep-alive time but not the time to send headers or a
 body, and asyncio's accept loop, when descriptors run out, stops accepting for
-a whole second. Here the server accepts connections itself (`Listener`), never
+a whole second. Here the server accepts connections itself (adapters.http_listener), never
 more than a capacity kept below RLIMIT_NOFILE (`connection_capacity`), and
 each connection (`LimitedHttpProtocol`, uvicorn's httptools protocol with a
 deadline per phase) is closed when it does not deliver its headers or its body
@@ -16,11 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import errno
 import os
 import resource
-import select
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,10 +28,6 @@ from engine.logs import get_logger
 
 log = get_logger("channelsync.http")
 
-# Accept errors that mean "out of descriptors or memory now", not a broken socket.
-_EXHAUSTED = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
-_RETRY_AFTER_EXHAUSTION = 0.05  # seconds; asyncio's own accept loop waits a whole second
-_ACCEPTS_PER_PASS = 64  # then other callbacks of the event loop get their turn
 _WARN_EVERY = 10.0  # seconds between two warnings about evictions
 _CLOSE_GRACE = 1.0  # seconds a closed connection may take to flush before it is aborted
 _TIMEOUT_ANSWER = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
@@ -297,109 +290,3 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self.transport.close()
         # A client that reads nothing must not keep its socket by never draining it.
         self.loop.call_later(_CLOSE_GRACE, self.transport.abort)
-
-
-class Listener:
-    """Accepts connections on ``sock`` only while the registry has room.
-
-    Stands where asyncio's server would (uvicorn calls ``close`` and
-    ``wait_closed`` on it at shutdown). At capacity it evicts the oldest
-    waiting connection and waits for a descriptor to be freed; it never calls
-    accept() without one to spare, so it never meets EMFILE from its own clients."""
-
-    def __init__(
-        self,
-        sock: socket.socket,
-        protocol_factory: Callable[[], LimitedHttpProtocol],
-        registry: ConnectionRegistry,
-    ) -> None:
-        sock.setblocking(False)
-        self.sockets = [sock]
-        self._sock = sock
-        self._factory = protocol_factory
-        self._registry = registry
-        self._loop = asyncio.get_running_loop()
-        self._reading = False
-        self._closed = False
-        self._retry: asyncio.TimerHandle | None = None
-        self._handoffs: set[asyncio.Task[Any]] = set()
-        self._backlog = select.poll()
-        self._backlog.register(sock, select.POLLIN)
-        registry.on_free = self._resume
-        self._resume()
-
-    def close(self) -> None:
-        self._closed = True
-        self._pause()
-        if self._retry is not None:
-            self._retry.cancel()
-        self._sock.close()
-
-    async def wait_closed(self) -> None:
-        if self._handoffs:
-            await asyncio.gather(*self._handoffs, return_exceptions=True)
-
-    def _resume(self) -> None:
-        if self._closed or self._reading:
-            return
-        self._loop.add_reader(self._sock.fileno(), self._accept)
-        self._reading = True
-
-    def _retried(self) -> None:
-        self._retry = None
-        self._resume()
-
-    def _pause(self) -> None:
-        if self._reading:
-            self._loop.remove_reader(self._sock.fileno())
-            self._reading = False
-
-    def _accept(self) -> None:
-        for _ in range(_ACCEPTS_PER_PASS):
-            if self._registry.full():
-                if not self._backlog.poll(0):
-                    return  # no one is waiting to come in: the reader wakes us when one is
-                # The evicted socket closes on the loop's next pass, and on_free resumes
-                # accepting; with every connection busy, the first to close does.
-                self._registry.evict_oldest()
-                self._pause()
-                return
-            try:
-                conn, _address = self._sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except ConnectionAbortedError:
-                continue
-            except OSError as error:
-                if error.errno not in _EXHAUSTED:
-                    raise
-                # Descriptors ran out elsewhere in the process (the store, outbound calls).
-                log.warning("accept failed: out of descriptors", error=os.strerror(error.errno))
-                self._registry.evict_oldest()
-                self._pause()
-                if self._retry is None:
-                    self._retry = self._loop.call_later(_RETRY_AFTER_EXHAUSTION, self._retried)
-                return
-            conn.setblocking(False)
-            self._hand_off(conn)
-
-    def _hand_off(self, conn: socket.socket) -> None:
-        self._registry.pending += 1
-        made: list[LimitedHttpProtocol] = []
-
-        def protocol() -> LimitedHttpProtocol:
-            made.append(self._factory())
-            return made[0]
-
-        task = self._loop.create_task(self._loop.connect_accepted_socket(protocol, conn))
-        self._handoffs.add(task)
-
-        def done(finished: asyncio.Task[Any]) -> None:
-            self._handoffs.discard(finished)
-            if finished.cancelled() or finished.exception() is not None:
-                if not (made and made[0].transport is not None):
-                    self._registry.pending -= 1  # never reached connection_made
-                conn.close()
-                self._resume()
-
-        task.add_done_callback(done)

@@ -18,12 +18,8 @@ from typing import Any
 
 import uvicorn
 
-from adapters.http_limits import (
-    ConnectionRegistry,
-    LimitedHttpProtocol,
-    Listener,
-    connection_capacity,
-)
+from adapters.http_limits import ConnectionRegistry, LimitedHttpProtocol, connection_capacity
+from adapters.http_listener import Listener
 from adapters.limits import HttpLimits
 from engine.logs import get_logger
 

@@ -12,11 +12,14 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from adapters.bounded_body import BodyTooLarge, read_bounded
 from adapters.http_limits import connection_capacity
 from adapters.http_server import HttpLimits, HttpServer
 from adapters.sandbox import story
@@ -155,3 +158,55 @@ async def test_sec1_a_declared_oversized_body_is_answered_before_it_is_sent(serv
         assert answer.startswith(b"HTTP/1.1 413") and time.monotonic() - started < 1.0
     [letter] = await service.engine.dead_letters()
     assert (letter.size, letter.raw) == (5_000_000, "")
+
+
+def _request(chunks: list[bytes], declared: int | None) -> Request:
+    headers = [] if declared is None else [(b"content-length", str(declared).encode())]
+    messages = [
+        {"type": "http.request", "body": chunk, "more_body": index < len(chunks) - 1}
+        for index, chunk in enumerate(chunks or [b""])
+    ]
+
+    async def receive() -> dict:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": headers}
+    return Request(scope, receive)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 700), max_size=8),
+    cap=st.integers(0, 2000),
+    declare=st.booleans(),
+)
+def test_sec1_a_body_is_read_whole_within_the_cap_and_cut_past_it(sizes, cap, declare):
+    """SEC-1, for any chunking and cap: a body within the cap is returned
+    whole; one past it is refused, and no more is read than the cap plus the
+    chunk that passed it (nothing at all when its Content-Length said so)."""
+    body = bytes(index % 251 for index in range(sum(sizes)))
+    chunks, start = [], 0
+    for size in sizes:
+        chunks.append(body[start : start + size])
+        start += size
+
+    def read() -> bytes:
+        # Nothing in it waits on I/O: the coroutine runs to its end in one step.
+        reading = read_bounded(_request(chunks, len(body) if declare else None), cap)
+        try:
+            reading.send(None)
+        except StopIteration as done:
+            return done.value
+        raise AssertionError("read_bounded waited on something")
+
+    if len(body) <= cap:
+        assert read() == body
+        return
+    with pytest.raises(BodyTooLarge) as refused:
+        read()
+    if declare:
+        assert (refused.value.read, refused.value.size) == (b"", len(body))
+    else:
+        read_bytes = refused.value.read
+        assert body.startswith(read_bytes) and refused.value.size == len(read_bytes) > cap
+        assert len(read_bytes) - max(len(c) for c in chunks) <= cap
