@@ -5,8 +5,9 @@ within the size cap (413 as soon as it is known to be over: from its
 Content-Length before a byte is read, or while it streams; SEC-1), verify the
 signature (401, nothing recorded), keep a body that is not a webhook as a dead
 letter (400), and answer 200 only once every event it stands for is durably
-committed (PLAT-3). ``GET /oauth/tiktok/callback`` completes the
-merchant's authorization; ``GET /health`` says whether the engine is up.
+committed (PLAT-3). ``GET /oauth/tiktok/callback`` completes the merchant's
+authorization (a live nonce only; 4xx JSON otherwise, CONN-7); ``GET /health``
+says whether the engine is up.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from starlette.routing import Route
 
 from adapters.base import InboundAdapter, InboundRejected
 from adapters.bounded_body import BodyRefused, BodyTooLarge, read_bounded
+from adapters.tiktok_shop.oauth import CallbackRefused
 from engine.logs import get_logger
 
 if TYPE_CHECKING:
@@ -72,13 +74,17 @@ def build_receiver(service: ChannelService, inbound: Mapping[str, InboundAdapter
         return Response(status_code=200)
 
     async def oauth_callback(request: Request) -> Response:
-        code, shop = request.query_params.get("code"), request.query_params.get("state")
-        if not code or not shop:
-            return JSONResponse({"error": "code and state are required"}, status_code=400)
-        receipt = await service.complete_oauth(shop, code)
-        status = 200 if receipt.outcome == "transitioned" else 409
+        # `state` is the nonce the shop's authorization began with (CONN-7);
+        # the shop comes from the nonce, never from the request.
+        query = request.query_params
+        try:
+            receipt = await service.complete_oauth(query.get("state"), query.get("code"))
+        except CallbackRefused as refused:
+            return JSONResponse(
+                {"error": str(refused), **refused.details}, status_code=refused.status
+            )
         return JSONResponse(
-            {"outcome": receipt.outcome, "reason": receipt.reason}, status_code=status
+            {"outcome": receipt.outcome, "shop": receipt.entity, "state": receipt.to_state}
         )
 
     async def health(request: Request) -> Response:

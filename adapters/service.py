@@ -40,6 +40,7 @@ from adapters.tiktok_shop.client import TikTokClient
 from adapters.tiktok_shop.commands import TikTokCommands
 from adapters.tiktok_shop.credentials import CredentialStore
 from adapters.tiktok_shop.images import ImageSource
+from adapters.tiktok_shop.oauth import STATE_TTL, OAuthFlow
 from adapters.tiktok_shop.puller import TikTokPuller
 from engine.bus import Receipt
 from engine.clock import Clock, SystemClock
@@ -74,6 +75,8 @@ class ChannelConfig:
     pull_interval: float = 300.0
     shoplazza_pull_interval: float = 900.0
     shoplazza_rate: float = 2.0
+    # How long an OAuth `state` nonce stays usable (CONN-7).
+    oauth_state_ttl: float = STATE_TTL
     # What one client may take of the receiver (SEC-1): body size, connections, timeouts.
     limits: HttpLimits = field(default_factory=HttpLimits)
 
@@ -135,6 +138,14 @@ class ChannelService:
         for plugin, adapter in self.plugins:
             if adapter.inbound is not None:
                 self.inbound[plugin.name] = adapter.inbound
+        self.oauth = OAuthFlow(
+            engine,
+            tiktok,
+            tiktok.credentials,
+            config.tiktok_auth_url,
+            config.tiktok_app_key,
+            config.oauth_state_ttl,
+        )
         self.receiver = build_receiver(self, self.inbound)
         self.http: HttpServer | None = None
         self._pull_tasks: list[asyncio.Task[None]] = []
@@ -166,6 +177,10 @@ class ChannelService:
             **engine_options,
         )
         credentials = CredentialStore(engine.store)
+        # Tokens staged by a callback that a crash interrupted (CONN-7).
+        promoted, discarded = await credentials.settle_staged()
+        if promoted or discarded:
+            log.info("staged oauth tokens settled", promoted=promoted, discarded=discarded)
         tiktok = TikTokClient(
             config.tiktok_api_url,
             config.tiktok_auth_url,
@@ -258,18 +273,18 @@ class ChannelService:
 
     # ----------------------------------------------------------------- merchant actions
 
-    async def complete_oauth(self, shop: str, auth_code: str) -> Receipt:
-        """The OAuth callback: trade the code for tokens, then record the authorization."""
-        granted = await self.tiktok.exchange_code(shop, auth_code)
-        return await self.engine.publish(
-            self.engine.make_event(
-                "connection.authorized",
-                shop,
-                granted,
-                event_id=f"oauth:{shop}:{auth_code}",
-                source="tiktok-oauth",
-            )
-        )
+    async def begin_authorization(self, shop: str) -> str:
+        """The merchant's Authorize button: TikTok's authorize URL carrying a new
+        single-use, expiring nonce bound to ``shop`` (CONN-7). Raises
+        `AuthorizationRefused` unless the shop is at the authorize step or
+        already authorized."""
+        return await self.oauth.begin(shop)
+
+    async def complete_oauth(self, state: str | None, code: str | None) -> Receipt:
+        """The OAuth callback: accepts only a live nonce, records the
+        authorization, and only then keeps the tokens (CONN-7). Raises
+        `CallbackRefused` (with the HTTP status to answer) otherwise."""
+        return await self.oauth.complete(state, code)
 
     async def add_collection(self, shop: str, collection_id: str) -> Receipt:
         """Add the products a Shoplazza collection holds now (PROD-1)."""

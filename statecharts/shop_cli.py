@@ -1,8 +1,13 @@
-"""`channelsync shop disconnect KEY`: the merchant's Disconnect button (CONN-6)."""
+"""`channelsync shop ...`: the merchant's buttons on the connection.
+
+`shop authorize SHOP` prints TikTok's authorize URL carrying a fresh nonce
+(CONN-7); `shop disconnect KEY` ends the connection (CONN-6).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -54,3 +59,51 @@ def register(app: typer.Typer) -> None:
         if outcome != "transitioned":
             raise _fail(why or f"disconnect was {outcome}", 2)
         out.print(f"{key}: {label}; outbound work is held until it is authorized again")
+
+    @shop_app.command("authorize")
+    def authorize_command(
+        shop: Annotated[str, typer.Argument(help="The shop's key, e.g. shop:demo-store.")],
+        db: Annotated[Path, typer.Option("--db", help="The SQLite database file.")],
+        ttl: Annotated[
+            float, typer.Option("--ttl", help="Seconds the link stays usable (default 600).")
+        ] = 600.0,
+    ) -> None:
+        """Print TikTok's authorize URL for the shop: the seller opens it and
+        approves, and TikTok sends the code to `serve`'s callback. The link
+        works once, for this shop, within --ttl seconds (CONN-7). Needs
+        TIKTOK_APP_KEY (and TIKTOK_AUTH_URL off TikTok's default)."""
+        from adapters.service import ChannelConfig
+        from adapters.tiktok_shop.oauth import AuthorizationRefused, begin_authorization
+        from engine.cli.main import _fail, out
+        from engine.clock import SystemClock
+        from engine.store.errors import StoreError
+        from engine.store.sqlite import SQLiteStore
+
+        app_key = os.environ.get("TIKTOK_APP_KEY", "")
+        if not app_key:
+            raise _fail("missing environment variable TIKTOK_APP_KEY (the TikTok app's key)", 2)
+        auth_url = os.environ.get("TIKTOK_AUTH_URL", ChannelConfig.tiktok_auth_url)
+        if not db.exists():
+            raise _fail(f"no database at {db}", 2)
+
+        async def run() -> str:
+            # Only a nonce row is written, beside the event log: no engine is
+            # opened, so this works while `serve` runs on the same file.
+            store = await SQLiteStore.open(db)
+            try:
+                return await begin_authorization(
+                    store,
+                    shop,
+                    auth_url=auth_url,
+                    app_key=app_key,
+                    now=SystemClock().now(),
+                    ttl=ttl,
+                )
+            finally:
+                await store.close()
+
+        try:
+            url = asyncio.run(run())
+        except (AuthorizationRefused, StoreError) as refused:
+            raise _fail(str(refused), 2) from None
+        out.print(url, markup=False, highlight=False)

@@ -154,16 +154,7 @@ async def connect_shop(box: Sandboxes) -> None:
     await service.merchant("connection.connect", SHOP)
     await service.merchant("connection.choose_account_type", SHOP, {"account_type": "seller"})
     await service.merchant("connection.accept_terms", SHOP, {"accepted": True})
-    tiktok_url = box.servers[0].url
-    code = (
-        await box.admin.get(
-            f"{tiktok_url}/oauth/authorize", params={"app_key": APP_KEY, "state": SHOP}
-        )
-    ).json()["code"]
-    assert service.http is not None
-    answer = await box.admin.get(
-        f"{service.http.url}/oauth/tiktok/callback", params={"code": code, "state": SHOP}
-    )
+    answer = await authorize(box)
     answer.raise_for_status()
     await service.merchant("logistics.set_fulfillment_model", SHOP, {"fulfillment_model": "FBS"})
     await box.settle()
@@ -177,6 +168,24 @@ async def connect_shop(box: Sandboxes) -> None:
     )
     await box.settle()
     await give_package_sizes(box)
+
+
+async def authorize(box: Sandboxes, shop: str = SHOP) -> httpx.Response:
+    """The OAuth dance (CONN-7): the merchant clicks Authorize on the shop
+    (`begin_authorization` gives TikTok's URL with a nonce), the seller
+    approves on TikTok (the sandbox's authorize answers with the code and the
+    state), TikTok redirects to the callback. Returns the callback's answer."""
+    service = box.service
+    assert service.http is not None
+    url = await service.begin_authorization(shop)
+    # The authorize URL names the auth host; the sandbox serves it too.
+    approved = await box.admin.get(url)
+    approved.raise_for_status()
+    granted = approved.json()
+    return await box.admin.get(
+        f"{service.http.url}/oauth/tiktok/callback",
+        params={"code": granted["code"], "state": granted["state"]},
+    )
 
 
 async def give_package_sizes(box: Sandboxes) -> None:

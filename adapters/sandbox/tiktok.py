@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ ON_HOLD_SECONDS = 3600
 BAD_CREDENTIALS = 36009004
 ACCESS_TOKEN_LIFE = 7 * 86400  # absolute expiries are handed out (CONN-5)
 REFRESH_TOKEN_LIFE = 60 * 86400
+AUTH_CODE_LIFE = 30 * 60  # an OAuth code is traded once, within 30 minutes
 MASKED = ("UNPAID", "ON_HOLD", "CANCELLED")
 USPS = {"id": "7117858858072016686", "name": "USPS"}
 UPS = {"id": "7117859084333745966", "name": "UPS"}
@@ -90,7 +92,7 @@ class TikTokSandbox:
         self.webhooks = WebhookSender(self.webhook_url, self._sign, self.faults, self.rng)
         self._ids = itertools.count(576486316948490000, 7)
         self._notification = itertools.count(7380066284010030890)
-        self.codes: dict[str, str] = {}
+        self.codes: dict[str, float] = {}  # auth code -> when it expires
         self.tokens: dict[str, float] = {}
         self.refresh_tokens: dict[str, float] = {}
         self.token_calls: list[tuple[str, str]] = []  # (route, grant_type)
@@ -222,10 +224,18 @@ class TikTokSandbox:
     # ---------------------------------------------------------------- OAuth
 
     async def authorize(self, request: Request) -> Response:
-        """Stands in for the seller clicking Authorize: returns the auth code."""
-        code = f"code-{next(self._ids)}"
-        self.codes[code] = request.query_params.get("state", "")
-        return JSONResponse({"code": code, "state": self.codes[code]})
+        """Stands in for the seller clicking Authorize: returns the auth code and
+        the state it was asked with (TikTok redirects with both). Like TikTok's,
+        the code is opaque, bound to this app, lives 30 minutes and works once."""
+        q = request.query_params
+        if q.get("app_key") != self.app_key:
+            return JSONResponse({"error": "unknown app_key"}, status_code=400)
+        state = q.get("state", "")
+        if not state:
+            return JSONResponse({"error": "state is required"}, status_code=400)
+        code = secrets.token_urlsafe(24)
+        self.codes[code] = self.clock.now() + AUTH_CODE_LIFE
+        return JSONResponse({"code": code, "state": state})
 
     def _app_credentials_ok(self, request: Request) -> bool:
         q = request.query_params
@@ -255,8 +265,9 @@ class TikTokSandbox:
         if refused is not None:
             return refused
         q = request.query_params
-        if self.codes.pop(q.get("auth_code", ""), None) is None:
-            return self.envelope(code=BAD_CREDENTIALS, message="auth code used or unknown")
+        expiry = self.codes.pop(q.get("auth_code", ""), None)
+        if expiry is None or expiry <= self.clock.now():
+            return self.envelope(code=BAD_CREDENTIALS, message="auth code expired, used or unknown")
         now = int(self.clock.now())
         return self._token_pair(now + REFRESH_TOKEN_LIFE)
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -12,11 +14,14 @@ from pydantic_core import from_json, to_json
 
 from adapters.http import PlatformError, RateLimiter, backoff_delay
 from adapters.tiktok_shop.credentials import Credentials, CredentialStore
-from adapters.tiktok_shop.signing import sign_request
+from adapters.tiktok_shop.signing import encode_query, sign_encoded
 from engine.clock import Clock
 from engine.logs import get_logger
 
 log = get_logger("channelsync.tiktok")
+# httpx logs every request's URL at INFO, and TikTok's token routes carry the
+# app secret and the OAuth code in the query (CONN-7): keep those lines out.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 ACCESS_TOKEN_EXPIRED = 105002
 BAD_SIGN = 106001
@@ -39,6 +44,15 @@ class TikTokError(PlatformError):
     def __init__(self, code: int | str, message: str, *, status: int | None = None) -> None:
         retryable = code in RETRYABLE_CODES or status == 429 or (status or 0) >= 500
         super().__init__("TikTok", code, message, retryable=retryable, status=status)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What an OAuth code was traded for: the tokens (for the adapter's table)
+    and what the event log may keep (no token)."""
+
+    credentials: Credentials
+    public: dict[str, Any]
 
 
 class TikTokClient:
@@ -77,8 +91,10 @@ class TikTokClient:
 
     # ----------------------------------------------------------------- OAuth
 
-    async def exchange_code(self, shop: str, auth_code: str) -> dict[str, Any]:
-        """Trade an OAuth code for tokens; store them; return what the log may keep."""
+    async def exchange_code(self, shop: str, auth_code: str) -> Grant:
+        """Trade an OAuth code for tokens. Nothing is stored: the tokens become
+        the shop's only once the connection chart accepts the authorization
+        (CONN-7, `adapters.tiktok_shop.oauth`)."""
         data = await self._token_call(
             TOKEN_GET,
             {
@@ -88,12 +104,12 @@ class TikTokClient:
                 "grant_type": "authorized_code",
             },
         )
-        shops = await self._authorized_shops(data["access_token"])
-        if not shops:
-            raise TikTokError("no_shop", "no TikTok Shop on this account: create one first")
-        first = shops[0]
-        await self.credentials.save(
-            Credentials(
+        try:
+            shops = await self._authorized_shops(data["access_token"])
+            if not shops:
+                raise TikTokError("no_shop", "no TikTok Shop on this account: create one first")
+            first = shops[0]
+            credentials = Credentials(
                 shop,
                 str(first["id"]),
                 first.get("cipher", ""),
@@ -102,16 +118,19 @@ class TikTokClient:
                 data["refresh_token"],
                 int(data["refresh_token_expire_in"]),
             )
-        )
-        return {
-            "shop_id": str(first["id"]),
-            "shop_cipher": first.get("cipher", ""),
+        except (KeyError, TypeError, ValueError) as error:
+            # A token answer without its fields is TikTok's fault, not the merchant's.
+            raise TikTokError("bad_answer", f"token answer lacks {error}", status=502) from None
+        public = {
+            "shop_id": credentials.tiktok_shop_id,
+            "shop_cipher": credentials.shop_cipher,
             "shop_name": first.get("name", ""),
             "seller_base_region": data.get("seller_base_region") or first.get("region", ""),
-            "access_token_expire_in": int(data["access_token_expire_in"]),
-            "refresh_token_expire_in": int(data["refresh_token_expire_in"]),
+            "access_token_expire_in": credentials.access_token_expire_in,
+            "refresh_token_expire_in": credentials.refresh_token_expire_in,
             "granted_scopes": data.get("granted_scopes", []),
         }
+        return Grant(credentials, public)
 
     async def refresh(self, shop: str) -> Credentials:
         current = await self.credentials.get(shop)
@@ -152,7 +171,10 @@ class TikTokClient:
                 body.get("message", ""),
                 status=response.status_code,
             )
-        return body["data"]
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise TikTokError("bad_answer", "token answer without data", status=502)
+        return data
 
     async def _authorized_shops(self, access_token: str) -> list[dict[str, Any]]:
         data = await self._signed(
@@ -236,24 +258,27 @@ class TikTokClient:
         query = {**query, "app_key": self.app_key, "timestamp": int(self.clock.now())}
         if shop_cipher:
             query["shop_cipher"] = shop_cipher
+        query.pop("sign", None)  # the signature is computed here, never passed in
         headers = {"x-tts-access-token": access_token}
+        # One encoding, both signed and sent (docs/platforms.md, "Signing = sending").
+        pairs = encode_query(query)
         if files is not None:
-            query["sign"] = sign_request(self.app_secret, path, query, multipart=True)
+            pairs.append(("sign", sign_encoded(self.app_secret, path, pairs, multipart=True)))
             response = await self.http.request(
                 method,
                 f"{self.base_url}{path}",
-                params=query,
+                params=pairs,
                 files=dict(files),
                 data=dict(form or {}),
                 headers=headers,
             )
         else:
             raw = to_json(body) if body is not None else b""
-            query["sign"] = sign_request(self.app_secret, path, query, raw)
+            pairs.append(("sign", sign_encoded(self.app_secret, path, pairs, raw)))
             response = await self.http.request(
                 method,
                 f"{self.base_url}{path}",
-                params=query,
+                params=pairs,
                 content=raw or None,
                 headers={**headers, "content-type": "application/json"},
             )

@@ -1,25 +1,24 @@
-"""Where a shop's TikTok tokens live: a table of the adapter's own, beside the engine's.
+"""Where a shop's TikTok tokens live: tables of the adapter's own, beside the engine's.
 
 Tokens never enter the event log or a log line; only their expiry times do.
+Tokens traded from an OAuth code are *staged* under the id of the
+`connection.authorized` event that reports them, and become the shop's tokens
+only once that event transitioned the connection (CONN-7): a refused or forged
+authorization never replaces the tokens a shop has. The tables are created by
+the migrations (`engine.store.schema`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sqlite3
+from dataclasses import astuple, dataclass
 
 from engine.store.sqlite import SQLiteStore
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tiktok_credentials (
-    shop                    TEXT PRIMARY KEY,
-    tiktok_shop_id          TEXT NOT NULL,
-    shop_cipher             TEXT NOT NULL,
-    access_token            TEXT NOT NULL,
-    access_token_expire_in  INTEGER NOT NULL,
-    refresh_token           TEXT NOT NULL,
-    refresh_token_expire_in INTEGER NOT NULL
+_COLUMNS = (
+    "shop, tiktok_shop_id, shop_cipher, access_token, access_token_expire_in,"
+    " refresh_token, refresh_token_expire_in"
 )
-"""
 
 
 @dataclass(frozen=True)
@@ -39,43 +38,75 @@ class Credentials:
 class CredentialStore:
     def __init__(self, store: SQLiteStore) -> None:
         self.store = store
-        self._ready = False
-
-    async def _ensure(self) -> None:
-        if not self._ready:
-            await self.store.execute_write(_SCHEMA)
-            self._ready = True
 
     async def save(self, credentials: Credentials) -> None:
-        await self._ensure()
         await self.store.execute_write(
-            "INSERT OR REPLACE INTO tiktok_credentials VALUES (?,?,?,?,?,?,?)",
-            (
-                credentials.shop,
-                credentials.tiktok_shop_id,
-                credentials.shop_cipher,
-                credentials.access_token,
-                credentials.access_token_expire_in,
-                credentials.refresh_token,
-                credentials.refresh_token_expire_in,
-            ),
+            f"INSERT OR REPLACE INTO tiktok_credentials ({_COLUMNS}) VALUES (?,?,?,?,?,?,?)",
+            astuple(credentials),
         )
 
     async def get(self, shop: str) -> Credentials | None:
-        await self._ensure()
         rows = await self.store.fetchall(
-            "SELECT shop, tiktok_shop_id, shop_cipher, access_token, access_token_expire_in,"
-            " refresh_token, refresh_token_expire_in FROM tiktok_credentials WHERE shop = ?",
-            (shop,),
+            f"SELECT {_COLUMNS} FROM tiktok_credentials WHERE shop = ?", (shop,)
         )
         return Credentials(*rows[0]) if rows else None
 
     async def by_tiktok_shop(self, tiktok_shop_id: str) -> Credentials | None:
-        await self._ensure()
         rows = await self.store.fetchall(
-            "SELECT shop, tiktok_shop_id, shop_cipher, access_token, access_token_expire_in,"
-            " refresh_token, refresh_token_expire_in FROM tiktok_credentials"
-            " WHERE tiktok_shop_id = ?",
+            f"SELECT {_COLUMNS} FROM tiktok_credentials WHERE tiktok_shop_id = ?",
             (tiktok_shop_id,),
         )
         return Credentials(*rows[0]) if rows else None
+
+    # ------------------------------------------------------------ staged (CONN-7)
+
+    async def stage(self, event_id: str, credentials: Credentials, at: float) -> None:
+        """Keep tokens aside, under the event that will report the authorization."""
+        await self.store.execute_write(
+            f"INSERT OR REPLACE INTO tiktok_credentials_staged (event_id, {_COLUMNS}, staged_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            (event_id, *astuple(credentials), at),
+        )
+
+    async def promote(self, event_id: str) -> bool:
+        """The staged tokens become the shop's (in one transaction); False if none."""
+        return await self.store.run_write(_promote, event_id)
+
+    async def discard(self, event_id: str) -> None:
+        await self.store.execute_write(
+            "DELETE FROM tiktok_credentials_staged WHERE event_id = ?", (event_id,)
+        )
+
+    async def settle_staged(self) -> tuple[int, int]:
+        """After a crash: promote staged tokens whose event transitioned the
+        connection, discard the others (refused, or never recorded). Run while
+        no authorization is in flight (when the service opens). Returns
+        (promoted, discarded)."""
+        rows = await self.store.fetchall(
+            "SELECT s.event_id, e.outcome FROM tiktok_credentials_staged s"
+            " LEFT JOIN events e ON e.event_id = s.event_id ORDER BY e.seq"
+        )
+        promoted = discarded = 0
+        for event_id, outcome in rows:
+            if outcome == "transitioned" and await self.promote(event_id):
+                promoted += 1
+            else:
+                await self.discard(event_id)
+                discarded += 1
+        return promoted, discarded
+
+
+def _promote(db: sqlite3.Connection, event_id: str) -> bool:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        moved = db.execute(
+            f"INSERT OR REPLACE INTO tiktok_credentials ({_COLUMNS})"
+            f" SELECT {_COLUMNS} FROM tiktok_credentials_staged WHERE event_id = ?",
+            (event_id,),
+        ).rowcount
+        db.execute("DELETE FROM tiktok_credentials_staged WHERE event_id = ?", (event_id,))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return moved > 0

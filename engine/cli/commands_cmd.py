@@ -63,8 +63,11 @@ def command_json(view: CommandView) -> dict[str, Any]:
     return record
 
 
-async def _with_commands(db: Path, work: Callable[[OutboxCommands], Awaitable[Any]]) -> Any:
-    store = await open_existing(db)
+async def _with_commands(
+    db: Path, work: Callable[[OutboxCommands], Awaitable[Any]], *, writable: bool = False
+) -> Any:
+    """``work`` on the database's commands; the listing reads it read-only (SEC-4)."""
+    store = await open_existing(db, writable=writable)
     try:
         return await work(OutboxCommands(store, SystemClock()))
     finally:
@@ -137,7 +140,7 @@ def _act(
     as_json: bool,
 ) -> None:
     try:
-        view = asyncio.run(_with_commands(db, action))
+        view = asyncio.run(_with_commands(db, action, writable=True))
     except CommandNotFound as error:
         raise _fail(f"{error} in {db}", 2) from None
     except CommandActionRefused as error:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from engine.charts.loader import ChartLoadError, load_chart
@@ -17,6 +18,7 @@ from engine.charts.schema import ChartSpec, chart_json_schema
 from engine.chartset import ChartPackage, discover_packages, register_timer_events
 from engine.logs import configure_logging
 from engine.rules import Rules
+from engine.store.errors import NotChannelsyncDatabase, SchemaMismatch
 from engine.store.sqlite import SQLiteStore, StoreError
 
 app = typer.Typer(
@@ -79,13 +81,22 @@ def _installed_charts() -> list[tuple[str, Path, ChartSpec]]:
         raise _fail(f"an installed chart does not load:\n{error}") from None
 
 
-async def open_existing(db: Path) -> SQLiteStore:
+async def open_existing(db: Path, *, writable: bool = False) -> SQLiteStore:
+    """The database at ``db``: read-only (SEC-4) unless the command writes.
+
+    Another application's file, or a channelsync database of another schema
+    version, is one line on standard error and exit code 2."""
     if not db.exists():
         raise _fail(f"no database at {db}")
     try:
-        return await SQLiteStore.open(db)
+        if writable:
+            return await SQLiteStore.open(db)
+        return await SQLiteStore.open_readonly(db)
+    except (NotChannelsyncDatabase, SchemaMismatch) as error:
+        # The message may quote another file's table names: never rich markup.
+        raise _fail(escape(str(error)), 2) from None
     except StoreError as error:
-        raise _fail(str(error)) from None
+        raise _fail(escape(str(error))) from None
 
 
 def _print_json(value: Any) -> None:

@@ -9,3 +9,11 @@ class StoreError(Exception):
 
 class WriterProcessDied(StoreError):
     """The writer process is gone; what was in flight was not acknowledged."""
+
+
+class NotChannelsyncDatabase(StoreError):
+    """The file is not a channelsync database (another application's, or not SQLite at all)."""
+
+
+class SchemaMismatch(StoreError):
+    """A channelsync database at a schema version this code cannot read as it is."""

@@ -113,6 +113,39 @@ MIGRATIONS: list[str] = [
         updated_at  REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    # oauth: the TikTok tokens' table joins the migrations (it was created by the
+    # adapter on first use, hence IF NOT EXISTS); tokens traded from a code wait
+    # in a staging table until the connection chart accepts the authorization;
+    # OAuth `state` nonces are kept as digests only, bound to a shop (CONN-7).
+    """
+    CREATE TABLE IF NOT EXISTS tiktok_credentials (
+        shop                    TEXT PRIMARY KEY,
+        tiktok_shop_id          TEXT NOT NULL,
+        shop_cipher             TEXT NOT NULL,
+        access_token            TEXT NOT NULL,
+        access_token_expire_in  INTEGER NOT NULL,
+        refresh_token           TEXT NOT NULL,
+        refresh_token_expire_in INTEGER NOT NULL
+    );
+    CREATE TABLE tiktok_credentials_staged (
+        event_id                TEXT PRIMARY KEY,
+        shop                    TEXT NOT NULL,
+        tiktok_shop_id          TEXT NOT NULL,
+        shop_cipher             TEXT NOT NULL,
+        access_token            TEXT NOT NULL,
+        access_token_expire_in  INTEGER NOT NULL,
+        refresh_token           TEXT NOT NULL,
+        refresh_token_expire_in INTEGER NOT NULL,
+        staged_at               REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE oauth_states (
+        digest      TEXT PRIMARY KEY,
+        shop        TEXT NOT NULL,
+        issued_at   REAL NOT NULL,
+        expires_at  REAL NOT NULL,
+        used_at     REAL
+    ) WITHOUT ROWID;
+    """,
     # limits: a dead letter is kept once per (source, digest of the input) with its size,
     # a count and when it was last seen, so junk sent again and again is one row; rows
     # from before keep a NULL digest (never merged) and their raw text as it was.

@@ -23,8 +23,10 @@ from pydantic_core import from_json, to_json
 
 from engine.step import EntityState
 from engine.store.checkpoint import Checkpointer
-from engine.store.errors import StoreError
+from engine.store.errors import SchemaMismatch, StoreError
+from engine.store.identity import APPLICATION_ID, check_identity
 from engine.store.process_writer import ProcessWriter
+from engine.store.readonly import WriteRefused, connect_read_only, version_message
 from engine.store.schema import MIGRATIONS, SCHEMA_VERSION
 from engine.store.writer import Writer
 
@@ -146,10 +148,14 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
 
 
 class SQLiteStore:
-    """Persistence for one engine. Open with `await SQLiteStore.open(path)`."""
+    """Persistence for one engine. Open with `await SQLiteStore.open(path)`, or
+    `await SQLiteStore.open_readonly(path)` to read without any writer (SEC-4)."""
 
     def __init__(
-        self, path: str, writer: Writer | ProcessWriter, reader: aiosqlite.Connection | None
+        self,
+        path: str,
+        writer: Writer | ProcessWriter | None,
+        reader: aiosqlite.Connection | None,
     ) -> None:
         self.path = path
         self._writer = writer
@@ -168,6 +174,8 @@ class SQLiteStore:
     ) -> SQLiteStore:
         path = str(path)
         if path != ":memory:":
+            # Another application's file is refused before a PRAGMA touches it.
+            check_identity(path, allow_new=True)
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         if writer not in ("thread", "process"):
             raise ValueError(f"writer must be 'thread' or 'process', not {writer!r}")
@@ -214,6 +222,24 @@ class SQLiteStore:
         store._next_seq = int(row[0]) + 1 if row else 1
         return store
 
+    @classmethod
+    async def open_readonly(cls, path: str | Path) -> SQLiteStore:
+        """The channelsync database at ``path``, for reading only: SQLite's
+        ``mode=ro``, no migration, no checkpoints, no writer; every write
+        raises `WriteRefused`. Another file raises `NotChannelsyncDatabase`
+        (engine.store.readonly)."""
+        path = str(path)
+        return cls(path, None, await connect_read_only(path))
+
+    @property
+    def read_only(self) -> bool:
+        return self._writer is None
+
+    def _write_target(self) -> Writer | ProcessWriter:
+        if self._writer is None:
+            raise WriteRefused(f"{self.path} was opened read-only")
+        return self._writer
+
     @property
     def writer_pid(self) -> int | None:
         """The writer process's id with ``writer="process"``; None with a thread."""
@@ -223,10 +249,11 @@ class SQLiteStore:
         if self._checkpointer is not None:
             await self._checkpointer.close()
         await self._reader.close()
-        await self._writer.close()
+        if self._writer is not None:
+            await self._writer.close()
 
     async def _migrate(self) -> None:
-        await self._writer.run(_migrate, self.path)
+        await self._write_target().run(_migrate, self.path)
 
     # ------------------------------------------------------------------ writes
 
@@ -250,12 +277,14 @@ class SQLiteStore:
 
     async def _write(self, batch: Batch, timers_fired: Sequence[str]) -> None:
         # Plain rows go to the writer (across the pipe, for a writer process).
-        await self._writer.run(_write_rows, batch_rows(batch, timers_fired, self.inert_commands))
+        await self._write_target().run(
+            _write_rows, batch_rows(batch, timers_fired, self.inert_commands)
+        )
 
     async def execute_write(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One small write in its own transaction (outbox bookkeeping); rows changed."""
         async with self._write_lock:
-            return await self._writer.execute(sql, params)
+            return await self._write_target().execute(sql, params)
 
     async def run_write(self, func: Callable[..., T], *args: Any) -> T:
         """``func(connection, *args)`` on the writer, for a write of several
@@ -263,7 +292,7 @@ class SQLiteStore:
         action on a command). ``func`` runs its own transaction and must be a
         module-level function (a writer process receives it pickled)."""
         async with self._write_lock:
-            return await self._writer.run(func, *args)
+            return await self._write_target().run(func, *args)
 
     async def save_cursor(self, name: str, value: str, at: float) -> None:
         """Remember how far the pull called ``name`` has come. The caller saves it
@@ -625,14 +654,19 @@ def _write_rows(db: sqlite3.Connection, rows: tuple[Any, ...]) -> None:
 
 
 def _migrate(db: sqlite3.Connection, path: str) -> None:
-    db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    known = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    row = db.execute("SELECT MAX(version) FROM schema_version").fetchone() if known else None
     current = int(row[0]) if row and row[0] is not None else 0
     if current > SCHEMA_VERSION:
-        raise StoreError(
-            f"{path} has schema version {current}; this channelsync knows "
-            f"up to {SCHEMA_VERSION}: upgrade channelsync"
-        )
+        raise SchemaMismatch(version_message(path, current))
+    # The mark that lets a read tell this file from another application's
+    # (engine.store.identity), set before anything else so a migration that
+    # fails part way still leaves a file channelsync recognises.
+    if db.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+        db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+    db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     for version in range(current + 1, SCHEMA_VERSION + 1):
         db.execute("BEGIN IMMEDIATE")
         try:

@@ -48,6 +48,7 @@ from adapters.sandbox.story import (
 from adapters.sandbox.tiktok import TikTokSandbox
 from adapters.sandbox.webhooks import Faults, WebhookSender
 from adapters.service import ChannelService, HttpServer
+from adapters.tiktok_shop.oauth import AuthorizationRefused
 from engine.chartset import ChartSet
 from engine.clock import FakeClock
 from statecharts import chart_package
@@ -478,16 +479,18 @@ async def _start_world(stage: Stage, db: Path, seed: int) -> World:
 
 
 async def authorize(world: World) -> None:
-    """The seller clicks Authorize on TikTok; TikTok redirects to our callback."""
-    box = world.box
-    tiktok_url = box.servers[0].url
-    code = (
-        await box.admin.get(
-            f"{tiktok_url}/oauth/authorize", params={"app_key": APP_KEY, "state": SHOP}
-        )
-    ).json()["code"]
-    await box.admin.get(
-        f"{world.receiver_url}/oauth/tiktok/callback", params={"code": code, "state": SHOP}
+    """The merchant clicks Authorize on the shop (CONN-7: refused unless the
+    shop is at that step or authorized, which is the merchant's answer); the
+    seller approves on TikTok, which redirects to our callback with the code
+    and the nonce."""
+    try:
+        url = await world.service.begin_authorization(SHOP)
+    except AuthorizationRefused:
+        return
+    granted = (await world.box.admin.get(url)).json()
+    await world.box.admin.get(
+        f"{world.receiver_url}/oauth/tiktok/callback",
+        params={"code": granted["code"], "state": granted["state"]},
     )
     await world.settle()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -540,8 +541,11 @@ async def _client_and_sandbox(db_path, clock):
     client = TikTokClient(
         "http://t", "http://t", APP_KEY, APP_SECRET, CredentialStore(store), clock, http=http
     )
-    code = (await http.get("/oauth/authorize", params={"state": "n1"})).json()["code"]
-    await client.exchange_code(SHOP, code)
+    code = (await http.get("/oauth/authorize", params={"app_key": APP_KEY, "state": "n1"})).json()[
+        "code"
+    ]
+    grant = await client.exchange_code(SHOP, code)
+    await client.credentials.save(grant.credentials)
     return client, sandbox, http, store
 
 
@@ -704,10 +708,11 @@ async def test_conn4_conn6_over_http_warning_expiry_then_uninstall_and_reinstall
     """CONN-4, CONN-6, over the sandboxes' HTTP: webhook 7 (its expiration time
     a string of digits) warns, the timer ends the authorization at that time,
     a re-authorization cures it; Shoplazza's app/uninstalled ends the
-    connection, and the reinstall's OAuth callback is refused until setup ran
-    again with the terms."""
+    connection, and the reinstall cannot start an authorization (CONN-7) until
+    setup ran again with the terms."""
     from adapters.sandbox.story import SHOP as STORY_SHOP
-    from adapters.sandbox.story import Sandboxes, connect_shop
+    from adapters.sandbox.story import Sandboxes, authorize, connect_shop
+    from adapters.tiktok_shop.oauth import AuthorizationRefused
 
     box = await Sandboxes.start(tmp_path / "loop.db")
     try:
@@ -718,14 +723,7 @@ async def test_conn4_conn6_over_http_warning_expiry_then_uninstall_and_reinstall
             return (await engine.entity(STORY_SHOP)).state
 
         async def oauth():
-            tiktok_url = box.servers[0].url
-            code = (
-                await box.admin.get(f"{tiktok_url}/oauth/authorize", params={"state": STORY_SHOP})
-            ).json()["code"]
-            return await box.admin.get(
-                f"{service.http.url}/oauth/tiktok/callback",
-                params={"code": code, "state": STORY_SHOP},
-            )
+            return await authorize(box)
 
         expires = int(box.clock.now()) + 2 * 86400
         box.tiktok.send_webhook(7, {"message": "expiring", "expiration_time": str(expires)})
@@ -739,8 +737,8 @@ async def test_conn4_conn6_over_http_warning_expiry_then_uninstall_and_reinstall
         box.shoplazza.send_webhook("app/uninstalled", {"id": "demo-store"})
         await box.settle()
         assert await state() == "not_connected"
-        refused = await oauth()
-        assert refused.status_code == 409 and "after an uninstall" in refused.json()["reason"]
+        with pytest.raises(AuthorizationRefused, match="accept TikTok's data-usage terms"):
+            await service.begin_authorization(STORY_SHOP)
         await service.merchant(
             "connection.start_setup", STORY_SHOP, {"store_domain": "d", "store_country": "US"}
         )

@@ -89,7 +89,8 @@ async def test_a_corrupt_database_file_is_a_clear_error(tmp_path):
         await open_engine(db)
     assert "cannot open the database" in str(caught.value) and str(db) in str(caught.value)
     shown = await invoke_cli("state", "--db", str(db))
-    assert shown.exit_code == 1 and "cannot open the database" in shown.stderr
+    # SEC-4: a file that is not a channelsync database is bad input (exit 2).
+    assert shown.exit_code == 2 and "cannot open the database" in shown.stderr
 
 
 async def test_a_database_from_a_newer_channelsync_is_refused(tmp_path):

@@ -1,0 +1,240 @@
+"""Authenticated OAuth with TikTok Shop (CONN-7).
+
+Authorization starts from the merchant's shop: `begin_authorization` issues a
+random `state` nonce bound to the shop, single-use and expiring, and keeps
+only its SHA-256 digest. TikTok hands the nonce back on the callback;
+`OAuthFlow.complete` consumes it (one transaction: of two callbacks carrying
+one nonce, one wins), trades the code for tokens without storing them as the
+shop's, and publishes `connection.authorized` under an event id made from a
+digest of the code. The tokens wait in a staging table and become the shop's
+only once the receipt says the connection chart accepted the authorization.
+See docs/connection.md (OAuth).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from adapters.tiktok_shop.client import Grant, TikTokClient, TikTokError
+from adapters.tiktok_shop.credentials import CredentialStore
+from engine.bus import Receipt
+from engine.logs import get_logger
+from engine.runtime import Engine
+from engine.store.errors import StoreError
+from engine.store.sqlite import SQLiteStore
+
+log = get_logger("channelsync.oauth")
+
+STATE_TTL = 600.0  # seconds a nonce stays usable, unless configured otherwise
+CHART = "shop_connection"
+# The authorize step (terms accepted) and the states a new grant may replace.
+AUTHORIZE_FROM = ("terms_accepted", "active", "expiring", "inactive")
+# secrets.token_urlsafe(32): 43 characters of the URL-safe base64 alphabet.
+_STATE_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
+MAX_CODE = 512
+# Used and expired nonces are kept this long, so a late reuse is told why.
+_KEEP_SPENT = 86400.0
+AGAIN = "start the authorization again from the shop (`channelsync shop authorize`)"
+UNAVAILABLE = f"the channel's database is unavailable; once it is back, {AGAIN}"
+
+
+class AuthorizationRefused(Exception):
+    """The shop cannot start an authorization now; the message says why."""
+
+
+class CallbackRefused(Exception):
+    """The callback changes nothing; ``status`` is the HTTP answer (4xx, or
+    502/503 when TikTok or the store could not be reached)."""
+
+    def __init__(self, status: int, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.details = details
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def authorize_url(auth_url: str, app_key: str, nonce: str) -> str:
+    return f"{auth_url.rstrip('/')}/oauth/authorize?" + urlencode(
+        {"app_key": app_key, "state": nonce}
+    )
+
+
+async def begin_authorization(
+    store: SQLiteStore, shop: str, *, auth_url: str, app_key: str, now: float, ttl: float
+) -> str:
+    """TikTok's authorize URL for ``shop``, carrying a new nonce (CONN-7).
+    Raises AuthorizationRefused unless the shop's connection is at the
+    authorize step or already authorized (a new grant replaces the old)."""
+    if ttl <= 0:
+        raise AuthorizationRefused(f"the nonce's life must be positive, not {ttl}")
+    entity = await store.entity(shop)
+    if entity is None or entity.chart != CHART:
+        raise AuthorizationRefused(f"no shop {shop!r}: start setup for it first")
+    if entity.state not in AUTHORIZE_FROM:
+        raise AuthorizationRefused(
+            f"{shop} is not at the authorize step: start setup, connect, choose the"
+            " account type and accept TikTok's data-usage terms before authorizing"
+        )
+    nonce = secrets.token_urlsafe(32)
+    await store.run_write(_issue, digest(nonce), shop, now, now + ttl)
+    log.info("authorization started", entity=shop, expires_at=now + ttl)
+    return authorize_url(auth_url, app_key, nonce)
+
+
+async def consume_state(store: SQLiteStore, state: str, now: float) -> str:
+    """The shop the live nonce ``state`` was issued for; the nonce is spent.
+    Anything else raises CallbackRefused (400) and changes nothing."""
+    if not _STATE_SHAPE.fullmatch(state):
+        raise CallbackRefused(400, f"the state is not one this channel issued: {AGAIN}")
+    verdict, shop = await store.run_write(_consume, digest(state), now)
+    if verdict == "unknown":
+        raise CallbackRefused(400, f"the state is not one this channel issued: {AGAIN}")
+    if verdict == "used":
+        raise CallbackRefused(400, f"this authorization link was already used: {AGAIN}")
+    if verdict == "expired":
+        raise CallbackRefused(400, f"this authorization expired before TikTok answered: {AGAIN}")
+    return shop
+
+
+@dataclass
+class OAuthFlow:
+    engine: Engine
+    tiktok: TikTokClient
+    credentials: CredentialStore
+    auth_url: str
+    app_key: str
+    ttl: float = STATE_TTL
+
+    def __post_init__(self) -> None:
+        # One callback at a time per shop, so tokens are promoted in the order
+        # their authorizations were recorded.
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def begin(self, shop: str) -> str:
+        return await begin_authorization(
+            self.engine.store,
+            shop,
+            auth_url=self.auth_url,
+            app_key=self.app_key,
+            now=self.engine.clock.now(),
+            ttl=self.ttl,
+        )
+
+    async def complete(self, state: str | None, code: str | None) -> Receipt:
+        """The callback. Returns the receipt of an accepted authorization;
+        raises CallbackRefused for anything else, having stored nothing."""
+        if not state or not code:
+            raise CallbackRefused(400, f"the callback needs both code and state: {AGAIN}")
+        if len(code) > MAX_CODE or not code.isprintable():
+            raise CallbackRefused(400, f"the code is not one TikTok issues: {AGAIN}")
+        try:
+            shop = await consume_state(self.engine.store, state, self.engine.clock.now())
+        except StoreError as error:
+            raise CallbackRefused(503, UNAVAILABLE) from error
+        lock = self._locks.setdefault(shop, asyncio.Lock())
+        async with lock:
+            return await self._authorize(shop, code)
+
+    async def _authorize(self, shop: str, code: str) -> Receipt:
+        bound = log.bind(entity=shop)
+        try:
+            grant = await self.tiktok.exchange_code(shop, code)
+        except TikTokError as error:
+            message = str(error.message).replace(code, "[code]")
+            if error.retryable or error.code == "transport":
+                bound.warning("oauth code not traded", code_error=error.code, status=502)
+                raise CallbackRefused(
+                    502, f"TikTok did not answer the code exchange properly: {AGAIN}"
+                ) from None
+            bound.info("oauth code refused by TikTok", code_error=error.code)
+            raise CallbackRefused(
+                400, f"TikTok refused the authorization ({error.code}: {message}): {AGAIN}"
+            ) from None
+        except httpx.HTTPError as error:
+            bound.warning("oauth code not traded", error=type(error).__name__, status=502)
+            raise CallbackRefused(502, f"TikTok could not be reached: {AGAIN}") from None
+        # The code itself never enters an id: a digest of it makes the event id.
+        event_id = f"oauth:{shop}:{digest(code)[:32]}"
+        bound = bound.bind(event_id=event_id)
+        try:
+            return await self._record(shop, event_id, grant, bound)
+        except StoreError as error:
+            # Whether the event was recorded may be unknown: staged tokens wait
+            # for `CredentialStore.settle_staged`, which reads the outcome.
+            bound.warning("authorization not settled", error=type(error).__name__)
+            raise CallbackRefused(503, UNAVAILABLE) from None
+
+    async def _record(self, shop: str, event_id: str, grant: Grant, bound: Any) -> Receipt:
+        await self.credentials.stage(event_id, grant.credentials, self.engine.clock.now())
+        receipt = await self.engine.publish(
+            self.engine.make_event(
+                "connection.authorized",
+                shop,
+                grant.public,
+                event_id=event_id,
+                source="tiktok-oauth",
+            )
+        )
+        if receipt.outcome != "transitioned":
+            await self.credentials.discard(event_id)
+            bound.info("authorization refused by the connection", outcome=receipt.outcome)
+            raise CallbackRefused(
+                409,
+                receipt.reason or f"the connection did not accept it ({receipt.outcome})",
+                outcome=receipt.outcome,
+            )
+        await self.credentials.promote(event_id)
+        bound.info("shop authorized", to_state=receipt.to_state)
+        return receipt
+
+
+def _issue(db: sqlite3.Connection, key: str, shop: str, now: float, expires: float) -> None:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute(
+            "DELETE FROM oauth_states WHERE expires_at < ?",
+            (now - _KEEP_SPENT,),
+        )
+        db.execute(
+            "INSERT INTO oauth_states (digest, shop, issued_at, expires_at) VALUES (?,?,?,?)",
+            (key, shop, now, expires),
+        )
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _consume(db: sqlite3.Connection, key: str, now: float) -> tuple[str, str]:
+    """Check and spend a nonce in one transaction (the writer runs one at a time)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        row = db.execute(
+            "SELECT shop, expires_at, used_at FROM oauth_states WHERE digest = ?", (key,)
+        ).fetchone()
+        if row is None:
+            verdict, shop = "unknown", ""
+        elif row[2] is not None:
+            verdict, shop = "used", row[0]
+        elif row[1] <= now:
+            verdict, shop = "expired", row[0]
+        else:
+            db.execute("UPDATE oauth_states SET used_at = ? WHERE digest = ?", (now, key))
+            verdict, shop = "live", row[0]
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return verdict, shop
