@@ -148,7 +148,12 @@ def register(app: typer.Typer) -> None:
                 raise typer.Exit(2) from None
             if gc_tuning:
                 tune_gc()
-            await service.serve(host, port)
+            try:
+                await service.serve(host, port)
+            except ValueError as error:  # too few descriptors to hold any connection
+                await service.stop()
+                out.print(f"[red]error:[/red] {error}", highlight=False)
+                raise typer.Exit(2) from None
             out.print(
                 f"listening on http://{host}:{service.http.port if service.http else port}",
                 highlight=False,
