@@ -1,10 +1,12 @@
 """The webhook receiver: an ASGI app in front of the engine.
 
-``POST /webhooks/tiktok`` and ``POST /webhooks/shoplazza`` verify the
-signature first (401, nothing recorded), keep a body that is not a webhook as
-a dead letter (400), and answer 200 only once every event it stands for is
-durably committed (PLAT-3). ``GET /oauth/tiktok/callback`` completes the
-merchant's authorization (a live nonce only; 4xx JSON otherwise, CONN-7).
+``POST /webhooks/tiktok`` and ``POST /webhooks/shoplazza`` read the body
+within the size cap (413 as soon as it is known to be over: from its
+Content-Length before a byte is read, or while it streams; SEC-1), verify the
+signature (401, nothing recorded), keep a body that is not a webhook as a dead
+letter (400), and answer 200 only once every event it stands for is durably
+committed (PLAT-3). ``GET /oauth/tiktok/callback`` completes the merchant's
+authorization (a live nonce only; 4xx JSON otherwise, CONN-7).
 ``GET /health/live`` and ``GET /health/ready`` (and ``/health``, the same as
 ready) say truthfully whether the process answers and whether a webhook would
 be recorded now (ENG-12, `adapters.health`). While the store cannot write (its
@@ -19,11 +21,12 @@ from typing import TYPE_CHECKING
 
 from pydantic_core import from_json
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapters.base import InboundAdapter, InboundRejected
+from adapters.bounded_body import BodyRefused, BodyTooLarge, read_bounded
 from adapters.tiktok_shop.oauth import CallbackRefused
 from engine.logs import get_logger
 from engine.store.errors import StoreError
@@ -32,7 +35,6 @@ if TYPE_CHECKING:
     from adapters.service import ChannelService
 
 log = get_logger("channelsync.receiver")
-MAX_BODY = 1_000_000
 # Seconds a platform is asked to wait before sending again while the store
 # cannot write: a writer process restarts in well under a second.
 RETRY_AFTER = 1
@@ -45,15 +47,31 @@ def build_receiver(service: ChannelService, inbound: Mapping[str, InboundAdapter
         adapter = inbound.get(request.path_params["platform"])
         if adapter is None:
             return Response(status_code=404)
-        body = await request.body()
+        try:
+            body = await read_bounded(request, service.config.limits.max_body)
+        except BodyRefused as refused:
+            log.warning(
+                "webhook refused", platform=adapter.name, reason=refused.reason, size=refused.size
+            )
+            if isinstance(refused, BodyTooLarge):
+                # Unverifiable, so only a small record: digest, size and a prefix
+                # of what was read; the same refusal again only adds to its count.
+                await service.engine.record_dead_letter(
+                    refused.read, adapter.name, refused.reason, size=refused.size
+                )
+                # The server drops the rest of the body (adapters.http_limits), so
+                # the client can read this answer before the connection is cut.
+                return Response(status_code=413)
+            # A Content-Length that is not a number: the request's framing is unknown.
+            return Response(status_code=refused.status, headers={"Connection": "close"})
+        except ClientDisconnect:
+            log.info("webhook abandoned", platform=adapter.name, reason="client went away")
+            return Response(status_code=400)
         if not adapter.verify(body, request.headers):
             log.warning(
                 "webhook refused", platform=adapter.name, reason="bad signature", size=len(body)
             )
             return Response(status_code=401)
-        if len(body) > MAX_BODY:
-            await service.engine.record_dead_letter(body[:MAX_BODY], adapter.name, "body too large")
-            return Response(status_code=413)
         try:
             events = await adapter.translate(body, request.headers)
         except InboundRejected as error:

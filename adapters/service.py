@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
 from adapters.base import InboundAdapter
 from adapters.directory import StoreDirectory
 from adapters.health import HealthChecks, HealthLimits, ObservedClient, Reachability
+from adapters.http_server import HttpServer
 from adapters.inbound import ShoplazzaInbound, TikTokInbound
+from adapters.limits import HttpLimits
 from adapters.plugins import (
     Adapter,
     AdapterContext,
@@ -86,6 +86,8 @@ class ChannelConfig:
     writer_restart_window: float = 60.0
     writer_restart_delay: float = 0.05
     health: HealthLimits = field(default_factory=HealthLimits)
+    # What one client may take of the receiver (SEC-1): body size, connections, timeouts.
+    limits: HttpLimits = field(default_factory=HttpLimits)
 
     @classmethod
     def from_env(cls, db: Path, env: dict[str, str] | None = None) -> ChannelConfig:
@@ -108,39 +110,6 @@ class ChannelConfig:
             shoplazza_api_url=env.get("SHOPLAZZA_API_URL", ""),
             shoplazza_rate=float(env.get("SHOPLAZZA_RATE_PER_SECOND", "2")),
         )
-
-
-class HttpServer:
-    """A uvicorn server on this event loop; port 0 picks a free one."""
-
-    def __init__(self, app: Any, host: str, port: int) -> None:
-        self.server = uvicorn.Server(
-            uvicorn.Config(
-                app, host=host, port=port, log_level="warning", lifespan="off", access_log=False
-            )
-        )
-        self.host = host
-        self.port = port
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> HttpServer:
-        self._task = asyncio.create_task(self.server.serve())
-        while not self.server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.01)
-        self.port = self.server.servers[0].sockets[0].getsockname()[1]
-        return self
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    async def stop(self) -> None:
-        self.server.should_exit = True
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
 
 class ChannelService:
@@ -269,7 +238,7 @@ class ChannelService:
         return service
 
     async def serve(self, host: str = "127.0.0.1", port: int = 0) -> HttpServer:
-        self.http = await HttpServer(self.receiver, host, port).start()
+        self.http = await HttpServer(self.receiver, host, port, self.config.limits).start()
         log.info("receiver listening", url=self.http.url)
         return self.http
 

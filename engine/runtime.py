@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine import dead_letters
 from engine.bus import EventBus, Receipt
 from engine.chartset import ChartPackage, ChartSet
 from engine.clock import Clock, SystemClock
@@ -29,8 +30,6 @@ from engine.step import EntityState
 from engine.store.sqlite import DeadLetterRow, SQLiteStore
 
 log = get_logger("channelsync.engine")
-
-_MAX_RAW = 1_000_000  # bytes of a dead letter's raw input that are kept
 
 
 class Engine:
@@ -48,7 +47,11 @@ class Engine:
         pending_batches: int = 64,
         timer_interval: float = 0.25,
         outbox_interval: float = 0.1,
+        dead_letter_retention: float = dead_letters.RETENTION,
+        purge_interval: float = 3600.0,
     ) -> None:
+        if dead_letter_retention <= 0 or purge_interval <= 0:
+            raise ValueError("dead_letter_retention and purge_interval must be positive")
         self.store = store
         self.charts = charts
         self.clock = clock or SystemClock()
@@ -72,6 +75,8 @@ class Engine:
         self.commands = OutboxCommands(store, self.clock)
         self.timer_interval = timer_interval
         self.outbox_interval = outbox_interval
+        self.dead_letter_retention = dead_letter_retention
+        self.purge_interval = purge_interval
         self._background: list[asyncio.Task[None]] = []
 
     @classmethod
@@ -93,7 +98,9 @@ class Engine:
 
         ``run_timers``/``run_outbox`` start the background loops; tests that drive
         time with a `FakeClock` turn them off and call `fire_due_timers` and
-        ``outbox.run_once`` themselves. ``writer="process"`` runs SQLite's
+        ``outbox.run_once`` themselves; the timer loop's side also purges dead
+        letters last seen more than ``dead_letter_retention`` seconds ago, every
+        ``purge_interval`` seconds (`purge_dead_letters`). ``writer="process"`` runs SQLite's
         writes in a child process (engine.store.process_writer): faster under
         load on more than one core, at ~0.2 s of start-up and one process more.
         ``inert_commands`` (a reason) records every command the charts ask for
@@ -111,6 +118,9 @@ class Engine:
         if run_timers:
             engine._background.append(
                 asyncio.create_task(engine._timer_loop(), name="channelsync-timers")
+            )
+            engine._background.append(
+                asyncio.create_task(engine._purge_loop(), name="channelsync-purge")
             )
         if run_outbox:
             engine._background.append(
@@ -210,10 +220,20 @@ class Engine:
         return await (await self.bus.submit(typed))
 
     async def record_dead_letter(
-        self, raw: str | bytes, source: str, error: str, entity: str | None = None
+        self,
+        raw: str | bytes,
+        source: str,
+        error: str,
+        entity: str | None = None,
+        *,
+        size: int | None = None,
     ) -> Receipt:
-        """Keep input an adapter could not use (a body that is not JSON...)."""
-        return await (await self._dead_letter(raw, source, EventRejected(error, entity)))
+        """Keep input an adapter could not use (a body that is not JSON...).
+
+        Kept once per source and digest of ``raw`` (a repeat adds to its count);
+        ``size``: the whole input's size when ``raw`` is only what was read of it."""
+        rejected = EventRejected(error, entity)
+        return await (await self._dead_letter(raw, source, rejected, size))
 
     def _accept(self, event: Event | Mapping[str, Any]) -> Event:
         typed = self.charts.event_types.parse(event)
@@ -237,13 +257,18 @@ class Engine:
         return await self._dead_letter(raw, str(source or "api"), rejected)
 
     async def _dead_letter(
-        self, raw: str | bytes, source: str, rejected: EventRejected
+        self, raw: str | bytes, source: str, rejected: EventRejected, size: int | None = None
     ) -> asyncio.Future[Receipt]:
-        text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
-        row = DeadLetterRow(
-            self.clock.now(), source, rejected.entity, text[:_MAX_RAW], rejected.reason
-        )
+        row = dead_letters.dead_letter_row(raw, source, rejected, self.clock.now(), size)
         return await self.bus.submit_dead_letter(row)
+
+    async def purge_dead_letters(self, now: float | None = None) -> int:
+        """Delete the dead letters last seen more than the retention ago; how many."""
+        now = self.clock.now() if now is None else now
+        purged = await self.store.purge_dead_letters(now - self.dead_letter_retention)
+        if purged:
+            log.info("dead letters purged", purged=purged, retention=self.dead_letter_retention)
+        return purged
 
     # ------------------------------------------------------------ timers
 
@@ -273,6 +298,14 @@ class Engine:
             except Exception as err:
                 log.error("timer round failed", error=str(err))
             await asyncio.sleep(self.timer_interval)
+
+    async def _purge_loop(self) -> None:
+        while True:
+            try:
+                await self.purge_dead_letters()
+            except Exception as err:  # the next round tries again
+                log.error("dead letter purge failed", error=str(err))
+            await asyncio.sleep(self.purge_interval)
 
     async def _outbox_loop(self) -> None:
         while True:

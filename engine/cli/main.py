@@ -127,10 +127,16 @@ def state(
         try:
             if dead_letters:
                 letters = await store.dead_letters(entity)
+                # Each row stands for every copy of one input (same source and digest);
+                # ``raw`` is its first 4 KB, ``size`` the whole input's bytes.
                 rows = [
                     {
                         "id": d.id,
                         "received_at": d.received_at,
+                        "last_seen": d.last_seen,
+                        "count": d.count,
+                        "size": d.size,
+                        "digest": d.digest,
                         "source": d.source,
                         "entity": d.entity,
                         "error": d.error,
@@ -141,7 +147,8 @@ def state(
                 if as_json:
                     _print_json(rows)
                 else:
-                    _table("Dead letters", rows, ["id", "source", "entity", "error"])
+                    columns = ["id", "source", "entity", "count", "size", "error"]
+                    _table("Dead letters", rows, columns)
                 return
             if entity is not None:
                 found = await store.entity(entity)

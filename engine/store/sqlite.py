@@ -114,12 +114,22 @@ class DuplicateRow:
 
 @dataclass(slots=True)
 class DeadLetterRow:
+    """Input that could not be used, kept once per (source, digest).
+
+    ``received_at`` is when it was first seen, ``last_seen`` the latest time,
+    ``count`` how many times it came; ``raw`` is only a prefix of the input
+    (``size`` bytes in all) and ``digest`` the sha256 of what was received."""
+
     received_at: float
     source: str
     entity: str | None
     raw: str
     error: str
     id: int = 0
+    digest: str | None = None
+    size: int = 0
+    count: int = 1
+    last_seen: float | None = None
 
 
 @dataclass(slots=True)
@@ -399,13 +409,22 @@ class SQLiteStore:
         return history
 
     async def dead_letters(self, entity: str | None = None) -> list[DeadLetterRow]:
-        sql = "SELECT received_at, source, entity, raw, error, id FROM dead_letters"
+        sql = (
+            "SELECT received_at, source, entity, raw, error, id, digest, size, count, last_seen"
+            " FROM dead_letters"
+        )
         params: tuple[Any, ...] = ()
         if entity is not None:
             sql += " WHERE entity = ?"
             params = (entity,)
         rows = await self.fetchall(sql + " ORDER BY id", params)
         return [DeadLetterRow(*row) for row in rows]
+
+    async def purge_dead_letters(self, before: float) -> int:
+        """Delete the dead letters last seen before ``before``; how many went."""
+        return await self.execute_write(
+            "DELETE FROM dead_letters WHERE COALESCE(last_seen, received_at) < ?", (before,)
+        )
 
     async def duplicate_count(self, event_id: str | None = None) -> int:
         if event_id is None:
@@ -584,7 +603,20 @@ def batch_rows(
     cancels = [key for key, op in timer_ops.items() if op is None]
     arms = [op for op in timer_ops.values() if op is not None]
     duplicates = [(d.event_id, d.entity, d.received_at) for d in batch.duplicates]
-    dead = [(d.received_at, d.source, d.entity, d.raw, d.error) for d in batch.dead_letters]
+    dead = [
+        (
+            d.received_at,
+            d.last_seen or d.received_at,
+            d.source,
+            d.entity,
+            d.raw,
+            d.error,
+            d.digest,
+            d.size,
+            d.count,
+        )
+        for d in batch.dead_letters
+    ]
     fired = [(t,) for t in timers_fired]
     return event_rows, moved_rows, same_rows, outbox_rows, fired, cancels, arms, duplicates, dead
 
@@ -630,9 +662,12 @@ def _write_rows(db: sqlite3.Connection, rows: tuple[Any, ...]) -> None:
                 "INSERT INTO duplicates (event_id, entity, received_at) VALUES (?,?,?)", duplicates
             )
         if dead:
+            # The same input from the same source again is counted, not stored again.
             db.executemany(
-                "INSERT INTO dead_letters (received_at, source, entity, raw, error)"
-                " VALUES (?,?,?,?,?)",
+                "INSERT INTO dead_letters (received_at, last_seen, source, entity, raw, error,"
+                " digest, size, count) VALUES (?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT (source, digest) DO UPDATE SET count = count + excluded.count,"
+                " last_seen = MAX(COALESCE(last_seen, received_at), excluded.last_seen)",
                 dead,
             )
         db.execute("COMMIT")
