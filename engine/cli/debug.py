@@ -104,10 +104,15 @@ def export(
     out_file: Annotated[Path, typer.Option("--out", help="The JSONL file to write.")],
     entity: Annotated[str | None, typer.Option("--entity", help="Only this entity.")] = None,
     since: Annotated[int, typer.Option("--since", help="Only events after this seq.")] = 0,
+    redact: Annotated[
+        bool,
+        typer.Option("--redact", help="Replace buyers' personal data (sealed or not) by a marker."),
+    ] = False,
 ) -> None:
     """Write the event log (one event a line, with its recorded outcome) as JSONL.
     With --since, the file also carries the state at that seq of each entity
-    its events touch (rebuilt by replay), which `replay FILE` starts from."""
+    its events touch (rebuilt by replay), which `replay FILE` starts from.
+    With --redact, the file can be shared: no buyer's personal data, not even sealed."""
     charts = load_charts() if since > 0 else None
 
     async def run() -> int:
@@ -121,6 +126,7 @@ def export(
                     since_seq=since,
                     exported_at=datetime.now(UTC).timestamp(),
                     charts=charts,
+                    redact=redact,
                 )
         finally:
             await store.close()

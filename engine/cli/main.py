@@ -287,7 +287,7 @@ def register_commands() -> None:
     (entry point group ``channelsync.commands``: a callable taking the app)."""
     from importlib.metadata import entry_points
 
-    from engine.cli import commands_cmd, debug, demo  # noqa: F401
+    from engine.cli import commands_cmd, debug, demo, erase_cmd  # noqa: F401
 
     for point in entry_points(group=COMMANDS_ENTRY_POINT_GROUP):
         point.load()(app)
