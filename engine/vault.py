@@ -279,6 +279,14 @@ def present(value: Any, *, erased: bool) -> Any:
     return value
 
 
+def present_entity(record: dict[str, Any], data: Mapping[str, Any] | None) -> dict[str, Any]:
+    """An entity's record (its data, history, commands) for `state` and `history`:
+    sealed values shown as "[erased]" once the entity's chart recorded the
+    erasure (``data.personal_data.status``), else as "[sealed]"."""
+    personal = (data or {}).get("personal_data") or {}
+    return present(record, erased=personal.get("status") == "erased")
+
+
 def redact(value: Any) -> Any:
     """``value`` with every sealed value and every personal key's value replaced
     by "[redacted]" (`export --redact`, dead letters)."""

@@ -40,6 +40,7 @@ from engine.replay import (
     what_if,
 )
 from engine.step import EntityState
+from engine.vault import present_entity
 
 DbOption = Annotated[Path | None, typer.Option("--db", help="The SQLite database file.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -438,6 +439,7 @@ def history(
             await store.close()
 
     story = asyncio.run(run())
+    story = present_entity(story, (story["entity"] or {}).get("data"))  # SEC-3
     if story["entity"] is None and not story["events"] and not story["dead_letters"]:
         raise _fail(f"nothing is known of {key}")
     if as_json:

@@ -18,6 +18,7 @@ from engine.chartset import ChartPackage, discover_packages, register_timer_even
 from engine.logs import configure_logging
 from engine.rules import Rules
 from engine.store.sqlite import SQLiteStore, StoreError
+from engine.vault import present_entity
 
 app = typer.Typer(
     name="channelsync",
@@ -147,6 +148,7 @@ def state(
                 record["dead_letters"] = [
                     {"error": d.error, "raw": d.raw, "source": d.source} for d in letters
                 ]
+                record = present_entity(record, record["data"])  # SEC-3
                 if as_json:
                     _print_json([record])
                 else:
@@ -154,7 +156,7 @@ def state(
                 return
             entities = await store.entities(chart=chart)
             if as_json:
-                _print_json([e.as_dict() for e in entities])
+                _print_json([present_entity(e.as_dict(), e.data) for e in entities])
                 return
             _table(
                 "Entities", [e.as_dict() for e in entities], ["key", "chart", "state", "version"]
