@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from adapters.shoplazza.client import ShoplazzaClient, ShoplazzaError
-from engine.outbox import OutboxCommand, RetryLater
-from engine.vault import Vault
+from engine.outbox import CommandFailed, OutboxCommand, RetryLater
+from engine.vault import Vault, VaultError
 
 Handler = Callable[[OutboxCommand], Awaitable[list[dict[str, Any]]]]
 
@@ -37,6 +37,14 @@ class ShoplazzaCommands:
             if error.retryable:
                 raise RetryLater(str(error)) from error
             raise
+
+    def _address(self, order: str, sealed: Any) -> Any:
+        """The buyer's address in clear; None once erased. A key that is missing
+        (a lost keys file) will not come back by waiting: parked for an operator."""
+        try:
+            return self.vault.open_or_none(order, sealed)
+        except VaultError as error:
+            raise CommandFailed(f"the buyer's address cannot be opened: {error}") from None
 
     async def create_order(self, command: OutboxCommand) -> list[dict[str, Any]]:
         """Create the order once: Shoplazza has no idempotency key, so look for an
@@ -67,9 +75,7 @@ class ShoplazzaCommands:
                         {"name": "tiktok_order_id", "value": p["order_id"]},
                     ],
                     # None once the buyer's data was erased: the copy goes without it.
-                    "shipping_address": self.vault.open_or_none(
-                        p["order"], p.get("recipient_address")
-                    ),
+                    "shipping_address": self._address(p["order"], p.get("recipient_address")),
                 }
             }
             order = (await self._call("POST", "/orders", body=body))["order"]
@@ -111,7 +117,7 @@ class ShoplazzaCommands:
 
     async def update_address(self, command: OutboxCommand) -> list[dict[str, Any]]:
         p = command.payload
-        address = self.vault.open_or_none(p["order"], p["recipient_address"])
+        address = self._address(p["order"], p["recipient_address"])
         if address is None:
             return []  # erased since it was asked for: nothing left to send
         await self._call(

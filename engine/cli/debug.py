@@ -96,7 +96,8 @@ def _time(timestamp: float | None) -> str:
 
 
 def _states_json(states: dict[str, EntityState]) -> list[dict[str, Any]]:
-    return [states[key].as_dict() for key in sorted(states)]
+    # Shown as `state --json` shows them: sealed values as markers (SEC-3).
+    return [present_entity(states[key].as_dict(), states[key].data) for key in sorted(states)]
 
 
 @app.command()
