@@ -113,8 +113,6 @@ async def test_sec3_erase_then_check_passes_and_views_show_the_fields_erased(box
     )
     assert erased.exit_code == 0, erased.output
     assert "erased" in erased.stdout
-    again = await invoke_cli("erase", f"order:{erased_id}", "--db", str(db))
-    assert again.exit_code == 0 and "already erased" in again.stdout
 
     checked = await invoke_cli("check", "--db", str(db))
     assert checked.exit_code == 0, checked.output
@@ -164,9 +162,6 @@ async def test_sec3_erase_then_check_passes_and_views_show_the_fields_erased(box
     text = exported.read_text()
     assert '"[redacted]"' in text and '"sealed":"v1"' not in text
     assert not [m for m in everything if m in text]
-    plain = tmp_path / "plain.jsonl"
-    await invoke_cli("export", "--db", str(db), "--out", str(plain))
-    assert '"sealed":"v1"' in plain.read_text(), "without --redact the sealed form is exported"
 
 
 # ---------------------------------------------------------------- harness-level rules
@@ -197,7 +192,7 @@ async def shipped_order(shop, order_id: str) -> None:
     await shop.order_status(order_id, "AWAITING_SHIPMENT", 200)
 
 
-@pytest.mark.parametrize("final", ["COMPLETED", "CANCELLED"])
+@pytest.mark.parametrize("final", ["COMPLETED", pytest.param("CANCELLED", marks=pytest.mark.slow)])
 async def test_sec3_the_address_leaves_the_data_after_the_retention(db_path, clock, final):
     """SEC-3: once Completed or Cancelled plus the retention (a setting), the
     address leaves the order's data and its key is destroyed."""
@@ -230,12 +225,29 @@ async def test_sec3_the_address_leaves_the_data_after_the_retention(db_path, clo
     assert checked.exit_code == 0, checked.output
 
 
-async def test_sec3_after_erasure_new_personal_data_is_dropped_and_not_sent(shop):
-    """SEC-3: personal fields arriving after the erasure are never stored, and
-    a command asked for before it sends no address."""
+async def test_sec3_erasure_overwrites_the_key_and_later_personal_data_is_dropped(shop):
+    """SEC-3: erasing overwrites the key's bytes in the keys file (secure_delete,
+    WAL truncated) and keeps a tombstone; personal fields arriving afterwards
+    are never stored; unknown entities and charts without personal data are refused."""
     await shipped_order(shop, "9201")
+    vault = shop.engine.vault
+    key = vault._key("order:9201")
+    assert key is not None and len(key) == 32
+
+    def keys_files() -> list[Path]:
+        return [
+            p for p in Path(vault.path).parent.iterdir() if p.name.startswith(Path(vault.path).name)
+        ]
+
+    assert any(key in p.read_bytes() for p in keys_files())
     await shop.engine.erase_personal_data("order:9201", reason="asked", requested_by="dpo")
+    assert not [p.name for p in keys_files() if key in p.read_bytes()]
+    with sqlite3.connect(vault.path) as db:
+        assert db.execute("SELECT entity, reason, requested_by FROM erasures").fetchall() == [
+            ("order:9201", "asked", "dpo")
+        ]
     assert (await shop.data("order:9201"))["recipient_address"] == "[erased]"
+
     await shop.send("order.address_updated", "order:9201")
     [*_, detail] = [
         h for h in await shop.engine.history("order:9201") if h["type"] == "order.detail_fetched"
@@ -271,24 +283,3 @@ async def test_sec3_an_order_body_refused_as_a_dead_letter_keeps_no_personal_dat
     [letter] = await shop.engine.dead_letters("order:9301")
     assert "[redacted]" in letter.raw
     assert not [m for m in MARKERS["erased"] if m in letter.raw]
-
-
-async def test_sec3_an_erased_key_is_gone_from_the_keys_file(shop):
-    """SEC-3: erasure overwrites the key's bytes (secure_delete, WAL truncated)."""
-    await shipped_order(shop, "9401")
-    vault = shop.engine.vault
-    key = vault._key("order:9401")
-    assert key is not None and len(key) == 32
-    keys_files = [
-        p for p in Path(vault.path).parent.iterdir() if p.name.startswith("channelsync.db.keys")
-    ]
-    assert any(key in p.read_bytes() for p in keys_files)
-    await shop.engine.erase_personal_data("order:9401", reason="asked", requested_by="dpo")
-    keys_files = [
-        p for p in Path(vault.path).parent.iterdir() if p.name.startswith("channelsync.db.keys")
-    ]
-    assert not [p.name for p in keys_files if key in p.read_bytes()]
-    with sqlite3.connect(vault.path) as db:
-        assert db.execute("SELECT reason, requested_by FROM erasures").fetchall() == [
-            ("asked", "dpo")
-        ]
