@@ -116,11 +116,23 @@ class Vault:
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self._lock = threading.Lock()
+        # Opened on first use: a database that never sees personal data has no
+        # keys file, and opening an engine costs nothing more.
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = self._connect(self.path)
+        return self._conn
+
+    @staticmethod
+    def _connect(path: str) -> sqlite3.Connection:
         if path != ":memory:" and not Path(path).exists():
             # Owner-only from the start: the file is what makes the log readable.
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._lock = threading.Lock()
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         # secure_delete overwrites a deleted key's bytes in the file; erase()
         # truncates the WAL after a checkpoint so no old frame still holds one.
         # FULL: a key is on disk before the event sealed with it is written.
@@ -130,14 +142,15 @@ class Vault:
             "PRAGMA synchronous=FULL",
             "PRAGMA busy_timeout=5000",
         ):
-            self._db.execute(pragma)
-        self._db.executescript(
+            db.execute(pragma)
+        db.executescript(
             "CREATE TABLE IF NOT EXISTS entity_keys ("
             " entity TEXT PRIMARY KEY, key BLOB NOT NULL, created_at REAL NOT NULL);"
             "CREATE TABLE IF NOT EXISTS erasures ("
             " entity TEXT PRIMARY KEY, erased_at REAL NOT NULL, reason TEXT NOT NULL,"
             " requested_by TEXT NOT NULL);"
         )
+        return db
 
     @classmethod
     def beside(cls, db_path: str | Path) -> Vault:
@@ -147,7 +160,9 @@ class Vault:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     # ------------------------------------------------------------ keys
 
