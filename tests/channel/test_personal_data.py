@@ -16,7 +16,9 @@ import pytest
 
 from adapters.sandbox import story
 from adapters.sandbox.story import Sandboxes, connect_shop
+from adapters.shoplazza.commands import ShoplazzaCommands
 from engine.erasure import ErasureRefused
+from engine.outbox import CommandFailed, OutboxCommand
 from engine.vault import KEYS_SUFFIX, PersonalDataErased, Vault, is_sealed
 from tests.channel.harness import SHOP, product
 from tests.conftest import invoke_cli
@@ -283,3 +285,65 @@ async def test_sec3_an_order_body_refused_as_a_dead_letter_keeps_no_personal_dat
     [letter] = await shop.engine.dead_letters("order:9301")
     assert "[redacted]" in letter.raw
     assert not [m for m in MARKERS["erased"] if m in letter.raw]
+
+
+class RecordingShoplazza:
+    """Stands in for ShoplazzaClient: keeps each request body, knows no order yet."""
+
+    def __init__(self) -> None:
+        self.bodies: list[tuple[str, str, dict | None]] = []
+
+    async def call(self, method: str, path: str, **kwargs) -> dict:
+        self.bodies.append((method, path, kwargs.get("body")))
+        if method == "GET":
+            return {"orders": []}
+        return {"order": {"id": "S1", "created_at": "2026-01-01T00:00:00Z", "line_items": []}}
+
+
+def create_command(order: str, address) -> OutboxCommand:
+    return OutboxCommand(
+        id=1,
+        entity=order,
+        type="create_shoplazza_order",
+        payload={
+            "order": order,
+            "order_id": order.split(":")[1],
+            "source_name": "TikTok Shop",
+            "tags": ["TikTok Shop"],
+            "financial_status": "paid",
+            "line_items": [],
+            "tiktok_create_time": 1,
+            "recipient_address": address,
+        },
+        idempotency_key=f"{order}:create:1",
+        attempts=0,
+    )
+
+
+async def test_sec3_the_shoplazza_command_opens_the_address_and_sends_none_once_erased():
+    """SEC-3: the create command sends the opened address; once the order is
+    erased it sends none, and a key that is missing parks the command."""
+    vault = Vault(":memory:")
+    client = RecordingShoplazza()
+    commands = ShoplazzaCommands(client, vault)  # type: ignore[arg-type]
+    name = MARKERS["kept"][0]
+    sealed = vault.seal("order:1", "recipient_address", {"name": name}, now=1.0)
+
+    await commands.create_order(create_command("order:1", sealed))
+    assert client.bodies[-1][2]["order"]["shipping_address"] == {"name": name}
+
+    vault.erase("order:1", reason="asked", requested_by="dpo", now=2.0)
+    await commands.create_order(create_command("order:1", sealed))
+    assert client.bodies[-1][2]["order"]["shipping_address"] is None
+    update = create_command("order:1", sealed)
+    update.payload["shoplazza_order_id"] = "S1"
+    sent = len(client.bodies)
+    assert await commands.update_address(update) == []
+    assert len(client.bodies) == sent, "nothing to send once erased"
+
+    other = Vault(":memory:")  # a keys file lost: the value cannot open
+    lost = other.seal("order:2", "recipient_address", {"name": name}, now=1.0)
+    with pytest.raises(CommandFailed, match="cannot be opened"):
+        await commands.create_order(create_command("order:2", lost))
+    vault.close()
+    other.close()
