@@ -227,7 +227,7 @@ class ChannelService:
         resolvers = ChannelResolvers(engine.store)
         platform = (
             TikTokCommands(tiktok, images=image_source).handlers()
-            | ShoplazzaCommands(shoplazza).handlers()
+            | ShoplazzaCommands(shoplazza, engine.vault).handlers()
         )
         engine.outbox.handlers.update(resolvers.handlers())
         engine.outbox.handlers.update(AuthorizationGate(resolvers, platform).handlers())

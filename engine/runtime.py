@@ -21,6 +21,7 @@ from engine import dead_letters
 from engine.bus import EventBus, Receipt
 from engine.chartset import ChartPackage, ChartSet
 from engine.clock import Clock, SystemClock
+from engine.erasure import ERASE_COMMAND, erase_command, erase_personal_data
 from engine.events import Event, EventRejected
 from engine.logs import get_logger
 from engine.outbox import CommandHandler, OutboxCommand, OutboxDispatcher, release_held
@@ -28,6 +29,7 @@ from engine.outbox_admin import OutboxCommands
 from engine.rules import RELEASE_HELD, SEND_EVENT
 from engine.step import EntityState
 from engine.store.sqlite import DeadLetterRow, SQLiteStore
+from engine.vault import Vault, redact_raw
 
 log = get_logger("channelsync.engine")
 
@@ -49,10 +51,14 @@ class Engine:
         outbox_interval: float = 0.1,
         dead_letter_retention: float = dead_letters.RETENTION,
         purge_interval: float = 3600.0,
+        vault: Vault | None = None,
     ) -> None:
         if dead_letter_retention <= 0 or purge_interval <= 0:
             raise ValueError("dead_letter_retention and purge_interval must be positive")
         self.store = store
+        # Per-entity keys of buyers' personal data (SEC-3); Engine.open keeps
+        # them beside the database, an engine built by hand keeps them in memory.
+        self.vault = vault or Vault(":memory:")
         self.charts = charts
         self.clock = clock or SystemClock()
         self.bus = EventBus(
@@ -67,6 +73,7 @@ class Engine:
         builtin: dict[str, CommandHandler] = {
             SEND_EVENT: self._send_event,
             RELEASE_HELD: self._release_held,
+            ERASE_COMMAND: self._erase_command,
         }
         self.outbox = OutboxDispatcher(
             store, {**builtin, **(handlers or {})}, self.publish, self.clock
@@ -113,7 +120,7 @@ class Engine:
             charts = ChartSet.load(packages, settings)
         store = await SQLiteStore.open(path, synchronous=synchronous, writer=writer)
         store.inert_commands = inert_commands
-        engine = cls(store, charts, **options)
+        engine = cls(store, charts, vault=Vault.beside(path), **options)
         engine.bus.start()
         if run_timers:
             engine._background.append(
@@ -139,6 +146,7 @@ class Engine:
         self._background.clear()
         await self.bus.stop()
         await self.store.close()
+        self.vault.close()
         log.info("engine stopped")
 
     async def __aenter__(self) -> Engine:
@@ -246,7 +254,8 @@ class Engine:
             )
         if typed.received_at is None:
             typed = typed.model_copy(update={"received_at": self.clock.now()})
-        return typed
+        # Sealed before anything is written (SEC-3): the log never holds them in clear.
+        return self.vault.seal_event(typed, self.clock.now())
 
     async def _reject(
         self, event: Event | Mapping[str, Any], rejected: EventRejected
@@ -259,6 +268,13 @@ class Engine:
     async def _dead_letter(
         self, raw: str | bytes, source: str, rejected: EventRejected, size: int | None = None
     ) -> asyncio.Future[Receipt]:
+        if size is None:
+            # A whole body keeps no buyer's data (SEC-3); anything else is kept
+            # byte for byte, so its digest and size are those of what came.
+            text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+            redacted = redact_raw(text)
+            if redacted != text:
+                raw = redacted
         row = dead_letters.dead_letter_row(raw, source, rejected, self.clock.now(), size)
         return await self.bus.submit_dead_letter(row)
 
@@ -322,6 +338,13 @@ class Engine:
     async def _release_held(self, command: OutboxCommand) -> None:
         """Built-in: release the commands held under a key (a re-authorization)."""
         await release_held(self.store, self.clock.now(), command.payload["hold_key"])
+
+    async def _erase_command(self, command: OutboxCommand) -> list[dict[str, Any]]:
+        return await erase_command(self, command)
+
+    async def erase_personal_data(self, entity: str, *, reason: str, requested_by: str) -> Receipt:
+        """Destroy ``entity``'s personal-data key for good and log the erasure (SEC-3)."""
+        return await erase_personal_data(self, entity, reason=reason, requested_by=requested_by)
 
     async def release_held_commands(self, hold_key: str | None = None) -> int:
         return await release_held(self.store, self.clock.now(), hold_key)

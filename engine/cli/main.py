@@ -20,6 +20,7 @@ from engine.logs import configure_logging
 from engine.rules import Rules
 from engine.store.errors import NotChannelsyncDatabase, SchemaMismatch
 from engine.store.sqlite import SQLiteStore, StoreError
+from engine.vault import present_entity
 
 app = typer.Typer(
     name="channelsync",
@@ -165,6 +166,7 @@ def state(
                 record["dead_letters"] = [
                     {"error": d.error, "raw": d.raw, "source": d.source} for d in letters
                 ]
+                record = present_entity(record, record["data"])  # SEC-3
                 if as_json:
                     _print_json([record])
                 else:
@@ -172,7 +174,7 @@ def state(
                 return
             entities = await store.entities(chart=chart)
             if as_json:
-                _print_json([e.as_dict() for e in entities])
+                _print_json([present_entity(e.as_dict(), e.data) for e in entities])
                 return
             _table(
                 "Entities", [e.as_dict() for e in entities], ["key", "chart", "state", "version"]
@@ -305,7 +307,7 @@ def register_commands() -> None:
     (entry point group ``channelsync.commands``: a callable taking the app)."""
     from importlib.metadata import entry_points
 
-    from engine.cli import commands_cmd, debug, demo  # noqa: F401
+    from engine.cli import commands_cmd, debug, demo, erase_cmd  # noqa: F401
 
     for point in entry_points(group=COMMANDS_ENTRY_POINT_GROUP):
         point.load()(app)
