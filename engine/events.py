@@ -8,10 +8,12 @@ one envelope model per type and validates raw input against their
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic_core import ErrorType
 
 ENTITY_KEY_PATTERN = r"^[a-z][a-z0-9_]*:[^\s]+$"
 
@@ -133,7 +135,7 @@ class EventTypes:
         except ValidationError as err:
             entity = envelope.get("entity")
             raise EventRejected(
-                _describe(err), entity if isinstance(entity, str) else None
+                describe_validation_error(err), entity if isinstance(entity, str) else None
             ) from None
 
     def parse_json(self, raw: str | bytes) -> Event:
@@ -141,7 +143,7 @@ class EventTypes:
         try:
             return self._union().validate_json(raw)
         except ValidationError as err:
-            raise EventRejected(_describe(err), _guess_entity_json(raw)) from None
+            raise EventRejected(describe_validation_error(err), _guess_entity_json(raw)) from None
 
     def parse(self, obj: Mapping[str, Any] | Event) -> Event:
         """Validate a mapping (or re-validate an Event) against the registry."""
@@ -156,7 +158,7 @@ class EventTypes:
         except ValidationError as err:
             entity = obj.get("entity") if isinstance(obj, Mapping) else None
             raise EventRejected(
-                _describe(err), entity if isinstance(entity, str) else None
+                describe_validation_error(err), entity if isinstance(entity, str) else None
             ) from None
 
     def make(
@@ -184,18 +186,53 @@ class EventTypes:
         )
 
 
-def _describe(err: ValidationError) -> str:
+# Error types whose pydantic message is built from the input itself (a
+# validator's own text, the tag that was sent): only their type is reported.
+_MESSAGE_ECHOES_INPUT = frozenset(
+    {"value_error", "assertion_error", "union_tag_invalid", "get_attribute_error"}
+)
+# A location part is a field name the schema declares, or a key the sender
+# chose (a dict key): only the former's shape is echoed.
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-\[\]]{0,63}")
+# An event type has this shape; a name, phone, email or token does not.
+_EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+")
+_KNOWN_TYPES = frozenset(get_args(ErrorType))
+_ENTITY_KEY = re.compile(ENTITY_KEY_PATTERN)
+
+
+def loggable_entity(key: str | None) -> str | None:
+    """``key`` if it has the shape of an entity key, else a marker: the key of
+    a refused event comes from its body and may be anything."""
+    if key is None or (len(key) <= 200 and _ENTITY_KEY.fullmatch(key)):
+        return key
+    return "[not an entity key]"
+
+
+def describe_validation_error(err: ValidationError, limit: int = 10) -> str:
+    """The reasons of a validation failure as field locations and error types,
+    never the values sent (SEC-2): these texts are stored with dead letters,
+    shown to operators and logged."""
     parts = []
-    for item in err.errors(include_url=False)[:10]:
-        where = ".".join(str(p) for p in item["loc"]) or "(event)"
-        if item["type"] == "union_tag_invalid":
+    for item in err.errors(include_url=False, include_input=False, include_context=True)[:limit]:
+        where = ".".join(_location_part(p) for p in item["loc"]) or "(event)"
+        kind = item["type"]
+        if kind == "union_tag_invalid":
             tag = (item.get("ctx") or {}).get("tag")
-            parts.append(f"unknown event type {tag!r}")
-        elif item["type"] == "union_tag_not_found":
+            named = isinstance(tag, str) and len(tag) <= 64 and _EVENT_TYPE.fullmatch(tag)
+            parts.append(f"unknown event type {tag!r}" if named else "unknown event type")
+        elif kind == "union_tag_not_found":
             parts.append("missing field 'type'")
+        elif kind in _MESSAGE_ECHOES_INPUT or kind not in _KNOWN_TYPES:
+            parts.append(f"{where}: {kind}")
         else:
-            parts.append(f"{where}: {item['msg']}")
+            parts.append(f"{where}: {item['msg']} ({kind})")
     return "; ".join(parts)
+
+
+def _location_part(part: str | int) -> str:
+    if isinstance(part, int) or _FIELD_NAME.fullmatch(part):
+        return str(part)
+    return "[key]"
 
 
 def _guess_entity_json(raw: str | bytes) -> str | None:
