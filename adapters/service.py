@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -43,7 +44,7 @@ from adapters.tiktok_shop.images import ImageSource
 from adapters.tiktok_shop.puller import TikTokPuller
 from engine.bus import Receipt
 from engine.clock import Clock, SystemClock
-from engine.logs import get_logger
+from engine.logs import error_fields, get_logger
 from engine.runtime import Engine
 from statecharts import chart_package
 from statecharts.resolvers import AuthorizationGate, ChannelResolvers
@@ -271,7 +272,7 @@ class ChannelService:
             try:
                 published = await pull()
             except Exception as error:  # the next pass starts from the same cursors
-                bound.warning("scheduled pull failed", error=str(error))
+                bound.warning("scheduled pull failed", **error_fields(error))
             else:
                 bound.info("scheduled pull done", events=published)
             await asyncio.sleep(interval)
@@ -297,7 +298,9 @@ class ChannelService:
                 "connection.authorized",
                 shop,
                 granted,
-                event_id=f"oauth:{shop}:{auth_code}",
+                # The code is a credential until TikTok consumes it: the id
+                # (logged, stored) carries its digest (SEC-2).
+                event_id=f"oauth:{shop}:{hashlib.sha256(auth_code.encode()).hexdigest()[:32]}",
                 source="tiktok-oauth",
             )
         )
@@ -385,4 +388,4 @@ async def _close_plugins(opened: Sequence[tuple[AdapterPlugin, Adapter]]) -> Non
         try:
             await adapter.close()
         except Exception as err:  # one plugin's failure to close must not stop the others
-            log.warning("adapter plugin failed to close", plugin=plugin.name, error=str(err))
+            log.warning("adapter plugin failed to close", plugin=plugin.name, **error_fields(err))

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from engine.chartset import ChartSet
-from engine.events import Event
+from engine.events import Event, loggable_entity
 from engine.logs import get_logger
 from engine.step import EntityState, Outcome, new_entity, step
 from engine.store.sqlite import Batch, DeadLetterRow, DuplicateRow, EventRow, SQLiteStore
@@ -465,7 +465,14 @@ class EventBus:
             for dup in batch.duplicates:
                 log.debug("duplicate", entity=dup.entity, event_id=dup.event_id)
         for dead in batch.dead_letters:
-            log.warning("dead letter", entity=dead.entity, source=dead.source, error=dead.error)
+            # The entity of a dead letter is read from the refused body: it is
+            # named only when it has an entity key's shape (SEC-2).
+            log.warning(
+                "dead letter",
+                entity=loggable_entity(dead.entity),
+                source=dead.source,
+                error=dead.error,
+            )
         if batch.events or batch.duplicates:
             log.info(
                 "committed",

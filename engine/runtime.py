@@ -21,7 +21,7 @@ from engine.bus import EventBus, Receipt
 from engine.chartset import ChartPackage, ChartSet
 from engine.clock import Clock, SystemClock
 from engine.events import Event, EventRejected
-from engine.logs import get_logger
+from engine.logs import error_fields, get_logger
 from engine.outbox import CommandHandler, OutboxCommand, OutboxDispatcher, release_held
 from engine.outbox_admin import OutboxCommands
 from engine.rules import RELEASE_HELD, SEND_EVENT
@@ -271,7 +271,7 @@ class Engine:
             try:
                 await self.fire_due_timers()
             except Exception as err:
-                log.error("timer round failed", error=str(err))
+                log.error("timer round failed", **error_fields(err))
             await asyncio.sleep(self.timer_interval)
 
     async def _outbox_loop(self) -> None:
@@ -279,7 +279,7 @@ class Engine:
             try:
                 await self.outbox.run_once()
             except Exception as err:
-                log.error("outbox round failed", error=str(err))
+                log.error("outbox round failed", **error_fields(err))
             await asyncio.sleep(self.outbox_interval)
 
     async def _send_event(self, command: OutboxCommand) -> list[dict[str, Any]]:
