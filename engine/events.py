@@ -191,9 +191,10 @@ class EventTypes:
 _MESSAGE_ECHOES_INPUT = frozenset(
     {"value_error", "assertion_error", "union_tag_invalid", "get_attribute_error"}
 )
-# A location part is a field name the schema declares, or a key the sender
-# chose (a dict key): only the former's shape is echoed.
-_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-\[\]]{0,63}")
+# A location part is a field name the schema declares (snake_case, an event
+# type's dots) or a key the sender chose (a dict key): a part without a field
+# name's shape is not echoed.
+_FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}(?:\.[a-z0-9_]{1,63}){0,3}")
 # An event type has this shape; a name, phone, email or token does not.
 _EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+")
 _KNOWN_TYPES = frozenset(get_args(ErrorType))
