@@ -8,12 +8,12 @@ one envelope model per type and validates raw input against their
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Union, get_args
+from collections.abc import Iterator, Mapping
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
-from pydantic_core import ErrorType
 
 ENTITY_KEY_PATTERN = r"^[a-z][a-z0-9_]*:[^\s]+$"
 
@@ -186,19 +186,17 @@ class EventTypes:
         )
 
 
-# Error types whose pydantic message is built from the input itself (a
-# validator's own text, the tag that was sent): only their type is reported.
-_MESSAGE_ECHOES_INPUT = frozenset(
-    {"value_error", "assertion_error", "union_tag_invalid", "get_attribute_error"}
-)
 # A location part is a field name the schema declares (snake_case, an event
 # type's dots) or a key the sender chose (a dict key): a part without a field
 # name's shape is not echoed.
 _FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}(?:\.[a-z0-9_]{1,63}){0,3}")
 # An event type has this shape; a name, phone, email or token does not.
 _EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+")
-_KNOWN_TYPES = frozenset(get_args(ErrorType))
 _ENTITY_KEY = re.compile(ENTITY_KEY_PATTERN)
+# A message shares no run of this many characters with the input it refused.
+_ECHO_WINDOW = 6
+# Characters of input compared per error, at most.
+_ECHO_BUDGET = 20_000
 
 
 def loggable_entity(key: str | None) -> str | None:
@@ -210,11 +208,16 @@ def loggable_entity(key: str | None) -> str | None:
 
 
 def describe_validation_error(err: ValidationError, limit: int = 10) -> str:
-    """The reasons of a validation failure as field locations and error types,
-    never the values sent (SEC-2): these texts are stored with dead letters,
-    shown to operators and logged."""
+    """The reasons of a validation failure as field locations, messages and
+    error types, never the values sent (SEC-2): these texts are stored with
+    dead letters, shown to operators and logged.
+
+    Pydantic builds most messages from the schema alone; a validator's own
+    message (``value_error``) or a custom error's may quote what it refused,
+    so a message that shares a run of characters with the input is replaced
+    by the error type alone."""
     parts = []
-    for item in err.errors(include_url=False, include_input=False, include_context=True)[:limit]:
+    for item in err.errors(include_url=False, include_input=True)[:limit]:
         where = ".".join(_location_part(p) for p in item["loc"]) or "(event)"
         kind = item["type"]
         if kind == "union_tag_invalid":
@@ -223,11 +226,52 @@ def describe_validation_error(err: ValidationError, limit: int = 10) -> str:
             parts.append(f"unknown event type {tag!r}" if named else "unknown event type")
         elif kind == "union_tag_not_found":
             parts.append("missing field 'type'")
-        elif kind in _MESSAGE_ECHOES_INPUT or kind not in _KNOWN_TYPES:
+        elif _echoes(item["msg"], item.get("input")):
             parts.append(f"{where}: {kind}")
         else:
             parts.append(f"{where}: {item['msg']} ({kind})")
     return "; ".join(parts)
+
+
+def _echoes(message: str, value: Any) -> bool:
+    """Does ``message`` quote ``value``: any text in it of three to
+    `_ECHO_WINDOW` characters, or a run of `_ECHO_WINDOW` characters of a
+    longer one? Bounded: an error's input may be a whole body."""
+    windows = {message[i : i + _ECHO_WINDOW] for i in range(len(message) - _ECHO_WINDOW + 1)}
+    budget = [_ECHO_BUDGET]
+    for text in _texts(value, budget):
+        if len(text) < 3:
+            continue
+        if len(text) <= _ECHO_WINDOW:
+            if text in message:
+                return True
+            continue
+        text = text[: max(budget[0], _ECHO_WINDOW)]
+        budget[0] -= len(text)
+        if any(text[i : i + _ECHO_WINDOW] in windows for i in range(len(text) - _ECHO_WINDOW + 1)):
+            return True
+        if budget[0] <= 0:
+            return False
+    return False
+
+
+def _texts(value: Any, budget: list[int]) -> Iterator[str]:
+    if budget[0] <= 0:
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield str(key)
+            yield from _texts(item, budget)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            yield from _texts(item, budget)
+    elif value is not None:
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        yield text
+        # As a message may quote it: escaped by repr() or by JSON.
+        for quoted in (repr(text)[1:-1], json.dumps(text)[1:-1]):
+            if quoted != text:
+                yield quoted
 
 
 def _location_part(part: str | int) -> str:

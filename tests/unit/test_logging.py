@@ -57,11 +57,20 @@ class _Detail(Payload):
     counts: dict[str, int] = {}
     note: str = ""
 
+    code: str = ""
+
     @field_validator("note")
     @classmethod
     def _plain(cls, value: str) -> str:
         if value:
             raise ValueError(f"unexpected note {value!r}")  # a validator quoting input
+        return value
+
+    @field_validator("code")
+    @classmethod
+    def _digits(cls, value: str) -> str:
+        if value and not value.isdigit():
+            raise ValueError("a code is digits only")  # its own words, no value
         return value
 
 
@@ -108,7 +117,7 @@ def test_validation_reasons_name_the_field_and_the_error_type_sec_2() -> None:
                 "type": "order.detailed",
                 "source": "s",
                 "entity": "order:1",
-                "payload": {"order_id": "+1 415-555-0142", "note": "Quenby"},
+                "payload": {"order_id": "+1 415-555-0142", "note": "Quenby", "code": "Q-7"},
             }
         )
     reason = rejected.value.reason
@@ -116,6 +125,7 @@ def test_validation_reasons_name_the_field_and_the_error_type_sec_2() -> None:
     assert "(int_parsing)" in reason
     assert "order.detailed.payload.status: Field required (missing)" in reason
     assert "order.detailed.payload.note: value_error" in reason
+    assert "payload.code: Value error, a code is digits only (value_error)" in reason
     assert "555" not in reason and "Quenby" not in reason
 
 
