@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 
 from engine.chartset import ChartSet
 from engine.events import Event, loggable_entity
-from engine.logs import get_logger
+from engine.logs import get_logger, reason_fields
 from engine.step import EntityState, Outcome, new_entity, step
 from engine.store.sqlite import Batch, DeadLetterRow, DuplicateRow, EventRow, SQLiteStore
 
@@ -457,10 +457,12 @@ class EventBus:
                     to_state=row.to_state,
                     commands=[c.type for c in row.commands] or None,
                 )
-            else:
-                (bound.warning if failed else bound.debug)(
-                    outcome, state=row.from_state, reason=row.reason
+            elif failed:
+                bound.warning(
+                    outcome, state=row.from_state, **reason_fields(row.reason, row.payload)
                 )
+            else:
+                bound.debug(outcome, state=row.from_state, reason=row.reason)
         if debug_enabled:
             for dup in batch.duplicates:
                 log.debug("duplicate", entity=dup.entity, event_id=dup.event_id)

@@ -226,14 +226,14 @@ def describe_validation_error(err: ValidationError, limit: int = 10) -> str:
             parts.append(f"unknown event type {tag!r}" if named else "unknown event type")
         elif kind == "union_tag_not_found":
             parts.append("missing field 'type'")
-        elif _echoes(item["msg"], item.get("input")):
+        elif quotes_input(item["msg"], item.get("input")):
             parts.append(f"{where}: {kind}")
         else:
             parts.append(f"{where}: {item['msg']} ({kind})")
     return "; ".join(parts)
 
 
-def _echoes(message: str, value: Any) -> bool:
+def quotes_input(message: str, value: Any) -> bool:
     """Does ``message`` quote ``value``: any text in it of three to
     `_ECHO_WINDOW` characters, or a run of `_ECHO_WINDOW` characters of a
     longer one? Bounded: an error's input may be a whole body."""
@@ -260,7 +260,10 @@ def _texts(value: Any, budget: list[int]) -> Iterator[str]:
         return
     if isinstance(value, Mapping):
         for key, item in value.items():
-            yield str(key)
+            # A key short enough to be a common word ("note", "type") would
+            # make every message look like a quote; a long one is compared.
+            if len(str(key)) > _ECHO_WINDOW:
+                yield str(key)
             yield from _texts(item, budget)
     elif isinstance(value, list | tuple | set | frozenset):
         for item in value:

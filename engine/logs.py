@@ -17,8 +17,9 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
+from engine.events import quotes_input
 from engine.scrub import mask
 
 REDACTED = "[redacted]"
@@ -153,6 +154,20 @@ def error_fields(err: BaseException, text: str | None = None) -> dict[str, Any]:
     fields["error_len"] = len(text)
     fields["error_digest"] = text_digest(text)
     return fields
+
+
+def reason_fields(reason: str | None, payload_json: str) -> dict[str, Any]:
+    """A failed step's reason, an exception's text from a chart's action or
+    guard, for a log line: as it is unless it quotes the event's payload, else
+    its length and digest (the event log keeps the text)."""
+    text = reason or ""
+    try:
+        payload: Any = from_json(payload_json)
+    except ValueError:
+        payload = payload_json
+    if quotes_input(text, payload):
+        return {"reason_len": len(text), "reason_digest": text_digest(text)}
+    return {"reason": text}
 
 
 def text_digest(text: str) -> str:

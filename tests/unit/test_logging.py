@@ -15,6 +15,7 @@ from pydantic import field_validator
 
 from adapters.base import InboundRejected, rejection_reason
 from adapters.shoplazza.client import ShoplazzaError
+from engine import ChartPackage, ChartSet, Engine, Rules
 from engine.events import EventRejected, EventTypes, Payload, loggable_entity
 from engine.logs import configure_logging, error_fields, text_digest
 from engine.scrub import mask
@@ -242,3 +243,51 @@ def test_http_client_and_sqlite_records_stay_out_of_a_debug_stdlib_log_sec_2() -
         root.removeHandler(handler)
         root.setLevel(level)
     assert captured == []
+
+
+class _Note(Payload):
+    note: str = ""
+
+
+async def test_a_step_that_fails_quoting_its_payload_logs_a_digest_sec_2(tmp_path, clock) -> None:
+    """SEC-2: a chart's guard that raises with the payload's value in its text
+    gives the event an error outcome whose reason keeps the text (the event
+    log is where it belongs), while the WARNING line carries its digest."""
+    rules = Rules()
+    rules.event("memo.add", _Note)
+
+    @rules.guard("readable", refusal="unreadable")
+    def readable(ctx: Any) -> bool:
+        if ctx.payload.note.startswith("Q"):
+            raise ValueError(f"cannot read note {ctx.payload.note!r}")
+        if ctx.payload.note.startswith("B"):
+            raise ValueError("the notes service is down")
+        return True
+
+    (tmp_path / "memo.yaml").write_text(
+        "name: memo\nentity_kind: memo\ninitial: a\nstates: {a: {label: A}}\n"
+        "events: [memo.add]\ntransitions:\n  - {event: memo.add, source: a, guards: [readable]}\n"
+    )
+    charts = ChartSet.load([ChartPackage.from_directory("m", tmp_path, rules)])
+    stream = io.StringIO()
+    configure_logging("INFO", json=True, stream=stream)
+    engine = await Engine.open(
+        tmp_path / "memo.db", charts=charts, clock=clock, run_timers=False, run_outbox=False
+    )
+    try:
+        quoting = await engine.publish(
+            engine.make_event("memo.add", "memo:1", {"note": "Quenby Marlowe"}, event_id="m1")
+        )
+        plain = await engine.publish(
+            engine.make_event("memo.add", "memo:2", {"note": "Bob"}, event_id="m2")
+        )
+    finally:
+        await engine.stop()
+        configure_logging("WARNING", json=True)
+    assert quoting.outcome == plain.outcome == "error"
+    assert "Quenby Marlowe" in (quoting.reason or "")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    failed = {line["entity"]: line for line in lines if line["event"] == "error"}
+    assert "Quenby" not in stream.getvalue()
+    assert failed["memo:1"]["reason_digest"] == text_digest(quoting.reason or "")
+    assert failed["memo:2"]["reason"] == plain.reason
