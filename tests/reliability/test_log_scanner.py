@@ -133,7 +133,7 @@ def leaks(lines: list[str], needles: list[str], patterns: list[re.Pattern[str]])
         hits = [n for n in needles if n.lower() in lowered]
         hits += [p.pattern for p in patterns if p.search(line)]
         if hits:
-            found.append(f"{hits}: {line[:400]}")
+            found.append(f"{hits}: {line[:600]}")
     return found
 
 
@@ -228,7 +228,7 @@ async def _hostile_bodies(box: Sandboxes, http: httpx.AsyncClient) -> None:
             ),
         ),
     ]
-    # Every one was answered (no 5xx) and none was taken.
+    # Every one was answered, none with a 5xx; the refused ones are dead letters.
     assert all(400 <= a.status_code < 500 or a.status_code == 200 for a in answers), [
         a.status_code for a in answers
     ]
@@ -305,7 +305,7 @@ async def test_no_marker_of_any_body_reaches_a_log_line_sec_2(tmp_path: Path) ->
     lines = tap.lines()
     assert len(lines) > 100 and any('"level":"debug"' in line for line in lines)
     found = leaks(lines, NEEDLES, issued(iter(secrets)))
-    assert not found, "\n".join(found[:5000])
+    assert not found, "\n".join(found[:40])
 
 
 def test_the_cli_error_paths_log_no_marker_sec_2(tmp_path: Path) -> None:
@@ -334,7 +334,7 @@ def test_the_cli_error_paths_log_no_marker_sec_2(tmp_path: Path) -> None:
     ]
     log_file.write_text("\n".join(json.dumps(r) for r in records) + "\n")
     done = _channelsync(tmp_path, "ingest", "--db", str(tmp_path / "cli.db"), str(log_file))
-    assert "dead" in done.stdout + done.stderr or done.returncode != 0, done
+    assert done.returncode == 0 and "dead_letter 3" in done.stdout, done
     found = leaks((done.stdout + done.stderr).splitlines(), NEEDLES, [])
     assert not found, "\n".join(found)
     # A log file that is not one: the error names the file, not its content.
