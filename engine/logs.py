@@ -229,6 +229,29 @@ def configure_logging(level: str = "INFO", json: bool | None = None, stream: Any
     # not get them.
     for name in ("httpx", "httpcore", "aiosqlite"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # Loggers outside structlog that print exceptions (uvicorn's traceback of a
+    # route that raised, asyncio's of a task nobody awaited): their records
+    # are masked as structlog's lines are. A filter on the logger survives
+    # uvicorn re-applying its logging config, which replaces handlers only.
+    for name in _STDLIB_EXCEPTION_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, MaskRecords) for f in logger.filters):
+            logger.addFilter(MaskRecords())
+
+
+_STDLIB_EXCEPTION_LOGGERS = ("uvicorn", "uvicorn.error", "asyncio")
+
+
+class MaskRecords(logging.Filter):
+    """Masks a stdlib record's message and exception text (`engine.scrub`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = mask(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask(record.exc_text)
+        return True
 
 
 def get_logger(name: str) -> Any:

@@ -291,3 +291,27 @@ async def test_a_step_that_fails_quoting_its_payload_logs_a_digest_sec_2(tmp_pat
     assert "Quenby" not in stream.getvalue()
     assert failed["memo:1"]["reason_digest"] == text_digest(quoting.reason or "")
     assert failed["memo:2"]["reason"] == plain.reason
+
+
+def test_exceptions_printed_by_uvicorn_or_asyncio_are_masked_too_sec_2() -> None:
+    """SEC-2: uvicorn prints the traceback of a route that raised through its
+    own handler, outside structlog: its records are masked all the same."""
+    captured: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            captured.append(logging.Formatter().format(record))
+
+    configure_logging("WARNING", json=True)
+    logger, handler = logging.getLogger("uvicorn.error"), Keep(logging.DEBUG)
+    logger.addHandler(handler)
+    try:
+        try:
+            raise RuntimeError("TikTok refused code for ada@example.org, +1 415-555-0142")
+        except RuntimeError:
+            logger.exception("Exception in ASGI application %s", "from ada@example.org")
+    finally:
+        logger.removeHandler(handler)
+    text = "\n".join(captured)
+    assert "RuntimeError" in text and "[email]" in text and "[phone]" in text
+    assert "ada@example.org" not in text and "555-0142" not in text
