@@ -45,7 +45,7 @@ from adapters.tiktok_shop.oauth import STATE_TTL, OAuthFlow
 from adapters.tiktok_shop.puller import TikTokPuller
 from engine.bus import Receipt
 from engine.clock import Clock, SystemClock
-from engine.logs import get_logger
+from engine.logs import error_fields, get_logger
 from engine.runtime import Engine
 from engine.store.supervisor import WriterSupervisor
 from statecharts import chart_package
@@ -285,7 +285,7 @@ class ChannelService:
             try:
                 published = await pull()
             except Exception as error:  # the next pass starts from the same cursors
-                bound.warning("scheduled pull failed", error=str(error))
+                bound.warning("scheduled pull failed", **error_fields(error))
             else:
                 bound.info("scheduled pull done", events=published)
             await asyncio.sleep(interval)
@@ -399,4 +399,4 @@ async def _close_plugins(opened: Sequence[tuple[AdapterPlugin, Adapter]]) -> Non
         try:
             await adapter.close()
         except Exception as err:  # one plugin's failure to close must not stop the others
-            log.warning("adapter plugin failed to close", plugin=plugin.name, error=str(err))
+            log.warning("adapter plugin failed to close", plugin=plugin.name, **error_fields(err))

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from engine.chartset import ChartSet
-from engine.events import Event
-from engine.logs import get_logger
+from engine.events import Event, loggable_entity
+from engine.logs import get_logger, reason_fields
 from engine.step import EntityState, Outcome, new_entity, step
 from engine.store.errors import StoreError, WriteNotAcknowledged
 from engine.store.sqlite import Batch, DeadLetterRow, DuplicateRow, EventRow, SQLiteStore
@@ -470,15 +470,24 @@ class EventBus:
                     to_state=row.to_state,
                     commands=[c.type for c in row.commands] or None,
                 )
-            else:
-                (bound.warning if failed else bound.debug)(
-                    outcome, state=row.from_state, reason=row.reason
+            elif failed:
+                bound.warning(
+                    outcome, state=row.from_state, **reason_fields(row.reason, row.payload)
                 )
+            else:
+                bound.debug(outcome, state=row.from_state, reason=row.reason)
         if debug_enabled:
             for dup in batch.duplicates:
                 log.debug("duplicate", entity=dup.entity, event_id=dup.event_id)
         for dead in batch.dead_letters:
-            log.warning("dead letter", entity=dead.entity, source=dead.source, error=dead.error)
+            # The entity of a dead letter is read from the refused body: it is
+            # named only when it has an entity key's shape (SEC-2).
+            log.warning(
+                "dead letter",
+                entity=loggable_entity(dead.entity),
+                source=dead.source,
+                error=dead.error,
+            )
         if batch.events or batch.duplicates:
             log.info(
                 "committed",

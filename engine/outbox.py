@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.clock import Clock
-from engine.logs import get_logger
+from engine.logs import error_fields, get_logger
 from engine.store.sqlite import SQLiteStore, loads
 
 log = get_logger("channelsync.outbox")
@@ -162,13 +162,13 @@ class OutboxDispatcher:
             return
         except CommandFailed as failed:
             await self._set(command.id, "parked", attempts, str(failed), self.clock.now())
-            bound.warning("command parked", reason=str(failed))
+            bound.warning("command parked", **error_fields(failed))
             return
         except Exception as err:
             reason = f"{type(err).__name__}: {err}"
             if attempts >= self.max_attempts:
                 await self._set(command.id, "parked", attempts, reason, self.clock.now())
-                bound.warning("command parked", reason=reason, attempts=attempts)
+                bound.warning("command parked", attempts=attempts, **error_fields(err, reason))
                 return
             after = (
                 err.after
@@ -176,7 +176,12 @@ class OutboxDispatcher:
                 else self._backoff(attempts)
             )
             await self._set(command.id, "pending", attempts, reason, self.clock.now() + after)
-            bound.info("command retry", reason=reason, attempts=attempts, retry_in=round(after, 3))
+            bound.info(
+                "command retry",
+                attempts=attempts,
+                retry_in=round(after, 3),
+                **error_fields(err, reason),
+            )
             return
         for event in results or ():
             await self.publish(event)

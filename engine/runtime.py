@@ -23,7 +23,7 @@ from engine.chartset import ChartPackage, ChartSet
 from engine.clock import Clock, SystemClock
 from engine.erasure import ERASE_COMMAND, erase_command, erase_personal_data
 from engine.events import Event, EventRejected
-from engine.logs import get_logger
+from engine.logs import error_fields, get_logger
 from engine.outbox import CommandHandler, OutboxCommand, OutboxDispatcher, release_held
 from engine.outbox_admin import OutboxCommands
 from engine.rules import RELEASE_HELD, SEND_EVENT
@@ -312,7 +312,7 @@ class Engine:
             try:
                 await self.fire_due_timers()
             except Exception as err:
-                log.error("timer round failed", error=str(err))
+                log.error("timer round failed", **error_fields(err))
             await asyncio.sleep(self.timer_interval)
 
     async def _purge_loop(self) -> None:
@@ -328,7 +328,7 @@ class Engine:
             try:
                 await self.outbox.run_once()
             except Exception as err:
-                log.error("outbox round failed", error=str(err))
+                log.error("outbox round failed", **error_fields(err))
             await asyncio.sleep(self.outbox_interval)
 
     async def _send_event(self, command: OutboxCommand) -> list[dict[str, Any]]:
