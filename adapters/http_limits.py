@@ -159,6 +159,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._write_deadline: asyncio.TimerHandle | None = None
         self._header_bytes = 0
         self._dropped = 0
+        self._lingering = False
 
     # ---------------------------------------------------------------- transport
 
@@ -221,6 +222,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._header_bytes = self._dropped = 0
         self._arm(self.registry.body_timeout)
         super().on_headers_complete()
+        if self.cycle is not None:
+            self.cycle.transport = _LingeringClose(self.transport, self)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -238,6 +241,24 @@ class LimitedHttpProtocol(HttpToolsProtocol):
                 self._arm(self.registry.keep_alive)
 
     # ---------------------------------------------------------------- limits
+
+    def body_pending(self) -> bool:
+        """Whether the request's body is still coming (its answer went out early)."""
+        return self.phase is Phase.BODY and not self.transport.is_closing()
+
+    def linger(self) -> None:
+        """Close after an answer sent before the body was in (a 413 with
+        ``Connection: close``): shut the sending side, so the client reads the
+        whole answer and sees the end, drop what it still sends (up to the
+        linger bound, or until the body timeout), then close. Closing at once
+        would reset the connection under a client still sending, which then
+        never reads its answer."""
+        if self._lingering:
+            return
+        self._lingering = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._arm(self.registry.body_timeout)
 
     def evict(self) -> None:
         self._disarm()
@@ -290,3 +311,22 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self.transport.close()
         # A client that reads nothing must not keep its socket by never draining it.
         self.loop.call_later(_CLOSE_GRACE, self.transport.abort)
+
+
+class _LingeringClose:
+    """The socket as uvicorn's request cycle sees it: its close() of a
+    connection whose request body is still coming becomes a lingering close
+    (`LimitedHttpProtocol.linger`); everything else goes to the transport."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: LimitedHttpProtocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+
+    def close(self) -> None:
+        if self._protocol.body_pending():
+            self._protocol.linger()
+        else:
+            self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)

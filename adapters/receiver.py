@@ -59,9 +59,11 @@ def build_receiver(service: ChannelService, inbound: Mapping[str, InboundAdapter
                 await service.engine.record_dead_letter(
                     refused.read, adapter.name, refused.reason, size=refused.size
                 )
-                # The server drops the rest of the body (adapters.http_limits), so
-                # the client can read this answer before the connection is cut.
-                return Response(status_code=413)
+                # The connection cannot carry another request (the rest of the
+                # body is still coming): the server half-closes it and drops the
+                # rest (adapters.http_limits), so the client reads this answer
+                # and knows not to send on it again.
+                return Response(status_code=413, headers={"Connection": "close"})
             # A Content-Length that is not a number: the request's framing is unknown.
             return Response(status_code=refused.status, headers={"Connection": "close"})
         except ClientDisconnect:

@@ -210,3 +210,23 @@ def test_sec1_a_body_is_read_whole_within_the_cap_and_cut_past_it(sizes, cap, de
         read_bytes = refused.value.read
         assert body.startswith(read_bytes) and refused.value.size == len(read_bytes) > cap
         assert len(read_bytes) - max(len(c) for c in chunks) <= cap
+
+
+async def test_sec1_after_a_413_the_same_client_sends_its_next_webhook_without_error(service):
+    """SEC-1: a 413 is answered before the body is in, so that connection
+    cannot carry another request: the answer says ``Connection: close`` and the
+    server half-closes and drains, so a client that sent its whole body reads
+    the 413, and its next webhook (on a new connection) is answered, never a
+    reset. Before, the client reused the connection and got a read error."""
+    oversized = b'{"type":1,"data":"' + b"z" * 15_000 + b'"}'
+    good = b'{"type":99,"tts_notification_id":"1","shop_id":"1","data":{}}'
+    async with httpx.AsyncClient(base_url=service.http.url) as client:
+        for _round in range(3):
+            refused = await client.post(
+                "/webhooks/tiktok", content=oversized, headers={"Authorization": "x"}
+            )
+            assert refused.status_code == 413
+            assert refused.headers["connection"] == "close"
+            signed = {"Authorization": webhook_signature(story.APP_KEY, story.APP_SECRET, good)}
+            answer = await client.post("/webhooks/tiktok", content=good, headers=signed)
+            assert answer.status_code in (200, 400)
