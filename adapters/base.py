@@ -12,11 +12,33 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from pydantic import ValidationError
+
+from engine.events import describe_validation_error
 from engine.outbox import CommandHandler
 
 
 class InboundRejected(Exception):
-    """A delivery that verified but is not a usable webhook (kept as a dead letter)."""
+    """A delivery that verified but is not a usable webhook (kept as a dead letter).
+
+    Its text is stored with the dead letter, shown to operators and logged:
+    it names what is wrong, never the values sent (SEC-2)."""
+
+    quotes_no_input = True
+
+
+def rejection_reason(error: Exception) -> str:
+    """Why a verified body could not be translated, without quoting it.
+
+    A rejection that declares ``quotes_no_input`` is the adapter's own reason;
+    a validation error is told by field and error type; anything else only by
+    its type, because its text may hold the body's values (``int()`` quotes
+    what it could not parse, a ``KeyError`` names a key the sender chose)."""
+    if isinstance(error, ValidationError):
+        return describe_validation_error(error)
+    if getattr(error, "quotes_no_input", False):
+        return str(error)
+    return f"{type(error).__name__} while reading the body"
 
 
 class InboundAdapter(Protocol):

@@ -10,7 +10,14 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from adapters.limits import HttpLimits
+from engine.dead_letters import RETENTION
+
 out = Console()
+
+# serve's exit status when its writer process could not be kept running
+# (ENG-12): not 0, so that a process manager restarts the whole service.
+EXIT_WRITER_FAILED = 3
 
 
 def stop_on_signals() -> asyncio.Event:
@@ -65,6 +72,44 @@ def register(app: typer.Typer) -> None:
                 help="Run the adapter plugins installed under 'channelsync.adapters'.",
             ),
         ] = True,
+        writer_max_restarts: Annotated[
+            int,
+            typer.Option(
+                "--writer-max-restarts",
+                help="Restarts of a dead writer process allowed within a minute; past"
+                f" them serve exits with status {EXIT_WRITER_FAILED}.",
+            ),
+        ] = 5,
+        max_body: Annotated[
+            int, typer.Option("--max-body", help="Largest webhook body accepted, in bytes.")
+        ] = HttpLimits.max_body,
+        max_connections: Annotated[
+            int,
+            typer.Option(
+                "--max-connections",
+                help="Client connections open at once (kept below the descriptor limit).",
+            ),
+        ] = HttpLimits.max_connections,
+        header_timeout: Annotated[
+            float,
+            typer.Option("--header-timeout", help="Seconds a client has to send its headers."),
+        ] = HttpLimits.header_timeout,
+        body_timeout: Annotated[
+            float,
+            typer.Option(
+                "--body-timeout", help="Seconds a client has to send its body (or read a reply)."
+            ),
+        ] = HttpLimits.body_timeout,
+        keep_alive: Annotated[
+            float,
+            typer.Option("--keep-alive", help="Seconds an idle kept-alive connection stays open."),
+        ] = HttpLimits.keep_alive,
+        dead_letter_days: Annotated[
+            float,
+            typer.Option(
+                "--dead-letter-days", help="Days a dead letter is kept after it was last seen."
+            ),
+        ] = RETENTION / 86400,
     ) -> None:
         """Run the receiver, the engine, the outbox and the timers in one process.
 
@@ -88,26 +133,63 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2) from None
         config.pull_interval = pull_interval
         config.shoplazza_pull_interval = shoplazza_pull_interval
+        config.writer_max_restarts = writer_max_restarts
+        try:
+            config.limits = HttpLimits(
+                max_body=max_body,
+                max_connections=max_connections,
+                header_timeout=header_timeout,
+                body_timeout=body_timeout,
+                keep_alive=keep_alive,
+            )
+        except ValueError as error:
+            out.print(f"[red]error:[/red] {error}")
+            raise typer.Exit(2) from None
+        if dead_letter_days <= 0:
+            out.print("[red]error:[/red] --dead-letter-days must be positive")
+            raise typer.Exit(2)
 
         async def run() -> None:
             try:
                 # Refuses at once (DatabaseInUse) if another process writes to the file.
                 service = await ChannelService.open(
-                    config, writer=writer, plugins=None if plugins else []
+                    config,
+                    writer=writer,
+                    plugins=None if plugins else [],
+                    dead_letter_retention=dead_letter_days * 86400,
                 )
             except PluginError as error:
                 out.print(f"[red]error:[/red] {error}", highlight=False)
                 raise typer.Exit(2) from None
             if gc_tuning:
                 tune_gc()
-            await service.serve(host, port)
+            try:
+                await service.serve(host, port)
+            except ValueError as error:  # too few descriptors to hold any connection
+                await service.stop()
+                out.print(f"[red]error:[/red] {error}", highlight=False)
+                raise typer.Exit(2) from None
             out.print(
                 f"listening on http://{host}:{service.http.port if service.http else port}",
                 highlight=False,
             )
             stop = stop_on_signals()
-            await stop.wait()
-            await service.stop()
+            signalled = asyncio.create_task(stop.wait())
+            gave_up = asyncio.create_task(service.supervisor.wait_failed())
+            await asyncio.wait((signalled, gave_up), return_when=asyncio.FIRST_COMPLETED)
+            for task in (signalled, gave_up):
+                task.cancel()
+            try:
+                await service.stop()
+            except Exception as error:  # the exit status below matters more
+                out.print(f"[red]error:[/red] stopping failed: {error}", highlight=False)
+            if service.supervisor.failure is not None:
+                out.print(
+                    f"[red]error:[/red] {service.supervisor.failure}; serve exits for its"
+                    " process manager to restart it",
+                    highlight=False,
+                )
+                raise typer.Exit(EXIT_WRITER_FAILED)
 
         with refused_when_in_use():
             asyncio.run(run())
@@ -132,11 +214,11 @@ def register(app: typer.Typer) -> None:
         Credentials: app key sandbox-app-key, app secret sandbox-app-secret,
         Shoplazza client secret sandbox-client-secret, access token
         sandbox-access-token, store demo-store."""
+        from adapters.http_server import HttpServer
         from adapters.sandbox import story
         from adapters.sandbox.shoplazza import ShoplazzaSandbox
         from adapters.sandbox.tiktok import TikTokSandbox
         from adapters.sandbox.webhooks import Faults
-        from adapters.service import HttpServer
         from engine.clock import SystemClock
         from engine.logs import configure_logging
 

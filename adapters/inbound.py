@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from adapters.base import InboundRejected
+from adapters.base import InboundRejected, rejection_reason
 from adapters.shoplazza import verify_webhook as verify_shoplazza
 from adapters.shoplazza.webhooks import translate as translate_shoplazza
 from adapters.tiktok_shop import verify_webhook as verify_tiktok
@@ -28,7 +28,7 @@ class TikTokInbound:
         try:
             return await translate_tiktok(body, self.directory)
         except Exception as error:
-            raise InboundRejected(f"{type(error).__name__}: {error}") from None
+            raise InboundRejected(rejection_reason(error)) from None
 
 
 class ShoplazzaInbound:
@@ -48,4 +48,4 @@ class ShoplazzaInbound:
                 body,
             )
         except Exception as error:
-            raise InboundRejected(f"{type(error).__name__}: {error}") from None
+            raise InboundRejected(rejection_reason(error)) from None

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from adapters.http import PlatformError
 from engine.bus import Receipt
-from engine.logs import get_logger
+from engine.logs import error_fields, get_logger
 
 log = get_logger("channelsync.pull")
 
@@ -32,7 +32,7 @@ async def isolated(entity: str, source: str, pull: Awaitable[int]) -> int:
     try:
         return await pull
     except PlatformError as error:
-        log.warning("pull failed", entity=entity, source=source, error=str(error))
+        log.warning("pull failed", entity=entity, source=source, **error_fields(error))
         return 0
 
 

@@ -1,33 +1,43 @@
 """The webhook receiver: an ASGI app in front of the engine.
 
-``POST /webhooks/tiktok`` and ``POST /webhooks/shoplazza`` verify the
-signature first (401, nothing recorded), keep a body that is not a webhook as
-a dead letter (400), and answer 200 only once every event it stands for is
-durably committed (PLAT-3). ``GET /oauth/tiktok/callback`` completes the
-merchant's authorization (a live nonce only; 4xx JSON otherwise, CONN-7);
-``GET /health`` says whether the engine is up.
+``POST /webhooks/tiktok`` and ``POST /webhooks/shoplazza`` read the body
+within the size cap (413 as soon as it is known to be over: from its
+Content-Length before a byte is read, or while it streams; SEC-1), verify the
+signature (401, nothing recorded), keep a body that is not a webhook as a dead
+letter (400), and answer 200 only once every event it stands for is durably
+committed (PLAT-3). ``GET /oauth/tiktok/callback`` completes the merchant's
+authorization (a live nonce only; 4xx JSON otherwise, CONN-7).
+``GET /health/live`` and ``GET /health/ready`` (and ``/health``, the same as
+ready) say truthfully whether the process answers and whether a webhook would
+be recorded now (ENG-12, `adapters.health`). While the store cannot write (its
+writer process is being restarted, the disk is full) a route answers 503 with
+Retry-After: the platform sends again later.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 from pydantic_core import from_json
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapters.base import InboundAdapter, InboundRejected
+from adapters.bounded_body import BodyRefused, BodyTooLarge, read_bounded
 from adapters.tiktok_shop.oauth import CallbackRefused
 from engine.logs import get_logger
+from engine.store.errors import StoreError
 
 if TYPE_CHECKING:
     from adapters.service import ChannelService
 
 log = get_logger("channelsync.receiver")
-MAX_BODY = 1_000_000
+# Seconds a platform is asked to wait before sending again while the store
+# cannot write: a writer process restarts in well under a second.
+RETRY_AFTER = 1
 
 
 def build_receiver(service: ChannelService, inbound: Mapping[str, InboundAdapter]) -> Starlette:
@@ -37,15 +47,33 @@ def build_receiver(service: ChannelService, inbound: Mapping[str, InboundAdapter
         adapter = inbound.get(request.path_params["platform"])
         if adapter is None:
             return Response(status_code=404)
-        body = await request.body()
+        try:
+            body = await read_bounded(request, service.config.limits.max_body)
+        except BodyRefused as refused:
+            log.warning(
+                "webhook refused", platform=adapter.name, reason=refused.reason, size=refused.size
+            )
+            if isinstance(refused, BodyTooLarge):
+                # Unverifiable, so only a small record: digest, size and a prefix
+                # of what was read; the same refusal again only adds to its count.
+                await service.engine.record_dead_letter(
+                    refused.read, adapter.name, refused.reason, size=refused.size
+                )
+                # The connection cannot carry another request (the rest of the
+                # body is still coming): the server half-closes it and drops the
+                # rest (adapters.http_limits), so the client reads this answer
+                # and knows not to send on it again.
+                return Response(status_code=413, headers={"Connection": "close"})
+            # A Content-Length that is not a number: the request's framing is unknown.
+            return Response(status_code=refused.status, headers={"Connection": "close"})
+        except ClientDisconnect:
+            log.info("webhook abandoned", platform=adapter.name, reason="client went away")
+            return Response(status_code=400)
         if not adapter.verify(body, request.headers):
             log.warning(
                 "webhook refused", platform=adapter.name, reason="bad signature", size=len(body)
             )
             return Response(status_code=401)
-        if len(body) > MAX_BODY:
-            await service.engine.record_dead_letter(body[:MAX_BODY], adapter.name, "body too large")
-            return Response(status_code=413)
         try:
             events = await adapter.translate(body, request.headers)
         except InboundRejected as error:
@@ -69,16 +97,47 @@ def build_receiver(service: ChannelService, inbound: Mapping[str, InboundAdapter
             {"outcome": receipt.outcome, "shop": receipt.entity, "state": receipt.to_state}
         )
 
-    async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "events": await service.engine.store.count("events")})
+    async def live(request: Request) -> Response:
+        ok, body = service.health.live()
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    async def ready(request: Request) -> Response:
+        ok, body = await service.health.ready()
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     return Starlette(
         routes=[
-            Route("/webhooks/{platform}", webhook, methods=["POST"]),
-            Route("/oauth/tiktok/callback", oauth_callback, methods=["GET"]),
-            Route("/health", health, methods=["GET"]),
+            Route("/webhooks/{platform}", _unavailable_on_store_error(webhook), methods=["POST"]),
+            Route(
+                "/oauth/tiktok/callback",
+                _unavailable_on_store_error(oauth_callback),
+                methods=["GET"],
+            ),
+            Route("/health/live", live, methods=["GET"]),
+            Route("/health/ready", ready, methods=["GET"]),
+            Route("/health", ready, methods=["GET"]),
         ]
     )
+
+
+def _unavailable_on_store_error(
+    endpoint: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """A store that cannot write now is the receiver's trouble, not the
+    sender's, and passes: 503 with Retry-After, never 500 (ENG-12)."""
+
+    async def guarded(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except StoreError as error:
+            log.warning("store unavailable", path=request.url.path, error=type(error).__name__)
+            return JSONResponse(
+                {"error": "the store cannot record this now; send it again later"},
+                status_code=503,
+                headers={"Retry-After": str(RETRY_AFTER)},
+            )
+
+    return guarded
 
 
 def _not_json(body: bytes) -> bool:

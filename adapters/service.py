@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
 from adapters.base import InboundAdapter
 from adapters.directory import StoreDirectory
+from adapters.health import HealthChecks, HealthLimits, ObservedClient, Reachability
+from adapters.http_server import HttpServer
 from adapters.inbound import ShoplazzaInbound, TikTokInbound
+from adapters.limits import HttpLimits
 from adapters.plugins import (
     Adapter,
     AdapterContext,
@@ -44,8 +45,9 @@ from adapters.tiktok_shop.oauth import STATE_TTL, OAuthFlow
 from adapters.tiktok_shop.puller import TikTokPuller
 from engine.bus import Receipt
 from engine.clock import Clock, SystemClock
-from engine.logs import get_logger
+from engine.logs import error_fields, get_logger
 from engine.runtime import Engine
+from engine.store.supervisor import WriterSupervisor
 from statecharts import chart_package
 from statecharts.resolvers import AuthorizationGate, ChannelResolvers
 
@@ -77,6 +79,15 @@ class ChannelConfig:
     shoplazza_rate: float = 2.0
     # How long an OAuth `state` nonce stays usable (CONN-7).
     oauth_state_ttl: float = STATE_TTL
+    # Supervision and health (ENG-12, docs/health.md): restarts of a dead
+    # writer process allowed within the window before serve gives up, the
+    # wait before a restart, and when the outbox backlog makes it not ready.
+    writer_max_restarts: int = 5
+    writer_restart_window: float = 60.0
+    writer_restart_delay: float = 0.05
+    health: HealthLimits = field(default_factory=HealthLimits)
+    # What one client may take of the receiver (SEC-1): body size, connections, timeouts.
+    limits: HttpLimits = field(default_factory=HttpLimits)
 
     @classmethod
     def from_env(cls, db: Path, env: dict[str, str] | None = None) -> ChannelConfig:
@@ -99,39 +110,6 @@ class ChannelConfig:
             shoplazza_api_url=env.get("SHOPLAZZA_API_URL", ""),
             shoplazza_rate=float(env.get("SHOPLAZZA_RATE_PER_SECOND", "2")),
         )
-
-
-class HttpServer:
-    """A uvicorn server on this event loop; port 0 picks a free one."""
-
-    def __init__(self, app: Any, host: str, port: int) -> None:
-        self.server = uvicorn.Server(
-            uvicorn.Config(
-                app, host=host, port=port, log_level="warning", lifespan="off", access_log=False
-            )
-        )
-        self.host = host
-        self.port = port
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> HttpServer:
-        self._task = asyncio.create_task(self.server.serve())
-        while not self.server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.01)
-        self.port = self.server.servers[0].sockets[0].getsockname()[1]
-        return self
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    async def stop(self) -> None:
-        self.server.should_exit = True
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
 
 class ChannelService:
@@ -177,6 +155,24 @@ class ChannelService:
             config.tiktok_app_key,
             config.oauth_state_ttl,
         )
+        self.supervisor = WriterSupervisor(
+            engine.store,
+            engine.bus,
+            max_restarts=config.writer_max_restarts,
+            window=config.writer_restart_window,
+            delay=config.writer_restart_delay,
+        )
+        self.supervisor.start()
+        self.health = HealthChecks(
+            engine,
+            self.supervisor,
+            {
+                client: http.reachability
+                for client, http in (("tiktok", tiktok.http), ("shoplazza", shoplazza.http))
+                if isinstance(http, ObservedClient)
+            },
+            config.health,
+        )
         self.receiver = build_receiver(self, self.inbound)
         self.http: HttpServer | None = None
         self._pull_tasks: list[asyncio.Task[None]] = []
@@ -219,17 +215,19 @@ class ChannelService:
             config.tiktok_app_secret,
             credentials,
             clock,
+            http=ObservedClient(Reachability("tiktok"), timeout=10.0),
         )
         shoplazza = ShoplazzaClient(
             config.shoplazza_api_url,
             config.shoplazza_access_token,
+            http=ObservedClient(Reachability("shoplazza"), timeout=10.0),
             rate=config.shoplazza_rate,
             burst=max(1, int(config.shoplazza_rate)),
         )
         resolvers = ChannelResolvers(engine.store)
         platform = (
             TikTokCommands(tiktok, images=image_source).handlers()
-            | ShoplazzaCommands(shoplazza).handlers()
+            | ShoplazzaCommands(shoplazza, engine.vault).handlers()
         )
         engine.outbox.handlers.update(resolvers.handlers())
         engine.outbox.handlers.update(AuthorizationGate(resolvers, platform).handlers())
@@ -240,7 +238,7 @@ class ChannelService:
         return service
 
     async def serve(self, host: str = "127.0.0.1", port: int = 0) -> HttpServer:
-        self.http = await HttpServer(self.receiver, host, port).start()
+        self.http = await HttpServer(self.receiver, host, port, self.config.limits).start()
         log.info("receiver listening", url=self.http.url)
         return self.http
 
@@ -255,6 +253,7 @@ class ChannelService:
                 await task
         if self.http is not None:
             await self.http.stop()
+        await self.supervisor.stop()
         await self.engine.stop()
         await _close_plugins(self.plugins)
         await self.tiktok.aclose()
@@ -286,7 +285,7 @@ class ChannelService:
             try:
                 published = await pull()
             except Exception as error:  # the next pass starts from the same cursors
-                bound.warning("scheduled pull failed", error=str(error))
+                bound.warning("scheduled pull failed", **error_fields(error))
             else:
                 bound.info("scheduled pull done", events=published)
             await asyncio.sleep(interval)
@@ -400,4 +399,4 @@ async def _close_plugins(opened: Sequence[tuple[AdapterPlugin, Adapter]]) -> Non
         try:
             await adapter.close()
         except Exception as err:  # one plugin's failure to close must not stop the others
-            log.warning("adapter plugin failed to close", plugin=plugin.name, error=str(err))
+            log.warning("adapter plugin failed to close", plugin=plugin.name, **error_fields(err))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable
@@ -28,9 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from engine.chartset import ChartSet
-from engine.events import Event
-from engine.logs import get_logger
+from engine.events import Event, loggable_entity
+from engine.logs import get_logger, reason_fields
 from engine.step import EntityState, Outcome, new_entity, step
+from engine.store.errors import StoreError, WriteNotAcknowledged
 from engine.store.sqlite import Batch, DeadLetterRow, DuplicateRow, EventRow, SQLiteStore
 
 log = get_logger("channelsync.bus")
@@ -223,6 +225,7 @@ class EventBus:
             except Exception as err:  # a store read failed: refuse the batch, keep running
                 self._commit_slots.release()
                 log.error("batch refused", error=str(err), events=len(items))
+                err = _as_store_error(err)
                 for _event, sink in items:
                     if not sink.done():
                         sink.set_exception(err)
@@ -344,7 +347,9 @@ class EventBus:
             current = [p for p in taken if p.epoch == self._epoch]
             stale = [p for p in taken if p.epoch != self._epoch]
             if stale:
-                self._fail(stale, RuntimeError("an earlier batch failed to commit; publish again"))
+                self._fail(
+                    stale, WriteNotAcknowledged("an earlier batch failed to commit; publish again")
+                )
             if current:
                 await self._commit(current)
             if self._stopping and not self._pending:
@@ -367,7 +372,7 @@ class EventBus:
             # on it and refuse every publish that was waiting for it.
             self._forget_uncommitted()
             log.error("commit failed", error=str(err), events=len(merged.events))
-            self._fail(pendings, err)
+            self._fail(pendings, _as_store_error(err))
             return
         self.committed_batches += 1
         self._generation += 1
@@ -402,6 +407,14 @@ class EventBus:
         self._epoch += 1
         self._cache.clear()
         self._uncommitted.clear()
+
+    def resync(self) -> None:
+        """Forget every cached state and refuse the batches stepped on them:
+        after the writer was restarted, a commit cut off by its death may or
+        may not have landed, so entities are read again from the store
+        (ENG-12). The refused publishers retry; event ids make that safe."""
+        self._forget_uncommitted()
+        self._commit_signal.set()
 
     def _prune_recent(self) -> None:
         """Forget committed ids that every outstanding read can already see."""
@@ -457,15 +470,24 @@ class EventBus:
                     to_state=row.to_state,
                     commands=[c.type for c in row.commands] or None,
                 )
-            else:
-                (bound.warning if failed else bound.debug)(
-                    outcome, state=row.from_state, reason=row.reason
+            elif failed:
+                bound.warning(
+                    outcome, state=row.from_state, **reason_fields(row.reason, row.payload)
                 )
+            else:
+                bound.debug(outcome, state=row.from_state, reason=row.reason)
         if debug_enabled:
             for dup in batch.duplicates:
                 log.debug("duplicate", entity=dup.entity, event_id=dup.event_id)
         for dead in batch.dead_letters:
-            log.warning("dead letter", entity=dead.entity, source=dead.source, error=dead.error)
+            # The entity of a dead letter is read from the refused body: it is
+            # named only when it has an entity key's shape (SEC-2).
+            log.warning(
+                "dead letter",
+                entity=loggable_entity(dead.entity),
+                source=dead.source,
+                error=dead.error,
+            )
         if batch.events or batch.duplicates:
             log.info(
                 "committed",
@@ -483,6 +505,17 @@ class EventBus:
 
     def invalidate(self) -> None:
         self._cache.clear()
+
+
+def _as_store_error(err: Exception) -> Exception:
+    """A database's failure (sqlite3's, or the OS's) as a `StoreError`, which
+    callers treat as "not recorded, try again later" (a receiver's 503);
+    anything else (a bug) is left as it is."""
+    if isinstance(err, StoreError) or not isinstance(err, sqlite3.Error | OSError):
+        return err
+    wrapped = WriteNotAcknowledged(f"{type(err).__name__}: {err}")
+    wrapped.__cause__ = err
+    return wrapped
 
 
 def _take(items: list[tuple[Event, _Sink]], item: tuple[Any, Any]) -> None:

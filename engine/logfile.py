@@ -26,6 +26,7 @@ from engine.chartset import ChartSet
 from engine.replay import LoggedEvent, replay
 from engine.step import EntityState
 from engine.store.sqlite import EVENT_COLUMNS, SQLiteStore, loads
+from engine.vault import redact as redact_personal
 
 FORMAT = "channelsync.eventlog"
 VERSION = 2
@@ -48,8 +49,12 @@ async def export_log(
     since_seq: int = 0,
     exported_at: float | None = None,
     charts: ChartSet | None = None,
+    redact: bool = False,
 ) -> int:
     """Write the log (or one entity's part of it, from ``since_seq``) as JSONL.
+
+    With ``redact``, sealed values and personal fields (docs/personal-data.md)
+    are replaced by "[redacted]" in payloads and in the base's data (SEC-3).
 
     From ``since_seq`` > 0, ``charts`` are needed: the entities' states at the
     cut are rebuilt by replaying the log up to it, and written as the base."""
@@ -64,7 +69,8 @@ async def export_log(
         "source": store.path,
         "entity": entity,
         "since_seq": since_seq,
-        "base": [state.as_dict() for state in base],
+        "base": [redact_personal(state.as_dict()) if redact else state.as_dict() for state in base],
+        "redacted": redact,
         "exported_at": exported_at,
     }
     out.write(to_json(header) + b"\n")
@@ -72,6 +78,8 @@ async def export_log(
     async for row in store.iter_events(since_seq, entity=entity):
         record = dict(zip(COLUMNS, row, strict=True))
         record["payload"] = loads(record["payload"])
+        if redact:
+            record["payload"] = redact_personal(record["payload"])
         out.write(to_json(record) + b"\n")
         count += 1
     return count

@@ -23,7 +23,7 @@ from typing import Any
 
 from engine import outbox_claims
 from engine.clock import Clock
-from engine.logs import get_logger
+from engine.logs import error_fields, get_logger
 from engine.outbox_claims import COMMAND_COLUMNS, DUE_WHERE
 from engine.store.sqlite import SQLiteStore, loads
 
@@ -248,24 +248,25 @@ class OutboxDispatcher:
             return "held", (attempts, str(held), held.hold_key), "command held", why
         except CommandFailed as failed:
             parked = ("parked", attempts, str(failed), self.clock.now())
-            return "retry", parked, "command parked", {"reason": str(failed)}
+            return "retry", parked, "command parked", error_fields(failed)
         except Exception as err:
             reason = f"{type(err).__name__}: {err}"
-            why = {"reason": reason, "attempts": attempts}
             if attempts >= self.max_attempts:
-                return (
-                    "retry",
-                    ("parked", attempts, reason, self.clock.now()),
-                    "command parked",
-                    why,
-                )
+                fields = {"attempts": attempts, **error_fields(err, reason)}
+                parked = ("parked", attempts, reason, self.clock.now())
+                return "retry", parked, "command parked", fields
             after = (
                 err.after
                 if isinstance(err, RetryLater) and err.after is not None
                 else self._backoff(attempts)
             )
             again = ("pending", attempts, reason, self.clock.now() + after)
-            return "retry", again, "command retry", {**why, "retry_in": round(after, 3)}
+            fields = {
+                "attempts": attempts,
+                "retry_in": round(after, 3),
+                **error_fields(err, reason),
+            }
+            return "retry", again, "command retry", fields
         for event in results or ():
             await self.publish(event)
         return "done", (attempts, self.clock.now()), "command done", {"attempts": attempts}

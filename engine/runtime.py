@@ -17,22 +17,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine import outbox_claims
+from engine import dead_letters, outbox_claims
 from engine.bus import EventBus, Receipt
 from engine.chartset import ChartPackage, ChartSet
 from engine.clock import Clock, SystemClock
+from engine.erasure import ERASE_COMMAND, erase_command, erase_personal_data
 from engine.events import Event, EventRejected
-from engine.logs import get_logger
+from engine.logs import error_fields, get_logger
 from engine.outbox import CommandHandler, OutboxCommand, OutboxDispatcher, release_held
 from engine.outbox_admin import OutboxCommands
 from engine.rules import RELEASE_HELD, SEND_EVENT
 from engine.step import EntityState
 from engine.store.lock import DatabaseLock
 from engine.store.sqlite import DeadLetterRow, SQLiteStore
+from engine.vault import Vault, redact_raw
 
 log = get_logger("channelsync.engine")
-
-_MAX_RAW = 1_000_000  # bytes of a dead letter's raw input that are kept
 
 
 class Engine:
@@ -51,8 +51,16 @@ class Engine:
         timer_interval: float = 0.25,
         outbox_interval: float = 0.1,
         outbox_lease: float = 60.0,
+        dead_letter_retention: float = dead_letters.RETENTION,
+        purge_interval: float = 3600.0,
+        vault: Vault | None = None,
     ) -> None:
+        if dead_letter_retention <= 0 or purge_interval <= 0:
+            raise ValueError("dead_letter_retention and purge_interval must be positive")
         self.store = store
+        # Per-entity keys of buyers' personal data (SEC-3); Engine.open keeps
+        # them beside the database, an engine built by hand keeps them in memory.
+        self.vault = vault or Vault(":memory:")
         self.charts = charts
         self.clock = clock or SystemClock()
         self.bus = EventBus(
@@ -67,6 +75,7 @@ class Engine:
         builtin: dict[str, CommandHandler] = {
             SEND_EVENT: self._send_event,
             RELEASE_HELD: self._release_held,
+            ERASE_COMMAND: self._erase_command,
         }
         self.outbox = OutboxDispatcher(
             store, {**builtin, **(handlers or {})}, self.publish, self.clock, lease=outbox_lease
@@ -75,6 +84,8 @@ class Engine:
         self.commands = OutboxCommands(store, self.clock)
         self.timer_interval = timer_interval
         self.outbox_interval = outbox_interval
+        self.dead_letter_retention = dead_letter_retention
+        self.purge_interval = purge_interval
         self._background: list[asyncio.Task[None]] = []
         self._lock: DatabaseLock | None = None
         self._stopped = False
@@ -100,7 +111,9 @@ class Engine:
 
         ``run_timers``/``run_outbox`` start the background loops; tests that drive
         time with a `FakeClock` turn them off and call `fire_due_timers` and
-        ``outbox.run_once`` themselves. ``writer="process"`` runs SQLite's
+        ``outbox.run_once`` themselves; the timer loop's side also purges dead
+        letters last seen more than ``dead_letter_retention`` seconds ago, every
+        ``purge_interval`` seconds (`purge_dead_letters`). ``writer="process"`` runs SQLite's
         writes in a child process (engine.store.process_writer): faster under
         load on more than one core, at ~0.2 s of start-up and one process more.
         ``inert_commands`` (a reason) records every command the charts ask for
@@ -127,7 +140,7 @@ class Engine:
             store = await SQLiteStore.open(path, synchronous=synchronous, writer=writer)
             try:
                 store.inert_commands = inert_commands
-                engine = cls(store, charts, **options)
+                engine = cls(store, charts, vault=Vault.beside(path), **options)
                 if held is not None:
                     voided = await store.run_write(outbox_claims.void_all)
                     if voided:
@@ -144,6 +157,9 @@ class Engine:
         if run_timers:
             engine._background.append(
                 asyncio.create_task(engine._timer_loop(), name="channelsync-timers")
+            )
+            engine._background.append(
+                asyncio.create_task(engine._purge_loop(), name="channelsync-purge")
             )
         if run_outbox:
             engine._background.append(
@@ -167,6 +183,7 @@ class Engine:
         await self.bus.stop()
         try:
             await self.store.close()
+            self.vault.close()
         finally:
             # Only once the store is closed: a next writer must not start
             # while this one still has a transaction to finish.
@@ -253,10 +270,20 @@ class Engine:
         return await (await self.bus.submit(typed))
 
     async def record_dead_letter(
-        self, raw: str | bytes, source: str, error: str, entity: str | None = None
+        self,
+        raw: str | bytes,
+        source: str,
+        error: str,
+        entity: str | None = None,
+        *,
+        size: int | None = None,
     ) -> Receipt:
-        """Keep input an adapter could not use (a body that is not JSON...)."""
-        return await (await self._dead_letter(raw, source, EventRejected(error, entity)))
+        """Keep input an adapter could not use (a body that is not JSON...).
+
+        Kept once per source and digest of ``raw`` (a repeat adds to its count);
+        ``size``: the whole input's size when ``raw`` is only what was read of it."""
+        rejected = EventRejected(error, entity)
+        return await (await self._dead_letter(raw, source, rejected, size))
 
     def _accept(self, event: Event | Mapping[str, Any]) -> Event:
         typed = self.charts.event_types.parse(event)
@@ -269,7 +296,8 @@ class Engine:
             )
         if typed.received_at is None:
             typed = typed.model_copy(update={"received_at": self.clock.now()})
-        return typed
+        # Sealed before anything is written (SEC-3): the log never holds them in clear.
+        return self.vault.seal_event(typed, self.clock.now())
 
     async def _reject(
         self, event: Event | Mapping[str, Any], rejected: EventRejected
@@ -280,13 +308,25 @@ class Engine:
         return await self._dead_letter(raw, str(source or "api"), rejected)
 
     async def _dead_letter(
-        self, raw: str | bytes, source: str, rejected: EventRejected
+        self, raw: str | bytes, source: str, rejected: EventRejected, size: int | None = None
     ) -> asyncio.Future[Receipt]:
-        text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
-        row = DeadLetterRow(
-            self.clock.now(), source, rejected.entity, text[:_MAX_RAW], rejected.reason
-        )
+        if size is None:
+            # A whole body keeps no buyer's data (SEC-3); anything else is kept
+            # byte for byte, so its digest and size are those of what came.
+            text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+            redacted = redact_raw(text)
+            if redacted != text:
+                raw = redacted
+        row = dead_letters.dead_letter_row(raw, source, rejected, self.clock.now(), size)
         return await self.bus.submit_dead_letter(row)
+
+    async def purge_dead_letters(self, now: float | None = None) -> int:
+        """Delete the dead letters last seen more than the retention ago; how many."""
+        now = self.clock.now() if now is None else now
+        purged = await self.store.purge_dead_letters(now - self.dead_letter_retention)
+        if purged:
+            log.info("dead letters purged", purged=purged, retention=self.dead_letter_retention)
+        return purged
 
     # ------------------------------------------------------------ timers
 
@@ -314,15 +354,23 @@ class Engine:
             try:
                 await self.fire_due_timers()
             except Exception as err:
-                log.error("timer round failed", error=str(err))
+                log.error("timer round failed", **error_fields(err))
             await asyncio.sleep(self.timer_interval)
+
+    async def _purge_loop(self) -> None:
+        while True:
+            try:
+                await self.purge_dead_letters()
+            except Exception as err:  # the next round tries again
+                log.error("dead letter purge failed", error=str(err))
+            await asyncio.sleep(self.purge_interval)
 
     async def _outbox_loop(self) -> None:
         while True:
             try:
                 await self.outbox.run_once()
             except Exception as err:
-                log.error("outbox round failed", error=str(err))
+                log.error("outbox round failed", **error_fields(err))
             await asyncio.sleep(self.outbox_interval)
 
     async def _send_event(self, command: OutboxCommand) -> list[dict[str, Any]]:
@@ -332,6 +380,13 @@ class Engine:
     async def _release_held(self, command: OutboxCommand) -> None:
         """Built-in: release the commands held under a key (a re-authorization)."""
         await release_held(self.store, self.clock.now(), command.payload["hold_key"])
+
+    async def _erase_command(self, command: OutboxCommand) -> list[dict[str, Any]]:
+        return await erase_command(self, command)
+
+    async def erase_personal_data(self, entity: str, *, reason: str, requested_by: str) -> Receipt:
+        """Destroy ``entity``'s personal-data key for good and log the erasure (SEC-3)."""
+        return await erase_personal_data(self, entity, reason=reason, requested_by=requested_by)
 
     async def release_held_commands(self, hold_key: str | None = None) -> int:
         return await release_held(self.store, self.clock.now(), hold_key)

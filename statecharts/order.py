@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from engine.charts.schema import parse_duration
+from engine.erasure import ERASE_COMMAND, ErasureRecorded
 from engine.rules import Rules, StepContext
+from engine.vault import ERASED
 from statecharts import payloads as p
 
 SALES_CHANNEL = "TikTok Shop"
@@ -66,6 +68,9 @@ FULFILLMENT_RANK = {
 }
 TRACKING_UPDATE_WINDOW = 72 * 3600  # LOGI-5
 DEFAULT_SYNC_RETRY = "15m"
+# How long the buyer's address stays after the order is Completed or Cancelled (SEC-3).
+DEFAULT_ADDRESS_RETENTION = "30d"
+FINAL_STATES = frozenset({"completed", "cancelled"})
 CODE_ON_HOLD = 21011044
 CODE_ALREADY_SHIPPED = 21008099
 CODE_FULFILLED_BY_TIKTOK = 21008025
@@ -91,6 +96,7 @@ def register(rules: Rules) -> None:
             "order.shoplazza_changed": p.ShoplazzaOrderChanged,
             "order.tiktok_return_changed": p.TikTokReturnChanged,
             "order.address_updated": p.Nudge,
+            "order.personal_data_erased": ErasureRecorded,
         }
     )
     rules.guard("newer_update")(newer_update)
@@ -123,6 +129,8 @@ def register(rules: Rules) -> None:
         record_push,
         record_push_failure,
         correct_tracking,
+        forget_personal_data,
+        drop_address,
     )
 
 
@@ -272,6 +280,9 @@ def record_status(ctx: StepContext) -> None:
         _fetch_detail(ctx, after)
     if before != after:
         _propagate(ctx, shoplazza_view(before), shoplazza_view(after))
+    if after in FINAL_STATES and before not in FINAL_STATES:
+        retention = parse_duration(ctx.settings.get("address_retention", DEFAULT_ADDRESS_RETENTION))
+        data.setdefault("personal_data", {})["address_until"] = ctx.now + retention
     fulfillment = data.get("fulfillment", {})
     if fulfillment.get("status") == "waiting" and after not in ON_HOLD_STATES:
         if after == "cancelled":
@@ -306,7 +317,8 @@ def record_detail(ctx: StepContext) -> None:
         "line_items": [item.model_dump(mode="json") for item in detail.line_items],
         "payment": detail.payment,
     }
-    if ctx.state in ADDRESS_VISIBLE and detail.recipient_address:
+    address = detail.recipient_address
+    if ctx.state in ADDRESS_VISIBLE and isinstance(address, dict) and _may_keep_address(data):
         data["recipient_address"] = detail.recipient_address
         data["address_fetched"] = True
         sync = data.get("sync", {})
@@ -377,8 +389,8 @@ def create_in_shoplazza(ctx: StepContext) -> None:
         "financial_status": view["financial_status"],
         "payment": data["detail"].get("payment", {}),
     }
-    if ctx.state in ADDRESS_VISIBLE and data.get("recipient_address"):
-        request["recipient_address"] = data["recipient_address"]
+    if ctx.state in ADDRESS_VISIBLE and _address(data):
+        request["recipient_address"] = _address(data)
     ctx.emit(
         "create_shoplazza_order", request, idempotency_key=f"{ctx.event.entity}:create:{attempt}"
     )
@@ -430,13 +442,13 @@ def record_shoplazza_order(ctx: StepContext) -> None:
         },
         shoplazza_view(ctx.state),
     )
-    if data.get("recipient_address") and not sent.get("recipient_address"):
+    if _address(data) and not sent.get("recipient_address"):
         ctx.emit(
             "update_shoplazza_address",
             {
                 "order": ctx.event.entity,
                 "shoplazza_order_id": created.shoplazza_order_id,
-                "recipient_address": data["recipient_address"],
+                "recipient_address": _address(data),
             },
         )
 
@@ -676,3 +688,51 @@ def correct_tracking(ctx: StepContext) -> None:
         return
     fulfillment["correction"] = {"status": "resolving", "tracking_number": update.tracking_number}
     _request_carrier(ctx, "correction", update)
+
+
+# ------------------------------------------------------------------ personal data (SEC-3)
+# The address in data is the sealed value the engine made of TikTok's (opaque
+# here); the Shoplazza create command opens it. Erasure leaves the marker
+# "[erased]" in its place; retention removes it.
+
+
+def _address(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The address to send on, if the order still keeps one (never the marker)."""
+    address = data.get("recipient_address")
+    return address if isinstance(address, dict) else None
+
+
+def _may_keep_address(data: dict[str, Any]) -> bool:
+    personal = data.get("personal_data", {})
+    return personal.get("status") != "erased" and "address_removed_at" not in personal
+
+
+def forget_personal_data(ctx: StepContext) -> None:
+    """The order's key was destroyed: what data kept of the buyer shows as erased."""
+    erased: ErasureRecorded = ctx.payload  # type: ignore[assignment]
+    data = ctx.data
+    if "recipient_address" in data:
+        data["recipient_address"] = ERASED
+    data.setdefault("personal_data", {}).update(
+        status="erased", erased_at=ctx.now, reason=erased.reason
+    )
+    data["personal_data"].pop("address_until", None)
+
+
+def drop_address(ctx: StepContext) -> None:
+    """Retention is over: the address leaves the order's data, and the order's
+    key is destroyed so the log's sealed copies can no longer be read."""
+    personal = ctx.data.setdefault("personal_data", {})
+    personal.pop("address_until", None)
+    personal["address_removed_at"] = ctx.now
+    ctx.data.pop("recipient_address", None)
+    if personal.get("status") != "erased":
+        ctx.emit(
+            ERASE_COMMAND,
+            {
+                "entity": ctx.event.entity,
+                "reason": "address retention ended after the order was completed or cancelled",
+                "requested_by": "channelsync",
+            },
+            idempotency_key=f"{ctx.event.entity}:erase",
+        )

@@ -18,6 +18,12 @@ from pydantic import (
 )
 
 from engine.events import Payload
+from engine.vault import PERSONAL
+
+# A buyer's personal data (SEC-3): sealed by the engine before the event is
+# written, so the log holds the sealed form (a dict) where the platform sent
+# text; a redacted export holds a marker (text) where TikTok sent a record.
+Personal = Annotated[dict[str, Any] | str | None, PERSONAL]
 
 
 def _exact_id(value: Any) -> Any:
@@ -373,7 +379,8 @@ class LineItem(Payload):
 
 class OrderDetail(Payload):
     """Get Order Detail's answer. ``recipient_address`` may be present; the chart
-    drops it unless the order may show it (ORD-5)."""
+    drops it unless the order may show it (ORD-5). The buyer's fields are
+    sealed per order before the event is written (SEC-3)."""
 
     id: TikTokId
     status: str
@@ -386,8 +393,11 @@ class OrderDetail(Payload):
     delivery_option_name: str = ""
     line_items: list[LineItem] = Field(default_factory=list)
     payment: dict[str, Any] = Field(default_factory=dict)
-    recipient_address: dict[str, Any] | None = None
-    buyer_email: str | None = None
+    recipient_address: Personal = None
+    buyer_email: Personal = None
+    buyer_message: Personal = None
+    cpf: Personal = None
+    cpf_name: Personal = None
 
 
 class ProductsResolved(Payload):

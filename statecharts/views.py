@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from engine.charts.loader import read_chart_file
 from engine.store.sqlite import SQLiteStore, loads
+from engine.vault import ERASED, is_sealed
 
 LISTING_CHART = "product_listing"
 ORDER_CHART = "order"
@@ -265,9 +266,21 @@ class OrderRow:
     fulfillment_status: str | None
     fulfillment_status_label: str
     fulfillment_reason: str | None
+    # What the channel keeps of the buyer's address (SEC-3): "sealed",
+    # "[erased]", "removed after retention", or None (never fetched).
+    buyer_address: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def buyer_address(data: dict[str, Any]) -> str | None:
+    personal = data.get("personal_data") or {}
+    if personal.get("status") == "erased":
+        return ERASED
+    if "address_removed_at" in personal:
+        return "removed after retention"
+    return "sealed" if is_sealed(data.get("recipient_address")) else None
 
 
 def shoplazza_side(data: dict[str, Any]) -> dict[str, str | None]:
@@ -334,6 +347,7 @@ def order_row(key: str, state: str, data: dict[str, Any], labels: Choices) -> Or
         fulfillment_status=fulfillment_status,
         fulfillment_status_label=Choices("", FULFILLMENT_STATUS_LABELS).label(fulfillment_status),
         fulfillment_reason=fulfillment.get("reason"),
+        buyer_address=buyer_address(data),
     )
 
 

@@ -1,4 +1,8 @@
-"""Outbox commands carried out against a Shoplazza store."""
+"""Outbox commands carried out against a Shoplazza store.
+
+The buyer's address reaches these commands sealed (SEC-3): it is opened here,
+the one place its plaintext is needed, and only for the request body.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from adapters.shoplazza.client import ShoplazzaClient, ShoplazzaError
-from engine.outbox import OutboxCommand, RetryLater
+from engine.outbox import CommandFailed, OutboxCommand, RetryLater
+from engine.vault import Vault, VaultError
 
 Handler = Callable[[OutboxCommand], Awaitable[list[dict[str, Any]]]]
 
 
 class ShoplazzaCommands:
-    def __init__(self, client: ShoplazzaClient) -> None:
+    def __init__(self, client: ShoplazzaClient, vault: Vault) -> None:
         self.client = client
+        self.vault = vault
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -31,6 +37,14 @@ class ShoplazzaCommands:
             if error.retryable:
                 raise RetryLater(str(error)) from error
             raise
+
+    def _address(self, order: str, sealed: Any) -> Any:
+        """The buyer's address in clear; None once erased. A key that is missing
+        (a lost keys file) will not come back by waiting: parked for an operator."""
+        try:
+            return self.vault.open_or_none(order, sealed)
+        except VaultError as error:
+            raise CommandFailed(f"the buyer's address cannot be opened: {error}") from None
 
     async def create_order(self, command: OutboxCommand) -> list[dict[str, Any]]:
         """Create the order once: Shoplazza has no idempotency key, so look for an
@@ -60,7 +74,8 @@ class ShoplazzaCommands:
                         {"name": "tiktok_create_time", "value": str(p["tiktok_create_time"])},
                         {"name": "tiktok_order_id", "value": p["order_id"]},
                     ],
-                    "shipping_address": p.get("recipient_address"),
+                    # None once the buyer's data was erased: the copy goes without it.
+                    "shipping_address": self._address(p["order"], p.get("recipient_address")),
                 }
             }
             order = (await self._call("POST", "/orders", body=body))["order"]
@@ -102,10 +117,13 @@ class ShoplazzaCommands:
 
     async def update_address(self, command: OutboxCommand) -> list[dict[str, Any]]:
         p = command.payload
+        address = self._address(p["order"], p["recipient_address"])
+        if address is None:
+            return []  # erased since it was asked for: nothing left to send
         await self._call(
             "PUT",
             f"/orders/{p['shoplazza_order_id']}",
-            body={"order": {"shipping_address": p["recipient_address"]}},
+            body={"order": {"shipping_address": address}},
         )
         return []
 

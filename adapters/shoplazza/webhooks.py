@@ -22,7 +22,9 @@ from statecharts.shoplazza_product import VARIANT_FIELDS, shoplazza_fields
 
 
 class ShoplazzaWebhookRejected(Exception):
-    pass
+    """Its text never quotes the body's values (SEC-2)."""
+
+    quotes_no_input = True
 
 
 def store_of(shop_domain: str) -> str:
@@ -104,7 +106,9 @@ def _product_of(doc: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(product, dict) or product.get("id") in (None, ""):
         raise ShoplazzaWebhookRejected("a products webhook without a product id")
     if isinstance(product["id"], bool | float | dict | list):
-        raise ShoplazzaWebhookRejected(f"not a Shoplazza product id: {product['id']!r}")
+        raise ShoplazzaWebhookRejected(
+            f"not a Shoplazza product id: a JSON {type(product['id']).__name__}"
+        )
     return {**product, "id": str(product["id"])}
 
 

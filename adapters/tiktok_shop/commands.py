@@ -32,7 +32,7 @@ from adapters.tiktok_shop.product_errors import (
     image_unavailable,
     refusal_for,
 )
-from engine.logs import get_logger
+from engine.logs import get_logger, text_digest
 from engine.outbox import CommandFailed, OutboxCommand, RetryLater
 
 log = get_logger("channelsync.tiktok")
@@ -244,7 +244,9 @@ class TikTokCommands:
             entity=command.payload["listing"],
             command=command.type,
             code=refusal.code,
-            detail=refused.detail,
+            # TikTok's message may quote what was sent (a title, an attribute).
+            detail_len=len(refused.detail or ""),
+            detail_digest=text_digest(refused.detail or ""),
         )
         return [
             result(

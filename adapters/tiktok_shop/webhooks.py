@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import from_json
 
+from engine.events import describe_validation_error
 from statecharts.payloads import TikTokId
 
 ORDER_STATUS_CHANGE = 1
@@ -34,7 +35,10 @@ PRODUCT_AUDIT_STATUS_CHANGE = 37
 
 
 class WebhookRejected(Exception):
-    """A body that is not a TikTok webhook: kept as a dead letter by the receiver."""
+    """A body that is not a TikTok webhook: kept as a dead letter by the receiver.
+    Its text never quotes the body's values (SEC-2)."""
+
+    quotes_no_input = True
 
 
 class TikTokWebhook(BaseModel):
@@ -94,8 +98,10 @@ async def translate(body: bytes, directory: EntityDirectory) -> list[dict[str, A
     """The events a verified webhook body stands for (possibly none)."""
     try:
         webhook = TikTokWebhook.model_validate(from_json(body))
-    except (ValueError, ValidationError) as err:
-        raise WebhookRejected(f"not a TikTok webhook: {err}") from None
+    except ValidationError as err:
+        raise WebhookRejected(f"not a TikTok webhook: {describe_validation_error(err)}") from None
+    except ValueError:
+        raise WebhookRejected("not a TikTok webhook: the body is not JSON") from None
     base_id = event_id_for(webhook, body)
     data = webhook.data
 

@@ -41,6 +41,7 @@ from engine.replay import (
     what_if,
 )
 from engine.step import EntityState
+from engine.vault import present_entity
 
 DbOption = Annotated[Path | None, typer.Option("--db", help="The SQLite database file.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -96,7 +97,8 @@ def _time(timestamp: float | None) -> str:
 
 
 def _states_json(states: dict[str, EntityState]) -> list[dict[str, Any]]:
-    return [states[key].as_dict() for key in sorted(states)]
+    # Shown as `state --json` shows them: sealed values as markers (SEC-3).
+    return [present_entity(states[key].as_dict(), states[key].data) for key in sorted(states)]
 
 
 @app.command()
@@ -105,10 +107,15 @@ def export(
     out_file: Annotated[Path, typer.Option("--out", help="The JSONL file to write.")],
     entity: Annotated[str | None, typer.Option("--entity", help="Only this entity.")] = None,
     since: Annotated[int, typer.Option("--since", help="Only events after this seq.")] = 0,
+    redact: Annotated[
+        bool,
+        typer.Option("--redact", help="Replace buyers' personal data (sealed or not) by a marker."),
+    ] = False,
 ) -> None:
     """Write the event log (one event a line, with its recorded outcome) as JSONL.
     With --since, the file also carries the state at that seq of each entity
-    its events touch (rebuilt by replay), which `replay FILE` starts from."""
+    its events touch (rebuilt by replay), which `replay FILE` starts from.
+    With --redact, the file can be shared: no buyer's personal data, not even sealed."""
     charts = load_charts() if since > 0 else None
 
     async def run() -> int:
@@ -122,6 +129,7 @@ def export(
                     since_seq=since,
                     exported_at=datetime.now(UTC).timestamp(),
                     charts=charts,
+                    redact=redact,
                 )
         finally:
             await store.close()
@@ -434,6 +442,7 @@ def history(
             await store.close()
 
     story = asyncio.run(run())
+    story = present_entity(story, (story["entity"] or {}).get("data"))  # SEC-3
     if story["entity"] is None and not story["events"] and not story["dead_letters"]:
         raise _fail(f"nothing is known of {key}")
     if as_json:

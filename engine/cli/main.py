@@ -20,6 +20,7 @@ from engine.logs import configure_logging
 from engine.rules import Rules
 from engine.store.errors import NotChannelsyncDatabase, SchemaMismatch
 from engine.store.sqlite import SQLiteStore, StoreError
+from engine.vault import present_entity
 
 app = typer.Typer(
     name="channelsync",
@@ -127,10 +128,16 @@ def state(
         try:
             if dead_letters:
                 letters = await store.dead_letters(entity)
+                # Each row stands for every copy of one input (same source and digest);
+                # ``raw`` is its first 4 KB, ``size`` the whole input's bytes.
                 rows = [
                     {
                         "id": d.id,
                         "received_at": d.received_at,
+                        "last_seen": d.last_seen,
+                        "count": d.count,
+                        "size": d.size,
+                        "digest": d.digest,
                         "source": d.source,
                         "entity": d.entity,
                         "error": d.error,
@@ -141,7 +148,8 @@ def state(
                 if as_json:
                     _print_json(rows)
                 else:
-                    _table("Dead letters", rows, ["id", "source", "entity", "error"])
+                    columns = ["id", "source", "entity", "count", "size", "error"]
+                    _table("Dead letters", rows, columns)
                 return
             if entity is not None:
                 found = await store.entity(entity)
@@ -158,6 +166,7 @@ def state(
                 record["dead_letters"] = [
                     {"error": d.error, "raw": d.raw, "source": d.source} for d in letters
                 ]
+                record = present_entity(record, record["data"])  # SEC-3
                 if as_json:
                     _print_json([record])
                 else:
@@ -165,7 +174,7 @@ def state(
                 return
             entities = await store.entities(chart=chart)
             if as_json:
-                _print_json([e.as_dict() for e in entities])
+                _print_json([present_entity(e.as_dict(), e.data) for e in entities])
                 return
             _table(
                 "Entities", [e.as_dict() for e in entities], ["key", "chart", "state", "version"]
@@ -298,7 +307,7 @@ def register_commands() -> None:
     (entry point group ``channelsync.commands``: a callable taking the app)."""
     from importlib.metadata import entry_points
 
-    from engine.cli import commands_cmd, debug, demo  # noqa: F401
+    from engine.cli import commands_cmd, debug, demo, erase_cmd  # noqa: F401
 
     for point in entry_points(group=COMMANDS_ENTRY_POINT_GROUP):
         point.load()(app)

@@ -19,6 +19,18 @@ class SchemaMismatch(StoreError):
     """A channelsync database at a schema version this code cannot read as it is."""
 
 
+class WriteNotAcknowledged(StoreError):
+    """A write was not committed (or may not have been): the caller retries.
+
+    A commit that failed for a reason of the database (sqlite3's or the OS's
+    error), or a batch stepped before an earlier commit failed."""
+
+
+class DatabaseMoved(StoreError):
+    """The database file was removed or replaced while the store had it open:
+    SQLite would go on writing to the unlinked file, so writes are refused."""
+
+
 class DatabaseInUse(StoreError):
     """Another process (or another open engine) writes to this database (ENG-10)."""
 

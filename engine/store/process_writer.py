@@ -6,8 +6,13 @@ busy, so writes and steps take turns (process CPU time equals wall time). A
 child process has its own interpreter and GIL: the loop turns a batch into
 plain rows, pickles them over a socketpair, and steps the next batch while the
 child binds and writes. An acknowledgement still means committed: the reply
-comes after COMMIT. If the child dies, every write in flight fails (nothing of
-it is acknowledged) and the store refuses further writes.
+comes after COMMIT.
+
+If the child dies, the parent hears of it at once (a pidfd on Linux, which the
+event loop watches; elsewhere a poll every 0.1 s), every write in flight fails
+with `WriterProcessDied` (nothing of it is acknowledged) and so does every
+write until `restart` has started a new child (ENG-12). Who decides to restart,
+and how often, is `engine.store.supervisor`.
 """
 
 from __future__ import annotations
@@ -22,15 +27,17 @@ import struct
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from engine.store.errors import StoreError, WriterProcessDied
-from engine.store.writer import _execute
+from engine.store.writer import FileIdentity, _execute, is_store_fault
 
 T = TypeVar("T")
 
 # A message is its length (8 bytes, network order) and then its pickle.
 _HEADER = struct.Struct("!Q")
+_POLL = 0.1  # seconds between looks at the child where there is no pidfd
 
 
 class ProcessWriter:
@@ -46,29 +53,127 @@ class ProcessWriter:
 
     def __init__(self, path: str) -> None:
         self._path = path
-        self._parent_end, child_end = socket.socketpair()
-        self._child_fd = child_end.detach()
+        self._pragmas: tuple[str, ...] = ()
         self._process: subprocess.Popen[bytes] | None = None
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._lock = asyncio.Lock()
         self._gone: str | None = None  # why the child can no longer be used
+        self._gone_signal: asyncio.Event | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self._closing = False
+        self.restarts = 0
+        # The last write that failed for a reason of the database (disk
+        # full, I/O error), cleared by the next write that succeeds.
+        self.last_failure: str | None = None
 
     async def open(self, pragmas: Sequence[str]) -> None:
-        # A plain interpreter running this module (not multiprocessing's spawn,
-        # which would re-import the host's __main__).
-        self._process = subprocess.Popen(
-            [sys.executable, "-c", _CHILD, str(self._child_fd), self._path],
-            pass_fds=(self._child_fd,),
+        self._pragmas = tuple(pragmas)
+        self._gone_signal = asyncio.Event()
+        await self._start(create=True)
+
+    async def restart(self) -> None:
+        """Start a new child once the old one is gone. The database must
+        still exist: a new child never creates an empty one in its place."""
+        if self._gone is None:
+            raise RuntimeError("the writer process is still running")
+        await self._discard()
+        await self._start(create=False)
+        self.restarts += 1
+
+    async def _start(self, *, create: bool) -> None:
+        parent_end, child_end = socket.socketpair()
+        child_fd = child_end.detach()
+        try:
+            # A plain interpreter running this module (not multiprocessing's
+            # spawn, which would re-import the host's __main__).
+            process = subprocess.Popen(
+                [sys.executable, "-c", _CHILD, str(child_fd), self._path],
+                pass_fds=(child_fd,),
+            )
+        except BaseException:
+            parent_end.close()
+            raise
+        finally:
+            os.close(child_fd)
+        self._process = process
+        self._reader, self._writer = await asyncio.open_connection(sock=parent_end)
+        self._watch = asyncio.create_task(
+            self._watch_exit(process), name="channelsync-writer-watch"
         )
-        os.close(self._child_fd)
-        self._reader, self._writer = await asyncio.open_connection(sock=self._parent_end)
-        await self.run(_connect, pragmas)
+        request = pickle.dumps((_connect, (self._pragmas, create)), _PROTOCOL)
+        async with self._lock:
+            ok, value = await self._round_trip(request)
+        if not ok:
+            self._mark_gone(f"could not open the database: {value}")
+            raise value
+        self._gone = None
+        if self._gone_signal is not None:
+            self._gone_signal.clear()
+        if process.poll() is not None:  # died just after it answered: not to be missed
+            self._mark_gone(f"the writer process {process.pid} exited ({process.returncode})")
+
+    async def _watch_exit(self, process: subprocess.Popen[bytes]) -> None:
+        """Notice the child's death when it happens, not at the next write."""
+        loop = asyncio.get_running_loop()
+        pidfd: int | None = None
+        with contextlib.suppress(AttributeError, OSError):
+            pidfd = os.pidfd_open(process.pid)
+        try:
+            if pidfd is not None:
+                exited = loop.create_future()
+                loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
+                try:
+                    await exited
+                finally:
+                    loop.remove_reader(pidfd)
+            while process.poll() is None:
+                await asyncio.sleep(_POLL)
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+        if process is self._process and not self._closing:
+            self._mark_gone(f"the writer process {process.pid} exited ({process.poll()})")
+
+    def _mark_gone(self, reason: str) -> None:
+        if self._gone is None:
+            self._gone = reason
+        if self._gone_signal is not None:
+            self._gone_signal.set()
+
+    async def _discard(self) -> None:
+        """Let go of the old child: its stream, its process (killed if a
+        protocol failure left it running) and its watcher."""
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(OSError):
+                await self._writer.wait_closed()
+            self._writer = self._reader = None
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()
+            await asyncio.get_running_loop().run_in_executor(None, process.wait, 10)
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+            self._watch = None
 
     @property
     def pid(self) -> int | None:
         """The writer process's id (to watch its CPU and memory), once started."""
         return self._process.pid if self._process is not None else None
+
+    @property
+    def gone(self) -> str | None:
+        """Why the child cannot be used now (None while it is alive)."""
+        return self._gone
+
+    async def wait_gone(self) -> str:
+        """Return (the reason) once the child is gone: at once if it already is."""
+        assert self._gone_signal is not None, "open the writer first"
+        await self._gone_signal.wait()
+        return self._gone or "the writer process is gone"
 
     async def run(self, func: Callable[..., T], *args: Any) -> T:
         """``func(connection, *args)`` in the writer process (a module-level function)."""
@@ -76,28 +181,35 @@ class ProcessWriter:
         # unread, where the next request would take it for its own.
         ok, value = await asyncio.shield(self._exchange(pickle.dumps((func, args), _PROTOCOL)))
         if ok:
+            self.last_failure = None
             return value  # type: ignore[no-any-return]
+        if is_store_fault(value):
+            self.last_failure = f"{type(value).__name__}: {value}"
         raise value
 
     async def _exchange(self, request: bytes) -> tuple[bool, Any]:
         async with self._lock:
             if self._gone is not None:
                 raise WriterProcessDied(f"the writer process is gone: {self._gone}")
-            assert self._reader is not None and self._writer is not None
-            try:
-                self._writer.write(_HEADER.pack(len(request)) + request)
-                await self._writer.drain()
-                (size,) = _HEADER.unpack(await self._reader.readexactly(_HEADER.size))
-                reply = await self._reader.readexactly(size)
-            except (OSError, asyncio.IncompleteReadError) as err:
-                self._gone = str(err) or type(err).__name__
-                raise WriterProcessDied(f"the writer process is gone: {self._gone}") from err
+            return await self._round_trip(request)
+
+    async def _round_trip(self, request: bytes) -> tuple[bool, Any]:
+        assert self._reader is not None and self._writer is not None
+        try:
+            self._writer.write(_HEADER.pack(len(request)) + request)
+            await self._writer.drain()
+            (size,) = _HEADER.unpack(await self._reader.readexactly(_HEADER.size))
+            reply = await self._reader.readexactly(size)
+        except (OSError, asyncio.IncompleteReadError) as err:
+            self._mark_gone(str(err) or type(err).__name__)
+            raise WriterProcessDied(f"the writer process is gone: {self._gone}") from err
         return pickle.loads(reply)  # type: ignore[no-any-return]
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return await self.run(_execute, sql, params)
 
     async def close(self) -> None:
+        self._closing = True
         if self._process is not None and self._process.poll() is None and self._gone is None:
             with contextlib.suppress(WriterProcessDied):
                 await self.run(_stop)
@@ -105,10 +217,12 @@ class ProcessWriter:
             self._writer.close()
             with contextlib.suppress(OSError):
                 await self._writer.wait_closed()
-        else:
-            self._parent_end.close()
         if self._process is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._process.wait, 10)
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
 
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
@@ -123,6 +237,7 @@ def _serve(fd: int, path: str) -> None:
     """The child: run what the parent sends until told to stop or it goes away."""
     channel = socket.socket(fileno=fd)
     conn: sqlite3.Connection | None = None
+    identity: FileIdentity | None = None
     while True:
         try:
             func, args = _receive(channel)
@@ -131,9 +246,14 @@ def _serve(fd: int, path: str) -> None:
         try:
             if func is _connect:
                 conn = _open(path, *args)
+                identity = FileIdentity.of(path)
                 result: Any = None
             else:
+                if identity is not None:  # before: nothing goes into a moved file
+                    identity.check()
                 result = func(conn, *args)
+                if identity is not None:  # after: a move meanwhile is not acknowledged
+                    identity.check()
             reply = pickle.dumps((True, result), _PROTOCOL)
         except BaseException as err:  # sent back and raised in the parent
             try:
@@ -167,14 +287,22 @@ def _read_exactly(channel: socket.socket, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def _open(path: str, pragmas: Sequence[str]) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None)
-    for pragma in pragmas:
-        conn.execute(pragma)
+def _open(path: str, pragmas: Sequence[str], create: bool = True) -> sqlite3.Connection:
+    if create:
+        conn = sqlite3.connect(path, isolation_level=None)
+    else:  # a restart: the file must be the one there was, never a new empty one
+        uri = Path(path).absolute().as_uri() + "?mode=rw"
+        conn = sqlite3.connect(uri, isolation_level=None, uri=True)
+    try:
+        for pragma in pragmas:
+            conn.execute(pragma)
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
-def _connect(conn: Any, pragmas: Sequence[str]) -> None:  # handled by _serve
+def _connect(conn: Any, pragmas: Sequence[str], create: bool) -> None:  # handled by _serve
     raise AssertionError("handled in _serve")
 
 

@@ -114,12 +114,22 @@ class DuplicateRow:
 
 @dataclass(slots=True)
 class DeadLetterRow:
+    """Input that could not be used, kept once per (source, digest).
+
+    ``received_at`` is when it was first seen, ``last_seen`` the latest time,
+    ``count`` how many times it came; ``raw`` is only a prefix of the input
+    (``size`` bytes in all) and ``digest`` the sha256 of what was received."""
+
     received_at: float
     source: str
     entity: str | None
     raw: str
     error: str
     id: int = 0
+    digest: str | None = None
+    size: int = 0
+    count: int = 1
+    last_seen: float | None = None
 
 
 @dataclass(slots=True)
@@ -235,6 +245,25 @@ class SQLiteStore:
         """The writer process's id with ``writer="process"``; None with a thread."""
         return self._writer.pid if isinstance(self._writer, ProcessWriter) else None
 
+    @property
+    def writer(self) -> Writer | ProcessWriter:
+        """The writer (for supervision and health: is it alive, why did it fail)."""
+        return self._writer
+
+    async def restart_writer(self) -> None:
+        """Start a new writer process after the old one died (ENG-12), then
+        read the next sequence number again: a batch whose commit was cut off
+        may or may not have landed."""
+        if not isinstance(self._writer, ProcessWriter):
+            raise StoreError("only a writer process can be restarted")
+        async with self._write_lock:
+            await self._writer.restart()
+            await self._reload_next_seq()
+
+    async def _reload_next_seq(self) -> None:
+        rows = await self.fetchall("SELECT COALESCE(MAX(seq), 0) FROM events")
+        self._next_seq = int(rows[0][0]) + 1
+
     async def close(self) -> None:
         if self._checkpointer is not None:
             await self._checkpointer.close()
@@ -260,6 +289,11 @@ class SQLiteStore:
             except BaseException:
                 for row in batch.events:
                     row.seq = 0
+                # A commit can fail after it landed (a writer process killed
+                # before its reply, a file moved under it): the numbers it
+                # took must not be handed out again (ENG-12).
+                with contextlib.suppress(Exception):
+                    await self._reload_next_seq()
                 raise
             self._next_seq = seq
         if self._checkpointer is not None:
@@ -375,13 +409,22 @@ class SQLiteStore:
         return history
 
     async def dead_letters(self, entity: str | None = None) -> list[DeadLetterRow]:
-        sql = "SELECT received_at, source, entity, raw, error, id FROM dead_letters"
+        sql = (
+            "SELECT received_at, source, entity, raw, error, id, digest, size, count, last_seen"
+            " FROM dead_letters"
+        )
         params: tuple[Any, ...] = ()
         if entity is not None:
             sql += " WHERE entity = ?"
             params = (entity,)
         rows = await self.fetchall(sql + " ORDER BY id", params)
         return [DeadLetterRow(*row) for row in rows]
+
+    async def purge_dead_letters(self, before: float) -> int:
+        """Delete the dead letters last seen before ``before``; how many went."""
+        return await self.execute_write(
+            "DELETE FROM dead_letters WHERE COALESCE(last_seen, received_at) < ?", (before,)
+        )
 
     async def duplicate_count(self, event_id: str | None = None) -> int:
         if event_id is None:
@@ -560,7 +603,20 @@ def batch_rows(
     cancels = [key for key, op in timer_ops.items() if op is None]
     arms = [op for op in timer_ops.values() if op is not None]
     duplicates = [(d.event_id, d.entity, d.received_at) for d in batch.duplicates]
-    dead = [(d.received_at, d.source, d.entity, d.raw, d.error) for d in batch.dead_letters]
+    dead = [
+        (
+            d.received_at,
+            d.last_seen or d.received_at,
+            d.source,
+            d.entity,
+            d.raw,
+            d.error,
+            d.digest,
+            d.size,
+            d.count,
+        )
+        for d in batch.dead_letters
+    ]
     fired = [(t,) for t in timers_fired]
     return event_rows, moved_rows, same_rows, outbox_rows, fired, cancels, arms, duplicates, dead
 
@@ -606,9 +662,12 @@ def _write_rows(db: sqlite3.Connection, rows: tuple[Any, ...]) -> None:
                 "INSERT INTO duplicates (event_id, entity, received_at) VALUES (?,?,?)", duplicates
             )
         if dead:
+            # The same input from the same source again is counted, not stored again.
             db.executemany(
-                "INSERT INTO dead_letters (received_at, source, entity, raw, error)"
-                " VALUES (?,?,?,?,?)",
+                "INSERT INTO dead_letters (received_at, last_seen, source, entity, raw, error,"
+                " digest, size, count) VALUES (?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT (source, digest) DO UPDATE SET count = count + excluded.count,"
+                " last_seen = MAX(COALESCE(last_seen, received_at), excluded.last_seen)",
                 dead,
             )
         db.execute("COMMIT")

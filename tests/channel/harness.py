@@ -14,6 +14,7 @@ from typing import Any
 
 from engine import Engine, FakeClock
 from engine.outbox import OutboxCommand
+from engine.vault import Vault
 from statecharts import chart_package
 from statecharts.resolvers import AuthorizationGate, ChannelResolvers
 
@@ -185,12 +186,20 @@ class FakeShoplazza:
     clock: FakeClock
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(1001))
+    # Like the real adapter, the fake opens the sealed address (SEC-3), so
+    # `calls` holds what Shoplazza would receive.
+    vault: Vault | None = None
 
     def called(self, name: str) -> list[dict[str, Any]]:
         return [payload for call, payload in self.calls if call == name]
 
     async def handle(self, command: OutboxCommand) -> list[dict[str, Any]]:
-        self.calls.append((command.type, command.payload))
+        received = dict(command.payload)
+        if self.vault is not None and "recipient_address" in received:
+            received["recipient_address"] = self.vault.open_or_none(
+                received["order"], received["recipient_address"]
+            )
+        self.calls.append((command.type, received))
         if command.type == "create_shoplazza_order":
             return [
                 {
@@ -250,6 +259,7 @@ class Channel:
             run_timers=False,
             run_outbox=False,
         )
+        shoplazza.vault = engine.vault
         resolvers = ChannelResolvers(engine.store)
         platform = {name: tiktok.handle for name in TIKTOK_COMMANDS}
         platform |= {name: shoplazza.handle for name in SHOPLAZZA_COMMANDS}

@@ -116,7 +116,9 @@ async def test_ord5_address_is_not_fetched_or_stored_while_on_hold(shop):
 
     await shop.order_status("7005", "AWAITING_SHIPMENT", 200)
     assert shop.tiktok.called("fetch_order_detail")[-1]["include_recipient"] is True
-    assert (await shop.data("order:7005"))["recipient_address"]["name"] == "Ada Lovelace"
+    kept = (await shop.data("order:7005"))["recipient_address"]
+    assert "Ada" not in str(kept), "kept sealed (SEC-3)"
+    assert shop.engine.vault.open("order:7005", kept)["name"] == "Ada Lovelace"
     [update] = shop.shoplazza.called("update_shoplazza_address")
     assert update["recipient_address"]["name"] == "Ada Lovelace"
 

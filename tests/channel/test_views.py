@@ -94,6 +94,7 @@ ORDER_FIELDS = {
     "fulfillment_status",
     "fulfillment_status_label",
     "fulfillment_reason",
+    "buyer_address",
 }
 
 

@@ -7,7 +7,9 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -22,9 +24,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def start_serve(db: Path, port: int, **urls: str) -> subprocess.Popen:
+async def start_serve(
+    db: Path,
+    port: int,
+    *,
+    args: Sequence[str] = (),
+    output: IO[bytes] | None = None,
+    **urls: str,
+) -> subprocess.Popen:
     """``urls``: TIKTOK_API_URL, TIKTOK_AUTH_URL, SHOPLAZZA_API_URL... (a sandbox,
-    or a closed port when the test needs no platform)."""
+    or a closed port when the test needs no platform); ``args``: more options
+    of serve; ``output``: a file for its stdout and stderr (default: none)."""
     env = {
         **os.environ,
         "TIKTOK_APP_KEY": story.APP_KEY,
@@ -48,11 +58,12 @@ async def start_serve(db: Path, port: int, **urls: str) -> subprocess.Popen:
             str(port),
             "--pull-interval",
             "0",
+            *args,
         ],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output or subprocess.DEVNULL,
+        stderr=output or subprocess.DEVNULL,
     )
     async with httpx.AsyncClient() as client:
         for _ in range(300):

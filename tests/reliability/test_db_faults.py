@@ -22,9 +22,9 @@ async def open_engine(db, **options):
 
 
 async def test_eng2_a_full_disk_refuses_new_events_clearly_and_keeps_acknowledged_ones(tmp_path):
-    """ENG-2: when the database cannot grow, publish raises SQLite's 'disk is
-    full' error instead of acknowledging; what was acknowledged stays, and the
-    engine carries on once there is room again."""
+    """ENG-2, ENG-12: when the database cannot grow, publish raises a
+    StoreError naming SQLite's 'disk is full' instead of acknowledging; what
+    was acknowledged stays, and the engine carries on once there is room again."""
     db = tmp_path / "full.db"
     engine = await open_engine(db)
     acknowledged = []
@@ -45,7 +45,7 @@ async def test_eng2_a_full_disk_refuses_new_events_clearly_and_keeps_acknowledge
                     "parcel.note", f"parcel:{n % 5}", {"text": "y" * 4000}, event_id=f"big-{n}"
                 )
             )
-        except sqlite3.OperationalError as error:
+        except StoreError as error:  # contract: a failed commit is a StoreError (503)
             failures.append(str(error))
             break
     assert failures and "full" in failures[0]
