@@ -118,6 +118,7 @@ def register(app: typer.Typer) -> None:
         SHOPLAZZA_API_URL point the clients elsewhere (a sandbox)."""
         from adapters.plugins import PluginError
         from adapters.service import ChannelConfig, ChannelService, ConfigError
+        from engine.cli.in_use import refused_when_in_use
         from engine.gc_tuning import tune_gc
         from engine.logs import configure_logging
 
@@ -150,6 +151,7 @@ def register(app: typer.Typer) -> None:
 
         async def run() -> None:
             try:
+                # Refuses at once (DatabaseInUse) if another process writes to the file.
                 service = await ChannelService.open(
                     config,
                     writer=writer,
@@ -189,7 +191,8 @@ def register(app: typer.Typer) -> None:
                 )
                 raise typer.Exit(EXIT_WRITER_FAILED)
 
-        asyncio.run(run())
+        with refused_when_in_use():
+            asyncio.run(run())
 
     @app.command()
     def sandbox(

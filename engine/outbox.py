@@ -6,18 +6,25 @@ registered for its type. A handler's result events are published (durably)
 before the command is marked done, so a crash in between repeats the command,
 never loses it; handlers make the repeat harmless with the command's
 idempotency key. Commands of one entity run in order.
+
+Before a command runs it is claimed, with a lease (`engine.outbox_claims`,
+ENG-10): several dispatchers, in one process or several, may share a
+database and none runs a command another one holds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from engine import outbox_claims
 from engine.clock import Clock
 from engine.logs import error_fields, get_logger
+from engine.outbox_claims import COMMAND_COLUMNS, DUE_WHERE
 from engine.store.sqlite import SQLiteStore, loads
 
 log = get_logger("channelsync.outbox")
@@ -67,7 +74,7 @@ ResultEvents = Sequence[Mapping[str, Any]]
 CommandHandler = Callable[[OutboxCommand], Awaitable[ResultEvents | None]]
 Publisher = Callable[[Mapping[str, Any]], Awaitable[Any]]
 
-_COLUMNS = "id, entity, command, payload, idempotency_key, attempts, status, last_error, event_seq"
+_COLUMNS = COMMAND_COLUMNS
 
 
 def _command(row: Sequence[Any]) -> OutboxCommand:
@@ -89,6 +96,8 @@ class OutboxDispatcher:
         max_delay: float = 300.0,
         concurrency: int = 16,
         rng: random.Random | None = None,
+        lease: float = 60.0,
+        token: str | None = None,
     ) -> None:
         self.store = store
         self.handlers = dict(handlers)
@@ -99,26 +108,56 @@ class OutboxDispatcher:
         self.max_delay = max_delay
         self.concurrency = concurrency
         self._rng = rng or random.Random()
+        # The claim lease (seconds of ``clock``): renewed every third of it
+        # while a call is under way, so only a dispatcher that stopped
+        # renewing (its process died or hung) loses a command to another.
+        self.lease = lease
+        self.token = token or outbox_claims.new_token()
+        self._running: set[int] = set()
 
     async def due(self, limit: int = 500) -> list[OutboxCommand]:
-        """Pending commands that are due and have no earlier pending command of
-        their entity ahead of them (per-entity order). Held commands do not
-        block: what is held under one key is released together, in order. Nor
-        do commands no handler here can carry out: one missing handler must not
-        stall every later command of an entity."""
+        """Pending commands that are due, not claimed by a live dispatcher, and
+        have no earlier pending command of their entity ahead of them
+        (per-entity order; a claimed one blocks like any pending one). Held
+        commands do not block: what is held under one key is released
+        together, in order. Nor do commands no handler here can carry out: one
+        missing handler must not stall every later command of an entity."""
         rows = await self.store.fetchall(
-            f"SELECT {_COLUMNS} FROM outbox AS o WHERE o.status = 'pending'"
-            " AND o.available_at <= ?1 AND o.command IN (SELECT value FROM json_each(?2))"
-            " AND NOT EXISTS (SELECT 1 FROM outbox AS e WHERE e.entity = o.entity AND e.id < o.id"
-            " AND e.status = 'pending' AND e.command IN (SELECT value FROM json_each(?2)))"
-            " ORDER BY o.id LIMIT ?3",
+            f"SELECT {_COLUMNS} FROM outbox AS o WHERE {DUE_WHERE} ORDER BY o.id LIMIT ?3",
             (self.clock.now(), _json_list(self.handlers), limit),
         )
         return [_command(r) for r in rows]
 
+    async def claim_due(self, limit: int = 500) -> list[OutboxCommand]:
+        """Claim the due commands for this dispatcher, in one write transaction.
+
+        A cheap read first: an idle outbox costs no write transaction."""
+        if not await self.due(1):
+            return []
+        rows = await self.store.run_write(
+            outbox_claims.claim,
+            self.token,
+            self.clock.now(),
+            self.lease,
+            _json_list(self.handlers),
+            limit,
+        )
+        commands = []
+        for row in rows:
+            command = _command(row)
+            if row[-1] is not None:
+                log.warning(
+                    "command taken over from an expired claim",
+                    entity=command.entity,
+                    command_id=command.id,
+                    previous_claimant=row[-1],
+                )
+            commands.append(command)
+        return commands
+
     async def run_once(self) -> int:
-        """Carry out every due command once; returns how many were attempted."""
-        commands = await self.due()
+        """Claim and carry out every due command once; returns how many were attempted."""
+        commands = await self.claim_due()
         if not commands:
             return 0
         semaphore = asyncio.Semaphore(self.concurrency)
@@ -127,8 +166,32 @@ class OutboxDispatcher:
             async with semaphore:
                 await self._carry_out(command)
 
-        await asyncio.gather(*(guarded(c) for c in commands))
+        self._running.update(c.id for c in commands)
+        renewer = asyncio.create_task(self._renew_while_running(), name="channelsync-claims")
+        try:
+            await asyncio.gather(*(guarded(c) for c in commands))
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
         return len(commands)
+
+    async def _renew_while_running(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            ids = sorted(self._running)
+            if not ids:
+                continue
+            try:
+                lost = await self.store.run_write(
+                    outbox_claims.renew, self.token, ids, self.clock.now(), self.lease
+                )
+            except Exception as err:
+                log.error("claim renewal failed", error=str(err), commands=len(ids))
+                continue
+            for command_id in lost:
+                if command_id in self._running:
+                    log.warning("claim lost while its command ran", command_id=command_id)
 
     async def run_until_idle(self, max_rounds: int = 1000) -> int:
         total = 0
@@ -140,73 +203,78 @@ class OutboxDispatcher:
         return total
 
     async def _carry_out(self, command: OutboxCommand) -> None:
-        handler = self.handlers[command.type]
         bound = log.bind(
             entity=command.entity,
             command=command.type,
             command_id=command.id,
             idempotency_key=command.idempotency_key,
         )
+        try:
+            kind, params, message, fields = await self._call(command)
+            outcome = await self.store.run_write(
+                outbox_claims.finish, kind, params, command.id, self.token
+            )
+        except BaseException:
+            # Stopping (or crashing) mid-call: give the claim up so a restart
+            # runs the command at once, with the same idempotency key, instead
+            # of waiting out the lease. A process that dies outright cannot do
+            # this; its lease runs out instead.
+            with contextlib.suppress(Exception):
+                await self.store.run_write(outbox_claims.release, command.id, self.token)
+            raise
+        finally:
+            self._running.discard(command.id)
+        if outcome == "lost":
+            # The lease ran out while the call was under way (this process
+            # stalled) and another dispatcher took the command over: its
+            # record, not this one, stands.
+            bound.warning("claim lost before the outcome was recorded", outcome=message)
+            return
+        (bound.warning if message == "command parked" else bound.info)(message, **fields)
+
+    async def _call(
+        self, command: OutboxCommand
+    ) -> tuple[str, tuple[Any, ...], str, dict[str, Any]]:
+        """Run the handler and publish its events; what to record of it
+        (`outbox_claims.finish`'s kind and values) and what to log."""
+        handler = self.handlers[command.type]
         attempts = command.attempts + 1
         try:
             results = await handler(command)
         except CommandHeld as held:
             for event in held.events:
                 await self.publish(event)
-            await self.store.execute_write(
-                "UPDATE outbox SET status = 'held', attempts = ?, last_error = ?, hold_key = ?"
-                " WHERE id = ? AND status = 'pending'",
-                (attempts, str(held), held.hold_key, command.id),
-            )
-            bound.info("command held", reason=str(held), hold_key=held.hold_key)
-            return
+            why = {"reason": str(held), "hold_key": held.hold_key}
+            return "held", (attempts, str(held), held.hold_key), "command held", why
         except CommandFailed as failed:
-            await self._set(command.id, "parked", attempts, str(failed), self.clock.now())
-            bound.warning("command parked", **error_fields(failed))
-            return
+            parked = ("parked", attempts, str(failed), self.clock.now())
+            return "retry", parked, "command parked", error_fields(failed)
         except Exception as err:
             reason = f"{type(err).__name__}: {err}"
             if attempts >= self.max_attempts:
-                await self._set(command.id, "parked", attempts, reason, self.clock.now())
-                bound.warning("command parked", attempts=attempts, **error_fields(err, reason))
-                return
+                fields = {"attempts": attempts, **error_fields(err, reason)}
+                parked = ("parked", attempts, reason, self.clock.now())
+                return "retry", parked, "command parked", fields
             after = (
                 err.after
                 if isinstance(err, RetryLater) and err.after is not None
                 else self._backoff(attempts)
             )
-            await self._set(command.id, "pending", attempts, reason, self.clock.now() + after)
-            bound.info(
-                "command retry",
-                attempts=attempts,
-                retry_in=round(after, 3),
+            again = ("pending", attempts, reason, self.clock.now() + after)
+            fields = {
+                "attempts": attempts,
+                "retry_in": round(after, 3),
                 **error_fields(err, reason),
-            )
-            return
+            }
+            return "retry", again, "command retry", fields
         for event in results or ():
             await self.publish(event)
-        await self.store.execute_write(
-            "UPDATE outbox SET status = 'done', attempts = ?, last_error = NULL, done_at = ?"
-            " WHERE id = ?",
-            (attempts, self.clock.now(), command.id),
-        )
-        bound.info("command done", attempts=attempts)
+        return "done", (attempts, self.clock.now()), "command done", {"attempts": attempts}
 
     def _backoff(self, attempts: int) -> float:
         """Exponential backoff with full jitter."""
         ceiling = min(self.max_delay, self.base_delay * (2 ** (attempts - 1)))
         return self._rng.uniform(ceiling / 2, ceiling)
-
-    async def _set(
-        self, command_id: int, status: str, attempts: int, error: str, available_at: float
-    ) -> None:
-        # Only a command still pending is rescheduled or parked: one an operator
-        # discarded while its call was under way stays discarded.
-        await self.store.execute_write(
-            "UPDATE outbox SET status = ?, attempts = ?, last_error = ?, available_at = ?"
-            " WHERE id = ? AND status = 'pending'",
-            (status, attempts, error, available_at, command_id),
-        )
 
 
 def _json_list(handlers: Mapping[str, Any]) -> str:

@@ -22,12 +22,17 @@ Statuses, as stored in ``outbox.status``:
 
 ``failed`` is a filter, not a stored status: the commands whose last attempt
 failed and that have not succeeded since (parked, or pending a retry).
+``running`` is shown, not stored: a pending command that a dispatcher has
+claimed and whose lease has not run out (ENG-10). Its call is under way: a
+retry is refused (it would change nothing but the record); a discard is
+recorded at once and the call in flight finishes (done if it succeeded).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from engine.clock import Clock
@@ -39,7 +44,7 @@ log = get_logger("channelsync.outbox")
 STATUSES = ("pending", "held", "parked", "done", "discarded", "inert")
 # Filters beyond the stored statuses: what failed, what waits on nobody but
 # an operator or the clock, and everything.
-FILTERS = (*STATUSES, "failed", "open", "all")
+FILTERS = (*STATUSES, "running", "failed", "open", "all")
 OPEN = ("pending", "held", "parked")
 
 RETRYABLE = ("pending", "held", "parked")
@@ -74,6 +79,10 @@ class CommandActionRefused(ValueError):
             "inert": (
                 "it was ingested from another database's log; that database carried it out"
                 " (or not), so this one never does"
+            ),
+            "running": (
+                "it is running now; wait for its call to finish (or, if its process died,"
+                " for its claim to expire)"
             ),
         }.get(status, f"it is {status}")
         super().__init__(f"cannot {action} command {command_id}: {why}")
@@ -130,6 +139,9 @@ class CommandView:
     event_seq: int
     payload: dict[str, Any]
     actions: tuple[CommandAction, ...] = field(default_factory=tuple)
+    # Who runs it and until when their lease lasts, while it is running.
+    claimed_by: str | None = None
+    claim_until: float | None = None
 
     @property
     def next_attempt_at(self) -> float | None:
@@ -138,7 +150,10 @@ class CommandView:
 
     @property
     def reason(self) -> str | None:
-        """Why it is where it is: the discard's reason, the inert note, the hold or the error."""
+        """Why it is where it is: the claimant, the discard's reason, the inert
+        note, the hold or the error."""
+        if self.status == "running":
+            return f"claimed by {self.claimed_by} until {_iso(self.claim_until)}"
         if self.status == "discarded":
             last = self.actions[-1] if self.actions else None
             by = f"discarded by {last.actor}" if last else "discarded"
@@ -162,17 +177,23 @@ class CommandView:
             "event_seq": self.event_seq,
             "payload": self.payload,
             "actions": [a.as_dict() for a in self.actions],
+            "claimed_by": self.claimed_by,
+            "claim_until": self.claim_until,
         }
 
 
 _VIEW_COLUMNS = (
     "id, command, entity, status, attempts, last_error, idempotency_key, created_at,"
-    " available_at, done_at, hold_key, event_seq, payload"
+    " available_at, done_at, hold_key, event_seq, payload, claimed_by, claim_until"
 )
 
+# A pending command under a live claim (?: now) is running.
+_RUNNING = "(status = 'pending' AND claim_until > ?)"
 
-def status_clause(status: str | None) -> tuple[str, list[Any]]:
-    """The WHERE clause for a status filter (case-insensitive); None means every open command."""
+
+def status_clause(status: str | None, now: float) -> tuple[str, list[Any]]:
+    """The WHERE clause for a status filter (case-insensitive); None means every
+    open command. ``pending`` and ``running`` part at the claims' leases at ``now``."""
     wanted = (status or "open").strip().lower()
     if wanted not in FILTERS:
         raise UnknownStatusFilter(status or "")
@@ -186,6 +207,10 @@ def status_clause(status: str | None) -> tuple[str, list[Any]]:
             " AND last_error IS NOT NULL))",
             [],
         )
+    if wanted == "running":
+        return _RUNNING, [now]
+    if wanted == "pending":
+        return f"status = 'pending' AND NOT {_RUNNING}", [now]
     return "status = ?", [wanted]
 
 
@@ -201,7 +226,8 @@ class OutboxCommands:
     ) -> list[CommandView]:
         """Commands by id; ``status`` is one of `FILTERS` (default: the open ones,
         pending, held and parked)."""
-        clause, params = status_clause(status)
+        now = self.clock.now()
+        clause, params = status_clause(status, now)
         clauses = [clause] if clause else []
         if entity is not None:
             clauses.append("entity = ?")
@@ -211,7 +237,7 @@ class OutboxCommands:
             f"SELECT {_VIEW_COLUMNS} FROM outbox{where} ORDER BY id", params
         )
         actions = await self._actions([r[0] for r in rows])
-        return [_view(r, actions.get(r[0], ())) for r in rows]
+        return [_view(r, actions.get(r[0], ()), now) for r in rows]
 
     async def get(self, command_id: int) -> CommandView:
         rows = await self.store.fetchall(
@@ -220,7 +246,7 @@ class OutboxCommands:
         if not rows:
             raise CommandNotFound(command_id)
         actions = await self._actions([command_id])
-        return _view(rows[0], actions.get(command_id, ()))
+        return _view(rows[0], actions.get(command_id, ()), self.clock.now())
 
     async def retry(
         self, command_id: int, *, actor: str = "api", reason: str | None = None
@@ -272,8 +298,23 @@ class OutboxCommands:
         return {key: tuple(value) for key, value in found.items()}
 
 
-def _view(row: Any, actions: tuple[CommandAction, ...]) -> CommandView:
-    return CommandView(*row[:12], loads(row[12]), actions)
+def _view(row: Any, actions: tuple[CommandAction, ...], now: float) -> CommandView:
+    claimed_by, claim_until = row[13], row[14]
+    status = row[3]
+    if status == "pending" and claim_until is not None and claim_until > now:
+        status = "running"
+    else:  # a claim that ran out is nobody's: the command is plainly pending
+        claimed_by = claim_until = None
+    return CommandView(
+        *row[:3], status, *row[4:12], loads(row[12]), actions, claimed_by, claim_until
+    )
+
+
+def _iso(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "an unknown time"
+    moment = datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+    return moment.replace("+00:00", "Z")
 
 
 _UPDATES = {
@@ -303,12 +344,17 @@ def act(
     db.execute("BEGIN IMMEDIATE")
     try:
         row = db.execute(
-            "SELECT status, attempts, last_error, entity FROM outbox WHERE id = ?", (command_id,)
+            "SELECT status, attempts, last_error, entity, claim_until FROM outbox WHERE id = ?",
+            (command_id,),
         ).fetchone()
         if row is None:
             db.execute("ROLLBACK")
             return "missing", None, None
-        status, attempts, error, entity = row
+        status, attempts, error, entity, claim_until = row
+        running = status == "pending" and claim_until is not None and claim_until > now
+        if action == "retry" and running:
+            db.execute("ROLLBACK")
+            return "refused", "running", entity
         if status not in allowed:
             db.execute("ROLLBACK")
             return "refused", status, entity

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine import dead_letters
+from engine import dead_letters, outbox_claims
 from engine.bus import EventBus, Receipt
 from engine.chartset import ChartPackage, ChartSet
 from engine.clock import Clock, SystemClock
@@ -28,6 +28,7 @@ from engine.outbox import CommandHandler, OutboxCommand, OutboxDispatcher, relea
 from engine.outbox_admin import OutboxCommands
 from engine.rules import RELEASE_HELD, SEND_EVENT
 from engine.step import EntityState
+from engine.store.lock import DatabaseLock
 from engine.store.sqlite import DeadLetterRow, SQLiteStore
 from engine.vault import Vault, redact_raw
 
@@ -49,6 +50,7 @@ class Engine:
         pending_batches: int = 64,
         timer_interval: float = 0.25,
         outbox_interval: float = 0.1,
+        outbox_lease: float = 60.0,
         dead_letter_retention: float = dead_letters.RETENTION,
         purge_interval: float = 3600.0,
         vault: Vault | None = None,
@@ -76,7 +78,7 @@ class Engine:
             ERASE_COMMAND: self._erase_command,
         }
         self.outbox = OutboxDispatcher(
-            store, {**builtin, **(handlers or {})}, self.publish, self.clock
+            store, {**builtin, **(handlers or {})}, self.publish, self.clock, lease=outbox_lease
         )
         # The operator's side of the outbox: list, retry and discard by id.
         self.commands = OutboxCommands(store, self.clock)
@@ -85,6 +87,8 @@ class Engine:
         self.dead_letter_retention = dead_letter_retention
         self.purge_interval = purge_interval
         self._background: list[asyncio.Task[None]] = []
+        self._lock: DatabaseLock | None = None
+        self._stopped = False
 
     @classmethod
     async def open(
@@ -99,6 +103,8 @@ class Engine:
         synchronous: str = "FULL",
         writer: str = "thread",
         inert_commands: str | None = None,
+        lock: bool = True,
+        lock_wait: float = 0.0,
         **options: Any,
     ) -> Engine:
         """Open (or create) the database at ``path`` and start processing.
@@ -113,14 +119,40 @@ class Engine:
         ``inert_commands`` (a reason) records every command the charts ask for
         as ``inert``, never carried out: for a database that only re-applies
         another one's log (`channelsync ingest`).
+
+        One process writes to a database at a time (ENG-10): the engine takes
+        the lock beside the file (`engine.store.lock`), waiting up to
+        ``lock_wait`` seconds, and raises `DatabaseInUse` naming the holder.
+        ``lock=False`` is for tests that need two engines on one file.
         """
         if charts is None:
             if packages is None:
                 raise ValueError("give the chart packages (or a ChartSet) the engine runs")
             charts = ChartSet.load(packages, settings)
-        store = await SQLiteStore.open(path, synchronous=synchronous, writer=writer)
-        store.inert_commands = inert_commands
-        engine = cls(store, charts, vault=Vault.beside(path), **options)
+        held: DatabaseLock | None = None
+        if lock and str(path) != ":memory:":
+            held = (
+                await asyncio.to_thread(DatabaseLock.acquire, path, wait=lock_wait)
+                if lock_wait > 0
+                else DatabaseLock.acquire(path)
+            )
+        try:
+            store = await SQLiteStore.open(path, synchronous=synchronous, writer=writer)
+            try:
+                store.inert_commands = inert_commands
+                engine = cls(store, charts, vault=Vault.beside(path), **options)
+                if held is not None:
+                    voided = await store.run_write(outbox_claims.void_all)
+                    if voided:
+                        log.warning("claims of a stopped process voided", commands=voided)
+            except BaseException:
+                await store.close()
+                raise
+        except BaseException:
+            if held is not None:
+                held.release()
+            raise
+        engine._lock = held
         engine.bus.start()
         if run_timers:
             engine._background.append(
@@ -137,7 +169,11 @@ class Engine:
         return engine
 
     async def stop(self) -> None:
-        """Stop taking work, finish what was accepted, close the database."""
+        """Stop taking work, finish what was accepted, close the database and
+        let go of its lock; calling it again does nothing."""
+        if self._stopped:
+            return
+        self._stopped = True
         for task in self._background:
             task.cancel()
         for task in self._background:
@@ -145,8 +181,14 @@ class Engine:
                 await task
         self._background.clear()
         await self.bus.stop()
-        await self.store.close()
-        self.vault.close()
+        try:
+            await self.store.close()
+            self.vault.close()
+        finally:
+            # Only once the store is closed: a next writer must not start
+            # while this one still has a transaction to finish.
+            if self._lock is not None:
+                self._lock.release()
         log.info("engine stopped")
 
     async def __aenter__(self) -> Engine:

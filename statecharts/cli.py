@@ -315,6 +315,7 @@ ProductStatusOption = Annotated[
 
 
 def register(app: typer.Typer) -> None:
+    from engine.cli.in_use import refused_when_in_use
     from engine.cli.main import open_existing
 
     def list_products(db: Path, status: str | None, as_json: bool) -> None:
@@ -402,7 +403,8 @@ def register(app: typer.Typer) -> None:
         if not db.exists():
             err.print(f"[red]error:[/red] no database at {escape(str(db))}", highlight=False)
             raise typer.Exit(1)
-        receipt, label = asyncio.run(_set_attributes(db, key, attributes))
+        with refused_when_in_use():
+            receipt, label = asyncio.run(_set_attributes(db, key, attributes))
         if receipt.outcome in ("error", "ignored"):
             err.print(
                 f"[red]error:[/red] {escape(str(receipt.entity))}: not saved "
@@ -487,10 +489,13 @@ def register(app: typer.Typer) -> None:
 async def _set_attributes(db: Path, key: str, attributes: dict[str, Any]) -> tuple[Any, str]:
     """Publish the attributes through the library function; (receipt, status label)."""
     from engine.cli.debug import load_charts
+    from engine.cli.in_use import MERCHANT_WAIT
     from engine.runtime import Engine
     from statecharts.merchant import set_product_attributes
 
-    engine = await Engine.open(db, charts=load_charts(), run_timers=False, run_outbox=False)
+    engine = await Engine.open(
+        db, charts=load_charts(), run_timers=False, run_outbox=False, lock_wait=MERCHANT_WAIT
+    )
     try:
         listing_key = await _listing_key(engine, key)
         try:

@@ -32,6 +32,7 @@ def register(app: typer.Typer) -> None:
         work held until the shop is set up and authorized again."""
         from engine import Engine
         from engine.chartset import discover_packages
+        from engine.cli.in_use import MERCHANT_WAIT, refused_when_in_use
         from engine.cli.main import _fail, out
 
         if not db.exists():
@@ -39,7 +40,11 @@ def register(app: typer.Typer) -> None:
 
         async def run() -> tuple[str, str | None, str]:
             engine = await Engine.open(
-                db, list(discover_packages().values()), run_timers=False, run_outbox=False
+                db,
+                list(discover_packages().values()),
+                run_timers=False,
+                run_outbox=False,
+                lock_wait=MERCHANT_WAIT,
             )
             try:
                 receipt = await disconnect(engine, key, reason=reason)
@@ -53,7 +58,8 @@ def register(app: typer.Typer) -> None:
                 await engine.stop()
 
         try:
-            outcome, why, label = asyncio.run(run())
+            with refused_when_in_use():
+                outcome, why, label = asyncio.run(run())
         except UnknownShop as unknown:
             raise _fail(str(unknown), 2) from None
         if outcome != "transitioned":

@@ -4,8 +4,10 @@
     channelsync commands retry ID --db sync.db [--reason TEXT] [--by NAME]
     channelsync commands discard ID --db sync.db [--reason TEXT] [--by NAME]
 
-Exit codes: 0 done; 1 the action is refused by the command's status (a done,
-discarded or inert command); 2 bad input (no such id, an unknown status).
+A command a dispatcher has claimed shows as ``running``, with the claimant
+and when its lease ends (ENG-10). Exit codes: 0 done; 1 the action is refused
+by the command's status (a done, discarded or inert command, or the retry of
+a running one); 2 bad input (no such id, an unknown status).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def iso(timestamp: float | None) -> str | None:
 
 def command_json(view: CommandView) -> dict[str, Any]:
     record = view.as_dict()
-    for key in ("next_attempt_at", "created_at", "done_at"):
+    for key in ("next_attempt_at", "created_at", "done_at", "claim_until"):
         record[key] = iso(record[key])
     for action in record["actions"]:
         action["at"] = iso(action["at"])
@@ -82,8 +84,9 @@ def commands(
         str | None,
         typer.Option(
             "--status",
-            help="pending, held, parked, failed (parked or pending a retry), done, discarded,"
-            " inert, open (pending, held and parked: the default) or all.",
+            help="pending, running (claimed by a dispatcher whose call is under way), held,"
+            " parked, failed (parked or pending a retry), done, discarded, inert, open"
+            " (pending, running, held and parked: the default) or all.",
         ),
     ] = None,
     entity: Annotated[str | None, typer.Option("--entity", help="Only this entity's.")] = None,

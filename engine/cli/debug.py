@@ -16,6 +16,7 @@ from rich.progress import Progress
 
 from engine.charts.loader import ChartLoadError, read_chart_file
 from engine.chartset import ChartSet, discover_packages
+from engine.cli.in_use import refused_when_in_use
 from engine.cli.main import _fail, _print_json, _table, app, err, open_existing, out
 from engine.gc_tuning import tune_gc
 from engine.history import entity_history
@@ -197,7 +198,8 @@ def ingest(
         return counts
 
     try:
-        counts = asyncio.run(run())
+        with refused_when_in_use():
+            counts = asyncio.run(run())
     except LogFileError as error:
         raise _fail(str(error)) from None
     out.print(

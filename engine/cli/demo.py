@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from engine.chartset import discover_packages
+from engine.cli.in_use import refused_when_in_use
 from engine.cli.main import app, out
 from engine.clock import FakeClock
 from engine.logs import configure_logging
@@ -75,8 +76,10 @@ def demo(
     elif db.exists():
         raise typer.BadParameter(f"{db} exists; the demo wants a fresh file", param_hint="--db")
     stories = list(entry_points(group=DEMO_ENTRY_POINT_GROUP))
-    if stories and not engine_only:
-        stories[0].load()(db)
-    else:
-        asyncio.run(play_parcel_story(db))
+    # A fresh file, but another demo may have just been started on the same path.
+    with refused_when_in_use():
+        if stories and not engine_only:
+            stories[0].load()(db)
+        else:
+            asyncio.run(play_parcel_story(db))
     out.print(f"Database: {db}", highlight=False)

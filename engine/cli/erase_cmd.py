@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from engine.cli.in_use import refused_when_in_use
 from engine.cli.main import _fail, app, out
 from engine.erasure import ErasureRefused
 
@@ -44,7 +45,8 @@ def erase(
         return "already erased" if receipt.outcome == "duplicate" else "erased"
 
     try:
-        outcome = asyncio.run(run())
+        with refused_when_in_use():  # serve holds the database (ENG-10): one line, exit 1
+            outcome = asyncio.run(run())
     except (ErasureRefused, ValueError) as error:
         raise _fail(str(error), 2) from None
     out.print(f"{entity}: personal data {outcome}", highlight=False)

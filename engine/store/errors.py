@@ -29,3 +29,15 @@ class WriteNotAcknowledged(StoreError):
 class DatabaseMoved(StoreError):
     """The database file was removed or replaced while the store had it open:
     SQLite would go on writing to the unlinked file, so writes are refused."""
+
+
+class DatabaseInUse(StoreError):
+    """Another process (or another open engine) writes to this database (ENG-10)."""
+
+    def __init__(self, db: str, holder: str) -> None:
+        super().__init__(
+            f"the database {db} is in use by {holder}; one process writes to a database"
+            " at a time: stop that one first (read commands such as `state` still work)"
+        )
+        self.db = db
+        self.holder = holder

@@ -158,6 +158,12 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX dead_letters_by_digest ON dead_letters (source, digest);
     CREATE INDEX dead_letters_by_last_seen ON dead_letters (last_seen);
     """,
+    # writer: outbox claims (ENG-10). Who runs a command and until when (its
+    # lease), so two processes on one database never run the same command.
+    """
+    ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+    ALTER TABLE outbox ADD COLUMN claim_until REAL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -594,6 +594,15 @@ async def test_products_set_finds_the_listing_of_a_product_id(shop):
 async def test_prod10_products_set_saves_the_attributes_through_the_library(shop, db_path):
     """PROD-10 end to end: needs statecharts.merchant (the listing flows' library API)."""
     pytest.importorskip("statecharts.merchant")
+    # `products set` writes, so it takes the database's lock (ENG-10): the
+    # harness's engine lets go first, and what was saved is read back as a
+    # merchant reads it.
+    await shop.engine.stop()
+
+    async def attributes_of(key: str) -> dict[str, Any]:
+        shown = await invoke_cli("state", "--db", str(db_path), "--entity", key, "--json")
+        return json.loads(shown.stdout)[0]["data"]["attributes"]
+
     result = await invoke_cli(
         "products",
         "set",
@@ -608,7 +617,7 @@ async def test_prod10_products_set_saves_the_attributes_through_the_library(shop
         "7182427311584347905",
     )
     assert result.exit_code == 0, result.output
-    attributes = (await shop.data(listing("p2")))["attributes"]
+    attributes = await attributes_of(listing("p2"))
     assert attributes["category_id"] == "600002"
     assert attributes["package_dimensions"] == {
         "length": 30,
@@ -627,4 +636,4 @@ async def test_prod10_products_set_saves_the_attributes_through_the_library(shop
         "products", "set", listing("p2"), "--db", str(db_path), "--clear", "certifications"
     )
     assert cleared.exit_code == 0, cleared.output
-    assert not (await shop.data(listing("p2")))["attributes"].get("certifications")
+    assert not (await attributes_of(listing("p2"))).get("certifications")
