@@ -4,11 +4,12 @@ Topics: products/update and products/delete (listing changes), orders/update
 (a fulfillment with tracking, or payment/status changes made in Shoplazza),
 orders/cancelled, app/uninstalled. Orders are matched to their TikTok order by
 the ``tiktok_order:<id>`` tag the channel put on them. Shoplazza sends no
-delivery id. A product update, a product deletion and a fulfillment are named
-by the change itself (the object's id and its ``updated_at``), so a redelivery
-and the scheduled pull of the same change are one event (PLAT-3, PLAT-8);
-other bodies by a hash of topic and body (a redelivery of the same body is a
-duplicate).
+delivery id. A product update and a fulfillment are named by the change
+itself (the object's id and its ``updated_at``), so a redelivery and the
+scheduled pull of the same change are one event (PLAT-3, PLAT-8); order
+changes by a hash of topic and body (a redelivery of the same body is a
+duplicate). A deletion or an uninstall is a report named per delivery
+(`report_event_id`).
 
 Neither the ``X-Shoplazza-Topic`` nor the ``X-Shoplazza-Shop-Domain`` header
 is covered by the signature (PLAT-9), so neither decides anything alone: a
@@ -24,6 +25,7 @@ a body resent under another store's domain reaches nothing
 from __future__ import annotations
 
 import hashlib
+import uuid
 from typing import Any
 
 from pydantic_core import from_json, to_json
@@ -67,6 +69,16 @@ def product_event_id(product: dict[str, Any]) -> str | None:
         "collection_ids": product.get("collection_ids"),
     }
     return f"shoplazza:product:{product['id']}:{product['updated_at']}:{_digest(content)}"
+
+
+def report_event_id(topic: str, entity: str) -> str:
+    """A destructive topic's report: one per delivery. Its body may be
+    byte-identical to an earlier one that Shoplazza's API refused (a replay,
+    a product deleted long after a forged report), so a report is never
+    taken for a duplicate of an earlier one; the chart keeps repeats harmless
+    (one check at a time, none once the deletion or uninstall is done)."""
+    kind = topic.replace("/", "-")
+    return f"shoplazza:report:{kind}:{entity}:{uuid.uuid4().hex}"
 
 
 def product_removed_event_id(product_id: str) -> str:
@@ -207,7 +219,8 @@ def translate(topic: str, shop_domain: str, body: bytes) -> list[dict[str, Any]]
 
     if topic == "app/uninstalled":
         _uninstalled_store(doc, store)
-        return [event("connection.uninstall_reported", f"shop:{store}", {})]
+        shop = f"shop:{store}"
+        return [event("connection.uninstall_reported", shop, {}, report_event_id(topic, shop))]
     if topic == "products/update":
         product = _updated_product(doc)
         # Shoplazza's own fields only: the listing merges them into what it
@@ -222,12 +235,13 @@ def translate(topic: str, shop_domain: str, body: bytes) -> list[dict[str, Any]]
         ]
     if topic == "products/delete":
         product_id = _deleted_product(doc)
+        listing = f"listing:{store}:{product_id}"
         return [
             event(
                 "listing.deletion_reported",
-                f"listing:{store}:{product_id}",
+                listing,
                 {"product_id": product_id},
-                product_removed_event_id(product_id),
+                report_event_id(topic, listing),
             )
         ]
     if topic in ("orders/update", "orders/cancelled"):
