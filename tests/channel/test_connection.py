@@ -704,8 +704,8 @@ async def test_conn4_conn6_over_http_warning_expiry_then_uninstall_and_reinstall
     """CONN-4, CONN-6, over the sandboxes' HTTP: webhook 7 (its expiration time
     a string of digits) warns, the timer ends the authorization at that time,
     a re-authorization cures it; Shoplazza's app/uninstalled, confirmed by
-    the store's revoked token, ends the connection, and the reinstall's OAuth callback is refused until setup ran
-    again with the terms."""
+    the store's revoked token, ends the connection, and the reinstall's OAuth
+    callback is refused until setup ran again with the terms."""
     from adapters.sandbox.story import SHOP as STORY_SHOP
     from adapters.sandbox.story import Sandboxes, connect_shop
 
