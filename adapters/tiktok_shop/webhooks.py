@@ -94,7 +94,15 @@ async def translate(body: bytes, directory: EntityDirectory) -> list[dict[str, A
     """The events a verified webhook body stands for (possibly none)."""
     try:
         webhook = TikTokWebhook.model_validate(from_json(body))
-    except (ValueError, ValidationError) as err:
+    except ValidationError as err:
+        # Where and what kind of error, never the input: the reason is kept
+        # with the dead letter and logged (SEC-5: reasons carry no body content).
+        wrong = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: {e['type']}"
+            for e in err.errors(include_input=False, include_url=False)[:10]
+        )
+        raise WebhookRejected(f"not a TikTok webhook: {wrong}") from None
+    except ValueError as err:
         raise WebhookRejected(f"not a TikTok webhook: {err}") from None
     _id(webhook.shop_id, "shop_id")
     base_id = event_id_for(webhook, body)
