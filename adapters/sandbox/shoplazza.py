@@ -188,6 +188,7 @@ class ShoplazzaSandbox:
                 Route(
                     "/sandbox/products/{id}/{action}", self.admin_product_action, methods=["POST"]
                 ),
+                Route("/sandbox/app/{action}", self.admin_app_action, methods=["POST"]),
             ]
         )
 
@@ -507,6 +508,16 @@ class ShoplazzaSandbox:
             return JSONResponse(self.order_action(order_id, action))
         except (KeyError, ValueError) as error:
             return JSONResponse({"error": str(error)}, status_code=400)
+
+    async def admin_app_action(self, request: Request) -> Response:
+        """The merchant uninstalls or installs the app (``uninstall``, ``install``)."""
+        action = request.path_params["action"]
+        if action == "uninstall":
+            self.uninstall()
+            return JSONResponse({"installed": False})
+        if action == "install":
+            return JSONResponse({"installed": True, "access_token": self.install()})
+        return JSONResponse({"error": f"unknown app action {action!r}"}, status_code=400)
 
     async def admin_product_action(self, request: Request) -> Response:
         raw = await request.body()

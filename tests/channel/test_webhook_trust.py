@@ -148,7 +148,10 @@ async def test_plat9_prod8_conn6_a_genuine_deletion_and_uninstall_act_once_confi
     reported = kinds.index("listing.deletion_reported")
     assert kinds.index("listing.product_removed") > reported
 
-    box.shoplazza.uninstall()
+    # The merchant uninstalls the app (the sandbox's admin route, as an
+    # integrator would drive the standalone sandbox).
+    answer = await box.admin.post(f"{box.servers[1].url}/sandbox/app/uninstall")
+    assert answer.json() == {"installed": False}
     await box.settle()
     shop = await engine.entity(SHOP)
     assert shop.state == "not_connected"
