@@ -52,8 +52,9 @@ def register_connection(rules: Rules) -> None:
 
 
 def _store_and_product(listing: str) -> tuple[str, str]:
-    """``listing:<store>:<product id>`` -> (store, product id)."""
-    _kind, store, product_id = listing.split(":", 2)
+    """``listing:<store>:<product id>`` -> (store, product id); a key without a
+    store part (a test chart walk's) gives an empty store."""
+    store, _, product_id = listing.partition(":")[2].rpartition(":")
     return store, product_id
 
 
