@@ -59,7 +59,7 @@ class ShoplazzaInbound:
             events = translate_shoplazza(topic, headers.get("x-shoplazza-shop-domain", ""), body)
         except Exception as error:
             raise InboundRejected(f"{type(error).__name__}: {error}") from None
-        known = [e for e in events if await self.entities.exists(e["entity"])]
+        known = [e for e in events if await self._known(e)]
         if len(known) < len(events):
             log.info(
                 "shoplazza webhook not for this channel",
@@ -67,3 +67,10 @@ class ShoplazzaInbound:
                 dropped=[e["entity"] for e in events if e not in known],
             )
         return known
+
+    async def _known(self, event: dict[str, Any]) -> bool:
+        """The event's entity exists, and so does the listing a deletion report is about."""
+        listing = event["payload"].get("listing")
+        return await self.entities.exists(event["entity"]) and (
+            listing is None or await self.entities.exists(listing)
+        )

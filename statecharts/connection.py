@@ -34,7 +34,7 @@ def register(rules: Rules) -> None:
             "products.add_collection": p.AddCollection,
         }
     )
-    confirmations.register_connection(rules)
+    confirmations.register(rules)
     rules.guard("store_in_us")(store_in_us)
     rules.guard("has_tiktok_shop_account")(has_tiktok_shop_account)
     rules.guard("terms_checked", refusal="TikTok's data-usage terms must be accepted to continue")(

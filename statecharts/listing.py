@@ -12,7 +12,6 @@ from typing import Any
 
 from engine.charts.schema import parse_duration
 from engine.rules import Rules, StepContext
-from statecharts import confirmations
 from statecharts import payloads as p
 from statecharts.product_checks import check_product, content_fields, price_in_range
 from statecharts.shoplazza_product import is_stale, merge_product, shoplazza_fields
@@ -39,7 +38,6 @@ def register(rules: Rules) -> None:
             "listing.reactivate": p.Reactivate,
         }
     )
-    confirmations.register_listing(rules)
     rules.guard("passes_checks", refusal="the product fails the required-field checks")(
         passes_checks
     )

@@ -46,21 +46,17 @@ class ShoplazzaConfirmations:
             raise CommandFailed(f"cannot confirm the deletion: {error}") from None
         except ShoplazzaError as error:
             if error.status == 404:
-                return [
-                    _result(
-                        command,
-                        "listing.product_removed",
-                        listing,
-                        {"reason": "deleted"},
-                    )
-                ]
+                return [_result(command, "listing.product_removed", listing, {"reason": "deleted"})]
             _unconfirmed(error, "the deletion")
         return [
             _result(
                 command,
-                "listing.deletion_refused",
-                listing,
-                {"reason": "deletion reported but the product still exists in Shoplazza"},
+                "connection.deletion_refused",
+                command.payload["connection"],
+                {
+                    "listing": listing,
+                    "reason": "deletion reported but the product still exists in Shoplazza",
+                },
             )
         ]
 
@@ -101,7 +97,7 @@ def _result(
     return {
         "event_id": f"result:{command.idempotency_key}",
         "type": type_,
-        "source": "shoplazza",
+        "source": "shoplazza-confirm",
         "entity": entity,
         "payload": payload,
     }

@@ -236,11 +236,12 @@ def translate(topic: str, shop_domain: str, body: bytes) -> list[dict[str, Any]]
     if topic == "products/delete":
         product_id = _deleted_product(doc)
         listing = f"listing:{store}:{product_id}"
+        shop = f"shop:{store}"
         return [
             event(
-                "listing.deletion_reported",
-                listing,
-                {"product_id": product_id},
+                "connection.deletion_reported",
+                shop,
+                {"listing": listing, "product_id": product_id},
                 report_event_id(topic, listing),
             )
         ]

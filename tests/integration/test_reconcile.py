@@ -229,9 +229,12 @@ async def test_plat8_plat9_a_deletion_whose_webhook_was_dropped_deactivates_the_
     assert box.tiktok.products[tiktok_id]["status"] == "SELLER_DEACTIVATED"
     late = json.dumps({"product": {"id": SHIRT}}).encode()
     [webhook] = translate_shoplazza("products/delete", box.shoplazza.domain, late)
-    assert webhook["type"] == "listing.deletion_reported"
-    receipt = await box.service.engine.publish(webhook)
-    assert receipt.outcome == "ignored" and not receipt.commands
+    assert webhook["type"] == "connection.deletion_reported"
+    await box.service.engine.publish(webhook)
+    await box.settle()
+    history = await box.service.engine.history(f"listing:{STORE}:{SHIRT}")
+    assert [e["to_state"] for e in history].count("deactivated") == 1
+    assert (await box.service.engine.entity(f"listing:{STORE}:{SHIRT}")).state == "deactivated"
 
 
 async def test_plat9_a_product_missing_from_one_list_answer_is_not_taken_for_deleted(box):
