@@ -38,6 +38,7 @@ def register(rules: Rules) -> None:
             "listing.reactivate": p.Reactivate,
         }
     )
+
     rules.guard("passes_checks", refusal="the product fails the required-field checks")(
         passes_checks
     )
