@@ -24,3 +24,8 @@ class StoreDirectory:
             (tiktok_product_id,),
         )
         return rows[0][0] if rows else None
+
+    async def exists(self, key: str) -> bool:
+        """Does the channel have this entity (any chart, any state)?"""
+        rows = await self.store.fetchall("SELECT 1 FROM entities WHERE key = ?", (key,))
+        return bool(rows)

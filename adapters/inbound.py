@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from adapters.base import InboundRejected, rejection_reason
 from adapters.shoplazza import verify_webhook as verify_shoplazza
@@ -11,6 +11,9 @@ from adapters.shoplazza.webhooks import translate as translate_shoplazza
 from adapters.tiktok_shop import verify_webhook as verify_tiktok
 from adapters.tiktok_shop.webhooks import EntityDirectory
 from adapters.tiktok_shop.webhooks import translate as translate_tiktok
+from engine.logs import get_logger
+
+log = get_logger("channelsync.inbound")
 
 
 class TikTokInbound:
@@ -31,21 +34,43 @@ class TikTokInbound:
             raise InboundRejected(rejection_reason(error)) from None
 
 
+class Entities(Protocol):
+    async def exists(self, key: str) -> bool: ...
+
+
 class ShoplazzaInbound:
+    """Shoplazza deliveries. The shop-domain header is not signed (PLAT-9): an
+    event for an entity the channel does not have (a product it does not
+    sync, a store it was never set up for) is dropped, so a body resent under
+    another store's domain reaches nothing; the delivery is acknowledged."""
+
     name = "shoplazza"
 
-    def __init__(self, client_secret: str) -> None:
+    def __init__(self, client_secret: str, entities: Entities) -> None:
         self.client_secret = client_secret
+        self.entities = entities
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> bool:
         return verify_shoplazza(self.client_secret, body, headers.get("x-shoplazza-hmac-sha256"))
 
     async def translate(self, body: bytes, headers: Mapping[str, str]) -> list[dict[str, Any]]:
+        topic = headers.get("x-shoplazza-topic", "")
         try:
-            return translate_shoplazza(
-                headers.get("x-shoplazza-topic", ""),
-                headers.get("x-shoplazza-shop-domain", ""),
-                body,
-            )
+            events = translate_shoplazza(topic, headers.get("x-shoplazza-shop-domain", ""), body)
         except Exception as error:
             raise InboundRejected(rejection_reason(error)) from None
+        known = [e for e in events if await self._known(e)]
+        if len(known) < len(events):
+            log.info(
+                "shoplazza webhook not for this channel",
+                topic=topic[:64],
+                dropped=[e["entity"] for e in events if e not in known],
+            )
+        return known
+
+    async def _known(self, event: dict[str, Any]) -> bool:
+        """The event's entity exists, and so does the listing a deletion report is about."""
+        listing = event["payload"].get("listing")
+        return await self.entities.exists(event["entity"]) and (
+            listing is None or await self.entities.exists(listing)
+        )

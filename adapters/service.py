@@ -36,6 +36,7 @@ from adapters.plugins import (
 from adapters.receiver import build_receiver
 from adapters.shoplazza.client import ShoplazzaClient
 from adapters.shoplazza.commands import ShoplazzaCommands
+from adapters.shoplazza.confirm import ShoplazzaConfirmations
 from adapters.shoplazza.reconciler import ShoplazzaReconciler
 from adapters.tiktok_shop.client import TikTokClient
 from adapters.tiktok_shop.commands import TikTokCommands
@@ -127,7 +128,12 @@ class ChannelService:
         self.shoplazza = shoplazza
         self.directory = StoreDirectory(engine.store)
         self.puller = TikTokPuller(
-            tiktok, engine.publish_many, self._connected_shops, engine.store, self.directory
+            tiktok,
+            engine.publish_many,
+            self._connected_shops,
+            engine.store,
+            self.directory,
+            dead_letter=engine.record_dead_letter,
         )
         self.reconciler = ShoplazzaReconciler(
             shoplazza,
@@ -136,12 +142,13 @@ class ChannelService:
             engine.store,
             engine.store,
             engine.clock,
+            dead_letter=engine.record_dead_letter,
         )
         self.inbound: dict[str, InboundAdapter] = {
             "tiktok": TikTokInbound(
                 config.tiktok_app_key, config.tiktok_app_secret, self.directory
             ),
-            "shoplazza": ShoplazzaInbound(config.shoplazza_client_secret),
+            "shoplazza": ShoplazzaInbound(config.shoplazza_client_secret, self.directory),
         }
         self.plugins = list(plugins)
         for plugin, adapter in self.plugins:
@@ -231,6 +238,10 @@ class ChannelService:
         )
         engine.outbox.handlers.update(resolvers.handlers())
         engine.outbox.handlers.update(AuthorizationGate(resolvers, platform).handlers())
+        # Asking Shoplazza whether a deletion or an uninstall happened needs no
+        # TikTok authorization: not gated, or an uninstall reported while TikTok
+        # is deauthorized would wait for a re-authorization (PLAT-9).
+        engine.outbox.handlers.update(ShoplazzaConfirmations(shoplazza).handlers())
         opened = await _open_plugins(plugins, engine, clock, config)
         service = cls(config, engine, tiktok, shoplazza, opened)
         if run_loops:

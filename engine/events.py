@@ -13,9 +13,39 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+)
 
+# What the log may hold (keys recorded before the stricter check below).
 ENTITY_KEY_PATTERN = r"^[a-z][a-z0-9_]*:[^\s]+$"
+# What a new event may name (SEC-5): a kind, a colon and a printable id
+# without path separators, whitespace or "..", at most 200 characters. An id
+# that could be read as a path or hide in a log line never names an entity.
+ENTITY_KEY_MAX = 200
+_KEY_FORBIDDEN = frozenset("/\\")
+LOGGED = {"logged": True}
+
+
+def check_entity_key(key: str) -> str:
+    """``key`` if a new event may name it, else ValueError with the reason."""
+    kind, _, ident = key.partition(":")
+    if len(key) > ENTITY_KEY_MAX:
+        raise ValueError(f"entity key longer than {ENTITY_KEY_MAX} characters")
+    if not ident or not kind:
+        raise ValueError("entity key is not <kind>:<id>")
+    if not ident.isprintable() or any(c.isspace() or c in _KEY_FORBIDDEN for c in ident):
+        raise ValueError("entity id holds whitespace, '/', '\\' or an unprintable character")
+    if ".." in ident:
+        raise ValueError("entity id holds '..'")
+    return key
 
 
 class Payload(BaseModel):
@@ -47,6 +77,13 @@ class Event(BaseModel):
     occurred_at: float | None = None
     received_at: float | None = None
     payload: Payload
+
+    @field_validator("entity")
+    @classmethod
+    def _strict_key(cls, key: str, info: ValidationInfo) -> str:
+        if info.context is not None and info.context.get("logged"):
+            return key  # history is replayed as it was recorded
+        return check_entity_key(key)
 
     @property
     def entity_kind(self) -> str:
@@ -127,11 +164,13 @@ class EventTypes:
         if model is None:
             from pydantic_core import from_json
 
-            return self.parse({**envelope, "type": event_type, "payload": from_json(payload)})
+            return self.parse(
+                {**envelope, "type": event_type, "payload": from_json(payload)}, LOGGED
+            )
         try:
             envelope["payload"] = self._payloads[event_type].model_validate_json(payload)
             envelope["type"] = event_type
-            return model.model_validate(envelope)
+            return model.model_validate(envelope, context=LOGGED)
         except ValidationError as err:
             entity = envelope.get("entity")
             raise EventRejected(
@@ -145,8 +184,12 @@ class EventTypes:
         except ValidationError as err:
             raise EventRejected(describe_validation_error(err), _guess_entity_json(raw)) from None
 
-    def parse(self, obj: Mapping[str, Any] | Event) -> Event:
-        """Validate a mapping (or re-validate an Event) against the registry."""
+    def parse(
+        self, obj: Mapping[str, Any] | Event, context: Mapping[str, Any] | None = None
+    ) -> Event:
+        """Validate a mapping (or re-validate an Event) against the registry.
+        ``context`` `LOGGED`: an event read back from the log (its key is not
+        checked again)."""
         if isinstance(obj, Event):
             # An exact type check: ABCMeta's isinstance is slow on this hot path.
             if type(obj) is self._envelopes.get(obj.type):
@@ -154,7 +197,7 @@ class EventTypes:
             obj = obj.model_dump(mode="python")
             obj["payload"] = dict(obj["payload"])
         try:
-            return self._union().validate_python(obj)
+            return self._union().validate_python(obj, context=context)
         except ValidationError as err:
             entity = obj.get("entity") if isinstance(obj, Mapping) else None
             raise EventRejected(

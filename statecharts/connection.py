@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from engine.rules import Rules, StepContext
+from statecharts import confirmations
 from statecharts import payloads as p
 
 US = "US"
@@ -33,6 +34,7 @@ def register(rules: Rules) -> None:
             "products.add_collection": p.AddCollection,
         }
     )
+    confirmations.register(rules)
     rules.guard("store_in_us")(store_in_us)
     rules.guard("has_tiktok_shop_account")(has_tiktok_shop_account)
     rules.guard("terms_checked", refusal="TikTok's data-usage terms must be accepted to continue")(

@@ -83,6 +83,11 @@ def _instant(text: Any) -> datetime | None:
     return moment if moment.tzinfo is not None else None
 
 
+def is_zoned_time(text: Any) -> bool:
+    """Is ``text`` an ISO 8601 time with a zone (as Shoplazza's ``updated_at`` is)?"""
+    return _instant(text) is not None
+
+
 def is_stale(stored: dict[str, Any], change: dict[str, Any]) -> bool:
     """True when ``change`` is an older version than the stored product.
 

@@ -1,4 +1,10 @@
-"""A Shoplazza sandbox: products, collections, orders, carriers, signed webhooks."""
+"""A Shoplazza sandbox: products, collections, orders, carriers, signed webhooks.
+
+Like Shoplazza, it answers 404 for a product that was deleted and 401 for an
+access token once the app is uninstalled (the token is revoked, and no more
+webhooks are sent to the app); a reinstall issues a new token. The channel
+confirms products/delete and app/uninstalled against exactly these answers
+(PLAT-9)."""
 
 from __future__ import annotations
 
@@ -150,6 +156,9 @@ class ShoplazzaSandbox:
         self.calls: list[tuple[str, str]] = []
         self._ids = itertools.count(30001)
         self._window: list[float] = []
+        self.installed = True
+        self.revoked_tokens: set[str] = set()
+        self._installs = itertools.count(2)
         self.app = Starlette(
             routes=[
                 Route(f"{PREFIX}/products", self.api(self.list_products), methods=["GET"]),
@@ -160,6 +169,7 @@ class ShoplazzaSandbox:
                     methods=["GET"],
                 ),
                 Route(f"{PREFIX}/tracking/carriers", self.api(self.carriers), methods=["GET"]),
+                Route(f"{PREFIX}/shop", self.api(self.shop), methods=["GET"]),
                 Route(f"{PREFIX}/orders", self.api(self.list_orders), methods=["GET"]),
                 Route(f"{PREFIX}/orders", self.api(self.create_order), methods=["POST"]),
                 Route(f"{PREFIX}/orders/{{id}}", self.api(self.update_order), methods=["PUT"]),
@@ -178,6 +188,7 @@ class ShoplazzaSandbox:
                 Route(
                     "/sandbox/products/{id}/{action}", self.admin_product_action, methods=["POST"]
                 ),
+                Route("/sandbox/app/{action}", self.admin_app_action, methods=["POST"]),
             ]
         )
 
@@ -194,14 +205,42 @@ class ShoplazzaSandbox:
         }
 
     def send_webhook(self, topic: str, doc: dict[str, Any]) -> None:
+        """Send a webhook to the app, as long as it is installed."""
+        if not self.installed:
+            return
         self.webhooks.enqueue(
             json.dumps(doc, separators=(",", ":")).encode(), {"X-Shoplazza-Topic": topic}
         )
 
+    def uninstall(self) -> None:
+        """The merchant uninstalls the app: its access token stops working at
+        once, app/uninstalled is its last webhook, and no more follow."""
+        if not self.installed:
+            return
+        stamp = self._now()
+        self.send_webhook(
+            "app/uninstalled", {"id": self.store, "domain": self.domain, "uninstalled_at": stamp}
+        )
+        self.installed = False
+        self.revoked_tokens.add(self.access_token)
+
+    def install(self) -> str:
+        """The merchant installs the app again: a new access token, returned
+        (the channel is configured with it, as an operator would)."""
+        if not self.installed:
+            self.access_token = f"{self.access_token.split('~')[0]}~{next(self._installs)}"
+            self.installed = True
+        return self.access_token
+
     def api(self, handler: Any) -> Any:
         async def endpoint(request: Request) -> Response:
             self.calls.append((request.method, request.url.path))
-            if request.headers.get("Access-Token") != self.access_token:
+            token = request.headers.get("Access-Token")
+            if token in self.revoked_tokens:
+                return JSONResponse(
+                    {"errors": "access token revoked: the app was uninstalled"}, status_code=401
+                )
+            if token != self.access_token or not self.installed:
                 return JSONResponse({"errors": "invalid access token"}, status_code=401)
             wall = time.monotonic()
             self._window = [t for t in self._window if wall - t < 1.0]
@@ -244,6 +283,10 @@ class ShoplazzaSandbox:
 
     async def carriers(self, request: Request, body: Any) -> Response:
         return JSONResponse({"tracking_carriers": CARRIERS})
+
+    async def shop(self, request: Request, body: Any) -> Response:
+        """The store the token belongs to (Shoplazza's Shop API)."""
+        return JSONResponse({"shop": {"id": self.store, "domain": self.domain}})
 
     async def list_orders(self, request: Request, body: Any) -> Response:
         """Order List: page by ``page`` (from 1) and ``limit`` (up to 250), oldest
@@ -465,6 +508,16 @@ class ShoplazzaSandbox:
             return JSONResponse(self.order_action(order_id, action))
         except (KeyError, ValueError) as error:
             return JSONResponse({"error": str(error)}, status_code=400)
+
+    async def admin_app_action(self, request: Request) -> Response:
+        """The merchant uninstalls or installs the app (``uninstall``, ``install``)."""
+        action = request.path_params["action"]
+        if action == "uninstall":
+            self.uninstall()
+            return JSONResponse({"installed": False})
+        if action == "install":
+            return JSONResponse({"installed": True, "access_token": self.install()})
+        return JSONResponse({"error": f"unknown app action {action!r}"}, status_code=400)
 
     async def admin_product_action(self, request: Request) -> Response:
         raw = await request.body()

@@ -97,5 +97,10 @@ class ShoplazzaClient:
         data = await self.call("GET", f"/collections/{collection_id}/products")
         return data.get("products", [])
 
+    async def shop(self) -> dict[str, Any]:
+        """The store this client's access token belongs to; 401 once the app is
+        uninstalled (the token is revoked with it)."""
+        return (await self.call("GET", "/shop")).get("shop", {})
+
     async def carriers(self) -> list[dict[str, Any]]:
         return (await self.call("GET", "/tracking/carriers")).get("tracking_carriers", [])

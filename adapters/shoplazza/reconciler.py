@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from adapters.ids import DeadLetter, InvalidId, refuse_pulled, shoplazza_id
 from adapters.pulls import FIRST_LOOKBACK, OVERLAP, CursorStore, Publish, isolated, publish_new
 from adapters.shoplazza.client import ShoplazzaClient, ShoplazzaError
 from adapters.shoplazza.webhooks import (
@@ -79,8 +80,10 @@ class ShoplazzaReconciler:
         *,
         overlap: int = OVERLAP,
         stock_slice: int = STOCK_SLICE,
+        dead_letter: DeadLetter | None = None,
     ) -> None:
         self.client = client
+        self.dead_letter = dead_letter
         self.publish_many = publish_many
         self.stores = stores
         self.cursors = cursors
@@ -184,12 +187,17 @@ class ShoplazzaReconciler:
         return await self._commit(name, store, "fulfillments", events, _iso(now), now)
 
     async def _fulfillment_events(self, order: dict[str, Any], since: float) -> list[dict]:
-        tiktok_id = tiktok_order_id(order)
-        if tiktok_id is None:
-            return []  # not a TikTok Shop order
+        try:
+            tiktok_id = tiktok_order_id(order)
+            if tiktok_id is None:
+                return []  # not a TikTok Shop order
+            # The id goes into a request path: Shoplazza's format only (SEC-5).
+            order_id = shoplazza_id(order.get("id"), "order id")
+        except InvalidId as error:
+            await refuse_pulled(self.dead_letter, order, "shoplazza-pull", error)
+            return []
         if order.get("fulfillment_status") in UNSHIPPED:
             return []  # nothing shipped yet: no fulfillment to read (saves a call)
-        order_id = str(order["id"])
         answer = await self.client.call("GET", f"/orders/{order_id}/fulfillments")
         fulfillments = sorted(
             answer.get("fulfillments") or [], key=lambda f: _seconds(f["created_at"])

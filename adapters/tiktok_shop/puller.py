@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
+from adapters.ids import DeadLetter, InvalidId, refuse_pulled, tiktok_id
 from adapters.pulls import FIRST_LOOKBACK, OVERLAP, CursorStore, Publish, isolated, publish_new
 from adapters.tiktok_shop.client import TikTokClient
 from adapters.tiktok_shop.webhooks import (
@@ -40,8 +41,9 @@ class ListingDirectory(Protocol):
 
 
 def order_event(order: dict[str, Any], tiktok_shop_id: str) -> dict[str, Any]:
-    """An order as Search Orders returns it, as the event its webhook 1 would be."""
-    order_id, status = str(order["id"]), order["status"]
+    """An order as Search Orders returns it, as the event its webhook 1 would be.
+    `InvalidId` for an order id that is not TikTok's (SEC-5)."""
+    order_id, status = tiktok_id(order.get("id"), "order id"), order["status"]
     return {
         "event_id": order_status_event_id(order_id, status, order["update_time"]),
         "type": "order.status_changed",
@@ -67,8 +69,10 @@ class TikTokPuller:
         directory: ListingDirectory,
         *,
         overlap: int = OVERLAP,
+        dead_letter: DeadLetter | None = None,
     ) -> None:
         self.client = client
+        self.dead_letter = dead_letter
         self.publish_many = publish_many
         self.shops = shops
         self.cursors = cursors
@@ -99,7 +103,10 @@ class TikTokPuller:
         # a duplicate; the cursor still says only "everything up to now".
         filters = {"update_time_ge": since}
         async for order in self._search(shop, ORDER_SEARCH, filters, "orders", sort=True):
-            events.append(order_event(order, tiktok_shop_id))
+            try:
+                events.append(order_event(order, tiktok_shop_id))
+            except InvalidId as error:
+                await refuse_pulled(self.dead_letter, order, "tiktok-pull", error)
         return await self._commit(name, shop, "orders", events, now)
 
     # ------------------------------------------------------------------ products
@@ -110,7 +117,11 @@ class TikTokPuller:
         events = []
         filters = {"update_time_ge": since}
         async for product in self._search(shop, PRODUCT_SEARCH, filters, "products"):
-            product_id = str(product["id"])
+            try:
+                product_id = tiktok_id(product.get("id"), "product id")
+            except InvalidId as error:
+                await refuse_pulled(self.dead_letter, product, "tiktok-pull", error)
+                continue
             listing = await self.directory.listing_key(product_id)
             if listing is None:
                 continue  # not a product this channel listed

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import from_json
 
+from adapters.ids import tiktok_id
 from engine.events import describe_validation_error
 from statecharts.payloads import TikTokId
 
@@ -57,11 +58,10 @@ class EntityDirectory(Protocol):
     async def listing_key(self, tiktok_product_id: str) -> str | None: ...
 
 
-def _id(value: Any) -> str:
-    """An id as exact text: JSON integers arrive as Python ints, never floats (PLAT-6)."""
-    if isinstance(value, float):
-        raise WebhookRejected("a TikTok id arrived as a float; its digits cannot be trusted")
-    return str(value)
+def _id(value: Any, what: str = "TikTok id") -> str:
+    """An id as exact text (PLAT-6), in TikTok's format: digits only (SEC-5).
+    `InvalidId` otherwise; the inbound adapter makes it a dead letter."""
+    return tiktok_id(value, what)
 
 
 # Webhook 37's audit status, as the product status Search Products reports for it.
@@ -102,6 +102,7 @@ async def translate(body: bytes, directory: EntityDirectory) -> list[dict[str, A
         raise WebhookRejected(f"not a TikTok webhook: {describe_validation_error(err)}") from None
     except ValueError:
         raise WebhookRejected("not a TikTok webhook: the body is not JSON") from None
+    _id(webhook.shop_id, "shop_id")
     base_id = event_id_for(webhook, body)
     data = webhook.data
 
@@ -124,7 +125,7 @@ async def translate(body: bytes, directory: EntityDirectory) -> list[dict[str, A
 
     kind = webhook.type
     if kind == ORDER_STATUS_CHANGE:
-        order_id = _id(data["order_id"])
+        order_id = _id(data.get("order_id"), "order_id")
         return [
             event(
                 "order.status_changed",
@@ -140,12 +141,14 @@ async def translate(body: bytes, directory: EntityDirectory) -> list[dict[str, A
             )
         ]
     if kind == RECIPIENT_ADDRESS_UPDATE:
-        return [event("order.address_updated", f"order:{_id(data['order_id'])}", {})]
+        order_id = _id(data.get("order_id"), "order_id")
+        return [event("order.address_updated", f"order:{order_id}", {})]
     if kind in (CANCELLATION_STATUS_CHANGE, RETURN_STATUS_CHANGE):
+        order_id = _id(data.get("order_id"), "order_id")
         return [
             event(
                 "order.tiktok_return_changed",
-                f"order:{_id(data['order_id'])}",
+                f"order:{order_id}",
                 {
                     "return_id": str(data.get("return_id") or data.get("cancel_id") or ""),
                     "return_type": data.get("return_type", "CANCELLATION" if kind == 11 else ""),
@@ -174,7 +177,7 @@ async def translate(body: bytes, directory: EntityDirectory) -> list[dict[str, A
         PRODUCT_CATEGORY_CHANGE,
         PRODUCT_AUDIT_STATUS_CHANGE,
     ):
-        product_id = _id(data["product_id"])
+        product_id = _id(data.get("product_id"), "product_id")
         listing = await directory.listing_key(product_id)
         if listing is None:
             raise WebhookRejected(f"no listing for TikTok product {product_id}")
@@ -189,8 +192,10 @@ async def translate(body: bytes, directory: EntityDirectory) -> list[dict[str, A
                     "listing.category_changed",
                     listing,
                     {
-                        "category_id": _id(current),
-                        "previous_category_id": _id(previous) if previous else None,
+                        "category_id": _id(current, "current_category_id"),
+                        "previous_category_id": (
+                            _id(previous, "previous_category_id") if previous else None
+                        ),
                         "update_time": data.get("update_time"),
                     },
                 )

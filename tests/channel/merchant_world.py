@@ -119,6 +119,8 @@ def classify_tiktok(status: int, code: int | None, message: str) -> str:
 
 
 def classify_shoplazza(status: int, message: str) -> str:
+    if status == 401 and "revoked" in message:
+        return LAPSED  # the app was uninstalled: how the channel confirms it (PLAT-9)
     if status in SHOPLAZZA_BUSINESS:
         return BUSINESS
     if status in SHOPLAZZA_TRANSIENT or (status >= 500 and "injected" in message):
@@ -502,6 +504,9 @@ async def set_up(world: World) -> None:
     the chart refuses is the chart's answer, and the machine only looks at
     what the merchant then sees."""
     service = world.service
+    # Setting up again after an uninstall starts with installing the app in
+    # Shoplazza, whose new access token the channel is configured with.
+    service.shoplazza.access_token = world.shoplazza.install()
     await service.merchant(
         "connection.start_setup",
         SHOP,

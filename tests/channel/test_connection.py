@@ -707,9 +707,9 @@ def test_conn2_conn6_no_path_reaches_active_without_terms_after_the_last_end(ste
 async def test_conn4_conn6_over_http_warning_expiry_then_uninstall_and_reinstall(tmp_path):
     """CONN-4, CONN-6, over the sandboxes' HTTP: webhook 7 (its expiration time
     a string of digits) warns, the timer ends the authorization at that time,
-    a re-authorization cures it; Shoplazza's app/uninstalled ends the
-    connection, and the reinstall cannot start an authorization (CONN-7) until
-    setup ran again with the terms."""
+    a re-authorization cures it; Shoplazza's app/uninstalled, confirmed by
+    the store's revoked token, ends the connection, and the reinstall cannot
+    start an authorization (CONN-7) until setup ran again with the terms."""
     from adapters.sandbox.story import SHOP as STORY_SHOP
     from adapters.sandbox.story import Sandboxes, authorize, connect_shop
     from adapters.tiktok_shop.oauth import AuthorizationRefused
@@ -734,11 +734,12 @@ async def test_conn4_conn6_over_http_warning_expiry_then_uninstall_and_reinstall
         assert (await oauth()).status_code == 200
         assert await state() == "active"
 
-        box.shoplazza.send_webhook("app/uninstalled", {"id": "demo-store"})
+        box.shoplazza.uninstall()  # PLAT-9: confirmed by the revoked token's 401
         await box.settle()
         assert await state() == "not_connected"
         with pytest.raises(AuthorizationRefused, match="accept TikTok's data-usage terms"):
             await service.begin_authorization(STORY_SHOP)
+        service.shoplazza.access_token = box.shoplazza.install()
         await service.merchant(
             "connection.start_setup", STORY_SHOP, {"store_domain": "d", "store_country": "US"}
         )

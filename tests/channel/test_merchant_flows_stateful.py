@@ -25,7 +25,6 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -347,14 +346,8 @@ class MerchantFlows(RuleBasedStateMachine):
 
     @rule()
     def merchant_uninstalls_the_app(self) -> None:
-        stamp = datetime.fromtimestamp(self.w.clock.now(), UTC).isoformat()
-
-        def uninstall() -> None:
-            self.w.shoplazza.send_webhook(
-                "app/uninstalled", {"domain": self.w.shoplazza.domain, "uninstalled_at": stamp}
-            )
-
-        self.act(uninstall)
+        """Shoplazza revokes the store's token and sends app/uninstalled (PLAT-9)."""
+        self.act(self.w.shoplazza.uninstall)
 
     @precondition(lambda self: self.connection not in ACTIVE)
     @rule()

@@ -949,14 +949,33 @@ def test_prod10_a_products_webhook_carries_shoplazzas_fields_only():
     listing's product; a body without a product id is refused, not guessed."""
     import json
 
+    from adapters.ids import InvalidId
     from adapters.shoplazza.webhooks import ShoplazzaWebhookRejected, translate
 
-    body = {"product": {"id": 1001, "title": "Hat", "vendor": "x", "size_chart": "no"}}
+    stamp = "2026-05-01T10:00:00+08:00"
+    variant = {"id": "1001-1", "sku": "H", "barcode": "x"}
+    body = {
+        "product": {
+            "id": 1001,
+            "title": "Hat",
+            "vendor": "x",
+            "size_chart": "no",
+            "updated_at": stamp,
+            "variants": [variant],
+        }
+    }
     [event] = translate("products/update", "demo-store.myshoplaza.com", json.dumps(body).encode())
     assert event["entity"] == "listing:demo-store:1001"
-    assert event["payload"] == {"product": {"id": "1001", "title": "Hat"}}
+    assert event["payload"] == {
+        "product": {
+            "id": "1001",
+            "title": "Hat",
+            "updated_at": stamp,
+            "variants": [{"id": "1001-1", "sku": "H"}],
+        }
+    }
     for bad in ({"product": {"title": "no id"}}, {"product": ["x"]}, {"id": 1.5}):
-        with pytest.raises(ShoplazzaWebhookRejected):
+        with pytest.raises((ShoplazzaWebhookRejected, InvalidId)):
             translate("products/update", "demo-store.myshoplaza.com", json.dumps(bad).encode())
 
 

@@ -218,7 +218,7 @@ async def test_plat8_plat9_a_deletion_whose_webhook_was_dropped_deactivates_the_
     """PLAT-8, PROD-8, PLAT-9: the merchant deletes the product in Shoplazza,
     products/delete is lost; the stock sweep misses it in the list, Shoplazza
     confirms the 404, and the listing is deactivated on TikTok; the webhook
-    delivered late is the same event."""
+    delivered late reports a deletion that is already done: it changes nothing."""
     tiktok_id = await synced_shirt(box)
     box.shoplazza.faults.drop = 1.0
     box.shoplazza.product_action(SHIRT, "delete")
@@ -229,12 +229,12 @@ async def test_plat8_plat9_a_deletion_whose_webhook_was_dropped_deactivates_the_
     assert box.tiktok.products[tiktok_id]["status"] == "SELLER_DEACTIVATED"
     late = json.dumps({"product": {"id": SHIRT}}).encode()
     [webhook] = translate_shoplazza("products/delete", box.shoplazza.domain, late)
-    [pulled] = [
-        e
-        for e in await box.service.engine.history(f"listing:{STORE}:{SHIRT}")
-        if e["type"] == "listing.product_removed"
-    ]
-    assert webhook["event_id"] == pulled["event_id"]
+    assert webhook["type"] == "connection.deletion_reported"
+    await box.service.engine.publish(webhook)
+    await box.settle()
+    history = await box.service.engine.history(f"listing:{STORE}:{SHIRT}")
+    assert [e["to_state"] for e in history].count("deactivated") == 1
+    assert (await box.service.engine.entity(f"listing:{STORE}:{SHIRT}")).state == "deactivated"
 
 
 async def test_plat9_a_product_missing_from_one_list_answer_is_not_taken_for_deleted(box):
@@ -673,3 +673,30 @@ async def test_plat8_every_change_is_applied_once_however_it_arrives(
         assert final.state == expected.lower()
     finally:
         await engine.stop()
+
+
+async def test_sec5_pulled_orders_whose_ids_are_not_tiktoks_are_dead_letters(box):
+    """SEC-5, PLAT-8: Search Orders answering with order ids that are not TikTok
+    ids (a path, a word, a leading zero): each is a dead letter with the
+    reason, no order entity and no command; a genuine order in the same pass
+    is pulled as usual."""
+    box.tiktok.faults.drop = 1.0  # no webhook: only the pull can find them
+    bad = ["../../etc/passwd", "True", "0123"]
+    for order_id in bad:
+        box.tiktok.create_order([{"product_id": "1", "seller_sku": "x"}], order_id=order_id)
+    good = box.tiktok.create_order([{"product_id": "1", "seller_sku": "x"}])["id"]
+    engine = box.service.engine
+    commands_before = await engine.store.count("outbox")
+    await box.service.puller.pull_once()
+    assert await engine.entity(f"order:{good}") is not None
+    for order_id in bad:
+        assert await engine.entity(f"order:{order_id}") is None
+    refused = [d for d in await engine.dead_letters() if d.source == "tiktok-pull"]
+    assert len(refused) == len(bad)
+    assert all("InvalidId" in d.error and "order id" in d.error for d in refused)
+    owned = await engine.store.fetchall(
+        "SELECT COUNT(*) FROM outbox WHERE entity LIKE 'order:%' AND entity != ?",
+        (f"order:{good}",),
+    )
+    assert owned[0][0] == 0, "no command for a refused order"
+    assert await engine.store.count("outbox") > commands_before, "the genuine order's work"
