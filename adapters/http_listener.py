@@ -112,6 +112,12 @@ class Listener:
                     self._retry = self._loop.call_later(_RETRY_AFTER_EXHAUSTION, self._retried)
                 return
             conn.setblocking(False)
+            # asyncio sets TCP_NODELAY only on sockets whose protocol number
+            # says TCP, which a socket accepted here does not carry: without it
+            # every answer written in two parts (headers, body) waits ~40 ms for
+            # the client's delayed acknowledgement.
+            if conn.family in (socket.AF_INET, socket.AF_INET6):
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._hand_off(conn)
 
     def _hand_off(self, conn: socket.socket) -> None:

@@ -230,3 +230,25 @@ async def test_sec1_after_a_413_the_same_client_sends_its_next_webhook_without_e
             signed = {"Authorization": webhook_signature(story.APP_KEY, story.APP_SECRET, good)}
             answer = await client.post("/webhooks/tiktok", content=good, headers=signed)
             assert answer.status_code in (200, 400)
+
+
+async def test_sec1_accepted_connections_send_answers_without_waiting_for_acks():
+    """The server accepts sockets itself (SEC-1); each gets TCP_NODELAY as
+    asyncio's own server gives it, or every answer written in two parts waits
+    for the client's delayed acknowledgement (~40 ms a request on loopback:
+    the whole suite ran twice as long)."""
+
+    async def ok(request: Request) -> Response:
+        return Response(b"ok")
+
+    server = await HttpServer(Starlette(routes=[Route("/", ok)]), "127.0.0.1", 0).start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            assert (await client.get("/")).text == "ok"
+            registry = server.connections
+            assert registry is not None
+            [conn] = list(registry._live)
+            sock = conn.transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        await server.stop()
