@@ -26,7 +26,7 @@ def erase(
 ) -> None:
     """Destroy the key of one entity's personal data (a buyer's name, phone,
     address and email) and record the erasure in the log. The rest of the
-    entity, and replay and `check`, are unaffected; the fields show "[erased]"."""
+    entity, and replay and `check`, are unaffected; the fields then read "erased"."""
     from engine.cli.debug import load_charts
     from engine.runtime import Engine
 
