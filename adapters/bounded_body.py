@@ -38,7 +38,7 @@ async def read_bounded(request: Request, cap: int) -> bytes:
             raise BodyRefused("Content-Length is not a number")
         if int(declared) > cap:
             raise BodyTooLarge(
-                f"body too large: Content-Length {int(declared)} is over the cap of {cap} bytes",
+                f"body too large: its Content-Length is over the cap of {cap} bytes",
                 size=int(declared),
             )
     chunks: list[bytes] = []
@@ -48,7 +48,7 @@ async def read_bounded(request: Request, cap: int) -> bytes:
         size += len(chunk)
         if size > cap:
             raise BodyTooLarge(
-                f"body too large: cut after {size} bytes, over the cap of {cap} bytes",
+                f"body too large: cut once over the cap of {cap} bytes",
                 read=b"".join(chunks),
                 size=size,
             )

@@ -34,10 +34,13 @@ _STORE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
 class InvalidId(ValueError):
-    """A value that is not an id of the platform it claims to come from."""
+    """A value that is not an id of the platform it claims to come from. Its
+    reason names the field, the value's type and length, never the value."""
+
+    quotes_no_input = True  # kept as the dead letter's reason and logged (SEC-2)
 
     def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+        super().__init__(f"invalid id: {reason}")
         self.reason = reason
 
 

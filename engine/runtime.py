@@ -280,7 +280,7 @@ class Engine:
     ) -> Receipt:
         """Keep input an adapter could not use (a body that is not JSON...).
 
-        Kept once per source and digest of ``raw`` (a repeat adds to its count);
+        Kept once per source, digest and reason of ``raw`` (a repeat adds to its count);
         ``size``: the whole input's size when ``raw`` is only what was read of it."""
         rejected = EventRejected(error, entity)
         return await (await self._dead_letter(raw, source, rejected, size))

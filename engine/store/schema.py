@@ -146,8 +146,9 @@ MIGRATIONS: list[str] = [
         used_at     REAL
     ) WITHOUT ROWID;
     """,
-    # limits: a dead letter is kept once per (source, digest of the input) with its size,
-    # a count and when it was last seen, so junk sent again and again is one row; rows
+    # limits: a dead letter is kept once per (source, digest of the input, reason) with
+    # its size, a count and when it was last seen, so junk sent again and again is one
+    # row (a signed body refused for two reasons, e.g. under two topics, is two); rows
     # from before keep a NULL digest (never merged) and their raw text as it was.
     """
     ALTER TABLE dead_letters ADD COLUMN digest TEXT;
@@ -155,7 +156,7 @@ MIGRATIONS: list[str] = [
     ALTER TABLE dead_letters ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
     ALTER TABLE dead_letters ADD COLUMN last_seen REAL;
     UPDATE dead_letters SET size = length(CAST(raw AS BLOB)), last_seen = received_at;
-    CREATE UNIQUE INDEX dead_letters_by_digest ON dead_letters (source, digest);
+    CREATE UNIQUE INDEX dead_letters_by_digest ON dead_letters (source, digest, error);
     CREATE INDEX dead_letters_by_last_seen ON dead_letters (last_seen);
     """,
     # writer: outbox claims (ENG-10). Who runs a command and until when (its

@@ -114,7 +114,7 @@ class DuplicateRow:
 
 @dataclass(slots=True)
 class DeadLetterRow:
-    """Input that could not be used, kept once per (source, digest).
+    """Input that could not be used, kept once per (source, digest, reason).
 
     ``received_at`` is when it was first seen, ``last_seen`` the latest time,
     ``count`` how many times it came; ``raw`` is only a prefix of the input
@@ -662,11 +662,12 @@ def _write_rows(db: sqlite3.Connection, rows: tuple[Any, ...]) -> None:
                 "INSERT INTO duplicates (event_id, entity, received_at) VALUES (?,?,?)", duplicates
             )
         if dead:
-            # The same input from the same source again is counted, not stored again.
+            # The same input from the same source refused for the same reason
+            # again is counted, not stored again.
             db.executemany(
                 "INSERT INTO dead_letters (received_at, last_seen, source, entity, raw, error,"
                 " digest, size, count) VALUES (?,?,?,?,?,?,?,?,?)"
-                " ON CONFLICT (source, digest) DO UPDATE SET count = count + excluded.count,"
+                " ON CONFLICT (source, digest, error) DO UPDATE SET count = count + excluded.count,"
                 " last_seen = MAX(COALESCE(last_seen, received_at), excluded.last_seen)",
                 dead,
             )

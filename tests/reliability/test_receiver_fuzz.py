@@ -92,7 +92,8 @@ envelopes = st.fixed_dictionaries(
 RECORDED = (
     "SELECT COALESCE((SELECT MAX(rowid) FROM events), 0)"
     " + COALESCE((SELECT MAX(rowid) FROM duplicates), 0)"
-    " + COALESCE((SELECT MAX(rowid) FROM dead_letters), 0)"
+    # A dead letter refused again is one row whose count grows (SEC-1): count deliveries.
+    " + COALESCE((SELECT SUM(count) FROM dead_letters), 0)"
 )
 
 
@@ -136,8 +137,9 @@ class Receiver:
         assert status == 200
 
     async def _recorded(self) -> int:
-        """How many rows the log, the duplicates and the dead letters hold, by
-        their highest rowid (rows are only ever added; COUNT(*) would scan)."""
+        """How many deliveries the log, the duplicates and the dead letters
+        hold: the first two by their highest rowid (rows are only ever added;
+        COUNT(*) would scan), dead letters by their counts."""
         [(total,)] = await self.service.engine.store.fetchall(RECORDED)
         return int(total)
 
