@@ -66,6 +66,23 @@ async def invoke_cli(*args: str):
         configure_logging("WARNING", json=True)  # the CLI set its own level
 
 
+def pytest_sessionfinish(session):
+    """Under pytest-xdist, a worker hands what it measured to the controller."""
+    from tests.reliability.figures import FIGURES
+
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["reliability_figures"] = dict(FIGURES)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """pytest-xdist's controller: gather the figures each worker measured."""
+    from tests.reliability.figures import FIGURES
+
+    FIGURES.update(getattr(node, "workeroutput", {}).get("reliability_figures", {}))
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """Print what the reliability suite measured (kill points, fuzz cases, load)."""
     from tests.reliability.figures import FIGURES
