@@ -144,8 +144,9 @@ class Sandboxes:
         return entity.data["sync"]["shoplazza_order_id"]
 
 
-async def connect_shop(box: Sandboxes) -> None:
-    service = box.service
+async def walk_setup_to_authorize(service: ChannelService) -> None:
+    """The merchant's clicks before authorizing (CONN-2): start setup for the
+    US store, connect, choose the seller account, accept TikTok's terms."""
     await service.merchant(
         "connection.start_setup",
         SHOP,
@@ -154,6 +155,11 @@ async def connect_shop(box: Sandboxes) -> None:
     await service.merchant("connection.connect", SHOP)
     await service.merchant("connection.choose_account_type", SHOP, {"account_type": "seller"})
     await service.merchant("connection.accept_terms", SHOP, {"accepted": True})
+
+
+async def connect_shop(box: Sandboxes) -> None:
+    service = box.service
+    await walk_setup_to_authorize(service)
     answer = await authorize(box)
     answer.raise_for_status()
     await service.merchant("logistics.set_fulfillment_model", SHOP, {"fulfillment_model": "FBS"})

@@ -44,6 +44,7 @@ from adapters.sandbox.story import (
     USPS,
     Sandboxes,
     sandbox_config,
+    walk_setup_to_authorize,
 )
 from adapters.sandbox.tiktok import TikTokSandbox
 from adapters.sandbox.webhooks import Faults, WebhookSender
@@ -507,14 +508,7 @@ async def set_up(world: World) -> None:
     # Setting up again after an uninstall starts with installing the app in
     # Shoplazza, whose new access token the channel is configured with.
     service.shoplazza.access_token = world.shoplazza.install()
-    await service.merchant(
-        "connection.start_setup",
-        SHOP,
-        {"store_domain": f"{STORE}.myshoplaza.com", "store_country": "US"},
-    )
-    await service.merchant("connection.connect", SHOP)
-    await service.merchant("connection.choose_account_type", SHOP, {"account_type": "seller"})
-    await service.merchant("connection.accept_terms", SHOP, {"accepted": True})
+    await walk_setup_to_authorize(service)
     await authorize(world)
     await service.merchant("logistics.set_fulfillment_model", SHOP, {"fulfillment_model": "FBS"})
     await world.settle()
