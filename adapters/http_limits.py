@@ -100,6 +100,10 @@ class ConnectionRegistry:
         self._warned_at = 0.0
         self._evicted_since_warning = 0
 
+    def live(self) -> list[LimitedHttpProtocol]:
+        """The connections open now, handed to their protocol."""
+        return list(self._live)
+
     @property
     def open(self) -> int:
         return len(self._live) + self.pending

@@ -247,7 +247,7 @@ async def test_sec1_accepted_connections_send_answers_without_waiting_for_acks()
             assert (await client.get("/")).text == "ok"
             registry = server.connections
             assert registry is not None
-            [conn] = list(registry._live)
+            [conn] = registry.live()
             sock = conn.transport.get_extra_info("socket")
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     finally:
