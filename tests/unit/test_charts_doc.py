@@ -84,6 +84,17 @@ def test_a_changed_diagram_is_caught():
     assert diagrams_in_page(page)[name] != diagram
 
 
+def test_the_page_shows_what_channelsync_chart_show_prints():
+    from typer.testing import CliRunner
+
+    from engine.cli.main import app
+
+    shown = diagrams_in_page(PAGE.read_text(encoding="utf-8"))
+    for name in ("shop_connection", "product_listing", "order"):
+        printed = CliRunner().invoke(app, ["chart", "show", name, "--format", "mermaid"]).stdout
+        assert shown[name] == printed, f"{name}: regenerate with {REGENERATE}"
+
+
 def test_the_channel_charts_are_on_the_page():
     shown = diagrams_in_page(PAGE.read_text(encoding="utf-8"))
     assert {"shop_connection", "product_listing", "order", "parcel"} <= set(shown)
