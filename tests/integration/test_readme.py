@@ -32,12 +32,10 @@ def test_readme_opens_with_the_install_and_test_commands():
     assert ci == commands[1], ".ci/run runs exactly the README's test command"
 
 
-def test_readme_shows_each_channel_charts_current_diagram():
-    from typer.testing import CliRunner
-
-    from engine.cli.main import app
-
+def test_readme_sends_the_reader_to_each_channel_charts_diagram():
+    # The diagrams live in docs/charts.md, held current by tests/unit/test_charts_doc.py;
+    # the README names each channel chart's file and links the page.
     readme = (ROOT / "README.md").read_text()
+    assert "](docs/charts.md)" in readme
     for name in ("shop_connection", "product_listing", "order"):
-        diagram = CliRunner().invoke(app, ["chart", "show", name]).stdout
-        assert f"```mermaid\n{diagram}```" in readme, f"README's {name} diagram is stale"
+        assert f"statecharts/{name}.yaml" in readme, f"README does not name {name}'s chart file"

@@ -59,3 +59,45 @@ def test_links_between_docs_resolve():
             if not (page.parent / target).exists():
                 broken.append(f"{page.relative_to(ROOT)} -> {target}")
     assert not broken, f"links to files that do not exist: {broken}"
+
+
+README_MAX_LINES = 350
+REQUIRED_PAGES = ("architecture.md", "charts.md", "operations.md", "performance.md", "rules.md")
+
+
+def test_readme_stays_a_users_document_under_350_lines():
+    lines = len((ROOT / "README.md").read_text().splitlines())
+    assert lines < README_MAX_LINES, (
+        f"README.md has {lines} lines; details belong in docs/ (README under {README_MAX_LINES})"
+    )
+
+
+def test_docs_holds_the_pages_the_readme_relies_on():
+    missing = [page for page in REQUIRED_PAGES if not (ROOT / "docs" / page).is_file()]
+    assert not missing, f"docs/ lacks {missing}"
+
+
+def test_the_docs_index_lists_every_page():
+    index = (ROOT / "docs" / "index.md").read_text()
+    pages = sorted(path.name for path in (ROOT / "docs").glob("*.md") if path.name != "index.md")
+    unlisted = [page for page in pages if f"]({page})" not in index]
+    assert not unlisted, f"docs/index.md does not list {unlisted}"
+
+
+def test_each_decision_records_context_options_figures_and_choice():
+    incomplete = {
+        path.name: [
+            part for part in ("Context", "Options", "Measured", "Choice") if f"**{part}" not in text
+        ]
+        for path in sorted((ROOT / "docs" / "decisions").glob("*.md"))
+        for text in [path.read_text()]
+    }
+    incomplete = {name: parts for name, parts in incomplete.items() if parts}
+    assert not incomplete, f"decision pages missing sections: {incomplete}"
+    listed = (ROOT / "docs" / "performance.md").read_text()
+    unlisted = [
+        path.name
+        for path in (ROOT / "docs" / "decisions").glob("*.md")
+        if f"](decisions/{path.name})" not in listed
+    ]
+    assert not unlisted, f"docs/performance.md does not list the decisions {unlisted}"
