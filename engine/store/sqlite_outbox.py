@@ -37,8 +37,25 @@ def _view(row: Sequence[Any], actions: tuple[CommandAction, ...], now: float) ->
         status = "running"
     else:  # a claim that ran out is nobody's: the command is plainly pending
         claimed_by = claim_until = None
+    (id_, type_, entity, _stored, attempts, last_error, key, created_at, available_at) = row[:9]
+    done_at, hold_key, event_seq, payload = row[9:13]
     return CommandView(
-        *row[:3], status, *row[4:12], loads(row[12]), actions, claimed_by, claim_until
+        id=id_,
+        type=type_,
+        entity=entity,
+        status=status,
+        attempts=attempts,
+        last_error=last_error,
+        idempotency_key=key,
+        created_at=created_at,
+        available_at=available_at,
+        done_at=done_at,
+        hold_key=hold_key,
+        event_seq=event_seq,
+        payload=loads(payload),
+        actions=actions,
+        claimed_by=claimed_by,
+        claim_until=claim_until,
     )
 
 
