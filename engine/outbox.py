@@ -94,17 +94,10 @@ class OutboxDispatcher:
         self.token = token or outbox_claims.new_token()
         self._running: set[int] = set()
 
-    async def due(self, limit: int = 500) -> list[OutboxCommand]:
-        """Pending commands that are due, not claimed by a live dispatcher, and
-        have no earlier pending command of their entity ahead of them
-        (per-entity order; a claimed one blocks like any pending one). Held
-        commands do not block: what is held under one key is released
-        together, in order. Nor do commands no handler here can carry out: one
-        missing handler must not stall every later command of an entity."""
-        return await self.store.due_commands(self.clock.now(), self.handlers, limit)
-
     async def claim_due(self, limit: int = 500) -> list[OutboxCommand]:
-        """Claim the due commands for this dispatcher, all at once."""
+        """Claim the due commands for this dispatcher, all at once: pending, due,
+        not claimed by a live dispatcher, and first of their entity's pending
+        commands (`engine.store.protocol.OutboxStore.due_commands`)."""
         claimed = await self.store.claim_commands(
             self.token, self.clock.now(), self.lease, self.handlers, limit
         )

@@ -125,7 +125,10 @@ class OutboxStore(Protocol):
     ) -> list[OutboxCommand]:
         """Pending commands due by ``now``, not under a live claim, of a type in
         ``handled``, with no earlier pending command of ``handled`` types of
-        their entity ahead of them; by id."""
+        their entity ahead of them (a claimed one blocks like any pending one);
+        by id. Held commands do not block: what is held under one key is
+        released together, in order. Nor do types outside ``handled``: one
+        missing handler must not stall every later command of an entity."""
         ...
 
     async def claim_commands(
