@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 
 from engine.events import EventRejected
-from engine.store.sqlite import DeadLetterRow
+from engine.store.rows import DeadLetterRow
 
 # Bytes of the input that are kept: enough for an operator to see what it was.
 PREFIX_BYTES = 4096

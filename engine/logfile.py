@@ -25,7 +25,8 @@ from pydantic_core import from_json, to_json
 from engine.chartset import ChartSet
 from engine.replay import LoggedEvent, replay
 from engine.step import EntityState
-from engine.store.sqlite import EVENT_COLUMNS, SQLiteStore, loads
+from engine.store.protocol import Store
+from engine.store.rows import EVENT_COLUMNS, loads
 from engine.vault import redact as redact_personal
 
 FORMAT = "channelsync.eventlog"
@@ -42,7 +43,7 @@ class NoBase(LogFileError):
 
 
 async def export_log(
-    store: SQLiteStore,
+    store: Store,
     out: IO[bytes],
     *,
     entity: str | None = None,
@@ -86,15 +87,14 @@ async def export_log(
 
 
 async def states_at(
-    store: SQLiteStore, charts: ChartSet, seq: int, entity: str | None = None
+    store: Store, charts: ChartSet, seq: int, entity: str | None = None
 ) -> list[EntityState]:
     """The state at ``seq`` of each entity that has events after ``seq`` (and
     existed then), rebuilt by replay."""
     if entity is not None:
         later = {entity}
     else:
-        rows = await store.fetchall("SELECT DISTINCT entity FROM events WHERE seq > ?", (seq,))
-        later = {row[0] for row in rows}
+        later = await store.entities_logged_after(seq)
     if not later:
         return []
     rebuilt = await replay(store, charts, entity=entity, until_seq=seq)

@@ -9,7 +9,8 @@ idempotency key. Commands of one entity run in order.
 
 Before a command runs it is claimed, with a lease (`engine.outbox_claims`,
 ENG-10): several dispatchers, in one process or several, may share a
-database and none runs a command another one holds.
+database and none runs a command another one holds. What is claimed and
+recorded is kept by the store (`engine.store.protocol.OutboxStore`).
 """
 
 from __future__ import annotations
@@ -18,29 +19,15 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from engine import outbox_claims
 from engine.clock import Clock
 from engine.logs import error_fields, get_logger
-from engine.outbox_claims import COMMAND_COLUMNS, DUE_WHERE
-from engine.store.sqlite import SQLiteStore, loads
+from engine.store.commands import CallResult, Done, Held, OutboxCommand, Retry
+from engine.store.protocol import Store
 
 log = get_logger("channelsync.outbox")
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxCommand:
-    id: int
-    entity: str
-    type: str
-    payload: dict[str, Any]
-    idempotency_key: str
-    attempts: int
-    status: str = "pending"
-    last_error: str | None = None
-    event_seq: int = 0
 
 
 class RetryLater(Exception):
@@ -74,19 +61,11 @@ ResultEvents = Sequence[Mapping[str, Any]]
 CommandHandler = Callable[[OutboxCommand], Awaitable[ResultEvents | None]]
 Publisher = Callable[[Mapping[str, Any]], Awaitable[Any]]
 
-_COLUMNS = COMMAND_COLUMNS
-
-
-def _command(row: Sequence[Any]) -> OutboxCommand:
-    return OutboxCommand(
-        row[0], row[1], row[2], loads(row[3]), row[4], row[5], row[6], row[7], row[8]
-    )
-
 
 class OutboxDispatcher:
     def __init__(
         self,
-        store: SQLiteStore,
+        store: Store,
         handlers: Mapping[str, CommandHandler],
         publish: Publisher,
         clock: Clock,
@@ -115,45 +94,22 @@ class OutboxDispatcher:
         self.token = token or outbox_claims.new_token()
         self._running: set[int] = set()
 
-    async def due(self, limit: int = 500) -> list[OutboxCommand]:
-        """Pending commands that are due, not claimed by a live dispatcher, and
-        have no earlier pending command of their entity ahead of them
-        (per-entity order; a claimed one blocks like any pending one). Held
-        commands do not block: what is held under one key is released
-        together, in order. Nor do commands no handler here can carry out: one
-        missing handler must not stall every later command of an entity."""
-        rows = await self.store.fetchall(
-            f"SELECT {_COLUMNS} FROM outbox AS o WHERE {DUE_WHERE} ORDER BY o.id LIMIT ?3",
-            (self.clock.now(), _json_list(self.handlers), limit),
-        )
-        return [_command(r) for r in rows]
-
     async def claim_due(self, limit: int = 500) -> list[OutboxCommand]:
-        """Claim the due commands for this dispatcher, in one write transaction.
-
-        A cheap read first: an idle outbox costs no write transaction."""
-        if not await self.due(1):
-            return []
-        rows = await self.store.run_write(
-            outbox_claims.claim,
-            self.token,
-            self.clock.now(),
-            self.lease,
-            _json_list(self.handlers),
-            limit,
+        """Claim the due commands for this dispatcher, all at once: pending, due,
+        not claimed by a live dispatcher, and first of their entity's pending
+        commands (`engine.store.protocol.OutboxStore.due_commands`)."""
+        claimed = await self.store.claim_commands(
+            self.token, self.clock.now(), self.lease, self.handlers, limit
         )
-        commands = []
-        for row in rows:
-            command = _command(row)
-            if row[-1] is not None:
+        for command, previous in claimed:
+            if previous is not None:
                 log.warning(
                     "command taken over from an expired claim",
                     entity=command.entity,
                     command_id=command.id,
-                    previous_claimant=row[-1],
+                    previous_claimant=previous,
                 )
-            commands.append(command)
-        return commands
+        return [command for command, _previous in claimed]
 
     async def run_once(self) -> int:
         """Claim and carry out every due command once; returns how many were attempted."""
@@ -183,9 +139,7 @@ class OutboxDispatcher:
             if not ids:
                 continue
             try:
-                lost = await self.store.run_write(
-                    outbox_claims.renew, self.token, ids, self.clock.now(), self.lease
-                )
+                lost = await self.store.renew_claims(self.token, ids, self.clock.now(), self.lease)
             except Exception as err:
                 log.error("claim renewal failed", error=str(err), commands=len(ids))
                 continue
@@ -210,17 +164,15 @@ class OutboxDispatcher:
             idempotency_key=command.idempotency_key,
         )
         try:
-            kind, params, message, fields = await self._call(command)
-            outcome = await self.store.run_write(
-                outbox_claims.finish, kind, params, command.id, self.token
-            )
+            result, message, fields = await self._call(command)
+            outcome = await self.store.finish_command(command.id, self.token, result)
         except BaseException:
             # Stopping (or crashing) mid-call: give the claim up so a restart
             # runs the command at once, with the same idempotency key, instead
             # of waiting out the lease. A process that dies outright cannot do
             # this; its lease runs out instead.
             with contextlib.suppress(Exception):
-                await self.store.run_write(outbox_claims.release, command.id, self.token)
+                await self.store.release_claim(command.id, self.token)
             raise
         finally:
             self._running.discard(command.id)
@@ -232,11 +184,8 @@ class OutboxDispatcher:
             return
         (bound.warning if message == "command parked" else bound.info)(message, **fields)
 
-    async def _call(
-        self, command: OutboxCommand
-    ) -> tuple[str, tuple[Any, ...], str, dict[str, Any]]:
-        """Run the handler and publish its events; what to record of it
-        (`outbox_claims.finish`'s kind and values) and what to log."""
+    async def _call(self, command: OutboxCommand) -> tuple[CallResult, str, dict[str, Any]]:
+        """Run the handler and publish its events; what to record of it and what to log."""
         handler = self.handlers[command.type]
         attempts = command.attempts + 1
         try:
@@ -245,31 +194,30 @@ class OutboxDispatcher:
             for event in held.events:
                 await self.publish(event)
             why = {"reason": str(held), "hold_key": held.hold_key}
-            return "held", (attempts, str(held), held.hold_key), "command held", why
+            return Held(attempts, str(held), held.hold_key), "command held", why
         except CommandFailed as failed:
-            parked = ("parked", attempts, str(failed), self.clock.now())
-            return "retry", parked, "command parked", error_fields(failed)
+            parked = Retry("parked", attempts, str(failed), self.clock.now())
+            return parked, "command parked", error_fields(failed)
         except Exception as err:
             reason = f"{type(err).__name__}: {err}"
             if attempts >= self.max_attempts:
                 fields = {"attempts": attempts, **error_fields(err, reason)}
-                parked = ("parked", attempts, reason, self.clock.now())
-                return "retry", parked, "command parked", fields
+                return Retry("parked", attempts, reason, self.clock.now()), "command parked", fields
             after = (
                 err.after
                 if isinstance(err, RetryLater) and err.after is not None
                 else self._backoff(attempts)
             )
-            again = ("pending", attempts, reason, self.clock.now() + after)
+            again = Retry("pending", attempts, reason, self.clock.now() + after)
             fields = {
                 "attempts": attempts,
                 "retry_in": round(after, 3),
                 **error_fields(err, reason),
             }
-            return "retry", again, "command retry", fields
+            return again, "command retry", fields
         for event in results or ():
             await self.publish(event)
-        return "done", (attempts, self.clock.now()), "command done", {"attempts": attempts}
+        return Done(attempts, self.clock.now()), "command done", {"attempts": attempts}
 
     def _backoff(self, attempts: int) -> float:
         """Exponential backoff with full jitter."""
@@ -277,48 +225,35 @@ class OutboxDispatcher:
         return self._rng.uniform(ceiling / 2, ceiling)
 
 
-def _json_list(handlers: Mapping[str, Any]) -> str:
-    from engine.store.sqlite import dumps
-
-    return dumps(sorted(handlers))
-
-
 async def list_commands(
-    store: SQLiteStore, *, status: str | None = None, entity: str | None = None
+    store: Store, *, status: str | None = None, entity: str | None = None
 ) -> list[OutboxCommand]:
-    clauses, params = [], []
-    if status is not None:
-        clauses.append("status = ?")
-        params.append(status)
-    if entity is not None:
-        clauses.append("entity = ?")
-        params.append(entity)
-    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = await store.fetchall(f"SELECT {_COLUMNS} FROM outbox{where} ORDER BY id", params)
-    return [_command(r) for r in rows]
+    """Commands by id, of one stored status and one entity if given."""
+    return await store.list_commands(status=status, entity=entity)
 
 
-async def release_held(store: SQLiteStore, now: float, hold_key: str | None = None) -> int:
+async def release_held(store: Store, now: float, hold_key: str | None = None) -> int:
     """Put held commands (all, or those held under ``hold_key``) back in the queue."""
-    if hold_key is None:
-        return await store.execute_write(
-            "UPDATE outbox SET status = 'pending', available_at = ?, hold_key = NULL"
-            " WHERE status = 'held'",
-            (now,),
-        )
-    return await store.execute_write(
-        "UPDATE outbox SET status = 'pending', available_at = ?, hold_key = NULL"
-        " WHERE status = 'held' AND hold_key = ?",
-        (now, hold_key),
-    )
+    return await store.release_held(now, hold_key)
 
 
-async def retry_parked(store: SQLiteStore, command_id: int, now: float, actor: str = "api") -> bool:
+async def retry_parked(store: Store, command_id: int, now: float, actor: str = "api") -> bool:
     """An operator's "try again" on a parked command (recorded like
     `engine.outbox_admin.OutboxCommands.retry`); False if it is not parked."""
-    from engine.outbox_admin import act
+    found = await store.retry_command(command_id, now=now, actor=actor, allowed=("parked",))
+    return found.outcome == "ok"
 
-    outcome, _status, _entity = await store.run_write(
-        act, command_id, "retry", ("parked",), actor, None, now
-    )
-    return outcome == "ok"
+
+__all__ = [
+    "CommandFailed",
+    "CommandHandler",
+    "CommandHeld",
+    "OutboxCommand",
+    "OutboxDispatcher",
+    "Publisher",
+    "ResultEvents",
+    "RetryLater",
+    "list_commands",
+    "release_held",
+    "retry_parked",
+]

@@ -15,7 +15,7 @@ from typing import Any
 from engine.chartset import ChartSet
 from engine.events import Event, EventRejected
 from engine.step import EntityState, Outcome, StepResult, new_entity, step
-from engine.store.sqlite import SQLiteStore
+from engine.store.protocol import Store
 
 
 class ReplayError(Exception):
@@ -136,7 +136,7 @@ def _outcome_of(result: StepResult) -> dict[str, Any]:
 
 
 async def logged_events(
-    store: SQLiteStore, charts: ChartSet, since_seq: int = 0, entity: str | None = None
+    store: Store, charts: ChartSet, since_seq: int = 0, entity: str | None = None
 ) -> AsyncIterator[LoggedEvent]:
     """The log of a database, in sequence order, streamed."""
     async for rows in store.iter_event_batches(since_seq, entity=entity):
@@ -257,7 +257,7 @@ async def replay_steps(
 
 
 async def replay(
-    store: SQLiteStore,
+    store: Store,
     charts: ChartSet,
     *,
     entity: str | None = None,
@@ -336,7 +336,7 @@ def _divergence(replayed: ReplayedStep) -> Divergence:
 
 
 async def check(
-    store: SQLiteStore, charts: ChartSet, progress: Callable[[int], None] | None = None
+    store: Store, charts: ChartSet, progress: Callable[[int], None] | None = None
 ) -> ReplayResult:
     """Replay everything and compare outcomes, then stored entities (ENG-5)."""
     result = await replay(store, charts, compare=True, progress=progress)

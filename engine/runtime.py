@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine import dead_letters, outbox_claims
+from engine import dead_letters
 from engine.bus import EventBus, Receipt
 from engine.chartset import ChartPackage, ChartSet
 from engine.clock import Clock, SystemClock
@@ -142,7 +142,7 @@ class Engine:
                 store.inert_commands = inert_commands
                 engine = cls(store, charts, vault=Vault.beside(path), **options)
                 if held is not None:
-                    voided = await store.run_write(outbox_claims.void_all)
+                    voided = await store.void_claims()
                     if voided:
                         log.warning("claims of a stopped process voided", commands=voided)
             except BaseException:

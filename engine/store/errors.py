@@ -7,6 +7,10 @@ class StoreError(Exception):
     """The database cannot be used (newer schema, corrupt file, disk full...)."""
 
 
+class WriteRefused(StoreError):
+    """A write was asked of a store opened read-only."""
+
+
 class WriterProcessDied(StoreError):
     """The writer process is gone; what was in flight was not acknowledged."""
 

@@ -14,13 +14,9 @@ import sqlite3
 
 import aiosqlite
 
-from engine.store.errors import SchemaMismatch, StoreError
+from engine.store.errors import SchemaMismatch, WriteRefused
 from engine.store.identity import check_identity, read_only_uri, unreadable
 from engine.store.schema import SCHEMA_VERSION
-
-
-class WriteRefused(StoreError):
-    """A write was asked of a store opened read-only."""
 
 
 async def connect_read_only(path: str) -> aiosqlite.Connection:
@@ -64,3 +60,6 @@ def version_message(path: str, version: int) -> str:
         f" {SCHEMA_VERSION}, and a read command never upgrades a database: run a command"
         " that writes to it (channelsync serve) once with this version, then read it"
     )
+
+
+__all__ = ["WriteRefused", "connect_read_only", "version_message"]

@@ -18,9 +18,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from engine import outbox_claims
-from engine.outbox_admin import DISCARDABLE, RETRYABLE, act
-from engine.store.sqlite import _migrate
+from engine.store import outbox_sql
+from engine.store.commands import DISCARDABLE, RETRYABLE, Done, Retry
+from engine.store.migrate import migrate
+from engine.store.outbox_sql import act
 
 LEASE = 60.0
 HANDLED = '["notify_buyer"]'
@@ -77,7 +78,7 @@ class Model:
 
 def fresh_db(entities: list[str]) -> sqlite3.Connection:
     db = sqlite3.connect(":memory:", isolation_level=None)
-    _migrate(db, ":memory:")
+    migrate(db, ":memory:")
     for n, entity in enumerate(entities):
         db.execute(
             "INSERT INTO outbox (event_seq, entity, command, payload, idempotency_key,"
@@ -89,7 +90,7 @@ def fresh_db(entities: list[str]) -> sqlite3.Connection:
 
 def claim(db: sqlite3.Connection, model: Model, d: Dispatcher, limit: int) -> None:
     expected = model.due(limit)
-    rows = outbox_claims.claim(db, d.token, model.now, LEASE, HANDLED, limit)
+    rows = outbox_sql.claim(db, d.token, model.now, LEASE, HANDLED, limit)
     got = [row[0] for row in rows]
     assert got == expected, "claims exactly what is due, in id order, per-entity order kept"
     for cid in got:
@@ -111,10 +112,9 @@ def finish(
     cid = sorted(d.calls)[index // len(holders) % len(d.calls)]
     del d.calls[cid]
     if kind == "done":
-        outcome = outbox_claims.finish(db, "done", (1, model.now), cid, d.token)
+        outcome = outbox_sql.finish(db, Done(1, model.now), cid, d.token)
     else:
-        params = (kind, 1, "boom", model.now)
-        outcome = outbox_claims.finish(db, "retry", params, cid, d.token)
+        outcome = outbox_sql.finish(db, Retry(kind, 1, "boom", model.now), cid, d.token)
     if model.claimant[cid] != d.token:
         assert outcome == "lost", "only the claimant's outcome is recorded"
         return
@@ -130,7 +130,7 @@ def finish(
 
 def renew(db: sqlite3.Connection, model: Model, d: Dispatcher) -> None:
     ids = sorted(d.calls)
-    lost = outbox_claims.renew(db, d.token, ids, model.now, LEASE)
+    lost = outbox_sql.renew(db, d.token, ids, model.now, LEASE)
     assert lost == [cid for cid in ids if model.claimant[cid] != d.token]
     for cid in ids:
         if cid not in lost:
@@ -221,9 +221,9 @@ class ClaimMachine(RuleBasedStateMachine):
         survivor = Dispatcher("survivor")
         for cid in [c for c in model.status if model.status[c] == "parked"]:
             operator(db, model, "retry", cid - 1)
-        while rows := outbox_claims.claim(db, survivor.token, model.now, LEASE, HANDLED, 10):
+        while rows := outbox_sql.claim(db, survivor.token, model.now, LEASE, HANDLED, 10):
             for row in rows:
-                outcome = outbox_claims.finish(db, "done", (1, model.now), row[0], survivor.token)
+                outcome = outbox_sql.finish(db, Done(1, model.now), row[0], survivor.token)
                 assert outcome == "recorded"
                 model.done_recorded[row[0]] = model.done_recorded.get(row[0], 0) + 1
         statuses = dict(db.execute("SELECT id, status FROM outbox").fetchall())
