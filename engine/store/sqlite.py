@@ -26,6 +26,7 @@ from engine.store.checkpoint import Checkpointer
 from engine.store.errors import SchemaMismatch, StoreError
 from engine.store.identity import APPLICATION_ID, check_identity
 from engine.store.process_writer import ProcessWriter
+from engine.store.read_models import SQLiteReadModels
 from engine.store.readonly import WriteRefused, connect_read_only, version_message
 from engine.store.schema import MIGRATIONS, SCHEMA_VERSION
 from engine.store.writer import Writer
@@ -147,7 +148,7 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
         yield items[start : start + size]
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteReadModels):
     """Persistence for one engine. Open with `await SQLiteStore.open(path)`, or
     `await SQLiteStore.open_readonly(path)` to read without any writer (SEC-4)."""
 
