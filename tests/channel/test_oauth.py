@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import io
 import itertools
+import json
 import logging
 import sqlite3
 import sys
@@ -30,7 +31,8 @@ from adapters.sandbox.story import (
     sandbox_config,
 )
 from adapters.service import ChannelService
-from adapters.tiktok_shop.oauth import AuthorizationRefused
+from adapters.tiktok_shop.credentials import CREDENTIALS, STAGED
+from adapters.tiktok_shop.oauth import STATES, AuthorizationRefused
 from engine.clock import SystemClock
 from engine.logs import configure_logging
 from engine.store.errors import StoreError
@@ -45,9 +47,7 @@ TABLES = (
     "timers",
     "dead_letters",
     "duplicates",
-    "tiktok_credentials",
-    "tiktok_credentials_staged",
-    "oauth_states",
+    "records",
 )
 
 
@@ -96,16 +96,20 @@ async def callback(box: Sandboxes, **params: str) -> httpx.Response:
     return await box.admin.get(f"{box.service.http.url}/oauth/tiktok/callback", params=params)
 
 
-async def tokens(box: Sandboxes, shop: str) -> list[tuple]:
-    return await box.service.engine.store.fetchall(
-        "SELECT * FROM tiktok_credentials WHERE shop = ?", (shop,)
-    )
+async def tokens(box: Sandboxes, shop: str) -> list[dict]:
+    record = await box.service.engine.store.get_record(CREDENTIALS, shop)
+    return [] if record is None else [record.value]
 
 
-async def staged(box: Sandboxes, shop: str) -> list[tuple]:
-    return await box.service.engine.store.fetchall(
-        "SELECT event_id FROM tiktok_credentials_staged WHERE shop = ?", (shop,)
-    )
+async def staged(box: Sandboxes, shop: str) -> list[str]:
+    records = await box.service.engine.store.find_records(STAGED, where={"shop": shop})
+    return [record.key for record in records]
+
+
+async def nonces(box: Sandboxes, shop: str) -> list[str]:
+    """Digests of the nonces issued for ``shop``."""
+    records = await box.service.engine.store.find_records(STATES, where={"shop": shop})
+    return [record.key for record in records]
 
 
 async def authorized_events(box: Sandboxes, shop: str) -> int:
@@ -171,10 +175,7 @@ async def test_conn7_the_nonce_works_once_and_is_kept_only_as_a_digest(box, shop
     query = parse_qs(urlsplit(url).query)
     assert query["app_key"] == [APP_KEY]
     [nonce] = query["state"]
-    stored = await box.service.engine.store.fetchall(
-        "SELECT digest FROM oauth_states WHERE shop = ?", (shop,)
-    )
-    assert stored == [(hashlib.sha256(nonce.encode()).hexdigest(),)]
+    assert await nonces(box, shop) == [hashlib.sha256(nonce.encode()).hexdigest()]
 
     granted = await approve(box, url)
     assert granted["state"] == nonce
@@ -224,10 +225,7 @@ async def test_conn7_authorization_starts_only_from_a_shop_at_the_authorize_step
     )
     with pytest.raises(AuthorizationRefused, match="accept TikTok's data-usage terms"):
         await box.service.begin_authorization(shop)
-    issued = await box.service.engine.store.fetchall(
-        "SELECT * FROM oauth_states WHERE shop = ?", (shop,)
-    )
-    assert issued == []
+    assert await nonces(box, shop) == []
 
 
 # ------------------------------------------------------------------ odd input
@@ -238,7 +236,7 @@ ODD_STATES = [
     "x" * 10_000,
     "ünïcødé ☃ \U0001d530\u0301",
     "shop:x'--",
-    "shop:x'); DROP TABLE oauth_states; --",
+    "shop:x'); DROP TABLE records; --",
     "\x00\x01",
     "A" * 43,  # the shape of a nonce, never issued
     "{shop}",  # the shop's own key
@@ -468,11 +466,23 @@ async def test_conn7_a_process_killed_between_commit_and_save_gets_its_tokens_at
 
     config = sandbox_config(db, tiktok_url, shoplazza_url, 50.0)
     charts = box.service.engine.charts
+    count = "SELECT count(*) FROM records WHERE namespace = ?"
     with sqlite3.connect(db) as raw:
-        assert raw.execute("SELECT count(*) FROM tiktok_credentials").fetchone() == (0,)
-        assert raw.execute("SELECT count(*) FROM tiktok_credentials_staged").fetchone() == (1,)
-        orphan = ("oauth:never-recorded", "shop:other", "1", "c", "ROW_x", 1, "RFR_x", 2, 0.0)
-        raw.execute("INSERT INTO tiktok_credentials_staged VALUES (?,?,?,?,?,?,?,?,?)", orphan)
+        assert raw.execute(count, (CREDENTIALS,)).fetchone() == (0,)
+        assert raw.execute(count, (STAGED,)).fetchone() == (1,)
+        orphan = {
+            "shop": "shop:other",
+            "tiktok_shop_id": "1",
+            "shop_cipher": "c",
+            "access_token": "ROW_x",
+            "access_token_expire_in": 1,
+            "refresh_token": "RFR_x",
+            "refresh_token_expire_in": 2,
+        }
+        raw.execute(
+            "INSERT INTO records (namespace, key, value, stored_at) VALUES (?, ?, ?, 0.0)",
+            (STAGED, "oauth:never-recorded", json.dumps(orphan)),
+        )
 
     reopened = await ChannelService.open(
         config, clock=box.clock, run_loops=False, plugins=[], charts=charts
@@ -481,8 +491,7 @@ async def test_conn7_a_process_killed_between_commit_and_save_gets_its_tokens_at
         assert (await reopened.engine.entity(SHOP)).state == "active"
         kept = await reopened.tiktok.credentials.get(SHOP)
         assert kept is not None and kept.access_token in box.tiktok.tokens
-        left = await reopened.engine.store.fetchall("SELECT * FROM tiktok_credentials_staged")
-        assert left == []
+        assert await reopened.engine.store.find_records(STAGED) == []
         assert await reopened.tiktok.credentials.get("shop:other") is None
     finally:
         await reopened.stop()
@@ -512,11 +521,11 @@ async def test_conn7_shop_authorize_prints_the_url_and_its_nonce_completes_while
     url = printed.output.strip()
     assert url.startswith(f"{box.servers[0].url}/oauth/authorize?app_key={APP_KEY}&state=")
     [nonce] = parse_qs(urlsplit(url).query)["state"]
-    [(issued, expires)] = await box.service.engine.store.fetchall(
-        "SELECT issued_at, expires_at FROM oauth_states WHERE digest = ?",
-        (hashlib.sha256(nonce.encode()).hexdigest(),),
+    issued = await box.service.engine.store.get_record(
+        STATES, hashlib.sha256(nonce.encode()).hexdigest()
     )
-    assert expires - issued == 120
+    assert issued is not None and issued.expires_at is not None and issued.stored_at is not None
+    assert issued.expires_at - issued.stored_at == 120
     assert (await callback(box, **await approve(box, url))).status_code == 200
     assert await state_of(box, shop) == "active"
 
