@@ -31,11 +31,13 @@ from adapters.sandbox.story import (
     sandbox_config,
 )
 from adapters.service import ChannelService
-from adapters.tiktok_shop.credentials import CREDENTIALS, STAGED
+from adapters.tiktok_shop.credentials import CREDENTIALS, STAGED, Credentials, CredentialStore
 from adapters.tiktok_shop.oauth import STATES, AuthorizationRefused
 from engine.clock import SystemClock
 from engine.logs import configure_logging
 from engine.store.errors import StoreError
+from engine.store.schema import MIGRATIONS
+from engine.store.sqlite import SQLiteStore
 from tests.channel.oauth_crash_child import DIED
 from tests.conftest import invoke_cli
 
@@ -560,3 +562,69 @@ async def test_conn7_the_sandbox_codes_are_for_the_app_live_30_minutes_and_work_
     assert await trade(fresh) == 36009004, "a code works once"
     box.clock.advance(30 * 60 + 1)
     assert await trade(stale) == 36009004, "a code lives 30 minutes"
+
+
+# ------------------------------------------------------------------ a database from before records
+
+
+def _database_before_records(path: Path) -> None:
+    """A file as the channel left it before the records table: its migrations,
+    then tokens, staged tokens and nonces written as that version wrote them."""
+    upto = next(i for i, m in enumerate(MIGRATIONS) if "CREATE TABLE records" in m)
+    columns = (
+        "shop, tiktok_shop_id, shop_cipher, access_token, access_token_expire_in,"
+        " refresh_token, refresh_token_expire_in"
+    )
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for version, migration in enumerate(MIGRATIONS[:upto], start=1):
+            db.executescript(migration)
+            db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+        db.execute(
+            f"INSERT OR REPLACE INTO tiktok_credentials ({columns}) VALUES (?,?,?,?,?,?,?)",
+            ("shop:kept", "7494", "cipher", "ROW_kept", 1700000000, "RFR_kept", 1800000000),
+        )
+        db.execute(
+            f"INSERT OR REPLACE INTO tiktok_credentials_staged (event_id, {columns}, staged_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            ("oauth:shop:kept:1", "shop:kept", "7494", "c2", "ROW_new", 5, "RFR_new", 6, 40.0),
+        )
+        db.execute(
+            "INSERT INTO oauth_states (digest, shop, issued_at, expires_at, used_at)"
+            " VALUES (?,?,?,?,?)",
+            ("d-live", "shop:kept", 10.0, 610.0, None),
+        )
+        db.execute(
+            "INSERT INTO oauth_states (digest, shop, issued_at, expires_at, used_at)"
+            " VALUES (?,?,?,?,?)",
+            ("d-used", "shop:kept", 10.0, 610.0, 20.0),
+        )
+
+
+async def test_conn7_an_existing_database_keeps_its_tokens_staged_tokens_and_nonces(tmp_path):
+    """CONN-7: a database from before the records table is upgraded on open:
+    the shop's tokens, the tokens staged for an authorization and the issued
+    nonces (spent or not) are where the adapter now reads them, as they were;
+    the old tables are gone, so tokens are kept in one place only."""
+    db = tmp_path / "before.db"
+    _database_before_records(db)
+    store = await SQLiteStore.open(db)
+    try:
+        credentials = CredentialStore(store)
+        kept = await credentials.get("shop:kept")
+        assert kept == Credentials(
+            "shop:kept", "7494", "cipher", "ROW_kept", 1700000000, "RFR_kept", 1800000000
+        )
+        assert await credentials.by_tiktok_shop("7494") == kept
+        assert [r.key for r in await store.find_records(STAGED)] == ["oauth:shop:kept:1"]
+        assert await credentials.promote("oauth:shop:kept:1")
+        assert (await credentials.get("shop:kept")).access_token == "ROW_new"
+        assert (await store.use_record(STATES, "d-used", 30.0))[0] == "used"
+        verdict, nonce = await store.use_record(STATES, "d-live", 30.0)
+        assert verdict == "live" and nonce is not None and nonce.value == {"shop": "shop:kept"}
+        assert (nonce.stored_at, nonce.expires_at) == (10.0, 610.0)
+    finally:
+        await store.close()
+    with sqlite3.connect(db) as raw:
+        tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert not tables & {"tiktok_credentials", "tiktok_credentials_staged", "oauth_states"}
