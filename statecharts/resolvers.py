@@ -37,7 +37,7 @@ class ChannelResolvers:
 
     async def connection(
         self, *, shop: str | None = None, tiktok_shop_id: str | None = None
-    ) -> tuple[str, str, dict] | None:
+    ) -> tuple[str, str, dict[str, Any]] | None:
         """(key, state, data) of the connection by its key or its TikTok shop id."""
         if shop:
             found = await self.store.entity(shop)
@@ -229,7 +229,9 @@ def _shoplazza_items(
     for item in line_items:
         if item.get("product_id") != product_id:
             continue
-        variant = by_sku.get(item.get("seller_sku")) or next(iter(by_sku.values()), {})
+        variant: dict[str, Any] = by_sku.get(item.get("seller_sku")) or next(
+            iter(by_sku.values()), {}
+        )
         items.append(
             {
                 "product_id": product.get("id"),
