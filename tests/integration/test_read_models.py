@@ -173,6 +173,32 @@ async def test_filters_compare_json_types_and_count_missing_fields_as_told(store
     assert await store.entity_exists("o:1") and not await store.entity_exists("o:9")
 
 
+async def test_lookups_by_ids_at_their_limits_find_exactly_their_entity(store):
+    """Ids as platforms send them: very long, unicode, the largest 64-bit
+    number, and that number written as a string (a different id)."""
+    long_id, top = "7" * 10_000, INT64[1]
+    await put_entities(
+        store,
+        [
+            ("p:long", "listing", "x", {"tiktok_product_id": long_id}),
+            ("p:short", "listing", "x", {"tiktok_product_id": long_id[:-1]}),
+            ("p:top", "listing", "x", {"tiktok_product_id": top}),
+            ("p:top-text", "listing", "x", {"tiktok_product_id": str(top)}),
+            ("p:unicode", "listing", "x", {"tiktok_product_id": "ид-☃-\U0001d530"}),
+        ],
+    )
+
+    async def key(value: Any) -> str | None:
+        found = await store.find_entity("listing", where={"tiktok_product_id": value})
+        return found.key if found else None
+
+    assert await key(long_id) == "p:long"
+    assert await key(top) == "p:top"
+    assert await key(str(top)) == "p:top-text"
+    assert await key("ид-☃-\U0001d530") == "p:unicode"
+    assert await key("ИД-☃-\U0001d530") is None
+
+
 @pytest.mark.parametrize(
     ("where", "error"),
     [
