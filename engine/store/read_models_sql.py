@@ -49,33 +49,35 @@ def json_path(path: str) -> str:
     return "$." + path
 
 
-def _checked(value: Scalar) -> Scalar:
+def _check(value: Scalar) -> None:
+    """A value SQLite compares exactly as JSON, else ValueError or TypeError."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
+        return
     if isinstance(value, int):
         if not _INT64[0] <= value <= _INT64[1]:
             raise ValueError(f"{value} is outside the 64-bit integers a filter compares")
-        return value
+        return
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"{value} is no JSON number")
-        return value
+        return
     raise TypeError(f"a filter compares strings, numbers, booleans or None, not {value!r}")
 
 
-def _present_clause(column: str, spec: Equals) -> tuple[str, list[Any]]:
-    """SQL true when the field at the bound path (the first parameters) holds
-    ``spec.value``; the list holds how many times the path is bound, then values."""
+def _present_clause(column: str, target: str, spec: Equals) -> tuple[str, list[Any]]:
+    """SQL true when the field at ``target`` holds ``spec.value`` as JSON.
+    The comparison comes first: SQLite stops at a false AND, so only rows that
+    compare equal pay for parsing the JSON again to check the type."""
     value = spec.value
     if isinstance(value, bool):
-        return f"json_type({column}, ?) = '{'true' if value else 'false'}'", [1]
+        return f"json_type({column}, ?) = '{'true' if value else 'false'}'", [target]
+    extract = f"json_extract({column}, ?)"
     if isinstance(value, str):
-        extract = f"json_extract({column}, ?)"
         compare = f"lower({extract}) = lower(?)" if spec.any_case else f"{extract} = ?"
-        return f"(json_type({column}, ?) = 'text' AND {compare})", [2, value]
+        return f"({compare} AND json_type({column}, ?) = 'text')", [target, value, target]
     return (
-        f"(json_type({column}, ?) IN ('integer', 'real') AND json_extract({column}, ?) = ?)",
-        [2, value],
+        f"({extract} = ? AND json_type({column}, ?) IN ('integer', 'real'))",
+        [target, value, target],
     )
 
 
@@ -90,17 +92,17 @@ def field_clause(column: str, path: str, wanted: Scalar | Equals) -> tuple[str, 
     """One filter as SQL over ``column`` and its parameters."""
     spec = wanted if isinstance(wanted, Equals) else Equals(wanted)
     target = json_path(path)
-    _checked(spec.value)
-    _checked(spec.missing)
+    _check(spec.value)
+    _check(spec.missing)
     parts: list[str] = []
     params: list[Any] = []
     if spec.value is not None:  # a present, non-null field never equals None
-        sql, shape = _present_clause(column, spec)
+        sql, more = _present_clause(column, target, spec)
         parts.append(sql)
-        params += [target] * shape[0] + shape[1:]
+        params += more
     if _missing_counts(spec):
-        parts.append(f"json_type({column}, ?) IS NULL OR json_type({column}, ?) = 'null'")
-        params += [target, target]
+        parts.append(f"coalesce(json_type({column}, ?), 'null') = 'null'")
+        params.append(target)
     if not parts:
         return "0", []
     return "(" + " OR ".join(parts) + ")", params
