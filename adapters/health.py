@@ -146,7 +146,7 @@ class HealthChecks:
             if self._identity is not None:
                 self._identity.check()
             await asyncio.wait_for(
-                self.engine.store.fetchall("SELECT MAX(version) FROM schema_version"),
+                self.engine.store.schema_version(),
                 self.limits.store_timeout,
             )
         except TimeoutError:
@@ -173,17 +173,12 @@ class HealthChecks:
     async def _outbox(self) -> dict[str, Any]:
         now = self.engine.clock.now()
         try:
-            rows = await asyncio.wait_for(
-                self.engine.store.fetchall(
-                    "SELECT COUNT(*), MIN(available_at) FROM outbox"
-                    " WHERE status = 'pending' AND available_at <= ?",
-                    (now,),
-                ),
-                self.limits.store_timeout,
+            due_now = await asyncio.wait_for(
+                self.engine.store.outbox_backlog(now), self.limits.store_timeout
             )
         except (TimeoutError, Exception) as error:
             return {"status": "failing", "error": f"{type(error).__name__}: {error}"}
-        due, oldest = int(rows[0][0]), rows[0][1]
+        due, oldest = due_now.count, due_now.oldest_available_at
         age = max(0.0, now - oldest) if oldest is not None else 0.0
         report = {
             "due": due,

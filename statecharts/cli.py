@@ -512,11 +512,10 @@ async def _listing_key(engine: Any, key: str) -> str:
     """A listing key as given, or the one listing of a product id; exit 2 otherwise."""
     if key.startswith("listing:"):
         return key
-    rows = await engine.store.fetchall(
-        "SELECT key FROM entities WHERE chart = 'product_listing' AND key LIKE ? ESCAPE '\\'",
-        ["listing:%:" + key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")],
+    candidates = await engine.store.entity_keys(
+        "product_listing", prefix="listing:", suffix=":" + key
     )
-    keys = [k for (k,) in rows if k.rsplit(":", 1)[-1] == key]
+    keys = [k for k in candidates if k.rsplit(":", 1)[-1] == key]
     if len(keys) == 1:
         return keys[0]
     if not keys:

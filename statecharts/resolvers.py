@@ -13,17 +13,18 @@ from typing import Any
 
 from engine.logs import get_logger
 from engine.outbox import CommandHeld, OutboxCommand
-from engine.store.sqlite import SQLiteStore, loads
+from engine.store.read_models import ReadModels
 from statecharts.connection import hold_key
 
 log = get_logger("channelsync.authorization")
 
 ACTIVE_STATES = ("active", "expiring")
+CONNECTION = "shop_connection"
 Handler = Callable[[OutboxCommand], Awaitable[Any]]
 
 
 class ChannelResolvers:
-    def __init__(self, store: SQLiteStore) -> None:
+    def __init__(self, store: ReadModels) -> None:
         self.store = store
 
     def handlers(self) -> dict[str, Handler]:
@@ -36,28 +37,18 @@ class ChannelResolvers:
 
     async def connection(
         self, *, shop: str | None = None, tiktok_shop_id: str | None = None
-    ) -> tuple[str, str, dict] | None:
+    ) -> tuple[str, str, dict[str, Any]] | None:
         """(key, state, data) of the connection by its key or its TikTok shop id."""
         if shop:
-            rows = await self.store.fetchall(
-                "SELECT key, state, data FROM entities WHERE key = ?", (shop,)
-            )
+            found = await self.store.entity(shop)
         elif tiktok_shop_id:
-            rows = await self.store.fetchall(
-                "SELECT key, state, data FROM entities WHERE chart = 'shop_connection'"
-                " AND json_extract(data, '$.tiktok_shop.shop_id') = ?",
-                (tiktok_shop_id,),
+            found = await self.store.find_entity(
+                CONNECTION, where={"tiktok_shop.shop_id": tiktok_shop_id}
             )
         else:
-            rows = await self.store.fetchall(
-                "SELECT key, state, data FROM entities WHERE chart = 'shop_connection'"
-            )
-            if len(rows) != 1:
-                return None
-        if not rows:
-            return None
-        key, state, data = rows[0]
-        return key, state, loads(data)
+            connections = await self.store.find_entities(CONNECTION, limit=2)
+            found = connections[0] if len(connections) == 1 else None
+        return (found.key, found.state, found.data) if found else None
 
     async def resolve_order_products(self, command: OutboxCommand) -> list[dict[str, Any]]:
         payload = command.payload
@@ -67,16 +58,13 @@ class ChannelResolvers:
         order = await self.store.entity(payload["order"])
         line_items = order.data.get("detail", {}).get("line_items", []) if order else []
         for product_id in payload["product_ids"]:
-            rows = await self.store.fetchall(
-                "SELECT key, state, data FROM entities WHERE chart = 'product_listing'"
-                " AND json_extract(data, '$.tiktok_product_id') = ?",
-                (product_id,),
+            listing = await self.store.find_entity(
+                "product_listing", where={"tiktok_product_id": product_id}
             )
-            if not rows:
+            if listing is None:
                 unsynced.append(product_id)
                 continue
-            _key, state, raw = rows[0]
-            data = loads(raw)
+            state, data = listing.state, listing.data
             title = data.get("title") or product_id
             if state == "deactivated":
                 unavailable.append(title)
@@ -133,21 +121,19 @@ class ChannelResolvers:
     async def retry_unmapped_fulfillments(self, command: OutboxCommand) -> list[dict[str, Any]]:
         """A carrier was just mapped: retry the fulfillments that waited for it (LOGI-3)."""
         code = command.payload["tracking_company_code"]
-        rows = await self.store.fetchall(
-            "SELECT key FROM entities WHERE chart = 'order'"
-            " AND json_extract(data, '$.fulfillment.status') = 'failed'"
-            " AND json_extract(data, '$.fulfillment.tracking_company_code') = ?",
-            (code,),
+        orders = await self.store.find_entities(
+            "order",
+            where={"fulfillment.status": "failed", "fulfillment.tracking_company_code": code},
         )
         return [
             {
-                "event_id": f"result:{command.idempotency_key}>{key}",
+                "event_id": f"result:{command.idempotency_key}>{order.key}",
                 "type": "order.retry_fulfillment",
                 "source": "channel",
-                "entity": key,
+                "entity": order.key,
                 "payload": {},
             }
-            for (key,) in rows
+            for order in orders
         ]
 
     async def resume_refused_work(self, command: OutboxCommand) -> list[dict[str, Any]]:
@@ -158,19 +144,15 @@ class ChannelResolvers:
         tiktok_shop_id = command.payload.get("shop_id")
         if not tiktok_shop_id:
             return []
-        rows = await self.store.fetchall(
-            "SELECT key,"
-            " json_extract(data, '$.sync.status') = 'failed'"
-            "  AND json_extract(data, '$.sync.reason') = ?2,"
-            " json_extract(data, '$.fulfillment.status') = 'failed'"
-            "  AND json_extract(data, '$.fulfillment.reason') = ?2"
-            "  AND NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.entity = entities.key"
-            "   AND o.status IN ('pending', 'held') AND o.command = 'push_shipping')"
-            " FROM entities WHERE chart = 'order' AND json_extract(data, '$.shop_id') = ?1",
-            (tiktok_shop_id, AUTHORIZATION_INACTIVE),
-        )
+        orders = await self.store.find_entities("order", where={"shop_id": tiktok_shop_id})
         events = []
-        for key, sync_refused, push_refused in rows:
+        for order in orders:
+            sync_refused = _refused(order.data, "sync")
+            push_refused = _refused(order.data, "fulfillment") and not (
+                await self.store.has_command(
+                    order.key, "push_shipping", statuses=("pending", "held")
+                )
+            )
             for refused, event_type in (
                 (sync_refused, "order.retry_sync"),
                 (push_refused, "order.retry_fulfillment"),
@@ -178,14 +160,25 @@ class ChannelResolvers:
                 if refused:
                     events.append(
                         {
-                            "event_id": f"result:{command.idempotency_key}>{key}:{event_type}",
+                            "event_id": f"result:{command.idempotency_key}>{order.key}:"
+                            f"{event_type}",
                             "type": event_type,
                             "source": "channel",
-                            "entity": key,
+                            "entity": order.key,
                             "payload": {},
                         }
                     )
         return events
+
+
+def _refused(order: dict[str, Any], step: str) -> bool:
+    """Whether the order's ``step`` (sync, fulfillment) failed for want of authorization."""
+    status = order.get(step)
+    return (
+        isinstance(status, dict)
+        and status.get("status") == "failed"
+        and status.get("reason") == AUTHORIZATION_INACTIVE
+    )
 
 
 def _delivery_option(order: dict[str, Any]) -> str:
@@ -236,7 +229,9 @@ def _shoplazza_items(
     for item in line_items:
         if item.get("product_id") != product_id:
             continue
-        variant = by_sku.get(item.get("seller_sku")) or next(iter(by_sku.values()), {})
+        variant: dict[str, Any] = by_sku.get(item.get("seller_sku")) or next(
+            iter(by_sku.values()), {}
+        )
         items.append(
             {
                 "product_id": product.get("id"),
@@ -336,12 +331,13 @@ class AuthorizationGate:
         )
 
     async def _already_held(self, command: OutboxCommand, shop: str) -> bool:
-        rows = await self.resolvers.store.fetchall(
-            "SELECT 1 FROM outbox WHERE status = 'held' AND hold_key = ? AND entity = ?"
-            " AND command = ? AND id != ? LIMIT 1",
-            (hold_key(shop), command.entity, command.type, command.id),
+        return await self.resolvers.store.has_command(
+            command.entity,
+            command.type,
+            statuses=("held",),
+            hold_key=hold_key(shop),
+            excluding=command.id,
         )
-        return bool(rows)
 
     async def _order_synced(self, command: OutboxCommand) -> bool:
         order = await self.resolvers.store.entity(command.payload.get("order", ""))

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from engine.charts.loader import read_chart_file
-from engine.store.sqlite import SQLiteStore, loads
+from engine.store.read_models import Equals, ReadModels, Where
 from engine.vault import ERASED, is_sealed
 
 LISTING_CHART = "product_listing"
@@ -158,27 +158,20 @@ def reason_text(failure_reasons: list[dict[str, Any]]) -> str:
 Row = TypeVar("Row")
 
 
-def _chart_query(chart: str, labels: Choices, status: str | None) -> tuple[str, list[Any]]:
-    """Every list reads one chart's entities, optionally in one state (a label or an id)."""
-    sql = "SELECT key, state, data FROM entities WHERE chart = ?"
-    params: list[Any] = [chart]
-    if status is not None:
-        sql += " AND state = ?"
-        params.append(labels.resolve(status))
-    return sql, params
-
-
 async def _rows(
-    store: SQLiteStore,
-    sql: str,
-    params: list[Any],
-    row: Callable[[str, str, dict[str, Any], Choices], Row],
+    store: ReadModels,
+    chart: str,
     labels: Choices,
+    status: str | None,
+    row: Callable[[str, str, dict[str, Any], Choices], Row],
+    where: Where | None = None,
 ) -> list[Row]:
-    """The matching entities as rows, by key, so every list reads in the same order."""
+    """Every list reads one chart's entities, optionally in one state (a label
+    or an id), as rows by key, so every list reads in the same order."""
+    states = () if status is None else (labels.resolve(status),)
     return [
-        row(key, state, loads(raw), labels)
-        for key, state, raw in await store.fetchall(sql + " ORDER BY key", params)
+        row(entity.key, entity.state, entity.data, labels)
+        for entity in await store.find_entities(chart, states=states, where=where)
     ]
 
 
@@ -235,11 +228,9 @@ def product_row(key: str, state: str, data: dict[str, Any], labels: Choices) -> 
     )
 
 
-async def product_sync_list(store: SQLiteStore, status: str | None = None) -> list[ProductRow]:
+async def product_sync_list(store: ReadModels, status: str | None = None) -> list[ProductRow]:
     """Every listing, by key; ``status`` is a label or a state id (any case)."""
-    labels = listing_statuses()
-    sql, params = _chart_query(LISTING_CHART, labels, status)
-    return await _rows(store, sql, params, product_row, labels)
+    return await _rows(store, LISTING_CHART, listing_statuses(), status, product_row)
 
 
 # ------------------------------------------------------------------ order list
@@ -352,7 +343,7 @@ def order_row(key: str, state: str, data: dict[str, Any], labels: Choices) -> Or
 
 
 async def order_list(
-    store: SQLiteStore,
+    store: ReadModels,
     *,
     channel: str | None = None,
     status: str | None = None,
@@ -361,15 +352,13 @@ async def order_list(
     """Every order, by key. ``status`` and ``sync_status`` are labels or ids
     (any case); ``channel`` is a sales channel name (any case)."""
     labels = order_statuses()
-    sql, params = _chart_query(ORDER_CHART, labels, status)
+    where: dict[str, Any] = {}
     if channel is not None:
-        sql += " AND lower(json_extract(data, '$.channel')) = lower(?)"
-        params.append(channel)
+        where["channel"] = Equals(channel, any_case=True)
     if sync_status is not None:
         wanted = sync_statuses().resolve(sync_status)
-        sql += " AND coalesce(json_extract(data, '$.sync.status'), 'not_synced') = ?"
-        params.append(wanted)
-    return await _rows(store, sql, params, order_row, labels)
+        where["sync.status"] = Equals(wanted, missing="not_synced")
+    return await _rows(store, ORDER_CHART, labels, status, order_row, where)
 
 
 # ------------------------------------------------------------------ shops (the connection)
@@ -443,8 +432,6 @@ def shop_row(key: str, state: str, data: dict[str, Any], labels: Choices) -> Sho
     )
 
 
-async def shop_list(store: SQLiteStore, status: str | None = None) -> list[ShopRow]:
+async def shop_list(store: ReadModels, status: str | None = None) -> list[ShopRow]:
     """Every connected (or connecting) store; ``status`` is a label or an id."""
-    labels = connection_statuses()
-    sql, params = _chart_query(CONNECTION_CHART, labels, status)
-    return await _rows(store, sql, params, shop_row, labels)
+    return await _rows(store, CONNECTION_CHART, connection_statuses(), status, shop_row)

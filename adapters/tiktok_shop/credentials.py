@@ -1,24 +1,23 @@
-"""Where a shop's TikTok tokens live: tables of the adapter's own, beside the engine's.
+"""Where a shop's TikTok tokens live: records of the adapter's own in the store.
 
 Tokens never enter the event log or a log line; only their expiry times do.
 Tokens traded from an OAuth code are *staged* under the id of the
 `connection.authorized` event that reports them, and become the shop's tokens
 only once that event transitioned the connection (CONN-7): a refused or forged
-authorization never replaces the tokens a shop has. The tables are created by
-the migrations (`engine.store.schema`).
+authorization never replaces the tokens a shop has. They are kept as the
+store's records (`engine.store.read_models`), under this adapter's namespaces.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from dataclasses import astuple, dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
-from engine.store.sqlite import SQLiteStore
+from engine.store.read_models import ReadModels, Record
 
-_COLUMNS = (
-    "shop, tiktok_shop_id, shop_cipher, access_token, access_token_expire_in,"
-    " refresh_token, refresh_token_expire_in"
-)
+# The store's record namespaces this adapter keeps tokens under.
+CREDENTIALS = "tiktok_shop.credentials"
+STAGED = "tiktok_shop.staged_credentials"
 
 
 @dataclass(frozen=True)
@@ -34,79 +33,58 @@ class Credentials:
     def __repr__(self) -> str:  # never print a token by accident
         return f"Credentials(shop={self.shop!r}, tiktok_shop_id={self.tiktok_shop_id!r})"
 
+    @classmethod
+    def of(cls, record: Record) -> Credentials:
+        value: dict[str, Any] = record.value
+        return cls(**{name: value[name] for name in cls.__dataclass_fields__})
+
 
 class CredentialStore:
-    def __init__(self, store: SQLiteStore) -> None:
+    def __init__(self, store: ReadModels) -> None:
         self.store = store
 
     async def save(self, credentials: Credentials) -> None:
-        await self.store.execute_write(
-            f"INSERT OR REPLACE INTO tiktok_credentials ({_COLUMNS}) VALUES (?,?,?,?,?,?,?)",
-            astuple(credentials),
-        )
+        await self.store.put_record(CREDENTIALS, credentials.shop, asdict(credentials))
 
     async def get(self, shop: str) -> Credentials | None:
-        rows = await self.store.fetchall(
-            f"SELECT {_COLUMNS} FROM tiktok_credentials WHERE shop = ?", (shop,)
-        )
-        return Credentials(*rows[0]) if rows else None
+        record = await self.store.get_record(CREDENTIALS, shop)
+        return Credentials.of(record) if record else None
 
     async def by_tiktok_shop(self, tiktok_shop_id: str) -> Credentials | None:
-        rows = await self.store.fetchall(
-            f"SELECT {_COLUMNS} FROM tiktok_credentials WHERE tiktok_shop_id = ?",
-            (tiktok_shop_id,),
-        )
-        return Credentials(*rows[0]) if rows else None
+        found = await self.store.find_records(CREDENTIALS, where={"tiktok_shop_id": tiktok_shop_id})
+        return Credentials.of(found[0]) if found else None
 
     # ------------------------------------------------------------ staged (CONN-7)
 
     async def stage(self, event_id: str, credentials: Credentials, at: float) -> None:
         """Keep tokens aside, under the event that will report the authorization."""
-        await self.store.execute_write(
-            f"INSERT OR REPLACE INTO tiktok_credentials_staged (event_id, {_COLUMNS}, staged_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?)",
-            (event_id, *astuple(credentials), at),
-        )
+        await self.store.put_record(STAGED, event_id, asdict(credentials), at=at)
 
     async def promote(self, event_id: str) -> bool:
         """The staged tokens become the shop's (in one transaction); False if none."""
-        return await self.store.run_write(_promote, event_id)
+        staged = await self.store.get_record(STAGED, event_id)
+        if staged is None:
+            return False
+        return await self.store.move_record(STAGED, event_id, CREDENTIALS, staged.value["shop"])
 
     async def discard(self, event_id: str) -> None:
-        await self.store.execute_write(
-            "DELETE FROM tiktok_credentials_staged WHERE event_id = ?", (event_id,)
-        )
+        await self.store.delete_record(STAGED, event_id)
 
     async def settle_staged(self) -> tuple[int, int]:
         """After a crash: promote staged tokens whose event transitioned the
         connection, discard the others (refused, or never recorded). Run while
         no authorization is in flight (when the service opens). Returns
         (promoted, discarded)."""
-        rows = await self.store.fetchall(
-            "SELECT s.event_id, e.outcome FROM tiktok_credentials_staged s"
-            " LEFT JOIN events e ON e.event_id = s.event_id ORDER BY e.seq"
-        )
+        staged = [record.key for record in await self.store.find_records(STAGED)]
+        outcomes = await self.store.event_outcomes(staged)
+        # Never recorded first, then in the order the log holds them, so the
+        # latest authorization's tokens are the ones kept.
+        ordered = [key for key in staged if key not in outcomes] + list(outcomes)
         promoted = discarded = 0
-        for event_id, outcome in rows:
-            if outcome == "transitioned" and await self.promote(event_id):
+        for event_id in ordered:
+            if outcomes.get(event_id) == "transitioned" and await self.promote(event_id):
                 promoted += 1
             else:
                 await self.discard(event_id)
                 discarded += 1
         return promoted, discarded
-
-
-def _promote(db: sqlite3.Connection, event_id: str) -> bool:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        moved = db.execute(
-            f"INSERT OR REPLACE INTO tiktok_credentials ({_COLUMNS})"
-            f" SELECT {_COLUMNS} FROM tiktok_credentials_staged WHERE event_id = ?",
-            (event_id,),
-        ).rowcount
-        db.execute("DELETE FROM tiktok_credentials_staged WHERE event_id = ?", (event_id,))
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    return moved > 0

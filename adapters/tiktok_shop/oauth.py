@@ -6,7 +6,7 @@ only its SHA-256 digest. TikTok hands the nonce back on the callback;
 `OAuthFlow.complete` consumes it (one transaction: of two callbacks carrying
 one nonce, one wins), trades the code for tokens without storing them as the
 shop's, and publishes `connection.authorized` under an event id made from a
-digest of the code. The tokens wait in a staging table and become the shop's
+digest of the code. The tokens wait, staged, and become the shop's
 only once the receipt says the connection chart accepted the authorization.
 See docs/connection.md (OAuth).
 """
@@ -17,7 +17,6 @@ import asyncio
 import hashlib
 import re
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -30,7 +29,7 @@ from engine.bus import Receipt
 from engine.logs import get_logger
 from engine.runtime import Engine
 from engine.store.errors import StoreError
-from engine.store.sqlite import SQLiteStore
+from engine.store.read_models import ReadModels
 
 log = get_logger("channelsync.oauth")
 
@@ -43,6 +42,8 @@ _STATE_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
 MAX_CODE = 512
 # Used and expired nonces are kept this long, so a late reuse is told why.
 _KEEP_SPENT = 86400.0
+# The store's record namespace of issued nonces (by digest, bound to a shop).
+STATES = "tiktok_shop.oauth_states"
 AGAIN = "start the authorization again from the shop (`channelsync shop authorize`)"
 UNAVAILABLE = f"the channel's database is unavailable; once it is back, {AGAIN}"
 
@@ -72,7 +73,7 @@ def authorize_url(auth_url: str, app_key: str, nonce: str) -> str:
 
 
 async def begin_authorization(
-    store: SQLiteStore, shop: str, *, auth_url: str, app_key: str, now: float, ttl: float
+    store: ReadModels, shop: str, *, auth_url: str, app_key: str, now: float, ttl: float
 ) -> str:
     """TikTok's authorize URL for ``shop``, carrying a new nonce (CONN-7).
     Raises AuthorizationRefused unless the shop's connection is at the
@@ -88,24 +89,25 @@ async def begin_authorization(
             " account type and accept TikTok's data-usage terms before authorizing"
         )
     nonce = secrets.token_urlsafe(32)
-    await store.run_write(_issue, digest(nonce), shop, now, now + ttl)
+    await store.purge_records(STATES, expired_before=now - _KEEP_SPENT)
+    await store.put_record(STATES, digest(nonce), {"shop": shop}, at=now, expires_at=now + ttl)
     log.info("authorization started", entity=shop, expires_at=now + ttl)
     return authorize_url(auth_url, app_key, nonce)
 
 
-async def consume_state(store: SQLiteStore, state: str, now: float) -> str:
+async def consume_state(store: ReadModels, state: str, now: float) -> str:
     """The shop the live nonce ``state`` was issued for; the nonce is spent.
     Anything else raises CallbackRefused (400) and changes nothing."""
     if not _STATE_SHAPE.fullmatch(state):
         raise CallbackRefused(400, f"the state is not one this channel issued: {AGAIN}")
-    verdict, shop = await store.run_write(_consume, digest(state), now)
-    if verdict == "unknown":
+    verdict, record = await store.use_record(STATES, digest(state), now)
+    if verdict == "unknown" or record is None:
         raise CallbackRefused(400, f"the state is not one this channel issued: {AGAIN}")
     if verdict == "used":
         raise CallbackRefused(400, f"this authorization link was already used: {AGAIN}")
     if verdict == "expired":
         raise CallbackRefused(400, f"this authorization expired before TikTok answered: {AGAIN}")
-    return shop
+    return str(record.value["shop"])
 
 
 @dataclass
@@ -198,43 +200,3 @@ class OAuthFlow:
         await self.credentials.promote(event_id)
         bound.info("shop authorized", to_state=receipt.to_state)
         return receipt
-
-
-def _issue(db: sqlite3.Connection, key: str, shop: str, now: float, expires: float) -> None:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        db.execute(
-            "DELETE FROM oauth_states WHERE expires_at < ?",
-            (now - _KEEP_SPENT,),
-        )
-        db.execute(
-            "INSERT INTO oauth_states (digest, shop, issued_at, expires_at) VALUES (?,?,?,?)",
-            (key, shop, now, expires),
-        )
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-
-
-def _consume(db: sqlite3.Connection, key: str, now: float) -> tuple[str, str]:
-    """Check and spend a nonce in one transaction (the writer runs one at a time)."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        row = db.execute(
-            "SELECT shop, expires_at, used_at FROM oauth_states WHERE digest = ?", (key,)
-        ).fetchone()
-        if row is None:
-            verdict, shop = "unknown", ""
-        elif row[2] is not None:
-            verdict, shop = "used", row[0]
-        elif row[1] <= now:
-            verdict, shop = "expired", row[0]
-        else:
-            db.execute("UPDATE oauth_states SET used_at = ? WHERE digest = ?", (now, key))
-            verdict, shop = "live", row[0]
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    return verdict, shop

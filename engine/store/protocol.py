@@ -9,7 +9,8 @@ implementation (`engine.store.sqlite.SQLiteStore` is the first). A store keeps:
   events that produced it;
 - the outbox: commands recorded with the state change that asked for them,
   claimed by one dispatcher at a time under a lease (ENG-6, ENG-10);
-- timers, duplicates, dead letters and named cursors.
+- timers, duplicates, dead letters and named cursors;
+- read models and adapters' records (`engine.store.read_models`).
 
 `engine.testing.store_conformance` is the set of tests any implementation
 must pass.
@@ -30,6 +31,7 @@ from engine.store.commands import (
     FinishOutcome,
     OutboxCommand,
 )
+from engine.store.read_models import ReadModels
 from engine.store.rows import Batch, DeadLetterRow, LogRow, TimerRow
 
 
@@ -197,8 +199,9 @@ class OutboxStore(Protocol):
         ...
 
 
-class Store(LogStore, OutboxStore, Protocol):
-    """Everything the engine keeps (see the module's docstring)."""
+class Store(LogStore, OutboxStore, ReadModels, Protocol):
+    """Everything the engine keeps (see the module's docstring), and the read
+    models the channel's views, lookups and adapters query (`ReadModels`)."""
 
 
 __all__ = ["LogStore", "OutboxStore", "Store"]

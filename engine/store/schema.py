@@ -165,6 +165,43 @@ MIGRATIONS: list[str] = [
     ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
     ALTER TABLE outbox ADD COLUMN claim_until REAL;
     """,
+    # read models: records, one table for every adapter's durable values (a
+    # JSON object under a namespace and a key, with optional expiry and use
+    # times), so no adapter keeps a table of its own. The TikTok adapter's
+    # three tables move into it, rows and all, and go.
+    """
+    CREATE TABLE records (
+        namespace   TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        value       TEXT NOT NULL,
+        stored_at   REAL,
+        expires_at  REAL,
+        used_at     REAL,
+        PRIMARY KEY (namespace, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX records_by_expiry ON records (namespace, expires_at)
+        WHERE expires_at IS NOT NULL;
+    INSERT INTO records (namespace, key, value)
+        SELECT 'tiktok_shop.credentials', shop, json_object(
+            'shop', shop, 'tiktok_shop_id', tiktok_shop_id, 'shop_cipher', shop_cipher,
+            'access_token', access_token, 'access_token_expire_in', access_token_expire_in,
+            'refresh_token', refresh_token, 'refresh_token_expire_in', refresh_token_expire_in)
+        FROM tiktok_credentials;
+    INSERT INTO records (namespace, key, value, stored_at)
+        SELECT 'tiktok_shop.staged_credentials', event_id, json_object(
+            'shop', shop, 'tiktok_shop_id', tiktok_shop_id, 'shop_cipher', shop_cipher,
+            'access_token', access_token, 'access_token_expire_in', access_token_expire_in,
+            'refresh_token', refresh_token, 'refresh_token_expire_in', refresh_token_expire_in),
+            staged_at
+        FROM tiktok_credentials_staged;
+    INSERT INTO records (namespace, key, value, stored_at, expires_at, used_at)
+        SELECT 'tiktok_shop.oauth_states', digest, json_object('shop', shop),
+            issued_at, expires_at, used_at
+        FROM oauth_states;
+    DROP TABLE tiktok_credentials;
+    DROP TABLE tiktok_credentials_staged;
+    DROP TABLE oauth_states;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -25,6 +25,7 @@ from engine.store.errors import StoreError
 from engine.store.identity import check_identity
 from engine.store.migrate import Migration, check_migrations, migrate
 from engine.store.process_writer import ProcessWriter
+from engine.store.read_models import SQLiteReadModels
 from engine.store.readonly import connect_read_only
 from engine.store.rows import (
     EVENT_COLUMNS,
@@ -49,7 +50,7 @@ from engine.store.writer import Writer
 _WRITER_PRAGMAS = ("PRAGMA cache_size=-65536", "PRAGMA wal_autocheckpoint=50000")
 
 
-class SQLiteStore(SQLiteReads, SQLiteOutbox):
+class SQLiteStore(SQLiteReads, SQLiteOutbox, SQLiteReadModels):
     """Persistence for one engine. Open with `await SQLiteStore.open(path)`, or
     `await SQLiteStore.open_readonly(path)` to read without any writer (SEC-4)."""
 

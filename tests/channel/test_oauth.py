@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import io
 import itertools
+import json
 import logging
 import sqlite3
 import sys
@@ -30,10 +31,13 @@ from adapters.sandbox.story import (
     sandbox_config,
 )
 from adapters.service import ChannelService
-from adapters.tiktok_shop.oauth import AuthorizationRefused
+from adapters.tiktok_shop.credentials import CREDENTIALS, STAGED, Credentials, CredentialStore
+from adapters.tiktok_shop.oauth import STATES, AuthorizationRefused
 from engine.clock import SystemClock
 from engine.logs import configure_logging
 from engine.store.errors import StoreError
+from engine.store.schema import MIGRATIONS
+from engine.store.sqlite import SQLiteStore
 from tests.channel.oauth_crash_child import DIED
 from tests.conftest import invoke_cli
 
@@ -45,9 +49,7 @@ TABLES = (
     "timers",
     "dead_letters",
     "duplicates",
-    "tiktok_credentials",
-    "tiktok_credentials_staged",
-    "oauth_states",
+    "records",
 )
 
 
@@ -96,16 +98,20 @@ async def callback(box: Sandboxes, **params: str) -> httpx.Response:
     return await box.admin.get(f"{box.service.http.url}/oauth/tiktok/callback", params=params)
 
 
-async def tokens(box: Sandboxes, shop: str) -> list[tuple]:
-    return await box.service.engine.store.fetchall(
-        "SELECT * FROM tiktok_credentials WHERE shop = ?", (shop,)
-    )
+async def tokens(box: Sandboxes, shop: str) -> list[dict]:
+    record = await box.service.engine.store.get_record(CREDENTIALS, shop)
+    return [] if record is None else [record.value]
 
 
-async def staged(box: Sandboxes, shop: str) -> list[tuple]:
-    return await box.service.engine.store.fetchall(
-        "SELECT event_id FROM tiktok_credentials_staged WHERE shop = ?", (shop,)
-    )
+async def staged(box: Sandboxes, shop: str) -> list[str]:
+    records = await box.service.engine.store.find_records(STAGED, where={"shop": shop})
+    return [record.key for record in records]
+
+
+async def nonces(box: Sandboxes, shop: str) -> list[str]:
+    """Digests of the nonces issued for ``shop``."""
+    records = await box.service.engine.store.find_records(STATES, where={"shop": shop})
+    return [record.key for record in records]
 
 
 async def authorized_events(box: Sandboxes, shop: str) -> int:
@@ -171,10 +177,7 @@ async def test_conn7_the_nonce_works_once_and_is_kept_only_as_a_digest(box, shop
     query = parse_qs(urlsplit(url).query)
     assert query["app_key"] == [APP_KEY]
     [nonce] = query["state"]
-    stored = await box.service.engine.store.fetchall(
-        "SELECT digest FROM oauth_states WHERE shop = ?", (shop,)
-    )
-    assert stored == [(hashlib.sha256(nonce.encode()).hexdigest(),)]
+    assert await nonces(box, shop) == [hashlib.sha256(nonce.encode()).hexdigest()]
 
     granted = await approve(box, url)
     assert granted["state"] == nonce
@@ -224,10 +227,7 @@ async def test_conn7_authorization_starts_only_from_a_shop_at_the_authorize_step
     )
     with pytest.raises(AuthorizationRefused, match="accept TikTok's data-usage terms"):
         await box.service.begin_authorization(shop)
-    issued = await box.service.engine.store.fetchall(
-        "SELECT * FROM oauth_states WHERE shop = ?", (shop,)
-    )
-    assert issued == []
+    assert await nonces(box, shop) == []
 
 
 # ------------------------------------------------------------------ odd input
@@ -238,7 +238,7 @@ ODD_STATES = [
     "x" * 10_000,
     "ünïcødé ☃ \U0001d530\u0301",
     "shop:x'--",
-    "shop:x'); DROP TABLE oauth_states; --",
+    "shop:x'); DROP TABLE records; --",
     "\x00\x01",
     "A" * 43,  # the shape of a nonce, never issued
     "{shop}",  # the shop's own key
@@ -468,11 +468,23 @@ async def test_conn7_a_process_killed_between_commit_and_save_gets_its_tokens_at
 
     config = sandbox_config(db, tiktok_url, shoplazza_url, 50.0)
     charts = box.service.engine.charts
+    count = "SELECT count(*) FROM records WHERE namespace = ?"
     with sqlite3.connect(db) as raw:
-        assert raw.execute("SELECT count(*) FROM tiktok_credentials").fetchone() == (0,)
-        assert raw.execute("SELECT count(*) FROM tiktok_credentials_staged").fetchone() == (1,)
-        orphan = ("oauth:never-recorded", "shop:other", "1", "c", "ROW_x", 1, "RFR_x", 2, 0.0)
-        raw.execute("INSERT INTO tiktok_credentials_staged VALUES (?,?,?,?,?,?,?,?,?)", orphan)
+        assert raw.execute(count, (CREDENTIALS,)).fetchone() == (0,)
+        assert raw.execute(count, (STAGED,)).fetchone() == (1,)
+        orphan = {
+            "shop": "shop:other",
+            "tiktok_shop_id": "1",
+            "shop_cipher": "c",
+            "access_token": "ROW_x",
+            "access_token_expire_in": 1,
+            "refresh_token": "RFR_x",
+            "refresh_token_expire_in": 2,
+        }
+        raw.execute(
+            "INSERT INTO records (namespace, key, value, stored_at) VALUES (?, ?, ?, 0.0)",
+            (STAGED, "oauth:never-recorded", json.dumps(orphan)),
+        )
 
     reopened = await ChannelService.open(
         config, clock=box.clock, run_loops=False, plugins=[], charts=charts
@@ -481,8 +493,7 @@ async def test_conn7_a_process_killed_between_commit_and_save_gets_its_tokens_at
         assert (await reopened.engine.entity(SHOP)).state == "active"
         kept = await reopened.tiktok.credentials.get(SHOP)
         assert kept is not None and kept.access_token in box.tiktok.tokens
-        left = await reopened.engine.store.fetchall("SELECT * FROM tiktok_credentials_staged")
-        assert left == []
+        assert await reopened.engine.store.find_records(STAGED) == []
         assert await reopened.tiktok.credentials.get("shop:other") is None
     finally:
         await reopened.stop()
@@ -512,11 +523,11 @@ async def test_conn7_shop_authorize_prints_the_url_and_its_nonce_completes_while
     url = printed.output.strip()
     assert url.startswith(f"{box.servers[0].url}/oauth/authorize?app_key={APP_KEY}&state=")
     [nonce] = parse_qs(urlsplit(url).query)["state"]
-    [(issued, expires)] = await box.service.engine.store.fetchall(
-        "SELECT issued_at, expires_at FROM oauth_states WHERE digest = ?",
-        (hashlib.sha256(nonce.encode()).hexdigest(),),
+    issued = await box.service.engine.store.get_record(
+        STATES, hashlib.sha256(nonce.encode()).hexdigest()
     )
-    assert expires - issued == 120
+    assert issued is not None and issued.expires_at is not None and issued.stored_at is not None
+    assert issued.expires_at - issued.stored_at == 120
     assert (await callback(box, **await approve(box, url))).status_code == 200
     assert await state_of(box, shop) == "active"
 
@@ -551,3 +562,69 @@ async def test_conn7_the_sandbox_codes_are_for_the_app_live_30_minutes_and_work_
     assert await trade(fresh) == 36009004, "a code works once"
     box.clock.advance(30 * 60 + 1)
     assert await trade(stale) == 36009004, "a code lives 30 minutes"
+
+
+# ------------------------------------------------------------------ a database from before records
+
+
+def _database_before_records(path: Path) -> None:
+    """A file as the channel left it before the records table: its migrations,
+    then tokens, staged tokens and nonces written as that version wrote them."""
+    upto = next(i for i, m in enumerate(MIGRATIONS) if "CREATE TABLE records" in m)
+    columns = (
+        "shop, tiktok_shop_id, shop_cipher, access_token, access_token_expire_in,"
+        " refresh_token, refresh_token_expire_in"
+    )
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for version, migration in enumerate(MIGRATIONS[:upto], start=1):
+            db.executescript(migration)
+            db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+        db.execute(
+            f"INSERT OR REPLACE INTO tiktok_credentials ({columns}) VALUES (?,?,?,?,?,?,?)",
+            ("shop:kept", "7494", "cipher", "ROW_kept", 1700000000, "RFR_kept", 1800000000),
+        )
+        db.execute(
+            f"INSERT OR REPLACE INTO tiktok_credentials_staged (event_id, {columns}, staged_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            ("oauth:shop:kept:1", "shop:kept", "7494", "c2", "ROW_new", 5, "RFR_new", 6, 40.0),
+        )
+        db.execute(
+            "INSERT INTO oauth_states (digest, shop, issued_at, expires_at, used_at)"
+            " VALUES (?,?,?,?,?)",
+            ("d-live", "shop:kept", 10.0, 610.0, None),
+        )
+        db.execute(
+            "INSERT INTO oauth_states (digest, shop, issued_at, expires_at, used_at)"
+            " VALUES (?,?,?,?,?)",
+            ("d-used", "shop:kept", 10.0, 610.0, 20.0),
+        )
+
+
+async def test_conn7_an_existing_database_keeps_its_tokens_staged_tokens_and_nonces(tmp_path):
+    """CONN-7: a database from before the records table is upgraded on open:
+    the shop's tokens, the tokens staged for an authorization and the issued
+    nonces (spent or not) are where the adapter now reads them, as they were;
+    the old tables are gone, so tokens are kept in one place only."""
+    db = tmp_path / "before.db"
+    _database_before_records(db)
+    store = await SQLiteStore.open(db)
+    try:
+        credentials = CredentialStore(store)
+        kept = await credentials.get("shop:kept")
+        assert kept == Credentials(
+            "shop:kept", "7494", "cipher", "ROW_kept", 1700000000, "RFR_kept", 1800000000
+        )
+        assert await credentials.by_tiktok_shop("7494") == kept
+        assert [r.key for r in await store.find_records(STAGED)] == ["oauth:shop:kept:1"]
+        assert await credentials.promote("oauth:shop:kept:1")
+        assert (await credentials.get("shop:kept")).access_token == "ROW_new"
+        assert (await store.use_record(STATES, "d-used", 30.0))[0] == "used"
+        verdict, nonce = await store.use_record(STATES, "d-live", 30.0)
+        assert verdict == "live" and nonce is not None and nonce.value == {"shop": "shop:kept"}
+        assert (nonce.stored_at, nonce.expires_at) == (10.0, 610.0)
+    finally:
+        await store.close()
+    with sqlite3.connect(db) as raw:
+        tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert not tables & {"tiktok_credentials", "tiktok_credentials_staged", "oauth_states"}
