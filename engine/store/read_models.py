@@ -243,9 +243,9 @@ def _like_escape(text: str) -> str:
 
 
 __all__ = [
-    "OutboxBacklog",
     "Equals",
     "Order",
+    "OutboxBacklog",
     "ReadModels",
     "Record",
     "SQLiteReadModels",
