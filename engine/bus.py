@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 from engine.chartset import ChartSet
 from engine.events import Event, loggable_entity
 from engine.logs import get_logger, reason_fields
-from engine.step import EntityState, Outcome, new_entity, step
+from engine.step import EntityState, Outcome, new_entity, step_in_place
 from engine.store.errors import StoreError, WriteNotAcknowledged
 from engine.store.sqlite import Batch, DeadLetterRow, DuplicateRow, EventRow, SQLiteStore
 
@@ -301,7 +301,7 @@ class EventBus:
             key = event.entity
             chart = by_kind[key.partition(":")[0]]
             entity = cache[key]
-            result = step(chart, entity, event, settings, in_place=True)
+            result = step_in_place(chart, entity, event, settings)
             transitioned = result.outcome is Outcome.TRANSITIONED
             row = EventRow(
                 event_id,
