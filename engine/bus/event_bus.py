@@ -50,9 +50,9 @@ class EventBus:
         cache_size: int = 200_000,
         pending_batches: int = 64,
     ) -> None:
-        self.store = store
-        self.charts = charts
-        self.max_batch = max_batch
+        self._store = store
+        self._charts = charts
+        self._max_batch = max_batch
         self._router = PartitionRouter(partitions)
         self._queues: list[asyncio.Queue[_Item | None]] = [
             asyncio.Queue(maxsize=queue_size) for _ in range(self._router.partitions)
@@ -114,8 +114,8 @@ class EventBus:
         loop = asyncio.get_running_loop()
         futures = []
         for index, chunk_events in enumerate(self._router.split(events)):
-            for start in range(0, len(chunk_events), self.max_batch):
-                chunk = chunk_events[start : start + self.max_batch]
+            for start in range(0, len(chunk_events), self._max_batch):
+                chunk = chunk_events[start : start + self._max_batch]
                 group = Group(loop.create_future(), len(chunk))
                 futures.append(group.future)
                 await self._queues[index].put((chunk, group))
@@ -137,7 +137,7 @@ class EventBus:
                 break
             items: list[tuple[Event, Sink]] = []
             _take(items, item)
-            while len(items) < self.max_batch and not queue.empty():
+            while len(items) < self._max_batch and not queue.empty():
                 nxt = queue.get_nowait()
                 if nxt is _STOP:
                     stop = True
@@ -162,14 +162,14 @@ class EventBus:
         ids are complete only until the next commit."""
         ticket = self._duplicates.start_read()
         try:
-            known = await self.store.known_event_ids([e.event_id for e, _ in items])
+            known = await self._store.known_event_ids([e.event_id for e, _ in items])
             # Loading can span a commit that evicts what an earlier load cached.
             while missing := self._cache.missing(e.entity for e, _ in items):
-                loaded = await self.store.load_entities(missing)
+                loaded = await self._store.load_entities(missing)
                 for key in missing:
                     state = loaded.get(key)
                     if state is None:
-                        state = new_entity(self.charts.by_kind[key.split(":", 1)[0]], key)
+                        state = new_entity(self._charts.by_kind[key.split(":", 1)[0]], key)
                     self._cache.load(key, state)
         finally:
             missed = self._duplicates.finish_read(ticket)
