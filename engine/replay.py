@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.chartset import ChartSet
 from engine.events import Event, EventRejected
-from engine.step import EntityState, Outcome, StepResult, new_entity, step
+from engine.step import EntityState, Outcome, StepResult, new_entity, step, step_trusted
 from engine.store.protocol import Store
 
 
@@ -226,7 +226,7 @@ class _Stepper:
             )
         before = self.states.get(key) or new_entity(chart, key)
         careful = self.isolate or logged.outcome == _ERROR
-        result = step(chart, before, event, self.settings, isolate=careful)
+        result = (step if careful else step_trusted)(chart, before, event, self.settings)
         if result.outcome is Outcome.TRANSITIONED:
             self.states[key] = result.entity
         return before.state, result

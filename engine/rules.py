@@ -43,7 +43,7 @@ class StepContext:
 
     ``data`` is the entity's data. Guards must only read it: they see the
     stored data itself. Actions change it once their transition is chosen:
-    on a private copy, or (in the engine's bus, `step(in_place=True)`) on the
+    on a private copy, or (in the engine's bus, `step_in_place`) on the
     data itself after a JSON snapshot that puts it back if one raises; either
     way an action that raises never leaks a half-made change, and what they
     leave there is stored if the step commits. ``now`` is the

@@ -1,9 +1,18 @@
-"""The runtime step: one pure function shared by live processing and replay.
+"""The runtime step: one function of (chart, entity, event) shared by live
+processing and replay.
 
-``step(chart, entity, event, settings)`` -> `StepResult`: the outcome, the new
-state and data, the commands to put in the outbox and the timers to arm or
-cancel. It touches no database, no network and no clock (``now`` is the event's
-``received_at``), so replaying a log computes exactly what the live engine did.
+`step` -> `StepResult`: the outcome, the new state and data, the commands to
+put in the outbox and the timers to arm or cancel. It touches no database, no
+network and no clock (``now`` is the event's ``received_at``), so replaying a
+log computes exactly what the live engine did. `step` is pure: it never
+changes its input. Two faster variants share its core and differ only in how
+the actions get the data they may change:
+
+- `step_in_place` (the bus): actions change the entity's own data, which a
+  JSON snapshot puts back if one of them raises; the new data and the
+  commands' payloads are encoded as JSON at once.
+- `step_trusted` (replay of a logged non-error outcome): actions work on a
+  shallow copy, so nested data of the input may change.
 """
 
 from __future__ import annotations
@@ -56,8 +65,8 @@ class StepResult:
     entity: EntityState
     commands: list[Command] = field(default_factory=list)
     timers: list[TimerRequest] = field(default_factory=list)
-    # With ``in_place``: the new data and each command's payload as JSON, taken
-    # at once (the data dict goes on changing with later steps).
+    # From `step_in_place`: the new data and each command's payload as JSON,
+    # taken at once (the data dict goes on changing with later steps).
     data_json: str | None = None
     command_json: list[str] | None = None
 
@@ -78,6 +87,101 @@ def json_copy(value: Any) -> Any:
 
 _CONTAINERS = (dict, list)
 
+_Encoded = tuple[str | None, list[str] | None]
+_NOT_ENCODED: _Encoded = (None, None)
+
+
+def step(
+    chart: CompiledChart,
+    entity: EntityState,
+    event: Event,
+    settings: Mapping[str, Any] | None = None,
+) -> StepResult:
+    """Apply ``event`` to ``entity`` and return what it decides; ``entity`` is
+    left as it was. Actions work on a deep copy of the data, made only once a
+    transition with actions is chosen; data they leave that JSON cannot hold is
+    an error outcome, as in the bus."""
+    return _step(chart, entity, event, settings, json_copy, _checked, _keep)
+
+
+def step_in_place(
+    chart: CompiledChart,
+    entity: EntityState,
+    event: Event,
+    settings: Mapping[str, Any] | None = None,
+) -> StepResult:
+    """`step` for a caller that keeps only the newest state and writes JSON,
+    not dicts (the bus): actions change ``entity.data`` itself, after a JSON
+    snapshot that puts it back if one raises or the result cannot be encoded.
+    The result carries the new data and the commands' payloads as JSON
+    (`StepResult.data_json`, ``command_json``), taken before the data moves on;
+    the old `EntityState` then shares the new data. It spares a deep copy per
+    transition."""
+    snapshot = _Snapshot()
+    return _step(chart, entity, event, settings, snapshot.take, _encoded, snapshot.restore)
+
+
+def step_trusted(
+    chart: CompiledChart,
+    entity: EntityState,
+    event: Event,
+    settings: Mapping[str, Any] | None = None,
+) -> StepResult:
+    """`step` for a caller that discards ``entity`` afterwards and knows no
+    action will fail (a replay of a logged event whose outcome was not an
+    error): actions work on a shallow copy of the data, so nested values of
+    ``entity.data`` may change; nothing is encoded or checked."""
+    return _step(chart, entity, event, settings, dict, _unencoded, _keep)
+
+
+def _step(
+    chart: CompiledChart,
+    entity: EntityState,
+    event: Event,
+    settings: Mapping[str, Any] | None,
+    copy_data: Callable[[dict[str, Any]], dict[str, Any]],
+    encode: Callable[[StepContext, EntityState], _Encoded],
+    undo: Callable[[EntityState], None],
+) -> StepResult:
+    """The core of every step: ``copy_data`` gives the actions their data (copy
+    on write), ``encode`` turns what they left into what is stored (raising if
+    it cannot be), ``undo`` puts ``entity`` back after a failure."""
+    state = entity.state
+    if not chart.allows(event.type, state):
+        reason = chart.refusals.get((event.type, state)) or (
+            f"{state} is final"
+            if state in chart.final_states
+            else f"{event.type} is not allowed in state {state}"
+        )
+        return StepResult(Outcome.IGNORED, state, None, reason, entity)
+    settings = settings or {}
+    ctx = StepContext(
+        event=event,
+        data=entity.data,
+        state=state,
+        target="",
+        now=event.received_at if event.received_at is not None else 0.0,
+        settings=settings,
+    )
+    try:
+        new_state = chart.fire(event.type, state, ctx, copy_data)
+        if new_state is None:
+            return StepResult(
+                Outcome.IGNORED, state, None, _refusal_reason(ctx, event, state), entity
+            )
+        timers = _timer_changes(chart, state, new_state, ctx, settings)
+        encoded = encode(ctx, entity)
+    except Exception as err:
+        undo(entity)
+        return StepResult(Outcome.ERROR, state, None, _failure(err), entity)
+    except BaseException:
+        undo(entity)  # interrupted mid-step: put the data back
+        raise
+    updated = EntityState(entity.key, chart.name, new_state, ctx.data, entity.version + 1)
+    return StepResult(
+        Outcome.TRANSITIONED, state, new_state, None, updated, ctx.commands, timers, *encoded
+    )
+
 
 def _refusal_reason(ctx: StepContext, event: Event, state: str) -> str:
     # A refusal by a plain guard ("stale", "terms not accepted") says more than
@@ -89,85 +193,44 @@ def _refusal_reason(ctx: StepContext, event: Event, state: str) -> str:
     return f"no transition for {event.type} from {state} matches ({tried})"
 
 
-def step(
-    chart: CompiledChart,
-    entity: EntityState,
-    event: Event,
-    settings: Mapping[str, Any] | None = None,
-    *,
-    isolate: bool = True,
-    in_place: bool = False,
-) -> StepResult:
-    """Apply ``event`` to ``entity``. By default actions work on a copy of the
-    data and ``entity`` is left as it was.
-
-    ``isolate=False`` lets the actions work on a shallow copy: only for a
-    caller that discards the old state anyway and knows no action will fail (a
-    replay of a log whose outcome here was not an error).
-
-    ``in_place`` (the bus): actions work on the entity's own data, after a JSON
-    snapshot of it that puts it back if one of them raises; the new data and
-    the commands' payloads are encoded as JSON at once (`StepResult.data_json`,
-    ``command_json``), and data that cannot be encoded is an error outcome like
-    an action's. The old `EntityState` then shares the new data: for a caller
-    that keeps only the newest state and writes the JSON, not the dicts. It
-    spares a deep copy per transition (~6% of ingest)."""
-    state = entity.state
-    if not chart.allows(event.type, state):
-        reason = chart.refusals.get((event.type, state)) or (
-            f"{state} is final"
-            if state in chart.final_states
-            else f"{event.type} is not allowed in state {state}"
-        )
-        return StepResult(Outcome.IGNORED, state, None, reason, entity)
-    snapshot: list[bytes] = []
-    copy_data: Callable[[dict[str, Any]], dict[str, Any]]
-    if in_place:
-
-        def copy_data(data: dict[str, Any]) -> dict[str, Any]:
-            # Called only once a transition with actions is chosen (copy on write).
-            snapshot.append(to_json(data))
-            return data
-
-    else:
-        copy_data = json_copy if isolate else dict
-    settings = settings or {}
-    now = event.received_at if event.received_at is not None else 0.0
-    ctx = StepContext(
-        event=event,
-        data=entity.data,
-        state=state,
-        target="",
-        now=now,
-        settings=settings,
-    )
-    encoded: tuple[str | None, list[str] | None] = (None, None)
-    try:
-        new_state = chart.fire(event.type, state, ctx, copy_data)
-        if new_state is None:
-            return StepResult(
-                Outcome.IGNORED, state, None, _refusal_reason(ctx, event, state), entity
-            )
-        timers = _timer_changes(chart, state, new_state, ctx, settings)
-        if in_place:
-            encoded = _encoded(ctx)
-        elif isolate and ctx.data is not entity.data:  # actions ran: the same check
-            _encoded(ctx)
-    except Exception as err:
-        _restore(entity, snapshot)
-        return StepResult(Outcome.ERROR, state, None, _failure(err), entity)
-    except BaseException:
-        _restore(entity, snapshot)  # interrupted mid-step: put the data back
-        raise
-    updated = EntityState(entity.key, chart.name, new_state, ctx.data, entity.version + 1)
-    return StepResult(
-        Outcome.TRANSITIONED, state, new_state, None, updated, ctx.commands, timers, *encoded
-    )
-
-
-def _encoded(ctx: StepContext) -> tuple[str, list[str]]:
+def _encoded(ctx: StepContext, entity: EntityState) -> _Encoded:
     """The step's data and its commands' payloads as JSON (what is stored)."""
     return to_json(ctx.data).decode(), [to_json(dict(c.payload)).decode() for c in ctx.commands]
+
+
+def _checked(ctx: StepContext, entity: EntityState) -> _Encoded:
+    """Nothing to store yet, but data JSON cannot hold fails the step here, as
+    it does in the bus; only when actions ran (they made a copy)."""
+    if ctx.data is not entity.data:
+        _encoded(ctx, entity)
+    return _NOT_ENCODED
+
+
+def _unencoded(ctx: StepContext, entity: EntityState) -> _Encoded:
+    return _NOT_ENCODED
+
+
+def _keep(entity: EntityState) -> None:
+    """Nothing to undo: the actions worked on a copy."""
+
+
+class _Snapshot:
+    """The entity's data as JSON, taken when an in-place step's actions are
+    about to change it, so that a failure can put it back."""
+
+    __slots__ = ("_taken",)
+
+    def __init__(self) -> None:
+        self._taken: bytes | None = None
+
+    def take(self, data: dict[str, Any]) -> dict[str, Any]:
+        self._taken = to_json(data)
+        return data
+
+    def restore(self, entity: EntityState) -> None:
+        if self._taken is not None:
+            entity.data.clear()
+            entity.data.update(from_json(self._taken))
 
 
 def _failure(err: Exception) -> str:
@@ -201,10 +264,3 @@ def _timer_changes(
             )
     changes.extend(ctx.timers)
     return changes
-
-
-def _restore(entity: EntityState, snapshot: list[bytes]) -> None:
-    """Put back the data an in-place step changed before it failed."""
-    if snapshot:
-        entity.data.clear()
-        entity.data.update(from_json(snapshot[0]))

@@ -74,7 +74,7 @@ class EventRow:
     # an index); False lets the entity's row be updated without touching it.
     moved: bool = True
     # The entity's data and the commands' payloads as JSON, taken by the step
-    # (`step(in_place=True)`): ``entity_after.data`` may since have moved on
+    # (`step_in_place`): ``entity_after.data`` may since have moved on
     # with later steps, so these, not the dicts, are what is written.
     data_json: str | None = None
     command_json: list[str] | None = None

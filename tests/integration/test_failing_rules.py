@@ -69,13 +69,13 @@ async def test_eng2_a_batch_that_breaks_in_the_bus_is_refused_and_its_ids_releas
     claimed, which would have made the retry a 'duplicate' of nothing."""
     import pytest
 
-    import engine.bus
+    import engine.bus.stepper
 
     charts = _charts(tmp_path)
     engine_ = await Engine.open(
         tmp_path / "bus.db", charts=charts, clock=clock, run_timers=False, run_outbox=False
     )
-    real_step = engine.bus.step
+    real_step = engine.bus.stepper.step_in_place
 
     def breaking_step(chart, entity, event, settings, **options):
         if event.event_id == "go-5":
@@ -86,11 +86,11 @@ async def test_eng2_a_batch_that_breaks_in_the_bus_is_refused_and_its_ids_releas
         events = [
             engine_.make_event("thing.go", "thing:1", {}, event_id=f"go-{n}") for n in range(8)
         ]
-        monkeypatch.setattr(engine.bus, "step", breaking_step)
+        monkeypatch.setattr(engine.bus.stepper, "step_in_place", breaking_step)
         with pytest.raises(RuntimeError, match="a bug in the bus"):
             await engine_.publish_many(events)
         assert await engine_.store.count("events") == 0
-        monkeypatch.setattr(engine.bus, "step", real_step)
+        monkeypatch.setattr(engine.bus.stepper, "step_in_place", real_step)
         receipts = await engine_.publish_many(events)
         assert [r.outcome for r in receipts] == ["transitioned"] * 8
         assert (await engine_.entity("thing:1")).data["count"] == 8

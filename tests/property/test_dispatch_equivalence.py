@@ -15,7 +15,7 @@ from engine import ChartSet
 from engine.charts.compiled import ActionFailed
 from engine.rules import StepContext
 from engine.sample import chart_package as sample_package
-from engine.step import json_copy, new_entity, step
+from engine.step import json_copy, new_entity, step, step_in_place, step_trusted
 from engine.testing import sequences
 from statecharts import chart_package
 from tests.property.test_channel_charts import PAYLOADS
@@ -116,17 +116,60 @@ def _observed(result) -> tuple:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(CHART_AND_SEQUENCE)
-def test_eng2_the_bus_in_place_step_stores_what_the_isolated_step_does(drawn):
+def test_eng2_the_bus_in_place_step_stores_what_the_pure_step_does(drawn):
     """ENG-2: the bus steps in place (actions change the cached data after a
     JSON snapshot; data and payloads are encoded at once). For any sequence,
-    what it would store equals what the isolated step computes, step by step."""
+    what it would store equals what the pure step computes, step by step."""
     (charts, name), sequence = drawn
     chart = charts.by_name[name]
-    isolated = new_entity(chart, f"{chart.entity_kind}:1")
+    pure = new_entity(chart, f"{chart.entity_kind}:1")
     in_place = new_entity(chart, f"{chart.entity_kind}:1")
-    for event in events_of(charts, isolated.key, sequence):
-        expected = step(chart, isolated, event, charts.settings)
-        got = step(chart, in_place, event, charts.settings, in_place=True)
+    for event in events_of(charts, pure.key, sequence):
+        expected = step(chart, pure, event, charts.settings)
+        got = step_in_place(chart, in_place, event, charts.settings)
         assert _observed(got) == _observed(expected), event.type
         if expected.to_state is not None:
-            isolated, in_place = expected.entity, got.entity
+            pure, in_place = expected.entity, got.entity
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(CHART_AND_SEQUENCE)
+def test_the_pure_step_never_changes_its_input(drawn):
+    """For any sequence, every state the pure step was given is, afterwards,
+    exactly as it was: a history of states can be kept and compared."""
+    (charts, name), sequence = drawn
+    chart = charts.by_name[name]
+    entity = new_entity(chart, f"{chart.entity_kind}:1")
+    history = []
+    for event in events_of(charts, entity.key, sequence):
+        history.append((entity, json_copy(entity.as_dict())))
+        result = step(chart, entity, event, charts.settings)
+        if result.to_state is not None:
+            entity = result.entity
+    for given_state, as_given in history:
+        assert given_state.as_dict() == as_given
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(CHART_AND_SEQUENCE)
+def test_eng2_replay_trusted_step_matches_the_pure_step_on_non_errors(drawn):
+    """ENG-2: replay steps a logged non-error outcome on a shallow copy; for
+    any sequence it reaches what the pure step does wherever the pure step did
+    not fail (a logged error is replayed with the pure step)."""
+    (charts, name), sequence = drawn
+    chart = charts.by_name[name]
+    entity = new_entity(chart, f"{chart.entity_kind}:1")
+    for event in events_of(charts, entity.key, sequence):
+        expected = step(chart, entity, event, charts.settings)
+        if expected.outcome != "error":
+            got = step_trusted(chart, json_copy_entity(entity), event, charts.settings)
+            assert _observed(got) == _observed(expected), event.type
+        if expected.to_state is not None:
+            entity = expected.entity
+
+
+def json_copy_entity(entity):
+    """A copy the trusted step may change, so ``entity`` stays for the next step."""
+    return type(entity)(
+        entity.key, entity.chart, entity.state, json_copy(entity.data), entity.version
+    )

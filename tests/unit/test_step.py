@@ -6,7 +6,7 @@ import pytest
 
 from engine import Outcome, Rules, step
 from engine.chartset import ChartSet
-from engine.step import EntityState, new_entity
+from engine.step import EntityState, new_entity, step_in_place, step_trusted
 
 
 def event(
@@ -111,8 +111,8 @@ def _go(charts: ChartSet):
     return charts.event_types.make("thing.go", "thing:1", event_id="x", source="t", received_at=1.0)
 
 
-@pytest.mark.parametrize("in_place", [False, True])
-def test_a_failing_action_leaves_the_entity_untouched(tmp_path, in_place):
+@pytest.mark.parametrize("stepper", [step, step_in_place], ids=["step", "step_in_place"])
+def test_a_failing_action_leaves_the_entity_untouched(tmp_path, stepper):
     def explode(ctx):
         ctx.data["items"].append("half-done")
         ctx.data["new"] = {"nested": [1]}
@@ -120,7 +120,7 @@ def test_a_failing_action_leaves_the_entity_untouched(tmp_path, in_place):
 
     charts = _thing_charts(tmp_path, explode)
     entity = EntityState("thing:1", "thing", "a", {"items": [], "n": 1.5}, 0)
-    result = step(charts.by_kind["thing"], entity, _go(charts), in_place=in_place)
+    result = stepper(charts.by_kind["thing"], entity, _go(charts))
     assert result.outcome is Outcome.ERROR and result.entity.state == "a"
     assert "act failed: ValueError: boom" in result.reason
     assert entity.data == {"items": [], "n": 1.5}, "the stored data was not touched"
@@ -136,9 +136,68 @@ def test_data_that_is_not_json_is_an_error_and_changes_nothing_in_place(tmp_path
 
     charts = _thing_charts(tmp_path, store_an_object)
     entity = EntityState("thing:1", "thing", "a", {"items": ["kept"]}, 0)
-    result = step(charts.by_kind["thing"], entity, _go(charts), in_place=True)
+    result = step_in_place(charts.by_kind["thing"], entity, _go(charts))
     assert result.outcome is Outcome.ERROR and "not JSON" in result.reason
     assert entity.data == {"items": ["kept"]}
+
+
+def _append_to_items(ctx):
+    ctx.data["items"].append(len(ctx.data["items"]))
+    ctx.emit("note", {"items": list(ctx.data["items"])})
+
+
+def test_step_leaves_nested_data_of_its_input_as_it_was(tmp_path):
+    """The pure step works on a deep copy: an action that appends to a nested
+    list changes the result, never the entity it was given."""
+    charts = _thing_charts(tmp_path, _append_to_items)
+    entity = EntityState("thing:1", "thing", "a", {"items": [0]}, 0)
+    result = step(charts.by_kind["thing"], entity, _go(charts))
+    assert result.entity.data == {"items": [0, 1]} and result.entity.version == 1
+    assert entity == EntityState("thing:1", "thing", "a", {"items": [0]}, 0)
+    assert result.data_json is None and result.command_json is None
+
+
+def test_step_in_place_changes_the_data_itself_and_returns_it_as_json(tmp_path):
+    """In place, the entity's own dict moves on; what is stored is the JSON
+    taken at the step, which later changes to the dict do not reach."""
+    charts = _thing_charts(tmp_path, _append_to_items)
+    entity = EntityState("thing:1", "thing", "a", {"items": [0]}, 0)
+    result = step_in_place(charts.by_kind["thing"], entity, _go(charts))
+    assert result.entity.data is entity.data and entity.data == {"items": [0, 1]}
+    assert entity.state == "a", "only the data is shared: the old state stays"
+    entity.data["items"].append("later")
+    assert result.data_json == '{"items":[0,1]}'
+    assert result.command_json == ['{"items":[0,1]}']
+
+
+def test_data_that_is_not_json_is_an_error_in_the_pure_step_too(tmp_path):
+    """The pure step refuses what the bus could not store, with the same reason."""
+
+    def store_an_object(ctx):
+        ctx.data["items"].append(object())
+
+    charts = _thing_charts(tmp_path, store_an_object)
+    entity = EntityState("thing:1", "thing", "a", {"items": ["kept"]}, 0)
+    pure = step(charts.by_kind["thing"], entity, _go(charts))
+    fast = step_in_place(charts.by_kind["thing"], entity, _go(charts))
+    assert pure.outcome is fast.outcome is Outcome.ERROR
+    assert pure.reason == fast.reason
+    assert entity.data == {"items": ["kept"]}
+
+
+def test_step_trusted_computes_what_step_does_on_a_shallow_copy(tmp_path):
+    """Replay's variant: the same result; only the input's nested data may move."""
+    charts = _thing_charts(tmp_path, _append_to_items)
+    chart = charts.by_kind["thing"]
+    entity = EntityState("thing:1", "thing", "a", {"items": [0], "n": 1}, 0)
+    expected = step(chart, entity, _go(charts))
+    got = step_trusted(chart, entity, _go(charts))
+    assert (got.outcome, got.entity, got.commands) == (
+        expected.outcome,
+        expected.entity,
+        expected.commands,
+    )
+    assert got.entity.data is not entity.data, "the top level is a copy"
 
 
 @pytest.mark.parametrize("raw", ["90", "90s", "15m", "2h", "1d"])
