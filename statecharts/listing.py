@@ -329,7 +329,7 @@ def note_tiktok_status(ctx: StepContext[p.ReviewResult]) -> None:
         ctx.data["tiktok_deactivated"] = True
 
 
-def record_approval(ctx: StepContext) -> None:
+def record_approval(ctx: StepContext[p.ReviewResult]) -> None:
     ctx.data["failure_reasons"] = []
     ctx.data.pop("review", None)
     ctx.data["approved_at"] = ctx.now

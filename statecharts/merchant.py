@@ -89,9 +89,7 @@ def attributes_payload(
     try:
         return AttributesSet.model_validate(given).changes()
     except ValidationError as error:
-        raise InvalidAttributes(
-            [_problem(e) for e in error.errors(include_url=False)]
-        ) from None
+        raise InvalidAttributes([_problem(e) for e in error.errors(include_url=False)]) from None
 
 
 def _listing_key(key: str) -> str:
