@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from engine.charts.rule_payloads import payload_mismatch
 from engine.charts.schema import ChartSpec, TransitionSpec, parse_duration
 from engine.rules import Rules
 
@@ -222,9 +223,9 @@ def _check_events(spec: ChartSpec, rules: Rules, report: Report) -> None:
 def _check_transition(
     spec: ChartSpec, rules: Rules, index: int, transition: TransitionSpec, report: Report
 ) -> None:
-    states = spec.states
+    states, event = spec.states, transition.event
     path = ("transitions", index)
-    place = f"transitions[{index}] (event {transition.event!r})"
+    place = f"transitions[{index}] (event {event!r})"
     if transition.event not in spec.events:
         report((*path, "event"), place, f"event {transition.event!r} is not in the chart's events")
     for source in transition.source:
@@ -249,6 +250,8 @@ def _check_transition(
             report((*path, "guards"), place, need)
         elif not guard.takes_argument and ref.argument is not None:
             report((*path, "guards"), place, f"guard {ref.name!r} takes no argument")
+        elif mismatch := payload_mismatch(rules, "guard", ref.name, guard.func, event):
+            report((*path, "guards"), place, mismatch)
     for action_text in transition.actions:
         name, has_arg, _ = action_text.partition("=")
         action = rules.actions.get(name.strip())
@@ -257,6 +260,10 @@ def _check_transition(
         elif action.takes_argument != bool(has_arg):
             need = "needs an argument" if action.takes_argument else "takes no argument"
             report((*path, "actions"), place, f"action {name.strip()!r} {need}")
+        elif mismatch := payload_mismatch(
+            rules, "action", action.name, action.func, transition.event
+        ):
+            report((*path, "actions"), place, mismatch)
 
 
 def _check_timers(spec: ChartSpec, report: Report) -> None:
