@@ -150,7 +150,7 @@ def classify_change(ctx: StepContext) -> str:
     return "reviewed" if _reviewed_content_changed(ctx) else "quiet"
 
 
-def change(ctx: StepContext, kinds: str) -> bool:
+def change(ctx: StepContext[p.AttributesSet | p.ProductUpdated], kinds: str) -> bool:
     return classify_change(ctx) in kinds.split("|")
 
 
@@ -185,7 +185,7 @@ def tiktok_status(ctx: StepContext[p.ReviewResult], statuses: str) -> bool:
 # ------------------------------------------------------------------ actions
 
 
-def record_product(ctx: StepContext) -> None:
+def record_product(ctx: StepContext[p.ListingAdded | p.ProductUpdated]) -> None:
     payload = ctx.payload
     if isinstance(payload, p.ListingAdded):
         ctx.data["shop"] = payload.shop
@@ -193,7 +193,7 @@ def record_product(ctx: StepContext) -> None:
     ctx.data["title"] = ctx.data["product"].get("title", "")
 
 
-def record_attributes(ctx: StepContext) -> None:
+def record_attributes(ctx: StepContext[p.AttributesSet]) -> None:
     """The merchant's TikTok attributes; no Shoplazza webhook touches them (PROD-10)."""
     ctx.data["attributes"] = _attributes(ctx)
 
@@ -415,7 +415,7 @@ def poll_review_status(ctx: StepContext) -> None:
     _arm_review_poll(ctx, first=False)
 
 
-def deactivate_on_tiktok(ctx: StepContext) -> None:
+def deactivate_on_tiktok(ctx: StepContext[p.ProductRemoved | p.ProductUpdated]) -> None:
     payload = ctx.payload
     reason = payload.reason if isinstance(payload, p.ProductRemoved) else "unpublished"
     ctx.data["deactivated_because"] = f"{reason} in Shoplazza"
