@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
+from operator import getitem
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -112,7 +113,7 @@ class EventTypes:
     def __init__(self) -> None:
         self._payloads: dict[str, type[Payload]] = {}
         self._envelopes: dict[str, type[Event]] = {}
-        self._adapter: TypeAdapter[Any] | None = None
+        self._adapter: TypeAdapter[Event] | None = None
 
     def register(self, event_type: str, payload: type[Payload] = EmptyPayload) -> None:
         known = self._payloads.get(event_type)
@@ -121,10 +122,13 @@ class EventTypes:
                 f"event type {event_type!r} is already registered with {known.__name__}"
             )
         self._payloads[event_type] = payload
+        # Types built at run time from the registry are subscripted as values
+        # (`getitem`): a type checker reads ``Literal[x]`` only with a constant x.
+        tag: Any = getitem(Literal, event_type)
         self._envelopes[event_type] = create_model(
             f"Event[{event_type}]",
             __base__=Event,
-            type=(Literal[event_type], ...),
+            type=(tag, ...),
             payload=(payload, Field(default_factory=payload)),
         )
         self._adapter = None
@@ -142,7 +146,7 @@ class EventTypes:
     def payload_model(self, event_type: str) -> type[Payload]:
         return self._payloads[event_type]
 
-    def _union(self) -> TypeAdapter[Any]:
+    def _union(self) -> TypeAdapter[Event]:
         if self._adapter is None:
             if not self._envelopes:
                 raise RuntimeError("no event types are registered")
@@ -150,7 +154,8 @@ class EventTypes:
             if len(envelopes) == 1:
                 self._adapter = TypeAdapter(envelopes[0])
             else:
-                union = Annotated[Union[envelopes], Field(discriminator="type")]  # noqa: UP007
+                members = getitem(Union, envelopes)
+                union: Any = getitem(Annotated, (members, Field(discriminator="type")))
                 self._adapter = TypeAdapter(union)
         return self._adapter
 

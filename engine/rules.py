@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Literal, cast, overload
+
+# PEP 696 defaults: `typing` has them from Python 3.13 on.
+from typing_extensions import TypeVar
 
 from engine.events import Event, EventTypes, Payload
 
@@ -37,9 +40,18 @@ class TimerRequest:
     event_type: str = ""
 
 
+# The payload model a rule reads. Covariant: a rule written for a base model
+# runs on events of any subclass. A bare `StepContext` is `StepContext[Payload]`.
+P_co = TypeVar("P_co", bound=Payload, covariant=True, default=Payload)
+
+
 @dataclass(slots=True)
-class StepContext:
+class StepContext(Generic[P_co]):
     """What a guard or an action sees of one step.
+
+    A rule says which payload model it reads in its signature,
+    ``def paid(ctx: StepContext[OrderPaid]) -> bool``, and ``ctx.payload`` is
+    then that model (one that reads several writes their union).
 
     ``data`` is the entity's data. Guards must only read it: they see the
     stored data itself. Actions change it once their transition is chosen:
@@ -62,8 +74,10 @@ class StepContext:
     refusal_detail: str | None = None
 
     @property
-    def payload(self) -> Payload:
-        return self.event.payload
+    def payload(self) -> P_co:
+        # The event was validated against the model its type registered
+        # (`EventTypes`), which is the model the rule's signature names.
+        return cast(P_co, self.event.payload)
 
     def emit(
         self, command_type: str, payload: Mapping[str, Any], idempotency_key: str | None = None
@@ -105,8 +119,21 @@ class StepContext:
         self.timers.append(TimerRequest(name, None))
 
 
-GuardFunc = Callable[..., bool]
-ActionFunc = Callable[..., None]
+# A rule reads the payload model of its own events (`StepContext[OrderPaid]`):
+# `Any` here lets a registry hold rules of every payload type. A rule named
+# ``name=value`` in a chart also takes the value.
+PlainGuard = Callable[[StepContext[Any]], bool]
+ArgumentGuard = Callable[[StepContext[Any], str], bool]
+GuardFunc = PlainGuard | ArgumentGuard
+PlainAction = Callable[[StepContext[Any]], None]
+ArgumentAction = Callable[[StepContext[Any], str], None]
+ActionFunc = PlainAction | ArgumentAction
+PG = TypeVar("PG", bound=PlainGuard)
+AG = TypeVar("AG", bound=ArgumentGuard)
+PA = TypeVar("PA", bound=PlainAction)
+AA = TypeVar("AA", bound=ArgumentAction)
+G = TypeVar("G", bound=GuardFunc)
+A = TypeVar("A", bound=ActionFunc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +159,19 @@ class Rules:
         self.actions: dict[str, ActionSpec] = {}
         self.event_types = EventTypes()
 
+    @overload
+    def guard(
+        self, name: str, *, refusal: str | None = None, takes_argument: Literal[False] = False
+    ) -> Callable[[PG], PG]: ...
+
+    @overload
+    def guard(
+        self, name: str, *, refusal: str | None = None, takes_argument: Literal[True]
+    ) -> Callable[[AG], AG]: ...
+
     def guard(
         self, name: str, *, refusal: str | None = None, takes_argument: bool = False
-    ) -> Callable[[GuardFunc], GuardFunc]:
+    ) -> Callable[[G], G]:
         """Register a guard. ``refusal`` is the reason recorded when it says no.
 
         A guard that takes an argument is named in a chart as ``name=value`` and
@@ -142,7 +179,7 @@ class Rules:
         guards give one such guard different values can never both fire.
         """
 
-        def register(func: GuardFunc) -> GuardFunc:
+        def register(func: G) -> G:
             if name in self.guards:
                 raise ValueError(f"guard {name!r} is registered twice")
             self.guards[name] = GuardSpec(
@@ -152,10 +189,16 @@ class Rules:
 
         return register
 
+    @overload
     def action(
-        self, name: str, *, takes_argument: bool = False
-    ) -> Callable[[ActionFunc], ActionFunc]:
-        def register(func: ActionFunc) -> ActionFunc:
+        self, name: str, *, takes_argument: Literal[False] = False
+    ) -> Callable[[PA], PA]: ...
+
+    @overload
+    def action(self, name: str, *, takes_argument: Literal[True]) -> Callable[[AA], AA]: ...
+
+    def action(self, name: str, *, takes_argument: bool = False) -> Callable[[A], A]:
+        def register(func: A) -> A:
             if name in self.actions:
                 raise ValueError(f"action {name!r} is registered twice")
             self.actions[name] = ActionSpec(name, func, takes_argument)
@@ -163,7 +206,7 @@ class Rules:
 
         return register
 
-    def register_actions(self, *funcs: ActionFunc) -> None:
+    def register_actions(self, *funcs: PlainAction) -> None:
         """Register plain actions under their function names."""
         for func in funcs:
             self.action(func.__name__)(func)

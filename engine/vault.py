@@ -299,7 +299,8 @@ def present_entity(record: dict[str, Any], data: Mapping[str, Any] | None) -> di
     sealed values shown as "[erased]" once the entity's chart recorded the
     erasure (``data.personal_data.status``), else as "[sealed]"."""
     personal = (data or {}).get("personal_data") or {}
-    return present(record, erased=personal.get("status") == "erased")
+    erased = personal.get("status") == "erased"
+    return {key: present(value, erased=erased) for key, value in record.items()}
 
 
 def redact(value: Any) -> Any:

@@ -57,9 +57,9 @@ def register(rules: Rules) -> None:
     )
 
 
-def confirm_deletion(ctx: StepContext) -> None:
+def confirm_deletion(ctx: StepContext[DeletionReported]) -> None:
     """Ask Shoplazza whether the product is gone; the listing hears nothing yet."""
-    payload: DeletionReported = ctx.payload  # type: ignore[assignment]
+    payload = ctx.payload
     ctx.emit(
         CONFIRM_DELETED,
         {
@@ -70,8 +70,8 @@ def confirm_deletion(ctx: StepContext) -> None:
     )
 
 
-def record_deletion_refused(ctx: StepContext) -> None:
-    payload: ReportRefused = ctx.payload  # type: ignore[assignment]
+def record_deletion_refused(ctx: StepContext[ReportRefused]) -> None:
+    payload = ctx.payload
     refused = [r for r in ctx.data.get("refused_deletions", []) if r["listing"] != payload.listing]
     refused.append({"listing": payload.listing, "reason": payload.reason, "at": ctx.now})
     ctx.data["refused_deletions"] = refused[-KEPT_REFUSALS:]
@@ -86,10 +86,10 @@ def confirm_uninstall(ctx: StepContext) -> None:
     )
 
 
-def record_uninstall_refused(ctx: StepContext) -> None:
+def record_uninstall_refused(ctx: StepContext[ReportRefused]) -> None:
     ctx.data["uninstall_check"] = {
         "status": "refused",
-        "reason": ctx.payload.reason,  # type: ignore[attr-defined]
+        "reason": ctx.payload.reason,
         "checked_at": ctx.now,
     }
 

@@ -84,8 +84,8 @@ def hold_key(shop: str) -> str:
 # ------------------------------------------------------------------ guards
 
 
-def store_in_us(ctx: StepContext) -> bool:
-    country = ctx.payload.store_country.strip().upper()  # type: ignore[attr-defined]
+def store_in_us(ctx: StepContext[p.StartSetup]) -> bool:
+    country = ctx.payload.store_country.strip().upper()
     if country == US:
         return True
     return ctx.refuse(
@@ -94,20 +94,20 @@ def store_in_us(ctx: StepContext) -> bool:
     )
 
 
-def has_tiktok_shop_account(ctx: StepContext) -> bool:
-    if ctx.payload.has_tiktok_shop_account:  # type: ignore[attr-defined]
+def has_tiktok_shop_account(ctx: StepContext[p.ChooseAccountType]) -> bool:
+    if ctx.payload.has_tiktok_shop_account:
         return True
     return ctx.refuse(
         "no TikTok Shop account: create one in TikTok Shop Seller Center first, then connect again"
     )
 
 
-def terms_checked(ctx: StepContext) -> bool:
-    return bool(ctx.payload.accepted)  # type: ignore[attr-defined]
+def terms_checked(ctx: StepContext[p.AcceptTerms]) -> bool:
+    return bool(ctx.payload.accepted)
 
 
-def seller_base_region_us(ctx: StepContext) -> bool:
-    region = ctx.payload.seller_base_region.strip().upper()  # type: ignore[attr-defined]
+def seller_base_region_us(ctx: StepContext[p.Authorized]) -> bool:
+    region = ctx.payload.seller_base_region.strip().upper()
     if region == US:
         return True
     return ctx.refuse(
@@ -127,11 +127,11 @@ def sent_since_authorized(ctx: StepContext) -> bool:
     )
 
 
-def refresh_outlasts_warning(ctx: StepContext) -> bool:
+def refresh_outlasts_warning(ctx: StepContext[p.TokenRefreshed]) -> bool:
     """Webhook 7 warned the authorization ends at ``expiration_time``; a refresh
     whose refresh token lives past it means it no longer does."""
     warned = ctx.data.get("expiry_warning", {}).get("expiration_time")
-    renewed = ctx.payload.refresh_token_expire_in  # type: ignore[attr-defined]
+    renewed = ctx.payload.refresh_token_expire_in
     return warned is None or renewed > warned
 
 
@@ -147,8 +147,8 @@ def fulfilled_by_seller(ctx: StepContext) -> bool:
     return ctx.refuse("choose Fulfilled by Seller (FBS) or by TikTok (FBT) first")
 
 
-def provider_listed(ctx: StepContext) -> bool:
-    provider = ctx.payload.shipping_provider_id  # type: ignore[attr-defined]
+def provider_listed(ctx: StepContext[p.MapCarrier]) -> bool:
+    provider = ctx.payload.shipping_provider_id
     listed = {sp["id"] for sp in ctx.data.get("logistics", {}).get("shipping_providers", [])}
     if provider in listed:
         return True
@@ -160,21 +160,21 @@ def provider_listed(ctx: StepContext) -> bool:
 # ------------------------------------------------------------------ actions
 
 
-def record_store(ctx: StepContext) -> None:
-    payload: p.StartSetup = ctx.payload  # type: ignore[assignment]
+def record_store(ctx: StepContext[p.StartSetup]) -> None:
+    payload = ctx.payload
     ctx.data["store"] = {"domain": payload.store_domain, "country": payload.store_country.upper()}
 
 
-def record_account_type(ctx: StepContext) -> None:
-    ctx.data["account_type"] = ctx.payload.account_type  # type: ignore[attr-defined]
+def record_account_type(ctx: StepContext[p.ChooseAccountType]) -> None:
+    ctx.data["account_type"] = ctx.payload.account_type
 
 
 def record_terms(ctx: StepContext) -> None:
     ctx.data["terms_accepted_at"] = ctx.now
 
 
-def record_authorization(ctx: StepContext) -> None:
-    payload: p.Authorized = ctx.payload  # type: ignore[assignment]
+def record_authorization(ctx: StepContext[p.Authorized]) -> None:
+    payload = ctx.payload
     ctx.data.pop("ended", None)
     ctx.data["tiktok_shop"] = {
         "shop_id": payload.shop_id,
@@ -214,16 +214,16 @@ def request_token_refresh(ctx: StepContext) -> None:
     )
 
 
-def record_token_refresh(ctx: StepContext) -> None:
-    payload: p.TokenRefreshed = ctx.payload  # type: ignore[assignment]
+def record_token_refresh(ctx: StepContext[p.TokenRefreshed]) -> None:
+    payload = ctx.payload
     authorization = ctx.data.setdefault("authorization", {})
     authorization["access_token_expire_in"] = payload.access_token_expire_in
     authorization["refresh_token_expire_in"] = payload.refresh_token_expire_in
     authorization["refreshed_at"] = ctx.now
 
 
-def record_expiry_warning(ctx: StepContext) -> None:
-    payload: p.AuthorizationExpiring = ctx.payload  # type: ignore[assignment]
+def record_expiry_warning(ctx: StepContext[p.AuthorizationExpiring]) -> None:
+    payload = ctx.payload
     ctx.data["expiry_warning"] = {
         "expiration_time": payload.expiration_time,
         "message": payload.message,
@@ -286,8 +286,8 @@ def record_uninstalled(ctx: StepContext) -> None:
     )
 
 
-def record_disconnected(ctx: StepContext) -> None:
-    payload: p.Disconnect = ctx.payload  # type: ignore[assignment]
+def record_disconnected(ctx: StepContext[p.Disconnect]) -> None:
+    payload = ctx.payload
     _end_connection(
         ctx,
         "merchant",
@@ -296,18 +296,18 @@ def record_disconnected(ctx: StepContext) -> None:
     )
 
 
-def record_fulfillment_model(ctx: StepContext) -> None:
+def record_fulfillment_model(ctx: StepContext[p.SetFulfillmentModel]) -> None:
     """FBS shops map carriers to TikTok's providers, so fetch the provider list."""
-    model = ctx.payload.fulfillment_model  # type: ignore[attr-defined]
+    model = ctx.payload.fulfillment_model
     ctx.data.setdefault("logistics", {})["fulfillment_model"] = model
     if model == "FBS":
         ctx.emit("fetch_shipping_providers", {"shop": ctx.event.entity})
 
 
-def record_shipping_providers(ctx: StepContext) -> None:
+def record_shipping_providers(ctx: StepContext[p.ProvidersListed]) -> None:
     """Providers per delivery option (a package names one of its order's option),
     and their union, from which a carrier is mapped (LOGI-2)."""
-    payload: p.ProvidersListed = ctx.payload  # type: ignore[assignment]
+    payload = ctx.payload
     logistics = ctx.data.setdefault("logistics", {})
     providers = [{"id": sp.id, "name": sp.name} for sp in payload.shipping_providers]
     if not payload.delivery_option_id:
@@ -322,9 +322,9 @@ def record_shipping_providers(ctx: StepContext) -> None:
     logistics["shipping_providers"] = list(union.values())
 
 
-def record_carrier_mapping(ctx: StepContext) -> None:
+def record_carrier_mapping(ctx: StepContext[p.MapCarrier]) -> None:
     """Map a carrier, then retry the fulfillments that failed for want of it (LOGI-3)."""
-    payload: p.MapCarrier = ctx.payload  # type: ignore[assignment]
+    payload = ctx.payload
     logistics = ctx.data.setdefault("logistics", {})
     logistics.setdefault("carrier_mapping", {})[payload.tracking_company_code] = (
         payload.shipping_provider_id
@@ -335,8 +335,8 @@ def record_carrier_mapping(ctx: StepContext) -> None:
     )
 
 
-def remove_carrier_mapping(ctx: StepContext) -> None:
-    code = ctx.payload.tracking_company_code  # type: ignore[attr-defined]
+def remove_carrier_mapping(ctx: StepContext[p.UnmapCarrier]) -> None:
+    code = ctx.payload.tracking_company_code
     ctx.data.setdefault("logistics", {}).setdefault("carrier_mapping", {}).pop(code, None)
 
 
@@ -351,13 +351,13 @@ def _send_products(ctx: StepContext, products: list[p.ShoplazzaProduct]) -> None
         )
 
 
-def add_products_to_sync(ctx: StepContext) -> None:
-    _send_products(ctx, ctx.payload.products)  # type: ignore[attr-defined]
+def add_products_to_sync(ctx: StepContext[p.AddProducts]) -> None:
+    _send_products(ctx, ctx.payload.products)
 
 
-def add_collection_to_sync(ctx: StepContext) -> None:
+def add_collection_to_sync(ctx: StepContext[p.AddCollection]) -> None:
     """A collection adds the products it holds now; later additions are not followed (PROD-1)."""
-    payload: p.AddCollection = ctx.payload  # type: ignore[assignment]
+    payload = ctx.payload
     collections = ctx.data.setdefault("collections_added", [])
     if payload.collection_id not in collections:
         collections.append(payload.collection_id)

@@ -150,14 +150,14 @@ def classify_change(ctx: StepContext) -> str:
     return "reviewed" if _reviewed_content_changed(ctx) else "quiet"
 
 
-def change(ctx: StepContext, kinds: str) -> bool:
+def change(ctx: StepContext[p.AttributesSet | p.ProductUpdated], kinds: str) -> bool:
     return classify_change(ctx) in kinds.split("|")
 
 
-def fresh_update(ctx: StepContext) -> bool:
+def fresh_update(ctx: StepContext[p.ProductUpdated]) -> bool:
     """Shoplazza's webhooks can arrive out of order: an update older (by its
     updated_at) than the product on record is not applied."""
-    payload: p.ProductUpdated = ctx.payload  # type: ignore[assignment]
+    payload = ctx.payload
     return not is_stale(ctx.data.get("product") or {}, payload.product.model_dump(mode="json"))
 
 
@@ -170,22 +170,22 @@ def tiktok_live(ctx: StepContext) -> bool:
     return (ctx.data.get("tiktok_status") or {}).get("status") == "ACTIVATE"
 
 
-def newer_status(ctx: StepContext) -> bool:
+def newer_status(ctx: StepContext[p.ReviewResult]) -> bool:
     """Product statuses can arrive out of order: an answer older (by TikTok's
     update_time) than the one on record is not followed; an equal one is."""
-    payload: p.ReviewResult = ctx.payload  # type: ignore[assignment]
+    payload = ctx.payload
     last = (ctx.data.get("tiktok_status") or {}).get("update_time")
     return payload.update_time is None or last is None or payload.update_time >= last
 
 
-def tiktok_status(ctx: StepContext, statuses: str) -> bool:
-    return ctx.payload.status in statuses.split("|")  # type: ignore[attr-defined]
+def tiktok_status(ctx: StepContext[p.ReviewResult], statuses: str) -> bool:
+    return ctx.payload.status in statuses.split("|")
 
 
 # ------------------------------------------------------------------ actions
 
 
-def record_product(ctx: StepContext) -> None:
+def record_product(ctx: StepContext[p.ListingAdded | p.ProductUpdated]) -> None:
     payload = ctx.payload
     if isinstance(payload, p.ListingAdded):
         ctx.data["shop"] = payload.shop
@@ -193,7 +193,7 @@ def record_product(ctx: StepContext) -> None:
     ctx.data["title"] = ctx.data["product"].get("title", "")
 
 
-def record_attributes(ctx: StepContext) -> None:
+def record_attributes(ctx: StepContext[p.AttributesSet]) -> None:
     """The merchant's TikTok attributes; no Shoplazza webhook touches them (PROD-10)."""
     ctx.data["attributes"] = _attributes(ctx)
 
@@ -265,10 +265,10 @@ def edit_after_submission(ctx: StepContext) -> None:
     ctx.data["edit_after_submission"] = True
 
 
-def record_submission(ctx: StepContext) -> None:
+def record_submission(ctx: StepContext[p.Submitted]) -> None:
     """TikTok has the listing. A submission answered after the product was
     rejected locally still leaves its id, so a resubmission edits it."""
-    payload: p.Submitted = ctx.payload  # type: ignore[assignment]
+    payload = ctx.payload
     ctx.data["tiktok_product_id"] = payload.product_id
     if payload.skus:  # price and stock updates name TikTok's SKU ids
         ctx.data["tiktok_skus"] = {sku.seller_sku: sku.id for sku in payload.skus}
@@ -300,19 +300,19 @@ def _refusal_reasons(payload: p.SubmitFailed) -> list[dict[str, Any]]:
     ]
 
 
-def record_submit_failure(ctx: StepContext) -> None:
-    ctx.data["failure_reasons"] = _refusal_reasons(ctx.payload)  # type: ignore[arg-type]
+def record_submit_failure(ctx: StepContext[p.SubmitFailed]) -> None:
+    ctx.data["failure_reasons"] = _refusal_reasons(ctx.payload)
 
 
-def record_edit_refusal(ctx: StepContext) -> None:
+def record_edit_refusal(ctx: StepContext[p.SubmitFailed]) -> None:
     """TikTok refused an edit of a product it sells: it keeps selling the
     version it has (PROD-12), and the refusal is shown as the reason."""
-    ctx.data["edit_failure"] = _refusal_reasons(ctx.payload)  # type: ignore[arg-type]
+    ctx.data["edit_failure"] = _refusal_reasons(ctx.payload)
     ctx.data.pop("review", None)
 
 
-def _note_status(ctx: StepContext) -> None:
-    payload: p.ReviewResult = ctx.payload  # type: ignore[assignment]
+def _note_status(ctx: StepContext[p.ReviewResult]) -> None:
+    payload = ctx.payload
     last = (ctx.data.get("tiktok_status") or {}).get("update_time")
     ctx.data["tiktok_status"] = {
         "status": payload.status,
@@ -320,16 +320,16 @@ def _note_status(ctx: StepContext) -> None:
     }
 
 
-def note_tiktok_status(ctx: StepContext) -> None:
+def note_tiktok_status(ctx: StepContext[p.ReviewResult]) -> None:
     """Remember TikTok's word without changing what the merchant sees."""
     _note_status(ctx)
-    if ctx.payload.status == "ACTIVATE":  # type: ignore[attr-defined]
+    if ctx.payload.status == "ACTIVATE":
         ctx.data.pop("tiktok_deactivated", None)
-    elif ctx.payload.status == "SELLER_DEACTIVATED":  # type: ignore[attr-defined]
+    elif ctx.payload.status == "SELLER_DEACTIVATED":
         ctx.data["tiktok_deactivated"] = True
 
 
-def record_approval(ctx: StepContext) -> None:
+def record_approval(ctx: StepContext[p.ReviewResult]) -> None:
     ctx.data["failure_reasons"] = []
     ctx.data.pop("review", None)
     ctx.data["approved_at"] = ctx.now
@@ -337,8 +337,8 @@ def record_approval(ctx: StepContext) -> None:
     ctx.data.pop("tiktok_deactivated", None)
 
 
-def record_audit_failure(ctx: StepContext) -> None:
-    payload: p.ReviewResult = ctx.payload  # type: ignore[assignment]
+def record_audit_failure(ctx: StepContext[p.ReviewResult]) -> None:
+    payload = ctx.payload
     reasons = [
         dict(r.model_dump(mode="json"), source="tiktok") for r in payload.audit_failed_reasons
     ]
@@ -371,10 +371,10 @@ TIKTOK_STATUS_REASONS = {
 }
 
 
-def record_tiktok_status(ctx: StepContext) -> None:
+def record_tiktok_status(ctx: StepContext[p.ReviewResult]) -> None:
     """A status TikTok set on its side: shown as what it is (PROD-11), with
     TikTok's reasons when it gave some and what the merchant can do."""
-    payload: p.ReviewResult = ctx.payload  # type: ignore[assignment]
+    payload = ctx.payload
     reasons = [
         dict(r.model_dump(mode="json"), source="tiktok") for r in payload.audit_failed_reasons
     ]
@@ -415,7 +415,7 @@ def poll_review_status(ctx: StepContext) -> None:
     _arm_review_poll(ctx, first=False)
 
 
-def deactivate_on_tiktok(ctx: StepContext) -> None:
+def deactivate_on_tiktok(ctx: StepContext[p.ProductRemoved | p.ProductUpdated]) -> None:
     payload = ctx.payload
     reason = payload.reason if isinstance(payload, p.ProductRemoved) else "unpublished"
     ctx.data["deactivated_because"] = f"{reason} in Shoplazza"
@@ -485,9 +485,9 @@ def flush_quick_updates(ctx: StepContext) -> None:
     ctx.data["last_sync_at"] = ctx.now
 
 
-def keep_merchant_category(ctx: StepContext) -> None:
+def keep_merchant_category(ctx: StepContext[p.CategoryChanged]) -> None:
     """A category set on TikTok is the merchant's: sync never overwrites it (PROD-7)."""
-    payload: p.CategoryChanged = ctx.payload  # type: ignore[assignment]
+    payload = ctx.payload
     kept = ctx.data.get("category") or {}
     if (
         kept.get("locked")

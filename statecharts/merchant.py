@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from engine import Engine
 from engine.bus import Receipt
@@ -38,7 +39,7 @@ class InvalidAttributes(ValueError):
         self.problems = problems
 
 
-def _problem(error: dict[str, Any]) -> str:
+def _problem(error: ErrorDetails) -> str:
     location = [str(part) for part in error["loc"]]
     field = _FIELD_NAMES.get(location[0], location[0]) if location else "attributes"
     detail = location[1:]
@@ -88,9 +89,7 @@ def attributes_payload(
     try:
         return AttributesSet.model_validate(given).changes()
     except ValidationError as error:
-        raise InvalidAttributes(
-            [_problem(e) for e in error.errors(include_url=False)]  # type: ignore[arg-type]
-        ) from None
+        raise InvalidAttributes([_problem(e) for e in error.errors(include_url=False)]) from None
 
 
 def _listing_key(key: str) -> str:

@@ -192,10 +192,10 @@ def _propagate(ctx: StepContext, before: dict[str, Any], after: dict[str, Any]) 
 # ------------------------------------------------------------------ guards
 
 
-def newer_update(ctx: StepContext) -> bool:
+def newer_update(ctx: StepContext[p.OrderStatusChanged]) -> bool:
     """ORD-8: an older update never applies. ORD-9: one with the same update_time
     applies when it moves the order forward along the lifecycle, never back."""
-    payload: p.OrderStatusChanged = ctx.payload  # type: ignore[assignment]
+    payload = ctx.payload
     update_time, last = payload.update_time, ctx.data.get("update_time")
     if last is None or update_time > last:
         return True
@@ -211,12 +211,11 @@ def newer_update(ctx: StepContext) -> bool:
     return ctx.refuse(f"stale: update_time {update_time} is not newer than {last}, already applied")
 
 
-def order_status(ctx: StepContext, status: str) -> bool:
-    return ctx.payload.order_status == status  # type: ignore[attr-defined]
+def order_status(ctx: StepContext[p.OrderStatusChanged], status: str) -> bool:
+    return ctx.payload.order_status == status
 
 
-def _sync_problem(ctx: StepContext) -> str | None:
-    resolved: p.ProductsResolved = ctx.payload  # type: ignore[assignment]
+def _sync_problem(ctx: StepContext, resolved: p.ProductsResolved) -> str | None:
     if ctx.state == "cancelled" and ctx.data.get("sync", {}).get("status") != "synced":
         return NOT_RETRIED
     if not resolved.authorization_active:
@@ -228,8 +227,8 @@ def _sync_problem(ctx: StepContext) -> str | None:
     return None
 
 
-def order_can_sync(ctx: StepContext) -> bool:
-    problem = _sync_problem(ctx)
+def order_can_sync(ctx: StepContext[p.ProductsResolved]) -> bool:
+    problem = _sync_problem(ctx, ctx.payload)
     return problem is None or ctx.refuse(problem)
 
 
@@ -251,15 +250,15 @@ def _carrier_resolution(resolved: p.CarrierResolved) -> str:
     return "mapped" if resolved.shipping_provider_id else "not_mapped"
 
 
-def carrier(ctx: StepContext, resolution: str) -> bool:
-    return _carrier_resolution(ctx.payload) == resolution  # type: ignore[arg-type]
+def carrier(ctx: StepContext[p.CarrierResolved], resolution: str) -> bool:
+    return _carrier_resolution(ctx.payload) == resolution
 
 
 # ------------------------------------------------------------------ lifecycle
 
 
-def record_status(ctx: StepContext) -> None:
-    payload: p.OrderStatusChanged = ctx.payload  # type: ignore[assignment]
+def record_status(ctx: StepContext[p.OrderStatusChanged]) -> None:
+    payload = ctx.payload
     before, after = ctx.state, ctx.target
     data = ctx.data
     first = "update_time" not in data
@@ -304,8 +303,8 @@ def _fetch_detail(ctx: StepContext, state: str) -> None:
     )
 
 
-def record_detail(ctx: StepContext) -> None:
-    detail: p.OrderDetail = ctx.payload  # type: ignore[assignment]
+def record_detail(ctx: StepContext[p.OrderDetail]) -> None:
+    detail = ctx.payload
     data = ctx.data
     data["order_id"] = detail.id
     data["detail"] = {
@@ -372,8 +371,8 @@ def _resolve_products(ctx: StepContext) -> None:
     )
 
 
-def create_in_shoplazza(ctx: StepContext) -> None:
-    resolved: p.ProductsResolved = ctx.payload  # type: ignore[assignment]
+def create_in_shoplazza(ctx: StepContext[p.ProductsResolved]) -> None:
+    resolved = ctx.payload
     data = ctx.data
     sync = data.setdefault("sync", {})
     attempt = sync.get("attempts", 0) + 1
@@ -412,9 +411,9 @@ def create_in_shoplazza(ctx: StepContext) -> None:
     data["line_item_map"] = by_variant
 
 
-def record_shoplazza_order(ctx: StepContext) -> None:
+def record_shoplazza_order(ctx: StepContext[p.ShoplazzaOrderCreated]) -> None:
     """Synced (ORD-1, ORD-2); then catch up with what changed on TikTok meanwhile."""
-    created: p.ShoplazzaOrderCreated = ctx.payload  # type: ignore[assignment]
+    created = ctx.payload
     data = ctx.data
     data["sync"] = {
         "status": "synced",
@@ -453,9 +452,9 @@ def record_shoplazza_order(ctx: StepContext) -> None:
         )
 
 
-def record_sync_failure(ctx: StepContext) -> None:
+def record_sync_failure(ctx: StepContext[p.ProductsResolved | p.SyncFailed]) -> None:
     payload = ctx.payload
-    reason = payload.reason if isinstance(payload, p.SyncFailed) else _sync_problem(ctx)
+    reason = payload.reason if isinstance(payload, p.SyncFailed) else _sync_problem(ctx, payload)
     sync = ctx.data.setdefault("sync", {})
     if reason == NOT_RETRIED:
         sync.update(status="not_synced", reason=reason)
@@ -479,17 +478,17 @@ def retry_sync(ctx: StepContext) -> None:
 # ------------------------------------------------------------------ changes flowing nowhere
 
 
-def record_shoplazza_change(ctx: StepContext) -> None:
+def record_shoplazza_change(ctx: StepContext[p.ShoplazzaOrderChanged]) -> None:
     """ORD-7: a payment, cancel, return or refund made in Shoplazza changes nothing on TikTok."""
-    payload: p.ShoplazzaOrderChanged = ctx.payload  # type: ignore[assignment]
+    payload = ctx.payload
     change = {k: v for k, v in payload.model_dump(mode="json").items() if v is not None}
     ctx.data.setdefault("shoplazza", {}).update(change)
     ctx.data.setdefault("shoplazza_changes", []).append({**change, "at": ctx.now})
 
 
-def record_return(ctx: StepContext) -> None:
+def record_return(ctx: StepContext[p.TikTokReturnChanged]) -> None:
     """ORD-6: returns and refunds on TikTok change nothing in Shoplazza."""
-    payload: p.TikTokReturnChanged = ctx.payload  # type: ignore[assignment]
+    payload = ctx.payload
     entry = {**payload.model_dump(mode="json"), "at": ctx.now}
     returns = ctx.data.setdefault("returns", [])
     for index, known in enumerate(returns):
@@ -504,8 +503,8 @@ def record_return(ctx: StepContext) -> None:
 # ------------------------------------------------------------------ fulfillment push
 
 
-def record_fulfillment(ctx: StepContext) -> None:
-    payload: p.ShoplazzaFulfilled = ctx.payload  # type: ignore[assignment]
+def record_fulfillment(ctx: StepContext[p.ShoplazzaFulfilled]) -> None:
+    payload = ctx.payload
     ctx.data["fulfillment"] = {
         "status": "received",
         "reason": None,
@@ -560,9 +559,9 @@ def resolve_carrier(ctx: StepContext) -> None:
     _request_carrier(ctx, "ship")
 
 
-def push_tracking(ctx: StepContext) -> None:
+def push_tracking(ctx: StepContext[p.CarrierResolved]) -> None:
     """LOGI-3: the tracking number and the mapped provider go to TikTok."""
-    resolved: p.CarrierResolved = ctx.payload  # type: ignore[assignment]
+    resolved = ctx.payload
     fulfillment = ctx.data.setdefault("fulfillment", {})
     base = {
         "order": ctx.event.entity,
@@ -619,8 +618,8 @@ def wait_for_line_items(ctx: StepContext) -> None:
     )
 
 
-def fail_carrier_not_mapped(ctx: StepContext) -> None:
-    resolved: p.CarrierResolved = ctx.payload  # type: ignore[assignment]
+def fail_carrier_not_mapped(ctx: StepContext[p.CarrierResolved]) -> None:
+    resolved = ctx.payload
     target = "correction" if resolved.purpose == "correction" else None
     fulfillment = ctx.data.setdefault("fulfillment", {})
     reason = f"carrier not mapped ({resolved.tracking_company_code})"
@@ -630,9 +629,9 @@ def fail_carrier_not_mapped(ctx: StepContext) -> None:
         fulfillment.update(status="failed", reason=reason)
 
 
-def fail_carrier_not_offered(ctx: StepContext) -> None:
+def fail_carrier_not_offered(ctx: StepContext[p.CarrierResolved]) -> None:
     """LOGI-2: the mapped provider does not ship this order's delivery option."""
-    resolved: p.CarrierResolved = ctx.payload  # type: ignore[assignment]
+    resolved = ctx.payload
     fulfillment = ctx.data.setdefault("fulfillment", {})
     if resolved.purpose == "correction":
         fulfillment["correction"] = {"status": "not_synced", "reason": resolved.not_offered}
@@ -644,8 +643,8 @@ def fail_push_authorization_inactive(ctx: StepContext) -> None:
     ctx.data.setdefault("fulfillment", {}).update(status="failed", reason="authorization inactive")
 
 
-def record_push(ctx: StepContext) -> None:
-    pushed: p.ShippingPushed = ctx.payload  # type: ignore[assignment]
+def record_push(ctx: StepContext[p.ShippingPushed]) -> None:
+    pushed = ctx.payload
     fulfillment = ctx.data.setdefault("fulfillment", {})
     if pushed.purpose == "correction":
         correction = fulfillment.setdefault("correction", {})
@@ -659,8 +658,8 @@ def record_push(ctx: StepContext) -> None:
     )
 
 
-def record_push_failure(ctx: StepContext) -> None:
-    failed: p.ShippingPushFailed = ctx.payload  # type: ignore[assignment]
+def record_push_failure(ctx: StepContext[p.ShippingPushFailed]) -> None:
+    failed = ctx.payload
     fulfillment = ctx.data.setdefault("fulfillment", {})
     if failed.purpose == "correction":
         fulfillment["correction"] = {"status": "not_synced", "reason": failed.message}
@@ -674,9 +673,9 @@ def record_push_failure(ctx: StepContext) -> None:
         fulfillment.update(status="failed", reason=failed.message, code=failed.code)
 
 
-def correct_tracking(ctx: StepContext) -> None:
+def correct_tracking(ctx: StepContext[p.ShoplazzaFulfilled]) -> None:
     """LOGI-5: a tracking correction goes out only within TikTok's 72-hour window."""
-    update: p.ShoplazzaFulfilled = ctx.payload  # type: ignore[assignment]
+    update = ctx.payload
     fulfillment = ctx.data["fulfillment"]
     pushed_at = fulfillment.get("pushed_at") or 0
     if ctx.now - pushed_at > TRACKING_UPDATE_WINDOW:
@@ -707,9 +706,9 @@ def _may_keep_address(data: dict[str, Any]) -> bool:
     return personal.get("status") != "erased" and "address_removed_at" not in personal
 
 
-def forget_personal_data(ctx: StepContext) -> None:
+def forget_personal_data(ctx: StepContext[ErasureRecorded]) -> None:
     """The order's key was destroyed: what data kept of the buyer shows as erased."""
-    erased: ErasureRecorded = ctx.payload  # type: ignore[assignment]
+    erased = ctx.payload
     data = ctx.data
     if "recipient_address" in data:
         data["recipient_address"] = ERASED

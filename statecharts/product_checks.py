@@ -62,7 +62,17 @@ def check_product(
     supplied for TikTok alone (PROD-10), ``category_rules`` what the product's
     TikTok category asks for, when known (size chart, certificates)."""
     attributes = attributes or {}
+    variants = product.get("variants") or []
     failures: list[dict[str, Any]] = []
+    _check_title(product, failures)
+    _check_images(product, failures)
+    _check_variants(variants, failures)
+    _check_dimensions(attributes.get("package_dimensions") or {}, variants, failures)
+    _check_category(attributes, category_rules or {}, failures)
+    return failures
+
+
+def _check_title(product: dict[str, Any], failures: list[dict[str, Any]]) -> None:
     title = (product.get("title") or "").strip()
     if not title:
         failures.append(_reason("title", "Add a title to the product in Shoplazza."))
@@ -75,6 +85,8 @@ def check_product(
             )
         )
 
+
+def _check_images(product: dict[str, Any], failures: list[dict[str, Any]]) -> None:
     images = product.get("images") or []
     if not images_to_send(images):
         failures.append(
@@ -87,7 +99,8 @@ def check_product(
             )
         )
 
-    variants = product.get("variants") or []
+
+def _check_variants(variants: list[dict[str, Any]], failures: list[dict[str, Any]]) -> None:
     if not variants:
         failures.append(_reason("skus", "Add a variant to the product in Shoplazza (it has none)."))
     if len(variants) > MAX_SKUS:
@@ -127,7 +140,10 @@ def check_product(
                 )
             )
 
-    dimensions = attributes.get("package_dimensions") or {}
+
+def _check_dimensions(
+    dimensions: dict[str, Any], variants: list[dict[str, Any]], failures: list[dict[str, Any]]
+) -> None:
     if not all((dimensions.get(side) or 0) > 0 for side in ("length", "width", "height")):
         failures.append(
             _reason(
@@ -141,7 +157,10 @@ def check_product(
         if mismatch:
             failures.append(_reason("package_dimensions", mismatch))
 
-    rules = category_rules or {}
+
+def _check_category(
+    attributes: dict[str, Any], rules: dict[str, Any], failures: list[dict[str, Any]]
+) -> None:
     if rules.get("size_chart_required") and not attributes.get("size_chart"):
         failures.append(
             _reason(
@@ -161,7 +180,6 @@ def check_product(
                 f"({', '.join(missing)}): `{SET_COMMAND} --certification ID`.",
             )
         )
-    return failures
 
 
 def _unit_mismatch(unit: str, variants: list[dict[str, Any]]) -> str | None:

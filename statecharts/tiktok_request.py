@@ -69,11 +69,11 @@ def package_weight(
     if not weighed:
         return None
     kilograms, value, own_unit = max(weighed, key=lambda entry: entry[0])
-    unit = WEIGHT_FOR_DIMENSION.get(dimension_unit or "", own_unit)
-    if unit != own_unit:  # converted only across systems, so kg stays exact in kg
-        value = kilograms if unit == "KILOGRAM" else kilograms * _POUNDS_PER_KILOGRAM
-    value = value.quantize(_WEIGHT_STEP[unit], rounding=ROUND_CEILING)
-    return {"value": _plain(value), "unit": unit}
+    send_unit = WEIGHT_FOR_DIMENSION.get(dimension_unit or "", own_unit)
+    if send_unit != own_unit:  # converted only across systems, so kg stays exact in kg
+        value = kilograms if send_unit == "KILOGRAM" else kilograms * _POUNDS_PER_KILOGRAM
+    value = value.quantize(_WEIGHT_STEP[send_unit], rounding=ROUND_CEILING)
+    return {"value": _plain(value), "unit": send_unit}
 
 
 def _plain(number: Decimal) -> str:
@@ -129,7 +129,7 @@ def listing_request(
         "description": product.get("description") or "",
         "category_id": category_id or None,
         "image_srcs": images_to_send(product.get("images") or []),
-        "package_weight": package_weight(variants, dimensions and dimensions["unit"]),
+        "package_weight": package_weight(variants, dimensions["unit"] if dimensions else None),
         "package_dimensions": dimensions,
         "skus": [
             {

@@ -79,6 +79,12 @@ def _decimal(value: Any) -> Decimal | None:
     return number if number.is_finite() else None
 
 
+def _decimals(number: Decimal) -> int:
+    """How many digits a finite decimal has after its point (as written)."""
+    exponent = number.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) else 0
+
+
 def category_chain(category_id: str) -> list[dict[str, Any]]:
     chain: list[dict[str, Any]] = []
     current = category_id
@@ -320,8 +326,7 @@ class ProductCatalog:
         value = _decimal(weight.get("value"))
         if unit not in WEIGHT_DECIMALS:
             raise Refusal(codes.PACKAGE_WEIGHT_INVALID, "package_weight.unit: KILOGRAM or POUND")
-        decimals = -value.as_tuple().exponent if value is not None else 0
-        if value is None or value <= 0 or int(decimals) > WEIGHT_DECIMALS[unit]:
+        if value is None or value <= 0 or _decimals(value) > WEIGHT_DECIMALS[unit]:
             raise Refusal(
                 codes.PACKAGE_WEIGHT_INVALID,
                 f"package_weight.value must be positive with at most "

@@ -67,6 +67,9 @@ class WebhookSender:
 
     async def flush(self) -> int:
         """Deliver everything queued (and anything held back); returns how many."""
+        url = self.url
+        if url is None:
+            return 0  # without a receiver, `enqueue` keeps nothing
         if self._held is not None:
             self._queue.append(self._held)
             self._held = None
@@ -75,7 +78,7 @@ class WebhookSender:
             body, headers = self._queue.pop(0)
             for attempt in range(self.retries + 1):
                 try:
-                    response = await self.http.post(self.url, content=body, headers=headers)
+                    response = await self.http.post(url, content=body, headers=headers)
                 except httpx.TransportError as error:
                     log.warning("webhook not delivered", error=str(error), attempt=attempt)
                     await asyncio.sleep(0.05 * (attempt + 1))

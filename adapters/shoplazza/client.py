@@ -80,9 +80,9 @@ class ShoplazzaClient:
                 continue
             if response.status_code < 300:
                 return from_json(response.content) if response.content else {}
-            error = ShoplazzaError(response.status_code, response.text[:300])
-            if not error.retryable or attempt == self.attempts - 1:
-                raise error
+            refused = ShoplazzaError(response.status_code, response.text[:300])
+            if not refused.retryable or attempt == self.attempts - 1:
+                raise refused
             delay = backoff_delay(attempt, self.base_delay, self.max_delay, self._rng)
             log.info(
                 "shoplazza retry", path=path, status=response.status_code, retry_in=round(delay, 3)

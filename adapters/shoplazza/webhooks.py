@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from functools import partial
 from typing import Any
 
 from pydantic_core import from_json, to_json
@@ -206,18 +207,9 @@ def translate(topic: str, shop_domain: str, body: bytes) -> list[dict[str, Any]]
     if not isinstance(doc, dict):
         raise ShoplazzaWebhookRejected("body is not a JSON object")
     store = store_name(shop_domain)
-    event_id = "shoplazza:" + hashlib.sha256(topic.encode() + b"\n" + body).hexdigest()
-
-    def event(
-        type_: str, entity: str, payload: dict[str, Any], change_id: str | None = None
-    ) -> dict[str, Any]:
-        return {
-            "event_id": change_id or event_id,
-            "type": type_,
-            "source": "shoplazza",
-            "entity": entity,
-            "payload": payload,
-        }
+    event = partial(
+        _event, "shoplazza:" + hashlib.sha256(topic.encode() + b"\n" + body).hexdigest()
+    )
 
     if topic == "app/uninstalled":
         _uninstalled_store(doc, store)
@@ -248,20 +240,38 @@ def translate(topic: str, shop_domain: str, body: bytes) -> list[dict[str, Any]]
             )
         ]
     if topic in ("orders/update", "orders/cancelled"):
-        order = _order(doc, topic)
-        tiktok_id = tiktok_order_id(order)
-        if tiktok_id is None:
-            return []  # not a TikTok Shop order: nothing for this channel
-        entity = f"order:{tiktok_id}"
-        fulfillments = order.get("fulfillments") or []
-        if topic == "orders/update" and fulfillments:
-            kind, payload = fulfillment_event(fulfillments, len(fulfillments) - 1)
-            change_id = fulfillment_event_id(str(order.get("id", "")), fulfillments[-1])
-            return [event(kind, entity, payload, change_id)]
-        change = {
-            "financial_status": order.get("financial_status"),
-            "status": order.get("status"),
-            "fulfillment_status": order.get("fulfillment_status"),
-        }
-        return [event("order.shoplazza_changed", entity, change)]
+        return _order_events(topic, _order(doc, topic), event)
     return []
+
+
+def _event(
+    event_id: str, type_: str, entity: str, payload: dict[str, Any], change_id: str | None = None
+) -> dict[str, Any]:
+    """An event of a delivery: its id is the delivery's unless a change id says otherwise."""
+    return {
+        "event_id": change_id or event_id,
+        "type": type_,
+        "source": "shoplazza",
+        "entity": entity,
+        "payload": payload,
+    }
+
+
+def _order_events(
+    topic: str, order: dict[str, Any], event: partial[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    tiktok_id = tiktok_order_id(order)
+    if tiktok_id is None:
+        return []  # not a TikTok Shop order: nothing for this channel
+    entity = f"order:{tiktok_id}"
+    fulfillments = order.get("fulfillments") or []
+    if topic == "orders/update" and fulfillments:
+        kind, payload = fulfillment_event(fulfillments, len(fulfillments) - 1)
+        change_id = fulfillment_event_id(str(order.get("id", "")), fulfillments[-1])
+        return [event(kind, entity, payload, change_id)]
+    change = {
+        "financial_status": order.get("financial_status"),
+        "status": order.get("status"),
+        "fulfillment_status": order.get("fulfillment_status"),
+    }
+    return [event("order.shoplazza_changed", entity, change)]

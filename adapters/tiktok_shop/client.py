@@ -267,7 +267,7 @@ class TikTokClient:
             response = await self.http.request(
                 method,
                 f"{self.base_url}{path}",
-                params=pairs,
+                params=tuple(pairs),
                 files=dict(files),
                 data=dict(form or {}),
                 headers=headers,
@@ -278,7 +278,7 @@ class TikTokClient:
             response = await self.http.request(
                 method,
                 f"{self.base_url}{path}",
-                params=pairs,
+                params=tuple(pairs),
                 content=raw or None,
                 headers={**headers, "content-type": "application/json"},
             )

@@ -103,10 +103,38 @@ async def translate(body: bytes, directory: EntityDirectory) -> list[dict[str, A
     except ValueError:
         raise WebhookRejected("not a TikTok webhook: the body is not JSON") from None
     _id(webhook.shop_id, "shop_id")
-    base_id = event_id_for(webhook, body)
-    data = webhook.data
+    hook = _Hook(webhook, event_id_for(webhook, body))
+    kind = webhook.type
+    if kind in (
+        ORDER_STATUS_CHANGE,
+        RECIPIENT_ADDRESS_UPDATE,
+        CANCELLATION_STATUS_CHANGE,
+        RETURN_STATUS_CHANGE,
+    ):
+        return _order_events(hook)
+    if kind in (SELLER_DEAUTHORIZATION, UPCOMING_AUTHORIZATION_EXPIRATION):
+        return await _shop_events(hook, directory)
+    if kind in (
+        PRODUCT_STATUS_CHANGE,
+        PRODUCT_INFORMATION_CHANGE,
+        PRODUCT_CATEGORY_CHANGE,
+        PRODUCT_AUDIT_STATUS_CHANGE,
+    ):
+        return await _listing_events(hook, directory)
+    return []  # PACKAGE_UPDATE and types this channel does not follow: acknowledged, no event
+
+
+class _Hook:
+    """A parsed webhook and what every event it stands for shares."""
+
+    def __init__(self, webhook: TikTokWebhook, base_id: str) -> None:
+        self.webhook = webhook
+        self.kind = webhook.type
+        self.data = webhook.data
+        self.base_id = base_id
 
     def event(
+        self,
         type_: str,
         entity: str,
         payload: dict[str, Any],
@@ -115,24 +143,26 @@ async def translate(body: bytes, directory: EntityDirectory) -> list[dict[str, A
         event_id: str | None = None,
     ) -> dict[str, Any]:
         return {
-            "event_id": event_id or base_id + suffix,
+            "event_id": event_id or self.base_id + suffix,
             "type": type_,
             "source": "tiktok",
             "entity": entity,
-            "occurred_at": webhook.timestamp,
+            "occurred_at": self.webhook.timestamp,
             "payload": payload,
         }
 
-    kind = webhook.type
+
+def _order_events(hook: _Hook) -> list[dict[str, Any]]:
+    data, kind = hook.data, hook.kind
+    order_id = _id(data.get("order_id"), "order_id")
     if kind == ORDER_STATUS_CHANGE:
-        order_id = _id(data.get("order_id"), "order_id")
         return [
-            event(
+            hook.event(
                 "order.status_changed",
                 f"order:{order_id}",
                 {
                     "order_id": order_id,
-                    "shop_id": webhook.shop_id,
+                    "shop_id": hook.webhook.shop_id,
                     "order_status": data["order_status"],
                     "update_time": data["update_time"],
                     "is_on_hold_order": bool(data.get("is_on_hold_order", False)),
@@ -141,81 +171,78 @@ async def translate(body: bytes, directory: EntityDirectory) -> list[dict[str, A
             )
         ]
     if kind == RECIPIENT_ADDRESS_UPDATE:
-        order_id = _id(data.get("order_id"), "order_id")
-        return [event("order.address_updated", f"order:{order_id}", {})]
-    if kind in (CANCELLATION_STATUS_CHANGE, RETURN_STATUS_CHANGE):
-        order_id = _id(data.get("order_id"), "order_id")
+        return [hook.event("order.address_updated", f"order:{order_id}", {})]
+    return [
+        hook.event(
+            "order.tiktok_return_changed",
+            f"order:{order_id}",
+            {
+                "return_id": str(data.get("return_id") or data.get("cancel_id") or ""),
+                "return_type": data.get("return_type", "CANCELLATION" if kind == 11 else ""),
+                "return_status": data.get("return_status", ""),
+                "cancel_status": data.get("cancel_status", ""),
+                "update_time": data.get("update_time") or data.get("create_time"),
+            },
+        )
+    ]
+
+
+async def _shop_events(hook: _Hook, directory: EntityDirectory) -> list[dict[str, Any]]:
+    shop = await directory.shop_key(hook.webhook.shop_id)
+    if shop is None:
+        raise WebhookRejected(f"no connection for TikTok shop {hook.webhook.shop_id}")
+    message = hook.data.get("message", "")
+    if hook.kind == SELLER_DEAUTHORIZATION:
+        return [hook.event("connection.deauthorized", shop, {"message": message})]
+    return [
+        hook.event(
+            "connection.authorization_expiring",
+            shop,
+            {"message": message, "expiration_time": hook.data["expiration_time"]},
+        )
+    ]
+
+
+async def _listing_events(hook: _Hook, directory: EntityDirectory) -> list[dict[str, Any]]:
+    data = hook.data
+    product_id = _id(data.get("product_id"), "product_id")
+    listing = await directory.listing_key(product_id)
+    if listing is None:
+        raise WebhookRejected(f"no listing for TikTok product {product_id}")
+    if hook.kind == PRODUCT_CATEGORY_CHANGE:
+        # PROD-7: the category now on TikTok is `current_category_id`.
+        current = data.get("current_category_id")
+        if not current:
+            raise WebhookRejected("a category change without current_category_id")
+        previous = data.get("previous_category_id")
         return [
-            event(
-                "order.tiktok_return_changed",
-                f"order:{order_id}",
+            hook.event(
+                "listing.category_changed",
+                listing,
                 {
-                    "return_id": str(data.get("return_id") or data.get("cancel_id") or ""),
-                    "return_type": data.get("return_type", "CANCELLATION" if kind == 11 else ""),
-                    "return_status": data.get("return_status", ""),
-                    "cancel_status": data.get("cancel_status", ""),
-                    "update_time": data.get("update_time") or data.get("create_time"),
+                    "category_id": _id(current, "current_category_id"),
+                    "previous_category_id": (
+                        _id(previous, "previous_category_id") if previous else None
+                    ),
+                    "update_time": data.get("update_time"),
                 },
             )
         ]
-    if kind in (SELLER_DEAUTHORIZATION, UPCOMING_AUTHORIZATION_EXPIRATION):
-        shop = await directory.shop_key(webhook.shop_id)
-        if shop is None:
-            raise WebhookRejected(f"no connection for TikTok shop {webhook.shop_id}")
-        if kind == SELLER_DEAUTHORIZATION:
-            return [event("connection.deauthorized", shop, {"message": data.get("message", "")})]
-        return [
-            event(
-                "connection.authorization_expiring",
-                shop,
-                {"message": data.get("message", ""), "expiration_time": data["expiration_time"]},
-            )
-        ]
-    if kind in (
-        PRODUCT_STATUS_CHANGE,
-        PRODUCT_INFORMATION_CHANGE,
-        PRODUCT_CATEGORY_CHANGE,
-        PRODUCT_AUDIT_STATUS_CHANGE,
-    ):
-        product_id = _id(data.get("product_id"), "product_id")
-        listing = await directory.listing_key(product_id)
-        if listing is None:
-            raise WebhookRejected(f"no listing for TikTok product {product_id}")
-        if kind == PRODUCT_CATEGORY_CHANGE:
-            # PROD-7: the category now on TikTok is `current_category_id`.
-            current = data.get("current_category_id")
-            if not current:
-                raise WebhookRejected("a category change without current_category_id")
-            previous = data.get("previous_category_id")
+    if hook.kind == PRODUCT_AUDIT_STATUS_CHANGE:
+        status = AUDIT_TO_PRODUCT_STATUS.get((data.get("audit") or {}).get("status", ""))
+        if status is not None and data.get("update_time") is not None:
+            change_id = product_status_event_id(product_id, status, data["update_time"])
             return [
-                event(
-                    "listing.category_changed",
+                hook.event(e["type"], e["entity"], e["payload"], event_id=change_id)
+                for e in product_status_events(listing, status, data["update_time"])
+            ]
+        if (data.get("audit") or {}).get("status") == "APPROVED":
+            return [
+                hook.event(
+                    "listing.review_result",
                     listing,
-                    {
-                        "category_id": _id(current, "current_category_id"),
-                        "previous_category_id": (
-                            _id(previous, "previous_category_id") if previous else None
-                        ),
-                        "update_time": data.get("update_time"),
-                    },
+                    {"status": "ACTIVATE", "update_time": data.get("update_time")},
                 )
             ]
-        if kind == PRODUCT_AUDIT_STATUS_CHANGE:
-            status = AUDIT_TO_PRODUCT_STATUS.get((data.get("audit") or {}).get("status", ""))
-            if status is not None and data.get("update_time") is not None:
-                change_id = product_status_event_id(product_id, status, data["update_time"])
-                return [
-                    event(e["type"], e["entity"], e["payload"], event_id=change_id)
-                    for e in product_status_events(listing, status, data["update_time"])
-                ]
-            if (data.get("audit") or {}).get("status") == "APPROVED":
-                return [
-                    event(
-                        "listing.review_result",
-                        listing,
-                        {"status": "ACTIVATE", "update_time": data.get("update_time")},
-                    )
-                ]
-        # The others carry no usable status (or, for FAILED, no reasons): fetch the product.
-        return [event("listing.status_notified", listing, {})]
-    return []  # PACKAGE_UPDATE and types this channel does not follow: acknowledged, no event
+    # The others carry no usable status (or, for FAILED, no reasons): fetch the product.
+    return [hook.event("listing.status_notified", listing, {})]

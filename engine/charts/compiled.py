@@ -1,35 +1,33 @@
-"""A checked chart compiled to one shared `transitions.Machine`.
+"""A checked chart compiled to its (event, state) dispatch table.
 
-There is one Machine per chart and one light model object it is triggered on;
-no model is ever kept per entity (``add_model`` is O(n) and ~8 KB a model, see
-docs/performance.md). The step loads an entity's state into the model, triggers, and
-reads the result back; guards and actions see the step through ``model.ctx``.
+For each event and source state, the transitions that may fire, in chart
+order, with their guards and actions ready to run on a `StepContext`. Nothing
+is kept per entity: the step hands in an entity's state and data and reads
+the result back. The `transitions` Machine of the same chart is the reference
+semantics (engine/charts/reference.py), built only when asked for.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-from transitions import EventData, Machine
+from typing import TYPE_CHECKING, Any, cast
 
 from engine.charts.loader import GuardRef, LoadedChart, expand_sources
 from engine.charts.schema import ChartSpec, TimerSpec, parse_duration
-from engine.rules import ActionSpec, GuardSpec, Rules, StepContext
+from engine.rules import (
+    ActionSpec,
+    ArgumentAction,
+    ArgumentGuard,
+    GuardSpec,
+    PlainAction,
+    PlainGuard,
+    Rules,
+    StepContext,
+)
 
-logging.getLogger("transitions").setLevel(logging.WARNING)
-
-
-class _Model:
-    """The single object a chart's Machine is triggered on."""
-
-    __slots__ = ("ctx", "state")
-
-    def __init__(self, state: str) -> None:
-        self.state = state
-        self.ctx: StepContext | None = None
+if TYPE_CHECKING:
+    from engine.charts.reference import ReferenceMachine
 
 
 class ActionFailed(Exception):
@@ -91,17 +89,16 @@ def _guard_check(spec: GuardSpec, ref: GuardRef) -> Callable[[StepContext], bool
     """A guard as it runs in a step: records its refusal reason when it says no."""
     label = str(ref)
     refusal = spec.refusal if not ref.negated else f"guard {label} refused"
-    func, argument, negated, takes_argument = (
-        spec.func,
-        ref.argument,
-        ref.negated,
-        spec.takes_argument,
-    )
+    argument, negated = ref.argument, ref.negated
+    # `check_chart` has matched the chart's ``name=value`` to ``takes_argument``.
+    plain = cast(PlainGuard, spec.func)
+    with_argument = cast(ArgumentGuard, spec.func)
+    value = argument if spec.takes_argument and argument is not None else None
 
     def check(ctx: StepContext) -> bool:
         ctx.refusal_detail = None
         try:
-            result = bool(func(ctx, argument) if takes_argument else func(ctx))
+            result = bool(plain(ctx) if value is None else with_argument(ctx, value))
         except Exception as err:
             raise GuardFailed(label, err) from err
         if result == negated:
@@ -114,14 +111,17 @@ def _guard_check(spec: GuardSpec, ref: GuardRef) -> Callable[[StepContext], bool
 
 
 def _action_run(spec: ActionSpec, argument: str | None) -> Callable[[StepContext], None]:
-    func, name = spec.func, spec.name
+    name = spec.name
+    # `check_chart` has matched the chart's ``name=value`` to ``takes_argument``.
+    plain = cast(PlainAction, spec.func)
+    with_argument = cast(ArgumentAction, spec.func)
 
     def run(ctx: StepContext) -> None:
         try:
             if argument is None:
-                func(ctx)
+                plain(ctx)
             else:
-                func(ctx, argument)
+                with_argument(ctx, argument)
         except Exception as err:
             raise ActionFailed(name, err) from err
 
@@ -135,23 +135,6 @@ class _Route:
     target: str | None
     guards: tuple[Callable[[StepContext], bool], ...]
     actions: tuple[Callable[[StepContext], None], ...]
-
-
-def _on_model(func: Callable[[StepContext], Any]) -> Callable[[EventData], Any]:
-    """Adapt a step-level guard or action to a `transitions` callback."""
-
-    def callback(event_data: EventData) -> Any:
-        return func(event_data.model.ctx)
-
-    return callback
-
-
-def _target_setter(target: str | None) -> Callable[[EventData], None]:
-    def set_target(event_data: EventData) -> None:
-        model = event_data.model
-        model.ctx.target = target or model.state
-
-    return set_target
 
 
 class CompiledChart:
@@ -179,15 +162,8 @@ class CompiledChart:
             for source in refusal.source
         }
         self.allowed: dict[str, frozenset[str]] = {}
-        self.model = _Model(self.initial)
-        self.machine = Machine(
-            model=None,
-            states=list(self.spec.states),
-            initial=self.initial,
-            auto_transitions=False,
-            send_event=True,
-            ignore_invalid_triggers=True,
-        )
+        self._in_order: list[tuple[str, list[str], _Route]] = []
+        self._reference: ReferenceMachine | None = None
         allowed: dict[str, set[str]] = {}
         routes: dict[tuple[str, str], list[_Route]] = {}
         for transition in self.spec.transitions:
@@ -206,16 +182,9 @@ class CompiledChart:
             route = _Route(transition.target, guards, tuple(actions))
             for source in sources:
                 routes.setdefault((transition.event, source), []).append(route)
-            self.machine.add_transition(
-                trigger=transition.event,
-                source=sources,
-                dest=transition.target,
-                conditions=[_on_model(check) for check in guards],
-                before=[_target_setter(transition.target)] + [_on_model(a) for a in actions],
-            )
+            self._in_order.append((transition.event, sources, route))
         self.allowed = {event: frozenset(states) for event, states in allowed.items()}
         self.routes = {key: tuple(found) for key, found in routes.items()}
-        self._triggers = {name: event.trigger for name, event in self.machine.events.items()}
 
     def allows(self, event_type: str, state: str) -> bool:
         return state in self.allowed.get(event_type, ())
@@ -275,15 +244,21 @@ class CompiledChart:
         return None
 
     def fire_with_machine(self, event_type: str, state: str, ctx: StepContext) -> str | None:
-        """The same, through the shared `transitions.Machine` (the reference)."""
-        model = self.model
-        model.state = state
-        model.ctx = ctx
-        try:
-            fired = self._triggers[event_type](model)
-        finally:
-            model.ctx = None
-        return model.state if fired else None
+        """The same, through the chart's `transitions.Machine` (the reference)."""
+        if self._reference is None:
+            # Deferred: only the differential test fires the reference, and
+            # building a Machine costs every chart's start.
+            from engine.charts.reference import ReferenceMachine, ReferenceTransition
+
+            self._reference = ReferenceMachine(
+                self.spec.states,
+                self.initial,
+                (
+                    ReferenceTransition(event, sources, route.target, route.guards, route.actions)
+                    for event, sources, route in self._in_order
+                ),
+            )
+        return self._reference.fire(event_type, state, ctx)
 
     def transitions_as_edges(self) -> list[tuple[str, str, str, list[str]]]:
         """(source, target, event, guards) for each edge; internal ones target their source."""

@@ -8,6 +8,7 @@ chart author fixes a file in one pass instead of one error per run.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from engine.charts.rule_payloads import payload_mismatch
 from engine.charts.schema import ChartSpec, TransitionSpec, parse_duration
 from engine.rules import Rules
 
@@ -85,9 +87,6 @@ class LoadedChart:
     spec: ChartSpec
     file: str
     lines: dict[tuple[Any, ...], int]
-
-    def line_of(self, *path: Any) -> int | None:
-        return self.lines.get(path)
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -184,18 +183,33 @@ def expand_sources(spec: ChartSpec, transition: TransitionSpec) -> list[str]:
     return list(transition.source)
 
 
+# Records one problem: (path in the YAML document, place shown, message).
+Report = Callable[[tuple[Any, ...], str, str], None]
+
+
 def check_chart(chart: LoadedChart, rules: Rules) -> None:
     """The semantic checks of ENG-1; raise `ChartLoadError` listing every problem."""
-    spec, file = chart.spec, chart.file
+    spec = chart.spec
     problems: list[ChartProblem] = []
 
     def report(path: tuple[Any, ...], place: str, message: str) -> None:
-        problems.append(ChartProblem(file, _nearest_line(chart.lines, path), place, message))
+        problems.append(ChartProblem(chart.file, _nearest_line(chart.lines, path), place, message))
 
-    states = spec.states
-    if spec.initial is not None and spec.initial not in states:
+    if spec.initial is not None and spec.initial not in spec.states:
         report(("initial",), "initial", f"unknown state {spec.initial!r}")
-    declared_events = set(spec.events)
+    _check_events(spec, rules, report)
+    for index, transition in enumerate(spec.transitions):
+        _check_transition(spec, rules, index, transition, report)
+    _check_timers(spec, report)
+    _check_refusals(spec, report)
+    if not problems and spec.initial in spec.states:
+        _check_reachable(spec, report)
+        _check_conflicts(spec, report)
+    if problems:
+        raise ChartLoadError(problems)
+
+
+def _check_events(spec: ChartSpec, rules: Rules, report: Report) -> None:
     timer_events = {timer.event for timer in spec.timers}
     for index, event_type in enumerate(spec.events):
         if event_type not in rules.event_types and event_type not in timer_events:
@@ -205,54 +219,61 @@ def check_chart(chart: LoadedChart, rules: Rules) -> None:
                 f"event type {event_type!r} is not registered",
             )
 
-    for index, transition in enumerate(spec.transitions):
-        path = ("transitions", index)
-        place = f"transitions[{index}] (event {transition.event!r})"
-        if transition.event not in declared_events:
-            report(
-                (*path, "event"), place, f"event {transition.event!r} is not in the chart's events"
-            )
-        for source in transition.source:
-            if source != ANY_STATE and source not in states:
-                report((*path, "source"), place, f"unknown source state {source!r}")
-            elif source != ANY_STATE and states[source].final and transition.target is not None:
-                report(
-                    (*path, "source"),
-                    place,
-                    f"final state {source!r} cannot be left (only internal transitions, "
-                    "with no target, may start there)",
-                )
-        if transition.target is not None and transition.target not in states:
-            report((*path, "target"), place, f"unknown target state {transition.target!r}")
-        for guard_text in transition.guards:
-            ref = GuardRef.parse(guard_text)
-            guard = rules.guards.get(ref.name)
-            if guard is None:
-                report((*path, "guards"), place, f"unknown guard {ref.name!r}")
-            elif guard.takes_argument and ref.argument is None:
-                report(
-                    (*path, "guards"),
-                    place,
-                    f"guard {ref.name!r} needs an argument: '{ref.name}=value'",
-                )
-            elif not guard.takes_argument and ref.argument is not None:
-                report((*path, "guards"), place, f"guard {ref.name!r} takes no argument")
-        for action_text in transition.actions:
-            name, has_arg, _ = action_text.partition("=")
-            action = rules.actions.get(name.strip())
-            if action is None:
-                report((*path, "actions"), place, f"unknown action {name.strip()!r}")
-            elif action.takes_argument != bool(has_arg):
-                need = "needs an argument" if action.takes_argument else "takes no argument"
-                report((*path, "actions"), place, f"action {name.strip()!r} {need}")
 
+def _check_transition(
+    spec: ChartSpec, rules: Rules, index: int, transition: TransitionSpec, report: Report
+) -> None:
+    states, event = spec.states, transition.event
+    path = ("transitions", index)
+    place = f"transitions[{index}] (event {event!r})"
+    if transition.event not in spec.events:
+        report((*path, "event"), place, f"event {transition.event!r} is not in the chart's events")
+    for source in transition.source:
+        if source != ANY_STATE and source not in states:
+            report((*path, "source"), place, f"unknown source state {source!r}")
+        elif source != ANY_STATE and states[source].final and transition.target is not None:
+            report(
+                (*path, "source"),
+                place,
+                f"final state {source!r} cannot be left (only internal transitions, "
+                "with no target, may start there)",
+            )
+    if transition.target is not None and transition.target not in states:
+        report((*path, "target"), place, f"unknown target state {transition.target!r}")
+    for guard_text in transition.guards:
+        ref = GuardRef.parse(guard_text)
+        guard = rules.guards.get(ref.name)
+        if guard is None:
+            report((*path, "guards"), place, f"unknown guard {ref.name!r}")
+        elif guard.takes_argument and ref.argument is None:
+            need = f"guard {ref.name!r} needs an argument: '{ref.name}=value'"
+            report((*path, "guards"), place, need)
+        elif not guard.takes_argument and ref.argument is not None:
+            report((*path, "guards"), place, f"guard {ref.name!r} takes no argument")
+        elif mismatch := payload_mismatch(rules, "guard", ref.name, guard.func, event):
+            report((*path, "guards"), place, mismatch)
+    for action_text in transition.actions:
+        name, has_arg, _ = action_text.partition("=")
+        action = rules.actions.get(name.strip())
+        if action is None:
+            report((*path, "actions"), place, f"unknown action {name.strip()!r}")
+        elif action.takes_argument != bool(has_arg):
+            need = "needs an argument" if action.takes_argument else "takes no argument"
+            report((*path, "actions"), place, f"action {name.strip()!r} {need}")
+        elif mismatch := payload_mismatch(
+            rules, "action", action.name, action.func, transition.event
+        ):
+            report((*path, "actions"), place, mismatch)
+
+
+def _check_timers(spec: ChartSpec, report: Report) -> None:
     for index, timer in enumerate(spec.timers):
         path = ("timers", index)
         place = f"timers[{index}] ({timer.name!r})"
         for state_name in timer.state:
-            if state_name not in states:
+            if state_name not in spec.states:
                 report((*path, "state"), place, f"unknown state {state_name!r}")
-        if timer.event not in declared_events:
+        if timer.event not in spec.events:
             report((*path, "event"), place, f"event {timer.event!r} is not in the chart's events")
         if (timer.after is None) == (timer.at is None):
             report(path, place, "a timer needs exactly one of 'after' or 'at'")
@@ -264,23 +285,19 @@ def check_chart(chart: LoadedChart, rules: Rules) -> None:
                 except ValueError as err:
                     report((*path, field_name), place, str(err))
 
+
+def _check_refusals(spec: ChartSpec, report: Report) -> None:
     for index, refusal in enumerate(spec.refusals):
         path = ("refusals", index)
         place = f"refusals[{index}] (event {refusal.event!r})"
-        if refusal.event not in declared_events:
+        if refusal.event not in spec.events:
             report((*path, "event"), place, f"event {refusal.event!r} is not in the chart's events")
         for source in refusal.source:
-            if source not in states:
+            if source not in spec.states:
                 report((*path, "source"), place, f"unknown state {source!r}")
 
-    if not problems and spec.initial in states:
-        _check_reachable(spec, report)
-        _check_conflicts(spec, report)
-    if problems:
-        raise ChartLoadError(problems)
 
-
-def _check_reachable(spec: ChartSpec, report: Any) -> None:
+def _check_reachable(spec: ChartSpec, report: Report) -> None:
     assert spec.initial is not None
     seen = {spec.initial}
     queue = deque([spec.initial])
@@ -304,7 +321,7 @@ def _check_reachable(spec: ChartSpec, report: Any) -> None:
             )
 
 
-def _check_conflicts(spec: ChartSpec, report: Any) -> None:
+def _check_conflicts(spec: ChartSpec, report: Report) -> None:
     indexed = list(enumerate(spec.transitions))
     for (i, first), (j, second) in combinations(indexed, 2):
         if first.event != second.event:

@@ -30,18 +30,18 @@ rules.event("parcel.note", NotePayload)
 
 
 @rules.guard("has_tracking", refusal="no tracking number")
-def has_tracking(ctx: StepContext) -> bool:
-    return bool(ctx.payload.tracking_number)  # type: ignore[attr-defined]
+def has_tracking(ctx: StepContext[ShipPayload]) -> bool:
+    return bool(ctx.payload.tracking_number)
 
 
 @rules.action("record_weight")
-def record_weight(ctx: StepContext) -> None:
-    ctx.data["weight_kg"] = ctx.payload.weight_kg  # type: ignore[attr-defined]
+def record_weight(ctx: StepContext[PackPayload]) -> None:
+    ctx.data["weight_kg"] = ctx.payload.weight_kg
 
 
 @rules.action("record_tracking")
-def record_tracking(ctx: StepContext) -> None:
-    ctx.data["tracking_number"] = ctx.payload.tracking_number  # type: ignore[attr-defined]
+def record_tracking(ctx: StepContext[ShipPayload]) -> None:
+    ctx.data["tracking_number"] = ctx.payload.tracking_number
 
 
 @rules.action("notify_buyer")
@@ -53,8 +53,8 @@ def notify_buyer(ctx: StepContext) -> None:
 
 
 @rules.action("append_note")
-def append_note(ctx: StepContext) -> None:
-    ctx.data.setdefault("notes", []).append(ctx.payload.text)  # type: ignore[attr-defined]
+def append_note(ctx: StepContext[NotePayload]) -> None:
+    ctx.data.setdefault("notes", []).append(ctx.payload.text)
 
 
 def chart_package() -> ChartPackage:

@@ -6,11 +6,11 @@ from engine.testing import ChartHarness, chart_state_machine, walks, deliveries
 from engine.testing.coverage import (
     CoverageRecorder,
     Edge,
-    drive_transitions,
     edges,
     shortest_paths,
     transition_paths,
 )
+from engine.testing.drive import drive_transitions
 from engine.testing.harness import ChartHarness, LogEntry
 from engine.testing.stateful import chart_state_machine
 from engine.testing.strategies import deliveries, model_dicts, payloads, sequences, walks

@@ -14,11 +14,12 @@ and yours, each a function of the harness that raises AssertionError.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import ClassVar
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from engine.charts.compiled import CompiledChart
 from engine.chartset import ChartSet
 from engine.clock import FakeClock
 from engine.events import Event
@@ -27,6 +28,64 @@ from engine.testing.harness import ChartHarness
 from engine.testing.strategies import PayloadStrategies, payloads
 
 Invariant = Callable[[ChartHarness], None]
+
+
+class _ChartRules(RuleBasedStateMachine):
+    """What every chart's machine shares: the harness, the built-in invariants and
+    redelivery. `chart_state_machine` sets the chart and adds the rules that
+    draw from its events, entity keys and clock range."""
+
+    charts: ClassVar[ChartSet]
+    chart: ClassVar[CompiledChart]
+    payloads_for: ClassVar[PayloadStrategies | None]
+    checks: ClassVar[Sequence[Invariant]]
+    coverage: ClassVar[CoverageRecorder | None]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.harness = ChartHarness(self.charts, FakeClock())
+        self.sent: list[Event] = []
+        self.reached_final: dict[str, str] = {}
+
+    def _send(self, data: st.DataObject, kind: str, key: str) -> None:
+        payload = data.draw(payloads(self.charts, kind, self.payloads_for), label="payload")
+        event = self.harness.make(kind, key, payload)
+        result = self.harness.apply(event)
+        self.sent.append(event)
+        if self.coverage is not None and result is not None and result.to_state is not None:
+            self.coverage.record(self.chart.name, result.from_state, kind, result.to_state)
+
+    @precondition(lambda self: bool(self.sent))
+    @rule(data=st.data())
+    def deliver_again(self, data: st.DataObject) -> None:
+        event = data.draw(st.sampled_from(self.sent), label="repeat")
+        before = {k: v.as_dict() for k, v in self.harness.entities.items()}
+        assert self.harness.apply(event) is None, "a repeated event id was applied"
+        after = {k: v.as_dict() for k, v in self.harness.entities.items()}
+        assert after == before, "a repeated event id changed an entity"
+
+    @invariant()
+    def every_state_is_declared(self) -> None:
+        declared = self.chart.spec.states
+        for key, entity in self.harness.entities.items():
+            assert entity.state in declared, f"{key} is in undeclared state {entity.state}"
+
+    @invariant()
+    def final_states_are_never_left(self) -> None:
+        for key, entity in self.harness.entities.items():
+            if key in self.reached_final:
+                assert entity.state == self.reached_final[key], f"{key} left a final state"
+            elif entity.state in self.chart.final_states:
+                self.reached_final[key] = entity.state
+
+    @invariant()
+    def replay_equals_live_state(self) -> None:
+        assert self.harness.replay() == self.harness.entities
+
+    @invariant()
+    def user_invariants(self) -> None:
+        for check in self.checks:
+            check(self.harness)
 
 
 def chart_state_machine(
@@ -42,71 +101,27 @@ def chart_state_machine(
     chart = charts.by_name[chart_name]
     kinds = sorted(chart.accepted_events)
     keys = [f"{chart.entity_kind}:{n}" for n in range(entities)]
-    declared = set(chart.spec.states)
 
-    class ChartMachine(RuleBasedStateMachine):
-        def __init__(self) -> None:
-            super().__init__()
-            self.harness = ChartHarness(charts, FakeClock())
-            self.sent: list[Event] = []
-            self.reached_final: dict[str, str] = {}
-
-        def _apply(self, kind: str, key: str, payload: dict[str, Any]) -> None:
-            event = self.harness.make(kind, key, payload)
-            result = self.harness.apply(event)
-            self.sent.append(event)
-            if coverage is not None and result is not None and result.to_state is not None:
-                coverage.record(chart.name, result.from_state, kind, result.to_state)
-
+    class ChartMachine(_ChartRules):
         @rule(data=st.data(), key=st.sampled_from(keys))
         def send_allowed_event(self, data: st.DataObject, key: str) -> None:
             state = self.harness.state(key) or chart.initial
             allowed = sorted(e for e, states in chart.allowed.items() if state in states)
-            if not allowed:
-                return
-            kind = data.draw(st.sampled_from(allowed), label="event")
-            self._apply(kind, key, data.draw(payloads(charts, kind, payloads_for), label="payload"))
+            if allowed:
+                self._send(data, data.draw(st.sampled_from(allowed), label="event"), key)
 
         @rule(data=st.data(), key=st.sampled_from(keys), kind=st.sampled_from(kinds))
         def send_any_event(self, data: st.DataObject, key: str, kind: str) -> None:
-            self._apply(kind, key, data.draw(payloads(charts, kind, payloads_for), label="payload"))
-
-        @precondition(lambda self: bool(self.sent))
-        @rule(data=st.data())
-        def deliver_again(self, data: st.DataObject) -> None:
-            event = data.draw(st.sampled_from(self.sent), label="repeat")
-            before = {k: v.as_dict() for k, v in self.harness.entities.items()}
-            assert self.harness.apply(event) is None, "a repeated event id was applied"
-            after = {k: v.as_dict() for k, v in self.harness.entities.items()}
-            assert after == before, "a repeated event id changed an entity"
+            self._send(data, kind, key)
 
         @rule(seconds=st.floats(1, max_advance))
         def time_passes(self, seconds: float) -> None:
             self.harness.clock.advance(seconds)
             self.harness.fire_due_timers()
 
-        @invariant()
-        def every_state_is_declared(self) -> None:
-            for key, entity in self.harness.entities.items():
-                assert entity.state in declared, f"{key} is in undeclared state {entity.state}"
-
-        @invariant()
-        def final_states_are_never_left(self) -> None:
-            for key, entity in self.harness.entities.items():
-                if key in self.reached_final:
-                    assert entity.state == self.reached_final[key], f"{key} left a final state"
-                elif entity.state in chart.final_states:
-                    self.reached_final[key] = entity.state
-
-        @invariant()
-        def replay_equals_live_state(self) -> None:
-            assert self.harness.replay() == self.harness.entities
-
-        @invariant()
-        def user_invariants(self) -> None:
-            for check in invariants:
-                check(self.harness)
-
+    ChartMachine.charts, ChartMachine.chart = charts, chart
+    ChartMachine.payloads_for, ChartMachine.checks = payloads_for, tuple(invariants)
+    ChartMachine.coverage = coverage
     ChartMachine.__name__ = ChartMachine.__qualname__ = (
         f"{chart_name.title().replace('_', '')}Machine"
     )
