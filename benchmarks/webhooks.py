@@ -6,8 +6,8 @@ Starts `channelsync serve` as its own process on loopback (SQLite, fsync on),
 then sends signed TikTok webhooks (type 12, a return request: each one event)
 from a load generator in a third process: keep-alive HTTP/1.1 on
 ``concurrency`` connections, written with asyncio streams so the client costs
-a few microseconds a request (httpx spends more CPU than the server on these
-two cores). Latency is from writing a request to reading its 200, which
+a few microseconds a request (httpx would spend more CPU than the server it
+measures). Latency is from writing a request to reading its 200, which
 `serve` sends only after the event is committed. At the end every
 acknowledged webhook must be in the log.
 """
