@@ -4,6 +4,9 @@ Replay streams the log in sequence order through the same pure `step` the
 live engine uses, with no outbox, no timers and no network. `check` also
 compares each recomputed outcome with the recorded one and the rebuilt
 entities with the stored ones, and reports the first event where they differ.
+`what_if` replays a log under other charts and says where each entity would
+part from its recorded story. Reading rows back into events is
+`engine.log_reader`'s.
 """
 
 from __future__ import annotations
