@@ -11,6 +11,8 @@
   ``StepContext[PayloadType]``.
 - tests/ and benchmarks/ never import each other: what both need lives in a
   module of its own (``adapters.sandbox.load``).
+- engine/ is platform-blind: it imports nothing from adapters/, statecharts/
+  or the composition root (channelsync/); they build on it, never the reverse.
 """
 
 from __future__ import annotations
@@ -120,6 +122,12 @@ def test_statecharts_need_no_type_ignore():
 def test_tests_and_benchmarks_do_not_import_each_other(folder, other):
     found = imports_of(ROOT / folder, other, ROOT)
     assert not found, "share it through adapters.sandbox.load instead:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("outer", ["adapters", "statecharts", "channelsync"])
+def test_the_engine_imports_nothing_built_on_it(outer):
+    found = imports_of(ROOT / "engine", outer, ROOT)
+    assert not found, "the engine must not know the platforms or the app:\n" + "\n".join(found)
 
 
 # The checks catch what they are for (and spare what they should).
