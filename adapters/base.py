@@ -1,10 +1,11 @@
 """What a platform adapter is, as far as the receiver and the engine care.
 
-An *inbound* adapter verifies a delivery and turns it into engine events; an
-*outbound* adapter carries out outbox commands and returns result events
-(`engine.outbox.CommandHandler`). The engine knows only the latter's shape;
-the receiver routes ``POST /webhooks/{name}`` to the inbound adapter of that
-name. A new platform is a new pair of these, with no change to engine/.
+An *inbound* adapter verifies a delivery and turns it into engine events; the
+receiver routes ``POST /webhooks/{name}`` to the inbound adapter of that name.
+The outbound side is a mapping of command type to handler
+(`engine.outbox.CommandHandler`): each carries out an outbox command and
+returns its result events. A new platform is one of each, with no change to
+engine/.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from engine.events import describe_validation_error
-from engine.outbox import CommandHandler
 
 
 class InboundRejected(Exception):
@@ -50,10 +50,4 @@ class InboundAdapter(Protocol):
 
     async def translate(self, body: bytes, headers: Mapping[str, str]) -> list[dict[str, Any]]:
         """The events a verified delivery stands for; `InboundRejected` if none can be made."""
-        ...
-
-
-class OutboundAdapter(Protocol):
-    def handlers(self) -> dict[str, CommandHandler]:
-        """Command type -> the coroutine that carries it out."""
         ...

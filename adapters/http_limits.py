@@ -92,7 +92,6 @@ class ConnectionRegistry:
         self.linger_bytes = linger_bytes
         self.pending = 0  # sockets accepted, not yet handed to a protocol
         self.evicted = 0
-        self.timed_out = 0
         self.on_free: Callable[[], None] | None = None
         self._live: set[LimitedHttpProtocol] = set()
         # Insertion-ordered: the first is the one that has waited longest.
@@ -282,7 +281,6 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._deadline = None
         if self.transport.is_closing():
             return
-        self.registry.timed_out += 1
         started = self.phase is Phase.BODY or (
             self.phase is Phase.HEADERS and self._header_bytes > 0
         )

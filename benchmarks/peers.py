@@ -246,7 +246,7 @@ def run() -> dict[str, float]:
         "python_statemachine_per_s": median_rate(python_statemachine),
         "raw_sqlite_per_s": median_rate(raw_sqlite),
         "raw_sqlite_engine_schema_per_s": median_rate(raw_sqlite_engine_schema),
-        # The peer's rate moves ±12% between runs (fsync timing): more runs.
+        # The peer's rate varies with fsync timing from run to run: more runs.
         "eventsourcing_per_s": median_rate(eventsourcing_sqlite, runs=5),
     }
 

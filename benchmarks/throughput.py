@@ -40,8 +40,8 @@ from engine.sample import chart_package
 RESULTS = Path(__file__).parent / "results"
 
 
-# One parcel's life: every event of it transitions (the old mix let two thirds
-# of the events fall on finished parcels and be ignored, which flatters).
+# One parcel's life: every event of it transitions, since an event ignored on
+# a finished parcel costs less than a real one and would flatter the figure.
 LIFE = (
     ("parcel.pack", lambda n: {"weight_kg": (n % 50) / 10}),
     *(("parcel.note", lambda n: {"text": f"note {n}"}),) * 6,

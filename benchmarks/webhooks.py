@@ -6,8 +6,8 @@ Starts `channelsync serve` as its own process on loopback (SQLite, fsync on),
 then sends signed TikTok webhooks (type 12, a return request: each one event)
 from a load generator in a third process: keep-alive HTTP/1.1 on
 ``concurrency`` connections, written with asyncio streams so the client costs
-a few microseconds a request (httpx spends more CPU than the server on these
-two cores). Latency is from writing a request to reading its 200, which
+a few microseconds a request (httpx would spend more CPU than the server it
+measures). Latency is from writing a request to reading its 200, which
 `serve` sends only after the event is committed. At the end every
 acknowledged webhook must be in the log.
 """
@@ -26,48 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from adapters.sandbox.load import free_port, raw_request, start_serve, webhook_bodies
+
 RESULTS = Path(__file__).parent / "results"
-
-
-def webhook_bodies(count: int, prefix: str = "load") -> list[bytes]:
-    return [
-        json.dumps(
-            {
-                "type": 12,
-                "tts_notification_id": f"{prefix}-{n}",
-                "shop_id": "7495540735365777507",
-                "timestamp": 1718305585,
-                "data": {
-                    "order_id": str(576653688135258178 + n % 2000),
-                    "return_role": "BUYER",
-                    "return_type": "REFUND",
-                    "return_status": "RETURN_OR_REFUND_REQUEST_PENDING",
-                    "return_id": f"r{n}",
-                    "create_time": 1718305585,
-                    "update_time": 1718305585,
-                },
-            },
-            separators=(",", ":"),
-        ).encode()
-        for n in range(count)
-    ]
-
-
-def raw_requests(host: str, port: int, path: str, bodies: list[bytes]) -> list[bytes]:
-    """Each body as a whole signed HTTP/1.1 request, ready to write."""
-    from adapters.sandbox import story
-    from adapters.tiktok_shop import webhook_signature
-
-    requests = []
-    for body in bodies:
-        signature = webhook_signature(story.APP_KEY, story.APP_SECRET, body)
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-            f"Content-Type: application/json\r\nAuthorization: {signature}\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        )
-        requests.append(head.encode() + body)
-    return requests
 
 
 async def _read_response(reader: asyncio.StreamReader) -> int:
@@ -122,7 +83,8 @@ async def blast(host: str, port: int, requests: list[bytes], concurrency: int) -
 def _client_main() -> None:
     """The load generator's own process: ``host port concurrency count prefix``."""
     host, port, concurrency, count, prefix = sys.argv[2:7]
-    requests = raw_requests(host, int(port), "/webhooks/tiktok", webhook_bodies(int(count), prefix))
+    bodies = webhook_bodies(int(count), prefix)
+    requests = [raw_request(host, int(port), "/webhooks/tiktok", body) for body in bodies]
     try:
         import uvloop
 
@@ -134,8 +96,6 @@ def _client_main() -> None:
 
 def run_load(count: int, concurrency: int, warmup: int = 1_000) -> dict:
     """Start serve, warm it up, measure ``count`` webhooks, check the log."""
-    from tests.reliability.serve import free_port, start_serve
-
     with tempfile.TemporaryDirectory() as folder:
         db, port = Path(folder) / "webhooks.db", free_port()
         server = asyncio.run(start_serve(db, port))

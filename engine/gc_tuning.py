@@ -4,7 +4,7 @@ Each event leaves a dozen short-lived container objects (a future, its queue
 item, the step's context and result, the row written). With CPython's default
 thresholds (700, 10, 10) the collector runs every few dozen events and keeps
 promoting live batches into the older generations, whose sweeps then walk the
-whole heap: in the ingest benchmark that is close to half of the engine's time.
+whole heap, a large share of the engine's time under load.
 Reference counting still frees all of this at once; only cycle detection is
 made less frequent. Nothing here changes what the engine guarantees.
 
@@ -25,9 +25,9 @@ from engine.logs import get_logger
 
 log = get_logger("channelsync.gc")
 
-# Young-generation threshold: one collection per this many allocations. The
-# benchmarks sweep 5,000-100,000; 50,000 is where the gain levels off, and it
-# bounds the garbage waiting for cycle detection to a few MB.
+# Young-generation threshold: one collection per this many allocations. Past
+# this the gain levels off, and it bounds the garbage waiting for cycle
+# detection to a few MB.
 GEN0_THRESHOLD = 50_000
 OLDER_THRESHOLDS = (20, 20)
 

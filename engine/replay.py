@@ -4,100 +4,44 @@ Replay streams the log in sequence order through the same pure `step` the
 live engine uses, with no outbox, no timers and no network. `check` also
 compares each recomputed outcome with the recorded one and the rebuilt
 entities with the stored ones, and reports the first event where they differ.
+`what_if` replays a log under other charts and says where each entity would
+part from its recorded story. Reading rows back into events is
+`engine.log_reader`'s.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.chartset import ChartSet
-from engine.events import Event, EventRejected
+from engine.log_reader import (
+    ChartNotInstalled,
+    LoggedEvent,
+    ReplayError,
+    UnreadableEvent,
+    logged_events,
+)
 from engine.step import EntityState, Outcome, StepResult, new_entity, step, step_trusted
 from engine.store.protocol import Store
 
-
-class ReplayError(Exception):
-    """The log cannot be replayed under these charts (said as a sentence)."""
-
-
-class ChartNotInstalled(ReplayError):
-    """The log has events of a chart that no installed chart package provides."""
-
-    def __init__(self, chart: str, entity_kind: str, seq: int, installed: Sequence[str]) -> None:
-        super().__init__(
-            f"the log has events of chart {chart!r} (entity kind {entity_kind!r}, first at"
-            f" seq {seq}), which is not installed here (installed: "
-            f"{', '.join(sorted(installed)) or 'none'}). Install the Python package that"
-            " provides it (its 'channelsync.charts' entry point), then run this again;"
-            " `replay --charts DIR` can add or replace chart files, but the event types,"
-            " guards and actions they name still come from an installed package"
-        )
-        self.chart = chart
-        self.entity_kind = entity_kind
-        self.seq = seq
-
-
-class UnreadableEvent(ReplayError):
-    """A logged event does not validate under the installed charts' event types."""
-
-    def __init__(self, seq: int, event_type: str, entity: str, reason: str) -> None:
-        super().__init__(
-            f"event seq {seq} ({event_type} on {entity}) does not validate under the installed"
-            f" charts: {reason}. The charts' package may be older or newer than the one that"
-            " logged it"
-        )
-        self.seq = seq
-
-
-@dataclass(slots=True)
-class LoggedEvent:
-    """One row of the event log: the event and the outcome recorded for it."""
-
-    seq: int
-    event: Event
-    outcome: str
-    from_state: str | None
-    to_state: str | None
-    reason: str | None
-    chart: str | None = None  # the chart that applied it, as logged
-
-    @classmethod
-    def from_row(cls, row: Sequence[Any], charts: ChartSet) -> LoggedEvent:
-        (
-            seq,
-            event_id,
-            type_,
-            source,
-            entity,
-            chart_name,
-            occurred_at,
-            received_at,
-            payload,
-            outcome,
-            from_state,
-            to_state,
-            reason,
-        ) = row
-        try:
-            event = charts.event_types.parse_logged(
-                type_,
-                {
-                    "event_id": event_id,
-                    "source": source,
-                    "entity": entity,
-                    "occurred_at": occurred_at,
-                    "received_at": received_at,
-                },
-                payload,
-            )
-        except EventRejected as rejected:
-            kind = str(entity).partition(":")[0]
-            if kind not in charts.by_kind:
-                raise ChartNotInstalled(chart_name, kind, seq, list(charts.by_name)) from None
-            raise UnreadableEvent(seq, type_, entity, rejected.reason) from None
-        return cls(seq, event, outcome, from_state, to_state, reason, chart_name)
+__all__ = [
+    "ChartNotInstalled",
+    "Divergence",
+    "EntityDifference",
+    "LoggedEvent",
+    "ReplayError",
+    "ReplayResult",
+    "ReplayedStep",
+    "UnreadableEvent",
+    "check",
+    "logged_events",
+    "replay",
+    "replay_log",
+    "replay_steps",
+    "what_if",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,18 +77,6 @@ def _outcome_of(result: StepResult) -> dict[str, Any]:
         "to_state": result.to_state,
         "reason": result.reason,
     }
-
-
-async def logged_events(
-    store: Store, charts: ChartSet, since_seq: int = 0, entity: str | None = None
-) -> AsyncIterator[LoggedEvent]:
-    """The log of a database, in sequence order, streamed."""
-    async for rows in store.iter_event_batches(since_seq, entity=entity):
-        for row in rows:
-            yield LoggedEvent.from_row(row, charts)
-
-
-Until = int | float | None
 
 
 def _before_end(logged: LoggedEvent, until_seq: int | None, until_time: float | None) -> bool:

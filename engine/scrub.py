@@ -109,7 +109,3 @@ def _may_hold_any(text: str) -> bool:
         return True
     digits = len(text) - len(text.translate(_DROP_DIGITS))
     return digits >= 7 and _PHONE_SEPARATOR.search(text) is not None
-
-
-def looks_sensitive(text: str) -> bool:
-    return mask(text) != text

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.reliability.serve import free_port
+from adapters.sandbox.load import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

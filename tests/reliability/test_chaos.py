@@ -21,9 +21,9 @@ import httpx
 import pytest
 
 from adapters.sandbox import story
+from adapters.sandbox.load import free_port
 from adapters.sandbox.story import Sandboxes, connect_shop
 from engine.clock import SystemClock
-from tests.reliability.serve import free_port
 from tests.reliability.test_serve_crash import notification_ids, start_serve_for
 
 

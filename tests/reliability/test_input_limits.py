@@ -27,8 +27,8 @@ import httpx
 import pytest
 
 from adapters.sandbox import story
+from adapters.sandbox.load import free_port
 from adapters.tiktok_shop import webhook_signature
-from tests.reliability.serve import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DESCRIPTORS = 256

@@ -11,11 +11,8 @@ import time
 import httpx
 import pytest
 
-from adapters.sandbox import story
-from adapters.tiktok_shop import webhook_signature
-from benchmarks.webhooks import webhook_bodies
+from adapters.sandbox.load import free_port, signature, start_serve, webhook_bodies
 from tests.reliability.figures import record
-from tests.reliability.serve import free_port, start_serve
 
 
 async def burst(tmp_path, count: int, concurrency: int) -> dict:
@@ -36,7 +33,7 @@ async def burst(tmp_path, count: int, concurrency: int) -> dict:
             response = await client.post(
                 url,
                 content=body,
-                headers={"Authorization": webhook_signature(story.APP_KEY, story.APP_SECRET, body)},
+                headers={"Authorization": signature(body)},
             )
             latencies.append(time.perf_counter() - started)
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1

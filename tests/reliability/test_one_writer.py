@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -12,8 +11,8 @@ import sys
 import httpx
 
 from adapters.sandbox import story
+from adapters.sandbox.load import free_port, serve_environment, start_serve
 from adapters.tiktok_shop import webhook_signature
-from tests.reliability.serve import ROOT, free_port, start_serve
 
 SERVE = (sys.executable, "-m", "engine.cli.main", "serve")
 
@@ -59,14 +58,7 @@ async def test_eng10_a_second_serve_on_one_database_exits_at_once_and_the_first_
             assert await send(client, port, order_webhook(1)) == 200
             second = subprocess.run(
                 [*SERVE, "--db", str(db), "--port", str(free_port()), "--pull-interval", "0"],
-                cwd=ROOT,
-                env={
-                    **os.environ,
-                    "TIKTOK_APP_KEY": story.APP_KEY,
-                    "TIKTOK_APP_SECRET": story.APP_SECRET,
-                    "SHOPLAZZA_CLIENT_SECRET": story.CLIENT_SECRET,
-                    "COLUMNS": "400",
-                },
+                env={**serve_environment(), "COLUMNS": "400"},
                 capture_output=True,
                 text=True,
                 timeout=20,  # a second server that starts would run until killed

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from pydantic_core import from_json
 
+from adapters.sandbox.load import start_serve
 from adapters.sandbox.story import Sandboxes
 from adapters.tiktok_shop.webhooks import ORDER_STATUS_CHANGE, order_status_event_id
-from tests.reliability.serve import start_serve
 
 
 async def start_serve_for(db: Path, box: Sandboxes, port: int) -> subprocess.Popen:

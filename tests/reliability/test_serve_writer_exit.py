@@ -10,7 +10,7 @@ import time
 import httpx
 
 from adapters.cli import EXIT_WRITER_FAILED
-from tests.reliability.serve import free_port, start_serve
+from adapters.sandbox.load import free_port, start_serve
 
 
 async def test_eng12_serve_exits_non_zero_when_its_writer_cannot_be_restarted(tmp_path):
