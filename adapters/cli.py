@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from adapters.limits import HttpLimits
 from engine.dead_letters import RETENTION
+
+if TYPE_CHECKING:
+    from channelsync.settings import ChannelSettings
 
 out = Console()
 
@@ -116,83 +119,31 @@ def register(app: typer.Typer) -> None:
         Secrets come from TIKTOK_APP_KEY, TIKTOK_APP_SECRET, SHOPLAZZA_CLIENT_SECRET
         (and SHOPLAZZA_ACCESS_TOKEN); TIKTOK_API_URL, TIKTOK_AUTH_URL and
         SHOPLAZZA_API_URL point the clients elsewhere (a sandbox)."""
-        from adapters.plugins import PluginError
-        from adapters.service import ChannelConfig, ChannelService, ConfigError
         from engine.cli.in_use import refused_when_in_use
-        from engine.gc_tuning import tune_gc
         from engine.logs import configure_logging
 
         configure_logging("INFO")
-        if writer not in ("process", "thread"):
-            out.print(f"[red]error:[/red] --writer is 'process' or 'thread', not {writer!r}")
-            raise typer.Exit(2)
         try:
-            config = ChannelConfig.from_env(db)
-        except ConfigError as error:
-            out.print(f"[red]error:[/red] {error}")
-            raise typer.Exit(2) from None
-        config.pull_interval = pull_interval
-        config.shoplazza_pull_interval = shoplazza_pull_interval
-        config.writer_max_restarts = writer_max_restarts
-        try:
-            config.limits = HttpLimits(
-                max_body=max_body,
-                max_connections=max_connections,
-                header_timeout=header_timeout,
-                body_timeout=body_timeout,
-                keep_alive=keep_alive,
+            settings = _serve_settings(
+                db,
+                pull_interval=pull_interval,
+                shoplazza_pull_interval=shoplazza_pull_interval,
+                writer_max_restarts=writer_max_restarts,
+                writer=writer,
+                dead_letter_days=dead_letter_days,
+                limits=dict(
+                    max_body=max_body,
+                    max_connections=max_connections,
+                    header_timeout=header_timeout,
+                    body_timeout=body_timeout,
+                    keep_alive=keep_alive,
+                ),
             )
         except ValueError as error:
-            out.print(f"[red]error:[/red] {error}")
+            out.print(f"[red]error:[/red] {error}", highlight=False)
             raise typer.Exit(2) from None
-        if dead_letter_days <= 0:
-            out.print("[red]error:[/red] --dead-letter-days must be positive")
-            raise typer.Exit(2)
-
-        async def run() -> None:
-            try:
-                # Refuses at once (DatabaseInUse) if another process writes to the file.
-                service = await ChannelService.open(
-                    config,
-                    writer=writer,
-                    plugins=None if plugins else [],
-                    dead_letter_retention=dead_letter_days * 86400,
-                )
-            except PluginError as error:
-                out.print(f"[red]error:[/red] {error}", highlight=False)
-                raise typer.Exit(2) from None
-            if gc_tuning:
-                tune_gc()
-            try:
-                await service.serve(host, port)
-            except ValueError as error:  # too few descriptors to hold any connection
-                await service.stop()
-                out.print(f"[red]error:[/red] {error}", highlight=False)
-                raise typer.Exit(2) from None
-            out.print(
-                f"listening on http://{host}:{service.http.port if service.http else port}",
-                highlight=False,
-            )
-            stop = stop_on_signals()
-            signalled = asyncio.create_task(stop.wait())
-            gave_up = asyncio.create_task(service.supervisor.wait_failed())
-            await asyncio.wait((signalled, gave_up), return_when=asyncio.FIRST_COMPLETED)
-            for task in (signalled, gave_up):
-                task.cancel()
-            try:
-                await service.stop()
-            except Exception as error:  # the exit status below matters more
-                out.print(f"[red]error:[/red] stopping failed: {error}", highlight=False)
-            if service.supervisor.failure is not None:
-                out.print(
-                    f"[red]error:[/red] {service.supervisor.failure}; serve exits for its"
-                    " process manager to restart it",
-                    highlight=False,
-                )
-                raise typer.Exit(EXIT_WRITER_FAILED)
-
         with refused_when_in_use():
-            asyncio.run(run())
+            asyncio.run(_serve(settings, host, port, plugins=plugins, gc_tuning=gc_tuning))
 
     @app.command()
     def sandbox(
@@ -260,6 +211,80 @@ def register(app: typer.Typer) -> None:
                 await server.stop()
 
         asyncio.run(run())
+
+
+def _serve_settings(
+    db: Path,
+    *,
+    pull_interval: float,
+    shoplazza_pull_interval: float,
+    writer_max_restarts: int,
+    writer: str,
+    dead_letter_days: float,
+    limits: dict[str, Any],
+) -> ChannelSettings:
+    """serve's settings: secrets from the environment, the rest from its
+    options. Raises ValueError (a `ConfigError` among them) saying what is wrong."""
+    from channelsync.settings import ChannelSettings
+    from engine.settings import EngineSettings
+
+    if writer not in ("process", "thread"):
+        raise ValueError(f"--writer is 'process' or 'thread', not {writer!r}")
+    if not dead_letter_days > 0:
+        raise ValueError("--dead-letter-days must be positive")
+    return ChannelSettings.from_env(
+        db,
+        pull_interval=pull_interval,
+        shoplazza_pull_interval=shoplazza_pull_interval,
+        writer_max_restarts=writer_max_restarts,
+        limits=HttpLimits(**limits),
+        engine=EngineSettings(writer=writer, dead_letter_retention=dead_letter_days * 86400),
+    )
+
+
+async def _serve(
+    settings: ChannelSettings, host: str, port: int, *, plugins: bool, gc_tuning: bool
+) -> None:
+    """Run the channel until a signal, or until its writer cannot be kept running."""
+    from adapters.plugins import PluginError
+    from channelsync.bootstrap import open_service
+    from engine.gc_tuning import tune_gc
+
+    try:
+        # Refuses at once (DatabaseInUse) if another process writes to the file.
+        service = await open_service(settings, plugins=None if plugins else [])
+    except PluginError as error:
+        out.print(f"[red]error:[/red] {error}", highlight=False)
+        raise typer.Exit(2) from None
+    if gc_tuning:
+        tune_gc()
+    try:
+        await service.serve(host, port)
+    except ValueError as error:  # too few descriptors to hold any connection
+        await service.stop()
+        out.print(f"[red]error:[/red] {error}", highlight=False)
+        raise typer.Exit(2) from None
+    out.print(
+        f"listening on http://{host}:{service.http.port if service.http else port}",
+        highlight=False,
+    )
+    stop = stop_on_signals()
+    signalled = asyncio.create_task(stop.wait())
+    gave_up = asyncio.create_task(service.supervisor.wait_failed())
+    await asyncio.wait((signalled, gave_up), return_when=asyncio.FIRST_COMPLETED)
+    for task in (signalled, gave_up):
+        task.cancel()
+    try:
+        await service.stop()
+    except Exception as error:  # the exit status below matters more
+        out.print(f"[red]error:[/red] stopping failed: {error}", highlight=False)
+    if service.supervisor.failure is not None:
+        out.print(
+            f"[red]error:[/red] {service.supervisor.failure}; serve exits for its"
+            " process manager to restart it",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_WRITER_FAILED)
 
 
 def play_demo(db: Path) -> None:

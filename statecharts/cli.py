@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from engine.settings import EngineSettings
 from statecharts.views import (
     Choices,
     UnknownFilterValue,
@@ -494,7 +495,9 @@ async def _set_attributes(db: Path, key: str, attributes: dict[str, Any]) -> tup
     from statecharts.merchant import set_product_attributes
 
     engine = await Engine.open(
-        db, charts=load_charts(), run_timers=False, run_outbox=False, lock_wait=MERCHANT_WAIT
+        db,
+        charts=load_charts(),
+        settings=EngineSettings(run_timers=False, run_outbox=False, lock_wait=MERCHANT_WAIT),
     )
     try:
         listing_key = await _listing_key(engine, key)

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from engine.settings import EngineSettings
 from statecharts.merchant_connection import CHART, UnknownShop, disconnect
 
 
@@ -42,9 +43,9 @@ def register(app: typer.Typer) -> None:
             engine = await Engine.open(
                 db,
                 list(discover_packages().values()),
-                run_timers=False,
-                run_outbox=False,
-                lock_wait=MERCHANT_WAIT,
+                settings=EngineSettings(
+                    run_timers=False, run_outbox=False, lock_wait=MERCHANT_WAIT
+                ),
             )
             try:
                 receipt = await disconnect(engine, key, reason=reason)
@@ -78,24 +79,23 @@ def register(app: typer.Typer) -> None:
         approves, and TikTok sends the code to `serve`'s callback. The link
         works once, for this shop, within --ttl seconds (CONN-7). Needs
         TIKTOK_APP_KEY (and TIKTOK_AUTH_URL off TikTok's default)."""
-        from adapters.service import ChannelConfig
         from adapters.tiktok_shop.oauth import AuthorizationRefused, begin_authorization
-        from engine.cli.main import _fail, out
+        from channelsync.settings import TIKTOK_AUTH_URL
+        from engine.cli.main import _fail, open_existing, out
         from engine.clock import SystemClock
         from engine.store.errors import StoreError
-        from engine.store.sqlite import SQLiteStore
 
         app_key = os.environ.get("TIKTOK_APP_KEY", "")
         if not app_key:
             raise _fail("missing environment variable TIKTOK_APP_KEY (the TikTok app's key)", 2)
-        auth_url = os.environ.get("TIKTOK_AUTH_URL", ChannelConfig.tiktok_auth_url)
+        auth_url = os.environ.get("TIKTOK_AUTH_URL", TIKTOK_AUTH_URL)
         if not db.exists():
             raise _fail(f"no database at {db}", 2)
 
         async def run() -> str:
             # Only a nonce row is written, beside the event log: no engine is
             # opened, so this works while `serve` runs on the same file.
-            store = await SQLiteStore.open(db)
+            store = await open_existing(db, writable=True)
             try:
                 return await begin_authorization(
                     store,

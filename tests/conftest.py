@@ -10,6 +10,7 @@ from hypothesis import settings
 from engine import ChartSet, Engine, FakeClock
 from engine.logs import configure_logging
 from engine.sample import chart_package as sample_package
+from engine.settings import EngineSettings
 
 configure_logging("WARNING", json=True)
 # The CLI runs inside this process here: keep the interpreter's GC settings
@@ -44,7 +45,10 @@ async def sample_engine(
     db_path: Path, clock: FakeClock, sample_charts: ChartSet
 ) -> AsyncIterator[Engine]:
     engine = await Engine.open(
-        db_path, charts=sample_charts, clock=clock, run_timers=False, run_outbox=False
+        db_path,
+        charts=sample_charts,
+        clock=clock,
+        settings=EngineSettings(run_timers=False, run_outbox=False),
     )
     try:
         yield engine

@@ -40,6 +40,7 @@ from engine.replay import (
     replay_steps,
     what_if,
 )
+from engine.settings import EngineSettings
 from engine.step import EntityState
 from engine.vault import present_entity
 
@@ -175,7 +176,9 @@ def ingest(
 
     async def run() -> dict[str, int]:
         engine = await Engine.open(
-            db, charts=charts, run_timers=False, run_outbox=False, inert_commands=inert
+            db,
+            charts=charts,
+            settings=EngineSettings(run_timers=False, run_outbox=False, inert_commands=inert),
         )
         counts: dict[str, int] = {}
         try:

@@ -15,13 +15,16 @@ from engine.cli.main import app, out
 from engine.clock import FakeClock
 from engine.logs import configure_logging
 from engine.runtime import Engine
+from engine.settings import EngineSettings
 
 
 async def play_parcel_story(db: Path) -> None:
     """The engine on its own: three parcels, a refused shipment, a timer, a duplicate."""
     clock = FakeClock()
     package = discover_packages()["sample"]
-    engine = await Engine.open(db, [package], clock=clock, run_timers=False, run_outbox=False)
+    engine = await Engine.open(
+        db, [package], clock=clock, settings=EngineSettings(run_timers=False, run_outbox=False)
+    )
     try:
 
         async def say(event_type: str, entity: str, event_id: str, **payload: object) -> None:

@@ -11,6 +11,7 @@ import typer
 from engine.cli.in_use import refused_when_in_use
 from engine.cli.main import _fail, app, out
 from engine.erasure import ErasureRefused
+from engine.settings import EngineSettings
 
 
 @app.command()
@@ -35,7 +36,9 @@ def erase(
     charts = load_charts()
 
     async def run() -> str:
-        engine = await Engine.open(db, charts=charts, run_timers=False, run_outbox=False)
+        engine = await Engine.open(
+            db, charts=charts, settings=EngineSettings(run_timers=False, run_outbox=False)
+        )
         try:
             receipt = await engine.erase_personal_data(
                 entity, reason=reason, requested_by=requested_by

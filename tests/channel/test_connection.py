@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import ChartSet, FakeClock
+from engine.settings import EngineSettings
 from engine.testing import ChartHarness
 from statecharts import chart_package
 from tests.channel.harness import PACKAGE, SHOP, listing, product
@@ -294,7 +295,9 @@ def test_conn6_the_cli_disconnects_a_shop(tmp_path):
         await channel.engine.stop()
 
     async def state() -> str:
-        engine = await Engine.open(db, [chart_package()], run_timers=False, run_outbox=False)
+        engine = await Engine.open(
+            db, [chart_package()], settings=EngineSettings(run_timers=False, run_outbox=False)
+        )
         try:
             return (await engine.entity(SHOP)).state
         finally:

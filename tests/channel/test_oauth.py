@@ -29,8 +29,8 @@ from adapters.sandbox.story import (
     authorize,
     sandbox_config,
 )
-from adapters.service import ChannelService
 from adapters.tiktok_shop.oauth import AuthorizationRefused
+from channelsync.bootstrap import open_service
 from engine.clock import SystemClock
 from engine.logs import configure_logging
 from engine.store.errors import StoreError
@@ -474,7 +474,7 @@ async def test_conn7_a_process_killed_between_commit_and_save_gets_its_tokens_at
         orphan = ("oauth:never-recorded", "shop:other", "1", "c", "ROW_x", 1, "RFR_x", 2, 0.0)
         raw.execute("INSERT INTO tiktok_credentials_staged VALUES (?,?,?,?,?,?,?,?,?)", orphan)
 
-    reopened = await ChannelService.open(
+    reopened = await open_service(
         config, clock=box.clock, run_loops=False, plugins=[], charts=charts
     )
     try:
