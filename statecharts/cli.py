@@ -316,8 +316,8 @@ ProductStatusOption = Annotated[
 
 
 def register(app: typer.Typer) -> None:
+    from engine.cli.common import open_existing
     from engine.cli.in_use import refused_when_in_use
-    from engine.cli.main import open_existing
 
     def list_products(db: Path, status: str | None, as_json: bool) -> None:
         async def run() -> list[dict[str, Any]]:
@@ -489,7 +489,7 @@ def register(app: typer.Typer) -> None:
 
 async def _set_attributes(db: Path, key: str, attributes: dict[str, Any]) -> tuple[Any, str]:
     """Publish the attributes through the library function; (receipt, status label)."""
-    from engine.cli.debug import load_charts
+    from engine.cli.common import load_charts
     from engine.cli.in_use import MERCHANT_WAIT
     from engine.runtime import Engine
     from statecharts.merchant import set_product_attributes

@@ -33,11 +33,11 @@ def register(app: typer.Typer) -> None:
         work held until the shop is set up and authorized again."""
         from engine import Engine
         from engine.chartset import discover_packages
+        from engine.cli.common import fail, out
         from engine.cli.in_use import MERCHANT_WAIT, refused_when_in_use
-        from engine.cli.main import _fail, out
 
         if not db.exists():
-            raise _fail(f"no database at {db}", 2)
+            raise fail(f"no database at {db}", 2)
 
         async def run() -> tuple[str, str | None, str]:
             engine = await Engine.open(
@@ -62,9 +62,9 @@ def register(app: typer.Typer) -> None:
             with refused_when_in_use():
                 outcome, why, label = asyncio.run(run())
         except UnknownShop as unknown:
-            raise _fail(str(unknown), 2) from None
+            raise fail(str(unknown), 2) from None
         if outcome != "transitioned":
-            raise _fail(why or f"disconnect was {outcome}", 2)
+            raise fail(why or f"disconnect was {outcome}", 2)
         out.print(f"{key}: {label}; outbound work is held until it is authorized again")
 
     @shop_app.command("authorize")
@@ -81,16 +81,16 @@ def register(app: typer.Typer) -> None:
         TIKTOK_APP_KEY (and TIKTOK_AUTH_URL off TikTok's default)."""
         from adapters.tiktok_shop.oauth import AuthorizationRefused, begin_authorization
         from channelsync.settings import TIKTOK_AUTH_URL
-        from engine.cli.main import _fail, open_existing, out
+        from engine.cli.common import fail, open_existing, out
         from engine.clock import SystemClock
         from engine.store.errors import StoreError
 
         app_key = os.environ.get("TIKTOK_APP_KEY", "")
         if not app_key:
-            raise _fail("missing environment variable TIKTOK_APP_KEY (the TikTok app's key)", 2)
+            raise fail("missing environment variable TIKTOK_APP_KEY (the TikTok app's key)", 2)
         auth_url = os.environ.get("TIKTOK_AUTH_URL", TIKTOK_AUTH_URL)
         if not db.exists():
-            raise _fail(f"no database at {db}", 2)
+            raise fail(f"no database at {db}", 2)
 
         async def run() -> str:
             # Only a nonce row is written, beside the event log: no engine is
@@ -111,5 +111,5 @@ def register(app: typer.Typer) -> None:
         try:
             url = asyncio.run(run())
         except (AuthorizationRefused, StoreError) as refused:
-            raise _fail(str(refused), 2) from None
+            raise fail(str(refused), 2) from None
         out.print(url, markup=False, highlight=False)

@@ -62,10 +62,10 @@ async def invoke_cli(*args: str):
 
     from typer.testing import CliRunner
 
-    from engine.cli.main import app
+    from engine.cli.main import build_cli
 
     try:
-        return await asyncio.to_thread(CliRunner().invoke, app, list(args))
+        return await asyncio.to_thread(CliRunner().invoke, build_cli(), list(args))
     finally:
         configure_logging("WARNING", json=True)  # the CLI set its own level
 

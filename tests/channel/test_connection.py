@@ -282,7 +282,7 @@ def test_conn6_the_cli_disconnects_a_shop(tmp_path):
     from typer.testing import CliRunner
 
     from engine import Engine, FakeClock
-    from engine.cli.main import app
+    from engine.cli.main import build_cli
     from statecharts import chart_package
 
     db = tmp_path / "cli.db"
@@ -304,13 +304,13 @@ def test_conn6_the_cli_disconnects_a_shop(tmp_path):
             await engine.stop()
 
     asyncio.run(connect())
-    result = CliRunner().invoke(app, ["shop", "disconnect", SHOP, "--db", str(db)])
+    result = CliRunner().invoke(build_cli(), ["shop", "disconnect", SHOP, "--db", str(db)])
     assert result.exit_code == 0, result.output
     assert "Not connected" in result.output
     assert asyncio.run(state()) == "not_connected"
-    again = CliRunner().invoke(app, ["shop", "disconnect", SHOP, "--db", str(db)])
+    again = CliRunner().invoke(build_cli(), ["shop", "disconnect", SHOP, "--db", str(db)])
     assert again.exit_code == 2 and "the shop is not connected" in again.output
-    unknown = CliRunner().invoke(app, ["shop", "disconnect", "shop:nope", "--db", str(db)])
+    unknown = CliRunner().invoke(build_cli(), ["shop", "disconnect", "shop:nope", "--db", str(db)])
     assert unknown.exit_code == 2 and "no shop shop:nope" in unknown.output
 
 

@@ -35,9 +35,9 @@ def test_readme_opens_with_the_install_and_test_commands():
 def test_readme_shows_each_channel_charts_current_diagram():
     from typer.testing import CliRunner
 
-    from engine.cli.main import app
+    from engine.cli.main import build_cli
 
     readme = (ROOT / "README.md").read_text()
     for name in ("shop_connection", "product_listing", "order"):
-        diagram = CliRunner().invoke(app, ["chart", "show", name]).stdout
+        diagram = CliRunner().invoke(build_cli(), ["chart", "show", name]).stdout
         assert f"```mermaid\n{diagram}```" in readme, f"README's {name} diagram is stale"
