@@ -72,16 +72,8 @@ class ChannelService:
             engine.clock,
             dead_letter=engine.record_dead_letter,
         )
-        self.inbound: dict[str, InboundAdapter] = {
-            "tiktok": TikTokInbound(
-                config.tiktok_app_key, config.tiktok_app_secret, self.directory
-            ),
-            "shoplazza": ShoplazzaInbound(config.shoplazza_client_secret, self.directory),
-        }
         self.plugins = list(plugins)
-        for plugin, adapter in self.plugins:
-            if adapter.inbound is not None:
-                self.inbound[plugin.name] = adapter.inbound
+        self.inbound = self._inbound_adapters()
         self.oauth = OAuthFlow(
             engine,
             tiktok,
@@ -98,20 +90,30 @@ class ChannelService:
             delay=config.writer_restart_delay,
         )
         self.supervisor.start()
-        self.health = HealthChecks(
-            engine,
-            self.supervisor,
-            {
-                client: http.reachability
-                for client, http in (("tiktok", tiktok.http), ("shoplazza", shoplazza.http))
-                if isinstance(http, ObservedClient)
-            },
-            config.health,
-        )
+        reachability = {
+            client: http.reachability
+            for client, http in (("tiktok", tiktok.http), ("shoplazza", shoplazza.http))
+            if isinstance(http, ObservedClient)
+        }
+        self.health = HealthChecks(engine, self.supervisor, reachability, config.health)
         self.receiver = build_receiver(self, self.inbound)
         self.http: HttpServer | None = None
         self._pull_tasks: list[asyncio.Task[None]] = []
         self._stopped = False
+
+    def _inbound_adapters(self) -> dict[str, InboundAdapter]:
+        """The webhook routes: the two platforms', then each plugin's that has one."""
+        config = self.config
+        inbound: dict[str, InboundAdapter] = {
+            "tiktok": TikTokInbound(
+                config.tiktok_app_key, config.tiktok_app_secret, self.directory
+            ),
+            "shoplazza": ShoplazzaInbound(config.shoplazza_client_secret, self.directory),
+        }
+        for plugin, adapter in self.plugins:
+            if adapter.inbound is not None:
+                inbound[plugin.name] = adapter.inbound
+        return inbound
 
     async def serve(self, host: str = "127.0.0.1", port: int = 0) -> HttpServer:
         self.http = await HttpServer(self.receiver, host, port, self.config.limits).start()

@@ -11,18 +11,23 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import dead_letters, outbox_claims
 from engine.chartset import ChartSet
 from engine.clock import Clock
+from engine.erasure import ERASE_COMMAND, erase_command
 from engine.events import EventRejected
 from engine.logs import error_fields, get_logger
-from engine.outbox import CommandHandler
+from engine.outbox import CommandHandler, OutboxCommand, release_held
+from engine.rules import RELEASE_HELD, SEND_EVENT
 from engine.settings import EngineSettings
 from engine.store.lock import DatabaseLock
 from engine.store.sqlite import DeadLetterRow, SQLiteStore, dumps
 from engine.vault import Vault, redact_raw
+
+if TYPE_CHECKING:
+    from engine.runtime import Engine
 
 log = get_logger("channelsync.engine")
 
@@ -126,3 +131,20 @@ def dead_letter_of(
         if redacted != text:
             raw = redacted
     return dead_letters.dead_letter_row(raw, source, rejected, now, size)
+
+
+def builtin_handlers(engine: Engine) -> dict[str, CommandHandler]:
+    """The commands every engine carries out itself: an event one entity sent
+    another (`StepContext.send`), the release of the commands held under a key
+    (a re-authorization) and the erasure of an entity's personal data."""
+
+    async def send_event(command: OutboxCommand) -> list[dict[str, Any]]:
+        return [{**command.payload, "source": "engine"}]
+
+    async def release(command: OutboxCommand) -> None:
+        await release_held(engine.store, engine.clock.now(), command.payload["hold_key"])
+
+    async def erase(command: OutboxCommand) -> list[dict[str, Any]]:
+        return await erase_command(engine, command)
+
+    return {SEND_EVENT: send_event, RELEASE_HELD: release, ERASE_COMMAND: erase}

@@ -20,20 +20,20 @@ from typing import Any
 from engine.bus import EventBus, Receipt
 from engine.chartset import ChartPackage, ChartSet
 from engine.clock import Clock, SystemClock
-from engine.erasure import ERASE_COMMAND, erase_command, erase_personal_data
+from engine.erasure import erase_personal_data
 from engine.events import Event, EventRejected
 from engine.lifecycle import (
     EngineParts,
     HandlerFactory,
     Opened,
+    builtin_handlers,
     dead_letter_of,
     open_database,
     run_every,
 )
 from engine.logs import get_logger
-from engine.outbox import CommandHandler, OutboxCommand, OutboxDispatcher, release_held
+from engine.outbox import CommandHandler, OutboxDispatcher, release_held
 from engine.outbox_admin import OutboxCommands
-from engine.rules import RELEASE_HELD, SEND_EVENT
 from engine.settings import EngineSettings
 from engine.step import EntityState
 from engine.store.sqlite import DeadLetterRow, SQLiteStore
@@ -75,14 +75,9 @@ class Engine:
             cache_size=settings.cache_size,
             pending_batches=settings.pending_batches,
         )
-        builtin: dict[str, CommandHandler] = {
-            SEND_EVENT: self._send_event,
-            RELEASE_HELD: self._release_held,
-            ERASE_COMMAND: self._erase_command,
-        }
         self.outbox = OutboxDispatcher(
             store,
-            {**builtin, **(handlers or {})},
+            {**builtin_handlers(self), **(handlers or {})},
             self.publish,
             self.clock,
             lease=settings.outbox_lease,
@@ -329,17 +324,6 @@ class Engine:
             futures.append(await self.bus.submit(event))
         await asyncio.gather(*futures)
         return len(due)
-
-    async def _send_event(self, command: OutboxCommand) -> list[dict[str, Any]]:
-        """Built-in: an event one entity sent another (`StepContext.send`)."""
-        return [{**command.payload, "source": "engine"}]
-
-    async def _release_held(self, command: OutboxCommand) -> None:
-        """Built-in: release the commands held under a key (a re-authorization)."""
-        await release_held(self.store, self.clock.now(), command.payload["hold_key"])
-
-    async def _erase_command(self, command: OutboxCommand) -> list[dict[str, Any]]:
-        return await erase_command(self, command)
 
     async def erase_personal_data(self, entity: str, *, reason: str, requested_by: str) -> Receipt:
         """Destroy ``entity``'s personal-data key for good and log the erasure (SEC-3)."""
