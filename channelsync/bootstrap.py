@@ -146,10 +146,11 @@ async def open_service(
     platforms, with the receiver, health checks, writer supervisor and (with
     ``run_loops``) the timers, the outbox and the scheduled pulls.
     ``plugins``: the adapter plugins to run (default: every one installed)."""
-    if not run_loops:
-        settings = replace(
-            settings, engine=replace(settings.engine, run_timers=False, run_outbox=False)
-        )
+    # ``run_loops`` decides the engine's loops too, so a service reopened
+    # with the settings of one opened without them runs them again.
+    settings = replace(
+        settings, engine=replace(settings.engine, run_timers=run_loops, run_outbox=run_loops)
+    )
     platforms = HttpPlatforms(settings, images)
     app = await bootstrap(
         settings,
