@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from adapters.limits import HttpLimits
 from engine.dead_letters import RETENTION
+
+if TYPE_CHECKING:
+    from adapters.sandbox.webhooks import Faults
+    from channelsync.settings import ChannelSettings
 
 out = Console()
 
@@ -29,237 +33,269 @@ def stop_on_signals() -> asyncio.Event:
     return stop
 
 
+def _option(name: str, help: str) -> Any:
+    return typer.Option(name, help=help)
+
+
+PullInterval = Annotated[
+    float,
+    _option(
+        "--pull-interval",
+        "Seconds between TikTok pulls of orders and product statuses (0: off).",
+    ),
+]
+ShoplazzaPullInterval = Annotated[
+    float,
+    _option(
+        "--shoplazza-pull-interval",
+        "Seconds between Shoplazza pulls of products, stock and fulfillments (0: off).",
+    ),
+]
+GcTuning = Annotated[
+    bool,
+    _option(
+        "--gc-tuning/--no-gc-tuning",
+        "Freeze the startup heap and raise GC thresholds (engine.gc_tuning).",
+    ),
+]
+Writer = Annotated[
+    str,
+    _option(
+        "--writer",
+        "Where SQLite's writes run: 'process' (a child process, the faster) or 'thread'.",
+    ),
+]
+Plugins = Annotated[
+    bool,
+    _option(
+        "--plugins/--no-plugins",
+        "Run the adapter plugins installed under 'channelsync.adapters'.",
+    ),
+]
+WriterMaxRestarts = Annotated[
+    int,
+    _option(
+        "--writer-max-restarts",
+        "Restarts of a dead writer process allowed within a minute; past them serve exits"
+        f" with status {EXIT_WRITER_FAILED}.",
+    ),
+]
+MaxBody = Annotated[int, _option("--max-body", "Largest webhook body accepted, in bytes.")]
+MaxConnections = Annotated[
+    int,
+    _option(
+        "--max-connections", "Client connections open at once (kept below the descriptor limit)."
+    ),
+]
+HeaderTimeout = Annotated[
+    float, _option("--header-timeout", "Seconds a client has to send its headers.")
+]
+BodyTimeout = Annotated[
+    float, _option("--body-timeout", "Seconds a client has to send its body (or read a reply).")
+]
+KeepAlive = Annotated[
+    float, _option("--keep-alive", "Seconds an idle kept-alive connection stays open.")
+]
+DeadLetterDays = Annotated[
+    float, _option("--dead-letter-days", "Days a dead letter is kept after it was last seen.")
+]
+
+
 def register(app: typer.Typer) -> None:
-    @app.command()
-    def serve(
-        db: Annotated[Path, typer.Option("--db", help="The SQLite database file.")],
-        host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-        port: Annotated[int, typer.Option("--port")] = 8080,
-        pull_interval: Annotated[
-            float,
-            typer.Option(
-                "--pull-interval",
-                help="Seconds between TikTok pulls of orders and product statuses (0: off).",
-            ),
-        ] = 300.0,
-        shoplazza_pull_interval: Annotated[
-            float,
-            typer.Option(
-                "--shoplazza-pull-interval",
-                help="Seconds between Shoplazza pulls of products, stock and fulfillments"
-                " (0: off).",
-            ),
-        ] = 900.0,
-        gc_tuning: Annotated[
-            bool,
-            typer.Option(
-                "--gc-tuning/--no-gc-tuning",
-                help="Freeze the startup heap and raise GC thresholds (engine.gc_tuning).",
-            ),
-        ] = True,
-        writer: Annotated[
-            str,
-            typer.Option(
-                "--writer",
-                help="Where SQLite's writes run: 'process' (a child process, the faster)"
-                " or 'thread'.",
-            ),
-        ] = "process",
-        plugins: Annotated[
-            bool,
-            typer.Option(
-                "--plugins/--no-plugins",
-                help="Run the adapter plugins installed under 'channelsync.adapters'.",
-            ),
-        ] = True,
-        writer_max_restarts: Annotated[
-            int,
-            typer.Option(
-                "--writer-max-restarts",
-                help="Restarts of a dead writer process allowed within a minute; past"
-                f" them serve exits with status {EXIT_WRITER_FAILED}.",
-            ),
-        ] = 5,
-        max_body: Annotated[
-            int, typer.Option("--max-body", help="Largest webhook body accepted, in bytes.")
-        ] = HttpLimits.max_body,
-        max_connections: Annotated[
-            int,
-            typer.Option(
-                "--max-connections",
-                help="Client connections open at once (kept below the descriptor limit).",
-            ),
-        ] = HttpLimits.max_connections,
-        header_timeout: Annotated[
-            float,
-            typer.Option("--header-timeout", help="Seconds a client has to send its headers."),
-        ] = HttpLimits.header_timeout,
-        body_timeout: Annotated[
-            float,
-            typer.Option(
-                "--body-timeout", help="Seconds a client has to send its body (or read a reply)."
-            ),
-        ] = HttpLimits.body_timeout,
-        keep_alive: Annotated[
-            float,
-            typer.Option("--keep-alive", help="Seconds an idle kept-alive connection stays open."),
-        ] = HttpLimits.keep_alive,
-        dead_letter_days: Annotated[
-            float,
-            typer.Option(
-                "--dead-letter-days", help="Days a dead letter is kept after it was last seen."
-            ),
-        ] = RETENTION / 86400,
-    ) -> None:
-        """Run the receiver, the engine, the outbox and the timers in one process.
+    app.command()(serve)
+    app.command()(sandbox)
 
-        Secrets come from TIKTOK_APP_KEY, TIKTOK_APP_SECRET, SHOPLAZZA_CLIENT_SECRET
-        (and SHOPLAZZA_ACCESS_TOKEN); TIKTOK_API_URL, TIKTOK_AUTH_URL and
-        SHOPLAZZA_API_URL point the clients elsewhere (a sandbox)."""
-        from adapters.plugins import PluginError
-        from adapters.service import ChannelConfig, ChannelService, ConfigError
-        from engine.cli.in_use import refused_when_in_use
-        from engine.gc_tuning import tune_gc
-        from engine.logs import configure_logging
 
-        configure_logging("INFO")
-        if writer not in ("process", "thread"):
-            out.print(f"[red]error:[/red] --writer is 'process' or 'thread', not {writer!r}")
-            raise typer.Exit(2)
-        try:
-            config = ChannelConfig.from_env(db)
-        except ConfigError as error:
-            out.print(f"[red]error:[/red] {error}")
-            raise typer.Exit(2) from None
-        config.pull_interval = pull_interval
-        config.shoplazza_pull_interval = shoplazza_pull_interval
-        config.writer_max_restarts = writer_max_restarts
-        try:
-            config.limits = HttpLimits(
+def serve(
+    db: Annotated[Path, typer.Option("--db", help="The SQLite database file.")],
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8080,
+    pull_interval: PullInterval = 300.0,
+    shoplazza_pull_interval: ShoplazzaPullInterval = 900.0,
+    gc_tuning: GcTuning = True,
+    writer: Writer = "process",
+    plugins: Plugins = True,
+    writer_max_restarts: WriterMaxRestarts = 5,
+    max_body: MaxBody = HttpLimits.max_body,
+    max_connections: MaxConnections = HttpLimits.max_connections,
+    header_timeout: HeaderTimeout = HttpLimits.header_timeout,
+    body_timeout: BodyTimeout = HttpLimits.body_timeout,
+    keep_alive: KeepAlive = HttpLimits.keep_alive,
+    dead_letter_days: DeadLetterDays = RETENTION / 86400,
+) -> None:
+    """Run the receiver, the engine, the outbox and the timers in one process.
+
+    Secrets come from TIKTOK_APP_KEY, TIKTOK_APP_SECRET, SHOPLAZZA_CLIENT_SECRET
+    (and SHOPLAZZA_ACCESS_TOKEN); TIKTOK_API_URL, TIKTOK_AUTH_URL and
+    SHOPLAZZA_API_URL point the clients elsewhere (a sandbox)."""
+    from engine.cli.in_use import refused_when_in_use
+    from engine.logs import configure_logging
+
+    configure_logging("INFO")
+    try:
+        settings = _serve_settings(
+            db,
+            pull_interval=pull_interval,
+            shoplazza_pull_interval=shoplazza_pull_interval,
+            writer_max_restarts=writer_max_restarts,
+            writer=writer,
+            dead_letter_days=dead_letter_days,
+            limits=dict(
                 max_body=max_body,
                 max_connections=max_connections,
                 header_timeout=header_timeout,
                 body_timeout=body_timeout,
                 keep_alive=keep_alive,
-            )
-        except ValueError as error:
-            out.print(f"[red]error:[/red] {error}")
-            raise typer.Exit(2) from None
-        if dead_letter_days <= 0:
-            out.print("[red]error:[/red] --dead-letter-days must be positive")
-            raise typer.Exit(2)
-
-        async def run() -> None:
-            try:
-                # Refuses at once (DatabaseInUse) if another process writes to the file.
-                service = await ChannelService.open(
-                    config,
-                    writer=writer,
-                    plugins=None if plugins else [],
-                    dead_letter_retention=dead_letter_days * 86400,
-                )
-            except PluginError as error:
-                out.print(f"[red]error:[/red] {error}", highlight=False)
-                raise typer.Exit(2) from None
-            if gc_tuning:
-                tune_gc()
-            try:
-                await service.serve(host, port)
-            except ValueError as error:  # too few descriptors to hold any connection
-                await service.stop()
-                out.print(f"[red]error:[/red] {error}", highlight=False)
-                raise typer.Exit(2) from None
-            out.print(
-                f"listening on http://{host}:{service.http.port if service.http else port}",
-                highlight=False,
-            )
-            stop = stop_on_signals()
-            signalled = asyncio.create_task(stop.wait())
-            gave_up = asyncio.create_task(service.supervisor.wait_failed())
-            await asyncio.wait((signalled, gave_up), return_when=asyncio.FIRST_COMPLETED)
-            for task in (signalled, gave_up):
-                task.cancel()
-            try:
-                await service.stop()
-            except Exception as error:  # the exit status below matters more
-                out.print(f"[red]error:[/red] stopping failed: {error}", highlight=False)
-            if service.supervisor.failure is not None:
-                out.print(
-                    f"[red]error:[/red] {service.supervisor.failure}; serve exits for its"
-                    " process manager to restart it",
-                    highlight=False,
-                )
-                raise typer.Exit(EXIT_WRITER_FAILED)
-
-        with refused_when_in_use():
-            asyncio.run(run())
-
-    @app.command()
-    def sandbox(
-        host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-        tiktok_port: Annotated[int, typer.Option("--tiktok-port")] = 8081,
-        shoplazza_port: Annotated[int, typer.Option("--shoplazza-port")] = 8082,
-        webhook_url: Annotated[
-            str,
-            typer.Option(
-                "--webhook-url", help="Where to send webhooks (a running `channelsync serve`)."
             ),
-        ] = "http://127.0.0.1:8080",
-        drop: Annotated[float, typer.Option(help="Fraction of TikTok webhooks dropped.")] = 0.0,
-        duplicate: Annotated[float, typer.Option(help="Fraction of webhooks sent twice.")] = 0.0,
-        api_failure: Annotated[float, typer.Option(help="Fraction of API calls failing.")] = 0.0,
-    ) -> None:
-        """Run the TikTok Shop and Shoplazza sandboxes standalone, for integrators.
+        )
+    except ValueError as error:
+        out.print(f"[red]error:[/red] {error}", highlight=False)
+        raise typer.Exit(2) from None
+    with refused_when_in_use():
+        asyncio.run(_serve(settings, host, port, plugins=plugins, gc_tuning=gc_tuning))
 
-        Credentials: app key sandbox-app-key, app secret sandbox-app-secret,
-        Shoplazza client secret sandbox-client-secret, access token
-        sandbox-access-token, store demo-store."""
-        from adapters.http_server import HttpServer
-        from adapters.sandbox import story
-        from adapters.sandbox.shoplazza import ShoplazzaSandbox
-        from adapters.sandbox.tiktok import TikTokSandbox
-        from adapters.sandbox.webhooks import Faults
-        from engine.clock import SystemClock
-        from engine.logs import configure_logging
 
-        configure_logging("INFO")
+def sandbox(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    tiktok_port: Annotated[int, typer.Option("--tiktok-port")] = 8081,
+    shoplazza_port: Annotated[int, typer.Option("--shoplazza-port")] = 8082,
+    webhook_url: Annotated[
+        str,
+        _option("--webhook-url", "Where to send webhooks (a running `channelsync serve`)."),
+    ] = "http://127.0.0.1:8080",
+    drop: Annotated[float, typer.Option(help="Fraction of TikTok webhooks dropped.")] = 0.0,
+    duplicate: Annotated[float, typer.Option(help="Fraction of webhooks sent twice.")] = 0.0,
+    api_failure: Annotated[float, typer.Option(help="Fraction of API calls failing.")] = 0.0,
+) -> None:
+    """Run the TikTok Shop and Shoplazza sandboxes standalone, for integrators.
 
-        async def run() -> None:
-            faults = Faults(drop=drop, duplicate=duplicate, api_failure=api_failure)
-            clock = SystemClock()
-            tiktok = TikTokSandbox(
-                story.APP_KEY,
-                story.APP_SECRET,
-                clock,
-                webhook_url=f"{webhook_url}/webhooks/tiktok",
-                faults=faults,
-            )
-            shoplazza = ShoplazzaSandbox(
-                story.STORE,
-                story.CLIENT_SECRET,
-                story.SHOPLAZZA_TOKEN,
-                clock,
-                webhook_url=f"{webhook_url}/webhooks/shoplazza",
-            )
-            servers = [
-                await HttpServer(tiktok.app, host, tiktok_port).start(),
-                await HttpServer(shoplazza.app, host, shoplazza_port).start(),
-            ]
-            out.print(
-                f"TikTok Shop sandbox on {servers[0].url}, Shoplazza sandbox on "
-                f"{servers[1].url}; webhooks to {webhook_url}",
-                highlight=False,
-            )
-            stop = stop_on_signals()
-            while not stop.is_set():
-                tiktok.tick()
-                await tiktok.webhooks.flush()
-                await shoplazza.webhooks.flush()
-                await asyncio.sleep(0.5)
-            for server in servers:
-                await server.stop()
+    Credentials: app key sandbox-app-key, app secret sandbox-app-secret,
+    Shoplazza client secret sandbox-client-secret, access token
+    sandbox-access-token, store demo-store."""
+    from adapters.sandbox.webhooks import Faults
+    from engine.logs import configure_logging
 
-        asyncio.run(run())
+    configure_logging("INFO")
+    faults = Faults(drop=drop, duplicate=duplicate, api_failure=api_failure)
+    asyncio.run(_run_sandboxes(host, tiktok_port, shoplazza_port, webhook_url, faults))
+
+
+async def _run_sandboxes(
+    host: str, tiktok_port: int, shoplazza_port: int, webhook_url: str, faults: Faults
+) -> None:
+    """Both sandboxes on their ports until a signal, sending webhooks to ``webhook_url``."""
+    from adapters.http_server import HttpServer
+    from adapters.sandbox import story
+    from adapters.sandbox.shoplazza import ShoplazzaSandbox
+    from adapters.sandbox.tiktok import TikTokSandbox
+    from engine.clock import SystemClock
+
+    clock = SystemClock()
+    tiktok = TikTokSandbox(
+        story.APP_KEY,
+        story.APP_SECRET,
+        clock,
+        webhook_url=f"{webhook_url}/webhooks/tiktok",
+        faults=faults,
+    )
+    shoplazza = ShoplazzaSandbox(
+        story.STORE,
+        story.CLIENT_SECRET,
+        story.SHOPLAZZA_TOKEN,
+        clock,
+        webhook_url=f"{webhook_url}/webhooks/shoplazza",
+    )
+    servers = [
+        await HttpServer(tiktok.app, host, tiktok_port).start(),
+        await HttpServer(shoplazza.app, host, shoplazza_port).start(),
+    ]
+    out.print(
+        f"TikTok Shop sandbox on {servers[0].url}, Shoplazza sandbox on "
+        f"{servers[1].url}; webhooks to {webhook_url}",
+        highlight=False,
+    )
+    stop = stop_on_signals()
+    while not stop.is_set():
+        tiktok.tick()
+        await tiktok.webhooks.flush()
+        await shoplazza.webhooks.flush()
+        await asyncio.sleep(0.5)
+    for server in servers:
+        await server.stop()
+
+
+def _serve_settings(
+    db: Path,
+    *,
+    pull_interval: float,
+    shoplazza_pull_interval: float,
+    writer_max_restarts: int,
+    writer: str,
+    dead_letter_days: float,
+    limits: dict[str, Any],
+) -> ChannelSettings:
+    """serve's settings: secrets from the environment, the rest from its
+    options. Raises ValueError (a `ConfigError` among them) saying what is wrong."""
+    from channelsync.settings import ChannelSettings
+    from engine.settings import EngineSettings
+
+    if writer not in ("process", "thread"):
+        raise ValueError(f"--writer is 'process' or 'thread', not {writer!r}")
+    if not dead_letter_days > 0:
+        raise ValueError("--dead-letter-days must be positive")
+    return ChannelSettings.from_env(
+        db,
+        pull_interval=pull_interval,
+        shoplazza_pull_interval=shoplazza_pull_interval,
+        writer_max_restarts=writer_max_restarts,
+        limits=HttpLimits(**limits),
+        engine=EngineSettings(writer=writer, dead_letter_retention=dead_letter_days * 86400),
+    )
+
+
+async def _serve(
+    settings: ChannelSettings, host: str, port: int, *, plugins: bool, gc_tuning: bool
+) -> None:
+    """Run the channel until a signal, or until its writer cannot be kept running."""
+    from adapters.plugins import PluginError
+    from channelsync.bootstrap import open_service
+    from engine.gc_tuning import tune_gc
+
+    try:
+        # Refuses at once (DatabaseInUse) if another process writes to the file.
+        service = await open_service(settings, plugins=None if plugins else [])
+    except PluginError as error:
+        out.print(f"[red]error:[/red] {error}", highlight=False)
+        raise typer.Exit(2) from None
+    if gc_tuning:
+        tune_gc()
+    try:
+        await service.serve(host, port)
+    except ValueError as error:  # too few descriptors to hold any connection
+        await service.stop()
+        out.print(f"[red]error:[/red] {error}", highlight=False)
+        raise typer.Exit(2) from None
+    out.print(
+        f"listening on http://{host}:{service.http.port if service.http else port}",
+        highlight=False,
+    )
+    stop = stop_on_signals()
+    signalled = asyncio.create_task(stop.wait())
+    gave_up = asyncio.create_task(service.supervisor.wait_failed())
+    await asyncio.wait((signalled, gave_up), return_when=asyncio.FIRST_COMPLETED)
+    for task in (signalled, gave_up):
+        task.cancel()
+    try:
+        await service.stop()
+    except Exception as error:  # the exit status below matters more
+        out.print(f"[red]error:[/red] stopping failed: {error}", highlight=False)
+    if service.supervisor.failure is not None:
+        out.print(
+            f"[red]error:[/red] {service.supervisor.failure}; serve exits for its"
+            " process manager to restart it",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_WRITER_FAILED)
 
 
 def play_demo(db: Path) -> None:

@@ -29,7 +29,6 @@ from typing import Any
 import httpx
 
 from engine.runtime import Engine
-from engine.store.process_writer import ProcessWriter
 from engine.store.supervisor import WriterSupervisor
 from engine.store.writer import FileIdentity
 
@@ -156,19 +155,9 @@ class HealthChecks:
         return {"status": "ok"}
 
     def _writer(self) -> dict[str, Any]:
-        writer = self.engine.store.writer
-        if self.supervisor is not None and self.supervisor.failure is not None:
-            return {"status": "failing", "error": self.supervisor.failure}
-        if isinstance(writer, ProcessWriter):
-            report: dict[str, Any] = {"kind": "process", "pid": writer.pid}
-            report["restarts"] = writer.restarts
-            if writer.gone is not None:
-                return {**report, "status": "failing", "error": writer.gone}
-        else:
-            report = {"kind": "thread"}
-        if writer.last_failure is not None:
-            return {**report, "status": "failing", "error": writer.last_failure}
-        return {**report, "status": "ok"}
+        if self.supervisor is None:
+            return {"kind": "unsupervised", "status": "ok"}
+        return self.supervisor.writer_report()
 
     async def _outbox(self) -> dict[str, Any]:
         now = self.engine.clock.now()

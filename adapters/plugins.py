@@ -10,8 +10,8 @@ channelsync. It registers, in its own ``pyproject.toml``:
     helpdesk = "helpdesk_channel:plugin"            # an AdapterPlugin, or a factory of one
 
 The plugin names the chart packages its events need (`charts`); serve loads
-them beside the channel's own. At start, ``open`` gets the running engine and
-returns an `Adapter`: an inbound side served at ``POST /webhooks/{name}``
+them beside the channel's own. At start, ``open`` gets the opened database
+(`AdapterContext`) and returns an `Adapter`: an inbound side served at ``POST /webhooks/{name}``
 (verified before anything is recorded, exactly like the built-in ones) and
 outbox handlers for its command types. A plugin that fails to load, names a
 chart package that is not installed, or claims a route or a command type that
@@ -29,10 +29,12 @@ from typing import Any, Protocol, runtime_checkable
 from adapters.base import InboundAdapter
 from engine.chartset import ChartPackage, discover_packages
 from engine.clock import Clock
+from engine.lifecycle import EngineParts
+from engine.logs import error_fields, get_logger
 from engine.outbox import CommandHandler
-from engine.runtime import Engine
 
 ENTRY_POINT_GROUP = "channelsync.adapters"
+log = get_logger("channelsync.plugins")
 
 
 class PluginError(Exception):
@@ -41,12 +43,18 @@ class PluginError(Exception):
 
 @dataclass(frozen=True)
 class AdapterContext:
-    """What a plugin gets to build its adapter with."""
+    """What a plugin gets to build its adapter with: the opened database's
+    store, vault, clock and charts (``parts``; its handlers are given to the
+    engine when it is built, so there is no running engine yet), the process
+    environment (where a plugin's secrets come from) and the charts' settings."""
 
-    engine: Engine
-    clock: Clock
-    env: Mapping[str, str]  # the process environment: where a plugin's secrets come from
+    parts: EngineParts
+    env: Mapping[str, str]
     settings: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def clock(self) -> Clock:
+        return self.parts.clock
 
 
 @dataclass
@@ -123,6 +131,18 @@ def merge_handlers(
     handlers.update(adapter.handlers)
 
 
+async def close_plugins(opened: Sequence[tuple[AdapterPlugin, Adapter]]) -> None:
+    """Close each opened plugin's adapter; one that fails to close is logged
+    and the others still close."""
+    for plugin, adapter in opened:
+        if adapter.close is None:
+            continue
+        try:
+            await adapter.close()
+        except Exception as err:
+            log.warning("adapter plugin failed to close", plugin=plugin.name, **error_fields(err))
+
+
 __all__ = [
     "ENTRY_POINT_GROUP",
     "Adapter",
@@ -130,6 +150,7 @@ __all__ = [
     "AdapterPlugin",
     "PluginError",
     "check_unique_names",
+    "close_plugins",
     "discover_adapter_plugins",
     "merge_handlers",
     "plugin_chart_packages",

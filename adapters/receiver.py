@@ -42,6 +42,49 @@ RETRY_AFTER = 1
 
 def build_receiver(service: ChannelService, inbound: Mapping[str, InboundAdapter]) -> Starlette:
     """The receiver for ``service``, with one webhook route per inbound adapter."""
+    webhook = _webhook_endpoint(service, inbound)
+
+    async def oauth_callback(request: Request) -> Response:
+        # `state` is the nonce the shop's authorization began with (CONN-7);
+        # the shop comes from the nonce, never from the request.
+        query = request.query_params
+        try:
+            receipt = await service.complete_oauth(query.get("state"), query.get("code"))
+        except CallbackRefused as refused:
+            return JSONResponse(
+                {"error": str(refused), **refused.details}, status_code=refused.status
+            )
+        return JSONResponse(
+            {"outcome": receipt.outcome, "shop": receipt.entity, "state": receipt.to_state}
+        )
+
+    async def live(request: Request) -> Response:
+        ok, body = service.health.live()
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    async def ready(request: Request) -> Response:
+        ok, body = await service.health.ready()
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    return Starlette(
+        routes=[
+            Route("/webhooks/{platform}", _unavailable_on_store_error(webhook), methods=["POST"]),
+            Route(
+                "/oauth/tiktok/callback",
+                _unavailable_on_store_error(oauth_callback),
+                methods=["GET"],
+            ),
+            Route("/health/live", live, methods=["GET"]),
+            Route("/health/ready", ready, methods=["GET"]),
+            Route("/health", ready, methods=["GET"]),
+        ]
+    )
+
+
+def _webhook_endpoint(
+    service: ChannelService, inbound: Mapping[str, InboundAdapter]
+) -> Callable[[Request], Awaitable[Response]]:
+    """``POST /webhooks/{platform}``: bounded, verified, recorded, then answered."""
 
     async def webhook(request: Request) -> Response:
         adapter = inbound.get(request.path_params["platform"])
@@ -83,41 +126,7 @@ def build_receiver(service: ChannelService, inbound: Mapping[str, InboundAdapter
             await service.engine.publish(event)
         return Response(status_code=200)
 
-    async def oauth_callback(request: Request) -> Response:
-        # `state` is the nonce the shop's authorization began with (CONN-7);
-        # the shop comes from the nonce, never from the request.
-        query = request.query_params
-        try:
-            receipt = await service.complete_oauth(query.get("state"), query.get("code"))
-        except CallbackRefused as refused:
-            return JSONResponse(
-                {"error": str(refused), **refused.details}, status_code=refused.status
-            )
-        return JSONResponse(
-            {"outcome": receipt.outcome, "shop": receipt.entity, "state": receipt.to_state}
-        )
-
-    async def live(request: Request) -> Response:
-        ok, body = service.health.live()
-        return JSONResponse(body, status_code=200 if ok else 503)
-
-    async def ready(request: Request) -> Response:
-        ok, body = await service.health.ready()
-        return JSONResponse(body, status_code=200 if ok else 503)
-
-    return Starlette(
-        routes=[
-            Route("/webhooks/{platform}", _unavailable_on_store_error(webhook), methods=["POST"]),
-            Route(
-                "/oauth/tiktok/callback",
-                _unavailable_on_store_error(oauth_callback),
-                methods=["GET"],
-            ),
-            Route("/health/live", live, methods=["GET"]),
-            Route("/health/ready", ready, methods=["GET"]),
-            Route("/health", ready, methods=["GET"]),
-        ]
-    )
+    return webhook
 
 
 def _unavailable_on_store_error(

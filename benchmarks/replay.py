@@ -65,12 +65,15 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2])))
 async def build_log(db: Path, events: int, orders: int) -> float:
     from engine import ChartSet, Engine
     from engine.logs import configure_logging
+    from engine.settings import EngineSettings
     from statecharts import chart_package
 
     configure_logging("WARNING", json=True)
     charts = ChartSet.load([chart_package()])
     engine = await Engine.open(
-        db, charts=charts, run_timers=False, run_outbox=False, synchronous="OFF"
+        db,
+        charts=charts,
+        settings=EngineSettings(run_timers=False, run_outbox=False, synchronous="OFF"),
     )
     started = time.perf_counter()
     per_order = events // orders

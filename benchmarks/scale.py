@@ -8,6 +8,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from engine.settings import EngineSettings
+
 
 async def _fill(db: Path, entities: int) -> None:
     from engine import ChartSet, Engine
@@ -15,7 +17,11 @@ async def _fill(db: Path, entities: int) -> None:
 
     charts = ChartSet.load([chart_package()])
     engine = await Engine.open(
-        db, charts=charts, run_timers=False, run_outbox=False, synchronous="OFF", cache_size=50_000
+        db,
+        charts=charts,
+        settings=EngineSettings(
+            run_timers=False, run_outbox=False, synchronous="OFF", cache_size=50_000
+        ),
     )
     window = []
     for n in range(entities):
@@ -43,7 +49,9 @@ async def _measure(db: Path, entities: int, count: int) -> float:
     from engine.sample import chart_package
 
     charts = ChartSet.load([chart_package()])
-    engine = await Engine.open(db, charts=charts, run_timers=False, run_outbox=False)
+    engine = await Engine.open(
+        db, charts=charts, settings=EngineSettings(run_timers=False, run_outbox=False)
+    )
     step = max(1, entities // 10_000)
     events = [
         charts.event_types.make(

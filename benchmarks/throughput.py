@@ -36,6 +36,7 @@ from engine import ChartSet, Engine
 from engine.gc_tuning import tune_gc
 from engine.logs import configure_logging
 from engine.sample import chart_package
+from engine.settings import EngineSettings
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -83,7 +84,9 @@ async def _prepared(
     frozen out of the collector's sight (they are the harness's, not garbage
     the engine made)."""
     engine = await Engine.open(
-        Path(folder) / "bench.db", charts=charts, run_timers=False, run_outbox=False, writer=writer
+        Path(folder) / "bench.db",
+        charts=charts,
+        settings=EngineSettings(run_timers=False, run_outbox=False, writer=writer),
     )
     events = make_events(charts, count, entities, prefix)
     gc.freeze()

@@ -13,51 +13,55 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine import dead_letters
 from engine.bus import EventBus, Receipt
 from engine.chartset import ChartPackage, ChartSet
 from engine.clock import Clock, SystemClock
-from engine.erasure import ERASE_COMMAND, erase_command, erase_personal_data
+from engine.erasure import erase_personal_data
 from engine.events import Event, EventRejected
-from engine.logs import error_fields, get_logger
-from engine.outbox import CommandHandler, OutboxCommand, OutboxDispatcher, release_held
+from engine.lifecycle import (
+    EngineParts,
+    HandlerFactory,
+    Opened,
+    builtin_handlers,
+    dead_letter_of,
+    open_database,
+    run_every,
+)
+from engine.logs import get_logger
+from engine.outbox import CommandHandler, OutboxDispatcher, release_held
 from engine.outbox_admin import OutboxCommands
-from engine.rules import RELEASE_HELD, SEND_EVENT
+from engine.settings import EngineSettings
 from engine.step import EntityState
-from engine.store.lock import DatabaseLock
-from engine.store.sqlite import DeadLetterRow, SQLiteStore
-from engine.vault import Vault, redact_raw
+from engine.store.protocol import Store
+from engine.store.rows import DeadLetterRow
+from engine.vault import Vault
 
 log = get_logger("channelsync.engine")
+DEFAULT_SETTINGS = EngineSettings()
 
 
 class Engine:
+    """The bus, the outbox, the timers and the store of one database.
+
+    Built with everything it runs (handlers included) and started by `start`;
+    `Engine.open` does both."""
+
     def __init__(
         self,
-        store: SQLiteStore,
+        store: Store,
         charts: ChartSet,
+        settings: EngineSettings = DEFAULT_SETTINGS,
         *,
         clock: Clock | None = None,
         handlers: Mapping[str, CommandHandler] | None = None,
-        partitions: int = 4,
-        queue_size: int = 10_000,
-        max_batch: int = 1_000,
-        cache_size: int = 200_000,
-        pending_batches: int = 64,
-        timer_interval: float = 0.25,
-        outbox_interval: float = 0.1,
-        outbox_lease: float = 60.0,
-        dead_letter_retention: float = dead_letters.RETENTION,
-        purge_interval: float = 3600.0,
         vault: Vault | None = None,
     ) -> None:
-        if dead_letter_retention <= 0 or purge_interval <= 0:
-            raise ValueError("dead_letter_retention and purge_interval must be positive")
         self.store = store
+        self.settings = settings
         # Per-entity keys of buyers' personal data (SEC-3); Engine.open keeps
         # them beside the database, an engine built by hand keeps them in memory.
         self.vault = vault or Vault(":memory:")
@@ -66,29 +70,28 @@ class Engine:
         self.bus = EventBus(
             store,
             charts,
-            partitions=partitions,
-            queue_size=queue_size,
-            max_batch=max_batch,
-            cache_size=cache_size,
-            pending_batches=pending_batches,
+            partitions=settings.partitions,
+            queue_size=settings.queue_size,
+            max_batch=settings.max_batch,
+            cache_size=settings.cache_size,
+            pending_batches=settings.pending_batches,
         )
-        builtin: dict[str, CommandHandler] = {
-            SEND_EVENT: self._send_event,
-            RELEASE_HELD: self._release_held,
-            ERASE_COMMAND: self._erase_command,
-        }
         self.outbox = OutboxDispatcher(
-            store, {**builtin, **(handlers or {})}, self.publish, self.clock, lease=outbox_lease
+            store,
+            {**builtin_handlers(self), **(handlers or {})},
+            self.publish,
+            self.clock,
+            lease=settings.outbox_lease,
         )
         # The operator's side of the outbox: list, retry and discard by id.
         self.commands = OutboxCommands(store, self.clock)
-        self.timer_interval = timer_interval
-        self.outbox_interval = outbox_interval
-        self.dead_letter_retention = dead_letter_retention
-        self.purge_interval = purge_interval
         self._background: list[asyncio.Task[None]] = []
-        self._lock: DatabaseLock | None = None
+        self._opened: Opened | None = None
         self._stopped = False
+
+    @property
+    def dead_letter_retention(self) -> float:
+        return self.settings.dead_letter_retention
 
     @classmethod
     async def open(
@@ -97,76 +100,54 @@ class Engine:
         packages: Iterable[ChartPackage] | None = None,
         *,
         charts: ChartSet | None = None,
-        settings: dict[str, Any] | None = None,
-        run_timers: bool = True,
-        run_outbox: bool = True,
-        synchronous: str = "FULL",
-        writer: str = "thread",
-        inert_commands: str | None = None,
-        lock: bool = True,
-        lock_wait: float = 0.0,
-        **options: Any,
+        chart_settings: Mapping[str, Any] | None = None,
+        clock: Clock | None = None,
+        handlers: Mapping[str, CommandHandler] | HandlerFactory | None = None,
+        settings: EngineSettings = DEFAULT_SETTINGS,
     ) -> Engine:
         """Open (or create) the database at ``path`` and start processing.
 
-        ``run_timers``/``run_outbox`` start the background loops; tests that drive
-        time with a `FakeClock` turn them off and call `fire_due_timers` and
-        ``outbox.run_once`` themselves; the timer loop's side also purges dead
-        letters last seen more than ``dead_letter_retention`` seconds ago, every
-        ``purge_interval`` seconds (`purge_dead_letters`). ``writer="process"`` runs SQLite's
-        writes in a child process (engine.store.process_writer): faster under
-        load on more than one core, at ~0.2 s of start-up and one process more.
-        ``inert_commands`` (a reason) records every command the charts ask for
-        as ``inert``, never carried out: for a database that only re-applies
-        another one's log (`channelsync ingest`).
-
-        One process writes to a database at a time (ENG-10): the engine takes
-        the lock beside the file (`engine.store.lock`), waiting up to
-        ``lock_wait`` seconds, and raises `DatabaseInUse` naming the holder.
-        ``lock=False`` is for tests that need two engines on one file.
+        ``chart_settings`` tune the charts' own values (`ChartSet.load`).
+        ``handlers`` carry out the charts' commands: a mapping, or a
+        `HandlerFactory` called with the opened store and vault, for handlers
+        built over them. One process writes to a database at a time (ENG-10):
+        the engine takes the lock beside the file (`engine.store.lock`) and
+        raises `DatabaseInUse` naming the holder.
         """
         if charts is None:
             if packages is None:
                 raise ValueError("give the chart packages (or a ChartSet) the engine runs")
-            charts = ChartSet.load(packages, settings)
-        held: DatabaseLock | None = None
-        if lock and str(path) != ":memory:":
-            held = (
-                await asyncio.to_thread(DatabaseLock.acquire, path, wait=lock_wait)
-                if lock_wait > 0
-                else DatabaseLock.acquire(path)
-            )
+            charts = ChartSet.load(packages, dict(chart_settings or {}))
+        clock = clock or SystemClock()
+        opened = await open_database(path, settings)
         try:
-            store = await SQLiteStore.open(path, synchronous=synchronous, writer=writer)
-            try:
-                store.inert_commands = inert_commands
-                engine = cls(store, charts, vault=Vault.beside(path), **options)
-                if held is not None:
-                    voided = await store.void_claims()
-                    if voided:
-                        log.warning("claims of a stopped process voided", commands=voided)
-            except BaseException:
-                await store.close()
-                raise
+            if callable(handlers):
+                handlers = await handlers(EngineParts(opened.store, opened.vault, clock, charts))
+            engine = cls(
+                opened.store, charts, settings, clock=clock, handlers=handlers, vault=opened.vault
+            )
         except BaseException:
-            if held is not None:
-                held.release()
+            await opened.close()
             raise
-        engine._lock = held
-        engine.bus.start()
-        if run_timers:
-            engine._background.append(
-                asyncio.create_task(engine._timer_loop(), name="channelsync-timers")
-            )
-            engine._background.append(
-                asyncio.create_task(engine._purge_loop(), name="channelsync-purge")
-            )
-        if run_outbox:
-            engine._background.append(
-                asyncio.create_task(engine._outbox_loop(), name="channelsync-outbox")
-            )
+        engine._opened = opened
+        engine.start()
         log.info("engine started", db=str(path), charts=sorted(charts.by_name))
         return engine
+
+    def start(self) -> None:
+        """Start the bus, and the background loops the settings ask for: the
+        timers (whose side also purges old dead letters) and the outbox."""
+        self.bus.start()
+        loops: list[tuple[str, Callable[[], Awaitable[Any]], float]] = []
+        if self.settings.run_timers:
+            loops.append(("timers", self.fire_due_timers, self.settings.timer_interval))
+            loops.append(("purge", self.purge_dead_letters, self.settings.purge_interval))
+        if self.settings.run_outbox:
+            loops.append(("outbox", self.outbox.run_once, self.settings.outbox_interval))
+        for name, work, interval in loops:
+            self._background.append(
+                asyncio.create_task(run_every(name, work, interval), name=f"channelsync-{name}")
+            )
 
     async def stop(self) -> None:
         """Stop taking work, finish what was accepted, close the database and
@@ -181,14 +162,11 @@ class Engine:
                 await task
         self._background.clear()
         await self.bus.stop()
-        try:
+        if self._opened is not None:
+            await self._opened.close()
+        else:
             await self.store.close()
             self.vault.close()
-        finally:
-            # Only once the store is closed: a next writer must not start
-            # while this one still has a transaction to finish.
-            if self._lock is not None:
-                self._lock.release()
         log.info("engine stopped")
 
     async def __aenter__(self) -> Engine:
@@ -303,29 +281,28 @@ class Engine:
         self, event: Event | Mapping[str, Any], rejected: EventRejected
     ) -> asyncio.Future[Receipt]:
         """Keep an event that failed `_accept` as a dead letter."""
-        raw = event.model_dump_json() if isinstance(event, Event) else _raw_text(event)
+        raw = event.model_dump_json() if isinstance(event, Event) else event
         source = event.get("source") if isinstance(event, Mapping) else None
         return await self._dead_letter(raw, str(source or "api"), rejected)
 
     async def _dead_letter(
-        self, raw: str | bytes, source: str, rejected: EventRejected, size: int | None = None
+        self,
+        raw: str | bytes | Mapping[str, Any],
+        source: str,
+        rejected: EventRejected,
+        size: int | None = None,
     ) -> asyncio.Future[Receipt]:
-        if size is None:
-            # A whole body keeps no buyer's data (SEC-3); anything else is kept
-            # byte for byte, so its digest and size are those of what came.
-            text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
-            redacted = redact_raw(text)
-            if redacted != text:
-                raw = redacted
-        row = dead_letters.dead_letter_row(raw, source, rejected, self.clock.now(), size)
+        row = dead_letter_of(raw, source, rejected, self.clock.now(), size)
         return await self.bus.submit_dead_letter(row)
 
     async def purge_dead_letters(self, now: float | None = None) -> int:
         """Delete the dead letters last seen more than the retention ago; how many."""
         now = self.clock.now() if now is None else now
-        purged = await self.store.purge_dead_letters(now - self.dead_letter_retention)
+        purged = await self.store.purge_dead_letters(now - self.settings.dead_letter_retention)
         if purged:
-            log.info("dead letters purged", purged=purged, retention=self.dead_letter_retention)
+            log.info(
+                "dead letters purged", purged=purged, retention=self.settings.dead_letter_retention
+            )
         return purged
 
     # ------------------------------------------------------------ timers
@@ -349,41 +326,6 @@ class Engine:
         await asyncio.gather(*futures)
         return len(due)
 
-    async def _timer_loop(self) -> None:
-        while True:
-            try:
-                await self.fire_due_timers()
-            except Exception as err:
-                log.error("timer round failed", **error_fields(err))
-            await asyncio.sleep(self.timer_interval)
-
-    async def _purge_loop(self) -> None:
-        while True:
-            try:
-                await self.purge_dead_letters()
-            except Exception as err:  # the next round tries again
-                log.error("dead letter purge failed", error=str(err))
-            await asyncio.sleep(self.purge_interval)
-
-    async def _outbox_loop(self) -> None:
-        while True:
-            try:
-                await self.outbox.run_once()
-            except Exception as err:
-                log.error("outbox round failed", **error_fields(err))
-            await asyncio.sleep(self.outbox_interval)
-
-    async def _send_event(self, command: OutboxCommand) -> list[dict[str, Any]]:
-        """Built-in: an event one entity sent another (`StepContext.send`)."""
-        return [{**command.payload, "source": "engine"}]
-
-    async def _release_held(self, command: OutboxCommand) -> None:
-        """Built-in: release the commands held under a key (a re-authorization)."""
-        await release_held(self.store, self.clock.now(), command.payload["hold_key"])
-
-    async def _erase_command(self, command: OutboxCommand) -> list[dict[str, Any]]:
-        return await erase_command(self, command)
-
     async def erase_personal_data(self, entity: str, *, reason: str, requested_by: str) -> Receipt:
         """Destroy ``entity``'s personal-data key for good and log the erasure (SEC-3)."""
         return await erase_personal_data(self, entity, reason=reason, requested_by=requested_by)
@@ -406,12 +348,3 @@ class Engine:
 
     async def dead_letters(self, entity: str | None = None) -> Sequence[DeadLetterRow]:
         return await self.store.dead_letters(entity)
-
-
-def _raw_text(value: Mapping[str, Any]) -> str:
-    from engine.store.sqlite import dumps
-
-    try:
-        return dumps(dict(value))
-    except Exception:
-        return repr(value)

@@ -20,6 +20,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from engine.cli.common import open_existing
+from engine.cli.in_use import refused_when_in_use
+from engine.settings import EngineSettings
 from statecharts.views import (
     Choices,
     UnknownFilterValue,
@@ -315,186 +318,188 @@ ProductStatusOption = Annotated[
 
 
 def register(app: typer.Typer) -> None:
-    from engine.cli.in_use import refused_when_in_use
-    from engine.cli.main import open_existing
-
-    def list_products(db: Path, status: str | None, as_json: bool) -> None:
-        async def run() -> list[dict[str, Any]]:
-            store = await open_existing(db)
-            try:
-                return [r.as_dict() for r in await product_sync_list(store, status)]
-            finally:
-                await store.close()
-
-        _print_rows(asyncio.run(run()), as_json, product_table)
-
     products_app = typer.Typer(
         help="The Product Sync List, and the TikTok attributes a merchant supplies."
     )
+    products_app.callback(invoke_without_command=True)(products)
+    products_app.command("list")(products_list)
+    products_app.command("set")(products_set)
     app.add_typer(products_app, name="products")
+    app.command()(orders)
+    app.command()(shops)
 
-    @products_app.callback(invoke_without_command=True)
-    def products(
-        ctx: typer.Context,
-        db: Annotated[Path | None, typer.Option("--db", help="The SQLite database file.")] = None,
-        status: ProductStatusOption = None,
-        as_json: JsonOption = False,
-    ) -> None:
-        """The Product Sync List (same as `products list`); `products set` supplies
-        a product's TikTok-only attributes."""
-        if ctx.invoked_subcommand is not None:
-            return
-        if db is None:
-            raise typer.BadParameter("the database is needed: --db PATH", param_hint="'--db'")
-        list_products(db, status, as_json)
 
-    @products_app.command("list")
-    def products_list(
-        db: DbOption, status: ProductStatusOption = None, as_json: JsonOption = False
-    ) -> None:
-        """The Product Sync List: each product's status, failure reason and last sync."""
-        list_products(db, status, as_json)
-
-    @products_app.command("set")
-    def products_set(
-        key: Annotated[
-            str,
-            typer.Argument(
-                metavar="KEY", help="The product id, or its listing key listing:<store>:<id>."
-            ),
-        ],
-        db: DbOption,
-        category: Annotated[
-            str | None, typer.Option("--category", help="A leaf TikTok category id.")
-        ] = None,
-        dimensions: Annotated[
-            str | None,
-            typer.Option(
-                "--dimensions",
-                help="Package LxWxH in cm or in, e.g. 30x20x5cm (whole numbers; cm by default).",
-            ),
-        ] = None,
-        size_chart: Annotated[
-            str | None, typer.Option("--size-chart", help="The size chart's image URI.")
-        ] = None,
-        certification: Annotated[
-            list[str] | None,
-            typer.Option("--certification", help="A TikTok certification id (repeatable)."),
-        ] = None,
-        clear: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--clear",
-                help="Remove an attribute: category, dimensions, size-chart or certifications.",
-            ),
-        ] = None,
-    ) -> None:
-        """Supply a product's TikTok-only attributes; Shoplazza edits never erase them."""
+def _list_products(db: Path, status: str | None, as_json: bool) -> None:
+    async def run() -> list[dict[str, Any]]:
+        store = await open_existing(db)
         try:
-            attributes = parse_attributes(
-                category=category,
-                dimensions=dimensions,
-                size_chart=size_chart,
-                certifications=certification,
-                clear=clear,
-            )
-        except AttributeInputError as error:
-            raise typer.BadParameter(str(error), param_hint=f"'{error.option}'") from None
-        if not db.exists():
-            err.print(f"[red]error:[/red] no database at {escape(str(db))}", highlight=False)
-            raise typer.Exit(1)
-        with refused_when_in_use():
-            receipt, label = asyncio.run(_set_attributes(db, key, attributes))
-        if receipt.outcome in ("error", "ignored"):
-            err.print(
-                f"[red]error:[/red] {escape(str(receipt.entity))}: not saved "
-                f"({escape(str(receipt.reason))})",
-                highlight=False,
-            )
-            raise typer.Exit(1)
-        out.print(Text(f"{receipt.entity}: attributes saved; status {label}"))
+            return [r.as_dict() for r in await product_sync_list(store, status)]
+        finally:
+            await store.close()
 
-    @app.command()
-    def orders(
-        db: DbOption,
-        channel: Annotated[
-            str | None,
-            typer.Option(
-                "--channel",
-                help="Sales channel, any case: TikTok Shop.",
-                callback=_filter(sales_channels),
-            ),
-        ] = None,
-        status: Annotated[
-            str | None,
-            typer.Option(
-                "--status",
-                help="An order status label or id, any case: 'On Hold', in_transit, ...",
-                callback=_filter(order_statuses),
-            ),
-        ] = None,
-        sync_status: Annotated[
-            str | None,
-            typer.Option(
-                "--sync-status",
-                help="Not synced, Syncing, Synced or Failed (label or id, any case).",
-                callback=_filter(sync_statuses),
-            ),
-        ] = None,
-        as_json: JsonOption = False,
-    ) -> None:
-        """The order list: TikTok status, Shoplazza copy and status, returns and
-        refunds, and the shipping info sent to TikTok."""
+    _print_rows(asyncio.run(run()), as_json, product_table)
 
-        async def run() -> list[dict[str, Any]]:
-            store = await open_existing(db)
-            try:
-                rows = await order_list(
-                    store, channel=channel, status=status, sync_status=sync_status
-                )
-            finally:
-                await store.close()
-            return [r.as_dict() for r in rows]
 
-        title = "Orders" + (f" ({channel})" if channel else "")
-        _print_rows(asyncio.run(run()), as_json, lambda rows: order_table(rows, title))
+def products(
+    ctx: typer.Context,
+    db: Annotated[Path | None, typer.Option("--db", help="The SQLite database file.")] = None,
+    status: ProductStatusOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The Product Sync List (same as `products list`); `products set` supplies
+    a product's TikTok-only attributes."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if db is None:
+        raise typer.BadParameter("the database is needed: --db PATH", param_hint="'--db'")
+    _list_products(db, status, as_json)
 
-    @app.command()
-    def shops(
-        db: DbOption,
-        status: Annotated[
-            str | None,
-            typer.Option(
-                "--status",
-                help="A connection status label or id, any case: Active, "
-                "'Authorization inactive', ...",
-                callback=_filter(connection_statuses),
-            ),
-        ] = None,
-        as_json: JsonOption = False,
-    ) -> None:
-        """The TikTok Shop connection of each store: status and why, fulfillment
-        model, carriers mapped, when the authorization expires."""
 
-        async def run() -> list[dict[str, Any]]:
-            store = await open_existing(db)
-            try:
-                return [r.as_dict() for r in await shop_list(store, status)]
-            finally:
-                await store.close()
+def products_list(
+    db: DbOption, status: ProductStatusOption = None, as_json: JsonOption = False
+) -> None:
+    """The Product Sync List: each product's status, failure reason and last sync."""
+    _list_products(db, status, as_json)
 
-        _print_rows(asyncio.run(run()), as_json, shop_table)
+
+def products_set(
+    key: Annotated[
+        str,
+        typer.Argument(
+            metavar="KEY", help="The product id, or its listing key listing:<store>:<id>."
+        ),
+    ],
+    db: DbOption,
+    category: Annotated[
+        str | None, typer.Option("--category", help="A leaf TikTok category id.")
+    ] = None,
+    dimensions: Annotated[
+        str | None,
+        typer.Option(
+            "--dimensions",
+            help="Package LxWxH in cm or in, e.g. 30x20x5cm (whole numbers; cm by default).",
+        ),
+    ] = None,
+    size_chart: Annotated[
+        str | None, typer.Option("--size-chart", help="The size chart's image URI.")
+    ] = None,
+    certification: Annotated[
+        list[str] | None,
+        typer.Option("--certification", help="A TikTok certification id (repeatable)."),
+    ] = None,
+    clear: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--clear",
+            help="Remove an attribute: category, dimensions, size-chart or certifications.",
+        ),
+    ] = None,
+) -> None:
+    """Supply a product's TikTok-only attributes; Shoplazza edits never erase them."""
+    try:
+        attributes = parse_attributes(
+            category=category,
+            dimensions=dimensions,
+            size_chart=size_chart,
+            certifications=certification,
+            clear=clear,
+        )
+    except AttributeInputError as error:
+        raise typer.BadParameter(str(error), param_hint=f"'{error.option}'") from None
+    if not db.exists():
+        err.print(f"[red]error:[/red] no database at {escape(str(db))}", highlight=False)
+        raise typer.Exit(1)
+    with refused_when_in_use():
+        receipt, label = asyncio.run(_set_attributes(db, key, attributes))
+    if receipt.outcome in ("error", "ignored"):
+        err.print(
+            f"[red]error:[/red] {escape(str(receipt.entity))}: not saved "
+            f"({escape(str(receipt.reason))})",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    out.print(Text(f"{receipt.entity}: attributes saved; status {label}"))
+
+
+def orders(
+    db: DbOption,
+    channel: Annotated[
+        str | None,
+        typer.Option(
+            "--channel",
+            help="Sales channel, any case: TikTok Shop.",
+            callback=_filter(sales_channels),
+        ),
+    ] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "--status",
+            help="An order status label or id, any case: 'On Hold', in_transit, ...",
+            callback=_filter(order_statuses),
+        ),
+    ] = None,
+    sync_status: Annotated[
+        str | None,
+        typer.Option(
+            "--sync-status",
+            help="Not synced, Syncing, Synced or Failed (label or id, any case).",
+            callback=_filter(sync_statuses),
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The order list: TikTok status, Shoplazza copy and status, returns and
+    refunds, and the shipping info sent to TikTok."""
+
+    async def run() -> list[dict[str, Any]]:
+        store = await open_existing(db)
+        try:
+            rows = await order_list(store, channel=channel, status=status, sync_status=sync_status)
+        finally:
+            await store.close()
+        return [r.as_dict() for r in rows]
+
+    title = "Orders" + (f" ({channel})" if channel else "")
+    _print_rows(asyncio.run(run()), as_json, lambda rows: order_table(rows, title))
+
+
+def shops(
+    db: DbOption,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "--status",
+            help="A connection status label or id, any case: Active, 'Authorization inactive', ...",
+            callback=_filter(connection_statuses),
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The TikTok Shop connection of each store: status and why, fulfillment
+    model, carriers mapped, when the authorization expires."""
+
+    async def run() -> list[dict[str, Any]]:
+        store = await open_existing(db)
+        try:
+            return [r.as_dict() for r in await shop_list(store, status)]
+        finally:
+            await store.close()
+
+    _print_rows(asyncio.run(run()), as_json, shop_table)
 
 
 async def _set_attributes(db: Path, key: str, attributes: dict[str, Any]) -> tuple[Any, str]:
     """Publish the attributes through the library function; (receipt, status label)."""
-    from engine.cli.debug import load_charts
+    from engine.cli.common import load_charts
     from engine.cli.in_use import MERCHANT_WAIT
     from engine.runtime import Engine
     from statecharts.merchant import set_product_attributes
 
     engine = await Engine.open(
-        db, charts=load_charts(), run_timers=False, run_outbox=False, lock_wait=MERCHANT_WAIT
+        db,
+        charts=load_charts(),
+        settings=EngineSettings(run_timers=False, run_outbox=False, lock_wait=MERCHANT_WAIT),
     )
     try:
         listing_key = await _listing_key(engine, key)

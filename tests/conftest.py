@@ -10,6 +10,7 @@ from hypothesis import settings
 from engine import ChartSet, Engine, FakeClock
 from engine.logs import configure_logging
 from engine.sample import chart_package as sample_package
+from engine.settings import EngineSettings
 
 configure_logging("WARNING", json=True)
 # The CLI runs inside this process here: keep the interpreter's GC settings
@@ -44,7 +45,10 @@ async def sample_engine(
     db_path: Path, clock: FakeClock, sample_charts: ChartSet
 ) -> AsyncIterator[Engine]:
     engine = await Engine.open(
-        db_path, charts=sample_charts, clock=clock, run_timers=False, run_outbox=False
+        db_path,
+        charts=sample_charts,
+        clock=clock,
+        settings=EngineSettings(run_timers=False, run_outbox=False),
     )
     try:
         yield engine
@@ -58,10 +62,10 @@ async def invoke_cli(*args: str):
 
     from typer.testing import CliRunner
 
-    from engine.cli.main import app
+    from engine.cli.main import build_cli
 
     try:
-        return await asyncio.to_thread(CliRunner().invoke, app, list(args))
+        return await asyncio.to_thread(CliRunner().invoke, build_cli(), list(args))
     finally:
         configure_logging("WARNING", json=True)  # the CLI set its own level
 

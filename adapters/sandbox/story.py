@@ -18,7 +18,9 @@ from adapters.sandbox.images import SandboxCdn
 from adapters.sandbox.shoplazza import ShoplazzaSandbox
 from adapters.sandbox.tiktok import TikTokSandbox
 from adapters.sandbox.webhooks import Faults
-from adapters.service import ChannelConfig, ChannelService, HttpServer
+from adapters.service import ChannelService, HttpServer
+from channelsync.bootstrap import open_service
+from channelsync.settings import ChannelSettings
 from engine.clock import Clock, FakeClock
 from statecharts.merchant import set_product_attributes
 from statecharts.views import order_list, product_sync_list
@@ -36,10 +38,10 @@ Say = Callable[[str], None]
 
 def sandbox_config(
     db: Path, tiktok_url: str, shoplazza_url: str, shoplazza_rate: float
-) -> ChannelConfig:
+) -> ChannelSettings:
     """The channel's settings against the two sandboxes, with the story's
     credentials; the scheduled pulls are left to the caller (``settle``)."""
-    return ChannelConfig(
+    return ChannelSettings(
         db=db,
         tiktok_app_key=APP_KEY,
         tiktok_app_secret=APP_SECRET,
@@ -95,8 +97,8 @@ class Sandboxes:
         config = sandbox_config(db, tiktok_http.url, shoplazza_http.url, shoplazza_rate)
         # The story is the built-in channel's: installed plugins stay out of it.
         # Product images come from Shoplazza's CDN; here, its stand-in.
-        service = await ChannelService.open(
-            config, clock=clock, run_loops=False, plugins=[], image_source=SandboxCdn().source()
+        service = await open_service(
+            config, clock=clock, run_loops=False, plugins=[], images=SandboxCdn().source()
         )
         receiver = await service.serve()
         tiktok.webhooks.url = f"{receiver.url}/webhooks/tiktok"

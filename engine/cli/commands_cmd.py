@@ -22,7 +22,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from engine.cli.main import _fail, _print_json, app, open_existing, out
+from engine.cli.common import fail, open_existing, out, print_json
 from engine.clock import SystemClock
 from engine.outbox_admin import (
     CommandActionRefused,
@@ -36,7 +36,11 @@ commands_app = typer.Typer(
     help="List the outbox's commands (pending, held, parked, failed...) and retry or discard one.",
     invoke_without_command=True,
 )
-app.add_typer(commands_app, name="commands")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(commands_app, name="commands")
+
 
 DbOption = Annotated[Path | None, typer.Option("--db", help="The SQLite database file.")]
 ReasonOption = Annotated[
@@ -97,7 +101,7 @@ def commands(
         ctx.obj = db  # `commands --db X retry ID` works as well as `commands retry ID --db X`
         return
     if db is None:
-        raise _fail("give the database with --db", 2)
+        raise fail("give the database with --db", 2)
 
     async def listing(commands: OutboxCommands) -> list[CommandView]:
         return await commands.list(status, entity=entity)
@@ -105,9 +109,9 @@ def commands(
     try:
         views = asyncio.run(_with_commands(db, listing))
     except UnknownStatusFilter as error:
-        raise _fail(str(error), 2) from None
+        raise fail(str(error), 2) from None
     if as_json:
-        _print_json([command_json(v) for v in views])
+        print_json([command_json(v) for v in views])
         return
     rows = [
         {
@@ -145,11 +149,11 @@ def _act(
     try:
         view = asyncio.run(_with_commands(db, action, writable=True))
     except CommandNotFound as error:
-        raise _fail(f"{error} in {db}", 2) from None
+        raise fail(f"{error} in {db}", 2) from None
     except CommandActionRefused as error:
-        raise _fail(str(error), 1) from None
+        raise fail(str(error), 1) from None
     if as_json:
-        _print_json(command_json(view))
+        print_json(command_json(view))
         return
     last = view.actions[-1]
     out.print(
@@ -162,7 +166,7 @@ def _act(
 def _db(ctx: typer.Context, db: Path | None) -> Path:
     chosen = db if db is not None else ctx.obj
     if chosen is None:
-        raise _fail("give the database with --db", 2)
+        raise fail("give the database with --db", 2)
     return Path(chosen)
 
 

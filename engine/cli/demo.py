@@ -10,18 +10,21 @@ from typing import Annotated
 import typer
 
 from engine.chartset import discover_packages
+from engine.cli.common import out
 from engine.cli.in_use import refused_when_in_use
-from engine.cli.main import app, out
 from engine.clock import FakeClock
 from engine.logs import configure_logging
 from engine.runtime import Engine
+from engine.settings import EngineSettings
 
 
 async def play_parcel_story(db: Path) -> None:
     """The engine on its own: three parcels, a refused shipment, a timer, a duplicate."""
     clock = FakeClock()
     package = discover_packages()["sample"]
-    engine = await Engine.open(db, [package], clock=clock, run_timers=False, run_outbox=False)
+    engine = await Engine.open(
+        db, [package], clock=clock, settings=EngineSettings(run_timers=False, run_outbox=False)
+    )
     try:
 
         async def say(event_type: str, entity: str, event_id: str, **payload: object) -> None:
@@ -58,7 +61,10 @@ async def play_parcel_story(db: Path) -> None:
 DEMO_ENTRY_POINT_GROUP = "channelsync.demo"
 
 
-@app.command()
+def register(app: typer.Typer) -> None:
+    app.command()(demo)
+
+
 def demo(
     db: Annotated[Path | None, typer.Option("--db", help="Keep the database here.")] = None,
     engine_only: Annotated[

@@ -8,12 +8,16 @@ from typing import Annotated
 
 import typer
 
+from engine.cli.common import fail, load_charts, out
 from engine.cli.in_use import refused_when_in_use
-from engine.cli.main import _fail, app, out
 from engine.erasure import ErasureRefused
+from engine.settings import EngineSettings
 
 
-@app.command()
+def register(app: typer.Typer) -> None:
+    app.command()(erase)
+
+
 def erase(
     entity: Annotated[str, typer.Argument(help="The entity key, e.g. order:576653688135258178.")],
     db: Annotated[Path, typer.Option("--db", help="The SQLite database file.")],
@@ -27,15 +31,16 @@ def erase(
     """Destroy the key of one entity's personal data (a buyer's name, phone,
     address and email) and record the erasure in the log. The rest of the
     entity, and replay and `check`, are unaffected; the fields then read "erased"."""
-    from engine.cli.debug import load_charts
     from engine.runtime import Engine
 
     if not db.exists():
-        raise _fail(f"no database at {db}")
+        raise fail(f"no database at {db}")
     charts = load_charts()
 
     async def run() -> str:
-        engine = await Engine.open(db, charts=charts, run_timers=False, run_outbox=False)
+        engine = await Engine.open(
+            db, charts=charts, settings=EngineSettings(run_timers=False, run_outbox=False)
+        )
         try:
             receipt = await engine.erase_personal_data(
                 entity, reason=reason, requested_by=requested_by
@@ -48,5 +53,5 @@ def erase(
         with refused_when_in_use():  # serve holds the database (ENG-10): one line, exit 1
             outcome = asyncio.run(run())
     except (ErasureRefused, ValueError) as error:
-        raise _fail(str(error), 2) from None
+        raise fail(str(error), 2) from None
     out.print(f"{entity}: personal data {outcome}", highlight=False)

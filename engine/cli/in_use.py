@@ -26,6 +26,6 @@ def refused_when_in_use() -> Iterator[None]:
     try:
         yield
     except DatabaseInUse as busy:
-        from engine.cli.main import _fail
+        from engine.cli.common import fail
 
-        raise _fail(str(busy)) from None
+        raise fail(str(busy)) from None

@@ -19,13 +19,25 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
 from engine.bus import EventBus
 from engine.logs import get_logger
 from engine.store.process_writer import ProcessWriter
-from engine.store.sqlite import SQLiteStore
+from engine.store.protocol import Store
+from engine.store.writer import Writer
 
 log = get_logger("channelsync.supervisor")
+
+
+@runtime_checkable
+class HasWriter(Protocol):
+    """A store whose writes go through a writer that may run in a process of its own."""
+
+    @property
+    def writer(self) -> Writer | ProcessWriter: ...
+
+    async def restart_writer(self) -> None: ...
 
 
 class WriterSupervisor:
@@ -35,7 +47,7 @@ class WriterSupervisor:
 
     def __init__(
         self,
-        store: SQLiteStore,
+        store: Store,
         bus: EventBus,
         *,
         max_restarts: int = 5,
@@ -57,7 +69,27 @@ class WriterSupervisor:
     @property
     def supervises(self) -> bool:
         """Whether there is a process to supervise (a thread writer has none)."""
-        return isinstance(self.store.writer, ProcessWriter)
+        return isinstance(self.store, HasWriter) and isinstance(self.store.writer, ProcessWriter)
+
+    def writer_report(self) -> dict[str, Any]:
+        """The writer's health as `/health/ready` shows it: its kind (process,
+        thread, or none for a store without one), pid and restarts, and
+        "failing" with the reason once it died or the supervisor gave up."""
+        if self.failure is not None:
+            return {"status": "failing", "error": self.failure}
+        if not isinstance(self.store, HasWriter):
+            return {"kind": "none", "status": "ok"}
+        writer = self.store.writer
+        report: dict[str, Any]
+        if isinstance(writer, ProcessWriter):
+            report = {"kind": "process", "pid": writer.pid, "restarts": writer.restarts}
+            if writer.gone is not None:
+                return {**report, "status": "failing", "error": writer.gone}
+        else:
+            report = {"kind": "thread"}
+        if writer.last_failure is not None:
+            return {**report, "status": "failing", "error": writer.last_failure}
+        return {**report, "status": "ok"}
 
     def start(self) -> None:
         if self._task is None and self.supervises:
@@ -76,7 +108,9 @@ class WriterSupervisor:
         return self.failure or "the writer could not be kept running"
 
     async def _run(self) -> None:
-        writer = self.store.writer
+        store = self.store
+        assert isinstance(store, HasWriter)
+        writer = store.writer
         assert isinstance(writer, ProcessWriter)
         failures_in_a_row = 0
         while True:
@@ -95,7 +129,7 @@ class WriterSupervisor:
             log.error("writer process died", reason=reason, restarts=len(self._restarted_at))
             await asyncio.sleep(self.delay * 2**failures_in_a_row)
             try:
-                await self.store.restart_writer()
+                await store.restart_writer()
             except Exception as err:  # still gone: the next round counts it and waits longer
                 failures_in_a_row += 1
                 log.error("writer restart failed", error=str(err))
@@ -105,4 +139,4 @@ class WriterSupervisor:
             log.warning("writer process restarted", pid=writer.pid, restarts=writer.restarts)
 
 
-__all__ = ["WriterSupervisor"]
+__all__ = ["HasWriter", "WriterSupervisor"]

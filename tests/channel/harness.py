@@ -1,5 +1,6 @@
-"""A channel test harness: the real engine, charts, resolvers and authorization
-gate on a SQLite file, with in-process fakes of the two platforms.
+"""A channel test harness: the channel as `channelsync.bootstrap` wires it (the
+real engine, charts, resolvers and authorization gate on a SQLite file), with
+in-process fakes of the two platforms.
 
 The fakes answer commands the way the adapters will (result events), and keep
 every call they received, so a test can assert what reached each platform.
@@ -12,11 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from channelsync.bootstrap import bootstrap
+from channelsync.platforms import PlatformHandlers
+from channelsync.settings import ChannelSettings
 from engine import Engine, FakeClock
+from engine.lifecycle import EngineParts
 from engine.outbox import OutboxCommand
+from engine.settings import EngineSettings
 from engine.vault import Vault
-from statecharts import chart_package
-from statecharts.resolvers import AuthorizationGate, ChannelResolvers
 
 US_STORE = "demo-store"
 SHOP = f"shop:{US_STORE}"
@@ -239,6 +243,25 @@ SHOPLAZZA_COMMANDS = (
 )
 
 
+@dataclass
+class FakePlatforms:
+    """The fakes as the channel's `Platforms`: every platform command goes to
+    them behind the authorization gate, as the real clients' do."""
+
+    tiktok: FakeTikTok
+    shoplazza: FakeShoplazza
+
+    async def open(self, parts: EngineParts) -> PlatformHandlers:
+        # Like the real adapter, the fake opens sealed addresses (SEC-3).
+        self.shoplazza.vault = parts.vault
+        gated = {name: self.tiktok.handle for name in TIKTOK_COMMANDS}
+        gated |= {name: self.shoplazza.handle for name in SHOPLAZZA_COMMANDS}
+        return PlatformHandlers(gated=gated)
+
+    async def close(self) -> None:
+        return None
+
+
 class Channel:
     """The engine plus fakes, with the merchant's buttons as methods."""
 
@@ -249,23 +272,17 @@ class Channel:
         self._n = itertools.count()
 
     @classmethod
-    async def open(cls, db: Path, clock: FakeClock, **settings: Any) -> Channel:
+    async def open(cls, db: Path, clock: FakeClock, **chart_settings: Any) -> Channel:
+        """The channel on ``db`` through the composition root, with the fakes as
+        its platforms; the test drives time and the outbox (`settle`)."""
         tiktok, shoplazza = FakeTikTok(clock), FakeShoplazza(clock)
-        engine = await Engine.open(
-            db,
-            [chart_package()],
-            clock=clock,
-            settings=settings,
-            run_timers=False,
-            run_outbox=False,
+        settings = ChannelSettings(
+            db=db,
+            chart_settings=chart_settings,
+            engine=EngineSettings(run_timers=False, run_outbox=False),
         )
-        shoplazza.vault = engine.vault
-        resolvers = ChannelResolvers(engine.store)
-        platform = {name: tiktok.handle for name in TIKTOK_COMMANDS}
-        platform |= {name: shoplazza.handle for name in SHOPLAZZA_COMMANDS}
-        engine.outbox.handlers.update(resolvers.handlers())
-        engine.outbox.handlers.update(AuthorizationGate(resolvers, platform).handlers())
-        return cls(engine, clock, tiktok, shoplazza)
+        app = await bootstrap(settings, clock=clock, platforms=FakePlatforms(tiktok, shoplazza))
+        return cls(app.engine, clock, tiktok, shoplazza)
 
     async def send(
         self,

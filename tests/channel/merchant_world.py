@@ -25,7 +25,7 @@ import json
 import random
 import ssl
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -50,8 +50,10 @@ from adapters.sandbox.tiktok import TikTokSandbox
 from adapters.sandbox.webhooks import Faults, WebhookSender
 from adapters.service import ChannelService, HttpServer
 from adapters.tiktok_shop.oauth import AuthorizationRefused
+from channelsync.bootstrap import open_service
 from engine.chartset import ChartSet
 from engine.clock import FakeClock
+from engine.settings import EngineSettings
 from statecharts import chart_package
 
 # A fixed start (2026-01-01T00:00:00Z): a failing example repeats exactly.
@@ -455,9 +457,12 @@ async def _start_world(stage: Stage, db: Path, seed: int) -> World:
         STORE, CLIENT_SECRET, SHOPLAZZA_TOKEN, clock, faults=quiet, seed=seed + 1
     )
     tiktok_http, shoplazza_http, receiver_http = stage.servers
-    config = sandbox_config(db, tiktok_http.url, shoplazza_http.url, shoplazza_rate=1_000_000.0)
-    service = await ChannelService.open(
-        config, clock=clock, run_loops=False, plugins=[], charts=stage.charts, synchronous="OFF"
+    config = replace(
+        sandbox_config(db, tiktok_http.url, shoplazza_http.url, shoplazza_rate=1_000_000.0),
+        engine=EngineSettings(synchronous="OFF"),
+    )
+    service = await open_service(
+        config, clock=clock, run_loops=False, plugins=[], charts=stage.charts
     )
     # Retries wait on the fake clock's outbox schedule, not on wall time, and
     # their jitter repeats from one run of an example to the next.

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 
 from adapters.sandbox.story import sandbox_config
-from adapters.service import ChannelService
 from adapters.tiktok_shop.credentials import CredentialStore
+from channelsync.bootstrap import open_service
 from engine.clock import FakeClock
 from engine.logs import configure_logging
 
@@ -31,9 +31,7 @@ async def _die(_self: CredentialStore, _event_id: str) -> bool:
 async def main(db: str, tiktok_url: str, shoplazza_url: str, now: float, shop: str) -> None:
     configure_logging("ERROR", json=True)
     config = sandbox_config(Path(db), tiktok_url, shoplazza_url, 50.0)
-    service = await ChannelService.open(
-        config, clock=FakeClock(start=now), run_loops=False, plugins=[]
-    )
+    service = await open_service(config, clock=FakeClock(start=now), run_loops=False, plugins=[])
     setup = (
         ("connection.start_setup", {"store_domain": "crash.myshoplaza.com", "store_country": "US"}),
         ("connection.connect", {}),

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import ChartSet, FakeClock
+from engine.settings import EngineSettings
 from engine.testing import ChartHarness
 from statecharts import chart_package
 from tests.channel.harness import PACKAGE, SHOP, listing, product
@@ -281,7 +282,7 @@ def test_conn6_the_cli_disconnects_a_shop(tmp_path):
     from typer.testing import CliRunner
 
     from engine import Engine, FakeClock
-    from engine.cli.main import app
+    from engine.cli.main import build_cli
     from statecharts import chart_package
 
     db = tmp_path / "cli.db"
@@ -294,20 +295,22 @@ def test_conn6_the_cli_disconnects_a_shop(tmp_path):
         await channel.engine.stop()
 
     async def state() -> str:
-        engine = await Engine.open(db, [chart_package()], run_timers=False, run_outbox=False)
+        engine = await Engine.open(
+            db, [chart_package()], settings=EngineSettings(run_timers=False, run_outbox=False)
+        )
         try:
             return (await engine.entity(SHOP)).state
         finally:
             await engine.stop()
 
     asyncio.run(connect())
-    result = CliRunner().invoke(app, ["shop", "disconnect", SHOP, "--db", str(db)])
+    result = CliRunner().invoke(build_cli(), ["shop", "disconnect", SHOP, "--db", str(db)])
     assert result.exit_code == 0, result.output
     assert "Not connected" in result.output
     assert asyncio.run(state()) == "not_connected"
-    again = CliRunner().invoke(app, ["shop", "disconnect", SHOP, "--db", str(db)])
+    again = CliRunner().invoke(build_cli(), ["shop", "disconnect", SHOP, "--db", str(db)])
     assert again.exit_code == 2 and "the shop is not connected" in again.output
-    unknown = CliRunner().invoke(app, ["shop", "disconnect", "shop:nope", "--db", str(db)])
+    unknown = CliRunner().invoke(build_cli(), ["shop", "disconnect", "shop:nope", "--db", str(db)])
     assert unknown.exit_code == 2 and "no shop shop:nope" in unknown.output
 
 

@@ -30,9 +30,9 @@ from adapters.sandbox.story import (
     authorize,
     sandbox_config,
 )
-from adapters.service import ChannelService
 from adapters.tiktok_shop.credentials import CREDENTIALS, STAGED, Credentials, CredentialStore
 from adapters.tiktok_shop.oauth import STATES, AuthorizationRefused
+from channelsync.bootstrap import open_service
 from engine.clock import SystemClock
 from engine.logs import configure_logging
 from engine.store.errors import StoreError
@@ -486,7 +486,7 @@ async def test_conn7_a_process_killed_between_commit_and_save_gets_its_tokens_at
             (STAGED, "oauth:never-recorded", json.dumps(orphan)),
         )
 
-    reopened = await ChannelService.open(
+    reopened = await open_service(
         config, clock=box.clock, run_loops=False, plugins=[], charts=charts
     )
     try:

@@ -21,9 +21,11 @@ from hypothesis import strategies as st
 
 from adapters.ids import InvalidId, shoplazza_id, store_name, tiktok_id
 from adapters.sandbox import story
-from adapters.service import ChannelConfig, ChannelService
+from adapters.service import ChannelService
 from adapters.shoplazza import webhook_signature as shoplazza_signature
 from adapters.tiktok_shop import webhook_signature as tiktok_signature
+from channelsync.bootstrap import open_service
+from channelsync.settings import ChannelSettings
 from engine.events import ENTITY_KEY_MAX, check_entity_key
 
 SHOP_ID = "7495540735365777507"
@@ -49,14 +51,14 @@ BAD_TIKTOK_IDS: list[Any] = [
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def channel(tmp_path_factory) -> AsyncIterator[tuple[ChannelService, httpx.AsyncClient]]:
     """One channel for the module: every test counts what its own deliveries add."""
-    config = ChannelConfig(
+    config = ChannelSettings(
         db=tmp_path_factory.mktemp("ids") / "ids.db",
         tiktok_app_key=story.APP_KEY,
         tiktok_app_secret=story.APP_SECRET,
         shoplazza_client_secret=story.CLIENT_SECRET,
         pull_interval=0,
     )
-    service = await ChannelService.open(config, run_loops=False, plugins=[])
+    service = await open_service(config, run_loops=False, plugins=[])
     client = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=service.receiver), base_url="http://receiver"
     )

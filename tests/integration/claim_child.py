@@ -18,6 +18,7 @@ from engine import ChartSet, Engine
 from engine.logs import configure_logging
 from engine.outbox import OutboxCommand
 from engine.sample import chart_package
+from engine.settings import EngineSettings
 
 
 async def main(db: str, calls: str, lease: float) -> None:
@@ -34,9 +35,7 @@ async def main(db: str, calls: str, lease: float) -> None:
         db,
         charts=ChartSet.load([chart_package()]),
         handlers={"notify_buyer": notify},
-        run_timers=False,
-        outbox_interval=0.01,
-        outbox_lease=lease,
+        settings=EngineSettings(run_timers=False, outbox_interval=0.01, outbox_lease=lease),
     )
     await asyncio.Event().wait()
     await engine.stop()

@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from adapters.plugins import Adapter, PluginError, discover_adapter_plugins
-from adapters.service import ChannelConfig, ChannelService
+from channelsync.bootstrap import open_service
+from channelsync.settings import ChannelSettings
 from engine import ChartSet, discover_packages
 from engine.replay import check
 from tests.conftest import invoke_cli
@@ -29,8 +30,8 @@ def installed(monkeypatch):
     monkeypatch.setenv("HELPDESK_SECRET", SECRET)
 
 
-def _config(tmp_path: Path) -> ChannelConfig:
-    return ChannelConfig(
+def _config(tmp_path: Path) -> ChannelSettings:
+    return ChannelSettings(
         db=tmp_path / "plugins.db",
         tiktok_app_key="k",
         tiktok_app_secret="s",
@@ -61,7 +62,7 @@ async def test_a_plugin_platform_runs_in_serve_end_to_end(installed, tmp_path):
     plugin is closed when serve stops."""
     from helpdesk_channel import signature
 
-    service = await ChannelService.open(_config(tmp_path), run_loops=False)
+    service = await open_service(_config(tmp_path), run_loops=False)
     [(plugin, _adapter)] = service.plugins
     try:
         server = await service.serve()
@@ -92,7 +93,7 @@ async def test_a_plugin_platform_runs_in_serve_end_to_end(installed, tmp_path):
 
 
 async def test_no_plugins_leaves_the_route_unserved(installed, tmp_path):
-    service = await ChannelService.open(_config(tmp_path), run_loops=False, plugins=[])
+    service = await open_service(_config(tmp_path), run_loops=False, plugins=[])
     try:
         server = await service.serve()
         async with httpx.AsyncClient() as client:
@@ -141,10 +142,10 @@ async def _nothing(command):
 )
 async def test_a_plugin_that_cannot_be_wired_stops_serve_with_its_name(tmp_path, plugins, message):
     with pytest.raises(PluginError, match=message):
-        await ChannelService.open(_config(tmp_path), run_loops=False, plugins=plugins)
+        await open_service(_config(tmp_path), run_loops=False, plugins=plugins)
     # The engine was stopped, not leaked: the database opens again at once,
     # and the plugins opened before the failure were closed.
-    reopened = await ChannelService.open(_config(tmp_path), run_loops=False, plugins=[])
+    reopened = await open_service(_config(tmp_path), run_loops=False, plugins=[])
     await reopened.stop()
     assert all(p.closed for p in plugins if not p.fail and p.handlers)
 

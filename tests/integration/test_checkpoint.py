@@ -6,6 +6,7 @@ import shutil
 import sqlite3
 
 from engine import Engine
+from engine.settings import EngineSettings
 
 
 async def test_eng2_committed_events_reach_the_database_file_without_a_commit_waiting(
@@ -16,7 +17,10 @@ async def test_eng2_committed_events_reach_the_database_file_without_a_commit_wa
     event, though no commit ran a checkpoint (the writer's own threshold,
     50,000 pages, is far from reached)."""
     engine = await Engine.open(
-        db_path, charts=sample_charts, clock=clock, run_timers=False, run_outbox=False
+        db_path,
+        charts=sample_charts,
+        clock=clock,
+        settings=EngineSettings(run_timers=False, run_outbox=False),
     )
     try:
         await engine.publish_many(

@@ -11,6 +11,7 @@ import pytest
 from engine import CommandFailed, CommandHeld, Engine, RetryLater
 from engine.outbox import OutboxDispatcher, retry_parked
 from engine.outbox_admin import CommandActionRefused, CommandNotFound
+from engine.settings import EngineSettings
 from tests.conftest import invoke_cli
 
 
@@ -279,9 +280,7 @@ async def test_ops_actions_work_with_a_writer_process(tmp_path, clock, sample_ch
         tmp_path / "p.db",
         charts=sample_charts,
         clock=clock,
-        run_timers=False,
-        run_outbox=False,
-        writer="process",
+        settings=EngineSettings(run_timers=False, run_outbox=False, writer="process"),
     )
     try:
         ids = await stuck_work(engine)

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from engine import Engine
+from engine.settings import EngineSettings
 from engine.store.errors import DatabaseInUse, StoreError
 from engine.store.lock import DatabaseLock, lock_path, read_holder
 from engine.store.sqlite import SQLiteStore
@@ -49,12 +50,20 @@ async def test_eng10_engine_open_takes_the_lock_and_stop_gives_it_back(tmp_path,
     """ENG-10: a second engine on one file is refused (lock=False is for tests
     only); a store opened for reading still works; after stop the next opens."""
     db = tmp_path / "sync.db"
-    first = await Engine.open(db, charts=sample_charts, run_timers=False, run_outbox=False)
+    first = await Engine.open(
+        db, charts=sample_charts, settings=EngineSettings(run_timers=False, run_outbox=False)
+    )
     try:
         with pytest.raises(DatabaseInUse, match="is in use by pid"):
-            await Engine.open(db, charts=sample_charts, run_timers=False, run_outbox=False)
+            await Engine.open(
+                db,
+                charts=sample_charts,
+                settings=EngineSettings(run_timers=False, run_outbox=False),
+            )
         second = await Engine.open(
-            db, charts=sample_charts, run_timers=False, run_outbox=False, lock=False
+            db,
+            charts=sample_charts,
+            settings=EngineSettings(run_timers=False, run_outbox=False, lock=False),
         )
         await second.stop()
         reader = await SQLiteStore.open(db)
@@ -62,7 +71,9 @@ async def test_eng10_engine_open_takes_the_lock_and_stop_gives_it_back(tmp_path,
         await reader.close()
     finally:
         await first.stop()
-    again = await Engine.open(db, charts=sample_charts, run_timers=False, run_outbox=False)
+    again = await Engine.open(
+        db, charts=sample_charts, settings=EngineSettings(run_timers=False, run_outbox=False)
+    )
     await again.stop()
 
 
@@ -72,7 +83,9 @@ async def test_eng10_the_writer_process_does_not_inherit_the_lock(tmp_path, samp
     for a moment)."""
     db = tmp_path / "sync.db"
     engine = await Engine.open(
-        db, charts=sample_charts, run_timers=False, run_outbox=False, writer="process"
+        db,
+        charts=sample_charts,
+        settings=EngineSettings(run_timers=False, run_outbox=False, writer="process"),
     )
     try:
         pid = engine.store.writer_pid

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from engine import Engine, FakeClock
 from engine.dead_letters import PREFIX_BYTES, RETENTION
 from engine.sample import chart_package
+from engine.settings import EngineSettings
 from engine.store.schema import MIGRATIONS
 from tests.conftest import invoke_cli
 
@@ -30,9 +31,7 @@ class LoopEngine:
                 path,
                 [chart_package()],
                 clock=FakeClock(),
-                run_timers=False,
-                run_outbox=False,
-                synchronous="OFF",
+                settings=EngineSettings(run_timers=False, run_outbox=False, synchronous="OFF"),
             )
         )
 
@@ -117,7 +116,10 @@ async def test_sec1_dead_letters_last_seen_beyond_the_retention_are_purged(db_pa
     """SEC-1: the purge deletes what was last seen more than the retention ago;
     input that keeps coming keeps its row. The engine runs it periodically."""
     engine = await Engine.open(
-        db_path, [chart_package()], clock=clock, run_timers=False, run_outbox=False
+        db_path,
+        [chart_package()],
+        clock=clock,
+        settings=EngineSettings(run_timers=False, run_outbox=False),
     )
     try:
         assert engine.dead_letter_retention == RETENTION == 30 * DAY
@@ -137,9 +139,7 @@ async def test_sec1_dead_letters_last_seen_beyond_the_retention_are_purged(db_pa
         db_path,
         [chart_package()],
         clock=clock,
-        run_outbox=False,
-        dead_letter_retention=DAY,
-        purge_interval=0.01,
+        settings=EngineSettings(run_outbox=False, dead_letter_retention=DAY, purge_interval=0.01),
     )
     try:
         for _ in range(300):  # the loop runs every 10 ms
@@ -165,7 +165,10 @@ async def test_sec1_rows_from_before_digests_are_kept_as_they_were(db_path, cloc
             " VALUES (5.0, 'tiktok', NULL, 'héllo', 'not json')"
         )
     engine = await Engine.open(
-        db_path, [chart_package()], clock=clock, run_timers=False, run_outbox=False
+        db_path,
+        [chart_package()],
+        clock=clock,
+        settings=EngineSettings(run_timers=False, run_outbox=False),
     )
     try:
         await engine.record_dead_letter("héllo", "tiktok", "not json")

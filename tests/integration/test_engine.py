@@ -8,6 +8,7 @@ import random
 
 from engine import Engine
 from engine.replay import check, replay
+from engine.settings import EngineSettings
 from tests.conftest import invoke_cli
 from tests.parcel_model import EVENT_TYPES, ParcelModel, payload_for
 
@@ -19,7 +20,10 @@ async def test_eng2_eng4_100k_events_for_10k_entities_match_an_independent_model
     every one and each entity ends where the hand-written model says."""
     rng = random.Random(7)
     engine = await Engine.open(
-        db_path, charts=sample_charts, clock=clock, run_timers=False, run_outbox=False
+        db_path,
+        charts=sample_charts,
+        clock=clock,
+        settings=EngineSettings(run_timers=False, run_outbox=False),
     )
     models: dict[str, ParcelModel] = {}
     events = []
@@ -162,7 +166,10 @@ async def test_eng7_timers_fire_from_the_injected_clock_and_survive_a_restart(
     db_path, clock, sample_charts
 ):
     engine = await Engine.open(
-        db_path, charts=sample_charts, clock=clock, run_timers=False, run_outbox=False
+        db_path,
+        charts=sample_charts,
+        clock=clock,
+        settings=EngineSettings(run_timers=False, run_outbox=False),
     )
     await engine.publish(engine.make_event("parcel.pack", "parcel:1", {}, event_id="p1"))
     await engine.publish(engine.make_event("parcel.pack", "parcel:2", {}, event_id="p2"))
@@ -172,7 +179,10 @@ async def test_eng7_timers_fire_from_the_injected_clock_and_survive_a_restart(
     await engine.stop()
 
     restarted = await Engine.open(
-        db_path, charts=sample_charts, clock=clock, run_timers=False, run_outbox=False
+        db_path,
+        charts=sample_charts,
+        clock=clock,
+        settings=EngineSettings(run_timers=False, run_outbox=False),
     )
     clock.advance(2)
     assert await restarted.fire_due_timers() == 1, "parcel:2's timer was cancelled on leaving"
@@ -238,11 +248,9 @@ async def test_eng4_a_full_queue_applies_backpressure_and_loses_nothing(
         db_path,
         charts=sample_charts,
         clock=clock,
-        run_timers=False,
-        run_outbox=False,
-        queue_size=8,
-        partitions=2,
-        max_batch=4,
+        settings=EngineSettings(
+            run_timers=False, run_outbox=False, queue_size=8, partitions=2, max_batch=4
+        ),
     )
     receipts = await asyncio.gather(
         *[

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from engine import ChartPackage, ChartSet, Engine, Rules
 from engine.events import Payload
+from engine.settings import EngineSettings
 
 
 class Flagged(Payload):
@@ -39,7 +40,10 @@ async def test_eng2_a_guard_that_raises_fails_its_event_only(tmp_path, clock):
     ids is a duplicate of what was stored (nothing claimed and then lost)."""
     charts = _charts(tmp_path)
     engine = await Engine.open(
-        tmp_path / "rules.db", charts=charts, clock=clock, run_timers=False, run_outbox=False
+        tmp_path / "rules.db",
+        charts=charts,
+        clock=clock,
+        settings=EngineSettings(run_timers=False, run_outbox=False),
     )
     try:
         make = engine.make_event
@@ -73,7 +77,10 @@ async def test_eng2_a_batch_that_breaks_in_the_bus_is_refused_and_its_ids_releas
 
     charts = _charts(tmp_path)
     engine_ = await Engine.open(
-        tmp_path / "bus.db", charts=charts, clock=clock, run_timers=False, run_outbox=False
+        tmp_path / "bus.db",
+        charts=charts,
+        clock=clock,
+        settings=EngineSettings(run_timers=False, run_outbox=False),
     )
     real_step = engine.bus.stepper.step_in_place
 

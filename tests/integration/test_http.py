@@ -7,7 +7,8 @@ import pytest
 
 from adapters.sandbox.story import HATS_AND_CAPS, SHOP, STORE, Sandboxes, play
 from adapters.sandbox.webhooks import Faults
-from adapters.service import ChannelConfig, ConfigError
+from channelsync.bootstrap import open_service
+from channelsync.settings import ChannelSettings, ConfigError
 from tests.adapters.test_signing import DOC_BODY
 
 
@@ -23,16 +24,14 @@ async def box(tmp_path):
 async def test_plat1_the_documented_webhook_gets_200_and_a_changed_byte_401(tmp_path):
     """PLAT-1: the docs' known-answer webhook (app key abcdef, secret 123) is
     accepted; the same body with one byte changed gets 401 and nothing is recorded."""
-    from adapters.service import ChannelService
-
-    config = ChannelConfig(
+    config = ChannelSettings(
         db=tmp_path / "kat.db",
         tiktok_app_key="abcdef",
         tiktok_app_secret="123",
         shoplazza_client_secret="s",
         pull_interval=0,
     )
-    service = await ChannelService.open(config, run_loops=False)
+    service = await open_service(config, run_loops=False)
     server = await service.serve()
     try:
         async with httpx.AsyncClient() as client:
@@ -154,7 +153,7 @@ async def test_plat3_plat5_with_faults_every_entity_still_reaches_its_final_stat
 
 def test_serve_refuses_to_start_without_its_secrets(tmp_path):
     with pytest.raises(ConfigError) as caught:
-        ChannelConfig.from_env(tmp_path / "x.db", {"TIKTOK_APP_KEY": "k"})
+        ChannelSettings.from_env(tmp_path / "x.db", {"TIKTOK_APP_KEY": "k"})
     assert "TIKTOK_APP_SECRET" in str(caught.value) and "SHOPLAZZA_CLIENT_SECRET" in str(
         caught.value
     )

@@ -23,8 +23,10 @@ from adapters.bounded_body import BodyTooLarge, read_bounded
 from adapters.http_limits import connection_capacity
 from adapters.http_server import HttpLimits, HttpServer
 from adapters.sandbox import story
-from adapters.service import ChannelConfig, ChannelService
+from adapters.service import ChannelService
 from adapters.tiktok_shop import webhook_signature
+from channelsync.bootstrap import open_service
+from channelsync.settings import ChannelSettings
 
 
 async def _connect(server: HttpServer) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -107,7 +109,7 @@ def test_sec1_the_connection_cap_stays_below_the_descriptor_limit():
 
 @pytest.fixture
 async def service(tmp_path) -> AsyncIterator[ChannelService]:
-    config = ChannelConfig(
+    config = ChannelSettings(
         db=tmp_path / "limits.db",
         tiktok_app_key=story.APP_KEY,
         tiktok_app_secret=story.APP_SECRET,
@@ -115,7 +117,7 @@ async def service(tmp_path) -> AsyncIterator[ChannelService]:
         pull_interval=0,
         limits=HttpLimits(max_body=10_000),
     )
-    opened = await ChannelService.open(config, run_loops=False)
+    opened = await open_service(config, run_loops=False)
     await opened.serve()
     try:
         yield opened

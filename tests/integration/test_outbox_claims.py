@@ -16,6 +16,7 @@ import pytest
 
 from engine import Engine, FakeClock, SystemClock
 from engine.outbox import OutboxCommand, OutboxDispatcher, list_commands
+from engine.settings import EngineSettings
 from engine.store.errors import DatabaseInUse
 from engine.store.lock import DatabaseLock
 from engine.store.sqlite import SQLiteStore
@@ -40,11 +41,12 @@ async def queue(store: SQLiteStore, entities: list[str], per_entity: int, at: fl
     return keys
 
 
-async def open_shared(db: Path, charts, clock, **options) -> Engine:
+async def open_shared(db: Path, charts, clock, outbox_lease: float = 60.0) -> Engine:
     """One of several engines on one file: ``lock=False`` lets them share it."""
-    return await Engine.open(
-        db, charts=charts, clock=clock, run_timers=False, run_outbox=False, lock=False, **options
+    settings = EngineSettings(
+        run_timers=False, run_outbox=False, lock=False, outbox_lease=outbox_lease
     )
+    return await Engine.open(db, charts=charts, clock=clock, settings=settings)
 
 
 async def test_eng10_two_dispatchers_running_at_once_never_run_a_command_twice(
@@ -229,7 +231,9 @@ async def test_eng10_a_process_taking_the_lock_voids_claims_left_by_a_dead_one(
     the next process to take the lock runs their commands at once, without
     waiting out the lease."""
     db = tmp_path / "sync.db"
-    engine = await Engine.open(db, charts=sample_charts, clock=clock, run_timers=False)
+    engine = await Engine.open(
+        db, charts=sample_charts, clock=clock, settings=EngineSettings(run_timers=False)
+    )
     await engine.stop()
     store = await SQLiteStore.open(db)
     [key] = await queue(store, ["parcel:1"], 1, clock.now())
@@ -247,9 +251,8 @@ async def test_eng10_a_process_taking_the_lock_voids_claims_left_by_a_dead_one(
         db,
         charts=sample_charts,
         clock=clock,
-        run_timers=False,
-        run_outbox=False,
         handlers={"notify_buyer": notify},
+        settings=EngineSettings(run_timers=False, run_outbox=False),
     )
     try:
         assert await engine.outbox.run_until_idle() == 1

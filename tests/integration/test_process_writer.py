@@ -9,12 +9,16 @@ import pytest
 
 from engine import Engine
 from engine.replay import check
+from engine.settings import EngineSettings
 from engine.store.sqlite import StoreError
 
 
 async def _open_with_process_writer(db_path, clock, charts) -> Engine:
     return await Engine.open(
-        db_path, charts=charts, clock=clock, run_timers=False, run_outbox=False, writer="process"
+        db_path,
+        charts=charts,
+        clock=clock,
+        settings=EngineSettings(run_timers=False, run_outbox=False, writer="process"),
     )
 
 
@@ -44,9 +48,7 @@ async def test_eng2_eng6_the_process_writer_stores_exactly_what_the_thread_write
             tmp_path / f"{kind}.db",
             charts=sample_charts,
             clock=clock,
-            run_timers=False,
-            run_outbox=False,
-            writer=kind,
+            settings=EngineSettings(run_timers=False, run_outbox=False, writer=kind),
         )
         try:
             receipts = await engine.publish_many(_events(engine))
@@ -92,13 +94,16 @@ async def test_eng2_a_dead_writer_process_fails_publishes_and_loses_nothing_ackn
 
 async def test_an_unknown_writer_is_a_clear_error(db_path, sample_charts):
     with pytest.raises(ValueError, match="'thread' or 'process'"):
-        await Engine.open(db_path, charts=sample_charts, writer="fork")
+        await Engine.open(db_path, charts=sample_charts, settings=EngineSettings(writer="fork"))
 
 
 async def test_only_a_writer_process_has_a_pid(tmp_path, clock, sample_charts):
     for kind in ("thread", "process"):
         engine = await Engine.open(
-            tmp_path / f"{kind}.db", charts=sample_charts, clock=clock, writer=kind
+            tmp_path / f"{kind}.db",
+            charts=sample_charts,
+            clock=clock,
+            settings=EngineSettings(writer=kind),
         )
         try:
             pid = engine.store.writer_pid

@@ -19,6 +19,7 @@ import pytest
 
 from engine import ChartSet, Engine, FakeClock
 from engine.sample import chart_package
+from engine.settings import EngineSettings
 from engine.store.errors import NotChannelsyncDatabase, SchemaMismatch
 from engine.store.identity import APPLICATION_ID
 from engine.store.readonly import WriteRefused
@@ -133,7 +134,9 @@ async def test_sec4_the_engine_stamps_its_databases_and_older_ones_when_migrated
     """SEC-4: a database the engine creates carries channelsync's
     application_id; one from before the id existed gets it when migrated."""
     new, old = tmp_path / "new.db", tmp_path / "old.db"
-    engine = await Engine.open(new, charts=CHARTS, run_timers=False, run_outbox=False)
+    engine = await Engine.open(
+        new, charts=CHARTS, settings=EngineSettings(run_timers=False, run_outbox=False)
+    )
     await engine.stop()
     with sqlite3.connect(old) as conn:
         conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
@@ -215,7 +218,10 @@ async def _left_by_a_killed_writer(folder: Path) -> Path:
     live = folder.parent / "live"
     live.mkdir()
     engine = await Engine.open(
-        live / "k.db", charts=CHARTS, clock=FakeClock(), run_timers=False, run_outbox=False
+        live / "k.db",
+        charts=CHARTS,
+        clock=FakeClock(),
+        settings=EngineSettings(run_timers=False, run_outbox=False),
     )
     try:
         for n in range(40):
@@ -260,7 +266,10 @@ async def test_sec4_a_wal_database_without_its_shm_index(tmp_path):
 
 async def _channelsync_db(path: Path) -> None:
     engine = await Engine.open(
-        path, charts=CHARTS, clock=FakeClock(), run_timers=False, run_outbox=False
+        path,
+        charts=CHARTS,
+        clock=FakeClock(),
+        settings=EngineSettings(run_timers=False, run_outbox=False),
     )
     await engine.publish(engine.make_event("parcel.pack", "parcel:1", {}, event_id="e1"))
     await engine.stop()

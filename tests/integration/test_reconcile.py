@@ -23,7 +23,6 @@ from pydantic_core import from_json
 from adapters.sandbox.story import SHOP, STORE, Sandboxes, connect_shop, play
 from adapters.sandbox.tiktok import INVALID_PARAMETER
 from adapters.sandbox.webhooks import Faults
-from adapters.service import ChannelService
 from adapters.shoplazza.webhooks import product_event_id
 from adapters.shoplazza.webhooks import translate as translate_shoplazza
 from adapters.tiktok_shop.client import TikTokError
@@ -33,7 +32,9 @@ from adapters.tiktok_shop.webhooks import (
     product_status_event_id,
     translate,
 )
+from channelsync.bootstrap import open_service
 from engine import ChartSet, Engine, FakeClock
+from engine.settings import EngineSettings
 from engine.store.schema import MIGRATIONS
 from engine.store.sqlite import SQLiteStore
 from statecharts import chart_package
@@ -69,7 +70,7 @@ async def restart(box: Sandboxes) -> None:
     """Stop the channel and open a new one on the same SQLite file and sandboxes."""
     config = box.service.config
     await box.service.stop()
-    box.service = await ChannelService.open(config, clock=box.clock, run_loops=False, plugins=[])
+    box.service = await open_service(config, clock=box.clock, run_loops=False, plugins=[])
     receiver = await box.service.serve()
     box.tiktok.webhooks.url = f"{receiver.url}/webhooks/tiktok"
     box.shoplazza.webhooks.url = f"{receiver.url}/webhooks/shoplazza"
@@ -601,7 +602,7 @@ async def test_plat8_serve_runs_both_pulls_on_their_own(box):
     box.shoplazza.product_action(SHIRT, "update", price="27.00")
     config = replace(box.service.config, pull_interval=0.05, shoplazza_pull_interval=0.05)
     await box.service.stop()
-    box.service = await ChannelService.open(config, clock=box.clock, plugins=[])
+    box.service = await open_service(config, clock=box.clock, plugins=[])
     listing = f"listing:{STORE}:{SHIRT}"
     for _ in range(200):
         product = (await box.service.engine.entity(listing)).data["product"]
@@ -647,8 +648,7 @@ async def test_plat8_every_change_is_applied_once_however_it_arrives(
         tmp_path_factory.mktemp("both") / "both.db",
         charts=CHANNEL_CHARTS,
         clock=FakeClock(),
-        run_timers=False,
-        run_outbox=False,
+        settings=EngineSettings(run_timers=False, run_outbox=False),
     )
     try:
         for how, index in arrivals:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from adapters.sandbox.story import Sandboxes, play
+from engine.settings import EngineSettings
 from tests.channel.harness import SHOP, Channel, listing, product
 from tests.conftest import invoke_cli
 
@@ -250,8 +251,7 @@ async def test_ingest_leaves_no_work_that_a_later_serve_would_carry_out(demo_db,
         scratch,
         charts=ChartSet.load(discover_packages().values()),
         handlers={t: record for t in types},
-        run_timers=False,
-        run_outbox=False,
+        settings=EngineSettings(run_timers=False, run_outbox=False),
     )
     try:
         assert await engine.outbox.run_until_idle() == 0
@@ -300,7 +300,9 @@ async def database_of_an_uninstalled_chart(tmp_path: Path, chart: str, event: st
         rules.update(sample_rules)
     charts = ChartSet.load([ChartPackage.from_directory("elsewhere", charts_dir, rules)])
     db = tmp_path / "elsewhere.db"
-    engine = await Engine.open(db, charts=charts, run_timers=False, run_outbox=False)
+    engine = await Engine.open(
+        db, charts=charts, settings=EngineSettings(run_timers=False, run_outbox=False)
+    )
     try:
         kind = charts.by_name[next(iter(charts.by_name))].entity_kind
         await engine.publish(engine.make_event(event, f"{kind}:1", {}, event_id="e1"))

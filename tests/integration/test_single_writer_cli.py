@@ -11,6 +11,7 @@ import pytest
 
 from engine import Engine, SystemClock
 from engine.outbox import OutboxCommand, OutboxDispatcher
+from engine.settings import EngineSettings
 from tests.conftest import invoke_cli
 
 
@@ -40,7 +41,9 @@ async def test_eng10_writing_commands_refuse_a_database_in_use_in_one_line(
     and exit 1, no traceback; the merchant's wait a moment first."""
     monkeypatch.setattr("engine.cli.in_use.MERCHANT_WAIT", 0.2)
     db = tmp_path / "busy.db"
-    engine = await Engine.open(db, charts=sample_charts, run_timers=False, run_outbox=False)
+    engine = await Engine.open(
+        db, charts=sample_charts, settings=EngineSettings(run_timers=False, run_outbox=False)
+    )
     try:
         await ship(engine, "parcel:1")
         log = tmp_path / "busy.jsonl"
@@ -65,7 +68,10 @@ async def test_eng10_commands_shows_a_claimed_command_as_running(tmp_path, sampl
     db = tmp_path / "live.db"
     clock = SystemClock()  # the CLI reads the leases against the wall clock
     engine = await Engine.open(
-        db, charts=sample_charts, clock=clock, run_timers=False, run_outbox=False
+        db,
+        charts=sample_charts,
+        clock=clock,
+        settings=EngineSettings(run_timers=False, run_outbox=False),
     )
     try:
         await ship(engine, "parcel:1")

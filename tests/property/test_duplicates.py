@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from engine import ChartSet, Engine, FakeClock
 from engine.sample import chart_package
+from engine.settings import EngineSettings
 from tests.parcel_model import EVENT_TYPES, ParcelModel, payload_for
 
 CHARTS = ChartSet.load([chart_package()])
@@ -33,8 +34,7 @@ async def run_deliveries(items: list[tuple[int, int, str, int]], concurrently: b
             Path(folder) / "p.db",
             charts=CHARTS,
             clock=FakeClock(),
-            run_timers=False,
-            run_outbox=False,
+            settings=EngineSettings(run_timers=False, run_outbox=False),
         )
         try:
             await check_deliveries(engine, items, concurrently)

@@ -17,6 +17,7 @@ from engine import ChartSet, CommandFailed, CommandHeld, Engine, FakeClock, Retr
 from engine.outbox import OutboxDispatcher
 from engine.outbox_admin import OPEN, CommandActionRefused, CommandNotFound
 from engine.sample import chart_package
+from engine.settings import EngineSettings
 
 CHARTS = ChartSet.load([chart_package()])
 OUTCOMES = ("ok", "transient", "refused", "held", "rate_limited")
@@ -43,7 +44,10 @@ async def test_ops2_operator_actions_keep_the_outbox_honest(plan):
     with tempfile.TemporaryDirectory() as folder:
         clock = FakeClock()
         engine = await Engine.open(
-            Path(folder) / "ops.db", charts=CHARTS, clock=clock, run_timers=False, run_outbox=False
+            Path(folder) / "ops.db",
+            charts=CHARTS,
+            clock=clock,
+            settings=EngineSettings(run_timers=False, run_outbox=False),
         )
         try:
             await play(engine, clock, plan)

@@ -11,6 +11,7 @@ import sys
 from engine import ChartSet, Engine
 from engine.logs import configure_logging
 from engine.sample import chart_package
+from engine.settings import EngineSettings
 from tests.parcel_model import EVENT_TYPES, payload_for
 
 FRESH_PARCELS = 100_000
@@ -19,7 +20,9 @@ FRESH_PARCELS = 100_000
 async def main(db: str, start: int, count: int) -> None:
     configure_logging("ERROR", json=True)
     engine = await Engine.open(
-        db, charts=ChartSet.load([chart_package()]), run_timers=False, run_outbox=False
+        db,
+        charts=ChartSet.load([chart_package()]),
+        settings=EngineSettings(run_timers=False, run_outbox=False),
     )
     out = sys.stdout
     window = 64

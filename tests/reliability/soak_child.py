@@ -13,6 +13,7 @@ import sys
 from engine import ChartSet, Engine
 from engine.logs import configure_logging
 from engine.sample import chart_package
+from engine.settings import EngineSettings
 from tests.parcel_model import EVENT_TYPES, payload_for
 
 
@@ -33,9 +34,8 @@ async def main(db: str, effects: str, start: int, end: int) -> None:
     engine = await Engine.open(
         db,
         charts=ChartSet.load([chart_package()]),
-        run_timers=False,
         handlers={"notify_buyer": notify},
-        outbox_interval=0.01,
+        settings=EngineSettings(run_timers=False, outbox_interval=0.01),
     )
     out = sys.stdout
     for base in range(start, end, 50):

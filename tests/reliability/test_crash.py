@@ -11,6 +11,7 @@ from pathlib import Path
 from engine import ChartSet, Engine, FakeClock
 from engine.replay import check
 from engine.sample import chart_package
+from engine.settings import EngineSettings
 from tests.reliability.crash_child import FRESH_PARCELS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +50,10 @@ async def test_eng2_eng7_sigkill_after_publish_loses_nothing_and_timers_still_fi
 
         clock = FakeClock(start=4_000_000_000)  # long after every timer's due time
         engine = await Engine.open(
-            db, charts=charts, clock=clock, run_timers=False, run_outbox=False
+            db,
+            charts=charts,
+            clock=clock,
+            settings=EngineSettings(run_timers=False, run_outbox=False),
         )
         try:
             rows = await engine.store.fetchall("SELECT event_id, outcome FROM events")
@@ -63,7 +67,9 @@ async def test_eng2_eng7_sigkill_after_publish_loses_nothing_and_timers_still_fi
             await engine.stop()
 
     acknowledged |= run_and_kill(db, FRESH_PARCELS, 2000, 300)
-    engine = await Engine.open(db, charts=charts, clock=clock, run_timers=False, run_outbox=False)
+    engine = await Engine.open(
+        db, charts=charts, clock=clock, settings=EngineSettings(run_timers=False, run_outbox=False)
+    )
     try:
         logged = {row[0] for row in await engine.store.fetchall("SELECT event_id FROM events")}
         assert set(acknowledged) <= logged

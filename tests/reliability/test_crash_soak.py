@@ -16,6 +16,7 @@ from engine import ChartSet, Engine, FakeClock
 from engine.outbox import list_commands
 from engine.replay import check
 from engine.sample import chart_package
+from engine.settings import EngineSettings
 from tests.reliability.figures import record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +82,10 @@ def soak(tmp_path: Path, total: int, kills: int, seed: int) -> dict[str, int]:
 async def verify(db: Path, effects: Path, total: int) -> dict[str, int]:
     charts = ChartSet.load([chart_package()])
     engine = await Engine.open(
-        db, charts=charts, clock=FakeClock(), run_timers=False, run_outbox=False
+        db,
+        charts=charts,
+        clock=FakeClock(),
+        settings=EngineSettings(run_timers=False, run_outbox=False),
     )
     try:
         rows = await engine.store.fetchall("SELECT event_id FROM events")

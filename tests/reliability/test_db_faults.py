@@ -9,15 +9,19 @@ import pytest
 
 from engine import ChartSet, Engine, FakeClock
 from engine.sample import chart_package
+from engine.settings import EngineSettings
 from engine.store.sqlite import StoreError
 from tests.conftest import invoke_cli
 
 CHARTS = ChartSet.load([chart_package()])
 
 
-async def open_engine(db, **options):
+async def open_engine(db):
     return await Engine.open(
-        db, charts=CHARTS, clock=FakeClock(), run_timers=False, run_outbox=False, **options
+        db,
+        charts=CHARTS,
+        clock=FakeClock(),
+        settings=EngineSettings(run_timers=False, run_outbox=False),
     )
 
 

@@ -41,7 +41,7 @@ from adapters.sandbox.story import (
 )
 from adapters.shoplazza.signing import webhook_signature as shoplazza_signature
 from adapters.tiktok_shop.signing import webhook_signature as tiktok_signature
-from engine.cli.main import app
+from engine.cli.main import build_cli
 from engine.logs import configure_logging
 
 NAME = "Quenby Marlowe"
@@ -342,7 +342,8 @@ def test_the_cli_error_paths_log_no_marker_sec_2(tmp_path: Path) -> None:
     bad.write_text(json.dumps(personal) + "\n")
     try:
         failed = CliRunner().invoke(
-            app, ["--log-level", "DEBUG", "ingest", "--db", str(tmp_path / "cli.db"), str(bad)]
+            build_cli(),
+            ["--log-level", "DEBUG", "ingest", "--db", str(tmp_path / "cli.db"), str(bad)],
         )
     finally:
         configure_logging("WARNING", json=True)  # the CLI set its own
@@ -350,7 +351,7 @@ def test_the_cli_error_paths_log_no_marker_sec_2(tmp_path: Path) -> None:
     assert not leaks((failed.stdout + failed.stderr).splitlines(), NEEDLES, [])
 
 
-CLI = "from engine.cli.main import app; app()"
+CLI = "from engine.cli.main import main; main()"
 
 
 def _channelsync(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

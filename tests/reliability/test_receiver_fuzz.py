@@ -27,10 +27,12 @@ from hypothesis import strategies as st
 from adapters.base import InboundRejected
 from adapters.ids import shoplazza_id, store_name, tiktok_id
 from adapters.sandbox import story
-from adapters.service import ChannelConfig, ChannelService
 from adapters.shoplazza import webhook_signature as shoplazza_signature
 from adapters.tiktok_shop import webhook_signature as tiktok_signature
+from channelsync.bootstrap import open_service
+from channelsync.settings import ChannelSettings
 from engine.events import check_entity_key
+from engine.settings import EngineSettings
 from statecharts.merchant import set_product_attributes
 from tests.reliability.figures import FIGURES, record
 
@@ -102,16 +104,15 @@ class Receiver:
 
     def __init__(self, tmp_path) -> None:
         self.loop = asyncio.new_event_loop()
-        config = ChannelConfig(
+        config = ChannelSettings(
             db=tmp_path / "fuzz.db",
             tiktok_app_key=story.APP_KEY,
             tiktok_app_secret=story.APP_SECRET,
             shoplazza_client_secret=story.CLIENT_SECRET,
             pull_interval=0,
+            engine=EngineSettings(synchronous="NORMAL"),
         )
-        self.service = self.loop.run_until_complete(
-            ChannelService.open(config, run_loops=False, synchronous="NORMAL")
-        )
+        self.service = self.loop.run_until_complete(open_service(config, run_loops=False))
         self.client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=self.service.receiver), base_url="http://receiver"
         )

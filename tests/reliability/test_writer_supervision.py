@@ -13,15 +13,19 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from adapters.health import HealthLimits
 from adapters.sandbox import story
-from adapters.service import ChannelConfig, ChannelService
+from adapters.service import ChannelService
 from adapters.shoplazza.signing import webhook_signature
+from channelsync.bootstrap import open_service
+from channelsync.settings import ChannelSettings
 from engine import Engine
+from engine.settings import EngineSettings
 from engine.store.errors import StoreError
 from engine.store.process_writer import ProcessWriter
 from engine.store.supervisor import WriterSupervisor
@@ -53,8 +57,8 @@ def product_webhook(n: int) -> tuple[bytes, dict[str, str]]:
     return body, headers
 
 
-async def open_service(db: Path, writer: str = "process", **config: object) -> ChannelService:
-    settings = ChannelConfig(
+async def open_served(db: Path, writer: str = "process", **config: Any) -> ChannelService:
+    settings = ChannelSettings(
         db=db,
         tiktok_app_key=story.APP_KEY,
         tiktok_app_secret=story.APP_SECRET,
@@ -64,10 +68,10 @@ async def open_service(db: Path, writer: str = "process", **config: object) -> C
         shoplazza_api_url=CLOSED,
         pull_interval=0,
         shoplazza_pull_interval=0,
+        engine=EngineSettings(writer=writer),
+        **config,
     )
-    for name, value in config.items():
-        setattr(settings, name, value)
-    service = await ChannelService.open(settings, run_loops=False, plugins=[], writer=writer)
+    service = await open_service(settings, run_loops=False, plugins=[])
     # Shoplazza's deliveries reach only entities the channel has (PLAT-9).
     for n in (1, 2):
         await set_product_attributes(
@@ -80,7 +84,7 @@ async def open_service(db: Path, writer: str = "process", **config: object) -> C
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[ChannelService]:
     # A restart waits two seconds: long enough to watch the service while its writer is down.
-    service = await open_service(tmp_path / "health.db", writer_restart_delay=2.0)
+    service = await open_served(tmp_path / "health.db", writer_restart_delay=2.0)
     try:
         yield service
     finally:
@@ -169,9 +173,7 @@ async def test_eng12_after_a_restart_the_store_reads_again_what_a_cut_off_commit
         db_path,
         charts=sample_charts,
         clock=clock,
-        run_timers=False,
-        run_outbox=False,
-        writer="process",
+        settings=EngineSettings(run_timers=False, run_outbox=False, writer="process"),
     )
     supervisor = WriterSupervisor(engine.store, engine.bus, delay=0)
     supervisor.start()
@@ -209,9 +211,7 @@ async def test_eng12_restarts_are_bounded_then_the_supervisor_gives_up(
         db_path,
         charts=sample_charts,
         clock=clock,
-        run_timers=False,
-        run_outbox=False,
-        writer="process",
+        settings=EngineSettings(run_timers=False, run_outbox=False, writer="process"),
     )
     supervisor = WriterSupervisor(engine.store, engine.bus, max_restarts=1, window=60, delay=0)
     supervisor.start()
@@ -240,7 +240,7 @@ async def test_eng12_ready_is_503_while_the_outbox_backlog_is_over_its_limits(tm
     out, and the oldest one's wait; over either limit it is 503 with the
     figures, and 200 again once the backlog is worked off. A platform the
     client cannot reach is reported, without making the service not ready."""
-    service = await open_service(
+    service = await open_served(
         tmp_path / "backlog.db", health=HealthLimits(outbox_backlog=2, outbox_age=300)
     )
     store, now = service.engine.store, service.engine.clock.now()
@@ -305,7 +305,7 @@ async def test_eng12_a_moved_database_file_is_not_written_into_and_answers_503(t
     thread writer refuses instead: 503 and not ready while the path names no
     file; once the file is back, the same webhook is recorded, once."""
     db = tmp_path / "moved.db"
-    service = await open_service(db, writer="thread")
+    service = await open_served(db, writer="thread")
     url = service.http.url
     try:
         async with httpx.AsyncClient(timeout=10) as client:

@@ -19,6 +19,7 @@ from engine import ChartPackage, ChartSet, Engine, Rules
 from engine.events import EventRejected, EventTypes, Payload, loggable_entity
 from engine.logs import configure_logging, error_fields, text_digest
 from engine.scrub import mask
+from engine.settings import EngineSettings
 
 
 def test_tokens_secrets_and_addresses_are_redacted():
@@ -272,7 +273,10 @@ async def test_a_step_that_fails_quoting_its_payload_logs_a_digest_sec_2(tmp_pat
     stream = io.StringIO()
     configure_logging("INFO", json=True, stream=stream)
     engine = await Engine.open(
-        tmp_path / "memo.db", charts=charts, clock=clock, run_timers=False, run_outbox=False
+        tmp_path / "memo.db",
+        charts=charts,
+        clock=clock,
+        settings=EngineSettings(run_timers=False, run_outbox=False),
     )
     try:
         quoting = await engine.publish(

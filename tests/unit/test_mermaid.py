@@ -6,7 +6,7 @@ import re
 
 from typer.testing import CliRunner
 
-from engine.cli.main import app
+from engine.cli.main import build_cli
 
 _LINE = re.compile(
     r"^(stateDiagram-v2"
@@ -36,27 +36,27 @@ def assert_valid_state_diagram(text: str) -> set[str]:
 
 
 def test_chart_show_prints_a_valid_state_diagram():
-    result = CliRunner().invoke(app, ["chart", "show", "parcel", "--format", "mermaid"])
+    result = CliRunner().invoke(build_cli(), ["chart", "show", "parcel", "--format", "mermaid"])
     assert result.exit_code == 0, result.output
     states = assert_valid_state_diagram(result.stdout)
     assert states == {"created", "packed", "overdue", "shipped", "delivered", "cancelled"}
     assert "    packed --> shipped : parcel.ship [has_tracking]" in result.stdout
     assert "    delivered --> [*]" in result.stdout
     assert "    %% internal parcel.note in created, packed, overdue, shipped" in result.stdout
-    drawn = CliRunner().invoke(app, ["chart", "show", "parcel", "--internal"]).stdout
+    drawn = CliRunner().invoke(build_cli(), ["chart", "show", "parcel", "--internal"]).stdout
     assert_valid_state_diagram(drawn)
     assert "    shipped --> shipped : parcel.note" in drawn
 
 
 def test_chart_show_unknown_name_is_a_clear_error():
-    result = CliRunner().invoke(app, ["chart", "show", "nope"])
+    result = CliRunner().invoke(build_cli(), ["chart", "show", "nope"])
     assert result.exit_code == 1
     assert "no chart named 'nope'" in result.stderr
 
 
 def test_order_chart_renders_the_real_lifecycle():
     """ORD-8: `chart show order --format mermaid` draws TikTok's lifecycle."""
-    result = CliRunner().invoke(app, ["chart", "show", "order", "--format", "mermaid"])
+    result = CliRunner().invoke(build_cli(), ["chart", "show", "order", "--format", "mermaid"])
     assert result.exit_code == 0, result.output
     states = assert_valid_state_diagram(result.stdout)
     assert states == {
@@ -85,6 +85,6 @@ def test_order_chart_renders_the_real_lifecycle():
 
 def test_every_channel_chart_renders():
     for name in ("shop_connection", "product_listing", "order"):
-        result = CliRunner().invoke(app, ["chart", "show", name])
+        result = CliRunner().invoke(build_cli(), ["chart", "show", name])
         assert result.exit_code == 0
         assert_valid_state_diagram(result.stdout)

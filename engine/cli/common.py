@@ -1,0 +1,99 @@
+"""What the command modules share: consoles, errors, options, the database, charts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress
+from rich.table import Table
+
+from engine.charts.loader import ChartLoadError, read_chart_file
+from engine.chartset import ChartSet, discover_packages
+from engine.store.errors import NotChannelsyncDatabase, SchemaMismatch, StoreError
+from engine.store.sqlite import SQLiteStore
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+DbOption = Annotated[Path, typer.Option("--db", help="The SQLite database file.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``message`` as the command's one error line; raise what it returns."""
+    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    return typer.Exit(code)
+
+
+def print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
+
+
+def print_table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    out.print(table)
+
+
+def format_time(timestamp: float | None) -> str:
+    if timestamp is None:
+        return ""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+async def open_existing(db: Path, *, writable: bool = False) -> SQLiteStore:
+    """The database at ``db``: read-only (SEC-4) unless the command writes.
+
+    Another application's file, or a channelsync database of another schema
+    version, is one line on standard error and exit code 2."""
+    if not db.exists():
+        raise fail(f"no database at {db}")
+    try:
+        if writable:
+            return await SQLiteStore.open(db)
+        return await SQLiteStore.open_readonly(db)
+    except (NotChannelsyncDatabase, SchemaMismatch) as error:
+        # The message may quote another file's table names: never rich markup.
+        raise fail(escape(str(error)), 2) from None
+    except StoreError as error:
+        raise fail(escape(str(error))) from None
+
+
+def load_charts(charts_dir: Path | None = None) -> ChartSet:
+    """The installed charts; with ``charts_dir``, its files replace the installed
+    charts of the same name (a new version to try)."""
+    packages = list(discover_packages().values())
+    files = [f for p in packages for f in p.chart_files]
+    if charts_dir is not None:
+        replacements = {read_chart_file(f).spec.name: f for f in sorted(charts_dir.glob("*.yaml"))}
+        if not replacements:
+            raise fail(f"no chart files in {charts_dir}")
+        files = [replacements.pop(read_chart_file(f).spec.name, f) for f in files]
+        files.extend(replacements.values())
+    try:
+        return ChartSet.load(packages, chart_files=files)
+    except ChartLoadError as error:
+        raise fail(f"the charts do not load:\n{error}") from None
+
+
+@contextmanager
+def progress(total: int | None, label: str) -> Iterator[Callable[..., None]]:
+    """A progress bar on a terminal; nothing otherwise."""
+    if not sys.stdout.isatty():
+        yield lambda n=1: None
+        return
+    with Progress(console=out, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n=1: bar.advance(task, n)
