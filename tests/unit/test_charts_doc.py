@@ -90,11 +90,11 @@ def test_a_changed_diagram_is_caught():
 def test_the_page_shows_what_channelsync_chart_show_prints():
     from typer.testing import CliRunner
 
-    from engine.cli.main import app
+    from engine.cli.main import build_cli
 
     shown = diagrams_in_page(PAGE.read_text(encoding="utf-8"))
     for name in ("shop_connection", "product_listing", "order"):
-        printed = CliRunner().invoke(app, ["chart", "show", name, "--format", "mermaid"]).stdout
+        printed = CliRunner().invoke(build_cli(), ["chart", "show", name, "--format", "mermaid"]).stdout
         assert shown[name] == printed, f"{name}: regenerate with {REGENERATE}"
 
 
