@@ -18,6 +18,7 @@ from engine.charts.compiled import CompiledChart
 from engine.charts.loader import ChartLoadError, ChartProblem, load_chart
 from engine.events import EventTypes, TimerPayload
 from engine.rules import Rules
+from engine.store.migrate import Migration
 
 ENTRY_POINT_GROUP = "channelsync.charts"
 
@@ -30,6 +31,9 @@ class ChartPackage:
     chart_files: Sequence[Path]
     rules: Rules
     settings: dict[str, Any] = field(default_factory=dict)
+    # Tables the package's own code keeps beside the engine's (its read models,
+    # say): applied once, in order, when an engine opens a database with it.
+    migrations: Sequence[Migration] = ()
 
     @classmethod
     def from_directory(
@@ -53,10 +57,15 @@ class ChartSet:
     """The compiled charts of an engine, by entity kind and by name."""
 
     def __init__(
-        self, charts: Iterable[CompiledChart], rules: Rules, settings: dict[str, Any]
+        self,
+        charts: Iterable[CompiledChart],
+        rules: Rules,
+        settings: dict[str, Any],
+        migrations: Sequence[Migration] = (),
     ) -> None:
         self.rules = rules
         self.settings = settings
+        self.migrations = list(migrations)
         self.by_kind: dict[str, CompiledChart] = {}
         self.by_name: dict[str, CompiledChart] = {}
         for chart in charts:
@@ -113,7 +122,8 @@ class ChartSet:
             charts.append(CompiledChart(loaded, rules))
         if problems:
             raise ChartLoadError(problems)
-        return cls(charts, rules, merged_settings)
+        migrations = [step for package in packages for step in package.migrations]
+        return cls(charts, rules, merged_settings, migrations)
 
 
 def register_timer_events(files: Sequence[Path], rules: Rules) -> None:

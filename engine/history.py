@@ -7,10 +7,10 @@ from typing import Any
 
 from engine.clock import SystemClock
 from engine.outbox_admin import OutboxCommands
-from engine.store.sqlite import SQLiteStore
+from engine.store.protocol import Store
 
 
-async def entity_history(store: SQLiteStore, key: str) -> dict[str, Any]:
+async def entity_history(store: Store, key: str) -> dict[str, Any]:
     entity = await store.entity(key)
     events = await store.history(key)
     commands = await OutboxCommands(store, SystemClock()).list("all", entity=key)

@@ -8,7 +8,7 @@ construction (`HandlerFactory`), instead of adding them to a running engine.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from engine.outbox import CommandHandler, OutboxCommand, release_held
 from engine.rules import RELEASE_HELD, SEND_EVENT
 from engine.settings import EngineSettings
 from engine.store.lock import DatabaseLock
+from engine.store.migrate import Migration
 from engine.store.protocol import Store
 from engine.store.rows import DeadLetterRow, dumps
 from engine.store.sqlite import SQLiteStore
@@ -69,10 +70,13 @@ class Opened:
                 self.lock.release()
 
 
-async def open_database(path: str | Path, settings: EngineSettings) -> Opened:
+async def open_database(
+    path: str | Path, settings: EngineSettings, migrations: Sequence[Migration] = ()
+) -> Opened:
     """Take the database's lock (ENG-10; raises `DatabaseInUse` naming the holder
-    once ``settings.lock_wait`` has passed), open its store and its vault, and
-    void the command claims a stopped process left behind."""
+    once ``settings.lock_wait`` has passed), open its store (applying the chart
+    packages' ``migrations`` not yet applied) and its vault, and void the
+    command claims a stopped process left behind."""
     held: DatabaseLock | None = None
     if settings.lock and str(path) != ":memory:":
         held = (
@@ -82,7 +86,10 @@ async def open_database(path: str | Path, settings: EngineSettings) -> Opened:
         )
     try:
         store = await SQLiteStore.open(
-            path, synchronous=settings.synchronous, writer=settings.writer
+            path,
+            synchronous=settings.synchronous,
+            writer=settings.writer,
+            migrations=migrations,
         )
         try:
             store.inert_commands = settings.inert_commands

@@ -77,7 +77,10 @@ class OutboxDispatcher:
         rng: random.Random | None = None,
         lease: float = 60.0,
         token: str | None = None,
+        claim_limit: int = 500,
     ) -> None:
+        if claim_limit < 1:
+            raise ValueError("claim_limit must be at least 1")
         self.store = store
         self.handlers = dict(handlers)
         self.publish = publish
@@ -93,6 +96,9 @@ class OutboxDispatcher:
         self.lease = lease
         self.token = token or outbox_claims.new_token()
         self._running: set[int] = set()
+        # Commands one round claims at most: dispatchers sharing a database
+        # split the due work between them instead of the first taking it all.
+        self.claim_limit = claim_limit
 
     async def claim_due(self, limit: int = 500) -> list[OutboxCommand]:
         """Claim the due commands for this dispatcher, all at once: pending, due,
@@ -112,8 +118,9 @@ class OutboxDispatcher:
         return [command for command, _previous in claimed]
 
     async def run_once(self) -> int:
-        """Claim and carry out every due command once; returns how many were attempted."""
-        commands = await self.claim_due()
+        """Claim (up to ``claim_limit``) and carry out the due commands once;
+        returns how many were attempted."""
+        commands = await self.claim_due(self.claim_limit)
         if not commands:
             return 0
         semaphore = asyncio.Semaphore(self.concurrency)

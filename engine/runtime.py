@@ -119,7 +119,7 @@ class Engine:
                 raise ValueError("give the chart packages (or a ChartSet) the engine runs")
             charts = ChartSet.load(packages, dict(chart_settings or {}))
         clock = clock or SystemClock()
-        opened = await open_database(path, settings)
+        opened = await open_database(path, settings, charts.migrations)
         try:
             if callable(handlers):
                 handlers = await handlers(EngineParts(opened.store, opened.vault, clock, charts))

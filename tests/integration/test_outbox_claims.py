@@ -82,8 +82,10 @@ async def test_eng10_two_dispatchers_running_at_once_never_run_a_command_twice(
             return notify
 
         async def loop(engine: Engine, name: str) -> None:
+            # A few commands a round: the first dispatcher cannot take every
+            # entity's head at once, so the second has work whatever the timing.
             dispatcher = OutboxDispatcher(
-                engine.store, {"notify_buyer": handler(name)}, engine.publish, clock
+                engine.store, {"notify_buyer": handler(name)}, engine.publish, clock, claim_limit=3
             )
             while sum(calls.values()) < len(keys):
                 if not await dispatcher.run_once():
@@ -106,6 +108,26 @@ async def test_eng10_two_dispatchers_running_at_once_never_run_a_command_twice(
     finally:
         await second.stop()
         await first.stop()
+
+
+async def test_a_round_claims_at_most_claim_limit_commands(tmp_path, sample_charts, clock):
+    engine = await open_shared(tmp_path / "one.db", sample_charts, clock)
+    try:
+        keys = await queue(engine.store, [f"parcel:{n}" for n in range(5)], 1, clock.now())
+        done: list[str] = []
+
+        async def notify(command: OutboxCommand) -> None:
+            done.append(command.idempotency_key)
+
+        dispatcher = OutboxDispatcher(
+            engine.store, {"notify_buyer": notify}, engine.publish, clock, claim_limit=2
+        )
+        assert [await dispatcher.run_once() for _ in range(4)] == [2, 2, 1, 0]
+        assert sorted(done) == sorted(keys)
+        with pytest.raises(ValueError, match="claim_limit"):
+            OutboxDispatcher(engine.store, {}, engine.publish, clock, claim_limit=0)
+    finally:
+        await engine.stop()
 
 
 async def test_eng10_a_stalled_dispatchers_command_is_taken_over_once_its_lease_runs_out(

@@ -94,7 +94,9 @@ def test_the_page_shows_what_channelsync_chart_show_prints():
 
     shown = diagrams_in_page(PAGE.read_text(encoding="utf-8"))
     for name in ("shop_connection", "product_listing", "order"):
-        printed = CliRunner().invoke(build_cli(), ["chart", "show", name, "--format", "mermaid"]).stdout
+        printed = (
+            CliRunner().invoke(build_cli(), ["chart", "show", name, "--format", "mermaid"]).stdout
+        )
         assert shown[name] == printed, f"{name}: regenerate with {REGENERATE}"
 
 
