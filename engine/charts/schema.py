@@ -78,7 +78,10 @@ class TimerSpec(_Strict):
     )
     setting: str | None = Field(
         None,
-        description="Name of an engine setting that overrides 'after' (or, with 'at', 'lead').",
+        description=(
+            "Name of a chart setting (Engine.open's chart_settings) that overrides"
+            " 'after' (or, with 'at', 'lead')."
+        ),
     )
     at: str | None = Field(
         None,
