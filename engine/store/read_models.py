@@ -16,11 +16,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from pydantic_core import from_json
-
 from engine.step import EntityState
 from engine.store.read_models_records import Record, SQLiteRecords, Use
 from engine.store.read_models_sql import Equals, Scalar, Where, placeholders, where_clause
+from engine.store.rows import loads
 
 # Orders a list of entities may be read in; a name, never SQL, crosses the API.
 _ORDERS = {
@@ -137,8 +136,6 @@ class SQLiteReadModels(SQLiteRecords):
 
     if TYPE_CHECKING:
 
-        async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
-
         async def load_entities(self, keys: Sequence[str]) -> dict[str, EntityState]: ...
 
     async def find_entities(
@@ -168,7 +165,7 @@ class SQLiteReadModels(SQLiteRecords):
             sql += " LIMIT ?"
             params.append(limit)
         rows = await self.fetchall(sql, params)
-        return [EntityState(k, c, s, from_json(d), v) for k, c, s, d, v in rows]
+        return [EntityState(k, c, s, loads(d), v) for k, c, s, d, v in rows]
 
     async def find_entity(
         self, chart: str, *, states: Sequence[str] = (), where: Where | None = None

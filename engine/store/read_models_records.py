@@ -13,11 +13,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
-
-from pydantic_core import from_json, to_json
+from typing import Any, Literal, TypeVar
 
 from engine.store.read_models_sql import Where, where_clause
+from engine.store.rows import dumps, loads
+from engine.store.sqlite_base import SQLiteBase
 
 T = TypeVar("T")
 Use = Literal["unknown", "used", "expired", "live"]
@@ -36,19 +36,11 @@ class Record:
 
 def _record(row: Sequence[Any]) -> Record:
     namespace, key, value, stored_at, expires_at, used_at = row
-    return Record(namespace, key, from_json(value), stored_at, expires_at, used_at)
+    return Record(namespace, key, loads(value), stored_at, expires_at, used_at)
 
 
-class SQLiteRecords:
+class SQLiteRecords(SQLiteBase):
     """The records half of `SQLiteReadModels` (see `engine.store.read_models`)."""
-
-    if TYPE_CHECKING:
-
-        async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
-
-        async def execute_write(self, sql: str, params: Sequence[Any] = ()) -> int: ...
-
-        async def run_write(self, func: Callable[..., T], *args: Any) -> T: ...
 
     async def put_record(
         self,
@@ -61,7 +53,7 @@ class SQLiteRecords:
     ) -> None:
         await self.execute_write(
             f"INSERT OR REPLACE INTO records ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL)",
-            (namespace, key, to_json(dict(value)).decode(), at, expires_at),
+            (namespace, key, dumps(dict(value)), at, expires_at),
         )
 
     async def get_record(self, namespace: str, key: str) -> Record | None:
