@@ -15,9 +15,8 @@ as one transaction.
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from engine.store.commands import (
@@ -29,6 +28,7 @@ from engine.store.commands import (
     FinishOutcome,
     Held,
 )
+from engine.store.transaction import in_transaction
 
 T = TypeVar("T")
 
@@ -86,19 +86,6 @@ def status_clause(wanted: str, now: float) -> tuple[str, list[Any]]:
     if wanted == "pending":
         return f"status = 'pending' AND NOT {_RUNNING}", [now]
     return "status = ?", [wanted]
-
-
-def in_transaction(db: sqlite3.Connection, work: Callable[[], T]) -> T:
-    """``work()`` inside BEGIN IMMEDIATE ... COMMIT, rolled back if it raises."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        result = work()
-        db.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(sqlite3.Error):
-            db.execute("ROLLBACK")
-        raise
-    return result
 
 
 def claim(

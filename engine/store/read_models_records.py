@@ -11,13 +11,14 @@ process or another: a single-use record is spent exactly once.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from engine.store.read_models_sql import Where, where_clause
 from engine.store.rows import dumps, loads
 from engine.store.sqlite_base import SQLiteBase
+from engine.store.transaction import in_transaction
 
 T = TypeVar("T")
 Use = Literal["unknown", "used", "expired", "live"]
@@ -95,17 +96,6 @@ class SQLiteRecords(SQLiteBase):
 # module-level functions of plain arguments).
 
 
-def _transaction(db: sqlite3.Connection, body: Callable[[], T]) -> T:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        result = body()
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    return result
-
-
 def _use(
     db: sqlite3.Connection, namespace: str, key: str, now: float
 ) -> tuple[Use, tuple[Any, ...] | None]:
@@ -124,7 +114,7 @@ def _use(
         )
         return "live", (*row[:5], now)
 
-    return _transaction(db, body)
+    return in_transaction(db, body)
 
 
 def _move(db: sqlite3.Connection, namespace: str, key: str, to_namespace: str, to_key: str) -> bool:
@@ -139,4 +129,4 @@ def _move(db: sqlite3.Connection, namespace: str, key: str, to_namespace: str, t
             db.execute("DELETE FROM records WHERE namespace = ? AND key = ?", (namespace, key))
         return moved > 0
 
-    return _transaction(db, body)
+    return in_transaction(db, body)

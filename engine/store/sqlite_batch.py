@@ -7,13 +7,13 @@ multi-row INSERTs (see `_insert_many`).
 
 from __future__ import annotations
 
-import contextlib
 import operator
 import sqlite3
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from engine.store.rows import EVENT_COLUMNS, Batch, EventRow
+from engine.store.transaction import in_transaction
 
 Row = tuple[Any, ...]
 EVENT_LIST = ", ".join(EVENT_COLUMNS)
@@ -212,14 +212,7 @@ def _write_all(db: sqlite3.Connection, rows: BatchRows) -> None:
 
 def write_rows(db: sqlite3.Connection, rows: BatchRows) -> None:
     """Write `batch_rows` as one transaction (on the writer's thread or process)."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        _write_all(db, rows)
-        db.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(sqlite3.Error):
-            db.execute("ROLLBACK")
-        raise
+    in_transaction(db, lambda: _write_all(db, rows))
 
 
 __all__ = ["EVENT_LIST", "BatchRows", "batch_rows", "write_rows"]
