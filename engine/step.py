@@ -38,13 +38,22 @@ class Outcome(StrEnum):
 
 @dataclass(slots=True)
 class EntityState:
-    """An entity as stored: its chart, state, data and how many steps changed it."""
+    """An entity as stored: its chart, state, data and how many steps changed it.
+
+    ``state`` is the configuration (engine/charts/configuration.py): one state's
+    name in a flat chart, the active atomic states' ids joined by commas in a
+    chart with compound or parallel states. ``chart_version`` is the version of
+    the chart that steps it (it moves only by `channelsync migrate`);
+    ``history`` remembers, per compound state left while it had history, the
+    atomic states that were active under it, in document order."""
 
     key: str
     chart: str
     state: str
     data: dict[str, Any]
     version: int = 0
+    chart_version: int = 1
+    history: dict[str, list[str]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {

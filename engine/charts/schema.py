@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -37,9 +37,33 @@ class _Strict(BaseModel):
 
 
 class StateSpec(_Strict):
+    """A state: atomic (no ``states``), compound (``states`` and ``initial``) or
+    parallel (``states`` with ``parallel: true``: each child is a region, all
+    active at once). Its id in transitions, timers and the stored configuration
+    is the dotted path of names from the chart's top (``sync.failed``)."""
+
     label: str = Field(description="What a merchant or an operator reads for this state.")
-    final: bool = Field(False, description="A final state is never left.")
+    final: bool = Field(
+        False,
+        description="A final state is never left; reaching it completes its parent "
+        "(the parent's done event, 'done.state.<parent id>').",
+    )
     description: str = ""
+    states: dict[str, StateSpec] = Field(
+        default_factory=dict, description="Child states: this state is then compound or parallel."
+    )
+    initial: str | None = Field(
+        None, description="A compound state's initial child (its name, not its dotted id)."
+    )
+    parallel: bool = Field(
+        False, description="The children are orthogonal regions, all entered together."
+    )
+    entry: list[str] = Field(
+        default_factory=list, description="Actions run on entering this state, in order."
+    )
+    exit: list[str] = Field(
+        default_factory=list, description="Actions run on leaving this state, in order."
+    )
 
 
 class TransitionSpec(_Strict):
@@ -49,6 +73,12 @@ class TransitionSpec(_Strict):
     )
     target: str | None = Field(
         None, description="Target state; omitted for an internal transition that stays."
+    )
+    history: Literal["shallow", "deep"] | None = Field(
+        None,
+        description="Enter the (compound) target as it was when last left: its last "
+        "active child ('shallow') or its last active descendants ('deep'); its "
+        "initial states the first time.",
     )
     guards: list[str] = Field(
         default_factory=list,
@@ -91,12 +121,32 @@ class TimerSpec(_Strict):
     lead: float | str = Field(0, description="With 'at': fire this long before that time.")
 
 
+class UpgradeSpec(_Strict):
+    """How an entity moves from the previous version of its chart to this one."""
+
+    from_version: int = Field(ge=1, description="The version entities move from.")
+    states: dict[str, str] = Field(
+        default_factory=dict,
+        description="Old state id -> new state id, for states renamed or moved; an old "
+        "active state not listed keeps its id.",
+    )
+    data: str | None = Field(
+        None,
+        description="Name of a registered data migration (Rules.upgrade) that turns the "
+        "old data into the new.",
+    )
+
+
 class ChartSpec(_Strict):
     name: str = Field(pattern=IDENTIFIER)
     entity_kind: str = Field(pattern=IDENTIFIER)
-    version: int = 1
+    version: int = Field(1, ge=1)
     description: str = ""
     initial: str | None = None
+    parallel: bool = Field(
+        False,
+        description="The top-level states are regions, all active at once ('initial' unused).",
+    )
     states: dict[str, StateSpec]
     events: list[str] = Field(description="Every event type this chart accepts.")
     transitions: list[TransitionSpec]
@@ -104,6 +154,10 @@ class ChartSpec(_Strict):
     refusals: list[RefusalSpec] = Field(
         default_factory=list,
         description="Events refused in some states with a reason a person can act on.",
+    )
+    upgrades: list[UpgradeSpec] = Field(
+        default_factory=list,
+        description="How entities of older versions move to this one (`channelsync migrate`).",
     )
 
 
