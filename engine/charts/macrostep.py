@@ -11,7 +11,6 @@ each microstep exits and enters.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +25,7 @@ from engine.charts.plans import (
     StepError,
 )
 from engine.rules import StepContext
+from engine.step_data import json_copy
 
 CopyData = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -50,7 +50,7 @@ def run_macrostep(
     candidates = select(ctx, chains)
     if not candidates:
         return Progress(state, history, tried=True)
-    quick = plans.quick.get((state, candidates))
+    quick = plans.quick.get(plans.plan_key(state, candidates, history))
     if quick is None:
         macrostep = Macrostep(plans, ctx, state, history, copy_data)
         return macrostep.run(event_type, False, candidates)
@@ -58,8 +58,19 @@ def run_macrostep(
     if quick.actions:
         if copy_data is not None:
             ctx.data = copy_data(ctx.data)
-        for action in quick.actions:
-            action(ctx)
+        if quick.compare:
+            for action in quick.exits:
+                action(ctx)
+            run_compared(plans, ctx, quick.plan.moves)
+            for action in quick.entries:
+                action(ctx)
+        else:
+            for action in quick.actions:
+                action(ctx)
+    if quick.done:
+        # The data is copied already if the quick plan had actions to run.
+        copy_later = None if quick.actions else copy_data
+        return Macrostep(plans, ctx, state, history, copy_later).resume(quick)
     return quick
 
 
@@ -130,6 +141,20 @@ class Macrostep:
             )
         return progress
 
+    def resume(self, quick: QuickPlan) -> Progress:
+        """After a quick plan has run (its actions included): its done events."""
+        progress = self.progress
+        start = progress.state
+        progress.state = quick.state
+        progress.history = quick.history_after(progress.history)
+        progress.fired = quick.fired
+        progress.entered = quick.entered
+        self.applied.append(quick.plan)
+        self.queue.extend(quick.done)
+        self._settle()
+        progress.timers = self.plans.timer_plan(start, progress.state, self._reentered())
+        return progress
+
     def _select(self, event_type: str, external: bool = True) -> tuple[Move, ...]:
         chains = self.plans.chains(event_type, self.progress.state)
         if not chains:
@@ -178,7 +203,8 @@ class Macrostep:
         progress.state = plan.state
         progress.fired += tuple(move.index for move in plan.moves)
         progress.entered += plan.entered
-        self.queue.extend(plan.done)
+        handled = self.plans.handled
+        self.queue.extend(event for event in plan.done if event in handled)
         self.applied.append(plan)
 
     def _run(self, actions: tuple[Action, ...]) -> None:
@@ -197,26 +223,16 @@ class Macrostep:
         self.copied = True
 
     def _run_parallel_moves(self, moves: tuple[Move, ...]) -> None:
-        """Transitions of several regions on one event: each one's actions, then
-        the check that no two regions wrote the same top-level data key."""
+        """Transitions of several regions on one event, in document order."""
         plans, ctx = self.plans, self.ctx
-        written: list[tuple[Move, set[str]]] = []
-        for move in moves:
-            transition = plans.transitions[move.index]
-            ctx.target = move.target or move.source
+        if sum(bool(plans.transitions[m.index].actions) for m in moves) > 1:
             if not self.copied:
                 self._copy()
-            before = copy.deepcopy(ctx.data)
-            self._run(transition.actions)
-            keys = _changed_keys(before, ctx.data)
-            for other, other_keys in written:
-                shared = keys & other_keys
-                if shared and plans.tree.in_different_regions(other.source, move.source):
-                    raise StepError(
-                        f"{plans.transitions[other.index].label} and {transition.label} run in "
-                        f"parallel regions and both write data key {min(shared)!r}"
-                    )
-            written.append((move, keys))
+            run_compared(plans, ctx, moves)
+            return
+        for move in moves:
+            ctx.target = move.target or move.source
+            self._run(plans.transitions[move.index].actions)
 
     def _reentered(self) -> frozenset[str]:
         if len(self.applied) == 1:
@@ -227,6 +243,27 @@ class Macrostep:
             exited.update(plan.exits)
             reentered.update(state for state in plan.enters if state in exited)
         return frozenset(reentered)
+
+
+def run_compared(plans: HierarchicalPlans, ctx: StepContext, moves: tuple[Move, ...]) -> None:
+    """Each move's actions (on data already copied), and the check that no two
+    transitions of different regions wrote the same top-level data key."""
+    written: list[tuple[Move, set[str]]] = []
+    for move in moves:
+        transition = plans.transitions[move.index]
+        ctx.target = move.target or move.source
+        before = json_copy(ctx.data)
+        for action in transition.actions:
+            action(ctx)
+        keys = _changed_keys(before, ctx.data)
+        for other, other_keys in written:
+            shared = keys & other_keys
+            if shared and plans.tree.in_different_regions(other.source, move.source):
+                raise StepError(
+                    f"{plans.transitions[other.index].label} and {transition.label} run in "
+                    f"parallel regions and both write data key {min(shared)!r}"
+                )
+        written.append((move, keys))
 
 
 def _changed_keys(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
