@@ -86,15 +86,22 @@ def select(ctx: StepContext, chains: Chains) -> tuple[Move, ...]:
                 return (move,)
         return ()
     verdicts: dict[int, bool] = {}
+    taken: set[int] = set()
     chosen: list[Move] = []
     for chain in chains:
         for transition, move in chain:
-            holds = verdicts.get(transition.index)
+            index = transition.index
+            holds = verdicts.get(index)
             if holds is None:
-                holds = all(guard(ctx) for guard in transition.guards)
-                verdicts[transition.index] = holds
+                holds = True
+                for guard in transition.guards:
+                    if not guard(ctx):
+                        holds = False
+                        break
+                verdicts[index] = holds
             if holds:
-                if all(m.index != move.index for m in chosen):
+                if index not in taken:
+                    taken.add(index)
                     chosen.append(move)
                 break
     return tuple(chosen)
