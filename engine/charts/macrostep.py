@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pydantic_core import to_json
+
 from engine.charts.microstep import MicroPlan, Move
 from engine.charts.plans import (
     MAX_INTERNAL_MICROSTEPS,
@@ -25,7 +27,6 @@ from engine.charts.plans import (
     StepError,
 )
 from engine.rules import StepContext
-from engine.step_data import json_copy
 
 CopyData = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -254,10 +255,10 @@ def run_compared(plans: HierarchicalPlans, ctx: StepContext, moves: tuple[Move, 
     for move in moves:
         transition = plans.transitions[move.index]
         ctx.target = move.target or move.source
-        before = json_copy(ctx.data)
+        before = _Snapshot(ctx.data)
         for action in transition.actions:
             action(ctx)
-        keys = _changed_keys(before, ctx.data)
+        keys = before.changed_keys(ctx.data)
         for other, other_keys in written:
             shared = keys & other_keys
             if shared and plans.tree.in_different_regions(other.source, move.source):
@@ -268,9 +269,27 @@ def run_compared(plans: HierarchicalPlans, ctx: StepContext, moves: tuple[Move, 
         written.append((move, keys))
 
 
-def _changed_keys(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
-    return {
-        key
-        for key in before.keys() | after.keys()
-        if key not in before or key not in after or before[key] != after[key]
-    }
+class _Snapshot:
+    """The top level of the data before a transition's actions: the values
+    themselves, and containers (which actions may change in place) as JSON."""
+
+    __slots__ = ("containers", "values")
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.values = dict(data)
+        self.containers = {
+            key: to_json(value) for key, value in data.items() if isinstance(value, dict | list)
+        }
+
+    def changed_keys(self, data: dict[str, Any]) -> set[str]:
+        values, containers = self.values, self.containers
+        changed = {key for key in values if key not in data}
+        for key, value in data.items():
+            if key not in values:
+                changed.add(key)
+            elif key in containers and values[key] is value:
+                if to_json(value) != containers[key]:
+                    changed.add(key)
+            elif values[key] is not value and values[key] != value:
+                changed.add(key)
+        return changed
