@@ -9,6 +9,7 @@ from itertools import combinations
 
 from engine.charts.checks_common import Report, guards_exclude
 from engine.charts.checks_states import ChartStates
+from engine.charts.hierarchy import TOP, StateTree
 from engine.charts.schema import TransitionSpec
 from engine.rules import Rules
 
@@ -17,7 +18,9 @@ def reachable_states(states: ChartStates) -> set[str]:
     """The states some sequence of steps enters: by the initial configuration,
     by a region's entry with its parallel parent, or as (or around) the target
     of a transition whose source is reachable. A history target is entered as
-    its initial states the first time, so history adds no state of its own."""
+    its initial states the first time, so history adds no state of its own.
+    Needs a well-formed tree (every compound state with its initial child)."""
+    tree = states.tree
     edges: dict[str, list[str]] = {}
     for transition in states.spec.transitions:
         if transition.target is not None:
@@ -26,45 +29,25 @@ def reachable_states(states: ChartStates) -> set[str]:
     reached: set[str] = set()
     queue: deque[str] = deque()
 
-    def enter_default(state_id: str) -> None:
-        """Enter a state with its initial child, or all its regions."""
-        if state_id in reached:
-            return
-        reached.add(state_id)
-        queue.append(state_id)
-        if states.is_parallel(state_id):
-            for child in states.children(state_id):
-                enter_default(child)
-        elif (initial := states.initial_child(state_id)) is not None:
-            enter_default(initial)
+    def enter(entered: list[str]) -> None:
+        for state_id in entered:
+            if state_id not in reached:
+                reached.add(state_id)
+                queue.append(state_id)
 
-    def enter(target: str) -> None:
-        """Enter a transition's target: its ancestors too, and every other
-        region of a parallel ancestor."""
-        for ancestor in states.lineage(target)[1:]:
-            if ancestor is not None and ancestor not in reached:
-                reached.add(ancestor)
-                queue.append(ancestor)
-            if states.is_parallel(ancestor):
-                for region in states.children(ancestor):
-                    if target != region and not target.startswith(region + "."):
-                        enter_default(region)
-        enter_default(target)
-
-    for top_state in _top_entry(states):
-        enter_default(top_state)
+    enter(tree.default_entry(TOP))
     while queue:
         for target in edges.get(queue.popleft(), ()):
-            if target in states.entries:
-                enter(target)
+            # The target, its ancestors, and every other region of a parallel
+            # ancestor (entered at its initial states).
+            enter([target, *tree.ancestors(target)])
+            for ancestor in (*tree.ancestors(target), TOP):
+                if tree.kind(ancestor) == "parallel":
+                    for region in tree.children(ancestor):
+                        if region not in reached:
+                            enter(tree.default_entry(region))
+            enter(tree.default_entry(target))
     return reached
-
-
-def _top_entry(states: ChartStates) -> list[str]:
-    if states.spec.parallel:
-        return states.children(None)
-    initial = states.initial_child(None)
-    return [initial] if initial is not None else []
 
 
 def check_reachable(states: ChartStates, report: Report) -> None:
@@ -74,7 +57,7 @@ def check_reachable(states: ChartStates, report: Report) -> None:
     for entry in states.entries.values():
         if entry.id in reached or (entry.parent is not None and entry.parent not in reached):
             continue
-        if states.is_flat:
+        if states.tree.is_flat:
             message = f"unreachable from the initial state {states.spec.initial!r}"
         else:
             message = (
@@ -126,7 +109,7 @@ def check_parallel_writes(states: ChartStates, rules: Rules, report: Report) -> 
         if regions is None:
             continue
         parallel, mine, theirs = regions
-        where = "the parallel chart" if parallel is None else f"parallel state {parallel!r}"
+        where = "the parallel chart" if parallel == TOP else f"parallel state {parallel!r}"
         keys = ", ".join(repr(key) for key in sorted(overlap))
         report(
             ("transitions", j),
@@ -138,19 +121,22 @@ def check_parallel_writes(states: ChartStates, rules: Rules, report: Report) -> 
 
 def _regions_apart(
     states: ChartStates, first: TransitionSpec, second: TransitionSpec
-) -> tuple[str | None, str, str] | None:
+) -> tuple[str, str, str] | None:
     """(parallel state, region of ``first``, region of ``second``) when some of
     their sources lie in different regions of one parallel state, else None."""
+    tree = states.tree
     for mine in states.expand_sources(first):
         for theirs in states.expand_sources(second):
-            if mine not in states.entries or theirs not in states.entries:
-                continue
-            my_line, their_line = states.lineage(mine), states.lineage(theirs)
-            common = next(a for a in my_line if a in their_line)
-            if common in (mine, theirs) or not states.is_parallel(common):
-                continue
-            my_region = my_line[my_line.index(common) - 1]
-            their_region = their_line[their_line.index(common) - 1]
-            assert my_region is not None and their_region is not None
-            return common, my_region, their_region
+            if tree.in_different_regions(mine, theirs):
+                common = tree.common_ancestor(mine, theirs)
+                return common, _region_of(tree, common, mine), _region_of(tree, common, theirs)
     return None
+
+
+def _region_of(tree: StateTree, parallel: str, state_id: str) -> str:
+    """The child of ``parallel`` that holds ``state_id`` (or is it)."""
+    return next(
+        s
+        for s in (state_id, *tree.ancestors(state_id))
+        if tree.nodes[s].parent == (parallel or None)
+    )

@@ -1,21 +1,20 @@
 """The chart's states as validation sees them, and the checks of their shape.
 
 Validation runs before a chart is compiled, on charts that may be malformed
-(an ``initial`` naming no child, a parallel state with one region), so it
-walks the parsed spec itself instead of the compiled `StateTree`: each state
-keeps the path of its YAML node, which gives every problem its line.
+(an ``initial`` naming no child, a parallel state with one region). It reads
+the states through the lenient `StateTree` the step uses, and keeps beside
+each one the path of its YAML node, which gives every problem its line.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
 
-from engine.charts.checks_common import ANY_STATE, Report
+from engine.charts.checks_common import Report
+from engine.charts.hierarchy import StateKind, StateTree, expand_sources
 from engine.charts.schema import IDENTIFIER, ChartSpec, StateSpec, TransitionSpec
 
-Kind = Literal["atomic", "compound", "parallel", "final"]
 _NAME = re.compile(IDENTIFIER)
 
 
@@ -26,66 +25,30 @@ class StateEntry:
     parent: str | None  # None: a top-level state
     path: tuple[str, ...]  # where it is in the YAML document
     spec: StateSpec
-
-    @property
-    def kind(self) -> Kind:
-        if self.spec.states:
-            return "parallel" if self.spec.parallel else "compound"
-        return "final" if self.spec.final else "atomic"
+    kind: StateKind
 
 
 class ChartStates:
-    """Every state of a chart at every level, by dotted id, in document order."""
+    """Every state of a chart at every level, by dotted id, in document order,
+    with its place in the chart file."""
 
     def __init__(self, spec: ChartSpec) -> None:
         self.spec = spec
+        self.tree = StateTree.from_spec(spec)
         self.entries: dict[str, StateEntry] = {}
-        self._children: dict[str | None, list[str]] = {None: []}
         self._add(spec.states, None, ("states",))
 
     def _add(self, states: dict[str, StateSpec], parent: str | None, path: tuple[str, ...]) -> None:
         for name, state in states.items():
             state_id = name if parent is None else f"{parent}.{name}"
             here = (*path, name)
-            self.entries[state_id] = StateEntry(state_id, name, parent, here, state)
-            self._children[parent].append(state_id)
-            self._children[state_id] = []
+            kind = self.tree.nodes[state_id].kind
+            self.entries[state_id] = StateEntry(state_id, name, parent, here, state, kind)
             self._add(state.states, state_id, (*here, "states"))
-
-    @property
-    def is_flat(self) -> bool:
-        return not self.spec.parallel and all(e.parent is None for e in self.entries.values())
-
-    def children(self, state_id: str | None) -> list[str]:
-        """The child ids of a state, or the top-level ids for None (the chart's top)."""
-        return self._children.get(state_id, [])
-
-    def is_parallel(self, state_id: str | None) -> bool:
-        if state_id is None:
-            return self.spec.parallel
-        return self.entries[state_id].kind == "parallel"
-
-    def initial_child(self, state_id: str | None) -> str | None:
-        initial = self.spec.initial if state_id is None else self.entries[state_id].spec.initial
-        if initial is None:
-            return None
-        return initial if state_id is None else f"{state_id}.{initial}"
-
-    def lineage(self, state_id: str) -> list[str | None]:
-        """The state itself, then its ancestors inner to outer, then None (the top)."""
-        chain: list[str | None] = []
-        current: str | None = state_id
-        while current is not None:
-            chain.append(current)
-            current = self.entries[current].parent
-        chain.append(None)
-        return chain
 
     def expand_sources(self, transition: TransitionSpec) -> list[str]:
         """A transition's source ids; '*' is every atomic state that is not final."""
-        if ANY_STATE in transition.source:
-            return [i for i, e in self.entries.items() if e.kind == "atomic"]
-        return list(transition.source)
+        return expand_sources(self.tree, transition)
 
     def unknown(self, what: str, state_id: str) -> str:
         """``unknown <what> 'failed' (did you mean 'sync.failed'?)``."""

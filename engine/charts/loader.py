@@ -32,7 +32,8 @@ from engine.charts.checks_refs import (
     check_upgrades,
 )
 from engine.charts.checks_states import ChartStates, check_structure
-from engine.charts.schema import ChartSpec, TransitionSpec
+from engine.charts.hierarchy import expand_sources
+from engine.charts.schema import ChartSpec
 from engine.rules import Rules
 
 __all__ = [
@@ -137,11 +138,6 @@ def _nearest_line(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> in
             return lines[loc]
         loc = loc[:-1]
     return lines.get(())
-
-
-def expand_sources(spec: ChartSpec, transition: TransitionSpec) -> list[str]:
-    """A transition's source ids; '*' is every atomic state that is not final."""
-    return ChartStates(spec).expand_sources(transition)
 
 
 def check_chart(chart: LoadedChart, rules: Rules) -> None:
