@@ -216,11 +216,11 @@ def check_upgrades(states: ChartStates, rules: Rules, report: Report) -> None:
             )
         for old, new in upgrade.states.items():
             if new not in states.entries:
-                message = states.unknown("state", new)
                 report(
                     (*path, "states", old),
                     place,
-                    f"{old!r} is renamed to an {message}, not a state of version {spec.version}",
+                    f"{old!r} is renamed to {new!r}, which is not a state of version "
+                    f"{spec.version}{states.hint(new)}",
                 )
         if upgrade.data is not None and registered is not None and upgrade.data not in registered:
             report(
