@@ -39,12 +39,15 @@ def reachable_states(states: ChartStates) -> set[str]:
     while queue:
         for target in edges.get(queue.popleft(), ()):
             # The target, its ancestors, and every other region of a parallel
-            # ancestor (entered at its initial states).
-            enter([target, *tree.ancestors(target)])
-            for ancestor in (*tree.ancestors(target), TOP):
+            # ancestor, at its initial states (as when that ancestor is entered
+            # from outside: counting it also when it was already active can
+            # only spare a state a report, never invent one).
+            lineage = (target, *tree.ancestors(target))
+            enter(list(lineage))
+            for ancestor in (*lineage[1:], TOP):
                 if tree.kind(ancestor) == "parallel":
                     for region in tree.children(ancestor):
-                        if region not in reached:
+                        if region not in lineage:
                             enter(tree.default_entry(region))
             enter(tree.default_entry(target))
     return reached

@@ -311,6 +311,35 @@ def test_eng1_entering_one_region_enters_the_others(tmp_path):
     assert problem.place == "state 'sync.both.left.a'"
 
 
+SPLIT = """
+name: split
+entity_kind: split
+initial: start
+states:
+  start: {label: Start}
+  both:
+    label: Both
+    parallel: true
+    states:
+      left: {label: Left, initial: l1, states: {l1: {label: L1}, l2: {label: L2}}}
+      right: {label: Right, initial: r1, states: {r1: {label: R1}, r2: {label: R2}}}
+events: [ship.hold, ship.release, ship.close]
+transitions:
+  - {event: ship.hold, source: start, target: both.left.l2}
+  - {event: ship.release, source: start, target: both.right.r2}
+  - {event: ship.close, source: both, target: start}
+"""
+
+
+def test_eng1_each_way_into_a_parallel_state_enters_the_other_regions(tmp_path):
+    """`left` is first entered at `l2`, yet entering `both` at `right.r2` enters
+    `left` at its initial `l1`: no state of this chart is unreachable."""
+    load_chart(write(tmp_path, SPLIT), rules)
+    text = SPLIT.replace("target: both.right.r2", "target: both.right.r1")
+    problem = one(tmp_path, text)
+    assert (problem.place, problem.line) == ("state 'both.right.r2'", line_of(text, "r2: {label"))
+
+
 # --- transitions --------------------------------------------------------------
 
 
