@@ -88,5 +88,14 @@ class LoadedChart:
     lines: dict[tuple[Any, ...], int]
 
 
+def nearest_line(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
+    """The line of ``loc`` in the YAML document, or of its nearest enclosing node."""
+    while loc:
+        if loc in lines:
+            return lines[loc]
+        loc = loc[:-1]
+    return lines.get(())
+
+
 # Records one problem: (path in the YAML document, place shown, message).
 Report = Callable[[tuple[Any, ...], str, str], None]

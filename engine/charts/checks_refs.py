@@ -4,9 +4,19 @@ of states' entry and exit, timers, refusals and version upgrades."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from engine.charts.checks_common import ANY_STATE, DONE_PREFIX, IN_STATE_GUARD, GuardRef, Report
+from engine.charts.checks_common import (
+    ANY_STATE,
+    DONE_PREFIX,
+    IN_STATE_GUARD,
+    ChartProblem,
+    GuardRef,
+    LoadedChart,
+    Report,
+    nearest_line,
+)
 from engine.charts.checks_states import ChartStates
 from engine.charts.rule_payloads import payload_mismatch
 from engine.charts.schema import ChartSpec, TransitionSpec, parse_duration
@@ -225,3 +235,25 @@ def check_upgrades(states: ChartStates, rules: Rules, report: Report) -> None:
                 place,
                 f"unknown upgrade {upgrade.data!r} (register it with Rules.upgrade)",
             )
+
+
+def check_upgrade_sources(chart: LoadedChart, older: Mapping[int, ChartSpec]) -> list[ChartProblem]:
+    """The old state ids an upgrade renames must be states of the version it
+    comes from, when that version is installed beside it (``older``, by
+    version): an id misspelt there would be kept as is and name no state."""
+    problems = []
+    for index, upgrade in enumerate(chart.spec.upgrades):
+        previous = older.get(upgrade.from_version)
+        if previous is None:
+            continue
+        old_states = ChartStates(previous)
+        for old in upgrade.states:
+            if old not in old_states.entries:
+                path = ("upgrades", index, "states", old)
+                message = (
+                    f"{old!r} is not a state of version {upgrade.from_version}"
+                    f"{old_states.hint(old)}"
+                )
+                line = nearest_line(chart.lines, path)
+                problems.append(ChartProblem(chart.file, line, f"upgrades[{index}]", message))
+    return problems

@@ -60,7 +60,7 @@ class ChartStates:
         id (``failed``: ``sync.failed``), else when one id is a near spelling."""
         matches = [i for i in self.entries if i.endswith("." + state_id)]
         if not matches:
-            matches = get_close_matches(state_id, list(self.entries), n=2, cutoff=0.8)
+            matches = get_close_matches(state_id, list(self.entries), n=2, cutoff=0.75)
         return f" (did you mean {matches[0]!r}?)" if len(matches) == 1 else ""
 
 

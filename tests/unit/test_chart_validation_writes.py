@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from engine import ChartLoadError, ChartProblem, Rules, StepContext, load_chart
+from engine.charts.checks_refs import check_upgrade_sources
 
 ORDER = """
 name: order
@@ -154,3 +155,30 @@ def test_eng1_an_upgrade_names_a_registered_data_migration(tmp_path):
     [problem] = problems(tmp_path, text)
     assert (problem.place, problem.line) == ("upgrades[0]", line_of(text, "data: split_synk"))
     assert problem.message == "unknown upgrade 'split_synk' (register it with Rules.upgrade)"
+
+
+VERSION_1 = """
+name: order
+entity_kind: order
+initial: open
+states:
+  open: {label: Open}
+  paid: {label: Paid}
+events: [order.paid]
+transitions:
+  - {event: order.paid, source: open, target: paid}
+"""
+
+
+def test_eng1_an_upgrade_renames_states_of_the_version_it_comes_from(tmp_path):
+    text = ORDER.replace(
+        "    data: split_sync",
+        "    data: split_sync\n    states: {open: lifecycle.open, payd: lifecycle.paid}",
+    )
+    (tmp_path / "v1").mkdir()
+    older = load_chart(write(tmp_path / "v1", VERSION_1), rules)
+    newer = load_chart(write(tmp_path, text), rules)
+    [problem] = check_upgrade_sources(newer, {1: older.spec})
+    assert (problem.place, problem.line) == ("upgrades[0]", line_of(text, "payd: lifecycle.paid"))
+    assert problem.message == "'payd' is not a state of version 1 (did you mean 'paid'?)"
+    assert check_upgrade_sources(newer, {}) == [], "a version no longer installed is not judged"
