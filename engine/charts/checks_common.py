@@ -74,13 +74,6 @@ class GuardRef:
         return text if self.argument is None else f"{text}={self.argument}"
 
 
-def guards_exclude(first: list[str], second: list[str]) -> bool:
-    """True when two transitions' guard lists can never both hold."""
-    mine = [GuardRef.parse(g) for g in first]
-    theirs = [GuardRef.parse(g) for g in second]
-    return any(a.excludes(b) for a in mine for b in theirs)
-
-
 @dataclass(frozen=True, slots=True)
 class LoadedChart:
     spec: ChartSpec

@@ -381,6 +381,22 @@ def test_eng1_a_parent_and_a_child_transition_are_no_conflict(tmp_path):
     load_chart(write(tmp_path, _move_tail_transition(text)), rules)
 
 
+def test_eng1_in_state_guards_exclude_only_states_never_active_together(tmp_path):
+    """`lifecycle.open` and `lifecycle.on_hold` are siblings: never both active.
+    `lifecycle.open` and `sync.idle` lie in two regions: both can be."""
+    exclusive = SHIPMENT + (
+        "  - event: ship.push\n    source: sync.idle\n    guards: [in_state=lifecycle.on_hold]\n"
+    )
+    exclusive = _move_tail_transition(
+        exclusive.replace('"!in_state=lifecycle.on_hold"', "in_state=lifecycle.open")
+    )
+    load_chart(write(tmp_path, exclusive), rules)
+    together = exclusive.replace("[in_state=lifecycle.on_hold]", "[in_state=sync.idle]")
+    problem = one(tmp_path, together)
+    assert problem.place == "transitions[3] and transitions[8] (event 'ship.push')"
+    assert problem.message.startswith("both can fire from state 'sync.idle'")
+
+
 def _move_tail_transition(text: str) -> str:
     """Put a transition appended at the end of the chart back under `transitions:`."""
     body, _, extra = text.rpartition("\n  - event:")
