@@ -143,7 +143,9 @@ def awkward_states(draw: st.DrawFn, depth: int) -> dict[str, Any]:
     parallel with one region, final with children, odd names."""
     state: dict[str, Any] = {"label": "L"}
     if depth and draw(st.booleans()):
-        names = draw(st.lists(st.sampled_from([*NAMES, "Bad-Name"]), max_size=3, unique=True))
+        names = draw(
+            st.lists(st.sampled_from([*NAMES, "Bad-Name", "sync.idle"]), max_size=3, unique=True)
+        )
         state["states"] = {name: draw(awkward_states(depth - 1)) for name in names}
     if draw(st.booleans()):
         state["parallel"] = True
