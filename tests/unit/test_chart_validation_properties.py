@@ -1,0 +1,224 @@
+"""ENG-1 over generated nested and parallel charts: a well-formed chart of any
+shape loads, and however many of its names are broken, each one is reported,
+once, on its own line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine import ChartLoadError, Rules, load_chart
+from engine.charts.hierarchy import TOP, StateTree
+from engine.charts.schema import ChartSpec
+
+MAX_EVENTS = 60
+rules = Rules()
+rules.register_events({f"gen.e{n}": None for n in range(MAX_EVENTS)})
+NAMES = ["a", "b", "c", "sync", "failed", "x_1", "idle"]
+
+
+@st.composite
+def state_trees(draw: st.DrawFn, depth: int, region: bool = False) -> dict[str, Any]:
+    """One state (dict as in a chart file) and its children, down to ``depth``."""
+    shape = draw(
+        st.sampled_from(["atomic", "compound", "parallel"]) if depth else st.just("atomic")
+    )
+    state: dict[str, Any] = {"label": "L"}
+    if shape == "atomic":
+        return state
+    names = draw(st.lists(st.sampled_from(NAMES), min_size=2, max_size=3, unique=True))
+    children = {name: draw(state_trees(depth - 1, region=shape == "parallel")) for name in names}
+    state["states"] = children
+    if shape == "parallel":
+        state["parallel"] = True
+    else:
+        state["initial"] = names[0]
+        # A final child, never the initial one: the entity still has somewhere to go.
+        for name in names[1:]:
+            if "states" not in children[name] and draw(st.booleans()):
+                children[name]["final"] = True
+    return state
+
+
+@st.composite
+def charts(draw: st.DrawFn) -> dict[str, Any]:
+    """A well-formed chart: every state entered by a '*' transition of its own event."""
+    top = draw(state_trees(3).filter(lambda s: "states" in s))
+    doc: dict[str, Any] = {"name": "gen", "entity_kind": "gen", "states": top["states"]}
+    if top.get("parallel"):
+        doc["parallel"] = True
+    else:
+        doc["initial"] = top["initial"]
+    spec_ids = list(StateTree.from_spec(_spec(doc)).nodes)[:MAX_EVENTS]
+    doc["events"] = [f"gen.e{n}" for n in range(len(spec_ids))]
+    doc["transitions"] = [
+        {"event": f"gen.e{n}", "source": "*", "target": state_id}
+        for n, state_id in enumerate(spec_ids)
+    ]
+    return doc
+
+
+def _spec(doc: dict[str, Any]) -> ChartSpec:
+    """The chart's states alone, for the tree its ids come from."""
+    return ChartSpec.model_validate({**doc, "events": [], "transitions": []})
+
+
+def write(folder: Path, doc: dict[str, Any]) -> tuple[Path, list[str]]:
+    text = yaml.safe_dump(doc, sort_keys=False)
+    path = folder / "gen.yaml"
+    path.write_text(text)
+    return path, text.splitlines()
+
+
+SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@SETTINGS
+@given(charts())
+def test_a_well_formed_chart_of_any_shape_loads(tmp_path, doc):
+    path, _ = write(tmp_path, doc)
+    load_chart(path, rules)
+
+
+@SETTINGS
+@given(charts(), st.data())
+def test_every_broken_target_is_reported_once_on_its_own_line(tmp_path, doc, data):
+    broken = data.draw(
+        st.sets(st.integers(0, len(doc["transitions"]) - 1), min_size=1), label="broken"
+    )
+    for index in broken:
+        doc["transitions"][index]["target"] = f"gone_{index}"
+    path, lines = write(tmp_path, doc)
+    try:
+        load_chart(path, rules)
+    except ChartLoadError as err:
+        found = err.problems
+    else:
+        raise AssertionError("a chart with unknown targets loaded")
+    assert sorted(p.place for p in found) == sorted(
+        f"transitions[{i}] (event 'gen.e{i}')" for i in broken
+    )
+    for problem in found:
+        index = int(problem.place.split("[")[1].split("]")[0])
+        assert f"unknown target state 'gone_{index}'" in problem.message
+        assert problem.line is not None and f"target: gone_{index}" in lines[problem.line - 1]
+
+
+@SETTINGS
+@given(charts())
+def test_without_transitions_exactly_the_states_outside_the_initial_configuration_are_reported(
+    tmp_path, doc
+):
+    """Each state no initial or region entry reaches is reported, once, at its
+    outermost unreachable level."""
+    doc["transitions"], doc["events"] = [], ["gen.e0"]
+    tree = StateTree.from_spec(_spec(doc))
+    entered = set(tree.default_entry(TOP))
+    expected = {
+        f"state {node.id!r}"
+        for node in tree.nodes.values()
+        if node.id not in entered and (node.parent is None or node.parent in entered)
+    }
+    path, lines = write(tmp_path, doc)
+    try:
+        load_chart(path, rules)
+        found = []
+    except ChartLoadError as err:
+        found = err.problems
+    assert sorted(p.place for p in found) == sorted(expected)
+    for problem in found:
+        name = problem.place.split("'")[1].rsplit(".", 1)[-1]
+        assert problem.line is not None and lines[problem.line - 1].strip().startswith(name + ":")
+
+
+@st.composite
+def awkward_states(draw: st.DrawFn, depth: int) -> dict[str, Any]:
+    """A state that may break any rule of shape: wrong or missing initial,
+    parallel with one region, final with children, odd names."""
+    state: dict[str, Any] = {"label": "L"}
+    if depth and draw(st.booleans()):
+        names = draw(
+            st.lists(st.sampled_from([*NAMES, "Bad-Name", "sync.idle"]), max_size=3, unique=True)
+        )
+        state["states"] = {name: draw(awkward_states(depth - 1)) for name in names}
+    if draw(st.booleans()):
+        state["parallel"] = True
+    if draw(st.booleans()):
+        state["initial"] = draw(st.sampled_from([*NAMES, "nowhere"]))
+    if draw(st.integers(0, 3)) == 0:
+        state["final"] = True
+    return state
+
+
+@st.composite
+def awkward_charts(draw: st.DrawFn) -> dict[str, Any]:
+    """Any chart the schema accepts, whose names may mean nothing."""
+    top = draw(awkward_states(3))
+    doc: dict[str, Any] = {"name": "gen", "entity_kind": "gen", "states": top.get("states", {})}
+    doc.update({key: top[key] for key in ("parallel", "initial") if key in top})
+    ids = ["*", *StateTree.from_spec(_spec(doc)).nodes, "gone", "failed", "sync.idle"]
+    some_id = st.sampled_from(ids)
+    events = [f"gen.e{n}" for n in range(3)]
+    doc["events"] = draw(st.lists(st.sampled_from([*events, "done.state.a"]), max_size=3))
+    transition = st.fixed_dictionaries(
+        {
+            "event": st.sampled_from([*events, *(f"done.state.{i}" for i in ids)]),
+            "source": st.lists(some_id, min_size=1, max_size=2),
+        },
+        optional={
+            "target": some_id.filter(lambda i: i != "*"),
+            "history": st.sampled_from(["shallow", "deep"]),
+            "guards": st.lists(st.sampled_from([f"in_state={i}" for i in ids]), max_size=2),
+        },
+    )
+    doc["transitions"] = draw(st.lists(transition, max_size=6))
+    timer = st.fixed_dictionaries(
+        {"name": st.just("t"), "state": some_id, "event": st.just("gen.e0"), "after": st.just(5)}
+    )
+    doc["timers"] = draw(st.lists(timer, max_size=1))
+    return doc
+
+
+@st.composite
+def well_formed_charts_with_any_transitions(draw: st.DrawFn) -> dict[str, Any]:
+    """A well-formed tree whose transitions name only its own states, in any
+    way: conflicts, histories, done events and in_state guards, so the checks
+    of how a chart runs see every shape too."""
+    doc = draw(charts())
+    tree = StateTree.from_spec(_spec(doc))
+    known = st.sampled_from(list(tree.nodes))
+    parents = [node.id for node in tree.nodes.values() if node.children]
+    transition = st.fixed_dictionaries(
+        {
+            "event": st.sampled_from(["gen.e0", "gen.e1", *(f"done.state.{p}" for p in parents)]),
+            "source": st.lists(st.one_of(known, st.just("*")), min_size=1, max_size=2),
+        },
+        optional={
+            "target": st.sampled_from(parents) if parents else known,
+            "history": st.sampled_from(["shallow", "deep"]),
+            "guards": st.lists(known.map(lambda i: f"in_state={i}"), max_size=2),
+        },
+    )
+    doc["transitions"] = draw(st.lists(transition, max_size=8)) + doc["transitions"][:2]
+    return doc
+
+
+@SETTINGS
+@given(st.one_of(awkward_charts(), well_formed_charts_with_any_transitions()))
+def test_any_chart_loads_or_lists_its_problems_each_with_a_place(tmp_path, doc):
+    """However a chart is broken, validation reports (never crashes), and every
+    problem past the file's own shape names its line."""
+    path, lines = write(tmp_path, doc)
+    try:
+        load_chart(path, rules)
+    except ChartLoadError as err:
+        assert err.problems
+        for problem in err.problems:
+            assert problem.file == str(path) and problem.place and problem.message
+            assert problem.line is not None and 1 <= problem.line <= len(lines)
