@@ -138,20 +138,48 @@ def _transition(draw: st.DrawFn, index: int, tree: Tree, full: bool) -> dict[str
         event = f"done.state.{source}"
     else:
         source = draw(st.sampled_from(sources))
-        event = draw(st.sampled_from(EVENTS))
+        event = draw(st.sampled_from(EVENTS[:2] * 2 + EVENTS[2:]))
     doc: dict[str, Any] = {"event": event, "source": source, "actions": [f"note=t{index}"]}
     if draw(st.integers(0, 4)) > 0:
-        target = draw(st.sampled_from(states))
+        finals = [s for s in states if tree.nodes[s].final]
+        target = draw(st.sampled_from(states + finals * 2))
         doc["target"] = target
         if full and tree.nodes[target].kind == "compound" and draw(st.booleans()):
             doc["history"] = draw(st.sampled_from(["shallow", "deep"]))
     if not done:
-        guard = draw(st.sampled_from(["", "", "flag=a", "!flag=a", "flag=b", "in_state"]))
+        guard = draw(st.sampled_from(["", "", "", "flag=a", "!flag=a", "flag=b", "in_state"]))
         if guard == "in_state":
             guard = f"in_state={draw(st.sampled_from(states))}"
         doc["guards"] = [guard] if guard else []
         if draw(st.booleans()):
             doc["actions"].append(f"bump={draw(st.sampled_from(FLAGS))}")
+    return doc
+
+
+def _partner(
+    draw: st.DrawFn, index: int, tree: Tree, first: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Sometimes, a transition on the same event in another region of a
+    parallel state holding the first one's source: both may fire at once."""
+    parallels = [p for p in tree.ancestors(first["source"]) if tree.nodes[p].kind == "parallel"]
+    if not parallels or first["event"].startswith("done.") or draw(st.integers(0, 2)) > 0:
+        return None
+    parallel = draw(st.sampled_from(parallels))
+    regions = [
+        r for r in tree.nodes[parallel].children if not tree.is_descendant(first["source"], r)
+    ]
+    region = draw(st.sampled_from(regions))
+    inside = [s for s in tree.nodes if tree.is_descendant(s, region)]
+    doc: dict[str, Any] = {
+        "event": first["event"],
+        "source": draw(st.sampled_from([s for s in inside if not tree.nodes[s].final])),
+        "actions": [f"note=t{index}"],
+    }
+    target = draw(st.sampled_from([None, *inside]))
+    if target is not None:
+        doc["target"] = target
+    if draw(st.booleans()):
+        doc["actions"].append(f"bump={draw(st.sampled_from(FLAGS))}")
     return doc
 
 
@@ -174,7 +202,12 @@ def charts(draw: st.DrawFn, full: bool = True) -> dict[str, Any]:
             st.sampled_from([n for n, s in doc["states"].items() if not s.get("final")])
         )
     tree = Tree(ChartSpec.model_validate({**doc, "events": [], "transitions": []}))
-    doc["transitions"] = [_transition(draw, i, tree, full) for i in range(draw(st.integers(1, 8)))]
+    doc["transitions"] = []
+    for _ in range(draw(st.integers(2, 10))):
+        doc["transitions"].append(_transition(draw, len(doc["transitions"]), tree, full))
+        partner = _partner(draw, len(doc["transitions"]), tree, doc["transitions"][-1])
+        if partner is not None:
+            doc["transitions"].append(partner)
     if not full:
         from tests.property.hierarchy_hsm import make_expressible
 
@@ -188,5 +221,6 @@ def charts(draw: st.DrawFn, full: bool = True) -> dict[str, Any]:
 @st.composite
 def charts_and_events(draw: st.DrawFn, full: bool = True) -> tuple[dict[str, Any], list[str]]:
     doc = draw(charts(full))
-    events = draw(st.lists(st.sampled_from(doc["events"]), min_size=1, max_size=8))
+    used = sorted({t["event"] for t in doc["transitions"] if not t["event"].startswith("done.")})
+    events = draw(st.lists(st.sampled_from(used or doc["events"]), min_size=1, max_size=10))
     return doc, events

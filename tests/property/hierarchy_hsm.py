@@ -26,7 +26,7 @@ what both express the same way (`make_expressible`); the interpreter
   therefore records what the HSM did (transitions fired, states exited and
   entered) and lays it out in the documented order: exits innermost first
   (equal depth: reverse document order), then the transitions' actions in
-  document order of their regions, then entries outermost first. Guards read
+  document order (their order in the chart), then entries outermost first. Guards read
   the data and configuration the step started from, as documented.
 """
 
@@ -217,10 +217,7 @@ class HsmOracle:
         if not any(kind == "fired" for kind, _ in self.log):
             return "ignored", before, data, [], []
         self.started = True
-        fired = sorted(
-            (i for kind, i in self.log if kind == "fired"),
-            key=lambda i: self.tree.nodes[self.doc["transitions"][i]["source"]].order,
-        )
+        fired = sorted(i for kind, i in self.log if kind == "fired")
         exits = [s for kind, s in self.log if kind == "out"]
         entries = [s for kind, s in self.log if kind == "in"]
         trace += [f"out:{s}" for s in sorted(exits, key=self.tree.exit_key)]

@@ -242,7 +242,9 @@ class _Run:
             for action in self.tree.nodes[state].exit:
                 self.run_action(action)
             self.active.discard(state)
-        for t in chosen:
+        # The transitions' own actions run in document order (their order in
+        # the chart), which need not be the order their atomic states chose them.
+        for t in sorted(chosen, key=lambda t: t.index):
             before = dict(self.data)
             for action in t.actions:
                 self.run_action(action)

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
+from engine.charts.hierarchy import inner_first
 from engine.charts.schema import ChartSpec
 from engine.step import new_entity, step
 from tests.property.hierarchy_charts import (
@@ -131,3 +132,56 @@ def _as_hsm_sees(run: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 def test_the_two_oracles_agree_where_the_hierarchical_machine_applies(drawn):
     doc, events = drawn
     assert _as_hsm_sees(interpreter_run(doc, events)) == hsm_run(doc, events)
+
+
+def outer_first(tree: Any, atomic_id: str) -> tuple[str, ...]:
+    """A deliberately wrong priority rule: a parent's transitions before its child's."""
+    return tuple(reversed(inner_first(tree, atomic_id)))
+
+
+def check_against_interpreter(drawn: tuple[dict[str, Any], list[str]], **options: Any) -> None:
+    doc, events = drawn
+    assert candidate_run(doc, events, **options) == interpreter_run(doc, events)
+
+
+def check_against_hsm(drawn: tuple[dict[str, Any], list[str]], **options: Any) -> None:
+    doc, events = drawn
+    assert _as_hsm_sees(candidate_run(doc, events, **options)) == hsm_run(doc, events)
+
+
+@SETTINGS
+@given(charts_and_events(full=True))
+def test_the_step_does_what_the_interpreter_does(drawn):
+    """Every generated chart (history, final states, done events included):
+    per event the outcome, configuration, data, history, action order,
+    transitions fired and states entered."""
+    check_against_interpreter(drawn)
+
+
+@SETTINGS
+@given(charts_and_events(full=False))
+def test_the_step_does_what_the_hierarchical_machine_does(drawn):
+    """Charts the HierarchicalMachine expresses like the documented semantics:
+    configuration, data, transitions fired, states exited and entered."""
+    check_against_hsm(drawn)
+
+
+def test_a_candidate_trying_outer_states_first_is_caught():
+    """The differential properties fail for a step that tries a parent's
+    transitions before its child's (the candidate built with a wrong
+    `search_order`)."""
+
+    @SETTINGS
+    @given(charts_and_events(full=True))
+    def against_interpreter(drawn):
+        check_against_interpreter(drawn, search_order=outer_first)
+
+    @SETTINGS
+    @given(charts_and_events(full=False))
+    def against_hsm(drawn):
+        check_against_hsm(drawn, search_order=outer_first)
+
+    with pytest.raises(AssertionError):
+        against_interpreter()
+    with pytest.raises(AssertionError):
+        against_hsm()
