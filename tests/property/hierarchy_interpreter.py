@@ -283,13 +283,16 @@ class _Run:
         else:
             entering |= self.it._default_entry(target)
         for ancestor in self.tree.ancestors(target):
-            if ancestor == domain:
-                break
-            entering.add(ancestor)
+            if ancestor != domain:
+                entering.add(ancestor)
             if self.tree.nodes[ancestor].kind == "parallel":
+                # Every region of a parallel state entered (or, for a parallel
+                # top that was the domain, left entirely) is entered.
                 for region in self.tree.nodes[ancestor].children:
                     if not any(s == region or self.tree.is_descendant(s, region) for s in entering):
                         entering |= self.it._default_entry(region)
+            if ancestor == domain:
+                break
 
     def enter(self, ordered: list[str], through_history: set[str]) -> None:
         for state in ordered:

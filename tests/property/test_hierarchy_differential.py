@@ -158,6 +158,31 @@ def test_the_step_does_what_the_interpreter_does(drawn):
     check_against_interpreter(drawn)
 
 
+def _region(name: str, *children: str) -> dict[str, Any]:
+    return {
+        "label": name,
+        "initial": children[0],
+        "states": {child: {"label": child} for child in children},
+    }
+
+
+def test_leaving_every_region_of_a_parallel_top_re_enters_them_all():
+    """In a parallel chart, ``r0 -> r0.s1`` exits and re-enters ``r0``; its
+    domain is the chart's top, so every region is exited, and every region
+    is entered again: the top's regions are always active. (The interpreter
+    once missed this; the property found it against the step.)"""
+    doc = {
+        "name": "generated",
+        "entity_kind": "gen",
+        "parallel": True,
+        "states": {"r0": _region("r0", "s1"), "r2": _region("r2", "s3")},
+        "events": ["e1"],
+        "transitions": [{"event": "e1", "source": "r0", "target": "r0.s1"}],
+    }
+    assert interpreter_run(doc, ["e1"])[0][1] == "r0.s1,r2.s3"
+    assert candidate_run(doc, ["e1"])[0][1] == "r0.s1,r2.s3"
+
+
 @SETTINGS
 @given(charts_and_events(full=False))
 def test_the_step_does_what_the_hierarchical_machine_does(drawn):
@@ -171,12 +196,15 @@ def test_a_candidate_trying_outer_states_first_is_caught():
     transitions before its child's (the candidate built with a wrong
     `search_order`)."""
 
-    @SETTINGS
+    # One failure is enough (several distinct ones would come as a group).
+    wrong = settings(SETTINGS, report_multiple_bugs=False, database=None)
+
+    @wrong
     @given(charts_and_events(full=True))
     def against_interpreter(drawn):
         check_against_interpreter(drawn, search_order=outer_first)
 
-    @SETTINGS
+    @wrong
     @given(charts_and_events(full=False))
     def against_hsm(drawn):
         check_against_hsm(drawn, search_order=outer_first)
