@@ -29,12 +29,14 @@ from engine.rules import Rules, StepContext
 from tests.property.hierarchy_tree import TOP, Tree
 
 EVENTS = ("e1", "e2", "e3")
+# Events of the planted patterns (`_plant`): enter, leave, come back, go deep, finish.
+PLANTED = ("h0", "h1", "h2", "h3", "d1")
 UNIQUE_EVENTS = tuple(f"x{n}" for n in range(12))
 FLAGS = ("a", "b")
 MAX_STATES = 10
 
 RULES = Rules()
-for _event in EVENTS + UNIQUE_EVENTS:
+for _event in EVENTS + PLANTED + UNIQUE_EVENTS:
     RULES.event(_event)
 
 
@@ -95,9 +97,18 @@ def _state(
         doc["states"] = {}
         for _ in range(regions):
             name = f"r{next(names)}"
-            doc["states"][name] = _state(
-                draw, f"{node_id}.{name}", depth + 1, names, budget, full, "compound"
-            )
+            region_id = f"{node_id}.{name}"
+            region = _state(draw, region_id, depth + 1, names, budget, full, "compound")
+            if full and draw(st.integers(0, 3)) > 0:
+                # A region that can finish, so that the parallel state's done event can happen.
+                final = f"f{next(names)}"
+                region["states"][final] = {
+                    "label": final,
+                    "final": True,
+                    "entry": [f"note=in:{region_id}.{final}"],
+                    "exit": [f"note=out:{region_id}.{final}"],
+                }
+            doc["states"][name] = region
         return doc
     doc["states"] = _children(draw, node_id, depth, names, budget, full)
     non_final = [n for n, child in doc["states"].items() if not child.get("final")]
@@ -183,6 +194,54 @@ def _partner(
     return doc
 
 
+def _plant(draw: st.DrawFn, index: int, tree: Tree) -> list[dict[str, Any]]:
+    """Transitions that make the rarer features happen often enough to be
+    checked: a compound state left deep inside and entered again through
+    history; every region of a parallel state brought to a final state."""
+    planted: list[dict[str, Any]] = []
+
+    def add(event: str, source: str, target: str, **extra: Any) -> None:
+        actions = [f"note=t{index + len(planted)}"]
+        planted.append({"event": event, "source": source, "target": target, "actions": actions})
+        planted[-1].update(extra)
+
+    deep = [
+        s
+        for s, node in tree.nodes.items()
+        if s != TOP
+        and node.kind == "compound"
+        and any(tree.nodes[c].kind != "atomic" for c in node.children)
+    ]
+    if deep and draw(st.integers(0, 3)) > 0:
+        home = draw(st.sampled_from(deep))
+        # Somewhere two levels down (where deep and shallow history differ).
+        inside = [
+            a
+            for a in tree.atomic_under(home)
+            if not tree.nodes[a].final and tree.nodes[a].depth > tree.nodes[home].depth + 1
+        ]
+        outside = [
+            s for s in tree.nodes if s != TOP and s != home and not tree.is_descendant(s, home)
+        ]
+        outside = [s for s in outside if not tree.is_descendant(home, s)]
+        if outside:
+            away = draw(st.sampled_from(outside))
+            add("h0", "*", home)
+            add("h3", home, draw(st.sampled_from(inside)))
+            add("h1", home, away)
+            add("h2", away, home, history=draw(st.sampled_from(["shallow", "deep"])))
+    parallels = [s for s, node in tree.nodes.items() if s != TOP and node.kind == "parallel"]
+    if parallels and draw(st.booleans()):
+        parallel = draw(st.sampled_from(parallels))
+        for region in tree.nodes[parallel].children:
+            finals = [c for c in tree.nodes[region].children if tree.nodes[c].final]
+            if finals:
+                add("d1", region, finals[0])
+        others = [s for s in tree.nodes if s != TOP and not tree.is_descendant(s, parallel)]
+        add(f"done.state.{parallel}", parallel, draw(st.sampled_from(others)))
+    return planted
+
+
 @st.composite
 def charts(draw: st.DrawFn, full: bool = True) -> dict[str, Any]:
     """A chart document (what a chart file holds, as a dict)."""
@@ -208,7 +267,9 @@ def charts(draw: st.DrawFn, full: bool = True) -> dict[str, Any]:
         partner = _partner(draw, len(doc["transitions"]), tree, doc["transitions"][-1])
         if partner is not None:
             doc["transitions"].append(partner)
-    if not full:
+    if full:
+        doc["transitions"] += _plant(draw, len(doc["transitions"]), tree)
+    else:
         from tests.property.hierarchy_hsm import make_expressible
 
         doc["transitions"] = make_expressible(tree, doc["transitions"])
@@ -223,4 +284,11 @@ def charts_and_events(draw: st.DrawFn, full: bool = True) -> tuple[dict[str, Any
     doc = draw(charts(full))
     used = sorted({t["event"] for t in doc["transitions"] if not t["event"].startswith("done.")})
     events = draw(st.lists(st.sampled_from(used or doc["events"]), min_size=1, max_size=10))
+    if "h2" in used and draw(st.booleans()):
+        # The history pattern in order (enter, go deep, leave, come back),
+        # other events between.
+        pattern = ("h0", "h3", "h1", "h2")
+        places = sorted(draw(st.lists(st.integers(0, len(events)), min_size=4, max_size=4)))
+        for offset, (event, place) in enumerate(zip(pattern, places, strict=True)):
+            events.insert(place + offset, event)
     return doc, events

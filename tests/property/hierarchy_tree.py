@@ -97,6 +97,10 @@ class Tree:
         """True when ``node_id`` is a proper descendant of ``of``."""
         return of in self.ancestors(node_id)
 
+    def atomic_under(self, node_id: str) -> list[str]:
+        """The atomic states strictly inside ``node_id``, in document order."""
+        return [a for a in self.atomic_ids() if self.is_descendant(a, node_id)]
+
     def atomic_ids(self) -> list[str]:
         return [n.id for n in self.nodes.values() if n.kind == "atomic" and n.id != TOP]
 

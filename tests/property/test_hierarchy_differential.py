@@ -34,7 +34,7 @@ from tests.property.hierarchy_hsm import HsmOracle
 from tests.property.hierarchy_interpreter import Interpreter
 from tests.property.hierarchy_tree import Tree
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 def interpreter_run(doc: dict[str, Any], events: list[str]) -> list[tuple[Any, ...]]:
