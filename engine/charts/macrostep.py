@@ -11,7 +11,6 @@ each microstep exits and enters.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -19,13 +18,86 @@ from engine.charts.microstep import MicroPlan, Move
 from engine.charts.plans import (
     MAX_INTERNAL_MICROSTEPS,
     Action,
+    Chains,
     HierarchicalPlans,
     Progress,
+    QuickPlan,
     StepError,
 )
 from engine.rules import StepContext
+from engine.step_data import json_copy
 
 CopyData = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def run_macrostep(
+    plans: HierarchicalPlans,
+    ctx: StepContext,
+    event_type: str,
+    state: str,
+    history: dict[str, list[str]] | None,
+    copy_data: CopyData | None,
+    enter_initial: bool,
+) -> Progress | QuickPlan:
+    """The step of one event; the common case (one transition whose microstep
+    is cached as a `QuickPlan`) without building a `Macrostep`: that plan is
+    then the answer (it keeps the history as it was)."""
+    if enter_initial:
+        return Macrostep(plans, ctx, state, history, copy_data).run(event_type, True)
+    chains = plans.chains(event_type, state)
+    if not chains:
+        return Progress(state, history)
+    candidates = select(ctx, chains)
+    if not candidates:
+        return Progress(state, history, tried=True)
+    quick = plans.quick.get(plans.plan_key(state, candidates, history))
+    if quick is None:
+        macrostep = Macrostep(plans, ctx, state, history, copy_data)
+        return macrostep.run(event_type, False, candidates)
+    ctx.target = quick.target
+    if quick.actions:
+        if copy_data is not None:
+            ctx.data = copy_data(ctx.data)
+        if quick.compare:
+            for action in quick.exits:
+                action(ctx)
+            run_compared(plans, ctx, quick.plan.moves)
+            for action in quick.entries:
+                action(ctx)
+        else:
+            for action in quick.actions:
+                action(ctx)
+    if quick.done:
+        # The data is copied already if the quick plan had actions to run.
+        copy_later = None if quick.actions else copy_data
+        return Macrostep(plans, ctx, state, history, copy_later).resume(quick)
+    return quick
+
+
+def select(ctx: StepContext, chains: Chains) -> tuple[Move, ...]:
+    """The event's transitions: per active atomic state (in document order)
+    the first in its chain whose guards hold, each transition once."""
+    if len(chains) == 1:
+        for transition, move in chains[0]:
+            for guard in transition.guards:
+                if not guard(ctx):
+                    break
+            else:
+                return (move,)
+        return ()
+    verdicts: dict[int, bool] = {}
+    chosen: list[Move] = []
+    for chain in chains:
+        for transition, move in chain:
+            holds = verdicts.get(transition.index)
+            if holds is None:
+                holds = all(guard(ctx) for guard in transition.guards)
+                verdicts[transition.index] = holds
+            if holds:
+                if all(m.index != move.index for m in chosen):
+                    chosen.append(move)
+                break
+    return tuple(chosen)
 
 
 class Macrostep:
@@ -49,14 +121,17 @@ class Macrostep:
         self.applied: list[MicroPlan] = []
         self.queue: list[str] = []
 
-    def run(self, event_type: str, enter_initial: bool) -> Progress:
+    def run(
+        self, event_type: str, enter_initial: bool, chosen: tuple[Move, ...] | None = None
+    ) -> Progress:
+        """``chosen``: the event's transitions when the caller selected them already."""
         progress = self.progress
         start = progress.state
         if enter_initial:
             self.ctx.target = start
             self._apply(self.plans.initial_plan)
             self._settle()  # SCXML: the initial entry's done events before the event
-        candidates = self._select(event_type, external=True)
+        candidates = chosen if chosen is not None else self._select(event_type)
         if candidates:
             self._apply(self.plans.microplan(progress.state, candidates, progress.history))
             self._settle()
@@ -66,35 +141,34 @@ class Macrostep:
             )
         return progress
 
-    def _select(self, event_type: str, external: bool = False) -> tuple[Move, ...]:
-        """The event's transitions, one per active atomic state whose chain has
-        one whose guards hold, in document order of those states, each once."""
+    def resume(self, quick: QuickPlan) -> Progress:
+        """After a quick plan has run (its actions included): its done events."""
+        progress = self.progress
+        start = progress.state
+        progress.state = quick.state
+        progress.history = quick.history_after(progress.history)
+        progress.fired = quick.fired
+        progress.entered = quick.entered
+        self.applied.append(quick.plan)
+        self.queue.extend(quick.done)
+        self._settle()
+        progress.timers = self.plans.timer_plan(start, progress.state, self._reentered())
+        return progress
+
+    def _select(self, event_type: str, external: bool = True) -> tuple[Move, ...]:
         chains = self.plans.chains(event_type, self.progress.state)
         if not chains:
             return ()
         if external:
             self.progress.tried = True
-        ctx = self.ctx
-        verdicts: dict[int, bool] = {}
-        chosen: list[Move] = []
-        for chain in chains:
-            for transition, move in chain:
-                holds = verdicts.get(transition.index)
-                if holds is None:
-                    holds = all(guard(ctx) for guard in transition.guards)
-                    verdicts[transition.index] = holds
-                if holds:
-                    if all(m.index != move.index for m in chosen):
-                        chosen.append(move)
-                    break
-        return tuple(chosen)
+        return select(self.ctx, chains)
 
     def _settle(self) -> None:
         """Process the raised done events, each as its own microstep."""
         microsteps = 0
         while self.queue:
             event = self.queue.pop(0)
-            candidates = self._select(event)
+            candidates = self._select(event, external=False)
             if not candidates:
                 continue
             microsteps += 1
@@ -127,9 +201,10 @@ class Macrostep:
         for state in plan.enters:
             self._run(plans.entry.get(state, ()))
         progress.state = plan.state
-        progress.fired.extend(move.index for move in plan.moves)
-        progress.entered.extend(plan.entered)
-        self.queue.extend(plan.done)
+        progress.fired += tuple(move.index for move in plan.moves)
+        progress.entered += plan.entered
+        handled = self.plans.handled
+        self.queue.extend(event for event in plan.done if event in handled)
         self.applied.append(plan)
 
     def _run(self, actions: tuple[Action, ...]) -> None:
@@ -148,26 +223,16 @@ class Macrostep:
         self.copied = True
 
     def _run_parallel_moves(self, moves: tuple[Move, ...]) -> None:
-        """Transitions of several regions on one event: each one's actions, then
-        the check that no two regions wrote the same top-level data key."""
+        """Transitions of several regions on one event, in document order."""
         plans, ctx = self.plans, self.ctx
-        written: list[tuple[Move, set[str]]] = []
-        for move in moves:
-            transition = plans.transitions[move.index]
-            ctx.target = move.target or move.source
+        if sum(bool(plans.transitions[m.index].actions) for m in moves) > 1:
             if not self.copied:
                 self._copy()
-            before = copy.deepcopy(ctx.data)
-            self._run(transition.actions)
-            keys = _changed_keys(before, ctx.data)
-            for other, other_keys in written:
-                shared = keys & other_keys
-                if shared and plans.tree.in_different_regions(other.source, move.source):
-                    raise StepError(
-                        f"{plans.transitions[other.index].label} and {transition.label} run in "
-                        f"parallel regions and both write data key {min(shared)!r}"
-                    )
-            written.append((move, keys))
+            run_compared(plans, ctx, moves)
+            return
+        for move in moves:
+            ctx.target = move.target or move.source
+            self._run(plans.transitions[move.index].actions)
 
     def _reentered(self) -> frozenset[str]:
         if len(self.applied) == 1:
@@ -178,6 +243,27 @@ class Macrostep:
             exited.update(plan.exits)
             reentered.update(state for state in plan.enters if state in exited)
         return frozenset(reentered)
+
+
+def run_compared(plans: HierarchicalPlans, ctx: StepContext, moves: tuple[Move, ...]) -> None:
+    """Each move's actions (on data already copied), and the check that no two
+    transitions of different regions wrote the same top-level data key."""
+    written: list[tuple[Move, set[str]]] = []
+    for move in moves:
+        transition = plans.transitions[move.index]
+        ctx.target = move.target or move.source
+        before = json_copy(ctx.data)
+        for action in transition.actions:
+            action(ctx)
+        keys = _changed_keys(before, ctx.data)
+        for other, other_keys in written:
+            shared = keys & other_keys
+            if shared and plans.tree.in_different_regions(other.source, move.source):
+                raise StepError(
+                    f"{plans.transitions[other.index].label} and {transition.label} run in "
+                    f"parallel regions and both write data key {min(shared)!r}"
+                )
+        written.append((move, keys))
 
 
 def _changed_keys(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
