@@ -59,6 +59,12 @@ def trace_of(commands: list[Any]) -> list[str]:
     return [c.payload["what"] for c in commands if c.type == "note"]
 
 
+def timers_of(requests: list[Any]) -> list[tuple[str, float | None, str]]:
+    """Timer requests, in a fixed order: (name, due, event), '' for a cancel's event."""
+    found = [(r.name, r.due_at, r.event_type if r.due_at is not None else "") for r in requests]
+    return sorted(found, key=str)
+
+
 def compile_chart(doc: dict[str, Any], rules: Rules = RULES, **options: Any) -> CompiledChart:
     """The candidate: core's compiled chart, built without the loader's checks."""
     return CompiledChart(
@@ -269,6 +275,18 @@ def charts(draw: st.DrawFn, full: bool = True) -> dict[str, Any]:
             doc["transitions"].append(partner)
     if full:
         doc["transitions"] += _plant(draw, len(doc["transitions"]), tree)
+        states = [s for s in tree.nodes if s != TOP]
+        doc["timers"] = [
+            {
+                "name": f"k{n}",
+                "state": draw(
+                    st.lists(st.sampled_from(states), min_size=1, max_size=2, unique=True)
+                ),
+                "event": draw(st.sampled_from(EVENTS)),
+                "after": draw(st.integers(1, 50)),
+            }
+            for n in range(draw(st.integers(0, 2)))
+        ]
     else:
         from tests.property.hierarchy_hsm import make_expressible
 

@@ -44,6 +44,7 @@ class Result:
     trace: list[str] = field(default_factory=list)
     fired: list[int] = field(default_factory=list)
     entered: list[str] = field(default_factory=list)
+    timers: list[tuple[str, float | None, str]] = field(default_factory=list)
 
 
 class StepError(Exception):
@@ -95,8 +96,11 @@ class Interpreter:
         history: dict[str, list[str]] | None,
         event: str,
         is_new: bool,
+        now: float = 0.0,
     ) -> Result:
         run = _Run(self, configuration, data, history or {})
+        if is_new:
+            run.start_active_timers = set()
         try:
             if is_new:
                 run.enter(sorted(self._default_entry(TOP) - {TOP}, key=self.tree.entry_key), set())
@@ -121,6 +125,7 @@ class Interpreter:
             run.trace,
             [t.index for t in run.fired],
             run.entered,
+            run.timer_changes(now),
         )
 
     # -- the pieces -------------------------------------------------------
@@ -173,6 +178,25 @@ class _Run:
         self.entered: list[str] = []
         self.queue: list[str] = []
         self.writes: list[tuple[Transition, set[str]]] = []
+        self.exited: set[str] = set()
+        self.entered_states: set[str] = set()
+        self.start_active_timers = self._active_timers(self.start_active)
+
+    def _active_timers(self, active: set[str]) -> set[str]:
+        return {t.name for t in self.it.spec.timers if any(s in active for s in t.state)}
+
+    def timer_changes(self, now: float) -> list[tuple[str, float | None, str]]:
+        """Timers that stop being active are cancelled; those that become active,
+        or one of whose states was exited and entered again, are armed."""
+        after = self._active_timers(self.active)
+        changes: list[tuple[str, float | None, str]] = []
+        for timer in self.it.spec.timers:
+            reentered = any(s in self.exited and s in self.entered_states for s in timer.state)
+            if timer.name in self.start_active_timers and timer.name not in after:
+                changes.append((timer.name, None, ""))
+            elif timer.name in after and (timer.name not in self.start_active_timers or reentered):
+                changes.append((timer.name, now + float(timer.after or 0), timer.event))
+        return sorted(changes, key=str)
 
     def guard_holds(self, guard: str) -> bool:
         negated = guard.startswith("!")
@@ -242,8 +266,11 @@ class _Run:
             for action in self.tree.nodes[state].exit:
                 self.run_action(action)
             self.active.discard(state)
+            self.exited.add(state)
         # The transitions' own actions run in document order (their order in
         # the chart), which need not be the order their atomic states chose them.
+        self.check_region_writes()  # the previous microstep's
+        self.writes = []
         for t in sorted(chosen, key=lambda t: t.index):
             before = dict(self.data)
             for action in t.actions:
@@ -297,6 +324,7 @@ class _Run:
     def enter(self, ordered: list[str], through_history: set[str]) -> None:
         for state in ordered:
             self.active.add(state)
+            self.entered_states.add(state)
             self.entered.append(f"{state}@history" if state in through_history else state)
             node = self.tree.nodes[state]
             for action in node.entry:
@@ -314,7 +342,8 @@ class _Run:
                     self.queue.append(f"done.state.{grandparent}")
 
     def check_region_writes(self) -> None:
-        """Two transitions of different regions writing one key: an error."""
+        """Two transitions of different regions writing one key in one
+        microstep: an error. (Successive microsteps are ordered.)"""
         for i, (first, first_keys) in enumerate(self.writes):
             for second, second_keys in self.writes[i + 1 :]:
                 if first_keys & second_keys and self._different_regions(

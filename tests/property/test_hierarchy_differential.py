@@ -28,6 +28,7 @@ from tests.property.hierarchy_charts import (
     charts_and_events,
     compile_chart,
     make_event,
+    timers_of,
     trace_of,
 )
 from tests.property.hierarchy_hsm import HsmOracle
@@ -41,15 +42,17 @@ HSM_SETTINGS = settings(SETTINGS, max_examples=150)
 
 def interpreter_run(doc: dict[str, Any], events: list[str]) -> list[tuple[Any, ...]]:
     """What the interpreter decides at each event: (outcome, configuration,
-    data, history, trace, fired, entered); only the outcome when nothing is kept."""
+    data, history, trace, fired, entered, timers); only the outcome when
+    nothing is kept."""
     interpreter = Interpreter(ChartSpec.model_validate(doc))
     configuration = interpreter.initial_configuration()
     data: dict[str, Any] = {}
     history: dict[str, list[str]] = {}
     is_new = True
     seen = []
-    for event in events:
-        result = interpreter.step(configuration, data, history, event, is_new)
+    for index, event in enumerate(events):
+        now = make_event(event, index).received_at
+        result = interpreter.step(configuration, data, history, event, is_new, now)
         if result.outcome != "transitioned":
             seen.append((result.outcome,))
             continue
@@ -62,6 +65,7 @@ def interpreter_run(doc: dict[str, Any], events: list[str]) -> list[tuple[Any, .
                 result.trace,
                 result.fired,
                 result.entered,
+                result.timers,
             )
         )
         configuration, data, history, is_new = (
@@ -92,6 +96,7 @@ def candidate_run(doc: dict[str, Any], events: list[str], **options: Any) -> lis
                 trace_of(result.commands),
                 list(result.fired),
                 list(result.entered),
+                timers_of(result.timers),
             )
         )
         entity = result.entity
@@ -124,7 +129,7 @@ def _as_hsm_sees(run: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
             if row[0] == "error":
                 break
             continue
-        outcome, configuration, data, _history, trace, fired, _entered = row
+        outcome, configuration, data, _history, trace, fired, _entered, _timers = row
         cut.append((outcome, configuration, data, trace, fired))
     return cut
 
@@ -154,9 +159,10 @@ def check_against_hsm(drawn: tuple[dict[str, Any], list[str]], **options: Any) -
 @SETTINGS
 @given(charts_and_events(full=True))
 def test_the_step_does_what_the_interpreter_does(drawn):
-    """Every generated chart (history, final states, done events included):
-    per event the outcome, configuration, data, history, action order,
-    transitions fired and states entered."""
+    """Every generated chart (history, final states, done events and timers
+    on any state included): per event the outcome, configuration, data,
+    history, action order, transitions fired, states entered and the timers
+    armed and cancelled."""
     check_against_interpreter(drawn)
 
 
