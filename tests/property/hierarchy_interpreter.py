@@ -87,7 +87,7 @@ class Interpreter:
     # -- the step ---------------------------------------------------------
 
     def initial_configuration(self) -> str:
-        return self.tree.configuration(self._default_entry(TOP))
+        return self.tree.configuration(self.default_entry(TOP))
 
     def step(
         self,
@@ -103,7 +103,7 @@ class Interpreter:
             run.start_active_timers = set()
         try:
             if is_new:
-                run.enter(sorted(self._default_entry(TOP) - {TOP}, key=self.tree.entry_key), set())
+                run.enter(sorted(self.default_entry(TOP) - {TOP}, key=self.tree.entry_key), set())
             run.microstep(event)
             internal = 0
             while run.queue:
@@ -144,15 +144,15 @@ class Interpreter:
                 return ancestor
         return TOP
 
-    def _default_entry(self, state: str) -> set[str]:
+    def default_entry(self, state: str) -> set[str]:
         """A state and its default completion (initial children, every region)."""
         entering = {state}
         node = self.tree.nodes[state]
         if node.kind == "compound" and node.initial:
-            entering |= self._default_entry(node.initial)
+            entering |= self.default_entry(node.initial)
         elif node.kind == "parallel":
             for region in node.children:
-                entering |= self._default_entry(region)
+                entering |= self.default_entry(region)
         return entering
 
 
@@ -306,9 +306,9 @@ class _Run:
                     for c in self.tree.nodes[target].children
                     if c == recorded[0] or self.tree.is_descendant(recorded[0], c)
                 )
-                entering |= self.it._default_entry(child)
+                entering |= self.it.default_entry(child)
         else:
-            entering |= self.it._default_entry(target)
+            entering |= self.it.default_entry(target)
         for ancestor in self.tree.ancestors(target):
             if ancestor != domain:
                 entering.add(ancestor)
@@ -317,7 +317,7 @@ class _Run:
                 # top that was the domain, left entirely) is entered.
                 for region in self.tree.nodes[ancestor].children:
                     if not any(s == region or self.tree.is_descendant(s, region) for s in entering):
-                        entering |= self.it._default_entry(region)
+                        entering |= self.it.default_entry(region)
             if ancestor == domain:
                 break
 

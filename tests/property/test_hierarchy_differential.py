@@ -222,3 +222,28 @@ def test_a_candidate_trying_outer_states_first_is_caught():
         against_interpreter()
     with pytest.raises(AssertionError):
         against_hsm()
+
+
+def test_done_events_that_never_settle_make_the_step_an_error():
+    """``c.a -> c.f`` enters a final state; ``done.state.c`` re-enters ``c.f``
+    from outside ``c``, which raises ``done.state.c`` again, forever: past 100
+    internal microsteps the step is an error and nothing is kept."""
+    doc = {
+        "name": "generated",
+        "entity_kind": "gen",
+        "initial": "c",
+        "states": {
+            "c": {
+                "label": "c",
+                "initial": "a",
+                "states": {"a": {"label": "a"}, "f": {"label": "f", "final": True}},
+            }
+        },
+        "events": ["e1"],
+        "transitions": [
+            {"event": "e1", "source": "c.a", "target": "c.f"},
+            {"event": "done.state.c", "source": "c", "target": "c.f"},
+        ],
+    }
+    assert interpreter_run(doc, ["e1"]) == [("error",)]
+    assert candidate_run(doc, ["e1"]) == [("error",)]
