@@ -15,6 +15,7 @@ from typing import Any
 from engine.chartset import ChartSet
 from engine.events import Event, EventRejected
 from engine.store.protocol import Store
+from engine.store.rows import logged_chart_version
 
 
 class ReplayError(Exception):
@@ -61,6 +62,9 @@ class LoggedEvent:
     to_state: str | None
     reason: str | None
     chart: str | None = None  # the chart that applied it, as logged
+    # The version of that chart that applied it (rows logged before versions
+    # were recorded: 1).
+    chart_version: int = 1
 
     @classmethod
     def from_row(cls, row: Sequence[Any], charts: ChartSet) -> LoggedEvent:
@@ -78,6 +82,7 @@ class LoggedEvent:
             from_state,
             to_state,
             reason,
+            chart_version,
         ) = row
         try:
             event = charts.event_types.parse_logged(
@@ -96,7 +101,16 @@ class LoggedEvent:
             if kind not in charts.by_kind:
                 raise ChartNotInstalled(chart_name, kind, seq, list(charts.by_name)) from None
             raise UnreadableEvent(seq, type_, entity, rejected.reason) from None
-        return cls(seq, event, outcome, from_state, to_state, reason, chart_name)
+        return cls(
+            seq,
+            event,
+            outcome,
+            from_state,
+            to_state,
+            reason,
+            chart_name,
+            logged_chart_version(chart_version),
+        )
 
 
 async def logged_events(
