@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine.chartset import ChartSet
+from engine.chartset import ChartSet, VersionNotInstalled
 from engine.events import Event, EventRejected
 from engine.store.protocol import Store
 from engine.store.rows import logged_chart_version
@@ -36,6 +36,16 @@ class ChartNotInstalled(ReplayError):
         )
         self.chart = chart
         self.entity_kind = entity_kind
+        self.seq = seq
+
+
+class ChartVersionNotInstalled(ReplayError):
+    """The log has events applied by a version of a chart that is not installed."""
+
+    def __init__(self, missing: VersionNotInstalled, seq: int) -> None:
+        super().__init__(f"event seq {seq}: {missing}")
+        self.chart = missing.chart
+        self.version = missing.version
         self.seq = seq
 
 

@@ -134,6 +134,10 @@ PA = TypeVar("PA", bound=PlainAction)
 AA = TypeVar("AA", bound=ArgumentAction)
 G = TypeVar("G", bound=GuardFunc)
 A = TypeVar("A", bound=ActionFunc)
+# A chart version's data migration: (old data, configuration after the state
+# renames) -> (new data, new configuration).
+UpgradeFunc = Callable[[dict[str, Any], str], tuple[dict[str, Any], str]]
+U = TypeVar("U", bound=UpgradeFunc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +161,7 @@ class Rules:
     def __init__(self) -> None:
         self.guards: dict[str, GuardSpec] = {}
         self.actions: dict[str, ActionSpec] = {}
+        self.upgrades: dict[str, UpgradeFunc] = {}
         self.event_types = EventTypes()
 
     @overload
@@ -206,6 +211,19 @@ class Rules:
 
         return register
 
+    def upgrade(self, name: str) -> Callable[[U], U]:
+        """Register a data migration named by a chart's ``upgrades[].data``:
+        ``func(data, state) -> (data, state)``, given the old data and the
+        configuration after the upgrade's state renames."""
+
+        def register(func: U) -> U:
+            if name in self.upgrades:
+                raise ValueError(f"upgrade {name!r} is registered twice")
+            self.upgrades[name] = func
+            return func
+
+        return register
+
     def register_actions(self, *funcs: PlainAction) -> None:
         """Register plain actions under their function names."""
         for func in funcs:
@@ -232,4 +250,8 @@ class Rules:
             if name in self.actions and self.actions[name] is not action:
                 raise ValueError(f"action {name!r} is defined by two rule sets")
             self.actions[name] = action
+        for name, upgrade in other.upgrades.items():
+            if name in self.upgrades and self.upgrades[name] is not upgrade:
+                raise ValueError(f"upgrade {name!r} is defined by two rule sets")
+            self.upgrades[name] = upgrade
         self.event_types.update(other.event_types)
