@@ -5,6 +5,7 @@ entities to a newer version as logged events of their own."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from engine import ChartSet, Engine, FakeClock
 from engine.log_reader import ChartVersionNotInstalled
 from engine.replay import check
 from engine.settings import EngineSettings
+from engine.store.schema import MIGRATIONS
 from engine.store.sqlite import SQLiteStore
 from engine.upgrades import UPGRADE_EVENT
 from engine.version_migration import plan_moves, publish_moves
@@ -183,3 +185,93 @@ async def test_a_dry_run_plans_and_to_picks_the_version(db_path: Path, clock: Fa
         assert await store.count("events") == 4, "planning publishes nothing"
     finally:
         await store.close()
+
+
+# The columns a database had before versions were recorded.
+OLD_EVENT_COLUMNS = (
+    "seq, event_id, type, source, entity, chart, occurred_at, received_at, payload,"
+    " outcome, from_state, to_state, reason"
+)
+OLD_ENTITY_COLUMNS = "key, kind, chart, state, data, version, last_seq, updated_at"
+
+
+def write_old_schema_copy(source: Path, old: Path) -> None:
+    """``source``'s log and entities in a file of the schema before versions."""
+    with sqlite3.connect(old) as db:
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for version, migration in enumerate(MIGRATIONS[:-1], start=1):
+            db.executescript(migration)
+            db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+        db.execute("ATTACH DATABASE ? AS source", (str(source),))
+        db.execute(
+            f"INSERT INTO events ({OLD_EVENT_COLUMNS})"
+            f" SELECT {OLD_EVENT_COLUMNS} FROM source.events"
+        )
+        db.execute(
+            f"INSERT INTO entities ({OLD_ENTITY_COLUMNS})"
+            f" SELECT {OLD_ENTITY_COLUMNS} FROM source.entities"
+        )
+        db.commit()
+        db.execute("DETACH DATABASE source")
+
+
+async def test_a_database_of_the_previous_schema_opens_checks_as_version_1_and_migrates(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    source, old = tmp_path / "source.db", tmp_path / "old.db"
+    await write_v1_log(source, clock)
+    write_old_schema_copy(source, old)
+    assert "chart_version" not in {
+        row[1] for row in sqlite3.connect(old).execute("PRAGMA table_info(events)")
+    }
+
+    # A writing open brings the schema up to date (a read never upgrades a file).
+    await (await SQLiteStore.open(old)).close()
+    assert await checked(old, BOTH) is None, "rows without a version replay as version 1"
+    versions = await logged_versions(old)
+    assert {version for _entity, _type, version in versions} == {None}, "the log is not rewritten"
+    moves = await migrate(old, BOTH, clock)
+    assert [m.outcomes for m in moves] == [{"transitioned": 3}]
+    assert await checked(old, BOTH) is None
+    store = await SQLiteStore.open_readonly(old)
+    try:
+        packed = await store.entity("parcel:1")
+        assert packed is not None
+        assert (packed.state, packed.chart_version, packed.data) == ("boxed", 2, {"weight_g": 1250})
+    finally:
+        await store.close()
+
+
+async def test_the_migrate_and_check_commands(
+    db_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From the command line: a dry run says what would move and moves
+    nothing; migrate moves and prints the count; `check` passes, and without
+    version 1 installed it names the chart and version it needs."""
+    import engine.cli.inspect_cmd
+    import engine.cli.migrate_cmd
+    from tests.conftest import invoke_cli
+
+    await write_v1_log(db_path, clock)
+    installed = {"charts": BOTH}
+    for module in (engine.cli.migrate_cmd, engine.cli.inspect_cmd):
+        monkeypatch.setattr(module, "load_charts", lambda *_: installed["charts"])
+
+    dry = await invoke_cli("migrate", "--db", str(db_path), "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.output
+    assert '"entities": 3' in dry.stdout and "would move" in dry.stdout
+    assert [v for _e, _t, v in await logged_versions(db_path)] == [1, 1, 1, 1]
+
+    moved = await invoke_cli("migrate", "--db", str(db_path), "--chart", "parcel")
+    assert moved.exit_code == 0, moved.output
+    assert "transitioned 3" in moved.stdout
+    assert (await invoke_cli("migrate", "--db", str(db_path))).stdout.startswith("nothing to")
+    wrong = await invoke_cli("migrate", "--db", str(db_path), "--chart", "parcel", "--to", "7")
+    assert wrong.exit_code == 2 and "version 7 of chart 'parcel' is not installed" in wrong.output
+
+    ok = await invoke_cli("check", "--db", str(db_path))
+    assert ok.exit_code == 0 and ok.stdout.startswith("ok: 7 events replayed"), ok.output
+    installed["charts"] = V2_ONLY
+    missing = await invoke_cli("check", "--db", str(db_path))
+    assert missing.exit_code == 2
+    assert "version 1 of chart 'parcel' is not installed" in missing.output
