@@ -275,3 +275,18 @@ async def test_the_migrate_and_check_commands(
     missing = await invoke_cli("check", "--db", str(db_path))
     assert missing.exit_code == 2
     assert "version 1 of chart 'parcel' is not installed" in missing.output
+
+
+def test_what_if_chart_files_replace_every_installed_version_of_their_chart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`replay --charts DIR`: a file in DIR replaces all versions of its chart,
+    so an edited version 2 is not refused as a second version 2."""
+    import engine.cli.common
+
+    monkeypatch.setattr(engine.cli.common, "discover_packages", lambda: {"v": package()})
+    edited = tmp_path / "parcel.yaml"
+    edited.write_text(V2.read_text().replace("Boxed}", "Boxed again}", 1))
+    charts = engine.cli.common.load_charts(tmp_path)
+    assert sorted(charts.versions) == [("parcel", 2)]
+    assert charts.by_name["parcel"].spec.states["boxed"].label == "Boxed again"
