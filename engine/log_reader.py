@@ -15,7 +15,6 @@ from typing import Any
 from engine.chartset import ChartSet, VersionNotInstalled
 from engine.events import Event, EventRejected
 from engine.store.protocol import Store
-from engine.store.rows import logged_chart_version
 
 
 class ReplayError(Exception):
@@ -119,7 +118,8 @@ class LoggedEvent:
             to_state,
             reason,
             chart_name,
-            logged_chart_version(chart_version),
+            # Rows from before versions were recorded: version 1 applied them.
+            1 if chart_version is None else chart_version,
         )
 
 

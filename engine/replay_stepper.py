@@ -63,12 +63,11 @@ class LogStepper:
                 logged.seq,
                 list(self.charts.by_name),
             )
-        if self.recorded_versions:
-            if event.type == UPGRADE_EVENT:
-                return self._upgrade(key, logged)
+        if event.type == UPGRADE_EVENT:
+            # Under other charts (what-if), moving between recorded versions means nothing.
+            return self._upgrade(key, logged) if self.recorded_versions else None
+        if self.recorded_versions and logged.chart_version != chart.spec.version:
             chart = self._version(chart, logged)
-        elif event.type == UPGRADE_EVENT:
-            return None  # other charts: moving between recorded versions means nothing
         before = self.states.get(key)
         if before is None:
             before = new_entity(chart, key)
@@ -82,8 +81,6 @@ class LogStepper:
 
     def _version(self, newest: CompiledChart, logged: LoggedEvent) -> CompiledChart:
         """The version of the chart that applied ``logged``, as its row records."""
-        if logged.chart_version == newest.spec.version:
-            return newest
         try:
             return self.charts.version(newest.name, logged.chart_version)
         except VersionNotInstalled as missing:
