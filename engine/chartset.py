@@ -86,6 +86,9 @@ class ChartSet:
         migrations: Sequence[Migration] = (),
     ) -> None:
         self.rules = rules
+        # The engine's own event that moves an entity to a newer version.
+        if UPGRADE_EVENT not in rules.event_types:
+            rules.event_types.register(UPGRADE_EVENT, UpgradePayload)
         self.settings = settings
         self.migrations = list(migrations)
         self.by_kind: dict[str, CompiledChart] = {}
@@ -131,8 +134,6 @@ class ChartSet:
             else [f for package in packages for f in package.chart_files]
         )
         register_timer_events(files, rules)
-        if UPGRADE_EVENT not in rules.event_types:
-            rules.event_types.register(UPGRADE_EVENT, UpgradePayload)
         charts: list[CompiledChart] = []
         problems: list[ChartProblem] = []
         served = _Served()
@@ -190,7 +191,9 @@ class _Served:
 
 
 def _upgrade_problems(path: Path, spec: ChartSpec, rules: Rules) -> list[ChartProblem]:
-    """An upgrade must come from an older version and name a registered data migration."""
+    """An upgrade must come from an older version and name a registered data
+    migration: what the upgrade step relies on, checked here whatever the
+    loader's validation already reported."""
     problems = []
     for index, upgrade in enumerate(spec.upgrades):
         place = f"upgrades[{index}]"
