@@ -104,11 +104,11 @@ EVENTS = [
     ("shipment.hold", {}),
     ("shipment.release", {}),
     ("shipment.cancel", {}),
-    ("shipment.expire", {}),
+    ("shipment.expire", {"timer": "expiry", "due_at": 1000.0}),
     ("shipment.sync", {}),
     ("shipment.synced", {}),
     ("shipment.sync_failed", {}),
-    ("shipment.sync_timeout", {}),
+    ("shipment.sync_timeout", {"timer": "sync_deadline", "due_at": 1000.0}),
     ("shipment.ship", {"tracking_number": TRACKING}),
     ("shipment.pushed", {}),
 ]
