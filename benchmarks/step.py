@@ -1,6 +1,6 @@
 """The pure step, flat and with three parallel regions, side by side.
 
-    python -m benchmarks.step [--runs 3]
+    python -m benchmarks.step [--runs 3] [--cases]
 
 Both are measured as the bus steps (`step_in_place`), on a fresh entity for
 each event so the data stays small:
@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 N_STEPS = 200_000
@@ -53,19 +53,23 @@ def flat_step() -> float:
     return N_STEPS / (time.perf_counter() - started)
 
 
-def _shipment_steps() -> tuple[Any, list[tuple[Any, Any]]]:
-    """The shipment chart and N_STEPS (case, event) pairs, the cases in turn,
-    after checking that every case reaches its expected configuration: a
-    benchmark of steps that are silently ignored would measure nothing."""
+def _shipment_steps(
+    cases: Sequence[Any] | None = None, count: int = N_STEPS
+) -> tuple[Any, list[tuple[Any, Any]]]:
+    """The shipment chart and ``count`` (case, event) pairs, the cases (all of
+    `STEP_CASES` by default) in turn, after checking that every case reaches
+    its expected configuration: a benchmark of steps that are silently
+    ignored would measure nothing."""
     from engine import ChartSet
     from engine.sample.shipment import STEP_CASES, chart_package
     from engine.step import EntityState, Outcome, step
 
+    cases = cases or STEP_CASES
     charts = ChartSet.load([chart_package()])
     chart = charts.by_kind["shipment"]
     steps = []
-    for n in range(N_STEPS):
-        case = STEP_CASES[n % len(STEP_CASES)]
+    for n in range(count):
+        case = cases[n % len(cases)]
         event = charts.event_types.make(
             case.event_type,
             f"shipment:{n % 1000}",
@@ -75,7 +79,7 @@ def _shipment_steps() -> tuple[Any, list[tuple[Any, Any]]]:
             received_at=1.0,
         )
         steps.append((case, event))
-    for case, event in steps[: len(STEP_CASES)]:
+    for case, event in steps[: len(cases)]:
         history = {key: list(value) for key, value in (case.history or {}).items()} or None
         entity = EntityState("shipment:1", "shipment", case.state, dict(case.data), 1, 1, history)
         result = step(chart, entity, event)
@@ -87,10 +91,9 @@ def _shipment_steps() -> tuple[Any, list[tuple[Any, Any]]]:
     return chart, steps
 
 
-def three_region_step() -> float:
+def _time_shipment(chart: Any, steps: list[tuple[Any, Any]]) -> float:
     from engine.step import EntityState, step_in_place
 
-    chart, steps = _shipment_steps()
     started = time.perf_counter()
     for case, event in steps:
         history = case.history
@@ -105,7 +108,19 @@ def three_region_step() -> float:
             {key: list(value) for key, value in history.items()} if history else None,
         )
         step_in_place(chart, entity, event)
-    return N_STEPS / (time.perf_counter() - started)
+    return len(steps) / (time.perf_counter() - started)
+
+
+def three_region_step() -> float:
+    return _time_shipment(*_shipment_steps())
+
+
+def per_case(count: int = 20_000) -> dict[str, float]:
+    """Each shipment case on its own (``count`` steps), to see which kind of
+    step costs what; one run each, so a rough guide, not a figure to quote."""
+    from engine.sample.shipment import STEP_CASES
+
+    return {case.name: _time_shipment(*_shipment_steps((case,), count)) for case in STEP_CASES}
 
 
 def alternated(runs: int = 3) -> dict[str, Any]:
@@ -125,6 +140,9 @@ def alternated(runs: int = 3) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--cases", action="store_true", help="also each shipment case alone (20,000 steps each)"
+    )
     args = parser.parse_args()
     rates = alternated(args.runs)
     flat, regions = rates["flat_step_per_s"], rates["three_region_step_per_s"]
@@ -135,6 +153,9 @@ def main() -> None:
         f"runs {runs['three_region_step_per_s']}  "
         f"({regions / flat:.2f} of flat; target >= {THREE_REGION_TARGET:,})"
     )
+    if args.cases:
+        for name, rate in per_case().items():
+            print(f"  case {name:8} {rate:>10,.0f} events/s  ({rate / flat:.2f} of flat)")
 
 
 if __name__ == "__main__":
