@@ -96,6 +96,13 @@ def _step_rows(ceilings: dict) -> list[tuple[str, str, str, bool | None]]:
             f">= {target:,}",
             regions >= target,
         ),
+        (
+            "  per CPU second: flat / three regions",
+            f"{ceilings['engine_step_cpu_per_s']:,.0f} / "
+            f"{ceilings['three_region_step_cpu_per_s']:,.0f}",
+            "",
+            None,
+        ),
     ]
 
 
@@ -122,6 +129,8 @@ def only_step() -> None:
         "raw_transitions_per_s": peers.median_rate(peers.raw_transitions),
         "engine_step_per_s": steps["flat_step_per_s"],
         "three_region_step_per_s": steps["three_region_step_per_s"],
+        "engine_step_cpu_per_s": steps["flat_step_cpu_per_s"],
+        "three_region_step_cpu_per_s": steps["three_region_step_cpu_per_s"],
         "step_runs": steps["runs"],
     }
     _print_table(_step_rows(ceilings), started)

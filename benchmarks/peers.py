@@ -222,6 +222,8 @@ def run() -> dict[str, Any]:
         "raw_transitions_per_s": median_rate(raw_transitions),
         "engine_step_per_s": steps["flat_step_per_s"],
         "three_region_step_per_s": steps["three_region_step_per_s"],
+        "engine_step_cpu_per_s": steps["flat_step_cpu_per_s"],
+        "three_region_step_cpu_per_s": steps["three_region_step_cpu_per_s"],
         "step_runs": steps["runs"],
         "python_statemachine_per_s": median_rate(python_statemachine),
         "raw_sqlite_per_s": median_rate(raw_sqlite),
