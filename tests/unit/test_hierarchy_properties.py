@@ -107,7 +107,10 @@ def test_the_three_step_variants_agree(events):
     entity = walker.entity
     for n, name in enumerate(events):
         happening = event(name, n=n)
+        kept = _copy(entity)
         pure = step(chart, entity, happening)
+        # `step` is pure: its input is left as it was, data and history.
+        assert (entity.state, entity.data, entity.history) == (kept.state, kept.data, kept.history)
         in_place = step_in_place(chart, _copy(entity), happening)
         trusted = step_trusted(chart, _copy(entity), happening)
         for other in (in_place, trusted):
