@@ -1,4 +1,5 @@
-"""Every benchmark, with its peers and its target: `python -m benchmarks`.
+"""Every benchmark, with its peers and its target: `python -m benchmarks`
+(`--only step` for the pure-step figures alone).
 
 Prints one table and writes benchmarks/results/summary.json. Each figure is a
 median of several runs; each ratio is between figures of this same run.
@@ -6,12 +7,15 @@ median of several runs; each ratio is between figures of this same run.
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from benchmarks import peers, step
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -72,8 +76,77 @@ def _cpu_rows(cpu: dict, raw_minimal: float) -> list[tuple[str, str, str, bool |
     ]
 
 
+def _step_rows(ceilings: dict) -> list[tuple[str, str, str, bool | None]]:
+    """The pure step of the flat chart and of the three-region chart, measured
+    alternately in this run (benchmarks/step.py), and the flat one's ceiling."""
+    flat, regions = ceilings["engine_step_per_s"], ceilings["three_region_step_per_s"]
+    target = step.THREE_REGION_TARGET
+    return [
+        ("pure step, flat chart (events/s)", f"{flat:,.0f}", "", None),
+        (
+            "  / raw transitions triggers",
+            f"{flat / ceilings['raw_transitions_per_s']:.2f}"
+            f" of {ceilings['raw_transitions_per_s']:,.0f}/s",
+            "",
+            None,
+        ),
+        (
+            "pure step, three parallel regions",
+            f"{regions:,.0f} = {regions / flat:.2f} of flat",
+            f">= {target:,}",
+            regions >= target,
+        ),
+        (
+            "  per CPU second: flat / three regions",
+            f"{ceilings['engine_step_cpu_per_s']:,.0f} / "
+            f"{ceilings['three_region_step_cpu_per_s']:,.0f}",
+            "",
+            None,
+        ),
+    ]
+
+
+def _print_table(rows: list[tuple[str, str, str, bool | None]], started: float) -> None:
+    print(
+        f"channelsync benchmarks, {platform.machine()}, Python {platform.python_version()}, "
+        f"{time.monotonic() - started:.0f}s"
+    )
+    print(f"{'measure':46} {'figure':38} {'target':12} ok")
+    for name, figure, target, ok in rows:
+        mark = "" if ok is None else ("yes" if ok else "NO")
+        print(f"{name:46} {figure:38} {target:12} {mark}")
+
+
+def only_step() -> None:
+    """`--only step`: the pure-step figures alone, in about a minute (the full
+    run takes several); results/step.json, summary.json left as it was."""
+    from engine.gc_tuning import tune_gc
+
+    tune_gc()  # as in the full run
+    started = time.monotonic()
+    steps = step.alternated()
+    ceilings = {
+        "raw_transitions_per_s": peers.median_rate(peers.raw_transitions),
+        "engine_step_per_s": steps["flat_step_per_s"],
+        "three_region_step_per_s": steps["three_region_step_per_s"],
+        "engine_step_cpu_per_s": steps["flat_step_cpu_per_s"],
+        "three_region_step_cpu_per_s": steps["three_region_step_cpu_per_s"],
+        "step_runs": steps["runs"],
+    }
+    _print_table(_step_rows(ceilings), started)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "step.json").write_text(json.dumps(ceilings, indent=2))
+
+
 def main() -> None:
-    from benchmarks import peers, scale
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument(
+        "--only", choices=["step"], help="run only this part (step: the pure-step figures)"
+    )
+    if parser.parse_args().only == "step":
+        only_step()
+        return
+    from benchmarks import scale
     from engine.gc_tuning import tune_gc
 
     tune_gc()  # this process runs the peers and the scale run: same settings for all
@@ -125,14 +198,7 @@ def main() -> None:
             "< 25 ms",
             half["p99_ms"] < 25,
         ),
-        ("pure step (events/s)", f"{ceilings['engine_step_per_s']:,.0f}", "", None),
-        (
-            "  / raw transitions triggers",
-            f"{ceilings['engine_step_per_s'] / ceilings['raw_transitions_per_s']:.2f}"
-            f" of {ceilings['raw_transitions_per_s']:,.0f}/s",
-            "",
-            None,
-        ),
+        *_step_rows(ceilings),
         (
             "  / python-statemachine",
             f"{ceilings['engine_step_per_s'] / ceilings['python_statemachine_per_s']:.1f}x"
@@ -167,14 +233,7 @@ def main() -> None:
         ),
         ("  p99 acknowledge", f"{hooks['p99_ms']:.0f} ms", "< 100 ms", hooks["p99_ms"] < 100),
     ]
-    print(
-        f"channelsync benchmarks, {platform.machine()}, Python {platform.python_version()}, "
-        f"{time.monotonic() - started:.0f}s"
-    )
-    print(f"{'measure':46} {'figure':38} {'target':12} ok")
-    for name, figure, target, ok in rows:
-        mark = "" if ok is None else ("yes" if ok else "NO")
-        print(f"{name:46} {figure:38} {target:12} {mark}")
+    _print_table(rows, started)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "summary.json").write_text(
         json.dumps(

@@ -3,7 +3,8 @@
 - raw `transitions`: triggers/s of the parcel chart on a bare Machine (no guards,
   no actions, no data), the ceiling of our step;
 - our pure step on the same events, as the bus runs it (guards, actions, the
-  data's JSON snapshot and encoding, timers);
+  data's JSON snapshot and encoding, timers), and beside it the step of a chart
+  with three parallel regions (benchmarks/step.py);
 - python-statemachine 3.x stepping the same chart;
 - raw sqlite3: "append event + upsert entity", 1,000 per transaction, WAL,
   synchronous=FULL: the ceiling of durable ingest, on a minimal two-table
@@ -44,32 +45,6 @@ def raw_transitions() -> float:
     started = time.perf_counter()
     for _ in range(N_STEPS):
         trigger(model)
-    return N_STEPS / (time.perf_counter() - started)
-
-
-def engine_step() -> float:
-    from engine import ChartSet
-    from engine.sample import chart_package
-    from engine.step import EntityState, step_in_place
-
-    charts = ChartSet.load([chart_package()])
-    chart = charts.by_kind["parcel"]
-    events = [
-        charts.event_types.make(
-            "parcel.note",
-            f"parcel:{n % 1000}",
-            {"text": "n"},
-            event_id=f"e{n}",
-            source="b",
-            received_at=1.0,
-        )
-        for n in range(N_STEPS)
-    ]
-    started = time.perf_counter()
-    for event in events:
-        # As the bus steps (in place), on a fresh entity each time: data stays small.
-        entity = EntityState("parcel:1", "parcel", "packed", {"weight_kg": 1.0}, 1)
-        step_in_place(chart, entity, event)
     return N_STEPS / (time.perf_counter() - started)
 
 
@@ -239,10 +214,17 @@ def eventsourcing_sqlite(count: int = 20_000) -> float:
     return count / elapsed
 
 
-def run() -> dict[str, float]:
+def run() -> dict[str, Any]:
+    from benchmarks import step
+
+    steps = step.alternated()
     return {
         "raw_transitions_per_s": median_rate(raw_transitions),
-        "engine_step_per_s": median_rate(engine_step),
+        "engine_step_per_s": steps["flat_step_per_s"],
+        "three_region_step_per_s": steps["three_region_step_per_s"],
+        "engine_step_cpu_per_s": steps["flat_step_cpu_per_s"],
+        "three_region_step_cpu_per_s": steps["three_region_step_cpu_per_s"],
+        "step_runs": steps["runs"],
         "python_statemachine_per_s": median_rate(python_statemachine),
         "raw_sqlite_per_s": median_rate(raw_sqlite),
         "raw_sqlite_engine_schema_per_s": median_rate(raw_sqlite_engine_schema),
@@ -253,4 +235,5 @@ def run() -> dict[str, float]:
 
 if __name__ == "__main__":
     for name, value in run().items():
-        print(f"{name:30} {value:>12,.0f}")
+        if isinstance(value, float):
+            print(f"{name:30} {value:>12,.0f}")

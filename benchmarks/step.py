@@ -1,0 +1,197 @@
+"""The pure step, flat and with three parallel regions, side by side.
+
+    python -m benchmarks.step [--runs 3] [--cases]
+
+Both are measured as the bus steps (`step_in_place`), on a fresh entity for
+each event so the data stays small:
+
+- flat: the parcel chart (engine/sample) and its `parcel.note`, an internal
+  transition with one action, as since the first benchmark;
+- three regions: the shipment chart (engine/sample/shipment), whose events
+  move no region, one, two or all three, with entry and exit actions, history,
+  a done event and timers (its `STEP_CASES`, in turn).
+
+The two alternate (flat, regions, flat, ...) so that a machine that slows
+down during the run weighs on both alike; each figure is the median of its
+runs. Each is given per second of elapsed time (the table's figure, as every
+earlier run) and per second of the process's CPU time: the step neither
+waits nor does I/O, so on an idle machine the two agree, and on a machine
+other work shares the CPU figure is the one that load moves least.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+N_STEPS = 200_000
+THREE_REGION_TARGET = 150_000
+
+
+class Rate(NamedTuple):
+    wall: float  # events per second of elapsed time
+    cpu: float  # events per second of this process's CPU time
+
+
+class Clock:
+    """Started on creation; `rate` gives both rates since then."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def rate(self, count: int) -> Rate:
+        wall, cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+        return Rate(count / wall, count / cpu)
+
+
+def flat_step() -> Rate:
+    from engine import ChartSet
+    from engine.sample import chart_package
+    from engine.step import EntityState, step_in_place
+
+    charts = ChartSet.load([chart_package()])
+    chart = charts.by_kind["parcel"]
+    events = [
+        charts.event_types.make(
+            "parcel.note",
+            f"parcel:{n % 1000}",
+            {"text": "n"},
+            event_id=f"e{n}",
+            source="b",
+            received_at=1.0,
+        )
+        for n in range(N_STEPS)
+    ]
+    clock = Clock()
+    for event in events:
+        # As the bus steps (in place), on a fresh entity each time: data stays small.
+        entity = EntityState("parcel:1", "parcel", "packed", {"weight_kg": 1.0}, 1)
+        step_in_place(chart, entity, event)
+    return clock.rate(N_STEPS)
+
+
+def _shipment_steps(
+    cases: Sequence[Any] | None = None, count: int = N_STEPS
+) -> tuple[Any, list[tuple[Any, Any]]]:
+    """The shipment chart and ``count`` (case, event) pairs, the cases (all of
+    `STEP_CASES` by default) in turn, after checking that every case reaches
+    its expected configuration: a benchmark of steps that are silently
+    ignored would measure nothing."""
+    from engine import ChartSet
+    from engine.sample.shipment import STEP_CASES, chart_package
+    from engine.step import EntityState, Outcome, step
+
+    cases = cases or STEP_CASES
+    charts = ChartSet.load([chart_package()])
+    chart = charts.by_kind["shipment"]
+    steps = []
+    for n in range(count):
+        case = cases[n % len(cases)]
+        event = charts.event_types.make(
+            case.event_type,
+            f"shipment:{n % 1000}",
+            case.payload,
+            event_id=f"e{n}",
+            source="b",
+            received_at=1.0,
+        )
+        steps.append((case, event))
+    for case, event in steps[: len(cases)]:
+        history = {key: list(value) for key, value in (case.history or {}).items()} or None
+        entity = EntityState("shipment:1", "shipment", case.state, dict(case.data), 1, 1, history)
+        result = step(chart, entity, event)
+        if result.outcome is not Outcome.TRANSITIONED or result.to_state != case.expected:
+            raise AssertionError(
+                f"shipment case {case.name!r}: {result.outcome} to {result.to_state!r}"
+                f" ({result.reason}), expected transitioned to {case.expected!r}"
+            )
+    return chart, steps
+
+
+def _time_shipment(chart: Any, steps: list[tuple[Any, Any]]) -> Rate:
+    from engine.step import EntityState, step_in_place
+
+    clock = Clock()
+    for case, event in steps:
+        history = case.history
+        entity = EntityState(
+            "shipment:1",
+            "shipment",
+            case.state,
+            dict(case.data),
+            1,
+            1,
+            # The step may record history into it: a fresh copy each time.
+            {key: list(value) for key, value in history.items()} if history else None,
+        )
+        step_in_place(chart, entity, event)
+    return clock.rate(len(steps))
+
+
+def three_region_step() -> Rate:
+    return _time_shipment(*_shipment_steps())
+
+
+def per_case(count: int = 20_000) -> dict[str, Rate]:
+    """Each shipment case on its own (``count`` steps), to see which kind of
+    step costs what; one run each, so a rough guide, not a figure to quote."""
+    from engine.sample.shipment import STEP_CASES
+
+    return {case.name: _time_shipment(*_shipment_steps((case,), count)) for case in STEP_CASES}
+
+
+def alternated(runs: int = 3) -> dict[str, Any]:
+    """Medians of ``runs`` alternated runs of each, by elapsed time (the
+    figure the table shows) and by this process's CPU time (``*_cpu_per_s``:
+    on a machine other work shares, the figure that load moves least)."""
+    measures: dict[str, Callable[[], Rate]] = {
+        "flat_step": flat_step,
+        "three_region_step": three_region_step,
+    }
+    rates: dict[str, list[Rate]] = {name: [] for name in measures}
+    for _ in range(runs):
+        for name, measure in measures.items():
+            rates[name].append(measure())
+    result: dict[str, Any] = {"runs": {}}
+    for name, values in rates.items():
+        result[f"{name}_per_s"] = statistics.median(rate.wall for rate in values)
+        result[f"{name}_cpu_per_s"] = statistics.median(rate.cpu for rate in values)
+        result["runs"][f"{name}_per_s"] = [round(rate.wall) for rate in values]
+        result["runs"][f"{name}_cpu_per_s"] = [round(rate.cpu) for rate in values]
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--cases", action="store_true", help="also each shipment case alone (20,000 steps each)"
+    )
+    args = parser.parse_args()
+    rates = alternated(args.runs)
+    flat, regions = rates["flat_step_per_s"], rates["three_region_step_per_s"]
+    runs = rates["runs"]
+    for label, name in (("flat parcel chart", "flat_step"), ("three regions", "three_region_step")):
+        print(
+            f"pure step, {label:17} {rates[f'{name}_per_s']:>10,.0f} events/s"
+            f" (runs {runs[f'{name}_per_s']}),"
+            f" {rates[f'{name}_cpu_per_s']:>10,.0f} per CPU second"
+        )
+    print(
+        f"three regions / flat: {regions / flat:.2f}"
+        f" (CPU: {rates['three_region_step_cpu_per_s'] / rates['flat_step_cpu_per_s']:.2f});"
+        f" target >= {THREE_REGION_TARGET:,} events/s"
+    )
+    if args.cases:
+        for name, rate in per_case().items():
+            print(
+                f"  case {name:8} {rate.wall:>10,.0f} events/s ({rate.wall / flat:.2f} of flat),"
+                f" {rate.cpu:>10,.0f} per CPU second"
+            )
+
+
+if __name__ == "__main__":
+    main()
