@@ -19,8 +19,9 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+from engine.charts.checks_refs import check_upgrade_sources
 from engine.charts.compiled import CompiledChart
-from engine.charts.loader import ChartLoadError, ChartProblem, load_chart
+from engine.charts.loader import ChartLoadError, ChartProblem, LoadedChart, load_chart
 from engine.charts.schema import ChartSpec
 from engine.events import EventTypes, TimerPayload
 from engine.rules import Rules
@@ -134,7 +135,7 @@ class ChartSet:
             else [f for package in packages for f in package.chart_files]
         )
         register_timer_events(files, rules)
-        charts: list[CompiledChart] = []
+        loaded_charts: list[LoadedChart] = []
         problems: list[ChartProblem] = []
         served = _Served()
         for path in files:
@@ -143,14 +144,16 @@ class ChartSet:
             except ChartLoadError as err:
                 problems.extend(err.problems)
                 continue
-            found = served.problem(path, loaded.spec) or _upgrade_problems(path, loaded.spec, rules)
+            found = served.problem(path, loaded.spec)
             if found:
                 problems.extend(found)
                 continue
-            charts.append(CompiledChart(loaded, rules))
+            loaded_charts.append(loaded)
+        problems.extend(_upgrade_source_problems(loaded_charts))
         if problems:
             raise ChartLoadError(problems)
         migrations = [step for package in packages for step in package.migrations]
+        charts = [CompiledChart(loaded, rules) for loaded in loaded_charts]
         return cls(charts, rules, merged_settings, migrations)
 
 
@@ -190,32 +193,15 @@ class _Served:
         return []
 
 
-def _upgrade_problems(path: Path, spec: ChartSpec, rules: Rules) -> list[ChartProblem]:
-    """An upgrade must come from an older version and name a registered data
-    migration: what the upgrade step relies on, checked here whatever the
-    loader's validation already reported."""
-    problems = []
-    for index, upgrade in enumerate(spec.upgrades):
-        place = f"upgrades[{index}]"
-        if upgrade.from_version >= spec.version:
-            problems.append(
-                ChartProblem(
-                    str(path),
-                    None,
-                    place,
-                    f"version {spec.version} cannot upgrade from version {upgrade.from_version}:"
-                    " an upgrade comes from an older version",
-                )
-            )
-        if upgrade.data is not None and upgrade.data not in rules.upgrades:
-            problems.append(
-                ChartProblem(
-                    str(path),
-                    None,
-                    place,
-                    f"data migration {upgrade.data!r} is not registered (Rules.upgrade)",
-                )
-            )
+def _upgrade_source_problems(loaded_charts: Sequence[LoadedChart]) -> list[ChartProblem]:
+    """An upgrade's renamed states must be states of the version it comes from,
+    when that version is installed beside it (the loader checks the rest of an
+    upgrade on its own file)."""
+    specs = {(chart.spec.name, chart.spec.version): chart.spec for chart in loaded_charts}
+    problems: list[ChartProblem] = []
+    for chart in loaded_charts:
+        older = {v: spec for (name, v), spec in specs.items() if name == chart.spec.name}
+        problems.extend(check_upgrade_sources(chart, older))
     return problems
 
 
