@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from engine.charts.configuration import is_active
 from engine.rules import Rules, StepContext
 from statecharts import confirmations
 from statecharts import payloads as p
 
 US = "US"
+AUTHORIZED = "authorized"  # the compound state of an authorized shop (CONN-4)
 
 
 def register(rules: Rules) -> None:
@@ -74,6 +76,12 @@ def register(rules: Rules) -> None:
 
 def _iso(when: float) -> str:
     return datetime.fromtimestamp(when, UTC).isoformat().replace("+00:00", "Z")
+
+
+def is_authorized(state: str) -> bool:
+    """A stored configuration of the chart in which outbound work goes out:
+    ``authorized`` (``authorized.active`` or ``authorized.expiring``)."""
+    return is_active(state, AUTHORIZED)
 
 
 def hold_key(shop: str) -> str:

@@ -13,7 +13,9 @@ from typing import Annotated
 
 import typer
 
+from engine.charts.configuration import atomic_states
 from engine.settings import EngineSettings
+from statecharts.chart_states import state_labels
 from statecharts.merchant_connection import CHART, UnknownShop, disconnect
 
 
@@ -49,10 +51,9 @@ def disconnect_command(
         )
         try:
             receipt = await disconnect(engine, key, reason=reason)
-            label = (
-                engine.charts.by_name[CHART].spec.states[receipt.to_state or "not_connected"].label
-            )
-            return receipt.outcome, receipt.reason, label or ""
+            labels = state_labels(engine.charts.by_name[CHART].spec)
+            label = labels.get(atomic_states(receipt.to_state or "not_connected")[0], "")
+            return receipt.outcome, receipt.reason, label
         finally:
             await engine.stop()
 
