@@ -97,7 +97,7 @@ async def test_plat9_a_signed_update_body_resent_under_destructive_topics_acts_o
     await box.settle()
 
     assert await state(box, LISTING) == "approved"
-    assert await state(box, SHOP) == "active"
+    assert await state(box, SHOP) == "authorized.active"
     assert await engine.entity(f"listing:other-store:{SHIRT}") is None
     assert (
         box.tiktok.products[(await engine.entity(LISTING)).data["tiktok_product_id"]]["status"]
@@ -124,7 +124,7 @@ async def test_plat9_a_forged_deletion_and_uninstall_are_refused_by_shoplazzas_a
 
     assert await state(box, LISTING) == "approved"
     shop = await engine.entity(SHOP)
-    assert shop.state == "active"
+    assert shop.state == "authorized.active"
     [refused] = shop.data["refused_deletions"]
     assert refused["listing"] == LISTING and "the product still exists" in refused["reason"]
     assert "access token still works" in shop.data["uninstall_check"]["reason"]

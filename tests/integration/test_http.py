@@ -85,7 +85,7 @@ async def test_health_endpoint(box):
 async def assert_story_outcome(box: Sandboxes, ids: dict[str, str]) -> None:
     engine = box.service.engine
     states = {e.key: e.state for e in await engine.entities()}
-    assert states[SHOP] == "active"
+    assert states[SHOP] == "authorized.active"
     assert {k: v for k, v in states.items() if k.startswith("listing:")} == {
         f"listing:{STORE}:1001": "approved",
         f"listing:{STORE}:1002": "approved",

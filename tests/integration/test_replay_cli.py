@@ -139,7 +139,7 @@ async def test_export_then_ingest_rebuilds_the_same_state_and_again_changes_noth
 
 async def test_replay_until_a_seq_shows_the_state_at_that_point(demo_db):
     with sqlite3.connect(demo_db) as conn:
-        seq = conn.execute("SELECT MIN(seq) FROM events WHERE to_state = 'active'").fetchone()[0]
+        seq = conn.execute("SELECT MIN(seq) FROM events WHERE to_state = 'authorized.active'").fetchone()[0]
     before = json.loads(
         (await invoke_cli("replay", "--db", str(demo_db), "--until", str(seq - 1), "--json")).stdout
     )
@@ -147,7 +147,7 @@ async def test_replay_until_a_seq_shows_the_state_at_that_point(demo_db):
         (await invoke_cli("replay", "--db", str(demo_db), "--until", str(seq), "--json")).stdout
     )
     assert [e["state"] for e in before if e["key"] == SHOP] == ["terms_accepted"]
-    assert [e["state"] for e in at if e["key"] == SHOP] == ["active"]
+    assert [e["state"] for e in at if e["key"] == SHOP] == ["authorized.active"]
 
 
 async def test_history_shows_events_commands_and_their_results(demo_db):
