@@ -114,7 +114,7 @@ async def test_conn4_deauthorized_holds_outbound_work_and_resumes_on_reauthoriza
     await channel.send(
         "listing.added", "listing:demo-store:p1", {"shop": SHOP, "product": product("p1")}
     )
-    assert await channel.state("listing:demo-store:p1") == "pending_sync"
+    assert await channel.state("listing:demo-store:p1") == "pending_sync.sending"
     assert not channel.tiktok.called("create_listing")
     held = await channel.engine.store.fetchall(
         "SELECT command, status, hold_key FROM outbox WHERE command = 'create_listing'"
@@ -124,7 +124,7 @@ async def test_conn4_deauthorized_holds_outbound_work_and_resumes_on_reauthoriza
     await channel.authorize()
     assert await channel.state(SHOP) == "authorized.active"
     assert len(channel.tiktok.called("create_listing")) == 1, "held, not dropped"
-    assert await channel.state("listing:demo-store:p1") == "in_review"
+    assert await channel.state("listing:demo-store:p1") == "in_review.reviewing"
 
 
 async def test_conn4_order_sync_fails_with_authorization_inactive_and_is_retried(connected):
@@ -340,7 +340,9 @@ async def test_conn4_the_expiring_authorization_goes_inactive_at_its_expiration_
         await channel.advance(2)
         assert await channel.state(SHOP) == "inactive"
         assert "authorization expired" in (await channel.data(SHOP))["inactive_reason"]
-        assert (await channel.authorize()).to_state == "authorized.active", "re-authorizing cures it"
+        assert (await channel.authorize()).to_state == "authorized.active", (
+            "re-authorizing cures it"
+        )
     finally:
         await channel.engine.stop()
 
@@ -516,7 +518,7 @@ async def test_conn4_product_sync_held_while_inactive_resumes_on_reauthorization
     assert len(channel.tiktok.called("update_inventory")) == 1
     assert [e["product"]["title"] for e in channel.tiktok.called("edit_listing")] == ["Renamed"]
     assert len(channel.tiktok.called("deactivate_listing")) == 1
-    assert await channel.state(listing("p2")) == "in_review"
+    assert await channel.state(listing("p2")) == "in_review.reviewing"
     held = await channel.engine.store.fetchall("SELECT count(*) FROM outbox WHERE status='held'")
     assert held == [(0,)]
     assert len(channel.tiktok.called("fetch_product_status")) == 1, (

@@ -139,7 +139,9 @@ async def test_export_then_ingest_rebuilds_the_same_state_and_again_changes_noth
 
 async def test_replay_until_a_seq_shows_the_state_at_that_point(demo_db):
     with sqlite3.connect(demo_db) as conn:
-        seq = conn.execute("SELECT MIN(seq) FROM events WHERE to_state = 'authorized.active'").fetchone()[0]
+        seq = conn.execute(
+            "SELECT MIN(seq) FROM events WHERE to_state = 'authorized.active'"
+        ).fetchone()[0]
     before = json.loads(
         (await invoke_cli("replay", "--db", str(demo_db), "--until", str(seq - 1), "--json")).stdout
     )

@@ -264,7 +264,9 @@ def connection_contract(entry) -> None:
     if kind == "connection.token_refreshed" and entry.before.state == "authorized.expiring":
         warned = entry.before.data["expiry_warning"]["expiration_time"]
         outlasts = entry.event.payload.refresh_token_expire_in > warned
-        assert (entry.result.to_state == "authorized.active") == outlasts  # refresh_outlasts_warning
+        assert (
+            entry.result.to_state == "authorized.active"
+        ) == outlasts  # refresh_outlasts_warning
     if kind == "logistics.map_carrier":
         logistics = entry.before.data.get("logistics", {})
         assert logistics.get("fulfillment_model") == "FBS"  # fulfilled_by_seller
