@@ -244,6 +244,7 @@ def record_check_failures(ctx: StepContext) -> None:
     ctx.data["failure_reasons"] = _failures(ctx)
     ctx.data["submitted_content"] = None
     ctx.data.pop("edit_failure", None)
+    ctx.data.pop("edit_after_submission", None)
     ctx.data["last_sync_at"] = ctx.now
 
 
@@ -252,6 +253,7 @@ def record_edit_failure(ctx: StepContext) -> None:
     the version it has (a live product keeps selling); the edit's failure is
     shown as the product's reason until a later edit passes."""
     ctx.data["edit_failure"] = _failures(ctx)
+    ctx.data.pop("edit_after_submission", None)
     ctx.data["last_sync_at"] = ctx.now
 
 
@@ -261,10 +263,10 @@ def clear_edit_failure(ctx: StepContext) -> None:
 
 
 def edit_after_submission(ctx: StepContext) -> None:
-    """Changed while the submission is in flight (state ``pending_sync.edited``):
-    the chart sends it as an edit once TikTok answers. The version going out
-    passes the checks, so an edit held before it is over."""
-    ctx.data.pop("edit_failure", None)
+    """Chart version 1 only: the flag that version 2 has a state for
+    (``pending_sync.edited``). Kept, with the flag's other reads and clears in
+    this module, so events version 1 applied replay as they ran (ENG-9)."""
+    ctx.data["edit_after_submission"] = True
 
 
 def record_submission(ctx: StepContext[p.Submitted]) -> None:
@@ -274,6 +276,8 @@ def record_submission(ctx: StepContext[p.Submitted]) -> None:
     ctx.data["tiktok_product_id"] = payload.product_id
     if payload.skus:  # price and stock updates name TikTok's SKU ids
         ctx.data["tiktok_skus"] = {sku.seller_sku: sku.id for sku in payload.skus}
+    if ctx.data.pop("edit_after_submission", False) and ctx.state == "pending_sync":
+        submit_listing(ctx)
     category = ctx.data.setdefault("category", {})
     if payload.category_id and not category.get("locked"):
         merchant = (ctx.data.get("attributes") or {}).get("category_id")
@@ -421,7 +425,7 @@ def deactivate_on_tiktok(ctx: StepContext[p.ProductRemoved | p.ProductUpdated]) 
     ctx.data["deactivated_because"] = f"{reason} in Shoplazza"
     ctx.data.pop("review", None)
     ctx.data.pop("quick_updates", None)
-    ctx.data.pop("edit_failure", None)  # deactivated holds no edit: republishing checks again
+    ctx.data.pop("edit_after_submission", None)
     if is_active(ctx.state, "deleted_on_tiktok"):
         forget_tiktok_product(ctx)  # nothing left on TikTok to deactivate
         return
