@@ -19,13 +19,74 @@ from engine.charts.microstep import MicroPlan, Move
 from engine.charts.plans import (
     MAX_INTERNAL_MICROSTEPS,
     Action,
+    Chains,
     HierarchicalPlans,
     Progress,
+    QuickPlan,
     StepError,
 )
 from engine.rules import StepContext
 
 CopyData = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def run_macrostep(
+    plans: HierarchicalPlans,
+    ctx: StepContext,
+    event_type: str,
+    state: str,
+    history: dict[str, list[str]] | None,
+    copy_data: CopyData | None,
+    enter_initial: bool,
+) -> Progress | QuickPlan:
+    """The step of one event; the common case (one transition whose microstep
+    is cached as a `QuickPlan`) without building a `Macrostep`: that plan is
+    then the answer (it keeps the history as it was)."""
+    if enter_initial:
+        return Macrostep(plans, ctx, state, history, copy_data).run(event_type, True)
+    chains = plans.chains(event_type, state)
+    if not chains:
+        return Progress(state, history)
+    candidates = select(ctx, chains)
+    if not candidates:
+        return Progress(state, history, tried=True)
+    quick = plans.quick.get((state, candidates))
+    if quick is None:
+        macrostep = Macrostep(plans, ctx, state, history, copy_data)
+        return macrostep.run(event_type, False, candidates)
+    ctx.target = quick.target
+    if quick.actions:
+        if copy_data is not None:
+            ctx.data = copy_data(ctx.data)
+        for action in quick.actions:
+            action(ctx)
+    return quick
+
+
+def select(ctx: StepContext, chains: Chains) -> tuple[Move, ...]:
+    """The event's transitions: per active atomic state (in document order)
+    the first in its chain whose guards hold, each transition once."""
+    if len(chains) == 1:
+        for transition, move in chains[0]:
+            for guard in transition.guards:
+                if not guard(ctx):
+                    break
+            else:
+                return (move,)
+        return ()
+    verdicts: dict[int, bool] = {}
+    chosen: list[Move] = []
+    for chain in chains:
+        for transition, move in chain:
+            holds = verdicts.get(transition.index)
+            if holds is None:
+                holds = all(guard(ctx) for guard in transition.guards)
+                verdicts[transition.index] = holds
+            if holds:
+                if all(m.index != move.index for m in chosen):
+                    chosen.append(move)
+                break
+    return tuple(chosen)
 
 
 class Macrostep:
@@ -49,14 +110,17 @@ class Macrostep:
         self.applied: list[MicroPlan] = []
         self.queue: list[str] = []
 
-    def run(self, event_type: str, enter_initial: bool) -> Progress:
+    def run(
+        self, event_type: str, enter_initial: bool, chosen: tuple[Move, ...] | None = None
+    ) -> Progress:
+        """``chosen``: the event's transitions when the caller selected them already."""
         progress = self.progress
         start = progress.state
         if enter_initial:
             self.ctx.target = start
             self._apply(self.plans.initial_plan)
             self._settle()  # SCXML: the initial entry's done events before the event
-        candidates = self._select(event_type, external=True)
+        candidates = chosen if chosen is not None else self._select(event_type)
         if candidates:
             self._apply(self.plans.microplan(progress.state, candidates, progress.history))
             self._settle()
@@ -66,35 +130,20 @@ class Macrostep:
             )
         return progress
 
-    def _select(self, event_type: str, external: bool = False) -> tuple[Move, ...]:
-        """The event's transitions, one per active atomic state whose chain has
-        one whose guards hold, in document order of those states, each once."""
+    def _select(self, event_type: str, external: bool = True) -> tuple[Move, ...]:
         chains = self.plans.chains(event_type, self.progress.state)
         if not chains:
             return ()
         if external:
             self.progress.tried = True
-        ctx = self.ctx
-        verdicts: dict[int, bool] = {}
-        chosen: list[Move] = []
-        for chain in chains:
-            for transition, move in chain:
-                holds = verdicts.get(transition.index)
-                if holds is None:
-                    holds = all(guard(ctx) for guard in transition.guards)
-                    verdicts[transition.index] = holds
-                if holds:
-                    if all(m.index != move.index for m in chosen):
-                        chosen.append(move)
-                    break
-        return tuple(chosen)
+        return select(self.ctx, chains)
 
     def _settle(self) -> None:
         """Process the raised done events, each as its own microstep."""
         microsteps = 0
         while self.queue:
             event = self.queue.pop(0)
-            candidates = self._select(event)
+            candidates = self._select(event, external=False)
             if not candidates:
                 continue
             microsteps += 1
@@ -127,8 +176,8 @@ class Macrostep:
         for state in plan.enters:
             self._run(plans.entry.get(state, ()))
         progress.state = plan.state
-        progress.fired.extend(move.index for move in plan.moves)
-        progress.entered.extend(plan.entered)
+        progress.fired += tuple(move.index for move in plan.moves)
+        progress.entered += plan.entered
         self.queue.extend(plan.done)
         self.applied.append(plan)
 

@@ -11,7 +11,7 @@ path is two dict lookups, the guards and the actions.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from engine.charts.configuration import atomic_states
 from engine.charts.hierarchy import SearchOrder, StateTree
@@ -57,10 +57,24 @@ class Progress:
 
     state: str
     history: dict[str, list[str]] | None
-    fired: list[int] = field(default_factory=list)
-    entered: list[str] = field(default_factory=list)
+    fired: tuple[int, ...] = ()
+    entered: tuple[str, ...] = ()
     timers: TimerPlan = ((), ())
     tried: bool = False  # some transition matched the event (its guards may have said no)
+
+
+@dataclass(frozen=True, slots=True)
+class QuickPlan:
+    """The common microstep, ready to run: one transition, no history to keep
+    or use, no done event raised. Its actions (exit, transition, entry) in
+    order, and everything the step returns."""
+
+    target: str
+    actions: tuple[Action, ...]
+    state: str
+    fired: tuple[int, ...]
+    entered: tuple[str, ...]
+    timers: TimerPlan
 
 
 class HierarchicalPlans:
@@ -91,8 +105,10 @@ class HierarchicalPlans:
         )
         self.initial_plan = plan_initial(tree)
         self._chains: dict[tuple[str, str], Chains] = {}
-        self._moves: dict[Move, Move] = {}
+        self._moves: dict[tuple[int, str], Move] = {}
         self._micro: dict[tuple[str, tuple[Move, ...]], MicroPlan] = {}
+        # (configuration, chosen moves) -> the microstep when it is a quick one.
+        self.quick: dict[tuple[str, tuple[Move, ...]], QuickPlan] = {}
         self._timer_plans: dict[tuple[str, str, frozenset[str]], TimerPlan] = {}
 
     def chains(self, event_type: str, state: str) -> Chains:
@@ -114,9 +130,13 @@ class HierarchicalPlans:
         )
 
     def _move(self, transition: CompiledTransition, source: str) -> Move:
-        move = Move(transition.index, source, transition.target, transition.history)
         # One object per (transition, source): the microstep cache hashes them.
-        return self._moves.setdefault(move, move)
+        key = (transition.index, source)
+        move = self._moves.get(key)
+        if move is None:
+            move = Move(transition.index, source, transition.target, transition.history)
+            self._moves[key] = move
+        return move
 
     def microplan(
         self, state: str, candidates: tuple[Move, ...], history: Mapping[str, list[str]] | None
@@ -130,13 +150,32 @@ class HierarchicalPlans:
             if not plan.uses_history:
                 if len(self._micro) >= _CACHE_LIMIT:
                     self._micro.clear()
+                    self.quick.clear()
                 self._micro[key] = plan
+                if len(plan.moves) == 1 and not (
+                    plan.done or plan.records or plan.moves[0].history
+                ):
+                    self.quick[key] = self._quick(state, plan)
         elif any(m.history for m in plan.moves) and history:
             # Cached before any history was recorded: plan again with it.
             plan = plan_microstep(
                 self.tree, atomic_states(state), candidates, history, self.history_targets
             )
         return plan
+
+    def _quick(self, state: str, plan: MicroPlan) -> QuickPlan:
+        move = plan.moves[0]
+        actions = [action for exited in plan.exits for action in self.exit.get(exited, ())]
+        actions.extend(self.transitions[move.index].actions)
+        actions.extend(action for entered in plan.enters for action in self.entry.get(entered, ()))
+        return QuickPlan(
+            move.target or move.source,
+            tuple(actions),
+            plan.state,
+            (move.index,),
+            plan.entered,
+            self.timer_plan(state, plan.state, plan.reentered),
+        )
 
     def timer_plan(self, before: str, after: str, reentered: frozenset[str]) -> TimerPlan:
         key = (before, after, reentered)

@@ -61,7 +61,9 @@ class LogStore(Protocol):
         """Those of ``event_ids`` already in the log."""
         ...
 
-    async def load_entities(self, keys: Sequence[str]) -> dict[str, EntityState]: ...
+    async def load_entities(self, keys: Sequence[str]) -> dict[str, EntityState]:
+        """The stored entities among ``keys``, each with its chart version and history."""
+        ...
 
     async def entity(self, key: str) -> EntityState | None: ...
 
@@ -73,13 +75,16 @@ class LogStore(Protocol):
 
     async def history(self, entity: str) -> list[dict[str, Any]]:
         """The entity's logged events in sequence order (seq, event_id, type,
-        source, received_at, outcome, from_state, to_state, reason, payload)."""
+        source, received_at, outcome, from_state, to_state, reason, payload,
+        chart_version: the version that applied it, 1 for rows logged without one)."""
         ...
 
     def iter_events(
         self, since_seq: int = 0, batch: int = 10_000, entity: str | None = None
     ) -> AsyncIterator[LogRow]:
-        """The log (or one entity's part) after ``since_seq``, in sequence order."""
+        """The log (or one entity's part) after ``since_seq``, in sequence order:
+        rows of `EVENT_COLUMNS` (the last, ``chart_version``, None in rows logged
+        before versions were recorded)."""
         ...
 
     def iter_event_batches(
