@@ -14,6 +14,7 @@ from engine.charts.configuration import is_active
 from engine.charts.schema import parse_duration
 from engine.rules import Rules, StepContext
 from statecharts import payloads as p
+from statecharts.chart_upgrades import listing_v1_to_v2
 from statecharts.product_checks import check_product, content_fields, price_in_range
 from statecharts.shoplazza_product import is_stale, merge_product, shoplazza_fields
 from statecharts.tiktok_request import CURRENCY, listing_request, quick_fields
@@ -82,6 +83,7 @@ def register(rules: Rules) -> None:
         forget_tiktok_product,
         take_down_late_submission,
     )
+    rules.upgrade("listing_v1_to_v2")(listing_v1_to_v2)
 
 
 def _product(ctx: StepContext) -> dict[str, Any]:

@@ -184,8 +184,10 @@ async def _nested_rows(
     row: Callable[[str, str, dict[str, Any], Choices], Row],
 ) -> list[Row]:
     """`_rows` for a chart with compound states: a status names a state and
-    the list holds the entities in it, whichever of its substates they are in."""
-    states = () if status is None else atomic_under(chart, labels.resolve(status))
+    the list holds the entities in it, whichever of its substates they are in
+    (and those of an older version still in it by that id, not yet migrated)."""
+    chosen = None if status is None else labels.resolve(status)
+    states = () if chosen is None else (chosen, *atomic_under(chart, chosen))
     return [
         row(entity.key, entity.state, entity.data, labels)
         for entity in await store.find_entities(chart, states=states)
