@@ -11,6 +11,7 @@ from statecharts import payloads as p
 
 US = "US"
 AUTHORIZED = "authorized"  # the compound state of an authorized shop (CONN-4)
+AUTHORIZED_IN_VERSION_1 = ("active", "expiring")  # flat, before `authorized` held them
 
 
 def register(rules: Rules) -> None:
@@ -80,8 +81,9 @@ def _iso(when: float) -> str:
 
 def is_authorized(state: str) -> bool:
     """A stored configuration of the chart in which outbound work goes out:
-    ``authorized`` (``authorized.active`` or ``authorized.expiring``)."""
-    return is_active(state, AUTHORIZED)
+    ``authorized`` (``authorized.active`` or ``authorized.expiring``), or the
+    same states of a shop still on version 1 of the chart, until migrated."""
+    return is_active(state, AUTHORIZED) or state in AUTHORIZED_IN_VERSION_1
 
 
 def hold_key(shop: str) -> str:

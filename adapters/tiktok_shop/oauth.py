@@ -37,8 +37,9 @@ log = get_logger("channelsync.oauth")
 STATE_TTL = 600.0  # seconds a nonce stays usable, unless configured otherwise
 CHART = "shop_connection"
 # The authorize step (terms accepted) and the states a new grant may replace
-# (``authorized`` with either of its substates).
-AUTHORIZE_FROM = ("terms_accepted", "authorized", "inactive")
+# (``authorized`` with either of its substates; ``active`` and ``expiring`` are
+# the same states of a shop still on version 1 of the chart).
+AUTHORIZE_FROM = ("terms_accepted", "authorized", "inactive", "active", "expiring")
 # secrets.token_urlsafe(32): 43 characters of the URL-safe base64 alphabet.
 _STATE_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
 MAX_CODE = 512

@@ -14,6 +14,7 @@ from engine.settings import EngineSettings
 from engine.store.sqlite import SQLiteStore
 from engine.version_migration import plan_moves, publish_moves
 from statecharts import CHART_DIR, RULES, chart_package
+from statecharts.connection import is_authorized
 from tests.channel.harness import PACKAGE, SHOP, TIKTOK_SHOP_ID, listing, product
 
 VERSION_1 = ChartSet.load(
@@ -117,6 +118,9 @@ async def test_a_version_1_log_checks_and_migrates_into_version_2s_substates(
             listing("sent"): ("in_review", 1),
             listing("local"): ("rejected", 1),
         }
+        # Not migrated yet: the gate still sees a version 1 shop as authorized.
+        shop = await engine.entity(SHOP)
+        assert shop is not None and is_authorized(shop.state)
         await publish_moves(engine, await plan_moves(engine.store, INSTALLED))
         assert await _states(engine) == {
             SHOP: ("authorized.expiring", 2),
