@@ -51,7 +51,10 @@ def disconnect_command(
         )
         try:
             receipt = await disconnect(engine, key, reason=reason)
-            labels = state_labels(engine.charts.by_name[CHART].spec)
+            labels: dict[str, str] = {}
+            for (name, _version), chart in sorted(engine.charts.versions.items()):
+                if name == CHART:  # every installed version: a shop may be on an older one
+                    labels.update(state_labels(chart.spec))
             label = labels.get(atomic_states(receipt.to_state or "not_connected")[0], "")
             return receipt.outcome, receipt.reason, label
         finally:
