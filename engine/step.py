@@ -242,7 +242,7 @@ def _step_hierarchical(
     except BaseException:
         undo(entity)
         raise
-    history = run.history if isinstance(run, Progress) else entity.history
+    history = run.history if isinstance(run, Progress) else run.history_after(entity.history)
     moved = (run.state, history, run.fired, run.entered)
     return _transitioned(chart, entity, ctx, moved, timers, stored)
 

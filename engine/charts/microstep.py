@@ -42,7 +42,7 @@ class MicroPlan:
     atomic: tuple[str, ...]  # the configuration after it
     state: str  # that configuration as stored
     done: tuple[str, ...]  # done events raised, in order
-    uses_history: bool  # entered through recorded history: not cacheable
+    uses_history: bool  # some state entered through its recorded history
     reentered: frozenset[str]  # states it exits and enters again
 
 
