@@ -74,18 +74,20 @@ class GuardRef:
         return text if self.argument is None else f"{text}={self.argument}"
 
 
-def guards_exclude(first: list[str], second: list[str]) -> bool:
-    """True when two transitions' guard lists can never both hold."""
-    mine = [GuardRef.parse(g) for g in first]
-    theirs = [GuardRef.parse(g) for g in second]
-    return any(a.excludes(b) for a in mine for b in theirs)
-
-
 @dataclass(frozen=True, slots=True)
 class LoadedChart:
     spec: ChartSpec
     file: str
     lines: dict[tuple[Any, ...], int]
+
+
+def nearest_line(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
+    """The line of ``loc`` in the YAML document, or of its nearest enclosing node."""
+    while loc:
+        if loc in lines:
+            return lines[loc]
+        loc = loc[:-1]
+    return lines.get(())
 
 
 # Records one problem: (path in the YAML document, place shown, message).

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import deque
 from itertools import combinations
 
-from engine.charts.checks_common import Report, guards_exclude
+from engine.charts.checks_common import IN_STATE_GUARD, GuardRef, Report
 from engine.charts.checks_states import ChartStates
 from engine.charts.hierarchy import TOP, StateTree
 from engine.charts.schema import TransitionSpec
@@ -39,12 +39,15 @@ def reachable_states(states: ChartStates) -> set[str]:
     while queue:
         for target in edges.get(queue.popleft(), ()):
             # The target, its ancestors, and every other region of a parallel
-            # ancestor (entered at its initial states).
-            enter([target, *tree.ancestors(target)])
-            for ancestor in (*tree.ancestors(target), TOP):
+            # ancestor, at its initial states (as when that ancestor is entered
+            # from outside: counting it also when it was already active can
+            # only spare a state a report, never invent one).
+            lineage = (target, *tree.ancestors(target))
+            enter(list(lineage))
+            for ancestor in (*lineage[1:], TOP):
                 if tree.kind(ancestor) == "parallel":
                     for region in tree.children(ancestor):
-                        if region not in reached:
+                        if region not in lineage:
                             enter(tree.default_entry(region))
             enter(tree.default_entry(target))
     return reached
@@ -75,7 +78,7 @@ def check_conflicts(states: ChartStates, report: Report) -> None:
         if first.event != second.event:
             continue
         shared = set(states.expand_sources(first)) & set(states.expand_sources(second))
-        if not shared or guards_exclude(first.guards, second.guards):
+        if not shared or guards_exclude(states.tree, first.guards, second.guards):
             continue
         report(
             ("transitions", j),
@@ -85,12 +88,43 @@ def check_conflicts(states: ChartStates, report: Report) -> None:
         )
 
 
+def guards_exclude(tree: StateTree, first: list[str], second: list[str]) -> bool:
+    """True when two transitions' guard lists can never both hold. ``in_state=a``
+    and ``in_state=b`` exclude each other only when a and b can never be active
+    together: not one inside the other, nor in two regions of a parallel state."""
+    for mine in (GuardRef.parse(text) for text in first):
+        for theirs in (GuardRef.parse(text) for text in second):
+            if _both_in_state(mine, theirs):
+                if _never_active_together(tree, mine.argument, theirs.argument):
+                    return True
+            elif mine.excludes(theirs):
+                return True
+    return False
+
+
+def _both_in_state(mine: GuardRef, theirs: GuardRef) -> bool:
+    return (
+        mine.name == theirs.name == IN_STATE_GUARD
+        and not (mine.negated or theirs.negated)
+        and mine.argument is not None
+        and theirs.argument is not None
+    )
+
+
+def _never_active_together(tree: StateTree, first: str | None, second: str | None) -> bool:
+    if first not in tree.nodes or second not in tree.nodes:
+        return False
+    common = tree.common_ancestor(first, second)
+    return common not in (first, second) and tree.kind(common) == "compound"
+
+
 def declared_writes(rules: Rules, transition: TransitionSpec) -> set[str]:
     """The top-level data keys its actions declare they write (`Rules.action(writes=)`)."""
     keys: set[str] = set()
     for text in transition.actions:
         action = rules.actions.get(text.partition("=")[0].strip())
-        keys.update(getattr(action, "writes", ()) if action is not None else ())
+        if action is not None:
+            keys.update(action.writes)
     return keys
 
 
@@ -100,7 +134,7 @@ def check_parallel_writes(states: ChartStates, rules: Rules, report: Report) -> 
     would be an error at run time (one region's write would hide the other's)."""
     indexed = list(enumerate(states.spec.transitions))
     for (i, first), (j, second) in combinations(indexed, 2):
-        if first.event != second.event or guards_exclude(first.guards, second.guards):
+        if first.event != second.event or guards_exclude(states.tree, first.guards, second.guards):
             continue
         overlap = declared_writes(rules, first) & declared_writes(rules, second)
         if not overlap:

@@ -4,9 +4,19 @@ of states' entry and exit, timers, refusals and version upgrades."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from engine.charts.checks_common import ANY_STATE, DONE_PREFIX, IN_STATE_GUARD, GuardRef, Report
+from engine.charts.checks_common import (
+    ANY_STATE,
+    DONE_PREFIX,
+    IN_STATE_GUARD,
+    ChartProblem,
+    GuardRef,
+    LoadedChart,
+    Report,
+    nearest_line,
+)
 from engine.charts.checks_states import ChartStates
 from engine.charts.rule_payloads import payload_mismatch
 from engine.charts.schema import ChartSpec, TransitionSpec, parse_duration
@@ -202,9 +212,6 @@ def check_refusals(states: ChartStates, report: Report) -> None:
 
 def check_upgrades(states: ChartStates, rules: Rules, report: Report) -> None:
     spec = states.spec
-    # `Rules.upgrade` registers data migrations; a Rules without that registry
-    # (an older engine's) cannot have them checked by name.
-    registered: dict[str, object] | None = getattr(rules, "upgrades", None)
     for index, upgrade in enumerate(spec.upgrades):
         path, place = ("upgrades", index), f"upgrades[{index}]"
         if upgrade.from_version >= spec.version:
@@ -216,15 +223,37 @@ def check_upgrades(states: ChartStates, rules: Rules, report: Report) -> None:
             )
         for old, new in upgrade.states.items():
             if new not in states.entries:
-                message = states.unknown("state", new)
                 report(
                     (*path, "states", old),
                     place,
-                    f"{old!r} is renamed to an {message}, not a state of version {spec.version}",
+                    f"{old!r} is renamed to {new!r}, which is not a state of version "
+                    f"{spec.version}{states.hint(new)}",
                 )
-        if upgrade.data is not None and registered is not None and upgrade.data not in registered:
+        if upgrade.data is not None and upgrade.data not in rules.upgrades:
             report(
                 (*path, "data"),
                 place,
                 f"unknown upgrade {upgrade.data!r} (register it with Rules.upgrade)",
             )
+
+
+def check_upgrade_sources(chart: LoadedChart, older: Mapping[int, ChartSpec]) -> list[ChartProblem]:
+    """The old state ids an upgrade renames must be states of the version it
+    comes from, when that version is installed beside it (``older``, by
+    version): an id misspelt there would be kept as is and name no state."""
+    problems = []
+    for index, upgrade in enumerate(chart.spec.upgrades):
+        previous = older.get(upgrade.from_version)
+        if previous is None:
+            continue
+        old_states = ChartStates(previous)
+        for old in upgrade.states:
+            if old not in old_states.entries:
+                path = ("upgrades", index, "states", old)
+                message = (
+                    f"{old!r} is not a state of version {upgrade.from_version}"
+                    f"{old_states.hint(old)}"
+                )
+                line = nearest_line(chart.lines, path)
+                problems.append(ChartProblem(chart.file, line, f"upgrades[{index}]", message))
+    return problems

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 
 from engine.charts.checks_common import Report
 from engine.charts.hierarchy import StateKind, StateTree, expand_sources
@@ -55,9 +56,23 @@ class ChartStates:
         return f"unknown {what} {state_id!r}{self.hint(state_id)}"
 
     def hint(self, state_id: str) -> str:
-        """A hint when a bare (or partial) id is the end of exactly one nested id."""
+        """A hint when a bare (or partial) id is the end of exactly one nested
+        id (``failed``: ``sync.failed``), else when one id is the nearest spelling."""
         matches = [i for i in self.entries if i.endswith("." + state_id)]
+        if not matches:
+            matches = _nearest_spelling(state_id, list(self.entries))
         return f" (did you mean {matches[0]!r}?)" if len(matches) == 1 else ""
+
+
+def _nearest_spelling(text: str, known: list[str]) -> list[str]:
+    """The known id most like ``text`` if it is close (``payd``: ``paid``) and no
+    other is as close; two as close are no hint."""
+    scored = sorted(((SequenceMatcher(None, text, k).ratio(), k) for k in known), reverse=True)
+    if not scored or scored[0][0] < 0.75:
+        return []
+    if len(scored) > 1 and scored[1][0] == scored[0][0]:
+        return []
+    return [scored[0][1]]
 
 
 def check_structure(states: ChartStates, report: Report) -> None:

@@ -21,6 +21,7 @@ from engine.charts.checks_common import (
     ChartProblem,
     GuardRef,
     LoadedChart,
+    nearest_line,
 )
 from engine.charts.checks_flow import check_conflicts, check_parallel_writes, check_reachable
 from engine.charts.checks_refs import (
@@ -125,19 +126,11 @@ def read_chart_file(path: str | Path) -> LoadedChart:
     except ValidationError as err:
         for item in err.errors(include_url=False):
             loc = tuple(item["loc"])
-            problems.append(ChartProblem(file, _nearest_line(lines, loc), _place(loc), item["msg"]))
+            problems.append(ChartProblem(file, nearest_line(lines, loc), _place(loc), item["msg"]))
         raise ChartLoadError(problems) from None
     if problems:
         raise ChartLoadError(problems)
     return LoadedChart(spec, file, lines)
-
-
-def _nearest_line(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
-    while loc:
-        if loc in lines:
-            return lines[loc]
-        loc = loc[:-1]
-    return lines.get(())
 
 
 def check_chart(chart: LoadedChart, rules: Rules) -> None:
@@ -146,7 +139,7 @@ def check_chart(chart: LoadedChart, rules: Rules) -> None:
     problems: list[ChartProblem] = []
 
     def report(path: tuple[Any, ...], place: str, message: str) -> None:
-        problems.append(ChartProblem(chart.file, _nearest_line(chart.lines, path), place, message))
+        problems.append(ChartProblem(chart.file, nearest_line(chart.lines, path), place, message))
 
     states = ChartStates(spec)
     check_structure(states, report)

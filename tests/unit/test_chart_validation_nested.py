@@ -263,6 +263,12 @@ def test_eng1_no_hint_when_a_bare_name_matches_several_nested_ids(tmp_path):
     assert "unknown source state 'open'" in found
 
 
+def test_eng1_a_misspelt_id_gets_the_near_one(tmp_path):
+    text = SHIPMENT.replace("target: sync.failed", "target: sync.faild")
+    problem = one(tmp_path, text)
+    assert problem.message == "unknown target state 'sync.faild' (did you mean 'sync.failed'?)"
+
+
 # --- reachability -------------------------------------------------------------
 
 
@@ -305,6 +311,35 @@ def test_eng1_entering_one_region_enters_the_others(tmp_path):
     assert problem.place == "state 'sync.both.left.a'"
 
 
+SPLIT = """
+name: split
+entity_kind: split
+initial: start
+states:
+  start: {label: Start}
+  both:
+    label: Both
+    parallel: true
+    states:
+      left: {label: Left, initial: l1, states: {l1: {label: L1}, l2: {label: L2}}}
+      right: {label: Right, initial: r1, states: {r1: {label: R1}, r2: {label: R2}}}
+events: [ship.hold, ship.release, ship.close]
+transitions:
+  - {event: ship.hold, source: start, target: both.left.l2}
+  - {event: ship.release, source: start, target: both.right.r2}
+  - {event: ship.close, source: both, target: start}
+"""
+
+
+def test_eng1_each_way_into_a_parallel_state_enters_the_other_regions(tmp_path):
+    """`left` is first entered at `l2`, yet entering `both` at `right.r2` enters
+    `left` at its initial `l1`: no state of this chart is unreachable."""
+    load_chart(write(tmp_path, SPLIT), rules)
+    text = SPLIT.replace("target: both.right.r2", "target: both.right.r1")
+    problem = one(tmp_path, text)
+    assert (problem.place, problem.line) == ("state 'both.right.r2'", line_of(text, "r2: {label"))
+
+
 # --- transitions --------------------------------------------------------------
 
 
@@ -344,6 +379,22 @@ def test_eng1_a_parent_and_a_child_transition_are_no_conflict(tmp_path):
         SHIPMENT + "  - event: ship.fail\n    source: sync.syncing.waiting\n    target: sync.idle\n"
     )
     load_chart(write(tmp_path, _move_tail_transition(text)), rules)
+
+
+def test_eng1_in_state_guards_exclude_only_states_never_active_together(tmp_path):
+    """`lifecycle.open` and `lifecycle.on_hold` are siblings: never both active.
+    `lifecycle.open` and `sync.idle` lie in two regions: both can be."""
+    exclusive = SHIPMENT + (
+        "  - event: ship.push\n    source: sync.idle\n    guards: [in_state=lifecycle.on_hold]\n"
+    )
+    exclusive = _move_tail_transition(
+        exclusive.replace('"!in_state=lifecycle.on_hold"', "in_state=lifecycle.open")
+    )
+    load_chart(write(tmp_path, exclusive), rules)
+    together = exclusive.replace("[in_state=lifecycle.on_hold]", "[in_state=sync.idle]")
+    problem = one(tmp_path, together)
+    assert problem.place == "transitions[3] and transitions[8] (event 'ship.push')"
+    assert problem.message.startswith("both can fire from state 'sync.idle'")
 
 
 def _move_tail_transition(text: str) -> str:
@@ -434,7 +485,8 @@ def test_eng1_an_upgrade_comes_from_an_older_version_into_known_states(tmp_path)
         (
             "upgrades[0]",
             line_of(text, "sync.failure"),
-            "'failed' is renamed to an unknown state 'sync.failure', not a state of version 2",
+            "'failed' is renamed to 'sync.failure', which is not a state of version 2 "
+            "(did you mean 'sync.failed'?)",
         ),
     ]
 

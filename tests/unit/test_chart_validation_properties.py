@@ -135,3 +135,90 @@ def test_without_transitions_exactly_the_states_outside_the_initial_configuratio
     for problem in found:
         name = problem.place.split("'")[1].rsplit(".", 1)[-1]
         assert problem.line is not None and lines[problem.line - 1].strip().startswith(name + ":")
+
+
+@st.composite
+def awkward_states(draw: st.DrawFn, depth: int) -> dict[str, Any]:
+    """A state that may break any rule of shape: wrong or missing initial,
+    parallel with one region, final with children, odd names."""
+    state: dict[str, Any] = {"label": "L"}
+    if depth and draw(st.booleans()):
+        names = draw(
+            st.lists(st.sampled_from([*NAMES, "Bad-Name", "sync.idle"]), max_size=3, unique=True)
+        )
+        state["states"] = {name: draw(awkward_states(depth - 1)) for name in names}
+    if draw(st.booleans()):
+        state["parallel"] = True
+    if draw(st.booleans()):
+        state["initial"] = draw(st.sampled_from([*NAMES, "nowhere"]))
+    if draw(st.integers(0, 3)) == 0:
+        state["final"] = True
+    return state
+
+
+@st.composite
+def awkward_charts(draw: st.DrawFn) -> dict[str, Any]:
+    """Any chart the schema accepts, whose names may mean nothing."""
+    top = draw(awkward_states(3))
+    doc: dict[str, Any] = {"name": "gen", "entity_kind": "gen", "states": top.get("states", {})}
+    doc.update({key: top[key] for key in ("parallel", "initial") if key in top})
+    ids = ["*", *StateTree.from_spec(_spec(doc)).nodes, "gone", "failed", "sync.idle"]
+    some_id = st.sampled_from(ids)
+    events = [f"gen.e{n}" for n in range(3)]
+    doc["events"] = draw(st.lists(st.sampled_from([*events, "done.state.a"]), max_size=3))
+    transition = st.fixed_dictionaries(
+        {
+            "event": st.sampled_from([*events, *(f"done.state.{i}" for i in ids)]),
+            "source": st.lists(some_id, min_size=1, max_size=2),
+        },
+        optional={
+            "target": some_id.filter(lambda i: i != "*"),
+            "history": st.sampled_from(["shallow", "deep"]),
+            "guards": st.lists(st.sampled_from([f"in_state={i}" for i in ids]), max_size=2),
+        },
+    )
+    doc["transitions"] = draw(st.lists(transition, max_size=6))
+    timer = st.fixed_dictionaries(
+        {"name": st.just("t"), "state": some_id, "event": st.just("gen.e0"), "after": st.just(5)}
+    )
+    doc["timers"] = draw(st.lists(timer, max_size=1))
+    return doc
+
+
+@st.composite
+def well_formed_charts_with_any_transitions(draw: st.DrawFn) -> dict[str, Any]:
+    """A well-formed tree whose transitions name only its own states, in any
+    way: conflicts, histories, done events and in_state guards, so the checks
+    of how a chart runs see every shape too."""
+    doc = draw(charts())
+    tree = StateTree.from_spec(_spec(doc))
+    known = st.sampled_from(list(tree.nodes))
+    parents = [node.id for node in tree.nodes.values() if node.children]
+    transition = st.fixed_dictionaries(
+        {
+            "event": st.sampled_from(["gen.e0", "gen.e1", *(f"done.state.{p}" for p in parents)]),
+            "source": st.lists(st.one_of(known, st.just("*")), min_size=1, max_size=2),
+        },
+        optional={
+            "target": st.sampled_from(parents) if parents else known,
+            "history": st.sampled_from(["shallow", "deep"]),
+            "guards": st.lists(known.map(lambda i: f"in_state={i}"), max_size=2),
+        },
+    )
+    doc["transitions"] = draw(st.lists(transition, max_size=8)) + doc["transitions"][:2]
+    return doc
+
+
+@SETTINGS
+@given(st.one_of(awkward_charts(), well_formed_charts_with_any_transitions()))
+def test_any_chart_loads_or_lists_its_problems_each_with_a_place(tmp_path, doc):
+    """However a chart is broken, validation reports (never crashes), and every
+    problem past the file's own shape names its line."""
+    path, lines = write(tmp_path, doc)
+    try:
+        load_chart(path, rules)
+    except ChartLoadError as err:
+        assert err.problems
+        for problem in err.problems:
+            assert problem.file == str(path) and problem.place and problem.message
+            assert problem.line is not None and 1 <= problem.line <= len(lines)
