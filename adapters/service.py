@@ -30,6 +30,7 @@ from engine.bus import Receipt
 from engine.logs import error_fields, get_logger
 from engine.runtime import Engine
 from engine.store.supervisor import WriterSupervisor
+from statecharts.connection import is_authorized
 
 if TYPE_CHECKING:
     from channelsync.settings import ChannelSettings
@@ -175,7 +176,7 @@ class ChannelService:
         return [
             e.key
             for e in await self.engine.entities(chart="shop_connection")
-            if e.state in ("active", "expiring")
+            if is_authorized(e.state)
         ]
 
     async def _connected_stores(self) -> list[str]:

@@ -33,6 +33,9 @@ def chart_package() -> ChartPackage:
             CHART_DIR / "shop_connection.yaml",
             CHART_DIR / "product_listing.yaml",
             CHART_DIR / "order.yaml",
+            # Versions still installed for entities pinned to them (ENG-9).
+            CHART_DIR / "versions" / "shop_connection_v1.yaml",
+            CHART_DIR / "versions" / "product_listing_v1.yaml",
         ],
         RULES,
     )

@@ -23,6 +23,7 @@ from rich.text import Text
 from engine.cli.common import open_existing
 from engine.cli.in_use import refused_when_in_use
 from engine.settings import EngineSettings
+from statecharts.chart_states import top_state
 from statecharts.views import (
     Choices,
     UnknownFilterValue,
@@ -510,7 +511,7 @@ async def _set_attributes(db: Path, key: str, attributes: dict[str, Any]) -> tup
         entity = await engine.entity(listing_key)
     finally:
         await engine.stop()
-    return receipt, listing_statuses().label(entity.state if entity else None)
+    return receipt, listing_statuses().label(top_state(entity.state) if entity else None)
 
 
 async def _listing_key(engine: Any, key: str) -> str:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from engine.charts.configuration import is_active
 from engine.rules import Rules, StepContext
 from statecharts import confirmations
 from statecharts import payloads as p
 
 US = "US"
+AUTHORIZED = "authorized"  # the compound state of an authorized shop (CONN-4)
+AUTHORIZED_IN_VERSION_1 = ("active", "expiring")  # flat, before `authorized` held them
 
 
 def register(rules: Rules) -> None:
@@ -74,6 +77,13 @@ def register(rules: Rules) -> None:
 
 def _iso(when: float) -> str:
     return datetime.fromtimestamp(when, UTC).isoformat().replace("+00:00", "Z")
+
+
+def is_authorized(state: str) -> bool:
+    """A stored configuration of the chart in which outbound work goes out:
+    ``authorized`` (``authorized.active`` or ``authorized.expiring``), or the
+    same states of a shop still on version 1 of the chart, until migrated."""
+    return is_active(state, AUTHORIZED) or state in AUTHORIZED_IN_VERSION_1
 
 
 def hold_key(shop: str) -> str:

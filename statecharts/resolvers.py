@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from engine.charts.configuration import is_active
 from engine.logs import get_logger
 from engine.outbox import CommandHeld, OutboxCommand
 from engine.store.read_models import ReadModels
-from statecharts.connection import hold_key
+from statecharts.connection import hold_key, is_authorized
 
 log = get_logger("channelsync.authorization")
 
-ACTIVE_STATES = ("active", "expiring")
 CONNECTION = "shop_connection"
 Handler = Callable[[OutboxCommand], Awaitable[Any]]
 
@@ -53,7 +53,7 @@ class ChannelResolvers:
     async def resolve_order_products(self, command: OutboxCommand) -> list[dict[str, Any]]:
         payload = command.payload
         found = await self.connection(tiktok_shop_id=payload.get("shop_id"))
-        active = found is not None and found[1] in ACTIVE_STATES
+        active = found is not None and is_authorized(found[1])
         unsynced, unavailable, items = [], [], []
         order = await self.store.entity(payload["order"])
         line_items = order.data.get("detail", {}).get("line_items", []) if order else []
@@ -68,7 +68,7 @@ class ChannelResolvers:
             title = data.get("title") or product_id
             if state == "deactivated":
                 unavailable.append(title)
-            elif state != "approved":
+            elif not is_active(state, "approved"):
                 unsynced.append(title)
             else:
                 items.extend(_shoplazza_items(data, product_id, line_items))
@@ -111,7 +111,7 @@ class ChannelResolvers:
                     "tracking_company_code": code,
                     "fulfillment_model": logistics.get("fulfillment_model"),
                     "shipping_provider_id": provider,
-                    "authorization_active": found is not None and found[1] in ACTIVE_STATES,
+                    "authorization_active": found is not None and is_authorized(found[1]),
                     "delivery_option_id": option,
                     "not_offered": not_offered,
                 },
@@ -296,7 +296,7 @@ class AuthorizationGate:
             found = await self.resolvers.connection(
                 shop=payload.get("shop"), tiktok_shop_id=payload.get("shop_id")
             )
-            if found is None or found[1] in ACTIVE_STATES:
+            if found is None or is_authorized(found[1]):
                 return await inner(command)
             return await self._stopped(command, found[0])
 

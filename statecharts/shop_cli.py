@@ -13,7 +13,9 @@ from typing import Annotated
 
 import typer
 
+from engine.charts.configuration import atomic_states
 from engine.settings import EngineSettings
+from statecharts.chart_states import state_labels
 from statecharts.merchant_connection import CHART, UnknownShop, disconnect
 
 
@@ -49,10 +51,12 @@ def disconnect_command(
         )
         try:
             receipt = await disconnect(engine, key, reason=reason)
-            label = (
-                engine.charts.by_name[CHART].spec.states[receipt.to_state or "not_connected"].label
-            )
-            return receipt.outcome, receipt.reason, label or ""
+            labels: dict[str, str] = {}
+            for (name, _version), chart in sorted(engine.charts.versions.items()):
+                if name == CHART:  # every installed version: a shop may be on an older one
+                    labels.update(state_labels(chart.spec))
+            label = labels.get(atomic_states(receipt.to_state or "not_connected")[0], "")
+            return receipt.outcome, receipt.reason, label
         finally:
             await engine.stop()
 

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from engine.charts.loader import read_chart_file
 from engine.store.read_models import Equals, ReadModels, Where
 from engine.vault import ERASED, is_sealed
+from statecharts.chart_states import atomic_under, nested_state_labels, top_state
 
 LISTING_CHART = "product_listing"
 ORDER_CHART = "order"
@@ -175,6 +176,24 @@ async def _rows(
     ]
 
 
+async def _nested_rows(
+    store: ReadModels,
+    chart: str,
+    labels: Choices,
+    status: str | None,
+    row: Callable[[str, str, dict[str, Any], Choices], Row],
+) -> list[Row]:
+    """`_rows` for a chart with compound states: a status names a state and
+    the list holds the entities in it, whichever of its substates they are in
+    (and those of an older version still in it by that id, not yet migrated)."""
+    chosen = None if status is None else labels.resolve(status)
+    states = () if chosen is None else (chosen, *atomic_under(chart, chosen))
+    return [
+        row(entity.key, entity.state, entity.data, labels)
+        for entity in await store.find_entities(chart, states=states)
+    ]
+
+
 # ------------------------------------------------------------------ Product Sync List
 
 
@@ -204,6 +223,9 @@ DEACTIVATED_IN_SHOPLAZZA = "deactivated"
 
 
 def product_row(key: str, state: str, data: dict[str, Any], labels: Choices) -> ProductRow:
+    """The status is the top-level state, TikTok's status as the merchant knows
+    it (``approved.edit_held`` reads Approved); a held edit shows as a reason."""
+    state = top_state(state)
     failures = list(data.get("failure_reasons") or [])
     # PROD-12: an edit held back (failed checks, or refused by TikTok) while the
     # product keeps its state on TikTok is shown as a reason too.
@@ -230,7 +252,7 @@ def product_row(key: str, state: str, data: dict[str, Any], labels: Choices) -> 
 
 async def product_sync_list(store: ReadModels, status: str | None = None) -> list[ProductRow]:
     """Every listing, by key; ``status`` is a label or a state id (any case)."""
-    return await _rows(store, LISTING_CHART, listing_statuses(), status, product_row)
+    return await _nested_rows(store, LISTING_CHART, listing_statuses(), status, product_row)
 
 
 # ------------------------------------------------------------------ order list
@@ -386,7 +408,8 @@ class ShopRow:
 
 
 def connection_statuses() -> Choices:
-    return Choices("a connection status", chart_state_labels(CONNECTION_CHART))
+    """Every state at any depth: ``authorized`` (Active) and its substates."""
+    return Choices("a connection status", nested_state_labels(CONNECTION_CHART))
 
 
 def _carriers(logistics: dict[str, Any]) -> list[dict[str, Any]]:
@@ -434,4 +457,4 @@ def shop_row(key: str, state: str, data: dict[str, Any], labels: Choices) -> Sho
 
 async def shop_list(store: ReadModels, status: str | None = None) -> list[ShopRow]:
     """Every connected (or connecting) store; ``status`` is a label or an id."""
-    return await _rows(store, CONNECTION_CHART, connection_statuses(), status, shop_row)
+    return await _nested_rows(store, CONNECTION_CHART, connection_statuses(), status, shop_row)

@@ -37,6 +37,7 @@ from adapters.shoplazza.webhooks import (
     product_removed_event_id,
     tiktok_order_id,
 )
+from engine.charts.configuration import is_active
 from engine.clock import Clock
 from engine.logs import get_logger
 from engine.step import EntityState
@@ -227,13 +228,13 @@ class ShoplazzaReconciler:
         return max(0.0, since), now
 
     async def _listings(self, store: str, states: Sequence[str]) -> dict[str, EntityState]:
-        """The store's listings in these states, by Shoplazza product id."""
+        """The store's listings in these states (or their substates: ``approved``
+        holds ``approved.edit_held``), by Shoplazza product id."""
         prefix = f"listing:{store}:"
         found: dict[str, EntityState] = {}
-        for state in states:
-            for listing in await self.listings.entities(chart="product_listing", state=state):
-                if listing.key.startswith(prefix):
-                    found[listing.key[len(prefix) :]] = listing
+        for listing in await self.listings.entities(chart="product_listing"):
+            if listing.key.startswith(prefix) and any(is_active(listing.state, s) for s in states):
+                found[listing.key[len(prefix) :]] = listing
         return found
 
     async def _product_pages(self, params: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:

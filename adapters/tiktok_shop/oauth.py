@@ -26,6 +26,7 @@ import httpx
 from adapters.tiktok_shop.client import Grant, TikTokClient, TikTokError
 from adapters.tiktok_shop.credentials import CredentialStore
 from engine.bus import Receipt
+from engine.charts.configuration import is_active
 from engine.logs import get_logger
 from engine.runtime import Engine
 from engine.store.errors import StoreError
@@ -35,8 +36,10 @@ log = get_logger("channelsync.oauth")
 
 STATE_TTL = 600.0  # seconds a nonce stays usable, unless configured otherwise
 CHART = "shop_connection"
-# The authorize step (terms accepted) and the states a new grant may replace.
-AUTHORIZE_FROM = ("terms_accepted", "active", "expiring", "inactive")
+# The authorize step (terms accepted) and the states a new grant may replace
+# (``authorized`` with either of its substates; ``active`` and ``expiring`` are
+# the same states of a shop still on version 1 of the chart).
+AUTHORIZE_FROM = ("terms_accepted", "authorized", "inactive", "active", "expiring")
 # secrets.token_urlsafe(32): 43 characters of the URL-safe base64 alphabet.
 _STATE_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
 MAX_CODE = 512
@@ -83,7 +86,7 @@ async def begin_authorization(
     entity = await store.entity(shop)
     if entity is None or entity.chart != CHART:
         raise AuthorizationRefused(f"no shop {shop!r}: start setup for it first")
-    if entity.state not in AUTHORIZE_FROM:
+    if not any(is_active(entity.state, state) for state in AUTHORIZE_FROM):
         raise AuthorizationRefused(
             f"{shop} is not at the authorize step: start setup, connect, choose the"
             " account type and accept TikTok's data-usage terms before authorizing"

@@ -157,6 +157,6 @@ async def test_the_harness_is_the_bootstrapped_channel_with_fakes(db_path):
         assert set(TIKTOK_COMMANDS) | set(SHOPLAZZA_COMMANDS) <= set(handlers)
         assert channel.shoplazza.vault is channel.engine.vault
         await channel.connect()
-        assert await channel.state(SHOP) == "active"
+        assert await channel.state(SHOP) == "authorized.active"
     finally:
         await channel.engine.stop()

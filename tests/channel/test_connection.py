@@ -62,7 +62,7 @@ async def test_conn2_setup_runs_in_order_and_authorizing_without_terms_is_refuse
     unchecked = await channel.send("connection.accept_terms", SHOP, {"accepted": False})
     assert unchecked.outcome == "ignored" and "must be accepted" in unchecked.reason
     await channel.send("connection.accept_terms", SHOP, {"accepted": True})
-    assert (await channel.authorize()).to_state == "active"
+    assert (await channel.authorize()).to_state == "authorized.active"
 
 
 async def test_conn2_no_tiktok_shop_account_says_to_create_one_first(channel):
@@ -114,7 +114,7 @@ async def test_conn4_deauthorized_holds_outbound_work_and_resumes_on_reauthoriza
     await channel.send(
         "listing.added", "listing:demo-store:p1", {"shop": SHOP, "product": product("p1")}
     )
-    assert await channel.state("listing:demo-store:p1") == "pending_sync"
+    assert await channel.state("listing:demo-store:p1") == "pending_sync.sending"
     assert not channel.tiktok.called("create_listing")
     held = await channel.engine.store.fetchall(
         "SELECT command, status, hold_key FROM outbox WHERE command = 'create_listing'"
@@ -122,9 +122,9 @@ async def test_conn4_deauthorized_holds_outbound_work_and_resumes_on_reauthoriza
     assert held == [("create_listing", "held", "authorization:shop:demo-store")]
 
     await channel.authorize()
-    assert await channel.state(SHOP) == "active"
+    assert await channel.state(SHOP) == "authorized.active"
     assert len(channel.tiktok.called("create_listing")) == 1, "held, not dropped"
-    assert await channel.state("listing:demo-store:p1") == "in_review"
+    assert await channel.state("listing:demo-store:p1") == "in_review.reviewing"
 
 
 async def test_conn4_order_sync_fails_with_authorization_inactive_and_is_retried(connected):
@@ -152,10 +152,10 @@ async def test_conn4_refresh_token_expiry_and_deauthorization_make_it_inactive(c
     await channel.send("connection.refresh_token_expired", SHOP, {})
     assert await channel.state(SHOP) == "inactive"
     assert "refresh token expired" in (await channel.data(SHOP))["inactive_reason"]
-    assert (await channel.authorize()).to_state == "active"
+    assert (await channel.authorize()).to_state == "authorized.active"
     await channel.send("connection.deauthorized", SHOP, {"message": "seller deauthorized"})
     assert await channel.state(SHOP) == "inactive"
-    assert (await channel.authorize()).to_state == "active"
+    assert (await channel.authorize()).to_state == "authorized.active"
 
 
 async def test_conn4_webhook_7_raises_a_warning_state_with_the_expiry_time(connected):
@@ -166,11 +166,11 @@ async def test_conn4_webhook_7_raises_a_warning_state_with_the_expiry_time(conne
         SHOP,
         {"message": "expires soon", "expiration_time": "1721836800"},
     )
-    assert await channel.state(SHOP) == "expiring"
+    assert await channel.state(SHOP) == "authorized.expiring"
     assert (await channel.data(SHOP))["expiry_warning"]["expiration_time"] == 1721836800
     assert (await channel.add_products(product("p1"))).outcome == "transitioned", "still authorized"
     await channel.authorize()
-    assert await channel.state(SHOP) == "active"
+    assert await channel.state(SHOP) == "authorized.active"
 
 
 async def test_conn5_the_access_token_is_refreshed_before_its_absolute_expiry(connected):
@@ -229,7 +229,7 @@ async def test_conn6_setup_starts_again_after_an_uninstall_terms_included(connec
     await channel.send("connection.choose_account_type", SHOP, {"account_type": "seller"})
     assert (await channel.authorize()).outcome == "ignored", "terms not accepted yet"
     await channel.send("connection.accept_terms", SHOP, {"accepted": True})
-    assert (await channel.authorize()).to_state == "active"
+    assert (await channel.authorize()).to_state == "authorized.active"
     data = await channel.data(SHOP)
     assert "ended" not in data and data["logistics"]["fulfillment_model"] == "FBS", "mapping kept"
 
@@ -336,11 +336,13 @@ async def test_conn4_the_expiring_authorization_goes_inactive_at_its_expiration_
     channel._n = itertools.count(1000)  # the reopened harness must not reuse event ids
     try:
         await channel.advance(expires - clock.now() - 1)
-        assert await channel.state(SHOP) == "expiring"
+        assert await channel.state(SHOP) == "authorized.expiring"
         await channel.advance(2)
         assert await channel.state(SHOP) == "inactive"
         assert "authorization expired" in (await channel.data(SHOP))["inactive_reason"]
-        assert (await channel.authorize()).to_state == "active", "re-authorizing cures it"
+        assert (await channel.authorize()).to_state == "authorized.active", (
+            "re-authorizing cures it"
+        )
     finally:
         await channel.engine.stop()
 
@@ -355,7 +357,7 @@ async def test_conn4_reauthorizing_before_the_expiration_time_keeps_it_active(co
     await channel.advance(3600)
     await channel.authorize()
     await channel.advance(2 * 86400)
-    assert await channel.state(SHOP) == "active"
+    assert await channel.state(SHOP) == "authorized.active"
 
 
 async def test_conn4_a_refresh_that_outlasts_the_warning_ends_it(connected):
@@ -371,13 +373,13 @@ async def test_conn4_a_refresh_that_outlasts_the_warning_ends_it(connected):
         SHOP,
         {"access_token_expire_in": now + 86400, "refresh_token_expire_in": now + 10 * 86400},
     )
-    assert short.to_state == "expiring"
+    assert short.to_state == "authorized.expiring"
     # The access token's refresh timer fires at 7 days; the fake TikTok grants 60 more.
     await channel.advance(7 * 86400)
     assert channel.tiktok.called("refresh_access_token")
-    assert await channel.state(SHOP) == "active"
+    assert await channel.state(SHOP) == "authorized.active"
     await channel.advance(4 * 86400)
-    assert await channel.state(SHOP) == "active"
+    assert await channel.state(SHOP) == "authorized.active"
 
 
 async def test_conn4_the_refresh_tokens_absolute_expiry_makes_it_inactive(channel):
@@ -396,7 +398,7 @@ async def test_conn4_the_refresh_tokens_absolute_expiry_makes_it_inactive(channe
         },
     )
     await channel.advance(2 * 86400 - 1)
-    assert await channel.state(SHOP) == "active"
+    assert await channel.state(SHOP) == "authorized.active"
     await channel.advance(2)
     assert await channel.state(SHOP) == "inactive"
     assert "refresh token expired" in (await channel.data(SHOP))["inactive_reason"]
@@ -516,7 +518,7 @@ async def test_conn4_product_sync_held_while_inactive_resumes_on_reauthorization
     assert len(channel.tiktok.called("update_inventory")) == 1
     assert [e["product"]["title"] for e in channel.tiktok.called("edit_listing")] == ["Renamed"]
     assert len(channel.tiktok.called("deactivate_listing")) == 1
-    assert await channel.state(listing("p2")) == "in_review"
+    assert await channel.state(listing("p2")) == "in_review.reviewing"
     held = await channel.engine.store.fetchall("SELECT count(*) FROM outbox WHERE status='held'")
     assert held == [(0,)]
     assert len(channel.tiktok.called("fetch_product_status")) == 1, (
@@ -699,7 +701,7 @@ def test_conn2_conn6_no_path_reaches_active_without_terms_after_the_last_end(ste
                 terms_since_end = True
             elif kind in ("connection.app_uninstalled", "connection.disconnected"):
                 terms_since_end = False
-            if entry.result.entity.state in ("active", "expiring"):
+            if entry.result.entity.state in ("authorized.active", "authorized.expiring"):
                 assert terms_since_end, f"{kind} reached Active without the terms"
                 assert "terms_accepted_at" in entry.result.entity.data
 
@@ -731,11 +733,11 @@ async def test_conn4_conn6_over_http_warning_expiry_then_uninstall_and_reinstall
         expires = int(box.clock.now()) + 2 * 86400
         box.tiktok.send_webhook(7, {"message": "expiring", "expiration_time": str(expires)})
         await box.settle()
-        assert await state() == "expiring"
+        assert await state() == "authorized.expiring"
         await box.advance(2 * 86400 + 1)
         assert await state() == "inactive"
         assert (await oauth()).status_code == 200
-        assert await state() == "active"
+        assert await state() == "authorized.active"
 
         box.shoplazza.uninstall()  # PLAT-9: confirmed by the revoked token's 401
         await box.settle()
@@ -750,7 +752,7 @@ async def test_conn4_conn6_over_http_warning_expiry_then_uninstall_and_reinstall
         await service.merchant("connection.choose_account_type", STORY_SHOP, {"account_type": "s"})
         await service.merchant("connection.accept_terms", STORY_SHOP, {"accepted": True})
         assert (await oauth()).status_code == 200
-        assert await state() == "active"
+        assert await state() == "authorized.active"
     finally:
         await box.stop()
 
@@ -772,7 +774,7 @@ async def test_conn4_a_webhook_sent_before_the_last_authorization_does_not_end_i
             )
         )
         assert late.outcome == "ignored" and "before the shop was last authorized" in late.reason
-    assert await channel.state(SHOP) == "active"
+    assert await channel.state(SHOP) == "authorized.active"
     fresh = await channel.engine.publish(
         channel.engine.make_event(
             "connection.deauthorized",

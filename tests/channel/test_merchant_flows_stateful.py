@@ -52,7 +52,7 @@ from tests.channel.merchant_world import (
     start_world,
 )
 
-ACTIVE = ("active", "expiring")
+ACTIVE = ("authorized.active", "authorized.expiring")
 DONE = ("done", "discarded")
 TITLES = (
     "Linen beach shirt, relaxed fit",

@@ -162,7 +162,7 @@ async def test_conn7_a_code_sent_with_a_shop_key_as_state_does_not_replace_its_t
     assert "not one this channel issued" in forged.json()["error"]
     assert await tokens(box, shop) == before
     assert await counts(box) == rows
-    assert await state_of(box, shop) == "active"
+    assert await state_of(box, shop) == "authorized.active"
 
 
 # ------------------------------------------------------------------ the nonce
@@ -183,7 +183,7 @@ async def test_conn7_the_nonce_works_once_and_is_kept_only_as_a_digest(box, shop
     assert granted["state"] == nonce
     first = await callback(box, **granted)
     assert first.status_code == 200
-    assert first.json() == {"outcome": "transitioned", "shop": shop, "state": "active"}
+    assert first.json() == {"outcome": "transitioned", "shop": shop, "state": "authorized.active"}
     kept = await tokens(box, shop)
 
     replay = await callback(box, code=await seller_code(box, nonce), state=nonce)
@@ -302,7 +302,7 @@ async def test_conn7_the_live_nonce_survives_the_drawn_callbacks(box):
         )
     [(shop, granted)] = _live.items()
     assert (await callback(box, **granted)).status_code == 200
-    assert await state_of(box, shop) == "active"
+    assert await state_of(box, shop) == "authorized.active"
 
 
 async def test_conn7_a_missing_code_or_state_and_a_refused_code_are_4xx(box, shop):
@@ -490,7 +490,7 @@ async def test_conn7_a_process_killed_between_commit_and_save_gets_its_tokens_at
         config, clock=box.clock, run_loops=False, plugins=[], charts=charts
     )
     try:
-        assert (await reopened.engine.entity(SHOP)).state == "active"
+        assert (await reopened.engine.entity(SHOP)).state == "authorized.active"
         kept = await reopened.tiktok.credentials.get(SHOP)
         assert kept is not None and kept.access_token in box.tiktok.tokens
         assert await reopened.engine.store.find_records(STAGED) == []
@@ -529,7 +529,7 @@ async def test_conn7_shop_authorize_prints_the_url_and_its_nonce_completes_while
     assert issued is not None and issued.expires_at is not None and issued.stored_at is not None
     assert issued.expires_at - issued.stored_at == 120
     assert (await callback(box, **await approve(box, url))).status_code == 200
-    assert await state_of(box, shop) == "active"
+    assert await state_of(box, shop) == "authorized.active"
 
     monkeypatch.delenv("TIKTOK_APP_KEY")
     keyless = await invoke_cli("shop", "authorize", "--db", db, shop)

@@ -37,8 +37,8 @@ async def test_ops_held_work_is_listed_with_its_reason_and_a_discard_survives_re
 
     await channel.authorize()
     assert [c["listing"] for c in channel.tiktok.called("create_listing")] == [listing("p1")]
-    assert await channel.state(listing("p1")) == "in_review"
-    assert await channel.state(listing("p2")) == "pending_sync"
+    assert await channel.state(listing("p1")) == "in_review.reviewing"
+    assert await channel.state(listing("p2")) == "pending_sync.sending"
     [row] = json.loads(
         (
             await invoke_cli("commands", "--db", str(db_path), "--status", "discarded", "--json")

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.charts.configuration import is_active
 from statecharts.product_checks import check_product, images_to_send
 from tests.channel.harness import PACKAGE, SHOP, listing, product
 
@@ -32,11 +33,11 @@ async def test_prod2_pending_sync_in_review_approved(connected):
     await channel.send(
         "listing.added", listing("p1"), {"shop": SHOP, "product": product("p1")}, settle=False
     )
-    assert await channel.state(listing("p1")) == "pending_sync"
+    assert await channel.state(listing("p1")) == "pending_sync.sending"
     await channel.settle()
-    assert await channel.state(listing("p1")) == "in_review"
+    assert await channel.state(listing("p1")) == "in_review.reviewing"
     await channel.approve("p1")
-    assert await channel.state(listing("p1")) == "approved"
+    assert await channel.state(listing("p1")) == "approved.selling"
 
 
 async def test_prod2_prod5_tiktok_rejection_shows_its_audit_reasons(connected):
@@ -46,7 +47,7 @@ async def test_prod2_prod5_tiktok_rejection_shows_its_audit_reasons(connected):
     reasons = [{"position": "main_images", "reasons": ["watermark"], "suggestions": ["remove it"]}]
     await channel.review("p1", "FAILED", reasons)
     data = await channel.data(listing("p1"))
-    assert await channel.state(listing("p1")) == "rejected"
+    assert await channel.state(listing("p1")) == "rejected.by_tiktok"
     assert data["failure_reasons"] == [
         {
             "position": "main_images",
@@ -64,7 +65,7 @@ async def test_prod3_missing_required_fields_reject_with_reasons_and_no_api_call
     for variant in bare["variants"]:
         variant["option1"] = None
     await channel.add_products(bare, package=None)
-    assert await channel.state(listing("p1")) == "rejected"
+    assert await channel.state(listing("p1")) == "rejected.failing_checks"
     positions = [r["position"] for r in (await channel.data(listing("p1")))["failure_reasons"]]
     assert positions == ["package_weight", "sales_attributes", "package_dimensions"]
     assert not [c for c in channel.tiktok.calls if c[1].get("listing") == listing("p1")], (
@@ -143,13 +144,13 @@ async def test_prod5_editing_a_rejected_product_sends_it_again(connected):
     """PROD-5: editing a rejected product sends it again."""
     channel = connected
     await channel.add_products(product("p1", weight=None))
-    assert await channel.state(listing("p1")) == "rejected"
+    assert await channel.state(listing("p1")) == "rejected.failing_checks"
     await channel.send(
         "listing.product_updated", listing("p1"), {"product": product("p1")}, settle=False
     )
-    assert await channel.state(listing("p1")) == "pending_sync"
+    assert await channel.state(listing("p1")) == "pending_sync.sending"
     await channel.settle()
-    assert await channel.state(listing("p1")) == "in_review"
+    assert await channel.state(listing("p1")) == "in_review.reviewing"
     assert (await channel.data(listing("p1")))["failure_reasons"] == []
 
 
@@ -159,7 +160,7 @@ async def test_prod5_resubmitting_a_rejected_product_sends_it_again(connected):
     await channel.add_products(product("p1"))
     await channel.review("p1", "FAILED", [{"position": "title", "reasons": ["banned word"]}])
     await channel.send("listing.resubmit", listing("p1"))
-    assert await channel.state(listing("p1")) == "in_review"
+    assert await channel.state(listing("p1")) == "in_review.reviewing"
     assert len(channel.tiktok.called("create_listing")) == 1
     assert len(channel.tiktok.called("edit_listing")) == 1, "the existing listing is resubmitted"
 
@@ -192,7 +193,7 @@ async def test_prod6_a_burst_of_price_and_stock_changes_sends_only_the_latest(co
     assert [c["inventory"] for c in channel.tiktok.called("update_inventory")] == [
         [{"id": sku_id, "seller_sku": "SKU-p1-0", "quantity": 3}]
     ]
-    assert await channel.state(listing("p1")) == "approved", "no new review for price/stock"
+    assert await channel.state(listing("p1")) == "approved.selling", "no new review for price/stock"
 
 
 @settings(max_examples=25, deadline=None)
@@ -280,7 +281,7 @@ async def test_prod9_a_product_still_in_review_after_the_timeout_is_polled(conne
     assert len(channel.tiktok.called("fetch_product_status")) == 2, "polled again while pending"
     channel.tiktok.review[listing("p1")] = "ACTIVATE"
     await channel.advance(3600)
-    assert await channel.state(listing("p1")) == "approved"
+    assert await channel.state(listing("p1")) == "approved.selling"
     await channel.advance(10 * 3600)
     assert len(channel.tiktok.called("fetch_product_status")) == 3, "no polling once approved"
 
@@ -347,7 +348,7 @@ async def test_plat7_a_retried_create_listing_carries_the_same_idempotency_key(c
 async def approved_listing(channel, pid: str = "p1", **shape) -> str:
     await channel.add_products(product(pid, **shape))
     await channel.approve(pid)
-    assert await channel.state(listing(pid)) == "approved"
+    assert await channel.state(listing(pid)) == "approved.selling"
     return listing(pid)
 
 
@@ -362,7 +363,7 @@ async def test_prod10_a_products_update_keeps_the_package_size_and_its_price_rea
     await channel.send("listing.product_updated", key, {"product": product("p1", price="24.00")})
     await channel.advance(60)
     data = await channel.data(key)
-    assert await channel.state(key) == "approved"
+    assert await channel.state(key) == "approved.selling"
     assert data["failure_reasons"] == [] and "edit_failure" not in data
     assert data["attributes"] == {"package_dimensions": PACKAGE}
     assert "24.00" in str(channel.tiktok.called("update_price")), "the new price went out"
@@ -381,7 +382,7 @@ async def test_prod10_a_partial_products_update_is_merged_into_the_stored_produc
     assert stored["title"] == "Product p1" and len(stored["images"]) == 2
     assert stored["variants"][0] | {"inventory_quantity": 10} == product("p1")["variants"][0]
     assert stored["variants"][0]["inventory_quantity"] == 3
-    assert await channel.state(key) == "approved"
+    assert await channel.state(key) == "approved.selling"
     assert "3" in str(channel.tiktok.called("update_inventory"))
 
 
@@ -472,10 +473,10 @@ async def test_prod10_attributes_set_on_a_rejected_product_whose_checks_now_pass
     it, the product is sent."""
     channel = connected
     await channel.add_products(product("p1"), package=None)
-    assert await channel.state(listing("p1")) == "rejected"
+    assert await channel.state(listing("p1")) == "rejected.failing_checks"
     assert not channel.tiktok.called("create_listing")
     await channel.set_attributes("p1", package_dimensions=PACKAGE)
-    assert await channel.state(listing("p1")) == "in_review"
+    assert await channel.state(listing("p1")) == "in_review.reviewing"
     assert len(channel.tiktok.called("create_listing")) == 1
 
 
@@ -485,7 +486,7 @@ async def test_prod10_attributes_set_on_an_approved_product_go_out_as_an_edit(co
     key = await approved_listing(channel)
     bigger = {**PACKAGE, "length": 30}
     await channel.set_attributes("p1", package_dimensions=bigger)
-    assert await channel.state(key) == "in_review"
+    assert await channel.state(key) == "in_review.reviewing"
     [edit] = channel.tiktok.called("edit_listing")
     assert edit["tiktok_product_id"] == await channel.tiktok_product_id("p1")
     await channel.set_attributes("p1", package_dimensions=bigger)
@@ -509,10 +510,10 @@ async def test_prod11_a_product_republished_in_shoplazza_is_reactivated_on_tikto
     assert channel.tiktok.called("activate_listing") == [
         {"shop": SHOP, "listing": key, "tiktok_product_id": tiktok_id}
     ]
-    assert await channel.state(key) == "in_review"
+    assert await channel.state(key) == "in_review.reviewing"
     assert not channel.tiktok.called("create_listing")[1:], "no second product on TikTok"
     await channel.advance(2 * 3600)  # TikTok's status, by the review poll
-    assert await channel.state(key) == "approved"
+    assert await channel.state(key) == "approved.selling"
 
 
 async def test_prod8_a_create_answered_after_the_product_was_unpublished_is_taken_down(
@@ -554,7 +555,7 @@ async def test_prod11_a_republished_product_tiktok_never_had_is_created(connecte
     await channel.send("listing.product_updated", key, {"product": product("p1")})
     assert not channel.tiktok.called("activate_listing")
     assert len(channel.tiktok.called("create_listing")) == 1
-    assert await channel.state(key) == "in_review"
+    assert await channel.state(key) == "in_review.reviewing"
 
 
 async def test_prod11_a_reactivation_waits_while_the_authorization_is_inactive(connected):
@@ -581,12 +582,12 @@ async def test_prod11_a_rejected_product_follows_tiktoks_later_review_results(co
     await channel.add_products(product("p1"))
     key = listing("p1")
     await channel.review("p1", "FAILED", [{"position": "title", "reasons": ["banned word"]}])
-    assert await channel.state(key) == "rejected"
+    assert await channel.state(key) == "rejected.by_tiktok"
     await channel.review("p1", "PENDING")
-    assert await channel.state(key) == "in_review"
+    assert await channel.state(key) == "in_review.reviewing"
     await channel.review("p1", "FAILED")
     await channel.review("p1", "ACTIVATE")
-    assert await channel.state(key) == "approved"
+    assert await channel.state(key) == "approved.selling"
     assert (await channel.data(key))["failure_reasons"] == []
 
 
@@ -603,14 +604,18 @@ async def test_prod11_a_tiktok_rejected_product_is_not_sent_again_on_a_price_or_
     await channel.send(
         "listing.product_updated", key, {"product": product("p1", stock=3, price="9.00")}
     )
-    assert await channel.state(key) == "rejected"
+    assert await channel.state(key) == "rejected.by_tiktok"
     assert not channel.tiktok.called("edit_listing")
     assert (await channel.data(key))["failure_reasons"][0]["reasons"] == ["banned word"]
     renamed = product("p1", title="Linen shirt", stock=3, price="9.00")
     await channel.send("listing.product_updated", key, {"product": renamed})
-    assert await channel.state(key) == "in_review"
+    assert await channel.state(key) == "in_review.reviewing"
     [edit] = channel.tiktok.called("edit_listing")
     assert edit["product"]["title"] == "Linen shirt"
+
+
+# A compound state's stored configuration once entered: its initial substate.
+CONFIGURATION_OF = {"platform_deactivated": "platform_deactivated.off_sale"}
 
 
 @pytest.mark.parametrize(
@@ -630,7 +635,7 @@ async def test_prod11_tiktoks_own_statuses_show_as_what_they_are(connected, stat
     channel = connected
     key = await approved_listing(channel)
     await channel.review("p1", status)
-    assert await channel.state(key) == state
+    assert await channel.state(key) == CONFIGURATION_OF.get(state, state)
     chart = channel.engine.charts.by_name["product_listing"]
     assert chart.spec.states[state].label == label
     [row] = await product_sync_list(channel.engine.store)
@@ -652,9 +657,9 @@ async def test_prod11_deactivated_on_tiktok_is_reactivated_by_the_merchant(conne
     await reactivate_product(channel.engine, key)
     await channel.settle()
     assert len(channel.tiktok.called("activate_listing")) == 1
-    assert await channel.state(key) == "in_review"
+    assert await channel.state(key) == "in_review.reviewing"
     await channel.approve("p1")
-    assert await channel.state(key) == "approved"
+    assert await channel.state(key) == "approved.selling"
 
 
 async def test_prod11_deactivated_by_tiktok_is_sent_again_once_fixed(connected):
@@ -664,9 +669,9 @@ async def test_prod11_deactivated_by_tiktok_is_sent_again_once_fixed(connected):
     key = await approved_listing(channel)
     await channel.review("p1", "PLATFORM_DEACTIVATED")
     await channel.send("listing.product_updated", key, {"product": product("p1", stock=2)})
-    assert await channel.state(key) == "platform_deactivated"
+    assert await channel.state(key) == "platform_deactivated.off_sale"
     await channel.send("listing.product_updated", key, {"product": product("p1", title="Fixed")})
-    assert await channel.state(key) == "in_review"
+    assert await channel.state(key) == "in_review.reviewing"
     assert len(channel.tiktok.called("edit_listing")) == 1
 
 
@@ -681,7 +686,7 @@ async def test_prod11_frozen_follows_tiktoks_decision(connected):
     channel.tiktok.review[key] = "ACTIVATE"
     await refresh_product_status(channel.engine, key)
     await channel.settle()
-    assert await channel.state(key) == "approved"
+    assert await channel.state(key) == "approved.selling"
 
 
 async def test_prod11_deleted_on_tiktok_is_created_again_when_resubmitted(connected):
@@ -697,7 +702,7 @@ async def test_prod11_deleted_on_tiktok_is_created_again_when_resubmitted(connec
     creates = channel.tiktok.called("create_listing")
     assert len(creates) == 2 and creates[1]["tiktok_product_id"] is None
     assert await channel.tiktok_product_id("p1") != old_id
-    assert await channel.state(key) == "in_review"
+    assert await channel.state(key) == "in_review.reviewing"
 
 
 async def test_prod11_an_older_tiktok_status_does_not_undo_a_newer_one(connected):
@@ -710,7 +715,7 @@ async def test_prod11_an_older_tiktok_status_does_not_undo_a_newer_one(connected
     late = await channel.send(
         "listing.review_result", key, {"status": "FAILED", "update_time": 100}
     )
-    assert late.outcome == "ignored" and await channel.state(key) == "approved"
+    assert late.outcome == "ignored" and await channel.state(key) == "approved.selling"
     await channel.send("listing.review_result", key, {"status": "FREEZE", "update_time": 200})
     assert await channel.state(key) == "frozen"
 
@@ -731,7 +736,7 @@ async def test_prod12_a_live_products_failing_edit_stays_approved_with_the_reaso
     )
     await channel.advance(60)
     data = await channel.data(key)
-    assert await channel.state(key) == "approved"
+    assert await channel.state(key) == "approved.edit_held"
     assert [r["reasons"][0] for r in data["edit_failure"]] == [
         "Add the package weight in Shoplazza (variant SKU-p1-0 has none)."
     ]
@@ -742,6 +747,7 @@ async def test_prod12_a_live_products_failing_edit_stays_approved_with_the_reaso
     assert row.reason == "Add the package weight in Shoplazza (variant SKU-p1-0 has none)."
     await channel.send("listing.product_updated", key, {"product": product("p1", price="22.00")})
     assert "edit_failure" not in await channel.data(key)
+    assert await channel.state(key) == "approved.selling", "the held edit is over"
     assert not channel.tiktok.called("edit_listing"), "back to what TikTok has: nothing to send"
 
 
@@ -755,7 +761,7 @@ async def test_prod12_a_held_edit_with_a_price_tiktok_refuses_sends_no_price(con
     )
     await channel.advance(60)
     data = await channel.data(key)
-    assert await channel.state(key) == "approved"
+    assert await channel.state(key) == "approved.edit_held"
     assert "between 0.01 and 7600 USD (it is 8000)" in data["edit_failure"][0]["reasons"][0]
     assert "8000" not in str(channel.tiktok.called("update_price"))
     assert "4" in str(channel.tiktok.called("update_inventory"))
@@ -767,12 +773,12 @@ async def test_prod12_an_edit_tiktok_refuses_leaves_a_live_product_approved(conn
     channel = connected
     key = await approved_listing(channel)
     await channel.send("listing.product_updated", key, {"product": product("p1", title="New")})
-    assert await channel.state(key) == "in_review"
+    assert await channel.state(key) == "in_review.reviewing"
     await channel.send(
         "listing.submit_failed", key, {"code": 12019001, "message": "title has a banned word"}
     )
     data = await channel.data(key)
-    assert await channel.state(key) == "approved"
+    assert await channel.state(key) == "approved.edit_held"
     assert "banned word" in data["edit_failure"][0]["reasons"][0]
 
 
@@ -896,7 +902,10 @@ def test_prod10_prod12_property_webhooks_never_lose_attributes_nor_reject_a_live
         assert entity.data.get("attributes", {}) == merchant
         assert set(entity.data["product"]) <= set(PRODUCT_FIELDS)
         if tiktok_says == "ACTIVATE" and not off_sale:
-            assert entity.state != "rejected", entity.data.get("failure_reasons")
+            assert not is_active(entity.state, "rejected"), entity.data.get("failure_reasons")
+        # A held edit is a state (chart version 2), its reasons the data of it.
+        held = entity.state.endswith(".edit_held")
+        assert bool(entity.data.get("edit_failure")) == held, (entity.state, entity.data)
 
 
 # ------------------------------------------------------------ Shoplazza-shaped products

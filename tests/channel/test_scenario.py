@@ -29,8 +29,8 @@ async def test_scenario_connect_map_sync_and_follow_orders(connected, db_path):
         product("gallery", images=12, gif_at=(0, 5)),
     )
     await shop.approve("good")
-    assert await shop.state(listing("good")) == "approved"
-    assert await shop.state(listing("heavy")) == "rejected"
+    assert await shop.state(listing("good")) == "approved.selling"
+    assert await shop.state(listing("heavy")) == "rejected.failing_checks"
     submitted = {c["listing"]: c["product"] for c in shop.tiktok.called("create_listing")}
     assert set(submitted) == {listing("good"), listing("gallery")}, "no call for the rejected one"
     assert submitted[listing("gallery")]["image_srcs"] == [

@@ -189,7 +189,14 @@ async def test_prod2_status_filter_takes_a_label_or_an_id_in_any_case(shop, db_p
         (("orders", "--status", "Shipped"), ["On Hold (on_hold)", "In Transit (in_transit)"]),
         (("orders", "--sync-status", "done"), ["Not synced (not_synced)", "Failed (failed)"]),
         (("orders", "--channel", "Online Store"), ["TikTok Shop"]),
-        (("shops", "--status", "connected"), ["Active (active)", "Authorization inactive"]),
+        (
+            ("shops", "--status", "connected"),
+            [
+                "Active (authorized)",
+                "Active, authorization expiring (authorized.expiring)",
+                "Authorization inactive",
+            ],
+        ),
     ],
 )
 async def test_an_unknown_filter_value_exits_2_naming_the_valid_values(shop, db_path, args, named):

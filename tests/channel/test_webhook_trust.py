@@ -42,7 +42,7 @@ async def box(tmp_path_factory) -> AsyncIterator[Sandboxes]:
         await started.settle()
         await started.advance(2 * 3600)
         for key in (LISTING, f"listing:{STORE}:{HAT}"):
-            assert (await started.service.engine.entity(key)).state == "approved"
+            assert (await started.service.engine.entity(key)).state == "approved.selling"
         yield started
     finally:
         await started.stop()
@@ -96,8 +96,8 @@ async def test_plat9_a_signed_update_body_resent_under_destructive_topics_acts_o
     assert answer.status_code == 200
     await box.settle()
 
-    assert await state(box, LISTING) == "approved"
-    assert await state(box, SHOP) == "active"
+    assert await state(box, LISTING) == "approved.selling"
+    assert await state(box, SHOP) == "authorized.active"
     assert await engine.entity(f"listing:other-store:{SHIRT}") is None
     assert (
         box.tiktok.products[(await engine.entity(LISTING)).data["tiktok_product_id"]]["status"]
@@ -122,9 +122,9 @@ async def test_plat9_a_forged_deletion_and_uninstall_are_refused_by_shoplazzas_a
     assert (await post(box, uninstall, "app/uninstalled")).status_code == 200
     await box.settle()
 
-    assert await state(box, LISTING) == "approved"
+    assert await state(box, LISTING) == "approved.selling"
     shop = await engine.entity(SHOP)
-    assert shop.state == "active"
+    assert shop.state == "authorized.active"
     [refused] = shop.data["refused_deletions"]
     assert refused["listing"] == LISTING and "the product still exists" in refused["reason"]
     assert "access token still works" in shop.data["uninstall_check"]["reason"]

@@ -85,19 +85,19 @@ async def test_health_endpoint(box):
 async def assert_story_outcome(box: Sandboxes, ids: dict[str, str]) -> None:
     engine = box.service.engine
     states = {e.key: e.state for e in await engine.entities()}
-    assert states[SHOP] == "active"
+    assert states[SHOP] == "authorized.active"
     assert {k: v for k, v in states.items() if k.startswith("listing:")} == {
-        f"listing:{STORE}:1001": "approved",
-        f"listing:{STORE}:1002": "approved",
-        f"listing:{STORE}:1003": "rejected",
-        f"listing:{STORE}:1004": "rejected",
+        f"listing:{STORE}:1001": "approved.selling",
+        f"listing:{STORE}:1002": "approved.selling",
+        f"listing:{STORE}:1003": "rejected.failing_checks",
+        f"listing:{STORE}:1004": "rejected.by_tiktok",
     }
     # PROD-7: the hat went to TikTok in the category the merchant chose.
     hat = box.tiktok.products[await box.tiktok_product_id("1002")]
     assert hat["category_id"] == HATS_AND_CAPS
     # PROD-8, PROD-11: the shirt was deactivated when unpublished, then sold again.
     shirt_states = [h["to_state"] for h in await engine.history(f"listing:{STORE}:1001")]
-    assert "deactivated" in shirt_states and shirt_states[-1] == "approved"
+    assert "deactivated" in shirt_states and shirt_states[-1] == "approved.selling"
     assert box.tiktok.products[await box.tiktok_product_id("1001")]["status"] == "ACTIVATE"
     shipped = await engine.entity(f"order:{ids['shipped']}")
     cancelled = await engine.entity(f"order:{ids['cancelled']}")

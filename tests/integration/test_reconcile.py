@@ -62,7 +62,7 @@ async def synced_shirt(box: Sandboxes) -> str:
     await box.settle()
     await box.advance(2 * 3600)
     listing = await box.service.engine.entity(f"listing:{STORE}:{SHIRT}")
-    assert listing is not None and listing.state == "approved"
+    assert listing is not None and listing.state == "approved.selling"
     return listing.data["tiktok_product_id"]
 
 
@@ -180,9 +180,9 @@ async def test_plat8_a_review_result_whose_webhook_was_lost_reaches_the_listing(
     box.clock.advance(box.tiktok.review_seconds + 1)
     box.tiktok.tick()  # TikTok reviews it; the webhook goes nowhere
     listing = f"listing:{STORE}:{SHIRT}"
-    assert (await box.service.engine.entity(listing)).state == "in_review"
+    assert (await box.service.engine.entity(listing)).state == "in_review.reviewing"
     await box.service.reconcile_once()
-    assert (await box.service.engine.entity(listing)).state == "approved"
+    assert (await box.service.engine.entity(listing)).state == "approved.selling"
 
 
 async def test_plat8_a_product_update_whose_webhook_was_dropped_reaches_the_listing(box):
@@ -245,7 +245,7 @@ async def test_plat9_a_product_missing_from_one_list_answer_is_not_taken_for_del
     box.shoplazza.products[SHIRT] = {**box.shoplazza.products[SHIRT], "id": "elsewhere"}
     await box.service.reconcile_once()
     listing = await box.service.engine.entity(f"listing:{STORE}:{SHIRT}")
-    assert listing.state == "approved"
+    assert listing.state == "approved.selling"
 
 
 async def test_plat8_a_fulfillment_whose_webhook_was_dropped_is_pushed_to_tiktok(box):

@@ -69,14 +69,14 @@ async def test_eng5_check_names_exactly_the_tampered_event(demo_db):
     with sqlite3.connect(demo_db) as conn:
         seq, event_id = conn.execute(
             "SELECT seq, event_id FROM events WHERE type = 'listing.review_result'"
-            " AND to_state = 'approved' ORDER BY seq LIMIT 1"
+            " AND to_state = 'approved.selling' ORDER BY seq LIMIT 1"
         ).fetchone()
-        conn.execute("UPDATE events SET to_state = 'rejected' WHERE seq = ?", (seq,))
+        conn.execute("UPDATE events SET to_state = 'rejected.by_tiktok' WHERE seq = ?", (seq,))
     checked = await invoke_cli("check", "--db", str(demo_db))
     assert checked.exit_code == 1
     assert f"first divergent event: seq {seq} ({event_id})" in checked.stderr
-    assert "recorded:   in_review -> rejected" in checked.stderr
-    assert "recomputed: in_review -> approved" in checked.stderr
+    assert "recorded:   in_review.reviewing -> rejected.by_tiktok" in checked.stderr
+    assert "recomputed: in_review.reviewing -> approved.selling" in checked.stderr
 
 
 async def test_eng5_what_if_reports_the_one_product_whose_review_times_out_differently(
@@ -111,10 +111,10 @@ async def test_eng5_what_if_reports_the_one_product_whose_review_times_out_diffe
     assert result.exit_code == 0, result.output
     [difference] = json.loads(result.stdout)
     assert difference["entity"] == listing("slow")
-    assert difference["recorded"]["to_state"] == "in_review"
+    assert difference["recorded"]["to_state"] == "in_review.reviewing"
     assert difference["recomputed"]["to_state"] == "deactivated"
     assert (difference["final_recorded"], difference["final_what_if"]) == (
-        "in_review",
+        "in_review.reviewing",
         "deactivated",
     )
     human = await invoke_cli("replay", "--db", str(db_path), "--charts", str(charts))
@@ -139,7 +139,9 @@ async def test_export_then_ingest_rebuilds_the_same_state_and_again_changes_noth
 
 async def test_replay_until_a_seq_shows_the_state_at_that_point(demo_db):
     with sqlite3.connect(demo_db) as conn:
-        seq = conn.execute("SELECT MIN(seq) FROM events WHERE to_state = 'active'").fetchone()[0]
+        seq = conn.execute(
+            "SELECT MIN(seq) FROM events WHERE to_state = 'authorized.active'"
+        ).fetchone()[0]
     before = json.loads(
         (await invoke_cli("replay", "--db", str(demo_db), "--until", str(seq - 1), "--json")).stdout
     )
@@ -147,7 +149,7 @@ async def test_replay_until_a_seq_shows_the_state_at_that_point(demo_db):
         (await invoke_cli("replay", "--db", str(demo_db), "--until", str(seq), "--json")).stdout
     )
     assert [e["state"] for e in before if e["key"] == SHOP] == ["terms_accepted"]
-    assert [e["state"] for e in at if e["key"] == SHOP] == ["active"]
+    assert [e["state"] for e in at if e["key"] == SHOP] == ["authorized.active"]
 
 
 async def test_history_shows_events_commands_and_their_results(demo_db):

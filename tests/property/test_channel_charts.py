@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from engine import ChartSet
 from engine.testing import ChartHarness, CoverageRecorder, chart_state_machine, drive_transitions
 from statecharts import chart_package
+from statecharts.chart_states import top_state
 from statecharts.order import LIFECYCLE_RANK
 from statecharts.payloads import ORDER_STATUSES
 from statecharts.product_checks import check_product, content_fields
@@ -261,10 +262,12 @@ def connection_contract(entry) -> None:
         sent = entry.event.occurred_at
         authorized_at = entry.before.data.get("authorization", {}).get("authorized_at")
         assert sent is None or sent >= authorized_at  # sent_since_authorized
-    if kind == "connection.token_refreshed" and entry.before.state == "expiring":
+    if kind == "connection.token_refreshed" and entry.before.state == "authorized.expiring":
         warned = entry.before.data["expiry_warning"]["expiration_time"]
         outlasts = entry.event.payload.refresh_token_expire_in > warned
-        assert (entry.result.to_state == "active") == outlasts  # refresh_outlasts_warning
+        assert (
+            entry.result.to_state == "authorized.active"
+        ) == outlasts  # refresh_outlasts_warning
     if kind == "logistics.map_carrier":
         logistics = entry.before.data.get("logistics", {})
         assert logistics.get("fulfillment_model") == "FBS"  # fulfilled_by_seller
@@ -286,6 +289,10 @@ REVIEW_TARGET = {
 }
 
 
+# The statuses with an edit_held substate (PROD-12).
+HOLDS_EDITS = ("approved", "in_review", "platform_deactivated")
+
+
 def _checks(data: dict) -> list:
     return check_product(
         data.get("product") or {}, data.get("attributes") or {}, data.get("category_rules")
@@ -295,27 +302,32 @@ def _checks(data: dict) -> list:
 def listing_contract(entry) -> None:
     data, before = entry.result.entity.data, entry.before.data
     kind = entry.event.type
+    # Chart version 2: the status is the top-level state, the cycle its substate.
+    was, now = top_state(entry.before.state), top_state(entry.result.to_state)
+    # A held edit is a state, its reasons the data of it (never one without the other).
+    assert bool(data.get("edit_failure")) == entry.result.to_state.endswith(".edit_held")
     if {"create_listing", "edit_listing"} & set(commands_of(entry)):
         assert not _checks(data)  # passes_checks / change: nothing unchecked is sent
-    if entry.result.to_state == "pending_sync" and entry.before.state != "pending_sync":
+    if now == "pending_sync" and was != "pending_sync":
         assert not _checks(data)  # passes_checks
-    if kind == "listing.added" and entry.result.to_state == "rejected":
+    if kind == "listing.added" and now == "rejected":
         assert _checks(data)  # !passes_checks
+        assert entry.result.to_state == "rejected.failing_checks"
     if kind == "listing.product_updated":
         change = entry.event.payload.product.model_dump(mode="json")
         assert not is_stale(before.get("product") or {}, change)  # fresh_update
         assert data.get("attributes") == before.get("attributes")  # PROD-10: never touched
         published = merge_product(before.get("product") or {}, change).get("published", True)
         assert (entry.result.to_state == "deactivated") == (not published)  # change=unpublished
-        if published and entry.before.state == "approved":
+        if published and was == "approved":
             # change=reviewed|failing|quiet: only a passing change TikTok reviews is sent
             changed = content_fields(data["product"], data.get("attributes")) != before.get(
                 "submitted_content",
                 content_fields(before.get("product") or {}, before.get("attributes")),
             )
-            sent = entry.result.to_state == "in_review"
+            sent = now == "in_review"
             assert sent == (changed and not _checks(data))
-            assert entry.result.to_state in ("approved", "in_review")  # PROD-12: never Rejected
+            assert now in ("approved", "in_review")  # PROD-12: never Rejected
     if kind == "listing.attributes_set":
         assert data.get("product") == before.get("product")  # the merchant's, not Shoplazza's
     if kind == "listing.review_result":
@@ -323,12 +335,14 @@ def listing_contract(entry) -> None:
         when = entry.event.payload.update_time
         assert when is None or last is None or when >= last  # newer_status
         expected = REVIEW_TARGET[entry.event.payload.status]
-        if entry.before.state == "deactivated":
+        if was == "deactivated":
             expected = "deactivated"  # deactivated in Shoplazza: TikTok's word is only kept
-        assert entry.result.to_state == expected  # tiktok_status
+        assert now == expected  # tiktok_status
+        if entry.before.state.endswith(".edit_held") and expected in HOLDS_EDITS:
+            assert entry.result.to_state == f"{expected}.edit_held"  # the held edit stays held
     if kind == "listing.submit_failed":
         live = (before.get("tiktok_status") or {}).get("status") == "ACTIVATE"
-        assert entry.result.to_state == ("approved" if live else "rejected")  # tiktok_live
+        assert now == ("approved" if live else "rejected")  # tiktok_live
 
 
 # ------------------------------------------------------------------ order contracts

@@ -22,11 +22,17 @@ from tests.property.test_channel_charts import PAYLOADS
 
 CHANNEL = ChartSet.load([chart_package()])
 SAMPLE = ChartSet.load([sample_package()])
+# The flat charts: a chart with compound states steps through the hierarchical
+# step, which the differential hierarchy property holds to its reference.
 CASES = [
-    (CHANNEL, "shop_connection"),
-    (CHANNEL, "product_listing"),
-    (CHANNEL, "order"),
-    (SAMPLE, "parcel"),
+    (charts, name)
+    for charts, name in [
+        (CHANNEL, "shop_connection"),
+        (CHANNEL, "product_listing"),
+        (CHANNEL, "order"),
+        (SAMPLE, "parcel"),
+    ]
+    if charts.by_name[name].tree.is_flat
 ]
 
 
