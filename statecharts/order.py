@@ -158,12 +158,6 @@ def lifecycle_of(state: str) -> str:
     return leaf.removeprefix(LIFECYCLE + ".") if leaf else state
 
 
-def region_status(state: str, region: str, default: str) -> str:
-    """The state name one region of a configuration is in (``sync`` -> ``failed``)."""
-    leaf = region_state(state, region)
-    return leaf.removeprefix(region + ".") if leaf else default
-
-
 def is_synced(state: str) -> bool:
     """Whether the order exists in Shoplazza (its sync region is Synced)."""
     return is_active(state, f"{SYNC}.synced")

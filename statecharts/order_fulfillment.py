@@ -25,6 +25,7 @@ ON_HOLD_REASON = (
 
 
 def register(rules: Rules) -> None:
+    rules.guard("within_correction_window")(within_correction_window)
     rules.register_actions(
         record_fulfillment,
         skip_push_for_fbt,
@@ -40,6 +41,7 @@ def register(rules: Rules) -> None:
         record_already_shipped,
         record_push_failure,
         correct_tracking,
+        refuse_late_correction,
         push_correction,
         fail_correction,
         record_correction,
@@ -177,24 +179,30 @@ def record_push_failure(ctx: StepContext[p.ShippingPushFailed]) -> None:
 
 
 # ------------------------------------------------------------------ corrections (LOGI-5)
-# A correction of what was pushed keeps the push Sent to TikTok; its own
-# progress is kept beside it (data.fulfillment.correction).
+# A correction of what was pushed keeps the push Sent to TikTok: its progress
+# is the pushed state's child (correcting, corrected, correction_failed), its
+# facts are kept beside the push (data.fulfillment.correction).
+
+
+def within_correction_window(ctx: StepContext) -> bool:
+    """LOGI-5: TikTok takes shipping info updates for 72 hours after the push."""
+    pushed_at = ctx.data.get("fulfillment", {}).get("pushed_at") or 0
+    return ctx.now - pushed_at <= TRACKING_UPDATE_WINDOW or ctx.refuse(
+        "past TikTok's 72-hour window for shipping info updates"
+    )
 
 
 def correct_tracking(ctx: StepContext[p.ShoplazzaFulfilled]) -> None:
-    """LOGI-5: a tracking correction goes out only within TikTok's 72-hour window."""
     update = ctx.payload
-    fulfillment = _fulfillment(ctx)
-    pushed_at = fulfillment.get("pushed_at") or 0
-    if ctx.now - pushed_at > TRACKING_UPDATE_WINDOW:
-        fulfillment["correction"] = {
-            "status": "not_synced",
-            "tracking_number": update.tracking_number,
-            "reason": "past TikTok's 72-hour window for shipping info updates",
-        }
-        return
-    fulfillment["correction"] = {"status": "resolving", "tracking_number": update.tracking_number}
+    _fulfillment(ctx)["correction"] = {"tracking_number": update.tracking_number, "reason": None}
     _request_carrier(ctx, "correction", update)
+
+
+def refuse_late_correction(ctx: StepContext[p.ShoplazzaFulfilled]) -> None:
+    _fulfillment(ctx)["correction"] = {
+        "tracking_number": ctx.payload.tracking_number,
+        "reason": "past TikTok's 72-hour window for shipping info updates",
+    }
 
 
 def push_correction(ctx: StepContext[p.CarrierResolved]) -> None:
@@ -203,10 +211,7 @@ def push_correction(ctx: StepContext[p.CarrierResolved]) -> None:
         "update_shipping_info",
         {**_push_base(ctx, resolved), "tracking_number": resolved.tracking_number},
     )
-    _fulfillment(ctx)["correction"] = {
-        "status": "pushing",
-        "tracking_number": resolved.tracking_number,
-    }
+    _fulfillment(ctx)["correction"] = {"tracking_number": resolved.tracking_number, "reason": None}
 
 
 def fail_correction(ctx: StepContext[p.CarrierResolved]) -> None:
@@ -220,17 +225,17 @@ def fail_correction(ctx: StepContext[p.CarrierResolved]) -> None:
         reason = resolved.not_offered
     else:
         reason = f"carrier not mapped ({resolved.tracking_company_code})"
-    _fulfillment(ctx)["correction"] = {"status": "not_synced", "reason": reason}
+    _fulfillment(ctx).setdefault("correction", {})["reason"] = reason
 
 
 def record_correction(ctx: StepContext[p.ShippingPushed]) -> None:
     fulfillment = _fulfillment(ctx)
     correction = fulfillment.setdefault("correction", {})
-    correction.update(status="synced", at=ctx.now)
+    correction.update(reason=None, at=ctx.now)
     fulfillment["tracking_number"] = correction.get(
         "tracking_number", fulfillment.get("tracking_number")
     )
 
 
 def record_correction_failure(ctx: StepContext[p.ShippingPushFailed]) -> None:
-    _fulfillment(ctx)["correction"] = {"status": "not_synced", "reason": ctx.payload.message}
+    _fulfillment(ctx).setdefault("correction", {})["reason"] = ctx.payload.message

@@ -332,8 +332,10 @@ def order_row(key: str, state: str, data: dict[str, Any], labels: Choices) -> Or
     shoplazza = shoplazza_side(state, data)
     status = region_status(state, ORDER_LIFECYCLE) or state
     sync_status = region_status(state, ORDER_SYNC) or "not_synced"
-    pushed = region_status(state, ORDER_FULFILLMENT)
-    fulfillment_status = None if pushed in (None, NO_FULFILLMENT) else pushed
+    # The push's status is the region's child (Sent to TikTok stays Sent while
+    # a correction of it, a state inside it, goes out).
+    pushed = (region_status(state, ORDER_FULFILLMENT) or NO_FULFILLMENT).split(".")[0]
+    fulfillment_status = None if pushed == NO_FULFILLMENT else pushed
     return OrderRow(
         key=key,
         order_id=str(data.get("order_id") or key.split(":", 1)[-1]),
