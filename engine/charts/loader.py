@@ -1,92 +1,52 @@
 """Load chart files and check them (ENG-1).
 
 Every problem found is reported at once, each with the file, the line and the
-place in the chart (``transitions[3] (event 'x')``, ``state 'shipped'``), so a
-chart author fixes a file in one pass instead of one error per run.
+place in the chart (``transitions[3] (event 'x')``, ``state 'sync.failed'``),
+so a chart author fixes a file in one pass instead of one error per run. The
+checks live in ``checks_*``: the states' shape (`checks_states`), the names a
+chart uses (`checks_refs`), and how it runs (`checks_flow`).
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from engine.charts.rule_payloads import payload_mismatch
-from engine.charts.schema import ChartSpec, TransitionSpec, parse_duration
+from engine.charts.checks_common import (
+    ANY_STATE,
+    ChartLoadError,
+    ChartProblem,
+    GuardRef,
+    LoadedChart,
+)
+from engine.charts.checks_flow import check_conflicts, check_parallel_writes, check_reachable
+from engine.charts.checks_refs import (
+    check_entry_exit,
+    check_events,
+    check_refusals,
+    check_timers,
+    check_transition,
+    check_upgrades,
+)
+from engine.charts.checks_states import ChartStates, check_structure
+from engine.charts.hierarchy import expand_sources
+from engine.charts.schema import ChartSpec
 from engine.rules import Rules
 
-ANY_STATE = "*"
-
-
-@dataclass(frozen=True, slots=True)
-class ChartProblem:
-    file: str
-    line: int | None
-    place: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.place}: {self.message}"
-
-
-class ChartLoadError(Exception):
-    """A chart file that cannot be used; ``problems`` lists everything wrong with it."""
-
-    def __init__(self, problems: list[ChartProblem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
-
-
-@dataclass(frozen=True, slots=True)
-class GuardRef:
-    name: str
-    argument: str | None = None
-    negated: bool = False
-
-    @classmethod
-    def parse(cls, text: str) -> GuardRef:
-        text = text.strip()
-        negated = text.startswith("!")
-        if negated:
-            text = text[1:].strip()
-        name, _, argument = text.partition("=")
-        return cls(name.strip(), argument.strip() if "=" in text else None, negated)
-
-    def excludes(self, other: GuardRef) -> bool:
-        """True when this guard and ``other`` can never both hold."""
-        if self.name != other.name:
-            return False
-        if self.argument is None and other.argument is None:
-            return self.negated != other.negated
-        mine, theirs = self.alternatives(), other.alternatives()
-        if self.negated and other.negated:
-            return False
-        if self.negated or other.negated:
-            return mine == theirs
-        return not (mine & theirs)
-
-    def alternatives(self) -> frozenset[str]:
-        """``g=a|b`` holds for a or b: two such guards exclude each other when
-        their alternatives do not overlap."""
-        return frozenset(part.strip() for part in (self.argument or "").split("|"))
-
-    def __str__(self) -> str:
-        text = ("!" if self.negated else "") + self.name
-        return text if self.argument is None else f"{text}={self.argument}"
-
-
-@dataclass(frozen=True, slots=True)
-class LoadedChart:
-    spec: ChartSpec
-    file: str
-    lines: dict[tuple[Any, ...], int]
+__all__ = [
+    "ANY_STATE",
+    "ChartLoadError",
+    "ChartProblem",
+    "GuardRef",
+    "LoadedChart",
+    "check_chart",
+    "expand_sources",
+    "load_chart",
+    "read_chart_file",
+]
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -115,6 +75,8 @@ def _construct(
                     )
                 )
             result[key] = _construct(value_node, (*path, key), lines, problems, file, loader)
+            # The key's line, not its value's: a block mapping's value starts a line later.
+            lines[(*path, key)] = key_node.start_mark.line + 1
         return result
     if isinstance(node, yaml.SequenceNode):
         return [
@@ -155,7 +117,8 @@ def read_chart_file(path: str | Path) -> LoadedChart:
     doc = _construct(root, (), lines, problems, file, _LineLoader(""))
     if not isinstance(doc, dict):
         raise ChartLoadError([ChartProblem(file, 1, "chart", "a chart must be a mapping")])
-    if "initial" not in doc or doc.get("initial") in (None, ""):
+    # A parallel chart's top-level states are regions, all entered: no initial.
+    if doc.get("parallel") is not True and doc.get("initial") in (None, ""):
         problems.append(ChartProblem(file, 1, "chart", "missing initial state ('initial:')"))
     try:
         spec = ChartSpec.model_validate(doc)
@@ -177,16 +140,6 @@ def _nearest_line(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> in
     return lines.get(())
 
 
-def expand_sources(spec: ChartSpec, transition: TransitionSpec) -> list[str]:
-    if ANY_STATE in transition.source:
-        return [name for name, state in spec.states.items() if not state.final]
-    return list(transition.source)
-
-
-# Records one problem: (path in the YAML document, place shown, message).
-Report = Callable[[tuple[Any, ...], str, str], None]
-
-
 def check_chart(chart: LoadedChart, rules: Rules) -> None:
     """The semantic checks of ENG-1; raise `ChartLoadError` listing every problem."""
     spec = chart.spec
@@ -195,150 +148,22 @@ def check_chart(chart: LoadedChart, rules: Rules) -> None:
     def report(path: tuple[Any, ...], place: str, message: str) -> None:
         problems.append(ChartProblem(chart.file, _nearest_line(chart.lines, path), place, message))
 
-    if spec.initial is not None and spec.initial not in spec.states:
-        report(("initial",), "initial", f"unknown state {spec.initial!r}")
-    _check_events(spec, rules, report)
+    states = ChartStates(spec)
+    check_structure(states, report)
+    check_events(spec, rules, report)
     for index, transition in enumerate(spec.transitions):
-        _check_transition(spec, rules, index, transition, report)
-    _check_timers(spec, report)
-    _check_refusals(spec, report)
-    if not problems and spec.initial in spec.states:
-        _check_reachable(spec, report)
-        _check_conflicts(spec, report)
+        check_transition(states, rules, index, transition, report)
+    check_entry_exit(states, rules, report)
+    check_timers(states, report)
+    check_refusals(states, report)
+    check_upgrades(states, rules, report)
+    # How the chart runs is only worth judging once every name in it is known.
+    if not problems:
+        check_reachable(states, report)
+        check_conflicts(states, report)
+        check_parallel_writes(states, rules, report)
     if problems:
         raise ChartLoadError(problems)
-
-
-def _check_events(spec: ChartSpec, rules: Rules, report: Report) -> None:
-    timer_events = {timer.event for timer in spec.timers}
-    for index, event_type in enumerate(spec.events):
-        if event_type not in rules.event_types and event_type not in timer_events:
-            report(
-                ("events", index),
-                f"events[{index}]",
-                f"event type {event_type!r} is not registered",
-            )
-
-
-def _check_transition(
-    spec: ChartSpec, rules: Rules, index: int, transition: TransitionSpec, report: Report
-) -> None:
-    states, event = spec.states, transition.event
-    path = ("transitions", index)
-    place = f"transitions[{index}] (event {event!r})"
-    if transition.event not in spec.events:
-        report((*path, "event"), place, f"event {transition.event!r} is not in the chart's events")
-    for source in transition.source:
-        if source != ANY_STATE and source not in states:
-            report((*path, "source"), place, f"unknown source state {source!r}")
-        elif source != ANY_STATE and states[source].final and transition.target is not None:
-            report(
-                (*path, "source"),
-                place,
-                f"final state {source!r} cannot be left (only internal transitions, "
-                "with no target, may start there)",
-            )
-    if transition.target is not None and transition.target not in states:
-        report((*path, "target"), place, f"unknown target state {transition.target!r}")
-    for guard_text in transition.guards:
-        ref = GuardRef.parse(guard_text)
-        guard = rules.guards.get(ref.name)
-        if guard is None:
-            report((*path, "guards"), place, f"unknown guard {ref.name!r}")
-        elif guard.takes_argument and ref.argument is None:
-            need = f"guard {ref.name!r} needs an argument: '{ref.name}=value'"
-            report((*path, "guards"), place, need)
-        elif not guard.takes_argument and ref.argument is not None:
-            report((*path, "guards"), place, f"guard {ref.name!r} takes no argument")
-        elif mismatch := payload_mismatch(rules, "guard", ref.name, guard.func, event):
-            report((*path, "guards"), place, mismatch)
-    for action_text in transition.actions:
-        name, has_arg, _ = action_text.partition("=")
-        action = rules.actions.get(name.strip())
-        if action is None:
-            report((*path, "actions"), place, f"unknown action {name.strip()!r}")
-        elif action.takes_argument != bool(has_arg):
-            need = "needs an argument" if action.takes_argument else "takes no argument"
-            report((*path, "actions"), place, f"action {name.strip()!r} {need}")
-        elif mismatch := payload_mismatch(
-            rules, "action", action.name, action.func, transition.event
-        ):
-            report((*path, "actions"), place, mismatch)
-
-
-def _check_timers(spec: ChartSpec, report: Report) -> None:
-    for index, timer in enumerate(spec.timers):
-        path = ("timers", index)
-        place = f"timers[{index}] ({timer.name!r})"
-        for state_name in timer.state:
-            if state_name not in spec.states:
-                report((*path, "state"), place, f"unknown state {state_name!r}")
-        if timer.event not in spec.events:
-            report((*path, "event"), place, f"event {timer.event!r} is not in the chart's events")
-        if (timer.after is None) == (timer.at is None):
-            report(path, place, "a timer needs exactly one of 'after' or 'at'")
-        for field_name in ("after", "lead"):
-            value = getattr(timer, field_name)
-            if value is not None:
-                try:
-                    parse_duration(value)
-                except ValueError as err:
-                    report((*path, field_name), place, str(err))
-
-
-def _check_refusals(spec: ChartSpec, report: Report) -> None:
-    for index, refusal in enumerate(spec.refusals):
-        path = ("refusals", index)
-        place = f"refusals[{index}] (event {refusal.event!r})"
-        if refusal.event not in spec.events:
-            report((*path, "event"), place, f"event {refusal.event!r} is not in the chart's events")
-        for source in refusal.source:
-            if source not in spec.states:
-                report((*path, "source"), place, f"unknown state {source!r}")
-
-
-def _check_reachable(spec: ChartSpec, report: Report) -> None:
-    assert spec.initial is not None
-    seen = {spec.initial}
-    queue = deque([spec.initial])
-    edges: dict[str, set[str]] = {}
-    for transition in spec.transitions:
-        if transition.target is None:
-            continue
-        for source in expand_sources(spec, transition):
-            edges.setdefault(source, set()).add(transition.target)
-    while queue:
-        for nxt in edges.get(queue.popleft(), ()):
-            if nxt not in seen:
-                seen.add(nxt)
-                queue.append(nxt)
-    for name in spec.states:
-        if name not in seen:
-            report(
-                ("states", name),
-                f"state {name!r}",
-                f"unreachable from the initial state {spec.initial!r}",
-            )
-
-
-def _check_conflicts(spec: ChartSpec, report: Report) -> None:
-    indexed = list(enumerate(spec.transitions))
-    for (i, first), (j, second) in combinations(indexed, 2):
-        if first.event != second.event:
-            continue
-        shared = sorted(set(expand_sources(spec, first)) & set(expand_sources(spec, second)))
-        if not shared:
-            continue
-        first_guards = [GuardRef.parse(g) for g in first.guards]
-        second_guards = [GuardRef.parse(g) for g in second.guards]
-        if any(a.excludes(b) for a in first_guards for b in second_guards):
-            continue
-        report(
-            ("transitions", j),
-            f"transitions[{i}] and transitions[{j}] (event {first.event!r})",
-            f"both can fire from state {shared[0]!r}: give them guards that exclude each other "
-            "('g' and '!g', or 'g=a' and 'g=b')",
-        )
 
 
 def load_chart(path: str | Path, rules: Rules) -> LoadedChart:
