@@ -117,7 +117,6 @@ def register(rules: Rules) -> None:
     rules.guard("order_status", takes_argument=True)(order_status)
     rules.guard("hold_lifted", refusal="the order is still Unpaid or On Hold")(hold_lifted)
     rules.guard("order_held", refusal="the order is neither Unpaid nor On Hold")(order_held)
-    rules.guard("not_cancelled", refusal="the order is cancelled on TikTok")(not_cancelled)
     rules.guard("order_can_sync")(order_can_sync)
     rules.guard("sync_abandoned", refusal="the sync can be retried")(sync_abandoned)
     rules.guard("detail_known", refusal="the order detail is not fetched yet")(detail_known)
@@ -253,10 +252,6 @@ def hold_lifted(ctx: StepContext[p.OrderStatusChanged]) -> bool:
 def order_held(ctx: StepContext) -> bool:
     """LOGI-4: shipping info never goes to TikTok while the order is Unpaid or On Hold."""
     return lifecycle_of(ctx.state) in ON_HOLD_STATES
-
-
-def not_cancelled(ctx: StepContext) -> bool:
-    return lifecycle_of(ctx.state) != "cancelled"
 
 
 def _sync_problem(ctx: StepContext, resolved: p.ProductsResolved) -> str | None:
