@@ -337,8 +337,11 @@ def listing_contract(entry) -> None:
 
 def order_contract(entry) -> None:
     kind = entry.event.type
-    # The order is lifecycle ∥ sync ∥ fulfillment: each status is a region's state.
+    # The order is lifecycle ∥ sync ∥ fulfillment: each status is a region's state,
+    # never a field of the data beside it.
     before, after = entry.before.state, entry.result.to_state
+    facts = entry.result.entity.data
+    assert "status" not in facts.get("sync", {}) and "status" not in facts.get("fulfillment", {})
     if kind == "order.status_changed":
         last, now = entry.before.data.get("update_time"), entry.event.payload.update_time
         target = entry.event.payload.order_status.lower()
