@@ -90,7 +90,8 @@ def declared_writes(rules: Rules, transition: TransitionSpec) -> set[str]:
     keys: set[str] = set()
     for text in transition.actions:
         action = rules.actions.get(text.partition("=")[0].strip())
-        keys.update(getattr(action, "writes", ()) if action is not None else ())
+        if action is not None:
+            keys.update(action.writes)
     return keys
 
 

@@ -202,9 +202,6 @@ def check_refusals(states: ChartStates, report: Report) -> None:
 
 def check_upgrades(states: ChartStates, rules: Rules, report: Report) -> None:
     spec = states.spec
-    # `Rules.upgrade` registers data migrations; a Rules without that registry
-    # (an older engine's) cannot have them checked by name.
-    registered: dict[str, object] | None = getattr(rules, "upgrades", None)
     for index, upgrade in enumerate(spec.upgrades):
         path, place = ("upgrades", index), f"upgrades[{index}]"
         if upgrade.from_version >= spec.version:
@@ -216,13 +213,13 @@ def check_upgrades(states: ChartStates, rules: Rules, report: Report) -> None:
             )
         for old, new in upgrade.states.items():
             if new not in states.entries:
-                message = states.unknown("state", new)
                 report(
                     (*path, "states", old),
                     place,
-                    f"{old!r} is renamed to an {message}, not a state of version {spec.version}",
+                    f"{old!r} is renamed to {new!r}, which is not a state of version "
+                    f"{spec.version}{states.hint(new)}",
                 )
-        if upgrade.data is not None and registered is not None and upgrade.data not in registered:
+        if upgrade.data is not None and upgrade.data not in rules.upgrades:
             report(
                 (*path, "data"),
                 place,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from difflib import get_close_matches
 
 from engine.charts.checks_common import Report
 from engine.charts.hierarchy import StateKind, StateTree, expand_sources
@@ -55,8 +56,11 @@ class ChartStates:
         return f"unknown {what} {state_id!r}{self.hint(state_id)}"
 
     def hint(self, state_id: str) -> str:
-        """A hint when a bare (or partial) id is the end of exactly one nested id."""
+        """A hint when a bare (or partial) id is the end of exactly one nested
+        id (``failed``: ``sync.failed``), else when one id is a near spelling."""
         matches = [i for i in self.entries if i.endswith("." + state_id)]
+        if not matches:
+            matches = get_close_matches(state_id, list(self.entries), n=2, cutoff=0.8)
         return f" (did you mean {matches[0]!r}?)" if len(matches) == 1 else ""
 
 

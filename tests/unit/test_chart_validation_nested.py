@@ -263,6 +263,12 @@ def test_eng1_no_hint_when_a_bare_name_matches_several_nested_ids(tmp_path):
     assert "unknown source state 'open'" in found
 
 
+def test_eng1_a_misspelt_id_gets_the_near_one(tmp_path):
+    text = SHIPMENT.replace("target: sync.failed", "target: sync.faild")
+    problem = one(tmp_path, text)
+    assert problem.message == "unknown target state 'sync.faild' (did you mean 'sync.failed'?)"
+
+
 # --- reachability -------------------------------------------------------------
 
 
@@ -434,7 +440,8 @@ def test_eng1_an_upgrade_comes_from_an_older_version_into_known_states(tmp_path)
         (
             "upgrades[0]",
             line_of(text, "sync.failure"),
-            "'failed' is renamed to an unknown state 'sync.failure', not a state of version 2",
+            "'failed' is renamed to 'sync.failure', which is not a state of version 2 "
+            "(did you mean 'sync.failed'?)",
         ),
     ]
 
