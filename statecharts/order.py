@@ -145,6 +145,10 @@ def register(rules: Rules) -> None:
         drop_address,
     )
     order_fulfillment.register(rules)
+    # Version 1 orders (flat, statuses in data) move to version 2's regions.
+    from statecharts.order_upgrade import upgrade_from_v1  # it reads this module's names
+
+    rules.upgrade("order_v1_to_v2")(upgrade_from_v1)
 
 
 # ------------------------------------------------------------------ the regions' states
