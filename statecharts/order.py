@@ -354,13 +354,18 @@ def start_address_retention(ctx: StepContext) -> None:
     ctx.data.setdefault("personal_data", {})["address_until"] = ctx.now + retention
 
 
+def _order_id(ctx: StepContext) -> str:
+    """TikTok's order id: recorded from its first status, else the key's (order:<id>)."""
+    return str(ctx.data.get("order_id") or ctx.event.entity.split(":", 1)[-1])
+
+
 def _fetch_detail(ctx: StepContext, status: str) -> None:
     include = status in ADDRESS_VISIBLE
     ctx.emit(
         "fetch_order_detail",
         {
             "order": ctx.event.entity,
-            "order_id": ctx.data["order_id"],
+            "order_id": _order_id(ctx),
             "shop_id": ctx.data.get("shop_id"),
             "include_recipient": include,
         },
