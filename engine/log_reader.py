@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine.chartset import ChartSet
+from engine.chartset import ChartSet, VersionNotInstalled
 from engine.events import Event, EventRejected
 from engine.store.protocol import Store
 
@@ -35,6 +35,16 @@ class ChartNotInstalled(ReplayError):
         )
         self.chart = chart
         self.entity_kind = entity_kind
+        self.seq = seq
+
+
+class ChartVersionNotInstalled(ReplayError):
+    """The log has events applied by a version of a chart that is not installed."""
+
+    def __init__(self, missing: VersionNotInstalled, seq: int) -> None:
+        super().__init__(f"event seq {seq}: {missing}")
+        self.chart = missing.chart
+        self.version = missing.version
         self.seq = seq
 
 
@@ -61,6 +71,9 @@ class LoggedEvent:
     to_state: str | None
     reason: str | None
     chart: str | None = None  # the chart that applied it, as logged
+    # The version of that chart that applied it (rows logged before versions
+    # were recorded: 1).
+    chart_version: int = 1
 
     @classmethod
     def from_row(cls, row: Sequence[Any], charts: ChartSet) -> LoggedEvent:
@@ -78,6 +91,7 @@ class LoggedEvent:
             from_state,
             to_state,
             reason,
+            chart_version,
         ) = row
         try:
             event = charts.event_types.parse_logged(
@@ -96,7 +110,17 @@ class LoggedEvent:
             if kind not in charts.by_kind:
                 raise ChartNotInstalled(chart_name, kind, seq, list(charts.by_name)) from None
             raise UnreadableEvent(seq, type_, entity, rejected.reason) from None
-        return cls(seq, event, outcome, from_state, to_state, reason, chart_name)
+        return cls(
+            seq,
+            event,
+            outcome,
+            from_state,
+            to_state,
+            reason,
+            chart_name,
+            # Rows from before versions were recorded: version 1 applied them.
+            1 if chart_version is None else chart_version,
+        )
 
 
 async def logged_events(

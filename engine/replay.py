@@ -7,6 +7,11 @@ entities with the stored ones, and reports the first event where they differ.
 `what_if` replays a log under other charts and says where each entity would
 part from its recorded story. Reading rows back into events is
 `engine.log_reader`'s.
+
+Each event is replayed with the version of its chart that applied it, as its
+row records (rows from before versions were recorded: version 1), and a
+``chart.upgraded`` event moves the entity to a newer version as it did live
+(ENG-9). `what_if` instead applies the charts it is given to every event.
 """
 
 from __future__ import annotations
@@ -18,16 +23,19 @@ from typing import Any
 from engine.chartset import ChartSet
 from engine.log_reader import (
     ChartNotInstalled,
+    ChartVersionNotInstalled,
     LoggedEvent,
     ReplayError,
     UnreadableEvent,
     logged_events,
 )
-from engine.step import EntityState, Outcome, StepResult, new_entity, step, step_trusted
+from engine.replay_stepper import End, LogStepper
+from engine.step import EntityState, Outcome, StepResult
 from engine.store.protocol import Store
 
 __all__ = [
     "ChartNotInstalled",
+    "ChartVersionNotInstalled",
     "Divergence",
     "EntityDifference",
     "LoggedEvent",
@@ -79,12 +87,6 @@ def _outcome_of(result: StepResult) -> dict[str, Any]:
     }
 
 
-def _before_end(logged: LoggedEvent, until_seq: int | None, until_time: float | None) -> bool:
-    if until_seq is not None and logged.seq > until_seq:
-        return False
-    return not (until_time is not None and (logged.event.received_at or 0) > until_time)
-
-
 @dataclass(frozen=True, slots=True)
 class ReplayedStep:
     """One event as the replay saw it: what was recorded, what the step says now."""
@@ -111,59 +113,6 @@ class ReplayedStep:
         return self.recorded != self.recomputed
 
 
-_ERROR = Outcome.ERROR.value
-
-
-class _End(Exception):
-    """The replay reached ``until``."""
-
-
-class _Stepper:
-    """Steps logged events against ``states`` (the shared core of every replay)."""
-
-    def __init__(
-        self,
-        charts: ChartSet,
-        states: dict[str, EntityState],
-        entity: str | None,
-        until_seq: int | None,
-        until_time: float | None,
-        isolate: bool,
-    ) -> None:
-        self.charts = charts
-        self.settings = charts.settings
-        self.states = states
-        self.entity = entity
-        self.until_seq = until_seq
-        self.until_time = until_time
-        self.isolate = isolate
-        self.bounded = until_seq is not None or until_time is not None
-
-    def __call__(self, logged: LoggedEvent) -> tuple[str, StepResult] | None:
-        """The state before and the step's result; None for an event of another
-        entity; raises `_End` past ``until``."""
-        if self.bounded and not _before_end(logged, self.until_seq, self.until_time):
-            raise _End
-        event = logged.event
-        key = event.entity
-        if self.entity is not None and key != self.entity:
-            return None
-        chart = self.charts.by_kind.get(key.split(":", 1)[0])
-        if chart is None:
-            raise ChartNotInstalled(
-                logged.chart or event.entity_kind,
-                event.entity_kind,
-                logged.seq,
-                list(self.charts.by_name),
-            )
-        before = self.states.get(key) or new_entity(chart, key)
-        careful = self.isolate or logged.outcome == _ERROR
-        result = (step if careful else step_trusted)(chart, before, event, self.settings)
-        if result.outcome is Outcome.TRANSITIONED:
-            self.states[key] = result.entity
-        return before.state, result
-
-
 async def replay_steps(
     events: AsyncIterator[LoggedEvent],
     charts: ChartSet,
@@ -173,16 +122,19 @@ async def replay_steps(
     until_seq: int | None = None,
     until_time: float | None = None,
     isolate: bool = False,
+    recorded_versions: bool = True,
 ) -> AsyncIterator[ReplayedStep]:
     """Step every logged event (no side effects), updating ``states`` as it goes.
 
     Entity data is copied only where an action may fail (an event recorded as
-    an error, or always with ``isolate``, for charts that were not recorded)."""
-    stepper = _Stepper(charts, states, entity, until_seq, until_time, isolate)
+    an error, or always with ``isolate``, for charts that were not recorded).
+    ``recorded_versions``: each event with the chart version its row records;
+    False applies the newest of ``charts`` to every event (what-if)."""
+    stepper = LogStepper(charts, states, entity, until_seq, until_time, isolate, recorded_versions)
     async for logged in events:
         try:
             stepped = stepper(logged)
-        except _End:
+        except End:
             return
         if stepped is not None:
             yield ReplayedStep(logged, stepped[0], stepped[1])
@@ -205,7 +157,7 @@ async def replay(
     Reads the log in batches and steps each batch in a plain loop: the same
     step as `replay_steps`, without an async hop and a record per event."""
     result = ReplayResult()
-    stepper = _Stepper(charts, result.entities, entity, until_seq, until_time, False)
+    stepper = LogStepper(charts, result.entities, entity, until_seq, until_time, False)
     from_row = LoggedEvent.from_row
     async for rows in store.iter_event_batches(entity=entity):
         if progress is not None:
@@ -214,7 +166,7 @@ async def replay(
             logged = from_row(row, charts)
             try:
                 stepped = stepper(logged)
-            except _End:
+            except End:
                 return result
             if stepped is None:
                 continue
@@ -277,14 +229,23 @@ async def check(
     stored = {e.key: e for e in await store.entities()}
     for key in sorted(set(stored) | set(result.entities)):
         mine, theirs = result.entities.get(key), stored.get(key)
-        mine_dict = mine.as_dict() if mine else None
-        theirs_dict = theirs.as_dict() if theirs else None
+        mine_dict = _compared(mine) if mine else None
+        theirs_dict = _compared(theirs) if theirs else None
         if mine_dict != theirs_dict:
             result.divergence = Divergence(
                 None, None, key, None, {"stored": theirs_dict}, {"replayed": mine_dict}
             )
             return result
     return result
+
+
+def _compared(entity: EntityState) -> dict[str, Any]:
+    """What `check` compares of an entity: all it stores, its version and history too."""
+    return {
+        **entity.as_dict(),
+        "chart_version": entity.chart_version,
+        "history": entity.history or None,
+    }
 
 
 @dataclass(slots=True)
@@ -319,7 +280,10 @@ async def what_if(
     recorded_final: dict[str, str | None] = {}
     differences: dict[str, EntityDifference] = {}
     count = 0
-    async for replayed in replay_steps(events, charts, states, entity=entity, isolate=True):
+    steps = replay_steps(
+        events, charts, states, entity=entity, isolate=True, recorded_versions=False
+    )
+    async for replayed in steps:
         count += 1
         logged = replayed.logged
         key = logged.event.entity

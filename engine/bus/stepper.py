@@ -9,15 +9,21 @@ from engine.bus.cache import EntityCache
 from engine.bus.committer import Pending
 from engine.bus.duplicates import DuplicateGuard
 from engine.bus.receipts import Row, Sink
-from engine.chartset import ChartSet
+from engine.charts.compiled import CompiledChart
+from engine.chartset import ChartSet, VersionNotInstalled
 from engine.events import Event
-from engine.step import Outcome, step_in_place
+from engine.step import EntityState, Outcome, StepResult, step_in_place
 from engine.store.sqlite import Batch, DuplicateRow, EventRow
+from engine.upgrades import UPGRADE_EVENT, upgrade_step
 
 
 class BatchStepper:
     """Steps each event of a batch against the newest cached state of its
     entity, in arrival order (ENG-4), and makes the batch's rows.
+
+    Each entity is stepped by the version of its chart it is pinned to (a new
+    one starts on the newest), and its rows record that version (ENG-9); a
+    ``chart.upgraded`` event moves it to a newer version (engine.upgrades).
 
     `step` runs synchronously, so it is atomic between the workers: an id is
     checked and claimed with no other worker stepping in between."""
@@ -71,7 +77,13 @@ class BatchStepper:
             key = event.entity
             chart = by_kind[key.partition(":")[0]]
             entity = cache[key]
-            result = step_in_place(chart, entity, event, settings)
+            if entity.version == 0:
+                entity.chart_version = chart.spec.version  # a new entity starts on the newest
+            if entity.chart_version == chart.spec.version and event.type != UPGRADE_EVENT:
+                result = step_in_place(chart, entity, event, settings)
+                result.entity.chart_version = entity.chart_version  # only an upgrade moves it
+            else:
+                result = _step_versioned(self._charts, chart, entity, event)
             transitioned = result.outcome is Outcome.TRANSITIONED
             row = EventRow(
                 event_id,
@@ -93,6 +105,7 @@ class BatchStepper:
                 and (result.to_state != entity.state or entity.chart != chart.name),
                 data_json=result.data_json,
                 command_json=result.command_json,
+                chart_version=result.entity.chart_version,
             )
             if transitioned:
                 cache.stepped(key, result.entity)
@@ -100,6 +113,23 @@ class BatchStepper:
             batch.events.append(row)
             sinks.append((sink, row))
         return Pending(batch, sinks, keys, cache.epoch, timers_fired)
+
+
+def _step_versioned(
+    charts: ChartSet, newest: CompiledChart, entity: EntityState, event: Event
+) -> StepResult:
+    """A ``chart.upgraded`` event's move, or the step of an entity pinned to an
+    older version of its chart by that version (an error outcome, nothing
+    kept, if that version is no longer installed)."""
+    if event.type == UPGRADE_EVENT:
+        return upgrade_step(charts, entity, event)
+    try:
+        chart = charts.version(newest.name, entity.chart_version)
+    except VersionNotInstalled as missing:
+        return StepResult(Outcome.ERROR, entity.state, None, str(missing), entity)
+    result = step_in_place(chart, entity, event, charts.settings)
+    result.entity.chart_version = entity.chart_version
+    return result
 
 
 def payload_json(payload: BaseModel) -> str:

@@ -73,15 +73,16 @@ async def open_existing(db: Path, *, writable: bool = False) -> SQLiteStore:
 
 def load_charts(charts_dir: Path | None = None) -> ChartSet:
     """The installed charts; with ``charts_dir``, its files replace the installed
-    charts of the same name (a new version to try)."""
+    charts of the same name, every version of them (a new version to try)."""
     packages = list(discover_packages().values())
     files = [f for p in packages for f in p.chart_files]
     if charts_dir is not None:
-        replacements = {read_chart_file(f).spec.name: f for f in sorted(charts_dir.glob("*.yaml"))}
+        replacements = sorted(charts_dir.glob("*.yaml"))
         if not replacements:
             raise fail(f"no chart files in {charts_dir}")
-        files = [replacements.pop(read_chart_file(f).spec.name, f) for f in files]
-        files.extend(replacements.values())
+        replaced = {read_chart_file(f).spec.name for f in replacements}
+        files = [f for f in files if read_chart_file(f).spec.name not in replaced]
+        files.extend(replacements)
     try:
         return ChartSet.load(packages, chart_files=files)
     except ChartLoadError as error:

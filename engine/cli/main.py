@@ -20,6 +20,7 @@ from engine.cli import (
     erase_cmd,
     inspect_cmd,
     log_cmd,
+    migrate_cmd,
     replay_cmd,
     state_cmd,
 )
@@ -30,7 +31,9 @@ ENGINE_COMMANDS = (
     state_cmd,
     charts_cmd,
     log_cmd,
+    migrate_cmd,
     replay_cmd,
+    migrate_cmd,
     inspect_cmd,
     commands_cmd,
     erase_cmd,

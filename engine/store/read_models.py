@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from engine.step import EntityState
 from engine.store.read_models_records import Record, SQLiteRecords, Use
 from engine.store.read_models_sql import Equals, Scalar, Where, placeholders, where_clause
-from engine.store.rows import loads
+from engine.store.rows import ENTITY_COLUMNS, entity_of
 
 # Orders a list of entities may be read in; a name, never SQL, crosses the API.
 _ORDERS = {
@@ -147,7 +147,7 @@ class SQLiteReadModels(SQLiteRecords):
         order_by: Order = "key",
         limit: int | None = None,
     ) -> list[EntityState]:
-        sql = "SELECT key, chart, state, data, version FROM entities WHERE chart = ?"
+        sql = f"SELECT {ENTITY_COLUMNS} FROM entities WHERE chart = ?"
         params: list[Any] = [chart]
         if states:
             sql += f" AND state IN ({placeholders(states)})"
@@ -165,7 +165,7 @@ class SQLiteReadModels(SQLiteRecords):
             sql += " LIMIT ?"
             params.append(limit)
         rows = await self.fetchall(sql, params)
-        return [EntityState(k, c, s, loads(d), v) for k, c, s, d, v in rows]
+        return [entity_of(row) for row in rows]
 
     async def find_entity(
         self, chart: str, *, states: Sequence[str] = (), where: Where | None = None

@@ -28,7 +28,13 @@ EVENT_COLUMNS = (
     "from_state",
     "to_state",
     "reason",
+    # The version of the chart that applied the event (ENG-9); None in rows
+    # logged before versions were recorded, which version 1 applied.
+    "chart_version",
 )
+
+# The entities' columns, in the order `entity_of` reads them.
+ENTITY_COLUMNS = "key, chart, state, data, version, chart_version, history"
 
 # The tables a store counts (`Store.count`).
 COUNTED = (
@@ -78,6 +84,8 @@ class EventRow:
     # with later steps, so these, not the dicts, are what is written.
     data_json: str | None = None
     command_json: list[str] | None = None
+    # The version of the chart that applied it (an upgrade: the version it moved to).
+    chart_version: int = 1
 
 
 @dataclass(slots=True)
@@ -131,8 +139,34 @@ class TimerRow(NamedTuple):
 LogRow = tuple[Any, ...]
 
 
+def logged_chart_version(value: int | None) -> int:
+    """The chart version a logged row was applied with: rows from before
+    versions were recorded carry none, and version 1 applied them."""
+    return 1 if value is None else int(value)
+
+
+def history_json(history: dict[str, list[str]] | None) -> str | None:
+    """An entity's history as stored: JSON, or NULL when there is none."""
+    return dumps(history) if history else None
+
+
+def entity_of(row: tuple[Any, ...]) -> EntityState:
+    """An entity from its row, read as `ENTITY_COLUMNS` lists them."""
+    key, chart, state, data, version, chart_version, history = row
+    return EntityState(
+        key,
+        chart,
+        state,
+        loads(data),
+        version,
+        chart_version,
+        loads(history) if history else None,
+    )
+
+
 __all__ = [
     "COUNTED",
+    "ENTITY_COLUMNS",
     "EVENT_COLUMNS",
     "Batch",
     "DeadLetterRow",
@@ -141,5 +175,8 @@ __all__ = [
     "LogRow",
     "TimerRow",
     "dumps",
+    "entity_of",
+    "history_json",
     "loads",
+    "logged_chart_version",
 ]

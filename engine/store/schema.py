@@ -202,6 +202,14 @@ MIGRATIONS: list[str] = [
     DROP TABLE tiktok_credentials_staged;
     DROP TABLE oauth_states;
     """,
+    # versions (ENG-9): the chart version that applied each event (NULL in logs
+    # written before: version 1), the version each entity is pinned to, and the
+    # history of its compound states (JSON, NULL when none was recorded).
+    """
+    ALTER TABLE events ADD COLUMN chart_version INTEGER;
+    ALTER TABLE entities ADD COLUMN chart_version INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE entities ADD COLUMN history TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

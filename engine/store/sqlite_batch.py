@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from engine.store.rows import EVENT_COLUMNS, Batch, EventRow
+from engine.store.rows import EVENT_COLUMNS, Batch, EventRow, history_json
 from engine.store.transaction import in_transaction
 
 Row = tuple[Any, ...]
@@ -50,6 +50,8 @@ def _entity_row(row: EventRow) -> Row:
         entity.version,
         row.seq,
         row.received_at,
+        entity.chart_version,
+        history_json(entity.history),
     )
 
 
@@ -137,7 +139,7 @@ def batch_rows(
 # statement it steps and must wait to take it back; while the event loop is
 # busy, CPython makes it wait a switch interval (5 ms) each time, so fewer,
 # larger statements keep the writer from queueing behind the loop. 64 rows of
-# 13 columns stay far below SQLite's limit of bound parameters (32,766).
+# 14 columns stay far below SQLite's limit of bound parameters (32,766).
 _ROWS_PER_STATEMENT = 64
 _statements: dict[tuple[str, str, int, int], str] = {}
 
@@ -156,12 +158,14 @@ def _insert_many(db: sqlite3.Connection, head: str, rows: Sequence[Row], tail: s
 
 
 _INSERT_ENTITY = (
-    "INSERT INTO entities (key, kind, chart, state, data, version, last_seq, updated_at)"
+    "INSERT INTO entities (key, kind, chart, state, data, version, last_seq, updated_at,"
+    " chart_version, history)"
 )
 _ON_CONFLICT = " ON CONFLICT(key) DO UPDATE SET"
 _UPDATE_DATA = (
     " data=excluded.data, version=excluded.version, last_seq=excluded.last_seq,"
-    " updated_at=excluded.updated_at"
+    " updated_at=excluded.updated_at, chart_version=excluded.chart_version,"
+    " history=excluded.history"
 )
 _ARM = (
     "INSERT OR REPLACE INTO timers (entity, name, due_at, event_type, event_id, armed_seq)"

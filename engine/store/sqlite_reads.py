@@ -6,7 +6,16 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from engine.step import EntityState
-from engine.store.rows import COUNTED, DeadLetterRow, LogRow, TimerRow, loads
+from engine.store.rows import (
+    COUNTED,
+    ENTITY_COLUMNS,
+    DeadLetterRow,
+    LogRow,
+    TimerRow,
+    entity_of,
+    loads,
+    logged_chart_version,
+)
 from engine.store.sqlite_base import SQLiteBase, chunks, marks
 from engine.store.sqlite_batch import EVENT_LIST
 
@@ -21,6 +30,7 @@ _HISTORY_KEYS = (
     "to_state",
     "reason",
     "payload",
+    "chart_version",
 )
 _TIMER_COLUMNS = "entity, name, due_at, event_type, event_id"
 # Equal due times fire by entity, then name: the order of the due_at index.
@@ -41,12 +51,11 @@ class SQLiteReads(SQLiteBase):
         found: dict[str, EntityState] = {}
         for chunk in chunks(list(keys)):
             rows = await self.fetchall(
-                "SELECT key, chart, state, data, version FROM entities"
-                f" WHERE key IN ({marks(len(chunk))})",
+                f"SELECT {ENTITY_COLUMNS} FROM entities WHERE key IN ({marks(len(chunk))})",
                 chunk,
             )
-            for key, chart, state, data, version in rows:
-                found[key] = EntityState(key, chart, state, loads(data), version)
+            for row in rows:
+                found[row[0]] = entity_of(row)
         return found
 
     async def entity(self, key: str) -> EntityState | None:
@@ -62,9 +71,9 @@ class SQLiteReads(SQLiteBase):
                 params.append(value)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = await self.fetchall(
-            f"SELECT key, chart, state, data, version FROM entities{where} ORDER BY key", params
+            f"SELECT {ENTITY_COLUMNS} FROM entities{where} ORDER BY key", params
         )
-        return [EntityState(k, c, s, loads(d), v) for k, c, s, d, v in rows]
+        return [entity_of(row) for row in rows]
 
     async def history(self, entity: str) -> list[dict[str, Any]]:
         rows = await self.fetchall(
@@ -74,6 +83,7 @@ class SQLiteReads(SQLiteBase):
         history = [dict(zip(_HISTORY_KEYS, row, strict=True)) for row in rows]
         for item in history:
             item["payload"] = loads(item["payload"])
+            item["chart_version"] = logged_chart_version(item["chart_version"])
         return history
 
     async def dead_letters(self, entity: str | None = None) -> list[DeadLetterRow]:

@@ -24,7 +24,9 @@ once per (source, digest, reason) and purged by age; cursors; commands are
 recorded once per idempotency key; claims are exclusive until their lease runs
 out, renewable, releasable and voidable; an entity's commands run in order;
 outcomes (done, held, retry, parked) and operators' retry and discard; inert
-commands never run; a read-only store refuses every write.
+commands never run; a read-only store refuses every write; every logged event
+keeps the chart version that applied it, every entity its version and its
+history (ENG-9).
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ from __future__ import annotations
 from engine.testing.store_builders import StoreCase, StoreFactory
 from engine.testing.store_conformance_log import LogConformance
 from engine.testing.store_conformance_outbox import OutboxConformance
+from engine.testing.store_conformance_versions import VersionConformance
 
 
-class StoreConformance(LogConformance, OutboxConformance):
+class StoreConformance(LogConformance, OutboxConformance, VersionConformance):
     """Every conformance test (see the module's docstring)."""
 
 

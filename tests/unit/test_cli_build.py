@@ -13,6 +13,7 @@ ENGINE_COMMANDS = {
     "export",
     "ingest",
     "replay",
+    "migrate",
     "check",
     "history",
     "erase",
