@@ -33,6 +33,8 @@ def chart_package() -> ChartPackage:
             CHART_DIR / "shop_connection.yaml",
             CHART_DIR / "product_listing.yaml",
             CHART_DIR / "order.yaml",
+            # Version 1 of the order chart: its orders and events replay on it.
+            CHART_DIR / "versions" / "order.v1.yaml",
         ],
         RULES,
     )

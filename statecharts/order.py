@@ -15,7 +15,7 @@ from engine.charts.schema import parse_duration
 from engine.erasure import ERASE_COMMAND, ErasureRecorded
 from engine.rules import Rules, StepContext
 from engine.vault import ERASED
-from statecharts import order_fulfillment
+from statecharts import order_fulfillment, order_v1
 from statecharts import payloads as p
 
 SALES_CHANNEL = "TikTok Shop"
@@ -145,6 +145,7 @@ def register(rules: Rules) -> None:
         drop_address,
     )
     order_fulfillment.register(rules)
+    order_v1.register(rules)  # version 1's rules, for the orders and events it applied
     # Version 1 orders (flat, statuses in data) move to version 2's regions.
     from statecharts.order_upgrade import upgrade_from_v1  # it reads this module's names
 

@@ -100,11 +100,9 @@ def order_region_labels(region: str) -> dict[str, str]:
     """State name -> label of one region of the order chart, in chart order."""
     from statecharts import chart_package
 
-    for file in chart_package().chart_files:
-        spec = read_chart_file(file).spec
-        if spec.name == ORDER_CHART:
-            return {name: child.label for name, child in spec.states[region].states.items()}
-    raise LookupError(f"no chart named {ORDER_CHART!r} in this package")
+    specs = [read_chart_file(file).spec for file in chart_package().chart_files]
+    newest = max((s for s in specs if s.name == ORDER_CHART), key=lambda s: s.version)
+    return {name: child.label for name, child in newest.states[region].states.items()}
 
 
 def order_statuses() -> Choices:
