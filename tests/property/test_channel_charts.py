@@ -172,7 +172,10 @@ PAYLOADS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
             "create_time": st.just(1),
             "update_time": st.just(1),
             "fulfillment_type": st.sampled_from(["FULFILLMENT_BY_SELLER", "FULFILLMENT_BY_TIKTOK"]),
-            "line_items": st.just([{"product_id": "9"}]),
+            # With and without TikTok's line item ids: a push waits for them.
+            "line_items": st.sampled_from(
+                [[{"product_id": "9"}], [{"id": "li-9", "product_id": "9"}]]
+            ),
             "recipient_address": st.one_of(st.none(), st.just({"name": "Ada"})),
         }
     ),
@@ -205,6 +208,7 @@ PAYLOADS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
             "fulfillment_model": st.sampled_from(["FBS", "FBT", None]),
             "shipping_provider_id": st.one_of(st.none(), st.just("11")),
             "authorization_active": st.booleans(),
+            "not_offered": st.sampled_from([None, "carrier UPS is not offered"]),
         }
     ),
     "order.shipping_pushed": st.fixed_dictionaries(
@@ -213,7 +217,7 @@ PAYLOADS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "order.shipping_push_failed": st.fixed_dictionaries(
         {
             "purpose": st.sampled_from(["ship", "correction"]),
-            "code": st.sampled_from([21011044, 21008099, 1]),
+            "code": st.sampled_from([21011044, 21008099, 21008025, 1]),
             "message": text,
         }
     ),
