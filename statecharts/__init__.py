@@ -36,6 +36,7 @@ def chart_package() -> ChartPackage:
             # Versions still installed for entities pinned to them (ENG-9).
             CHART_DIR / "versions" / "shop_connection_v1.yaml",
             CHART_DIR / "versions" / "product_listing_v1.yaml",
+            CHART_DIR / "versions" / "order_v1.yaml",
         ],
         RULES,
     )

@@ -1,13 +1,21 @@
-"""Guards and actions of the order chart: lifecycle, Shoplazza sync, fulfillment push."""
+"""Guards and actions of the order chart: lifecycle ∥ Shoplazza sync ∥ fulfillment push.
+
+The chart's three regions hold the statuses; these rules read them from the
+configuration the step started from (``ctx.state``, e.g.
+``lifecycle.on_hold,sync.synced,fulfillment.none``) and keep only facts in the
+data: ids, reasons, attempts, timestamps. Each region's actions write their own
+data keys, so the regions reacting to one event never write the same one."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from engine.charts.configuration import is_active, region_state
 from engine.charts.schema import parse_duration
 from engine.erasure import ERASE_COMMAND, ErasureRecorded
 from engine.rules import Rules, StepContext
 from engine.vault import ERASED
+from statecharts import order_fulfillment, order_v1
 from statecharts import payloads as p
 
 SALES_CHANNEL = "TikTok Shop"
@@ -66,16 +74,22 @@ FULFILLMENT_RANK = {
     "returned": 6,
     "cancelled": 7,
 }
-TRACKING_UPDATE_WINDOW = 72 * 3600  # LOGI-5
 DEFAULT_SYNC_RETRY = "15m"
 # How long the buyer's address stays after the order is Completed or Cancelled (SEC-3).
 DEFAULT_ADDRESS_RETENTION = "30d"
-FINAL_STATES = frozenset({"completed", "cancelled"})
 CODE_ON_HOLD = 21011044
 CODE_ALREADY_SHIPPED = 21008099
 CODE_FULFILLED_BY_TIKTOK = 21008025
 # Failures a retry can cure; a cancelled order that never reached Shoplazza is not retried.
 NOT_RETRIED = "cancelled on TikTok before it was created in Shoplazza"
+WAITING_FOR_DETAIL = "waiting for the order detail"
+LIFECYCLE, SYNC, FULFILLMENT = "lifecycle", "sync", "fulfillment"
+# What a failed push's TikTok error code means for the push (LOGI-1, LOGI-4).
+PUSH_FAILURES = {
+    CODE_ON_HOLD: "on_hold",
+    CODE_FULFILLED_BY_TIKTOK: "fulfilled_by_tiktok",
+    CODE_ALREADY_SHIPPED: "already_shipped",
+}
 
 
 def register(rules: Rules) -> None:
@@ -101,37 +115,56 @@ def register(rules: Rules) -> None:
     )
     rules.guard("newer_update")(newer_update)
     rules.guard("order_status", takes_argument=True)(order_status)
+    rules.guard("hold_lifted", refusal="the order is still Unpaid or On Hold")(hold_lifted)
+    rules.guard("order_held", refusal="the order is neither Unpaid nor On Hold")(order_held)
     rules.guard("order_can_sync")(order_can_sync)
+    rules.guard("sync_abandoned", refusal="the sync can be retried")(sync_abandoned)
+    rules.guard("detail_known", refusal="the order detail is not fetched yet")(detail_known)
+    rules.guard("line_items_known", refusal="the order's line items are not known yet")(
+        line_items_known
+    )
     rules.guard("fulfilled_by_tiktok", refusal="the order is Fulfilled by Seller")(
         fulfilled_by_tiktok
     )
-    rules.guard("tracking_pushed", refusal="no tracking has been pushed yet")(tracking_pushed)
     rules.guard("carrier", takes_argument=True)(carrier)
+    rules.guard("purpose", takes_argument=True)(purpose)
+    rules.guard("push_failure", takes_argument=True)(push_failure)
     rules.register_actions(
         record_status,
+        start_address_retention,
         record_detail,
         refetch_detail,
+        resolve_products,
+        fetch_detail_for_sync,
         create_in_shoplazza,
         record_shoplazza_order,
         record_sync_failure,
-        retry_sync,
         record_shoplazza_change,
         record_return,
-        record_fulfillment,
-        skip_push_for_fbt,
-        wait_while_on_hold,
-        skip_push_for_cancelled,
-        resolve_carrier,
-        push_tracking,
-        fail_carrier_not_mapped,
-        fail_carrier_not_offered,
-        fail_push_authorization_inactive,
-        record_push,
-        record_push_failure,
-        correct_tracking,
         forget_personal_data,
         drop_address,
     )
+    order_fulfillment.register(rules)
+    order_v1.register(rules)  # version 1's rules, for the orders and events it applied
+    # Version 1 orders (flat, statuses in data) move to version 2's regions.
+    from statecharts.order_upgrade import upgrade_from_v1  # it reads this module's names
+
+    rules.upgrade("order_v1_to_v2")(upgrade_from_v1)
+
+
+# ------------------------------------------------------------------ the regions' states
+
+
+def lifecycle_of(state: str) -> str:
+    """The order's TikTok status (its lifecycle state's name) in a configuration
+    or a target id: ``lifecycle.on_hold,sync.synced,...`` -> ``on_hold``."""
+    leaf = region_state(state, LIFECYCLE)
+    return leaf.removeprefix(LIFECYCLE + ".") if leaf else state
+
+
+def is_synced(state: str) -> bool:
+    """Whether the order exists in Shoplazza (its sync region is Synced)."""
+    return is_active(state, f"{SYNC}.synced")
 
 
 # ------------------------------------------------------------------ what Shoplazza should show
@@ -157,13 +190,13 @@ def _moves_forward(ranks: dict[str, int], current: str | None, wanted: str) -> b
     return ranks.get(wanted, 0) > ranks.get(current or "", -1)
 
 
-def _propagate(ctx: StepContext, before: dict[str, Any], after: dict[str, Any]) -> None:
+def _propagate(
+    ctx: StepContext, before: dict[str, Any], after: dict[str, Any], shoplazza_order_id: str
+) -> None:
     """Send Shoplazza what a TikTok change altered, in lifecycle order, and only
-    what moves its copy forward (data.shoplazza is what Shoplazza shows)."""
-    sync = ctx.data.get("sync", {})
-    if sync.get("status") != "synced":
-        return
-    base = {"order": ctx.event.entity, "shoplazza_order_id": sync["shoplazza_order_id"]}
+    what moves its copy forward (data.shoplazza is what Shoplazza shows).
+    Callers send only once the order exists in Shoplazza."""
+    base = {"order": ctx.event.entity, "shoplazza_order_id": shoplazza_order_id}
     sent = ctx.data.setdefault("shoplazza_sent", {})
     mirror = ctx.data.setdefault("shoplazza", {})
     if mirror.get("status") == "cancelled":
@@ -200,13 +233,13 @@ def newer_update(ctx: StepContext[p.OrderStatusChanged]) -> bool:
     if last is None or update_time > last:
         return True
     # Each status names the state it leads to (guards run before a target is chosen).
-    target = payload.order_status.lower()
-    if update_time == last and LIFECYCLE_RANK[target] > LIFECYCLE_RANK[ctx.state]:
+    target, current = payload.order_status.lower(), lifecycle_of(ctx.state)
+    if update_time == last and LIFECYCLE_RANK[target] > LIFECYCLE_RANK[current]:
         return True
     if update_time == last:
         return ctx.refuse(
             f"stale: update_time {update_time} equals the last one and "
-            f"{target} is not further along than {ctx.state}"
+            f"{target} is not further along than {current}"
         )
     return ctx.refuse(f"stale: update_time {update_time} is not newer than {last}, already applied")
 
@@ -215,8 +248,19 @@ def order_status(ctx: StepContext[p.OrderStatusChanged], status: str) -> bool:
     return ctx.payload.order_status == status
 
 
+def hold_lifted(ctx: StepContext[p.OrderStatusChanged]) -> bool:
+    """LOGI-4: TikTok's new status is past Unpaid and On Hold (and not Cancelled)."""
+    status = ctx.payload.order_status.lower()
+    return status in LIFECYCLE_RANK and status not in ON_HOLD_STATES | {"cancelled"}
+
+
+def order_held(ctx: StepContext) -> bool:
+    """LOGI-4: shipping info never goes to TikTok while the order is Unpaid or On Hold."""
+    return lifecycle_of(ctx.state) in ON_HOLD_STATES
+
+
 def _sync_problem(ctx: StepContext, resolved: p.ProductsResolved) -> str | None:
-    if ctx.state == "cancelled" and ctx.data.get("sync", {}).get("status") != "synced":
+    if lifecycle_of(ctx.state) == "cancelled" and not is_synced(ctx.state):
         return NOT_RETRIED
     if not resolved.authorization_active:
         return "authorization inactive"
@@ -232,12 +276,21 @@ def order_can_sync(ctx: StepContext[p.ProductsResolved]) -> bool:
     return problem is None or ctx.refuse(problem)
 
 
+def sync_abandoned(ctx: StepContext[p.ProductsResolved]) -> bool:
+    return _sync_problem(ctx, ctx.payload) == NOT_RETRIED
+
+
+def detail_known(ctx: StepContext) -> bool:
+    return bool(ctx.data.get("detail"))
+
+
+def line_items_known(ctx: StepContext) -> bool:
+    """The push names TikTok's own line item ids: it needs the order detail's."""
+    return any(item.get("id") for item in ctx.data.get("detail", {}).get("line_items", []))
+
+
 def fulfilled_by_tiktok(ctx: StepContext) -> bool:
     return ctx.data.get("detail", {}).get("fulfillment_type") == "FULFILLMENT_BY_TIKTOK"
-
-
-def tracking_pushed(ctx: StepContext) -> bool:
-    return ctx.data.get("fulfillment", {}).get("status") == "pushed"
 
 
 def _carrier_resolution(resolved: p.CarrierResolved) -> str:
@@ -254,12 +307,25 @@ def carrier(ctx: StepContext[p.CarrierResolved], resolution: str) -> bool:
     return _carrier_resolution(ctx.payload) == resolution
 
 
+def purpose(
+    ctx: StepContext[p.CarrierResolved | p.ShippingPushed | p.ShippingPushFailed], wanted: str
+) -> bool:
+    """Whether a result answers the first push ('ship') or a correction (LOGI-5)."""
+    return ctx.payload.purpose == wanted
+
+
+def push_failure(ctx: StepContext[p.ShippingPushFailed], kind: str) -> bool:
+    """What TikTok's error code says of a failed push: on_hold, fulfilled_by_tiktok,
+    already_shipped, or 'other' for every other failure."""
+    return PUSH_FAILURES.get(ctx.payload.code or 0, "other") == kind
+
+
 # ------------------------------------------------------------------ lifecycle
 
 
 def record_status(ctx: StepContext[p.OrderStatusChanged]) -> None:
     payload = ctx.payload
-    before, after = ctx.state, ctx.target
+    before, after = lifecycle_of(ctx.state), lifecycle_of(ctx.target)
     data = ctx.data
     first = "update_time" not in data
     data.update(
@@ -270,33 +336,37 @@ def record_status(ctx: StepContext[p.OrderStatusChanged]) -> None:
     )
     if payload.shop_id:
         data["shop_id"] = payload.shop_id
-    data.setdefault("sync", {"status": "not_synced", "reason": "waiting for the order detail"})
+    if first:
+        data.setdefault("sync", {"reason": WAITING_FOR_DETAIL})
     data.setdefault("channel", SALES_CHANNEL)
     # Fetch once on first sight, and once more on entering the states whose
     # address TikTok shows (repeated updates there do not fetch again).
     entering_visible = after in ADDRESS_VISIBLE and before not in ADDRESS_VISIBLE
     if first or (entering_visible and not data.get("address_fetched")):
         _fetch_detail(ctx, after)
-    if before != after:
-        _propagate(ctx, shoplazza_view(before), shoplazza_view(after))
-    if after in FINAL_STATES and before not in FINAL_STATES:
-        retention = parse_duration(ctx.settings.get("address_retention", DEFAULT_ADDRESS_RETENTION))
-        data.setdefault("personal_data", {})["address_until"] = ctx.now + retention
-    fulfillment = data.get("fulfillment", {})
-    if fulfillment.get("status") == "waiting" and after not in ON_HOLD_STATES:
-        if after == "cancelled":
-            fulfillment.update(status="not_applicable", reason="order cancelled on TikTok")
-        else:
-            _request_carrier(ctx, "ship")  # LOGI-4: the hold is over
+    if before != after and is_synced(ctx.state):
+        shoplazza_order_id = data["sync"]["shoplazza_order_id"]
+        _propagate(ctx, shoplazza_view(before), shoplazza_view(after), shoplazza_order_id)
 
 
-def _fetch_detail(ctx: StepContext, state: str) -> None:
-    include = state in ADDRESS_VISIBLE
+def start_address_retention(ctx: StepContext) -> None:
+    """Entry of Completed and Cancelled: the buyer's address is kept only this long (SEC-3)."""
+    retention = parse_duration(ctx.settings.get("address_retention", DEFAULT_ADDRESS_RETENTION))
+    ctx.data.setdefault("personal_data", {})["address_until"] = ctx.now + retention
+
+
+def _order_id(ctx: StepContext) -> str:
+    """TikTok's order id: recorded from its first status, else the key's (order:<id>)."""
+    return str(ctx.data.get("order_id") or ctx.event.entity.split(":", 1)[-1])
+
+
+def _fetch_detail(ctx: StepContext, status: str) -> None:
+    include = status in ADDRESS_VISIBLE
     ctx.emit(
         "fetch_order_detail",
         {
             "order": ctx.event.entity,
-            "order_id": ctx.data["order_id"],
+            "order_id": _order_id(ctx),
             "shop_id": ctx.data.get("shop_id"),
             "include_recipient": include,
         },
@@ -317,50 +387,37 @@ def record_detail(ctx: StepContext[p.OrderDetail]) -> None:
         "payment": detail.payment,
     }
     address = detail.recipient_address
-    if ctx.state in ADDRESS_VISIBLE and isinstance(address, dict) and _may_keep_address(data):
+    visible = lifecycle_of(ctx.state) in ADDRESS_VISIBLE
+    if visible and isinstance(address, dict) and _may_keep_address(data):
         data["recipient_address"] = detail.recipient_address
         data["address_fetched"] = True
-        sync = data.get("sync", {})
-        if sync.get("status") == "synced":
+        if is_synced(ctx.state):
             ctx.emit(
                 "update_shoplazza_address",
                 {
                     "order": ctx.event.entity,
-                    "shoplazza_order_id": sync["shoplazza_order_id"],
+                    "shoplazza_order_id": data["sync"]["shoplazza_order_id"],
                     "recipient_address": detail.recipient_address,
                 },
             )
     # else: ORD-5, the address of an Unpaid/On Hold order is never kept.
-    sync = data.get("sync", {})
-    # A retry that had to fetch the detail first goes on once it is here (CONN-4).
-    awaited = sync.pop("awaiting_detail", False)
-    if awaited or sync.get("status") in ("not_synced", None):
-        _resolve_products(ctx)
-    fulfillment = data.get("fulfillment", {})
-    if fulfillment.get("status") == "waiting_detail" and ctx.state not in ON_HOLD_STATES:
-        _request_carrier(ctx, "ship")
 
 
 def refetch_detail(ctx: StepContext) -> None:
-    if ctx.state in ADDRESS_VISIBLE:
-        _fetch_detail(ctx, ctx.state)
+    status = lifecycle_of(ctx.state)
+    if status in ADDRESS_VISIBLE:
+        _fetch_detail(ctx, status)
 
 
 # ------------------------------------------------------------------ sync into Shoplazza
 
 
-def _resolve_products(ctx: StepContext) -> None:
-    detail = ctx.data.get("detail")
-    if not detail:
-        ctx.data.setdefault("sync", {})["awaiting_detail"] = True
-        _fetch_detail(ctx, ctx.state)
-        return
-    ctx.data["sync"] = {
-        **ctx.data.get("sync", {}),
-        "status": "syncing",
-        "reason": "checking the order's products",
-    }
-    ctx.data["sync"].pop("retry_at", None)
+def resolve_products(ctx: StepContext) -> None:
+    """Ask which Shoplazza products the order's line items are (ORD-3, ORD-4)."""
+    detail = ctx.data["detail"]
+    sync = ctx.data.setdefault("sync", {})
+    sync["reason"] = "checking the order's products"
+    sync.pop("retry_at", None)
     ctx.emit(
         "resolve_order_products",
         {
@@ -371,12 +428,21 @@ def _resolve_products(ctx: StepContext) -> None:
     )
 
 
+def fetch_detail_for_sync(ctx: StepContext) -> None:
+    """A retry with no order detail yet: fetch it; its arrival resolves the products (CONN-4)."""
+    sync = ctx.data.setdefault("sync", {})
+    sync["reason"] = WAITING_FOR_DETAIL
+    sync.pop("retry_at", None)
+    _fetch_detail(ctx, lifecycle_of(ctx.state))
+
+
 def create_in_shoplazza(ctx: StepContext[p.ProductsResolved]) -> None:
     resolved = ctx.payload
     data = ctx.data
+    status = lifecycle_of(ctx.state)
     sync = data.setdefault("sync", {})
     attempt = sync.get("attempts", 0) + 1
-    view = shoplazza_view(ctx.state)
+    view = shoplazza_view(status)
     request: dict[str, Any] = {
         "order": ctx.event.entity,
         "order_id": data["order_id"],
@@ -388,12 +454,12 @@ def create_in_shoplazza(ctx: StepContext[p.ProductsResolved]) -> None:
         "financial_status": view["financial_status"],
         "payment": data["detail"].get("payment", {}),
     }
-    if ctx.state in ADDRESS_VISIBLE and _address(data):
+    if status in ADDRESS_VISIBLE and _address(data):
         request["recipient_address"] = _address(data)
     ctx.emit(
         "create_shoplazza_order", request, idempotency_key=f"{ctx.event.entity}:create:{attempt}"
     )
-    sync.update(status="syncing", reason="creating the order in Shoplazza", attempts=attempt)
+    sync.update(reason="creating the order in Shoplazza", attempts=attempt)
     sync.pop("retry_at", None)
     data["shoplazza_sent"] = {
         "financial_status": view["financial_status"],
@@ -416,7 +482,6 @@ def record_shoplazza_order(ctx: StepContext[p.ShoplazzaOrderCreated]) -> None:
     created = ctx.payload
     data = ctx.data
     data["sync"] = {
-        "status": "synced",
         "reason": None,
         "attempts": data.get("sync", {}).get("attempts", 1),
         "shoplazza_order_id": created.shoplazza_order_id,
@@ -439,7 +504,8 @@ def record_shoplazza_order(ctx: StepContext[p.ShoplazzaOrderCreated]) -> None:
             "financial_status": sent.get("financial_status"),
             "fulfillment_status": sent.get("fulfillment_status"),
         },
-        shoplazza_view(ctx.state),
+        shoplazza_view(lifecycle_of(ctx.state)),
+        created.shoplazza_order_id,
     )
     if _address(data) and not sent.get("recipient_address"):
         ctx.emit(
@@ -456,23 +522,12 @@ def record_sync_failure(ctx: StepContext[p.ProductsResolved | p.SyncFailed]) -> 
     payload = ctx.payload
     reason = payload.reason if isinstance(payload, p.SyncFailed) else _sync_problem(ctx, payload)
     sync = ctx.data.setdefault("sync", {})
+    sync["reason"] = reason
     if reason == NOT_RETRIED:
-        sync.update(status="not_synced", reason=reason)
         sync.pop("retry_at", None)
         return
     wait = parse_duration(ctx.settings.get("order_sync_retry", DEFAULT_SYNC_RETRY))
-    sync.update(
-        status="failed",
-        reason=reason,
-        retry_at=ctx.now + wait,
-        failures=sync.get("failures", 0) + 1,
-    )
-
-
-def retry_sync(ctx: StepContext) -> None:
-    """ORD-4: retried once the cause is gone (on a timer, or when asked)."""
-    if ctx.data.get("sync", {}).get("status") == "failed":
-        _resolve_products(ctx)
+    sync.update(retry_at=ctx.now + wait, failures=sync.get("failures", 0) + 1)
 
 
 # ------------------------------------------------------------------ changes flowing nowhere
@@ -498,195 +553,6 @@ def record_return(ctx: StepContext[p.TikTokReturnChanged]) -> None:
                 returns[index] = entry
             return
     returns.append(entry)
-
-
-# ------------------------------------------------------------------ fulfillment push
-
-
-def record_fulfillment(ctx: StepContext[p.ShoplazzaFulfilled]) -> None:
-    payload = ctx.payload
-    ctx.data["fulfillment"] = {
-        "status": "received",
-        "reason": None,
-        "tracking_number": payload.tracking_number,
-        "tracking_company_code": payload.tracking_company_code,
-        "line_item_ids": payload.line_item_ids,
-    }
-    # The merchant shipped in Shoplazza: TikTok's later "shipped" must not be sent back.
-    ctx.data.setdefault("shoplazza", {})["fulfillment_status"] = "shipped"
-
-
-def skip_push_for_fbt(ctx: StepContext) -> None:
-    ctx.data.setdefault("fulfillment", {}).update(
-        status="not_applicable",
-        reason="Fulfilled by TikTok: shipping info is never pushed to TikTok (LOGI-1)",
-    )
-
-
-def skip_push_for_cancelled(ctx: StepContext) -> None:
-    ctx.data["fulfillment"].update(status="not_applicable", reason="order cancelled on TikTok")
-
-
-def wait_while_on_hold(ctx: StepContext) -> None:
-    ctx.data["fulfillment"].update(
-        status="waiting",
-        reason="the order is On Hold on TikTok; "
-        "shipping info goes out at Awaiting Shipment (LOGI-4)",
-    )
-
-
-def _request_carrier(
-    ctx: StepContext, purpose: str, tracking: p.ShoplazzaFulfilled | None = None
-) -> None:
-    fulfillment = ctx.data.setdefault("fulfillment", {})
-    number = tracking.tracking_number if tracking else fulfillment.get("tracking_number")
-    code = tracking.tracking_company_code if tracking else fulfillment.get("tracking_company_code")
-    if purpose == "ship":
-        fulfillment.update(status="resolving", reason="looking up the carrier mapping")
-    ctx.emit(
-        "resolve_carrier",
-        {
-            "order": ctx.event.entity,
-            "shop_id": ctx.data.get("shop_id"),
-            "tracking_company_code": code,
-            "tracking_number": number,
-            "purpose": purpose,
-        },
-    )
-
-
-def resolve_carrier(ctx: StepContext) -> None:
-    _request_carrier(ctx, "ship")
-
-
-def push_tracking(ctx: StepContext[p.CarrierResolved]) -> None:
-    """LOGI-3: the tracking number and the mapped provider go to TikTok."""
-    resolved = ctx.payload
-    fulfillment = ctx.data.setdefault("fulfillment", {})
-    base = {
-        "order": ctx.event.entity,
-        "order_id": ctx.data["order_id"],
-        "shop_id": ctx.data.get("shop_id"),
-        "shipping_provider_id": resolved.shipping_provider_id,
-    }
-    if resolved.purpose == "correction":
-        ctx.emit("update_shipping_info", {**base, "tracking_number": resolved.tracking_number})
-        fulfillment["correction"] = {
-            "status": "pushing",
-            "tracking_number": resolved.tracking_number,
-        }
-        return
-    line_item_ids = _tiktok_line_item_ids(ctx.data, fulfillment.get("line_item_ids", []))
-    if not line_item_ids:
-        wait_for_line_items(ctx)
-        return
-    ctx.emit(
-        "push_shipping",
-        {
-            **base,
-            "tracking_number": fulfillment["tracking_number"],
-            "order_line_item_ids": line_item_ids,
-        },
-        idempotency_key=f"{ctx.event.entity}:ship:{fulfillment['tracking_number']}",
-    )
-    fulfillment.update(
-        status="pushing",
-        reason=None,
-        shipping_provider_id=resolved.shipping_provider_id,
-        delivery_option_id=resolved.delivery_option_id,
-        order_line_item_ids=line_item_ids,
-    )
-
-
-def _tiktok_line_item_ids(data: dict[str, Any], shoplazza_ids: list[str]) -> list[str]:
-    """TikTok's own ids of the line items a Shoplazza fulfillment shipped. A
-    fulfillment naming no item the channel knows ships the whole order."""
-    own = [str(i["id"]) for i in data.get("detail", {}).get("line_items", []) if i.get("id")]
-    by_shoplazza = data.get("line_item_map", {})
-    chosen: list[str] = []
-    for shoplazza_id in shoplazza_ids:
-        for tiktok_id in by_shoplazza.get(str(shoplazza_id), []):
-            if tiktok_id in own and tiktok_id not in chosen:
-                chosen.append(tiktok_id)
-    return chosen or own
-
-
-def wait_for_line_items(ctx: StepContext) -> None:
-    ctx.data.setdefault("fulfillment", {}).update(
-        status="waiting_detail",
-        reason="waiting for TikTok's order detail (its line items) before pushing",
-    )
-
-
-def fail_carrier_not_mapped(ctx: StepContext[p.CarrierResolved]) -> None:
-    resolved = ctx.payload
-    target = "correction" if resolved.purpose == "correction" else None
-    fulfillment = ctx.data.setdefault("fulfillment", {})
-    reason = f"carrier not mapped ({resolved.tracking_company_code})"
-    if target:
-        fulfillment["correction"] = {"status": "not_synced", "reason": reason}
-    else:
-        fulfillment.update(status="failed", reason=reason)
-
-
-def fail_carrier_not_offered(ctx: StepContext[p.CarrierResolved]) -> None:
-    """LOGI-2: the mapped provider does not ship this order's delivery option."""
-    resolved = ctx.payload
-    fulfillment = ctx.data.setdefault("fulfillment", {})
-    if resolved.purpose == "correction":
-        fulfillment["correction"] = {"status": "not_synced", "reason": resolved.not_offered}
-    else:
-        fulfillment.update(status="failed", reason=resolved.not_offered)
-
-
-def fail_push_authorization_inactive(ctx: StepContext) -> None:
-    ctx.data.setdefault("fulfillment", {}).update(status="failed", reason="authorization inactive")
-
-
-def record_push(ctx: StepContext[p.ShippingPushed]) -> None:
-    pushed = ctx.payload
-    fulfillment = ctx.data.setdefault("fulfillment", {})
-    if pushed.purpose == "correction":
-        correction = fulfillment.setdefault("correction", {})
-        correction.update(status="synced", at=ctx.now)
-        fulfillment["tracking_number"] = correction.get(
-            "tracking_number", fulfillment.get("tracking_number")
-        )
-        return
-    fulfillment.update(
-        status="pushed", reason=None, pushed_at=ctx.now, package_id=pushed.package_id
-    )
-
-
-def record_push_failure(ctx: StepContext[p.ShippingPushFailed]) -> None:
-    failed = ctx.payload
-    fulfillment = ctx.data.setdefault("fulfillment", {})
-    if failed.purpose == "correction":
-        fulfillment["correction"] = {"status": "not_synced", "reason": failed.message}
-    elif failed.code == CODE_ON_HOLD:
-        wait_while_on_hold(ctx)
-    elif failed.code == CODE_FULFILLED_BY_TIKTOK:
-        skip_push_for_fbt(ctx)  # TikTok knows better than the order detail we kept (LOGI-1)
-    elif failed.code == CODE_ALREADY_SHIPPED:
-        fulfillment.update(status="pushed", reason="already shipped on TikTok", pushed_at=ctx.now)
-    else:
-        fulfillment.update(status="failed", reason=failed.message, code=failed.code)
-
-
-def correct_tracking(ctx: StepContext[p.ShoplazzaFulfilled]) -> None:
-    """LOGI-5: a tracking correction goes out only within TikTok's 72-hour window."""
-    update = ctx.payload
-    fulfillment = ctx.data["fulfillment"]
-    pushed_at = fulfillment.get("pushed_at") or 0
-    if ctx.now - pushed_at > TRACKING_UPDATE_WINDOW:
-        fulfillment["correction"] = {
-            "status": "not_synced",
-            "tracking_number": update.tracking_number,
-            "reason": "past TikTok's 72-hour window for shipping info updates",
-        }
-        return
-    fulfillment["correction"] = {"status": "resolving", "tracking_number": update.tracking_number}
-    _request_carrier(ctx, "correction", update)
 
 
 # ------------------------------------------------------------------ personal data (SEC-3)

@@ -14,6 +14,7 @@ from typing import Any
 from engine.charts.configuration import is_active
 from engine.logs import get_logger
 from engine.outbox import CommandHeld, OutboxCommand
+from engine.step import EntityState
 from engine.store.read_models import ReadModels
 from statecharts.connection import hold_key, is_authorized
 
@@ -121,10 +122,13 @@ class ChannelResolvers:
     async def retry_unmapped_fulfillments(self, command: OutboxCommand) -> list[dict[str, Any]]:
         """A carrier was just mapped: retry the fulfillments that waited for it (LOGI-3)."""
         code = command.payload["tracking_company_code"]
-        orders = await self.store.find_entities(
-            "order",
-            where={"fulfillment.status": "failed", "fulfillment.tracking_company_code": code},
-        )
+        orders = [
+            order
+            for order in await self.store.find_entities(
+                "order", where={"fulfillment.tracking_company_code": code}
+            )
+            if is_active(order.state, "fulfillment.failed")
+        ]
         return [
             {
                 "event_id": f"result:{command.idempotency_key}>{order.key}",
@@ -147,8 +151,8 @@ class ChannelResolvers:
         orders = await self.store.find_entities("order", where={"shop_id": tiktok_shop_id})
         events = []
         for order in orders:
-            sync_refused = _refused(order.data, "sync")
-            push_refused = _refused(order.data, "fulfillment") and not (
+            sync_refused = _refused(order, "sync")
+            push_refused = _refused(order, "fulfillment") and not (
                 await self.store.has_command(
                     order.key, "push_shipping", statuses=("pending", "held")
                 )
@@ -171,13 +175,14 @@ class ChannelResolvers:
         return events
 
 
-def _refused(order: dict[str, Any], step: str) -> bool:
-    """Whether the order's ``step`` (sync, fulfillment) failed for want of authorization."""
-    status = order.get(step)
+def _refused(order: EntityState, step: str) -> bool:
+    """Whether the order's ``step`` (its sync or fulfillment region) failed for
+    want of authorization: the region is Failed, with that reason."""
+    facts = order.data.get(step)
     return (
-        isinstance(status, dict)
-        and status.get("status") == "failed"
-        and status.get("reason") == AUTHORIZATION_INACTIVE
+        is_active(order.state, f"{step}.failed")
+        and isinstance(facts, dict)
+        and facts.get("reason") == AUTHORIZATION_INACTIVE
     )
 
 
@@ -341,4 +346,4 @@ class AuthorizationGate:
 
     async def _order_synced(self, command: OutboxCommand) -> bool:
         order = await self.resolvers.store.entity(command.payload.get("order", ""))
-        return order is not None and order.data.get("sync", {}).get("status") == "synced"
+        return order is not None and is_active(order.state, "sync.synced")

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from engine.charts.configuration import is_active, region_state
 from engine.charts.loader import read_chart_file
 from engine.store.read_models import Equals, ReadModels, Where
 from engine.vault import ERASED, is_sealed
@@ -28,22 +29,11 @@ ORDER_CHART = "order"
 CONNECTION_CHART = "shop_connection"
 SALES_CHANNELS = ("TikTok Shop",)
 
-# Statuses kept in an order's data (not chart states), with what a merchant reads.
-SYNC_STATUS_LABELS = {
-    "not_synced": "Not synced",
-    "syncing": "Syncing",
-    "synced": "Synced",
-    "failed": "Failed",
-}
-FULFILLMENT_STATUS_LABELS = {
-    "received": "Received from Shoplazza",
-    "waiting": "Waiting",
-    "resolving": "Looking up the carrier",
-    "pushing": "Sending to TikTok",
-    "pushed": "Sent to TikTok",
-    "failed": "Failed",
-    "not_applicable": "Not sent",
-}
+# The order chart's regions (lifecycle ∥ sync ∥ fulfillment): an order's
+# status, sync status and fulfillment push status are the states its regions are in.
+ORDER_LIFECYCLE, ORDER_SYNC, ORDER_FULFILLMENT = "lifecycle", "sync", "fulfillment"
+# The fulfillment region's initial state: no fulfillment made in Shoplazza yet.
+NO_FULFILLMENT = "none"
 
 
 # ------------------------------------------------------------------ labels and filters
@@ -106,12 +96,26 @@ def listing_statuses() -> Choices:
     return Choices("a product status", chart_state_labels(LISTING_CHART))
 
 
+@functools.cache
+def order_region_labels(region: str) -> dict[str, str]:
+    """State name -> label of one region of the order chart, in chart order."""
+    from statecharts import chart_package
+
+    specs = [read_chart_file(file).spec for file in chart_package().chart_files]
+    newest = max((s for s in specs if s.name == ORDER_CHART), key=lambda s: s.version)
+    return {name: child.label for name, child in newest.states[region].states.items()}
+
+
 def order_statuses() -> Choices:
-    return Choices("an order status", chart_state_labels(ORDER_CHART))
+    return Choices("an order status", order_region_labels(ORDER_LIFECYCLE))
 
 
 def sync_statuses() -> Choices:
-    return Choices("a sync status", SYNC_STATUS_LABELS)
+    return Choices("a sync status", order_region_labels(ORDER_SYNC))
+
+
+def fulfillment_statuses() -> Choices:
+    return Choices("a fulfillment status", order_region_labels(ORDER_FULFILLMENT))
 
 
 def sales_channels() -> Choices:
@@ -296,11 +300,12 @@ def buyer_address(data: dict[str, Any]) -> str | None:
     return "sealed" if is_sealed(data.get("recipient_address")) else None
 
 
-def shoplazza_side(data: dict[str, Any]) -> dict[str, str | None]:
+def shoplazza_side(state: str, data: dict[str, Any]) -> dict[str, str | None]:
     """The order as it stands in Shoplazza: what Shoplazza reported
     (``data.shoplazza``), else what the channel sent it (``data.shoplazza_sent``);
-    None where neither says. Nothing before the order exists there."""
-    if (data.get("sync") or {}).get("status") != "synced":
+    None where neither says. Nothing before the order exists there (its sync
+    region Synced)."""
+    if region_status(state, ORDER_SYNC) != "synced":
         return {"status": None, "financial_status": None, "fulfillment_status": None}
     reported = data.get("shoplazza") or {}
     sent = data.get("shoplazza_sent") or {}
@@ -334,18 +339,29 @@ def returns_of(data: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def region_status(state: str, region: str) -> str | None:
+    """The state name one region of an order's configuration is in
+    (``lifecycle.on_hold,sync.failed,fulfillment.none``, ``sync`` -> ``failed``)."""
+    leaf = region_state(state, region)
+    return leaf.removeprefix(region + ".") if leaf else None
+
+
 def order_row(key: str, state: str, data: dict[str, Any], labels: Choices) -> OrderRow:
     sync = data.get("sync") or {}
     fulfillment = data.get("fulfillment") or {}
-    shoplazza = shoplazza_side(data)
-    sync_status = sync.get("status", "not_synced")
-    fulfillment_status = fulfillment.get("status")
+    shoplazza = shoplazza_side(state, data)
+    status = region_status(state, ORDER_LIFECYCLE) or state
+    sync_status = region_status(state, ORDER_SYNC) or "not_synced"
+    # The push's status is the region's child (Sent to TikTok stays Sent while
+    # a correction of it, a state inside it, goes out).
+    pushed = (region_status(state, ORDER_FULFILLMENT) or NO_FULFILLMENT).split(".")[0]
+    fulfillment_status = None if pushed == NO_FULFILLMENT else pushed
     return OrderRow(
         key=key,
         order_id=str(data.get("order_id") or key.split(":", 1)[-1]),
         sales_channel=data.get("channel", ""),
-        status=state,
-        status_label=labels.label(state),
+        status=status,
+        status_label=labels.label(status),
         tiktok_update_time=iso_time(data.get("update_time")),
         sync_status=sync_status,
         sync_status_label=sync_statuses().label(sync_status),
@@ -358,7 +374,7 @@ def order_row(key: str, state: str, data: dict[str, Any], labels: Choices) -> Or
         returns=returns_of(data),
         tiktok_create_time=iso_time((data.get("detail") or {}).get("tiktok_create_time")),
         fulfillment_status=fulfillment_status,
-        fulfillment_status_label=Choices("", FULFILLMENT_STATUS_LABELS).label(fulfillment_status),
+        fulfillment_status_label=fulfillment_statuses().label(fulfillment_status),
         fulfillment_reason=fulfillment.get("reason"),
         buyer_address=buyer_address(data),
     )
@@ -372,15 +388,22 @@ async def order_list(
     sync_status: str | None = None,
 ) -> list[OrderRow]:
     """Every order, by key. ``status`` and ``sync_status`` are labels or ids
-    (any case); ``channel`` is a sales channel name (any case)."""
+    (any case) of the lifecycle's and the sync region's states; ``channel``
+    is a sales channel name (any case)."""
     labels = order_statuses()
+    wanted: list[str] = []
+    if status is not None:
+        wanted.append(f"{ORDER_LIFECYCLE}.{labels.resolve(status)}")
+    if sync_status is not None:
+        wanted.append(f"{ORDER_SYNC}.{sync_statuses().resolve(sync_status)}")
     where: dict[str, Any] = {}
     if channel is not None:
         where["channel"] = Equals(channel, any_case=True)
-    if sync_status is not None:
-        wanted = sync_statuses().resolve(sync_status)
-        where["sync.status"] = Equals(wanted, missing="not_synced")
-    return await _rows(store, ORDER_CHART, labels, status, order_row, where)
+    return [
+        order_row(entity.key, entity.state, entity.data, labels)
+        for entity in await store.find_entities(ORDER_CHART, where=where)
+        if all(is_active(entity.state, state_id) for state_id in wanted)
+    ]
 
 
 # ------------------------------------------------------------------ shops (the connection)

@@ -42,7 +42,7 @@ from hypothesis.stateful import (
 from adapters.sandbox.story import SHOP, STORE
 from engine.outbox import list_commands
 from statecharts.merchant import set_product_attributes
-from statecharts.views import product_sync_list
+from statecharts.views import product_sync_list, region_status
 from tests.channel.merchant_world import (
     MALFORMED,
     Stage,
@@ -523,17 +523,18 @@ class MerchantFlows(RuleBasedStateMachine):
                     "in Shoplazza again, and nothing is under way to reactivate it"
                 )
         for entity in await engine.entities(chart="order"):
-            sync = entity.data.get("sync", {})
-            fulfillment = entity.data.get("fulfillment", {})
-            for part, status in (("sync", sync), ("fulfillment", fulfillment)):
-                if status.get("status") == "failed" and not status.get("reason"):
+            # The order's sync and push statuses are its regions' states; the
+            # reasons are facts in its data.
+            for part in ("sync", "fulfillment"):
+                status = region_status(entity.state, part)
+                facts = entity.data.get(part, {})
+                if status == "failed" and not facts.get("reason"):
                     failures.append(f"[4c] {entity.key}: {part} failed without a reason")
-                if (
-                    status.get("status") in ("syncing", "pushing", "resolving")
-                    and entity.key not in busy | timers
+                if status in ("syncing", "pushing", "resolving") and entity.key not in (
+                    busy | timers
                 ):
                     failures.append(
-                        f"[4c] {entity.key}: {part} is {status['status']!r} with nothing under way"
+                        f"[4c] {entity.key}: {part} is {status!r} with nothing under way"
                     )
         failures.extend(
             f"[4d] the order pull failed while the shop shows as connected: {failure}"

@@ -10,7 +10,7 @@ from adapters.sandbox.story import Sandboxes, connect_shop
 from adapters.tiktok_shop.commands import TikTokCommands
 from engine.outbox import OutboxCommand, RetryLater
 from statecharts.resolvers import provider_for_option
-from statecharts.views import order_list
+from statecharts.views import order_list, region_status
 from tests.channel.harness import SHOP, TIKTOK_SHOP_ID, listing, product
 
 USPS = "7117858858072016686"
@@ -32,6 +32,12 @@ async def shop(connected):
     return channel
 
 
+async def region(channel, key: str, name: str) -> str | None:
+    """The state one region of the order is in: its status (``lifecycle``), its
+    Shoplazza sync (``sync``) or its fulfillment push (``fulfillment``)."""
+    return region_status(await channel.state(key) or "", name)
+
+
 async def paid_order(channel, order_id: str, status: str = "AWAITING_SHIPMENT", **kwargs):
     channel.tiktok_order(order_id, product_ids=(channel.pids[0],), **kwargs)
     await channel.order_status(order_id, "UNPAID", 100)
@@ -46,7 +52,7 @@ async def test_ord1_ord2_orders_are_created_with_the_tiktok_shop_channel(shop):
     [created] = shop.shoplazza.called("create_shoplazza_order")
     assert created["source_name"] == "TikTok Shop" and "TikTok Shop" in created["tags"]
     data = await shop.data("order:7001")
-    assert data["sync"]["status"] == "synced"
+    assert await region(shop, "order:7001", "sync") == "synced"
     assert data["shoplazza_created_at"] == shop.clock.now(), "Shoplazza's own creation time"
     assert data["detail"]["tiktok_create_time"] == 1_699_990_000, "TikTok's kept beside it"
     assert [r.order_id for r in await order_list(shop.engine.store, channel="TikTok Shop")] == [
@@ -60,7 +66,8 @@ async def test_ord3_an_order_with_an_unsynced_product_is_not_created(shop):
     shop.tiktok_order("7002", product_ids=(shop.pids[0], "999999"))
     await shop.order_status("7002", "AWAITING_SHIPMENT", 100)
     sync = (await shop.data("order:7002"))["sync"]
-    assert sync["status"] == "failed" and sync["reason"] == "products not synced: 999999"
+    assert await region(shop, "order:7002", "sync") == "failed"
+    assert sync["reason"] == "products not synced: 999999" and "status" not in sync
     assert not shop.shoplazza.called("create_shoplazza_order")
     [row] = await order_list(shop.engine.store, sync_status="failed")
     assert row.sync_reason == "products not synced: 999999"
@@ -71,7 +78,7 @@ async def test_ord4_a_deleted_product_fails_the_order_which_is_retried_once_fixe
     await shop.send("listing.product_removed", listing("p1"), {"reason": "deleted"})
     await paid_order(shop, "7003")
     sync = (await shop.data("order:7003"))["sync"]
-    assert sync["status"] == "failed"
+    assert await region(shop, "order:7003", "sync") == "failed"
     assert sync["reason"] == "products deleted or unpublished in Shoplazza: Product p1"
     await shop.advance(15 * 60)
     assert (await shop.data("order:7003"))["sync"]["failures"] == 2, "retried, still failing"
@@ -81,7 +88,7 @@ async def test_ord4_a_deleted_product_fails_the_order_which_is_retried_once_fixe
     assert await shop.tiktok_product_id("p1") == shop.pids[0]
     await shop.approve("p1")
     await shop.advance(15 * 60)
-    assert (await shop.data("order:7003"))["sync"]["status"] == "synced"
+    assert await region(shop, "order:7003", "sync") == "synced"
     assert len(shop.shoplazza.called("create_shoplazza_order")) == 1
 
 
@@ -92,12 +99,12 @@ async def test_ord4_an_unpublished_product_recovers_and_the_retry_syncs_the_orde
     )
     shop.tiktok_order("7004", product_ids=(shop.pids[1],))
     await shop.order_status("7004", "AWAITING_SHIPMENT", 100)
-    assert (await shop.data("order:7004"))["sync"]["status"] == "failed"
+    assert await region(shop, "order:7004", "sync") == "failed"
     # Republished and re-added: synced again under the same TikTok product.
     await shop.add_products(product("p2"))
     await shop.approve("p2")
     await shop.advance(15 * 60)
-    assert (await shop.data("order:7004"))["sync"]["status"] == "synced"
+    assert await region(shop, "order:7004", "sync") == "synced"
 
 
 async def test_ord5_address_is_not_fetched_or_stored_while_on_hold(shop):
@@ -151,7 +158,7 @@ async def test_ord6_tiktok_payment_shipping_and_cancel_reach_shoplazza_returns_d
 
     await paid_order(shop, "7007")
     await shop.order_status("7007", "CANCEL", 300)
-    assert await shop.state("order:7007") == "cancelled"
+    assert await region(shop, "order:7007", "lifecycle") == "cancelled"
     [cancel] = shop.shoplazza.called("cancel_shoplazza_order")
     assert cancel["order"] == "order:7007"
 
@@ -171,7 +178,7 @@ async def test_ord7_shoplazza_payment_cancel_and_refund_change_nothing_on_tiktok
         assert receipt.outcome == "transitioned" and receipt.commands == ()
     assert len(shop.tiktok.calls) == calls
     assert await shop.engine.store.count("outbox") == outbox, "no command toward TikTok"
-    assert await shop.state("order:7008") == "awaiting_shipment"
+    assert await region(shop, "order:7008", "lifecycle") == "awaiting_shipment"
 
 
 async def test_ord8_the_lifecycle_follows_tiktok_and_stale_updates_never_move_back(shop):
@@ -189,21 +196,22 @@ async def test_ord8_the_lifecycle_follows_tiktok_and_stale_updates_never_move_ba
     await shop.order_status("7009", "COMPLETED", 700)
     late_cancel = await shop.order_status("7009", "CANCELLED", 800)
     assert late_cancel.outcome == "ignored"
-    assert await shop.state("order:7009") == "completed"
+    assert await region(shop, "order:7009", "lifecycle") == "completed"
 
 
 async def test_ord8_cancelling_is_possible_before_delivery_only(shop):
     """ORD-8: cancelling is possible before delivery only."""
     await paid_order(shop, "7010", status="DELIVERED")
     refused = await shop.order_status("7010", "CANCELLED", 900)
-    assert refused.outcome == "ignored" and await shop.state("order:7010") == "delivered"
+    assert refused.outcome == "ignored"
+    assert await region(shop, "order:7010", "lifecycle") == "delivered"
 
 
 async def test_ord8_numeric_status_codes_are_understood(shop):
     """ORD-8: numeric status codes are understood."""
     shop.tiktok_order("7011", product_ids=(shop.pids[0],))
     await shop.order_status("7011", "111", 100)
-    assert await shop.state("order:7011") == "awaiting_shipment"
+    assert await region(shop, "order:7011", "lifecycle") == "awaiting_shipment"
 
 
 async def test_ord9_an_equal_update_time_applies_forward_and_never_back(shop):
@@ -211,12 +219,13 @@ async def test_ord9_an_equal_update_time_applies_forward_and_never_back(shop):
     the backward one and a repeat do not."""
     await paid_order(shop, "7012")  # AWAITING_SHIPMENT at 200
     forward = await shop.order_status("7012", "IN_TRANSIT", 200)
-    assert forward.outcome == "transitioned" and await shop.state("order:7012") == "in_transit"
+    assert forward.outcome == "transitioned"
+    assert await region(shop, "order:7012", "lifecycle") == "in_transit"
     back = await shop.order_status("7012", "AWAITING_SHIPMENT", 200)
     assert back.outcome == "ignored" and back.reason.startswith("stale")
     again = await shop.order_status("7012", "IN_TRANSIT", 200)
     assert again.outcome == "ignored"
-    assert await shop.state("order:7012") == "in_transit"
+    assert await region(shop, "order:7012", "lifecycle") == "in_transit"
     assert [
         c["fulfillment_status"] for c in shop.shoplazza.called("update_shoplazza_fulfillment")
     ] == ["shipped"]
@@ -291,7 +300,7 @@ async def test_logi1_fbt_skips_mapping_and_never_pushes_fulfillment(channel):
         {"tracking_number": "9400", "tracking_company_code": "usps"},
     )
     assert not channel.tiktok.called("push_shipping")
-    assert (await channel.data("order:7101"))["fulfillment"]["status"] == "not_applicable"
+    assert await region(channel, "order:7101", "fulfillment") == "not_applicable"
 
 
 async def test_logi2_a_provider_tiktok_did_not_list_is_refused(connected):
@@ -323,7 +332,8 @@ async def test_logi3_tracking_goes_out_only_with_a_mapped_carrier_and_is_retried
         {"tracking_number": "1Z999", "tracking_company_code": "ups"},
     )
     fulfillment = (await shop.data("order:7102"))["fulfillment"]
-    assert fulfillment["status"] == "failed" and fulfillment["reason"] == "carrier not mapped (ups)"
+    assert await region(shop, "order:7102", "fulfillment") == "failed"
+    assert fulfillment["reason"] == "carrier not mapped (ups)"
     assert not shop.tiktok.called("push_shipping")
     [row] = await order_list(shop.engine.store)
     assert row.fulfillment_reason == "carrier not mapped (ups)", "shown on the order"
@@ -338,7 +348,7 @@ async def test_logi3_tracking_goes_out_only_with_a_mapped_carrier_and_is_retried
         push["tracking_number"] == "1Z999" and push["shipping_provider_id"] == "7117859084333745966"
     )
     assert push["order_line_item_ids"] == [f"li-{shop.pids[0]}"], "TikTok's own line item ids"
-    assert (await shop.data("order:7102"))["fulfillment"]["status"] == "pushed"
+    assert await region(shop, "order:7102", "fulfillment") == "pushed.sent"
 
 
 async def test_logi4_shipping_info_waits_while_on_hold(shop):
@@ -349,12 +359,12 @@ async def test_logi4_shipping_info_waits_while_on_hold(shop):
         "order:7103",
         {"tracking_number": "9400111", "tracking_company_code": "usps"},
     )
-    assert (await shop.data("order:7103"))["fulfillment"]["status"] == "waiting"
+    assert await region(shop, "order:7103", "fulfillment") == "waiting"
     assert not shop.tiktok.called("push_shipping")
     await shop.order_status("7103", "AWAITING_SHIPMENT", 300)
     [push] = shop.tiktok.called("push_shipping")
     assert push["shipping_provider_id"] == USPS
-    assert (await shop.data("order:7103"))["fulfillment"]["status"] == "pushed"
+    assert await region(shop, "order:7103", "fulfillment") == "pushed.sent"
 
 
 async def test_logi4_tiktoks_on_hold_refusal_puts_the_push_back_to_wait(shop):
@@ -366,7 +376,7 @@ async def test_logi4_tiktoks_on_hold_refusal_puts_the_push_back_to_wait(shop):
         "order:7104",
         {"tracking_number": "9400", "tracking_company_code": "usps"},
     )
-    assert (await shop.data("order:7104"))["fulfillment"]["status"] == "waiting"
+    assert await region(shop, "order:7104", "fulfillment") == "waiting"
 
 
 async def test_logi5_tracking_corrections_only_within_72_hours(shop):
@@ -385,7 +395,7 @@ async def test_logi5_tracking_corrections_only_within_72_hours(shop):
     )
     [update] = shop.tiktok.called("update_shipping_info")
     assert update["tracking_number"] == "A2"
-    assert (await shop.data("order:7105"))["fulfillment"]["correction"]["status"] == "synced"
+    assert await region(shop, "order:7105", "fulfillment") == "pushed.corrected"
     await shop.advance(2 * 3600)
     await shop.send(
         "order.shoplazza_tracking_updated",
@@ -394,7 +404,10 @@ async def test_logi5_tracking_corrections_only_within_72_hours(shop):
     )
     assert len(shop.tiktok.called("update_shipping_info")) == 1
     correction = (await shop.data("order:7105"))["fulfillment"]["correction"]
-    assert correction["status"] == "not_synced" and "72-hour" in correction["reason"]
+    assert await region(shop, "order:7105", "fulfillment") == "pushed.correction_failed"
+    assert "72-hour" in correction["reason"] and correction["tracking_number"] == "A3"
+    [row] = await order_list(shop.engine.store)
+    assert row.fulfillment_status == "pushed", "the push stays Sent while its correction fails"
 
 
 # ------------------------------------------------------------ the push against the strict sandbox
@@ -447,7 +460,7 @@ async def test_logi3_the_push_names_tiktoks_line_items_and_a_provider_of_the_del
     data = await box.service.engine.entity(f"order:{order_id}")
     assert data is not None
     fulfillment = data.data["fulfillment"]
-    assert fulfillment["status"] == "pushed"
+    assert region_status(data.state, "fulfillment") == "pushed.sent"
     assert fulfillment["order_line_item_ids"] == [item["id"]], "TikTok's id, not Shoplazza's"
     assert fulfillment["delivery_option_id"] == tiktok_sandbox.STANDARD["id"]
     assert data.data["detail"]["line_items"][0]["id"] == item["id"]
@@ -463,7 +476,7 @@ async def test_logi2_a_carrier_the_orders_delivery_option_does_not_offer_is_not_
     entity = await box.service.engine.entity(f"order:{order_id}")
     assert entity is not None
     fulfillment = entity.data["fulfillment"]
-    assert fulfillment["status"] == "failed"
+    assert region_status(entity.state, "fulfillment") == "failed"
     assert fulfillment["reason"] == (
         "carrier UPS is not offered by this order's delivery option (Economy shipping); "
         "TikTok lists: USPS, DHL eCommerce"
@@ -636,7 +649,7 @@ async def test_logi1_tiktok_saying_the_order_is_fbt_stops_the_push(shop):
         "order:7106",
         {"code": 21008025, "message": "the order is Fulfilled by TikTok"},
     )
-    assert (await shop.data("order:7106"))["fulfillment"]["status"] == "not_applicable"
+    assert await region(shop, "order:7106", "fulfillment") == "not_applicable"
 
 
 async def test_logi3_a_push_waits_for_tiktoks_line_item_ids(shop):
@@ -652,12 +665,12 @@ async def test_logi3_a_push_waits_for_tiktoks_line_item_ids(shop):
         {"tracking_number": "9400", "tracking_company_code": "usps"},
     )
     assert not shop.tiktok.called("push_shipping")
-    assert (await shop.data("order:7107"))["fulfillment"]["status"] == "waiting_detail"
+    assert await region(shop, "order:7107", "fulfillment") == "waiting_detail"
     shop.tiktok.orders["7107"]["line_items"][0]["id"] = "li-7107"
     await shop.send("order.address_updated", "order:7107")
     [push] = shop.tiktok.called("push_shipping")
     assert push["order_line_item_ids"] == ["li-7107"]
-    assert (await shop.data("order:7107"))["fulfillment"]["status"] == "pushed"
+    assert await region(shop, "order:7107", "fulfillment") == "pushed.sent"
 
 
 async def test_ord5_an_order_the_api_does_not_show_yet_is_fetched_again_later(box):
@@ -687,5 +700,5 @@ async def test_ord6_over_the_strict_shoplazza_sandbox_nothing_moves_back_or_is_r
     assert left == []
     assert box.shoplazza.orders[shoplazza_id]["financial_status"] == "waiting"
     entity = await engine.entity(f"order:{order_id}")
-    assert entity is not None and entity.state == "cancelled"
+    assert entity is not None and region_status(entity.state, "lifecycle") == "cancelled"
     assert entity.data["shoplazza"]["status"] == "cancelled"

@@ -81,7 +81,7 @@ async def test_scenario_connect_map_sync_and_follow_orders(connected, db_path):
     await shop.send("order.shoplazza_changed", "order:8001", {"status": "cancelled"})
     assert len(shop.shoplazza.calls) == before_shoplazza
     assert len(shop.tiktok.calls) == before_tiktok
-    assert await shop.state("order:8001") == "in_transit"
+    assert (await shop.state("order:8001")).startswith("lifecycle.in_transit,")
 
     listed = await invoke_cli("orders", "--db", str(db_path), "--channel", "TikTok Shop", "--json")
     rows = {r["order_id"]: r for r in json.loads(listed.stdout)}

@@ -154,7 +154,9 @@ async def test_replay_until_a_seq_shows_the_state_at_that_point(demo_db):
 
 async def test_history_shows_events_commands_and_their_results(demo_db):
     with sqlite3.connect(demo_db) as conn:
-        [order] = conn.execute("SELECT key FROM entities WHERE state = 'in_transit'").fetchone()
+        [order] = conn.execute(
+            "SELECT key FROM entities WHERE state LIKE 'lifecycle.in_transit,%'"
+        ).fetchone()
     shown = await invoke_cli("history", order, "--db", str(demo_db), "--json")
     story = json.loads(shown.stdout)
     commands = [c["type"] for e in story["events"] for c in e["commands"]]
