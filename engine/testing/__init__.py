@@ -3,6 +3,7 @@
 from engine.testing import ChartHarness, chart_state_machine, walks, deliveries
 """
 
+from engine.testing.configurations import ChartShape
 from engine.testing.coverage import (
     CoverageRecorder,
     Edge,
@@ -17,6 +18,7 @@ from engine.testing.strategies import deliveries, model_dicts, payloads, sequenc
 
 __all__ = [
     "ChartHarness",
+    "ChartShape",
     "CoverageRecorder",
     "Edge",
     "LogEntry",

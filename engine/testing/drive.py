@@ -10,7 +10,8 @@ from pydantic_core import to_json
 
 from engine.events import Event
 from engine.step import EntityState, Outcome, new_entity, step
-from engine.testing.coverage import CoverageRecorder, Edge, edges, simple_paths, transition_paths
+from engine.testing.coverage import CoverageRecorder
+from engine.testing.paths import Edge, chart_tree, edges, simple_paths, transition_paths
 from engine.testing.strategies import payloads
 
 if TYPE_CHECKING:
@@ -43,8 +44,10 @@ def drive_transitions(
 
     For each edge, follow a shortest path to it and, at each step, search the
     payload strategy (``hypothesis.find``) for a payload that makes exactly that
-    step fire. Returns the event sequence found for each edge, and the edges no
-    payload could drive (a guard the strategies never satisfy, or a dead edge).
+    step fire (in a chart with compound or parallel states: that transition,
+    by its index in `StepResult.fired`). Returns the event sequence found for
+    each edge, and the edges no payload could drive (a guard the strategies
+    never satisfy, or a dead edge).
     """
     driver = _Driver(charts, chart_name, payloads_for, recorder)
     chart = driver.chart
@@ -78,6 +81,7 @@ class _Driver:
         self.chart = charts.by_name[chart_name]
         self.payloads_for = payloads_for
         self.recorder = recorder
+        self.flat = chart_tree(self.chart).is_flat
         # Paths share their first steps: each (edge, state, data) is searched once.
         self.memo: dict[tuple[Edge, str, bytes], tuple[EntityState, dict[str, Any]] | None] = {}
         # A state's internal transitions, which may set up data a later guard needs.
@@ -111,7 +115,7 @@ class _Driver:
     def _take(self, taken: Taken, hop: Edge, payload: dict[str, Any]) -> None:
         taken.append((hop.event, payload))
         if self.recorder is not None:
-            self.recorder.record(self.chart.name, hop.source, hop.event, hop.target)
+            self.recorder.record_edge(self.chart.name, hop)
 
     def _attempt(
         self, entity: EntityState, hop: Edge, index: int
@@ -129,11 +133,12 @@ class _Driver:
             result = step(
                 self.chart, entity, self._event(hop, entity, payload, index), chart_settings
             )
-            return (
-                result.outcome is Outcome.TRANSITIONED
-                and result.from_state == hop.source
-                and result.to_state == hop.target
-            )
+            if result.outcome is not Outcome.TRANSITIONED:
+                return False
+            if self.flat:
+                return result.from_state == hop.source and result.to_state == hop.target
+            # Several states at once: this very transition fired (from any of its sources).
+            return hop.index in getattr(result, "fired", ())
 
         chart_settings = self.charts.settings
         strategy = payloads(self.charts, hop.event, self.payloads_for)

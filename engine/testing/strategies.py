@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from engine.chartset import ChartSet
 from engine.step import Outcome, new_entity, step
+from engine.testing.configurations import ChartShape
 
 PayloadStrategies = Mapping[str, st.SearchStrategy[dict[str, Any]]]
 EventSpec = tuple[str, dict[str, Any]]
@@ -101,9 +102,11 @@ def walks(
     max_steps: int = 20,
     tries: int = 8,
 ) -> st.SearchStrategy[list[EventSpec]]:
-    """Valid sequences: each event is allowed where the walk is and fires (its
-    guards hold), so the walk follows the chart's graph."""
+    """Valid sequences: each event has a transition from a state active where
+    the walk is, and fires (its guards hold), so the walk follows the chart's
+    graph; in a chart with regions, a walk moves whichever region the event moves."""
     chart = charts.by_name[chart_name]
+    shape = ChartShape(chart)
     key = f"{chart.entity_kind}:walk"
 
     @st.composite
@@ -111,7 +114,7 @@ def walks(
         entity = new_entity(chart, key)
         taken: list[EventSpec] = []
         for index in range(draw(st.integers(0, max_steps))):
-            allowed = sorted(e for e, states in chart.allowed.items() if entity.state in states)
+            allowed = shape.enabled_events(entity.state)
             if not allowed:
                 break
             for attempt in range(tries):
