@@ -14,7 +14,14 @@ from engine.testing.coverage import (
 from engine.testing.drive import drive_transitions
 from engine.testing.harness import ChartHarness, LogEntry
 from engine.testing.stateful import chart_state_machine
-from engine.testing.strategies import deliveries, model_dicts, payloads, sequences, walks
+from engine.testing.strategies import (
+    configurations,
+    deliveries,
+    model_dicts,
+    payloads,
+    sequences,
+    walks,
+)
 
 __all__ = [
     "ChartHarness",
@@ -23,6 +30,7 @@ __all__ = [
     "Edge",
     "LogEntry",
     "chart_state_machine",
+    "configurations",
     "deliveries",
     "drive_transitions",
     "edges",

@@ -26,11 +26,17 @@ class ChartShape:
         self.tree: StateTree = (
             found if isinstance(found, StateTree) else StateTree.from_spec(chart.spec)
         )
-        self.sources: dict[str, frozenset[str]] = {}
+        # Per external event: the states it has a transition from, and those it
+        # has a targetless one from (the only kind a final state takes).
+        self.sources: dict[str, set[str]] = {}
+        self.targetless_sources: dict[str, set[str]] = {}
         for transition in chart.spec.transitions:
-            if transition.event in chart.accepted_events:  # done events are internal
-                known = self.sources.get(transition.event, frozenset())
-                self.sources[transition.event] = known | set(expand_sources(self.tree, transition))
+            if transition.event not in chart.accepted_events:
+                continue  # done events are internal
+            sources = expand_sources(self.tree, transition)
+            self.sources.setdefault(transition.event, set()).update(sources)
+            if transition.target is None:
+                self.targetless_sources.setdefault(transition.event, set()).update(sources)
         self.regions: tuple[str, ...] = self.tree.regions()
 
     def active(self, state: str) -> frozenset[str]:
@@ -44,9 +50,20 @@ class ChartShape:
 
     def enabled_events(self, state: str) -> list[str]:
         """The external events with a transition from a state active in ``state``
-        (whether its guards hold is the step's business), sorted."""
-        active = self.active(state)
-        return sorted(event for event, sources in self.sources.items() if sources & active)
+        (whether its guards hold is the step's business), sorted. A final
+        atomic state is never left: from it (or its parents) only targetless
+        transitions count."""
+        leaves = [leaf for leaf in atomic_states(state) if leaf in self.tree.nodes]
+        live = {a for leaf in leaves if not self._final(leaf) for a in self.active(leaf)}
+        final = {a for leaf in leaves if self._final(leaf) for a in self.active(leaf)}
+        return sorted(
+            event
+            for event, sources in self.sources.items()
+            if sources & live or self.targetless_sources.get(event, set()) & final
+        )
+
+    def _final(self, state_id: str) -> bool:
+        return self.tree.nodes[state_id].kind == "final"
 
     def region_of(self, state_id: str) -> str:
         """The region of the chart's top that holds ``state_id`` (``""``: a compound top)."""

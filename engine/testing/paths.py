@@ -70,10 +70,10 @@ def entered_by(tree: StateTree, target: str) -> list[str]:
 def initially_active(chart: CompiledChart) -> list[str]:
     """The states a new entity is in: its initial configuration and their ancestors."""
     tree = chart_tree(chart)
-    leaves = atomic_states(chart.initial)
-    if not all(leaf in tree.nodes for leaf in leaves):
-        return list(leaves)
-    return list(tree.active_states(leaves))
+    try:
+        return list(tree.active_states(tree.initial_configuration()))
+    except ValueError:  # a compound state without an initial: the chart's own word
+        return list(atomic_states(chart.initial))
 
 
 def _out_edges(chart: CompiledChart, loops: bool = True) -> dict[str, list[Edge]]:
