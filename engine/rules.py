@@ -16,6 +16,7 @@ from typing import Any, Generic, Literal, cast, overload
 # PEP 696 defaults: `typing` has them from Python 3.13 on.
 from typing_extensions import TypeVar
 
+from engine.charts.configuration import is_active
 from engine.events import Event, EventTypes, Payload
 
 SEND_EVENT = "engine.send_event"
@@ -112,6 +113,11 @@ class StepContext(Generic[P_co]):
         self.refusal_detail = reason
         return False
 
+    def in_state(self, state_id: str) -> bool:
+        """True when ``state_id`` (atomic, compound or a region) is active in the
+        configuration the step started from (SCXML's ``In()``)."""
+        return is_active(self.state, state_id)
+
     def arm_timer(self, name: str, due_at: float, event_type: str) -> None:
         self.timers.append(TimerRequest(name, float(due_at), event_type))
 
@@ -134,6 +140,10 @@ PA = TypeVar("PA", bound=PlainAction)
 AA = TypeVar("AA", bound=ArgumentAction)
 G = TypeVar("G", bound=GuardFunc)
 A = TypeVar("A", bound=ActionFunc)
+# A chart version's data migration: (old data, configuration after the state
+# renames) -> (new data, new configuration).
+UpgradeFunc = Callable[[dict[str, Any], str], tuple[dict[str, Any], str]]
+U = TypeVar("U", bound=UpgradeFunc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +159,9 @@ class ActionSpec:
     name: str
     func: ActionFunc
     takes_argument: bool
+    # The top-level data keys the action may write, as declared; validation
+    # reports two parallel regions whose transitions on one event overlap.
+    writes: tuple[str, ...] = ()
 
 
 class Rules:
@@ -157,6 +170,7 @@ class Rules:
     def __init__(self) -> None:
         self.guards: dict[str, GuardSpec] = {}
         self.actions: dict[str, ActionSpec] = {}
+        self.upgrades: dict[str, UpgradeFunc] = {}
         self.event_types = EventTypes()
 
     @overload
@@ -191,17 +205,42 @@ class Rules:
 
     @overload
     def action(
-        self, name: str, *, takes_argument: Literal[False] = False
+        self,
+        name: str,
+        *,
+        takes_argument: Literal[False] = False,
+        writes: tuple[str, ...] | list[str] = (),
     ) -> Callable[[PA], PA]: ...
 
     @overload
-    def action(self, name: str, *, takes_argument: Literal[True]) -> Callable[[AA], AA]: ...
+    def action(
+        self, name: str, *, takes_argument: Literal[True], writes: tuple[str, ...] | list[str] = ()
+    ) -> Callable[[AA], AA]: ...
 
-    def action(self, name: str, *, takes_argument: bool = False) -> Callable[[A], A]:
+    def action(
+        self, name: str, *, takes_argument: bool = False, writes: tuple[str, ...] | list[str] = ()
+    ) -> Callable[[A], A]:
+        """Register an action. ``writes`` names the top-level data keys it may
+        change (``writes=("sync",)``), for the check that two parallel regions
+        never write one key on the same event."""
+
         def register(func: A) -> A:
             if name in self.actions:
                 raise ValueError(f"action {name!r} is registered twice")
-            self.actions[name] = ActionSpec(name, func, takes_argument)
+            self.actions[name] = ActionSpec(name, func, takes_argument, tuple(writes))
+            return func
+
+        return register
+
+    def upgrade(self, name: str) -> Callable[[U], U]:
+        """Register a data migration named by a chart's ``upgrades[].data``:
+        ``func(data, state) -> (data, state)``, given the old data and the
+        configuration after the upgrade's state renames."""
+
+        def register(func: U) -> U:
+            if name in self.upgrades:
+                raise ValueError(f"upgrade {name!r} is registered twice")
+            self.upgrades[name] = func
             return func
 
         return register
@@ -232,4 +271,8 @@ class Rules:
             if name in self.actions and self.actions[name] is not action:
                 raise ValueError(f"action {name!r} is defined by two rule sets")
             self.actions[name] = action
+        for name, upgrade in other.upgrades.items():
+            if name in self.upgrades and self.upgrades[name] is not upgrade:
+                raise ValueError(f"upgrade {name!r} is defined by two rule sets")
+            self.upgrades[name] = upgrade
         self.event_types.update(other.event_types)

@@ -22,11 +22,26 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from pydantic_core import PydanticSerializationError, from_json, to_json
+from pydantic_core import PydanticSerializationError
 
 from engine.charts.compiled import ActionFailed, CompiledChart
+from engine.charts.configuration import atomic_states
+from engine.charts.macrostep import Macrostep
+from engine.charts.plans import HierarchicalPlans, StepError
+from engine.charts.timers import TimerPlan
 from engine.events import Event
 from engine.rules import Command, StepContext, TimerRequest
+from engine.step_data import (
+    Encoded,
+    Snapshot,
+    checked,
+    encoded,
+    json_copy,
+    keep,
+    unencoded,
+)
+
+__all__ = ["EntityState", "Outcome", "StepResult", "json_copy", "new_entity", "step"]
 
 
 class Outcome(StrEnum):
@@ -78,26 +93,22 @@ class StepResult:
     # taken at once (the data dict goes on changing with later steps).
     data_json: str | None = None
     command_json: list[str] | None = None
+    # Indices (in the chart's transitions) of the transitions that fired, in
+    # firing order, and the states entered, in entry order ('<id>@history'
+    # for one entered as it was left).
+    fired: tuple[int, ...] = ()
+    entered: tuple[str, ...] = ()
 
 
 def new_entity(chart: CompiledChart, key: str) -> EntityState:
-    return EntityState(key=key, chart=chart.name, state=chart.initial, data={}, version=0)
-
-
-def json_copy(value: Any) -> Any:
-    """A deep copy of JSON-shaped data (dicts, lists, scalars); much faster than
-    deepcopy. Scalars are shared, and only containers recurse."""
-    if isinstance(value, dict):
-        return {k: json_copy(v) if isinstance(v, _CONTAINERS) else v for k, v in value.items()}
-    if isinstance(value, list):
-        return [json_copy(v) if isinstance(v, _CONTAINERS) else v for v in value]
-    return value
-
-
-_CONTAINERS = (dict, list)
-
-_Encoded = tuple[str | None, list[str] | None]
-_NOT_ENCODED: _Encoded = (None, None)
+    return EntityState(
+        key=key,
+        chart=chart.name,
+        state=chart.initial,
+        data={},
+        version=0,
+        chart_version=chart.version,
+    )
 
 
 def step(
@@ -110,7 +121,7 @@ def step(
     left as it was. Actions work on a deep copy of the data, made only once a
     transition with actions is chosen; data they leave that JSON cannot hold is
     an error outcome, as in the bus."""
-    return _step(chart, entity, event, settings, json_copy, _checked, _keep)
+    return _step(chart, entity, event, settings, json_copy, checked, keep)
 
 
 def step_in_place(
@@ -126,8 +137,8 @@ def step_in_place(
     (`StepResult.data_json`, ``command_json``), taken before the data moves on;
     the old `EntityState` then shares the new data. It spares a deep copy per
     transition."""
-    snapshot = _Snapshot()
-    return _step(chart, entity, event, settings, snapshot.take, _encoded, snapshot.restore)
+    snapshot = Snapshot()
+    return _step(chart, entity, event, settings, snapshot.take, encoded, snapshot.restore)
 
 
 def step_trusted(
@@ -140,7 +151,7 @@ def step_trusted(
     action will fail (a replay of a logged event whose outcome was not an
     error): actions work on a shallow copy of the data, so nested values of
     ``entity.data`` may change; nothing is encoded or checked."""
-    return _step(chart, entity, event, settings, dict, _unencoded, _keep)
+    return _step(chart, entity, event, settings, dict, unencoded, keep)
 
 
 def _step(
@@ -149,12 +160,16 @@ def _step(
     event: Event,
     settings: Mapping[str, Any] | None,
     copy_data: Callable[[dict[str, Any]], dict[str, Any]],
-    encode: Callable[[StepContext, EntityState], _Encoded],
+    encode: Callable[[StepContext, EntityState], Encoded],
     undo: Callable[[EntityState], None],
 ) -> StepResult:
     """The core of every step: ``copy_data`` gives the actions their data (copy
     on write), ``encode`` turns what they left into what is stored (raising if
     it cannot be), ``undo`` puts ``entity`` back after a failure."""
+    if chart.plans is not None:
+        return _step_hierarchical(
+            chart, chart.plans, entity, event, settings, copy_data, encode, undo
+        )
     state = entity.state
     if not chart.allows(event.type, state):
         reason = chart.refusals.get((event.type, state)) or (
@@ -164,32 +179,124 @@ def _step(
         )
         return StepResult(Outcome.IGNORED, state, None, reason, entity)
     settings = settings or {}
-    ctx = StepContext(
-        event=event,
-        data=entity.data,
-        state=state,
-        target="",
-        now=event.received_at if event.received_at is not None else 0.0,
-        settings=settings,
-    )
+    ctx = _context(entity, event, settings)
     try:
-        new_state = chart.fire(event.type, state, ctx, copy_data)
-        if new_state is None:
+        route = chart.fire_route(event.type, state, ctx, copy_data)
+        if route is None:
             return StepResult(
                 Outcome.IGNORED, state, None, _refusal_reason(ctx, event, state), entity
             )
-        timers = _timer_changes(chart, state, new_state, ctx, settings)
-        encoded = encode(ctx, entity)
+        new_state = route.target or state
+        timers = _timer_changes(chart.timer_plan(state, new_state), ctx, settings)
+        stored = encode(ctx, entity)
     except Exception as err:
         undo(entity)
         return StepResult(Outcome.ERROR, state, None, _failure(err), entity)
     except BaseException:
         undo(entity)  # interrupted mid-step: put the data back
         raise
-    updated = EntityState(entity.key, chart.name, new_state, ctx.data, entity.version + 1)
-    return StepResult(
-        Outcome.TRANSITIONED, state, new_state, None, updated, ctx.commands, timers, *encoded
+    entered = (new_state,) if new_state != state else ()
+    moved = (new_state, entity.history, (route.index,), entered)
+    return _transitioned(chart, entity, ctx, moved, timers, stored)
+
+
+def _context(entity: EntityState, event: Event, settings: Mapping[str, Any]) -> StepContext:
+    return StepContext(
+        event=event,
+        data=entity.data,
+        state=entity.state,
+        target="",
+        now=event.received_at if event.received_at is not None else 0.0,
+        settings=settings,
     )
+
+
+def _step_hierarchical(
+    chart: CompiledChart,
+    plans: HierarchicalPlans,
+    entity: EntityState,
+    event: Event,
+    settings: Mapping[str, Any] | None,
+    copy_data: Callable[[dict[str, Any]], dict[str, Any]],
+    encode: Callable[[StepContext, EntityState], Encoded],
+    undo: Callable[[EntityState], None],
+) -> StepResult:
+    """`_step` for a chart with nesting, regions or entry/exit actions: one
+    macrostep (engine/charts/macrostep.py), the same outcomes and failures."""
+    state = entity.state
+    settings = settings or {}
+    ctx = _context(entity, event, settings)
+    is_new = entity.version == 0 and state == chart.initial
+    try:
+        run = Macrostep(plans, ctx, state, entity.history, copy_data).run(event.type, is_new)
+        if not run.fired:
+            undo(entity)
+            reason = _hierarchical_refusal(chart, ctx, event, state, run.tried)
+            return StepResult(Outcome.IGNORED, state, None, reason, entity)
+        timers = _timer_changes(run.timers, ctx, settings)
+        stored = encode(ctx, entity)
+    except Exception as err:
+        undo(entity)
+        return StepResult(Outcome.ERROR, state, None, _failure(err), entity)
+    except BaseException:
+        undo(entity)
+        raise
+    moved = (run.state, run.history, tuple(run.fired), tuple(run.entered))
+    return _transitioned(chart, entity, ctx, moved, timers, stored)
+
+
+# A transitioning step's new state, history, fired transitions and entered states.
+_Moved = tuple[str, dict[str, list[str]] | None, tuple[int, ...], tuple[str, ...]]
+
+
+def _transitioned(
+    chart: CompiledChart,
+    entity: EntityState,
+    ctx: StepContext,
+    moved: _Moved,
+    timers: list[TimerRequest],
+    stored: Encoded,
+) -> StepResult:
+    new_state, history, fired, entered = moved
+    updated = EntityState(
+        entity.key,
+        chart.name,
+        new_state,
+        ctx.data,
+        entity.version + 1,
+        entity.chart_version,
+        history,
+    )
+    data_json, command_json = stored
+    return StepResult(
+        Outcome.TRANSITIONED,
+        entity.state,
+        new_state,
+        None,
+        updated,
+        ctx.commands,
+        timers,
+        data_json,
+        command_json,
+        fired,
+        entered,
+    )
+
+
+def _hierarchical_refusal(
+    chart: CompiledChart, ctx: StepContext, event: Event, state: str, tried: bool
+) -> str:
+    """As a flat chart's: a refusal of the event in an active state, else "final"
+    or "not allowed" when no transition matched, else the guards' reasons."""
+    if tried:
+        return _refusal_reason(ctx, event, state)
+    leaves = atomic_states(state)
+    for source in chart.tree.active_states(leaves):
+        if (reason := chart.refusals.get((event.type, source))) is not None:
+            return reason
+    if all(leaf in chart.final_states for leaf in leaves):
+        return f"{state} is final"
+    return f"{event.type} is not allowed in state {state}"
 
 
 def _refusal_reason(ctx: StepContext, event: Event, state: str) -> str:
@@ -202,53 +309,13 @@ def _refusal_reason(ctx: StepContext, event: Event, state: str) -> str:
     return f"no transition for {event.type} from {state} matches ({tried})"
 
 
-def _encoded(ctx: StepContext, entity: EntityState) -> _Encoded:
-    """The step's data and its commands' payloads as JSON (what is stored)."""
-    return to_json(ctx.data).decode(), [to_json(dict(c.payload)).decode() for c in ctx.commands]
-
-
-def _checked(ctx: StepContext, entity: EntityState) -> _Encoded:
-    """Nothing to store yet, but data JSON cannot hold fails the step here, as
-    it does in the bus; only when actions ran (they made a copy)."""
-    if ctx.data is not entity.data:
-        _encoded(ctx, entity)
-    return _NOT_ENCODED
-
-
-def _unencoded(ctx: StepContext, entity: EntityState) -> _Encoded:
-    return _NOT_ENCODED
-
-
-def _keep(entity: EntityState) -> None:
-    """Nothing to undo: the actions worked on a copy."""
-
-
-class _Snapshot:
-    """The entity's data as JSON, taken when an in-place step's actions are
-    about to change it, so that a failure can put it back."""
-
-    __slots__ = ("_taken",)
-
-    def __init__(self) -> None:
-        self._taken: bytes | None = None
-
-    def take(self, data: dict[str, Any]) -> dict[str, Any]:
-        self._taken = to_json(data)
-        return data
-
-    def restore(self, entity: EntityState) -> None:
-        if self._taken is not None:
-            entity.data.clear()
-            entity.data.update(from_json(self._taken))
-
-
 def _failure(err: Exception) -> str:
     """An error outcome's reason: the same for live steps and for replay.
 
     An action or a guard that raises, data or a payload JSON cannot hold, or
     anything else that breaks during a step fails that event alone; the
     entity stays as it was."""
-    if isinstance(err, ActionFailed):
+    if isinstance(err, ActionFailed | StepError):
         return str(err)
     if isinstance(err, PydanticSerializationError):
         return f"the step left data that is not JSON: {err}"
@@ -256,9 +323,9 @@ def _failure(err: Exception) -> str:
 
 
 def _timer_changes(
-    chart: CompiledChart, old: str, new: str, ctx: StepContext, settings: Mapping[str, Any]
+    plan: TimerPlan, ctx: StepContext, settings: Mapping[str, Any]
 ) -> list[TimerRequest]:
-    cancel, entering = chart.timer_plan(old, new)
+    cancel, entering = plan
     if not (cancel or entering or ctx.timers):
         return []
     changes = [TimerRequest(name, None) for name in cancel]

@@ -4,17 +4,23 @@ For each event and source state, the transitions that may fire, in chart
 order, with their guards and actions ready to run on a `StepContext`. Nothing
 is kept per entity: the step hands in an entity's state and data and reads
 the result back. The `transitions` Machine of the same chart is the reference
-semantics (engine/charts/reference.py), built only when asked for.
+semantics of a flat chart (engine/charts/reference.py), built only when asked
+for. A chart with compound or parallel states, or entry/exit actions, also
+gets its `HierarchicalPlans` (engine/charts/plans.py), which its steps use.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-from engine.charts.loader import GuardRef, LoadedChart, expand_sources
-from engine.charts.schema import ChartSpec, TimerSpec, parse_duration
+from engine.charts.configuration import active_states, join_states
+from engine.charts.hierarchy import SearchOrder, StateTree, expand_sources, inner_first
+from engine.charts.loader import GuardRef, LoadedChart
+from engine.charts.plans import CompiledTransition, HierarchicalPlans
+from engine.charts.schema import ChartSpec, StateSpec
+from engine.charts.timers import CompiledTimer
 from engine.rules import (
     ActionSpec,
     ArgumentAction,
@@ -28,6 +34,17 @@ from engine.rules import (
 
 if TYPE_CHECKING:
     from engine.charts.reference import ReferenceMachine
+
+__all__ = ["ActionFailed", "CompiledChart", "CompiledTimer", "GuardFailed"]
+IN_STATE = "in_state"
+
+
+def _in_state(ctx: StepContext, state_id: str) -> bool:
+    return ctx.in_state(state_id) or ctx.refuse(f"{state_id} is not active")
+
+
+# The built-in guard ``in_state=<state id>`` (SCXML's In()): no package registers it.
+IN_STATE_GUARD = GuardSpec(IN_STATE, _in_state, "not in that state", True)
 
 
 class ActionFailed(Exception):
@@ -43,46 +60,6 @@ class GuardFailed(ActionFailed):
 
     def __init__(self, guard: str, error: BaseException) -> None:
         super().__init__(guard, error, "guard")
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledTimer:
-    name: str
-    states: tuple[str, ...]
-    event: str
-    after: float | None
-    setting: str | None
-    at_path: tuple[str, ...] | None
-    lead: float
-
-    @classmethod
-    def from_spec(cls, spec: TimerSpec) -> CompiledTimer:
-        at_path = tuple(spec.at.removeprefix("data.").split(".")) if spec.at else None
-        return cls(
-            spec.name,
-            tuple(spec.state),
-            spec.event,
-            parse_duration(spec.after) if spec.after is not None else None,
-            spec.setting,
-            at_path,
-            parse_duration(spec.lead),
-        )
-
-    def due_at(self, now: float, data: dict[str, Any], settings: dict[str, Any]) -> float | None:
-        if self.at_path is not None:
-            value: Any = data
-            for part in self.at_path:
-                value = value.get(part) if isinstance(value, dict) else None
-            if value is None:
-                return None
-            lead = self.lead
-            if self.setting and self.setting in settings:
-                lead = parse_duration(settings[self.setting])
-            return float(value) - lead
-        after = self.after or 0.0
-        if self.setting and self.setting in settings:
-            after = parse_duration(settings[self.setting])
-        return now + after
 
 
 def _guard_check(spec: GuardSpec, ref: GuardRef) -> Callable[[StepContext], bool]:
@@ -132,6 +109,7 @@ def _action_run(spec: ActionSpec, argument: str | None) -> Callable[[StepContext
 class _Route:
     """One transition as the step runs it: guards, then target, then actions."""
 
+    index: int
     target: str | None
     guards: tuple[Callable[[StepContext], bool], ...]
     actions: tuple[Callable[[StepContext], None], ...]
@@ -140,13 +118,16 @@ class _Route:
 class CompiledChart:
     """A chart ready to step entities."""
 
-    def __init__(self, loaded: LoadedChart, rules: Rules) -> None:
+    def __init__(
+        self, loaded: LoadedChart, rules: Rules, *, search_order: SearchOrder = inner_first
+    ) -> None:
         self.spec: ChartSpec = loaded.spec
         self.file = loaded.file
         self.name = self.spec.name
+        self.version = self.spec.version
         self.entity_kind = self.spec.entity_kind
-        self.initial: str = self.spec.initial or ""
-        self.final_states = frozenset(n for n, s in self.spec.states.items() if s.final)
+        self.tree = StateTree.from_spec(self.spec)
+        self.final_states = frozenset(n.id for n in self.tree.nodes.values() if n.kind == "final")
         self.accepted_events = frozenset(self.spec.events)
         self.timers = [CompiledTimer.from_spec(t) for t in self.spec.timers]
         self.timers_by_state: dict[str, list[CompiledTimer]] = {}
@@ -161,30 +142,83 @@ class CompiledChart:
             for refusal in self.spec.refusals
             for source in refusal.source
         }
-        self.allowed: dict[str, frozenset[str]] = {}
         self._in_order: list[tuple[str, list[str], _Route]] = []
         self._reference: ReferenceMachine | None = None
+        compiled = self._compile_transitions(rules)
+        self.plans: HierarchicalPlans | None = None
+        self.initial: str = self.spec.initial or ""
+        if not self.tree.is_flat or any(n.entry or n.exit for n in self._state_specs()):
+            self.plans = HierarchicalPlans(
+                self.tree,
+                compiled,
+                self._state_actions(rules, "entry"),
+                self._state_actions(rules, "exit"),
+                self.timers,
+                search_order,
+            )
+            self.initial = join_states(self.tree.initial_configuration())
+
+    def _compile_transitions(self, rules: Rules) -> list[CompiledTransition]:
+        """The flat (event, state) table and every transition compiled."""
         allowed: dict[str, set[str]] = {}
         routes: dict[tuple[str, str], list[_Route]] = {}
-        for transition in self.spec.transitions:
-            sources = expand_sources(self.spec, transition)
+        compiled = []
+        for index, transition in enumerate(self.spec.transitions):
+            sources = expand_sources(self.tree, transition)
             allowed.setdefault(transition.event, set()).update(sources)
             guards = tuple(
-                _guard_check(rules.guards[ref.name], ref)
+                _guard_check(rules.guards.get(ref.name) or _builtin_guard(ref), ref)
                 for ref in (GuardRef.parse(text) for text in transition.guards)
             )
-            actions = []
-            for text in transition.actions:
-                name, has_arg, argument = text.partition("=")
-                actions.append(
-                    _action_run(rules.actions[name.strip()], argument.strip() if has_arg else None)
-                )
-            route = _Route(transition.target, guards, tuple(actions))
+            actions = _actions(rules, transition.actions)
+            route = _Route(index, transition.target, guards, actions)
             for source in sources:
                 routes.setdefault((transition.event, source), []).append(route)
             self._in_order.append((transition.event, sources, route))
+            compiled.append(
+                CompiledTransition(
+                    index,
+                    transition.event,
+                    tuple(sources),
+                    transition.target,
+                    transition.history,
+                    guards,
+                    actions,
+                )
+            )
         self.allowed = {event: frozenset(states) for event, states in allowed.items()}
         self.routes = {key: tuple(found) for key, found in routes.items()}
+        return compiled
+
+    def _state_specs(self) -> list[StateSpec]:
+        found: list[StateSpec] = []
+        pending = list(self.spec.states.values())
+        while pending:
+            state = pending.pop()
+            found.append(state)
+            pending.extend(state.states.values())
+        return found
+
+    def _state_actions(
+        self, rules: Rules, which: Literal["entry", "exit"]
+    ) -> dict[str, tuple[Callable[[StepContext], None], ...]]:
+        found = {}
+        for node in self.tree.nodes.values():
+            spec = _state_spec(self.spec, node.id)
+            names = spec.entry if which == "entry" else spec.exit
+            if names:
+                found[node.id] = _actions(rules, names)
+        return found
+
+    def accepts(self, event_type: str, state: str) -> bool:
+        """True when some transition on ``event_type`` starts at a state active
+        in the configuration ``state`` (its guards may still say no)."""
+        sources = self.allowed.get(event_type)
+        if not sources:
+            return False
+        if self.plans is None:
+            return state in sources
+        return not sources.isdisjoint(active_states(state))
 
     def allows(self, event_type: str, state: str) -> bool:
         return state in self.allowed.get(event_type, ())
@@ -228,19 +262,29 @@ class CompiledChart:
 
         ``copy_data`` (copy on write): guards only read ``ctx.data``, so it is
         copied only once a transition is chosen and has actions to run."""
+        route = self.fire_route(event_type, state, ctx, copy_data)
+        return None if route is None else route.target or state
+
+    def fire_route(
+        self,
+        event_type: str,
+        state: str,
+        ctx: StepContext,
+        copy_data: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> _Route | None:
+        """`fire`, answering the transition that fired (the flat step's core)."""
         for route in self.routes.get((event_type, state), ()):
             for guard in route.guards:
                 if not guard(ctx):
                     break
             else:
-                target = route.target or state
-                ctx.target = target
+                ctx.target = route.target or state
                 if route.actions:
                     if copy_data is not None:
                         ctx.data = copy_data(ctx.data)
                     for action in route.actions:
                         action(ctx)
-                return target
+                return route
         return None
 
     def fire_with_machine(self, event_type: str, state: str, ctx: StepContext) -> str | None:
@@ -264,8 +308,32 @@ class CompiledChart:
         """(source, target, event, guards) for each edge; internal ones target their source."""
         edges = []
         for transition in self.spec.transitions:
-            for source in expand_sources(self.spec, transition):
+            for source in expand_sources(self.tree, transition):
                 edges.append(
                     (source, transition.target or source, transition.event, list(transition.guards))
                 )
         return edges
+
+
+def _builtin_guard(ref: GuardRef) -> GuardSpec:
+    if ref.name == IN_STATE:
+        return IN_STATE_GUARD
+    raise KeyError(ref.name)
+
+
+def _actions(rules: Rules, names: list[str]) -> tuple[Callable[[StepContext], None], ...]:
+    actions = []
+    for text in names:
+        name, has_arg, argument = text.partition("=")
+        actions.append(
+            _action_run(rules.actions[name.strip()], argument.strip() if has_arg else None)
+        )
+    return tuple(actions)
+
+
+def _state_spec(spec: ChartSpec, state_id: str) -> StateSpec:
+    names = state_id.split(".")
+    state = spec.states[names[0]]
+    for name in names[1:]:
+        state = state.states[name]
+    return state
