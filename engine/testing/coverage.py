@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 from engine.charts.compiled import CompiledChart
 from engine.charts.hierarchy import expand_sources
+from engine.step import StepResult
 from engine.testing.configurations import ChartShape
 from engine.testing.paths import Edge, edges, shortest_paths, simple_paths, transition_paths
 
@@ -56,9 +56,8 @@ class CoverageRecorder:
         self.taken.add((chart, edge.source, edge.event, edge.target))
         if edge.index >= 0:
             self.edges_taken.add((chart, edge.index, edge.source))
-            self.fired[(chart, edge.index)] += 1
 
-    def record_step(self, chart: CompiledChart, result: Any) -> None:
+    def record_step(self, chart: CompiledChart, result: StepResult) -> None:
         """Everything one `StepResult` shows: the transitions that fired (and
         from which of their sources), the states it left the entity in and
         passed through, the states it entered through history."""
@@ -69,13 +68,13 @@ class CoverageRecorder:
         if result.to_state is not None:
             visited |= shape.active(result.to_state)
         was_active = shape.active(result.from_state)
-        for index in getattr(result, "fired", ()):
+        for index in result.fired:
             self.fired[(name, index)] += 1
             transition = chart.spec.transitions[index]
             for source in expand_sources(shape.tree, transition):
                 if source in was_active:
                     self.edges_taken.add((name, index, source))
-        for entered in getattr(result, "entered", ()):
+        for entered in result.entered:
             state_id = entered.removesuffix(HISTORY_MARK)
             visited.add(state_id)
             if entered.endswith(HISTORY_MARK):

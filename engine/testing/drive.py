@@ -9,7 +9,7 @@ from hypothesis.errors import NoSuchExample
 from pydantic_core import to_json
 
 from engine.events import Event
-from engine.step import EntityState, Outcome, new_entity, step
+from engine.step import EntityState, Outcome, StepResult, new_entity, step
 from engine.testing.coverage import CoverageRecorder
 from engine.testing.paths import Edge, chart_tree, edges, simple_paths, transition_paths
 from engine.testing.strategies import payloads
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 # One step taken: the event type and the payload that made it fire.
 Taken = list[tuple[str, dict[str, Any]]]
+# A step found: the entity after it, the payload that made it fire, its result.
+_Found = tuple[EntityState, dict[str, Any], StepResult]
 
 # Any payload that fires will do: no shrinking, no example database. The
 # search is derandomized: a guard that 1 payload in 100 satisfies must not
@@ -83,7 +85,7 @@ class _Driver:
         self.recorder = recorder
         self.flat = chart_tree(self.chart).is_flat
         # Paths share their first steps: each (edge, state, data) is searched once.
-        self.memo: dict[tuple[Edge, str, bytes], tuple[EntityState, dict[str, Any]] | None] = {}
+        self.memo: dict[tuple[Edge, str, bytes], _Found | None] = {}
         # A state's internal transitions, which may set up data a later guard needs.
         self.internal: dict[str, list[Edge]] = {}
         for candidate in edges(self.chart):
@@ -104,31 +106,28 @@ class _Driver:
                 prepared = self._attempt(entity, setup, len(taken))
                 if prepared is not None:
                     entity = prepared[0]
-                    self._take(taken, setup, prepared[1])
+                    self._take(taken, setup, prepared)
                     found = self._attempt(entity, hop, len(taken))
             if found is None:
                 return None
             entity = found[0]
-            self._take(taken, hop, found[1])
+            self._take(taken, hop, found)
         return taken
 
-    def _take(self, taken: Taken, hop: Edge, payload: dict[str, Any]) -> None:
-        taken.append((hop.event, payload))
+    def _take(self, taken: Taken, hop: Edge, found: _Found) -> None:
+        taken.append((hop.event, found[1]))
         if self.recorder is not None:
             self.recorder.record_edge(self.chart.name, hop)
+            self.recorder.record_step(self.chart, found[2])
 
-    def _attempt(
-        self, entity: EntityState, hop: Edge, index: int
-    ) -> tuple[EntityState, dict[str, Any]] | None:
+    def _attempt(self, entity: EntityState, hop: Edge, index: int) -> _Found | None:
         """The entity after ``hop`` and the payload that made it fire, or None."""
         key = (hop, entity.state, to_json(entity.data))
         if key not in self.memo:
             self.memo[key] = self._search(entity, hop, index)
         return self.memo[key]
 
-    def _search(
-        self, entity: EntityState, hop: Edge, index: int
-    ) -> tuple[EntityState, dict[str, Any]] | None:
+    def _search(self, entity: EntityState, hop: Edge, index: int) -> _Found | None:
         def fires(payload: dict[str, Any]) -> bool:
             result = step(
                 self.chart, entity, self._event(hop, entity, payload, index), chart_settings
@@ -138,7 +137,7 @@ class _Driver:
             if self.flat:
                 return result.from_state == hop.source and result.to_state == hop.target
             # Several states at once: this very transition fired (from any of its sources).
-            return hop.index in getattr(result, "fired", ())
+            return hop.index in result.fired
 
         chart_settings = self.charts.settings
         strategy = payloads(self.charts, hop.event, self.payloads_for)
@@ -147,7 +146,7 @@ class _Driver:
         except NoSuchExample:
             return None
         result = step(self.chart, entity, self._event(hop, entity, payload, index), chart_settings)
-        return result.entity, payload
+        return result.entity, payload, result
 
     def _event(self, hop: Edge, entity: EntityState, payload: dict[str, Any], index: int) -> Event:
         return self.charts.event_types.make(
