@@ -10,8 +10,9 @@ from pydantic_core import to_json
 
 from engine.events import Event
 from engine.step import EntityState, Outcome, StepResult, new_entity, step
+from engine.testing.configurations import ChartShape
 from engine.testing.coverage import CoverageRecorder
-from engine.testing.paths import Edge, chart_tree, edges, simple_paths, transition_paths
+from engine.testing.paths import Edge, edges, simple_paths, transition_paths
 from engine.testing.strategies import payloads
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ _SEARCH = settings(
     phases=[Phase.generate],
     suppress_health_check=list(HealthCheck),
 )
+# A step of another region tried only to set up a guard: a short search.
+_QUICK = settings(_SEARCH, max_examples=30)
 
 
 def drive_transitions(
@@ -47,9 +50,12 @@ def drive_transitions(
     For each edge, follow a shortest path to it and, at each step, search the
     payload strategy (``hypothesis.find``) for a payload that makes exactly that
     step fire (in a chart with compound or parallel states: that transition,
-    by its index in `StepResult.fired`). Returns the event sequence found for
-    each edge, and the edges no payload could drive (a guard the strategies
-    never satisfy, or a dead edge).
+    by its index in `StepResult.fired`). In a chart with regions, a guard may
+    ask for another region's state or data its steps set up, so a step that
+    cannot fire is retried after a step of another region, and an edge no path
+    reaches is tried from every entity the other paths passed through.
+    Returns the event sequence found for each edge, and the edges no payload
+    could drive (a guard the strategies never satisfy, or a dead edge).
     """
     driver = _Driver(charts, chart_name, payloads_for, recorder)
     chart = driver.chart
@@ -66,6 +72,12 @@ def drive_transitions(
             stuck.append(edge)
         else:
             driven[edge] = taken
+    if not driver.flat:
+        for edge in list(stuck):
+            taken = driver.from_any_snapshot(edge)
+            if taken is not None:
+                stuck.remove(edge)
+                driven[edge] = taken
     return driven, stuck
 
 
@@ -83,36 +95,82 @@ class _Driver:
         self.chart = charts.by_name[chart_name]
         self.payloads_for = payloads_for
         self.recorder = recorder
-        self.flat = chart_tree(self.chart).is_flat
+        self.shape = ChartShape(self.chart)
+        self.flat = self.shape.tree.is_flat
+        self.edges = edges(self.chart)
         # Paths share their first steps: each (edge, state, data) is searched once.
-        self.memo: dict[tuple[Edge, str, bytes], _Found | None] = {}
-        # A state's internal transitions, which may set up data a later guard needs.
-        self.internal: dict[str, list[Edge]] = {}
-        for candidate in edges(self.chart):
-            if candidate.source == candidate.target:
-                self.internal.setdefault(candidate.source, []).append(candidate)
+        self.memo: dict[tuple[Edge, int, bool, str, bytes], _Found | None] = {}
+        # Every entity a path reached, with the steps that reached it.
+        self.snapshots: dict[tuple[str, bytes], tuple[EntityState, Taken]] = {}
 
     def drive(self, path: list[Edge]) -> Taken | None:
         """The steps that take a new entity along ``path``, or None if one cannot fire."""
         entity = new_entity(self.chart, f"{self.chart.entity_kind}:drive")
         taken: Taken = []
         for hop in path:
-            found = self._attempt(entity, hop, len(taken))
-            # A guard may need data that only internal steps of this state set up
-            # (a provider list before mapping a carrier): take some, then retry.
-            setups = [e for e in self.internal.get(hop.source, []) if e != hop]
-            while found is None and setups:
-                setup = setups.pop(0)
-                prepared = self._attempt(entity, setup, len(taken))
-                if prepared is not None:
-                    entity = prepared[0]
-                    self._take(taken, setup, prepared)
-                    found = self._attempt(entity, hop, len(taken))
-            if found is None:
+            reached = self._hop(entity, taken, hop, explore=False)
+            if reached is None:
                 return None
-            entity = found[0]
-            self._take(taken, hop, found)
+            entity = reached
+            self.snapshots.setdefault((entity.state, to_json(entity.data)), (entity, [*taken]))
         return taken
+
+    def from_any_snapshot(self, hop: Edge) -> Taken | None:
+        """The steps to ``hop`` from some entity a path reached where its source is active."""
+        for entity, steps in list(self.snapshots.values()):
+            if hop.source in self.shape.active(entity.state):
+                taken = [*steps]
+                if self._hop(entity, taken, hop, explore=True) is not None:
+                    return taken
+        return None
+
+    def _hop(
+        self, entity: EntityState, taken: Taken, hop: Edge, *, explore: bool
+    ) -> EntityState | None:
+        """Take ``hop`` (after setting it up if need be); the entity after it, or None.
+        ``taken`` gets the steps. ``explore``: also try a step of another region first."""
+        found = self._attempt(entity, hop, len(taken))
+        # A guard may need data that only internal steps set up (a provider
+        # list before mapping a carrier): take some, then retry.
+        setups = [e for e in self._internal(entity) if e != hop or e.index != hop.index]
+        while found is None and setups:
+            setup = setups.pop(0)
+            prepared = self._attempt(entity, setup, len(taken))
+            if prepared is not None:
+                entity = prepared[0]
+                self._take(taken, setup, prepared)
+                found = self._attempt(entity, hop, len(taken))
+        if found is None and explore:
+            return self._after_another_region(entity, taken, hop)
+        if found is None:
+            return None
+        self._take(taken, hop, found)
+        return found[0]
+
+    def _internal(self, entity: EntityState) -> list[Edge]:
+        """Internal transitions from the active states (a flat chart: its one state)."""
+        active = self.shape.active(entity.state)
+        return [e for e in self.edges if e.source == e.target and e.source in active]
+
+    def _after_another_region(
+        self, entity: EntityState, taken: Taken, hop: Edge
+    ) -> EntityState | None:
+        """``hop`` right after one step of another region (a guard on its state,
+        ``in_state=...``, or on data its steps set); None if no such step helps."""
+        region = self.shape.region_of(hop.source)
+        active = self.shape.active(entity.state)
+        for move in self.edges:
+            if move.source not in active or self.shape.region_of(move.source) == region:
+                continue
+            moved = self._attempt(entity, move, len(taken), quick=True)
+            if moved is None:
+                continue
+            found = self._attempt(moved[0], hop, len(taken) + 1)
+            if found is not None:
+                self._take(taken, move, moved)
+                self._take(taken, hop, found)
+                return found[0]
+        return None
 
     def _take(self, taken: Taken, hop: Edge, found: _Found) -> None:
         taken.append((hop.event, found[1]))
@@ -120,14 +178,18 @@ class _Driver:
             self.recorder.record_edge(self.chart.name, hop)
             self.recorder.record_step(self.chart, found[2])
 
-    def _attempt(self, entity: EntityState, hop: Edge, index: int) -> _Found | None:
+    def _attempt(
+        self, entity: EntityState, hop: Edge, index: int, *, quick: bool = False
+    ) -> _Found | None:
         """The entity after ``hop`` and the payload that made it fire, or None."""
-        key = (hop, entity.state, to_json(entity.data))
+        key = (hop, hop.index, quick, entity.state, to_json(entity.data))
         if key not in self.memo:
-            self.memo[key] = self._search(entity, hop, index)
+            self.memo[key] = self._search(entity, hop, index, _QUICK if quick else _SEARCH)
         return self.memo[key]
 
-    def _search(self, entity: EntityState, hop: Edge, index: int) -> _Found | None:
+    def _search(
+        self, entity: EntityState, hop: Edge, index: int, budget: settings
+    ) -> _Found | None:
         def fires(payload: dict[str, Any]) -> bool:
             result = step(
                 self.chart, entity, self._event(hop, entity, payload, index), chart_settings
@@ -142,7 +204,7 @@ class _Driver:
         chart_settings = self.charts.settings
         strategy = payloads(self.charts, hop.event, self.payloads_for)
         try:
-            payload = find(strategy, fires, settings=_SEARCH)
+            payload = find(strategy, fires, settings=budget)
         except NoSuchExample:
             return None
         result = step(self.chart, entity, self._event(hop, entity, payload, index), chart_settings)
