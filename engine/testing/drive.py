@@ -37,6 +37,7 @@ _SEARCH = settings(
 )
 # A step of another region tried only to set up a guard: a short search.
 _QUICK = settings(_SEARCH, max_examples=30)
+_SNAPSHOTS_PER_EDGE = 8
 
 
 def drive_transitions(
@@ -117,11 +118,18 @@ class _Driver:
 
     def from_any_snapshot(self, hop: Edge) -> Taken | None:
         """The steps to ``hop`` from some entity a path reached where its source is active."""
+        tried: set[str] = set()
         for entity, steps in list(self.snapshots.values()):
-            if hop.source in self.shape.active(entity.state):
-                taken = [*steps]
-                if self._hop(entity, taken, hop, explore=True) is not None:
-                    return taken
+            # One entity per configuration, a few configurations: enough to meet
+            # another region's state, cheap enough for a chart of many edges.
+            if entity.state in tried or hop.source not in self.shape.active(entity.state):
+                continue
+            tried.add(entity.state)
+            taken = [*steps]
+            if self._hop(entity, taken, hop, explore=True) is not None:
+                return taken
+            if len(tried) >= _SNAPSHOTS_PER_EDGE:
+                break
         return None
 
     def _hop(
