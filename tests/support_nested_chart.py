@@ -3,7 +3,9 @@ history and a timer on a compound state, as a `ChartSet` for the toolkit's tests
 
 Compiled straight from its spec (no chart package), so the tests need nothing
 installed: regions ``lifecycle`` (open / on_hold / closed, final) and ``sync``
-(idle / working {sending, waiting} / failed / done, final).
+(idle / working {sending, waiting} / failed / done, final). Two edges need
+more than a path of their own region: ``order.escalate`` a note whose text an
+earlier step's payload gave, ``sync.abandon`` the other region on hold.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ states:
       failed: {label: Failed}
       done: {label: Synced, final: true}
 events: [order.hold, order.release, order.close, sync.start, sync.sent, sync.fail,
-         sync.retry, sync.ok, order.note, sync.deadline]
+         sync.retry, sync.ok, order.note, sync.deadline, order.escalate, sync.abandon]
 transitions:
   - {event: order.hold, source: lifecycle.open, target: lifecycle.on_hold}
   - {event: order.release, source: lifecycle.on_hold, target: lifecycle.open}
@@ -56,6 +58,14 @@ transitions:
   - {event: sync.ok, source: sync.working.waiting, target: sync.done}
   - {event: order.note, source: "*", actions: [append_note]}
   - {event: sync.deadline, source: sync.working, target: sync.failed}
+  - event: order.escalate
+    source: lifecycle.open
+    target: lifecycle.on_hold
+    guards: [noted_urgent]
+  - event: sync.abandon
+    source: sync.failed
+    target: sync.done
+    guards: ["in_state=lifecycle.on_hold"]
 timers:
   - {name: sync_deadline, state: sync.working, event: sync.deadline, after: 15m}
 """
@@ -82,6 +92,10 @@ def nested_rules() -> Rules:
     @rules.guard("ready", refusal="not ready")
     def ready(ctx: StepContext[StartPayload]) -> bool:
         return ctx.payload.ready
+
+    @rules.guard("noted_urgent", refusal="no urgent note")
+    def noted_urgent(ctx: StepContext) -> bool:
+        return "urgent" in ctx.data.get("notes", [])
 
     @rules.action("append_note")
     def append_note(ctx: StepContext[NotePayload]) -> None:

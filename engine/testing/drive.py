@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hypothesis import HealthCheck, Phase, find, settings
+from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
 from pydantic_core import to_json
 
@@ -38,6 +39,8 @@ _SEARCH = settings(
 # A step of another region tried only to set up a guard: a short search.
 _QUICK = settings(_SEARCH, max_examples=30)
 _SNAPSHOTS_PER_EDGE = 8
+# An internal step and the edge after it, their payloads searched together.
+_JOINT = settings(_SEARCH, max_examples=100)
 
 
 def drive_transitions(
@@ -149,7 +152,7 @@ class _Driver:
                 self._take(taken, setup, prepared)
                 found = self._attempt(entity, hop, len(taken))
         if found is None and explore:
-            return self._after_another_region(entity, taken, hop)
+            return self._after_another_region(entity, taken, hop) or self._joint(entity, taken, hop)
         if found is None:
             return None
         self._take(taken, hop, found)
@@ -194,6 +197,42 @@ class _Driver:
         if key not in self.memo:
             self.memo[key] = self._search(entity, hop, index, _QUICK if quick else _SEARCH)
         return self.memo[key]
+
+    def _joint(self, entity: EntityState, taken: Taken, hop: Edge) -> EntityState | None:
+        """``hop`` after an internal step whose payload is searched together with
+        ``hop``'s: the data a guard needs (a detail fulfilled by TikTok) comes
+        from that step's payload, which any payload that fires would not give."""
+        chart_settings = self.charts.settings
+        index = len(taken)
+        for setup in self._internal(entity):
+
+            def both(pair: tuple[dict[str, Any], dict[str, Any]], setup: Edge = setup) -> bool:
+                first = step(
+                    self.chart, entity, self._event(setup, entity, pair[0], index), chart_settings
+                )
+                if first.outcome is not Outcome.TRANSITIONED or setup.index not in first.fired:
+                    return False
+                second = self._event(hop, first.entity, pair[1], index + 1)
+                result = step(self.chart, first.entity, second, chart_settings)
+                return result.outcome is Outcome.TRANSITIONED and hop.index in result.fired
+
+            strategy = st.tuples(
+                payloads(self.charts, setup.event, self.payloads_for),
+                payloads(self.charts, hop.event, self.payloads_for),
+            )
+            try:
+                pair = find(strategy, both, settings=_JOINT)
+            except NoSuchExample:
+                continue
+            first = step(
+                self.chart, entity, self._event(setup, entity, pair[0], index), chart_settings
+            )
+            self._take(taken, setup, (first.entity, pair[0], first))
+            second = self._event(hop, first.entity, pair[1], index + 1)
+            result = step(self.chart, first.entity, second, chart_settings)
+            self._take(taken, hop, (result.entity, pair[1], result))
+            return result.entity
+        return None
 
     def _search(
         self, entity: EntityState, hop: Edge, index: int, budget: settings

@@ -22,7 +22,7 @@ from tests.support_nested_chart import nested_chart_set
 
 CHARTS = nested_chart_set()
 CHART = CHARTS.by_name["shop_order"]
-PAYLOADS = {"order.note": st.fixed_dictionaries({"text": st.just("n")})}
+PAYLOADS = {"order.note": st.fixed_dictionaries({"text": st.sampled_from(["n", "urgent"])})}
 
 
 @settings(max_examples=150, deadline=None)
@@ -41,6 +41,17 @@ def test_every_transition_of_a_nested_chart_is_driven_and_fires_by_its_index():
     assert coverage.unexercised(CHART) == [], coverage.report(CHART)
     retry = next(events for edge, events in driven.items() if edge.event == "sync.retry")
     assert [kind for kind, _payload in retry] == ["sync.start", "sync.fail", "sync.retry"]
+    # A guard on data an earlier payload gives: that payload is searched with the edge's.
+    escalate = next(events for edge, events in driven.items() if edge.event == "order.escalate")
+    assert ("order.note", {"text": "urgent"}) in escalate
+    # A guard on another region's state: a step of that region comes first.
+    abandon = [
+        kind
+        for edge, events in driven.items()
+        if edge.event == "sync.abandon"
+        for kind, _payload in events
+    ]
+    assert "order.hold" in abandon and abandon[-1] == "sync.abandon"
 
 
 def test_the_machine_runs_clean_and_its_coverage_shows_regions_and_history():

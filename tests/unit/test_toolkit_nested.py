@@ -86,6 +86,7 @@ def test_a_flat_chart_is_one_region_holding_one_state():
 def test_events_enabled_in_a_configuration_come_from_every_active_state_and_its_parents():
     assert SHAPE.enabled_events("lifecycle.open,sync.working.sending") == [
         "order.close",  # from the parent lifecycle
+        "order.escalate",
         "order.hold",
         "order.note",  # "*": every atomic state that is not final
         "sync.deadline",  # from the parent sync.working
@@ -151,7 +152,7 @@ def test_coverage_reports_per_transition_per_region_and_history_entries():
         CHART, _result(failed, working, (6,), ("sync.working@history", "sync.working.sending"))
     )
     report = coverage.report(CHART)
-    assert "  by transition: 3 of 10 fired" in report
+    assert "  by transition: 3 of 12 fired" in report
     assert "    never fired #7: sync.working.waiting --sync.ok--> sync.done" in report
     assert "    never fired #8: * --order.note--> (stays)" in report
     assert (
@@ -163,7 +164,7 @@ def test_coverage_reports_per_transition_per_region_and_history_entries():
     never = {str(edge) for edge in coverage.unexercised(CHART)}
     assert "sync.working --sync.fail--> sync.failed" not in never
     assert "sync.working.waiting --sync.ok--> sync.done" in never
-    assert coverage.never_fired(CHART) == [0, 1, 2, 4, 7, 8, 9]
+    assert coverage.never_fired(CHART) == [0, 1, 2, 4, 7, 8, 9, 10, 11]
 
 
 def test_a_transition_found_from_several_active_sources_marks_each_of_them():
