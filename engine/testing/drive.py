@@ -76,12 +76,15 @@ def drive_transitions(
             stuck.append(edge)
         else:
             driven[edge] = taken
-    if not driver.flat:
+    progress = not driver.flat
+    while progress:  # an edge driven this way opens states for the next ones
+        progress = False
         for edge in list(stuck):
             taken = driver.from_any_snapshot(edge)
             if taken is not None:
                 stuck.remove(edge)
                 driven[edge] = taken
+                progress = True
     return driven, stuck
 
 
@@ -129,7 +132,9 @@ class _Driver:
                 continue
             tried.add(entity.state)
             taken = [*steps]
-            if self._hop(entity, taken, hop, explore=True) is not None:
+            reached = self._hop(entity, taken, hop, explore=True)
+            if reached is not None:  # a state later stuck edges may start from
+                self.snapshots.setdefault((reached.state, to_json(reached.data)), (reached, taken))
                 return taken
             if len(tried) >= _SNAPSHOTS_PER_EDGE:
                 break
