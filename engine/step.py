@@ -26,8 +26,8 @@ from pydantic_core import PydanticSerializationError
 
 from engine.charts.compiled import ActionFailed, CompiledChart
 from engine.charts.configuration import atomic_states
-from engine.charts.macrostep import Macrostep
-from engine.charts.plans import HierarchicalPlans, StepError
+from engine.charts.macrostep import run_macrostep
+from engine.charts.plans import HierarchicalPlans, Progress, StepError
 from engine.charts.timers import TimerPlan
 from engine.events import Event
 from engine.rules import Command, StepContext, TimerRequest
@@ -228,8 +228,9 @@ def _step_hierarchical(
     ctx = _context(entity, event, settings)
     is_new = entity.version == 0 and state == chart.initial
     try:
-        run = Macrostep(plans, ctx, state, entity.history, copy_data).run(event.type, is_new)
+        run = run_macrostep(plans, ctx, event.type, state, entity.history, copy_data, is_new)
         if not run.fired:
+            assert isinstance(run, Progress)  # a quick plan fires its transition
             undo(entity)
             reason = _hierarchical_refusal(chart, ctx, event, state, run.tried)
             return StepResult(Outcome.IGNORED, state, None, reason, entity)
@@ -241,7 +242,8 @@ def _step_hierarchical(
     except BaseException:
         undo(entity)
         raise
-    moved = (run.state, run.history, tuple(run.fired), tuple(run.entered))
+    history = run.history if isinstance(run, Progress) else run.history_after(entity.history)
+    moved = (run.state, history, run.fired, run.entered)
     return _transitioned(chart, entity, ctx, moved, timers, stored)
 
 

@@ -39,8 +39,17 @@ __all__ = ["ActionFailed", "CompiledChart", "CompiledTimer", "GuardFailed"]
 IN_STATE = "in_state"
 
 
+_ACTIVE: dict[str, frozenset[str]] = {}  # configuration -> its active states (bounded)
+
+
 def _in_state(ctx: StepContext, state_id: str) -> bool:
-    return ctx.in_state(state_id) or ctx.refuse(f"{state_id} is not active")
+    """``ctx.in_state``, with each configuration's active states worked out once."""
+    active = _ACTIVE.get(ctx.state)
+    if active is None:
+        if len(_ACTIVE) >= 4096:
+            _ACTIVE.clear()
+        active = _ACTIVE[ctx.state] = active_states(ctx.state)
+    return state_id in active or ctx.refuse(f"{state_id} is not active")
 
 
 # The built-in guard ``in_state=<state id>`` (SCXML's In()): no package registers it.

@@ -11,21 +11,106 @@ each microstep exits and enters.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
+
+from pydantic_core import to_json
 
 from engine.charts.microstep import MicroPlan, Move
 from engine.charts.plans import (
     MAX_INTERNAL_MICROSTEPS,
     Action,
+    Chains,
     HierarchicalPlans,
     Progress,
+    QuickPlan,
     StepError,
 )
 from engine.rules import StepContext
 
 CopyData = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def run_macrostep(
+    plans: HierarchicalPlans,
+    ctx: StepContext,
+    event_type: str,
+    state: str,
+    history: dict[str, list[str]] | None,
+    copy_data: CopyData | None,
+    enter_initial: bool,
+) -> Progress | QuickPlan:
+    """The step of one event; the common case (one transition whose microstep
+    is cached as a `QuickPlan`) without building a `Macrostep`: that plan is
+    then the answer (it keeps the history as it was)."""
+    if enter_initial:
+        return Macrostep(plans, ctx, state, history, copy_data).run(event_type, True)
+    chains = plans.chains(event_type, state)
+    if not chains:
+        return Progress(state, history)
+    candidates = select(ctx, chains)
+    if not candidates:
+        return Progress(state, history, tried=True)
+    quick = plans.quick.get(plans.plan_key(state, candidates, history))
+    if quick is None:
+        macrostep = Macrostep(plans, ctx, state, history, copy_data)
+        return macrostep.run(event_type, False, candidates)
+    if quick.actions:
+        if copy_data is not None:
+            ctx.data = copy_data(ctx.data)
+        run_quick(plans, ctx, quick)
+    if quick.done:
+        # The data is copied already if the quick plan had actions to run.
+        copy_later = None if quick.actions else copy_data
+        return Macrostep(plans, ctx, state, history, copy_later).resume(quick)
+    return quick
+
+
+def run_quick(plans: HierarchicalPlans, ctx: StepContext, quick: QuickPlan) -> None:
+    """A quick plan's actions, on data already copied."""
+    ctx.target = quick.target
+    if quick.compare:
+        for action in quick.exits:
+            action(ctx)
+        run_compared(plans, ctx, quick.plan.moves)
+        for action in quick.entries:
+            action(ctx)
+    else:
+        for action in quick.actions:
+            action(ctx)
+
+
+def select(ctx: StepContext, chains: Chains) -> tuple[Move, ...]:
+    """The event's transitions: per active atomic state (in document order)
+    the first in its chain whose guards hold, each transition once."""
+    if len(chains) == 1:
+        for transition, move in chains[0]:
+            for guard in transition.guards:
+                if not guard(ctx):
+                    break
+            else:
+                return (move,)
+        return ()
+    verdicts: dict[int, bool] = {}
+    taken: set[int] = set()
+    chosen: list[Move] = []
+    for chain in chains:
+        for transition, move in chain:
+            index = transition.index
+            holds = verdicts.get(index)
+            if holds is None:
+                holds = True
+                for guard in transition.guards:
+                    if not guard(ctx):
+                        holds = False
+                        break
+                verdicts[index] = holds
+            if holds:
+                if index not in taken:
+                    taken.add(index)
+                    chosen.append(move)
+                break
+    return tuple(chosen)
 
 
 class Macrostep:
@@ -49,16 +134,18 @@ class Macrostep:
         self.applied: list[MicroPlan] = []
         self.queue: list[str] = []
 
-    def run(self, event_type: str, enter_initial: bool) -> Progress:
+    def run(
+        self, event_type: str, enter_initial: bool, chosen: tuple[Move, ...] | None = None
+    ) -> Progress:
+        """``chosen``: the event's transitions when the caller selected them already."""
         progress = self.progress
         start = progress.state
         if enter_initial:
-            self.ctx.target = start
-            self._apply(self.plans.initial_plan)
+            self._enter_initial()
             self._settle()  # SCXML: the initial entry's done events before the event
-        candidates = self._select(event_type, external=True)
+        candidates = chosen if chosen is not None else self._select(event_type)
         if candidates:
-            self._apply(self.plans.microplan(progress.state, candidates, progress.history))
+            self._take(candidates)
             self._settle()
         if progress.fired:
             progress.timers = self.plans.timer_plan(
@@ -66,35 +153,29 @@ class Macrostep:
             )
         return progress
 
-    def _select(self, event_type: str, external: bool = False) -> tuple[Move, ...]:
-        """The event's transitions, one per active atomic state whose chain has
-        one whose guards hold, in document order of those states, each once."""
+    def resume(self, quick: QuickPlan) -> Progress:
+        """After a quick plan has run (its actions included): its done events."""
+        progress = self.progress
+        start = progress.state
+        self._record(quick)
+        self._settle()
+        progress.timers = self.plans.timer_plan(start, progress.state, self._reentered())
+        return progress
+
+    def _select(self, event_type: str, external: bool = True) -> tuple[Move, ...]:
         chains = self.plans.chains(event_type, self.progress.state)
         if not chains:
             return ()
         if external:
             self.progress.tried = True
-        ctx = self.ctx
-        verdicts: dict[int, bool] = {}
-        chosen: list[Move] = []
-        for chain in chains:
-            for transition, move in chain:
-                holds = verdicts.get(transition.index)
-                if holds is None:
-                    holds = all(guard(ctx) for guard in transition.guards)
-                    verdicts[transition.index] = holds
-                if holds:
-                    if all(m.index != move.index for m in chosen):
-                        chosen.append(move)
-                    break
-        return tuple(chosen)
+        return select(self.ctx, chains)
 
     def _settle(self) -> None:
         """Process the raised done events, each as its own microstep."""
         microsteps = 0
         while self.queue:
             event = self.queue.pop(0)
-            candidates = self._select(event)
+            candidates = self._select(event, external=False)
             if not candidates:
                 continue
             microsteps += 1
@@ -103,34 +184,43 @@ class Macrostep:
                     f"done events did not settle after {MAX_INTERNAL_MICROSTEPS} "
                     f"internal microsteps (last: {event})"
                 )
-            self._apply(
-                self.plans.microplan(self.progress.state, candidates, self.progress.history)
-            )
+            self._take(candidates)
 
-    def _apply(self, plan: MicroPlan) -> None:
-        """Run one microstep: exit actions, history, transitions' actions, entry actions."""
-        plans, ctx, progress = self.plans, self.ctx, self.progress
-        if plan.moves:
-            first = plan.moves[0]
-            ctx.target = first.target or first.source
-        for state in plan.exits:
-            self._run(plans.exit.get(state, ()))
-        if plan.records:
-            history = dict(progress.history or {})
-            history.update((state, list(leaves)) for state, leaves in plan.records)
-            progress.history = history
-        if len(plan.moves) == 1:
-            move = plan.moves[0]
-            self._run(plans.transitions[move.index].actions)
-        elif plan.moves:
-            self._run_parallel_moves(plan.moves)
+    def _enter_initial(self) -> None:
+        """A new entity's initial configuration: entry actions, outermost first."""
+        plans, progress = self.plans, self.progress
+        plan = plans.initial_plan
+        self.ctx.target = progress.state
         for state in plan.enters:
             self._run(plans.entry.get(state, ()))
         progress.state = plan.state
-        progress.fired.extend(move.index for move in plan.moves)
-        progress.entered.extend(plan.entered)
-        self.queue.extend(plan.done)
+        progress.entered += plan.entered
+        self.queue.extend(event for event in plan.done if event in plans.handled)
         self.applied.append(plan)
+
+    def _take(self, candidates: tuple[Move, ...]) -> None:
+        """One microstep (its plan cached as a quick plan): exit actions, the
+        transitions' actions, entry actions; history kept, done events queued."""
+        plans, progress = self.plans, self.progress
+        key = plans.plan_key(progress.state, candidates, progress.history)
+        quick = plans.quick.get(key)
+        if quick is None:
+            plans.microplan(progress.state, candidates, progress.history)
+            quick = plans.quick[key]
+        if quick.actions:
+            if not self.copied:
+                self._copy()
+            run_quick(plans, self.ctx, quick)
+        self._record(quick)
+
+    def _record(self, quick: QuickPlan) -> None:
+        progress = self.progress
+        progress.state = quick.state
+        progress.history = quick.history_after(progress.history)
+        progress.fired += quick.fired
+        progress.entered += quick.entered
+        self.queue.extend(quick.done)
+        self.applied.append(quick.plan)
 
     def _run(self, actions: tuple[Action, ...]) -> None:
         if not actions:
@@ -147,28 +237,6 @@ class Macrostep:
             self.ctx.data = self.copy_data(self.ctx.data)
         self.copied = True
 
-    def _run_parallel_moves(self, moves: tuple[Move, ...]) -> None:
-        """Transitions of several regions on one event: each one's actions, then
-        the check that no two regions wrote the same top-level data key."""
-        plans, ctx = self.plans, self.ctx
-        written: list[tuple[Move, set[str]]] = []
-        for move in moves:
-            transition = plans.transitions[move.index]
-            ctx.target = move.target or move.source
-            if not self.copied:
-                self._copy()
-            before = copy.deepcopy(ctx.data)
-            self._run(transition.actions)
-            keys = _changed_keys(before, ctx.data)
-            for other, other_keys in written:
-                shared = keys & other_keys
-                if shared and plans.tree.in_different_regions(other.source, move.source):
-                    raise StepError(
-                        f"{plans.transitions[other.index].label} and {transition.label} run in "
-                        f"parallel regions and both write data key {min(shared)!r}"
-                    )
-            written.append((move, keys))
-
     def _reentered(self) -> frozenset[str]:
         if len(self.applied) == 1:
             return self.applied[0].reentered
@@ -180,9 +248,48 @@ class Macrostep:
         return frozenset(reentered)
 
 
-def _changed_keys(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
-    return {
-        key
-        for key in before.keys() | after.keys()
-        if key not in before or key not in after or before[key] != after[key]
-    }
+def run_compared(plans: HierarchicalPlans, ctx: StepContext, moves: tuple[Move, ...]) -> None:
+    """Each move's actions (on data already copied), and the check that no two
+    transitions of different regions wrote the same top-level data key."""
+    written: list[tuple[Move, set[str]]] = []
+    for move in moves:
+        transition = plans.transitions[move.index]
+        ctx.target = move.target or move.source
+        before = _Snapshot(ctx.data)
+        for action in transition.actions:
+            action(ctx)
+        keys = before.changed_keys(ctx.data)
+        for other, other_keys in written:
+            shared = keys & other_keys
+            if shared and plans.tree.in_different_regions(other.source, move.source):
+                raise StepError(
+                    f"{plans.transitions[other.index].label} and {transition.label} run in "
+                    f"parallel regions and both write data key {min(shared)!r}"
+                )
+        written.append((move, keys))
+
+
+class _Snapshot:
+    """The top level of the data before a transition's actions: the values
+    themselves, and containers (which actions may change in place) as JSON."""
+
+    __slots__ = ("containers", "values")
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.values = dict(data)
+        self.containers = {
+            key: to_json(value) for key, value in data.items() if isinstance(value, dict | list)
+        }
+
+    def changed_keys(self, data: dict[str, Any]) -> set[str]:
+        values, containers = self.values, self.containers
+        changed = {key for key in values if key not in data}
+        for key, value in data.items():
+            if key not in values:
+                changed.add(key)
+            elif key in containers and values[key] is value:
+                if to_json(value) != containers[key]:
+                    changed.add(key)
+            elif values[key] is not value and values[key] != value:
+                changed.add(key)
+        return changed

@@ -21,9 +21,10 @@ DONE_PREFIX = "done.state."
 HISTORY_MARK = "@history"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Move:
-    """A chosen transition as the tree sees it."""
+    """A chosen transition as the tree sees it. Compared by identity: the
+    plans make one per (transition, source), and the step's caches hash them."""
 
     index: int  # in the chart's transitions
     source: str  # the state it was found at (one of its sources)
@@ -41,7 +42,7 @@ class MicroPlan:
     atomic: tuple[str, ...]  # the configuration after it
     state: str  # that configuration as stored
     done: tuple[str, ...]  # done events raised, in order
-    uses_history: bool  # entered through recorded history: not cacheable
+    uses_history: bool  # some state entered through its recorded history
     reentered: frozenset[str]  # states it exits and enters again
 
 

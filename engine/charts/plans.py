@@ -11,7 +11,7 @@ path is two dict lookups, the guards and the actions.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from engine.charts.configuration import atomic_states
 from engine.charts.hierarchy import SearchOrder, StateTree
@@ -57,10 +57,47 @@ class Progress:
 
     state: str
     history: dict[str, list[str]] | None
-    fired: list[int] = field(default_factory=list)
-    entered: list[str] = field(default_factory=list)
+    fired: tuple[int, ...] = ()
+    entered: tuple[str, ...] = ()
     timers: TimerPlan = ((), ())
     tried: bool = False  # some transition matched the event (its guards may have said no)
+
+
+@dataclass(frozen=True, slots=True)
+class QuickPlan:
+    """A cached microstep ready to run without a `Macrostep`: every action
+    (exit, transitions' with ``ctx.target`` set before each, entry) in one
+    tuple, and everything the step returns. When two of its transitions have
+    actions (``compare``: their writes are compared) the macrostep runs it
+    through ``plan``; the done events it raises that some transition handles
+    (``done``) are processed after it."""
+
+    target: str
+    actions: tuple[Action, ...]
+    compare: bool
+    exits: tuple[Action, ...]  # for ``compare``: the exit actions, then
+    entries: tuple[Action, ...]  # the moves one by one, then the entry actions
+    done: tuple[str, ...]
+    plan: MicroPlan
+    state: str
+    fired: tuple[int, ...]
+    entered: tuple[str, ...]
+    timers: TimerPlan
+    records: tuple[tuple[str, tuple[str, ...]], ...]
+
+    def history_after(self, history: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        if not self.records:
+            return history
+        updated = dict(history or {})
+        updated.update((state, list(leaves)) for state, leaves in self.records)
+        return updated
+
+
+def _target_setter(target: str) -> Action:
+    def set_target(ctx: StepContext) -> None:
+        ctx.target = target
+
+    return set_target
 
 
 class HierarchicalPlans:
@@ -86,13 +123,16 @@ class HierarchicalPlans:
             for source in transition.sources:
                 key = (transition.event, source)
                 self.by_event_source.setdefault(key, []).append(transition)
+        self.handled = frozenset(t.event for t in transitions)
         self.history_targets = frozenset(
             t.target for t in transitions if t.history is not None and t.target is not None
         )
         self.initial_plan = plan_initial(tree)
         self._chains: dict[tuple[str, str], Chains] = {}
-        self._moves: dict[Move, Move] = {}
-        self._micro: dict[tuple[str, tuple[Move, ...]], MicroPlan] = {}
+        self._moves: dict[tuple[int, str], Move] = {}
+        # `plan_key` -> the microstep, and the same ready to run.
+        self._micro: dict[tuple[object, ...], MicroPlan] = {}
+        self.quick: dict[tuple[object, ...], QuickPlan] = {}
         self._timer_plans: dict[tuple[str, str, frozenset[str]], TimerPlan] = {}
 
     def chains(self, event_type: str, state: str) -> Chains:
@@ -114,29 +154,72 @@ class HierarchicalPlans:
         )
 
     def _move(self, transition: CompiledTransition, source: str) -> Move:
-        move = Move(transition.index, source, transition.target, transition.history)
         # One object per (transition, source): the microstep cache hashes them.
-        return self._moves.setdefault(move, move)
+        key = (transition.index, source)
+        move = self._moves.get(key)
+        if move is None:
+            move = Move(transition.index, source, transition.target, transition.history)
+            self._moves[key] = move
+        return move
+
+    def plan_key(
+        self, state: str, candidates: tuple[Move, ...], history: Mapping[str, list[str]] | None
+    ) -> tuple[object, ...]:
+        """What a microstep's plan depends on: the configuration, the moves and,
+        for a move entering through history, what is recorded for its target."""
+        if history and self.history_targets:
+            recalled = tuple(
+                tuple(history.get(move.target) or ())
+                for move in candidates
+                if move.history and move.target
+            )
+            if any(recalled):
+                return (state, candidates, recalled)
+        return (state, candidates)
 
     def microplan(
         self, state: str, candidates: tuple[Move, ...], history: Mapping[str, list[str]] | None
     ) -> MicroPlan:
-        key = (state, candidates)
+        key = self.plan_key(state, candidates, history)
         plan = self._micro.get(key)
         if plan is None:
             plan = plan_microstep(
                 self.tree, atomic_states(state), candidates, history or {}, self.history_targets
             )
-            if not plan.uses_history:
-                if len(self._micro) >= _CACHE_LIMIT:
-                    self._micro.clear()
-                self._micro[key] = plan
-        elif any(m.history for m in plan.moves) and history:
-            # Cached before any history was recorded: plan again with it.
-            plan = plan_microstep(
-                self.tree, atomic_states(state), candidates, history, self.history_targets
-            )
+            if len(self._micro) >= _CACHE_LIMIT:
+                self._micro.clear()
+                self.quick.clear()
+            self._micro[key] = plan
+            self.quick[key] = self._quick(state, plan)
         return plan
+
+    def _quick(self, state: str, plan: MicroPlan) -> QuickPlan:
+        first = plan.moves[0]
+        exits = tuple(action for exited in plan.exits for action in self.exit.get(exited, ()))
+        entries = tuple(action for state in plan.enters for action in self.entry.get(state, ()))
+        actions = list(exits)
+        with_actions = 0
+        for move in plan.moves:
+            own = self.transitions[move.index].actions
+            with_actions += bool(own)
+            if move is not first:
+                actions.append(_target_setter(move.target or move.source))
+            actions.extend(own)
+        actions.extend(entries)
+        return QuickPlan(
+            first.target or first.source,
+            tuple(actions),
+            with_actions > 1,
+            exits,
+            entries,
+            tuple(event for event in plan.done if event in self.handled),
+            plan,
+            plan.state,
+            tuple(move.index for move in plan.moves),
+            plan.entered,
+            self.timer_plan(state, plan.state, plan.reentered),
+            plan.records,
+        )
 
     def timer_plan(self, before: str, after: str, reentered: frozenset[str]) -> TimerPlan:
         key = (before, after, reentered)

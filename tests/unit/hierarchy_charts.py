@@ -35,6 +35,10 @@ def traced_rules(trace: list[str], guards: dict[str, bool] | None = None) -> Rul
         key, _, value = spec.partition(":")
         ctx.data[key] = value
 
+    @rules.action("append", takes_argument=True)
+    def append(ctx: StepContext, key: str) -> None:
+        ctx.data.setdefault(key, []).append(ctx.target)
+
     @rules.action("boom")
     def boom(ctx: StepContext) -> None:
         raise RuntimeError("boom")

@@ -207,3 +207,16 @@ def test_a_region_targeting_its_own_child_exits_and_reenters_every_region():
         "+idle",
     ]
     assert result.entered == ("lifecycle", "sync", "lifecycle.open", "sync.idle")
+
+
+def test_a_list_changed_in_place_by_two_regions_is_a_conflict_too():
+    clash = ORDER.replace("actions: [log=sync on pay]", "actions: [append=seen]").replace(
+        "actions: [log=pay]", "actions: [append=seen]"
+    )
+    result = Walker(clash).send("pay")
+    assert result.outcome is Outcome.ERROR
+    assert "both write data key 'seen'" in (result.reason or "")
+    alone = ORDER.replace("actions: [log=sync on pay]", "actions: [append=seen]")
+    fine = Walker(alone).send("pay")
+    assert fine.outcome is Outcome.TRANSITIONED
+    assert fine.entity.data["seen"] == ["sync.busy"]
