@@ -9,7 +9,7 @@ import typer
 
 from engine.charts.loader import ChartLoadError, load_chart
 from engine.charts.mermaid import to_mermaid
-from engine.charts.schema import ChartSpec, chart_json_schema
+from engine.charts.schema import ChartSpec, StateSpec, chart_json_schema
 from engine.chartset import ChartPackage, discover_packages, register_timer_events
 from engine.cli.common import err, fail, out, print_json
 from engine.rules import Rules
@@ -69,12 +69,17 @@ def chart_validate(
             continue
         spec = loaded.spec
         out.print(
-            f"ok  {file}  ({spec.name}: {len(spec.states)} states, "
+            f"ok  {file}  ({spec.name}: {_count_states(spec.states)} states, "
             f"{len(spec.transitions)} transitions, {len(spec.timers)} timers)",
             highlight=False,
         )
     if failed:
         raise typer.Exit(1)
+
+
+def _count_states(states: dict[str, StateSpec]) -> int:
+    """Every state, nested ones included (a compound state counts as one too)."""
+    return sum(1 + _count_states(state.states) for state in states.values())
 
 
 def chart_show(

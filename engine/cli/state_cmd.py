@@ -27,6 +27,14 @@ def state(
     chart: Annotated[
         str | None, typer.Option("--chart", help="Only entities of this chart.")
     ] = None,
+    in_state: Annotated[
+        str | None,
+        typer.Option(
+            "--state",
+            help="Only entities in which this state is active: an atomic state or any "
+            "parent or region of one (sync.failed, sync, shipped).",
+        ),
+    ] = None,
     dead_letters: Annotated[
         bool, typer.Option("--dead-letters", help="List the dead letters.")
     ] = False,
@@ -42,7 +50,7 @@ def state(
             elif entity is not None:
                 _show_entity(await _entity_record(store, db, entity), as_json)
             else:
-                await _show_entities(store, chart, as_json)
+                await _show_entities(store, chart, in_state, as_json)
         finally:
             await store.close()
 
@@ -108,8 +116,12 @@ def _show_entity(record: dict[str, Any], as_json: bool) -> None:
         table("Dead letters", record["dead_letters"], ["source", "error"])
 
 
-async def _show_entities(store: SQLiteStore, chart: str | None, as_json: bool) -> None:
-    entities = await store.entities(chart=chart)
+async def _show_entities(
+    store: SQLiteStore, chart: str | None, in_state: str | None, as_json: bool
+) -> None:
+    if in_state is not None and ("," in in_state or not in_state):
+        raise fail(f"--state takes one state id (like sync.failed), not {in_state!r}")
+    entities = await store.entities(chart=chart, state=in_state)
     if as_json:
         print_json([present_entity(e.as_dict(), e.data) for e in entities])
         return

@@ -70,7 +70,8 @@ class LogStore(Protocol):
     async def entities(
         self, *, chart: str | None = None, state: str | None = None, kind: str | None = None
     ) -> list[EntityState]:
-        """Entities by key, filtered by chart, state and kind (the key's prefix)."""
+        """Entities by key, filtered by chart, an active state (atomic, or an
+        ancestor of the active atomic states) and kind (the key's prefix)."""
         ...
 
     async def history(self, entity: str) -> list[dict[str, Any]]:

@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from engine.step import EntityState
 from engine.store.read_models_records import Record, SQLiteRecords, Use
-from engine.store.read_models_sql import Equals, Scalar, Where, placeholders, where_clause
+from engine.store.read_models_sql import (
+    Equals,
+    Scalar,
+    Where,
+    active_in_any,
+    placeholders,
+    where_clause,
+)
 from engine.store.rows import ENTITY_COLUMNS, entity_of
 
 # Orders a list of entities may be read in; a name, never SQL, crosses the API.
@@ -51,7 +58,8 @@ class ReadModels(Protocol):
         order_by: Order = "key",
         limit: int | None = None,
     ) -> list[EntityState]:
-        """Entities of ``chart`` in one of ``states`` (any, if empty) whose data
+        """Entities of ``chart`` in which one of ``states`` is active (an atomic
+        state or an ancestor of one; any, if empty) and whose data
         matches every filter of ``where`` (`engine.store.read_models_sql`)."""
         ...
 
@@ -149,9 +157,10 @@ class SQLiteReadModels(SQLiteRecords):
     ) -> list[EntityState]:
         sql = f"SELECT {ENTITY_COLUMNS} FROM entities WHERE chart = ?"
         params: list[Any] = [chart]
-        if states:
-            sql += f" AND state IN ({placeholders(states)})"
-            params += list(states)
+        if states:  # any of them active: atomic, compound or a region
+            active, more = active_in_any("state", states)
+            sql += " AND " + active
+            params += more
         fields, more = where_clause("data", where)
         if fields:
             sql += " AND " + fields

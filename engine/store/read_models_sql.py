@@ -6,6 +6,10 @@ only a string, a number only a number of the same value (``1`` and ``1.0``
 alike), ``True``/``False`` only that JSON boolean, and ``None`` a field that
 is null or missing. A path through something that is not an object finds
 nothing, as a missing field.
+
+`ActiveState` filters the stored configuration (the ``state`` column) by one
+state being active in it: an atomic state or any of its ancestors
+(``sync`` and ``sync.failed`` both find ``lifecycle.paid,sync.failed``).
 """
 
 from __future__ import annotations
@@ -149,6 +153,47 @@ def matches(data: Mapping[str, Any], where: Where | None) -> bool:
 
 def _ascii_lower(text: str) -> str:
     return "".join(c.lower() if "A" <= c <= "Z" else c for c in text)
+
+
+@dataclass(frozen=True)
+class ActiveState:
+    """True for a stored configuration in which ``state_id`` is active: one of
+    its atomic states is ``state_id`` or lies under it. The SQL twin of
+    `engine.charts.configuration.is_active` (the property tests hold them equal).
+
+    Written with ``instr`` on comma- and dot-delimited text, never ``LIKE``: a
+    state id's ``_`` would be a wildcard there (``sync_x`` is not ``sync``'s
+    child, nor is ``syncing``). A flat chart's state is one name, so this is
+    plain equality for it, as before."""
+
+    state_id: str
+
+    def __post_init__(self) -> None:
+        # A comma would span two atomic states; an empty id would match an
+        # empty configuration in SQL but nothing in `is_active`.
+        if not self.state_id or "," in self.state_id:
+            raise ValueError(
+                f"a state id is dotted names (like 'sync.failed'), not {self.state_id!r}"
+            )
+
+    def clause(self, column: str = "state") -> tuple[str, list[Any]]:
+        """SQL over ``column`` (a configuration) and its parameters."""
+        return (
+            f"(instr(',' || {column} || ',', ',' || ? || ',') > 0"
+            f" OR instr(',' || {column}, ',' || ? || '.') > 0)",
+            [self.state_id, self.state_id],
+        )
+
+
+def active_in_any(column: str, state_ids: Sequence[str]) -> tuple[str, list[Any]]:
+    """SQL true when any of ``state_ids`` is active in ``column`` (empty SQL for none)."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for state_id in state_ids:
+        sql, more = ActiveState(state_id).clause(column)
+        parts.append(sql)
+        params += more
+    return ("(" + " OR ".join(parts) + ")" if parts else ""), params
 
 
 def placeholders(values: Sequence[Any]) -> str:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from engine.step import EntityState
+from engine.store.read_models_sql import ActiveState
 from engine.store.rows import (
     COUNTED,
     ENTITY_COLUMNS,
@@ -65,10 +66,14 @@ class SQLiteReads(SQLiteBase):
         self, *, chart: str | None = None, state: str | None = None, kind: str | None = None
     ) -> list[EntityState]:
         clauses, params = [], []
-        for column, value in (("chart", chart), ("state", state), ("kind", kind)):
+        for column, value in (("chart", chart), ("kind", kind)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
+        if state is not None:  # any active state: atomic, compound or a region
+            sql, more = ActiveState(state).clause("state")
+            clauses.append(sql)
+            params += more
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = await self.fetchall(
             f"SELECT {ENTITY_COLUMNS} FROM entities{where} ORDER BY key", params

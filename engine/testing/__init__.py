@@ -3,6 +3,7 @@
 from engine.testing import ChartHarness, chart_state_machine, walks, deliveries
 """
 
+from engine.testing.configurations import ChartShape
 from engine.testing.coverage import (
     CoverageRecorder,
     Edge,
@@ -13,14 +14,23 @@ from engine.testing.coverage import (
 from engine.testing.drive import drive_transitions
 from engine.testing.harness import ChartHarness, LogEntry
 from engine.testing.stateful import chart_state_machine
-from engine.testing.strategies import deliveries, model_dicts, payloads, sequences, walks
+from engine.testing.strategies import (
+    configurations,
+    deliveries,
+    model_dicts,
+    payloads,
+    sequences,
+    walks,
+)
 
 __all__ = [
     "ChartHarness",
+    "ChartShape",
     "CoverageRecorder",
     "Edge",
     "LogEntry",
     "chart_state_machine",
+    "configurations",
     "deliveries",
     "drive_transitions",
     "edges",

@@ -3,12 +3,16 @@
     Machine = chart_state_machine(charts, "order", payloads=..., invariants=[...])
     TestOrder = Machine.TestCase
 
-Rules: send an event allowed in the entity's current state (most runs go
-deep into the chart), send any event of the chart (allowed or not), deliver
-an event again, move the clock and fire due timers. Invariants, after every
-step: every entity is in a declared state; a final state is never left; a
-repeated event id changes nothing; replaying the log gives the live state;
-and yours, each a function of the harness that raises AssertionError.
+Rules: send an event with a transition from one of the entity's active
+states (most runs go deep into the chart), send any event of the chart
+(allowed or not), deliver an event again, move the clock and fire due timers.
+Invariants, after every step: every entity is in a configuration of the chart
+(declared atomic states, one per active region: exactly one active child in
+each active compound state, every region of an active parallel one); a final
+state that ends a region of the chart's top (a flat chart's final state) is
+never left; a repeated event id changes nothing; replaying the log gives the
+live state; and yours, each a function of the harness that raises
+AssertionError.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from engine.charts.compiled import CompiledChart
 from engine.chartset import ChartSet
 from engine.clock import FakeClock
 from engine.events import Event
+from engine.testing.configurations import ChartShape
 from engine.testing.coverage import CoverageRecorder
 from engine.testing.harness import ChartHarness
 from engine.testing.strategies import PayloadStrategies, payloads
@@ -37,6 +42,7 @@ class _ChartRules(RuleBasedStateMachine):
 
     charts: ClassVar[ChartSet]
     chart: ClassVar[CompiledChart]
+    shape: ClassVar[ChartShape]
     payloads_for: ClassVar[PayloadStrategies | None]
     checks: ClassVar[Sequence[Invariant]]
     coverage: ClassVar[CoverageRecorder | None]
@@ -45,15 +51,18 @@ class _ChartRules(RuleBasedStateMachine):
         super().__init__()
         self.harness = ChartHarness(self.charts, FakeClock())
         self.sent: list[Event] = []
-        self.reached_final: dict[str, str] = {}
+        # Per entity, per region of the chart's top: the final state it ended in.
+        self.reached_final: dict[tuple[str, str], tuple[str, ...]] = {}
 
     def _send(self, data: st.DataObject, kind: str, key: str) -> None:
         payload = data.draw(payloads(self.charts, kind, self.payloads_for), label="payload")
         event = self.harness.make(kind, key, payload)
         result = self.harness.apply(event)
         self.sent.append(event)
-        if self.coverage is not None and result is not None and result.to_state is not None:
-            self.coverage.record(self.chart.name, result.from_state, kind, result.to_state)
+        if self.coverage is not None and result is not None:
+            self.coverage.record_step(self.chart, result)
+            if result.to_state is not None:
+                self.coverage.record(self.chart.name, result.from_state, kind, result.to_state)
 
     @precondition(lambda self: bool(self.sent))
     @rule(data=st.data())
@@ -65,18 +74,20 @@ class _ChartRules(RuleBasedStateMachine):
         assert after == before, "a repeated event id changed an entity"
 
     @invariant()
-    def every_state_is_declared(self) -> None:
-        declared = self.chart.spec.states
+    def every_configuration_is_valid(self) -> None:
         for key, entity in self.harness.entities.items():
-            assert entity.state in declared, f"{key} is in undeclared state {entity.state}"
+            problems = self.shape.problems(entity.state)
+            assert not problems, f"{key} is in no configuration of the chart: {problems}"
 
     @invariant()
     def final_states_are_never_left(self) -> None:
         for key, entity in self.harness.entities.items():
-            if key in self.reached_final:
-                assert entity.state == self.reached_final[key], f"{key} left a final state"
-            elif entity.state in self.chart.final_states:
-                self.reached_final[key] = entity.state
+            for region, states in self.shape.region_states(entity.state).items():
+                reached = self.reached_final.get((key, region))
+                if reached is not None:
+                    assert states == reached, f"{key} left final {reached} for {states}"
+                elif any(self.shape.is_top_final(state) for state in states):
+                    self.reached_final[(key, region)] = states
 
     @invariant()
     def replay_equals_live_state(self) -> None:
@@ -101,12 +112,13 @@ def chart_state_machine(
     chart = charts.by_name[chart_name]
     kinds = sorted(chart.accepted_events)
     keys = [f"{chart.entity_kind}:{n}" for n in range(entities)]
+    shape = ChartShape(chart)
 
     class ChartMachine(_ChartRules):
         @rule(data=st.data(), key=st.sampled_from(keys))
         def send_allowed_event(self, data: st.DataObject, key: str) -> None:
             state = self.harness.state(key) or chart.initial
-            allowed = sorted(e for e, states in chart.allowed.items() if state in states)
+            allowed = shape.enabled_events(state)
             if allowed:
                 self._send(data, data.draw(st.sampled_from(allowed), label="event"), key)
 
@@ -119,7 +131,7 @@ def chart_state_machine(
             self.harness.clock.advance(seconds)
             self.harness.fire_due_timers()
 
-    ChartMachine.charts, ChartMachine.chart = charts, chart
+    ChartMachine.charts, ChartMachine.chart, ChartMachine.shape = charts, chart, shape
     ChartMachine.payloads_for, ChartMachine.checks = payloads_for, tuple(invariants)
     ChartMachine.coverage = coverage
     ChartMachine.__name__ = ChartMachine.__qualname__ = (

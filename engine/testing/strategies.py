@@ -5,7 +5,9 @@
 - `walks`: valid event sequences, walks of the chart's graph where every
   event actually fires (guards respected);
 - `sequences`: arbitrary sequences, including events the state does not allow;
-- `deliveries`: a sequence delivered with duplicates, in any order, some lost.
+- `deliveries`: a sequence delivered with duplicates, in any order, some lost;
+- `configurations`: configurations the chart's entities can be in (one atomic
+  state per active region), for read models and views.
 """
 
 from __future__ import annotations
@@ -18,8 +20,13 @@ from typing import Any, Literal, Union, get_args, get_origin
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
+from engine.charts.compiled import CompiledChart
+from engine.charts.configuration import join_states
+from engine.charts.hierarchy import TOP
 from engine.chartset import ChartSet
 from engine.step import Outcome, new_entity, step
+from engine.testing.configurations import ChartShape
+from engine.testing.paths import chart_tree
 
 PayloadStrategies = Mapping[str, st.SearchStrategy[dict[str, Any]]]
 EventSpec = tuple[str, dict[str, Any]]
@@ -101,9 +108,11 @@ def walks(
     max_steps: int = 20,
     tries: int = 8,
 ) -> st.SearchStrategy[list[EventSpec]]:
-    """Valid sequences: each event is allowed where the walk is and fires (its
-    guards hold), so the walk follows the chart's graph."""
+    """Valid sequences: each event has a transition from a state active where
+    the walk is, and fires (its guards hold), so the walk follows the chart's
+    graph; in a chart with regions, a walk moves whichever region the event moves."""
     chart = charts.by_name[chart_name]
+    shape = ChartShape(chart)
     key = f"{chart.entity_kind}:walk"
 
     @st.composite
@@ -111,7 +120,7 @@ def walks(
         entity = new_entity(chart, key)
         taken: list[EventSpec] = []
         for index in range(draw(st.integers(0, max_steps))):
-            allowed = sorted(e for e, states in chart.allowed.items() if entity.state in states)
+            allowed = shape.enabled_events(entity.state)
             if not allowed:
                 break
             for attempt in range(tries):
@@ -133,6 +142,24 @@ def walks(
         return taken
 
     return walk()
+
+
+def configurations(chart: CompiledChart) -> st.SearchStrategy[str]:
+    """Stored configurations of ``chart``: each active compound state with one
+    active child, each active parallel state with all its regions."""
+    tree = chart_tree(chart)
+
+    def under(state_id: str) -> st.SearchStrategy[list[str]]:
+        children = tree.children(state_id)
+        if not children:
+            return st.just([state_id])
+        if tree.kind(state_id) == "parallel":
+            return st.tuples(*(under(child) for child in children)).map(
+                lambda parts: [leaf for part in parts for leaf in part]
+            )
+        return st.sampled_from(children).flatmap(under)
+
+    return under(TOP).map(join_states)
 
 
 def deliveries(events: list[Any]) -> st.SearchStrategy[list[Any]]:

@@ -27,7 +27,10 @@ INTRO = """\
 Every installed chart, drawn as `channelsync chart show NAME --format mermaid`
 prints it (GitHub renders the diagrams). Internal transitions, which never
 change the state, are listed in `%%` comments under each diagram; `channelsync
-chart show NAME --internal` draws them as self-loops. What each chart follows,
+chart show NAME --internal` draws them as self-loops. A compound state is a box
+holding its children (with its own start), a parallel state's regions are
+split by dashed lines, and a state's id in a diagram is its dotted id with `__`
+for each dot (`sync__failed` is `sync.failed`). What each chart follows,
 and the rules behind it, is in [the README](../README.md#the-tiktok-shop-channel)
 and [rules.md](rules.md).
 

@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-import re
-
 from typer.testing import CliRunner
 
 from engine.cli.main import build_cli
-
-_LINE = re.compile(
-    r"^(stateDiagram-v2"
-    r"|    state \"[^\"\n]+\" as [a-z][a-z0-9_]*"
-    r"|    (\[\*\]|[a-z][a-z0-9_]*) --> (\[\*\]|[a-z][a-z0-9_]*)( : [^;#\n]+)?"
-    r"|    note right of [a-z][a-z0-9_]* : [^;#\n]+"
-    r"|    %%.*)$"
-)
+from tests.unit.mermaid_syntax import parse_state_diagram
 
 
 def assert_valid_state_diagram(text: str) -> set[str]:
-    lines = text.rstrip("\n").split("\n")
-    assert lines[0] == "stateDiagram-v2"
-    declared: set[str] = set()
-    for line in lines:
-        assert _LINE.match(line), f"not stateDiagram-v2 syntax: {line!r}"
-        if line.startswith("    state "):
-            declared.add(line.rsplit(" as ", 1)[1])
-    for line in lines:
-        if "-->" in line:
-            ends = re.findall(r"(\[\*\]|[a-z][a-z0-9_]*) -->|--> (\[\*\]|[a-z][a-z0-9_]*)", line)
-            for left, right in ends:
-                for name in (left, right):
-                    assert not name or name == "[*]" or name in declared, f"undeclared {name}"
-    assert any(line.startswith("    [*] --> ") for line in lines), "an initial state"
-    return declared
+    """The ids the diagram declares, once it reads as valid stateDiagram-v2."""
+    return set(parse_state_diagram(text).parents)
 
 
 def test_chart_show_prints_a_valid_state_diagram():
