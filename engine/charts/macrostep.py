@@ -21,6 +21,7 @@ from engine.charts.plans import (
     MAX_INTERNAL_MICROSTEPS,
     Action,
     Chains,
+    ComparedMove,
     HierarchicalPlans,
     Progress,
     QuickPlan,
@@ -69,10 +70,10 @@ def run_macrostep(
 def run_quick(plans: HierarchicalPlans, ctx: StepContext, quick: QuickPlan) -> None:
     """A quick plan's actions, on data already copied."""
     ctx.target = quick.target
-    if quick.compare:
+    if quick.compared:
         for action in quick.exits:
             action(ctx)
-        run_compared(plans, ctx, quick.plan.moves)
+        run_compared(plans, ctx, quick.compared)
         for action in quick.entries:
             action(ctx)
     else:
@@ -248,48 +249,48 @@ class Macrostep:
         return frozenset(reentered)
 
 
-def run_compared(plans: HierarchicalPlans, ctx: StepContext, moves: tuple[Move, ...]) -> None:
+def run_compared(
+    plans: HierarchicalPlans, ctx: StepContext, compared: tuple[ComparedMove, ...]
+) -> None:
     """Each move's actions (on data already copied), and the check that no two
-    transitions of different regions wrote the same top-level data key."""
-    written: list[tuple[Move, set[str]]] = []
-    for move in moves:
-        transition = plans.transitions[move.index]
-        ctx.target = move.target or move.source
-        before = _Snapshot(ctx.data)
-        for action in transition.actions:
+    transitions of different regions wrote the same top-level data key.
+
+    Which keys a move's actions changed: those added or removed, those bound
+    to another value that compares unequal, and containers left in place
+    whose JSON changed (actions may change a list or dict in place, so only
+    those are encoded before the actions run; scalars are compared as they are)."""
+    written: list[tuple[ComparedMove, set[str]]] = []
+    for each in compared:
+        ctx.target = each.target
+        if not each.actions:
+            continue  # no action: nothing written
+        before = ctx.data.copy()
+        encoded: dict[str, bytes] = {}
+        for key, value in before.items():
+            if isinstance(value, _CONTAINERS):
+                encoded[key] = to_json(value)
+        for action in each.actions:
             action(ctx)
-        keys = before.changed_keys(ctx.data)
+        after = ctx.data
+        keys = before.keys() - after.keys()
+        for key, value in after.items():
+            old = before.get(key, _ABSENT)
+            if old is not value:
+                if old is _ABSENT or old != value:
+                    keys.add(key)
+            elif encoded and key in encoded and to_json(value) != encoded[key]:
+                keys.add(key)
+        if not keys:
+            continue
         for other, other_keys in written:
             shared = keys & other_keys
-            if shared and plans.tree.in_different_regions(other.source, move.source):
+            if shared and plans.tree.in_different_regions(other.move.source, each.move.source):
                 raise StepError(
-                    f"{plans.transitions[other.index].label} and {transition.label} run in "
+                    f"{other.label} and {each.label} run in "
                     f"parallel regions and both write data key {min(shared)!r}"
                 )
-        written.append((move, keys))
+        written.append((each, keys))
 
 
-class _Snapshot:
-    """The top level of the data before a transition's actions: the values
-    themselves, and containers (which actions may change in place) as JSON."""
-
-    __slots__ = ("containers", "values")
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.values = dict(data)
-        self.containers = {
-            key: to_json(value) for key, value in data.items() if isinstance(value, dict | list)
-        }
-
-    def changed_keys(self, data: dict[str, Any]) -> set[str]:
-        values, containers = self.values, self.containers
-        changed = {key for key in values if key not in data}
-        for key, value in data.items():
-            if key not in values:
-                changed.add(key)
-            elif key in containers and values[key] is value:
-                if to_json(value) != containers[key]:
-                    changed.add(key)
-            elif values[key] is not value and values[key] != value:
-                changed.add(key)
-        return changed
+_ABSENT = object()  # a key the data did not hold before the actions
+_CONTAINERS = (dict, list)

@@ -64,6 +64,17 @@ class Progress:
 
 
 @dataclass(frozen=True, slots=True)
+class ComparedMove:
+    """One move of a microstep whose transitions' writes are compared: the
+    ``ctx.target`` its actions see, its actions, and its label for the error."""
+
+    move: Move
+    target: str
+    actions: tuple[Action, ...]
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
 class QuickPlan:
     """A cached microstep ready to run without a `Macrostep`: every action
     (exit, transitions' with ``ctx.target`` set before each, entry) in one
@@ -74,9 +85,9 @@ class QuickPlan:
 
     target: str
     actions: tuple[Action, ...]
-    compare: bool
-    exits: tuple[Action, ...]  # for ``compare``: the exit actions, then
-    entries: tuple[Action, ...]  # the moves one by one, then the entry actions
+    compared: tuple[ComparedMove, ...]  # empty unless two moves have actions; then
+    exits: tuple[Action, ...]  # the exit actions, the moves one by one (``compared``),
+    entries: tuple[Action, ...]  # then the entry actions
     done: tuple[str, ...]
     plan: MicroPlan
     state: str
@@ -198,10 +209,13 @@ class HierarchicalPlans:
         exits = tuple(action for exited in plan.exits for action in self.exit.get(exited, ()))
         entries = tuple(action for state in plan.enters for action in self.entry.get(state, ()))
         actions = list(exits)
+        compared: list[ComparedMove] = []
         with_actions = 0
         for move in plan.moves:
-            own = self.transitions[move.index].actions
+            transition = self.transitions[move.index]
+            own = transition.actions
             with_actions += bool(own)
+            compared.append(ComparedMove(move, move.target or move.source, own, transition.label))
             if move is not first:
                 actions.append(_target_setter(move.target or move.source))
             actions.extend(own)
@@ -209,7 +223,7 @@ class HierarchicalPlans:
         return QuickPlan(
             first.target or first.source,
             tuple(actions),
-            with_actions > 1,
+            tuple(compared) if with_actions > 1 else (),
             exits,
             entries,
             tuple(event for event in plan.done if event in self.handled),
