@@ -27,6 +27,7 @@ from engine.charts.plans import (
     QuickPlan,
     StepError,
 )
+from engine.charts.settled import settle_quick
 from engine.rules import StepContext
 
 CopyData = Callable[[dict[str, Any]], dict[str, Any]]
@@ -52,19 +53,42 @@ def run_macrostep(
     candidates = select(ctx, chains)
     if not candidates:
         return Progress(state, history, tried=True)
-    quick = plans.quick.get(plans.plan_key(state, candidates, history))
+    key = plans.plan_key(state, candidates, history)
+    quick = plans.quick.get(key)
     if quick is None:
         macrostep = Macrostep(plans, ctx, state, history, copy_data)
         return macrostep.run(event_type, False, candidates)
+    if quick.done:
+        if key in plans.settled:
+            settled = plans.settled[key]
+        else:
+            settled = plans.settled[key] = settle_quick(plans, state, quick)
+        if settled is None:
+            return _run_then_settle(plans, ctx, state, history, copy_data, quick)
+        quick = settled
     if quick.actions:
         if copy_data is not None:
             ctx.data = copy_data(ctx.data)
         run_quick(plans, ctx, quick)
-    if quick.done:
-        # The data is copied already if the quick plan had actions to run.
-        copy_later = None if quick.actions else copy_data
-        return Macrostep(plans, ctx, state, history, copy_later).resume(quick)
     return quick
+
+
+def _run_then_settle(
+    plans: HierarchicalPlans,
+    ctx: StepContext,
+    state: str,
+    history: dict[str, list[str]] | None,
+    copy_data: CopyData | None,
+    quick: QuickPlan,
+) -> Progress:
+    """A quick plan's actions, then its done events through a `Macrostep`."""
+    if quick.actions:
+        if copy_data is not None:
+            ctx.data = copy_data(ctx.data)
+        run_quick(plans, ctx, quick)
+    # The data is copied already if the quick plan had actions to run.
+    copy_later = None if quick.actions else copy_data
+    return Macrostep(plans, ctx, state, history, copy_later).resume(quick)
 
 
 def run_quick(plans: HierarchicalPlans, ctx: StepContext, quick: QuickPlan) -> None:

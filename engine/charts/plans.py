@@ -104,7 +104,7 @@ class QuickPlan:
         return updated
 
 
-def _target_setter(target: str) -> Action:
+def target_setter(target: str) -> Action:
     def set_target(ctx: StepContext) -> None:
         ctx.target = target
 
@@ -144,6 +144,10 @@ class HierarchicalPlans:
         # `plan_key` -> the microstep, and the same ready to run.
         self._micro: dict[tuple[object, ...], MicroPlan] = {}
         self.quick: dict[tuple[object, ...], QuickPlan] = {}
+        # `plan_key` of a quick plan that raises done events -> it and their
+        # microsteps as one plan (engine/charts/settled.py), or None if they
+        # depend on more than the configuration.
+        self.settled: dict[tuple[object, ...], QuickPlan | None] = {}
         self._timer_plans: dict[tuple[str, str, frozenset[str]], TimerPlan] = {}
 
     def chains(self, event_type: str, state: str) -> Chains:
@@ -200,6 +204,7 @@ class HierarchicalPlans:
             if len(self._micro) >= _CACHE_LIMIT:
                 self._micro.clear()
                 self.quick.clear()
+                self.settled.clear()
             self._micro[key] = plan
             self.quick[key] = self._quick(state, plan)
         return plan
@@ -217,7 +222,7 @@ class HierarchicalPlans:
             with_actions += bool(own)
             compared.append(ComparedMove(move, move.target or move.source, own, transition.label))
             if move is not first:
-                actions.append(_target_setter(move.target or move.source))
+                actions.append(target_setter(move.target or move.source))
             actions.extend(own)
         actions.extend(entries)
         return QuickPlan(
