@@ -281,29 +281,29 @@ def run_compared(
 
     Which keys a move's actions changed: those added or removed, those bound
     to another value that compares unequal, and containers left in place
-    whose JSON changed (actions may change a list or dict in place, so only
-    those are encoded before the actions run; scalars are compared as they are)."""
+    whose JSON changed (actions may change a list or dict in place, so those
+    are encoded before the actions run; scalars are compared as they are).
+    What one move leaves is what the next starts from: its containers'
+    encodings are kept for the next, not taken again."""
     written: list[tuple[ComparedMove, set[str]]] = []
-    for each in compared:
+    last = max(position for position, each in enumerate(compared) if each.actions)
+    before: dict[str, Any] | None = None
+    encoded: dict[str, bytes] = {}
+    for position, each in enumerate(compared):
         ctx.target = each.target
         if not each.actions:
             continue  # no action: nothing written
-        before = ctx.data.copy()
-        encoded: dict[str, bytes] = {}
-        for key, value in before.items():
-            if isinstance(value, _CONTAINERS):
-                encoded[key] = to_json(value)
+        if before is None:
+            before = ctx.data.copy()
+            for key, value in before.items():
+                if isinstance(value, _CONTAINERS):
+                    encoded[key] = to_json(value)
         for action in each.actions:
             action(ctx)
-        after = ctx.data
-        keys = before.keys() - after.keys()
-        for key, value in after.items():
-            old = before.get(key, _ABSENT)
-            if old is not value:
-                if old is _ABSENT or old != value:
-                    keys.add(key)
-            elif encoded and key in encoded and to_json(value) != encoded[key]:
-                keys.add(key)
+        again = position < last
+        keys = _written_keys(before, encoded, ctx.data, again)
+        if again:
+            before = ctx.data.copy()
         if not keys:
             continue
         for other, other_keys in written:
@@ -314,6 +314,33 @@ def run_compared(
                     f"parallel regions and both write data key {min(shared)!r}"
                 )
         written.append((each, keys))
+
+
+def _written_keys(
+    before: dict[str, Any], encoded: dict[str, bytes], after: dict[str, Any], again: bool
+) -> set[str]:
+    """The top-level keys whose values differ between ``before`` (whose
+    containers ``encoded`` holds as JSON) and ``after``. When ``again`` (another
+    move follows), ``encoded`` is left holding ``after``'s containers."""
+    keys = before.keys() - after.keys()
+    for key in keys:
+        encoded.pop(key, None)
+    for key, value in after.items():
+        old = before.get(key, _ABSENT)
+        if old is value:
+            if key in encoded:  # a container left in place: changed inside?
+                text = to_json(value)
+                if text != encoded[key]:
+                    keys.add(key)
+                    encoded[key] = text
+            continue
+        if old is _ABSENT or old != value:
+            keys.add(key)
+        if again and isinstance(value, _CONTAINERS):
+            encoded[key] = to_json(value)
+        else:
+            encoded.pop(key, None)
+    return keys
 
 
 _ABSENT = object()  # a key the data did not hold before the actions
