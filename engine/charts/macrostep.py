@@ -47,10 +47,10 @@ def run_macrostep(
     then the answer (it keeps the history as it was)."""
     if enter_initial:
         return Macrostep(plans, ctx, state, history, copy_data).run(event_type, True)
-    chains = plans.chains(event_type, state)
+    chains, unguarded = plans.selection(event_type, state)
     if not chains:
         return Progress(state, history)
-    candidates = select(ctx, chains)
+    candidates = unguarded if unguarded is not None else select(ctx, chains)
     if not candidates:
         return Progress(state, history, tried=True)
     key = plans.plan_key(state, candidates, history)
@@ -188,12 +188,12 @@ class Macrostep:
         return progress
 
     def _select(self, event_type: str, external: bool = True) -> tuple[Move, ...]:
-        chains = self.plans.chains(event_type, self.progress.state)
+        chains, unguarded = self.plans.selection(event_type, self.progress.state)
         if not chains:
             return ()
         if external:
             self.progress.tried = True
-        return select(self.ctx, chains)
+        return unguarded if unguarded is not None else select(self.ctx, chains)
 
     def _settle(self) -> None:
         """Process the raised done events, each as its own microstep."""

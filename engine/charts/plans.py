@@ -3,9 +3,11 @@
 A chart with compound or parallel states (or entry/exit actions) steps here;
 a flat chart keeps its (event, state) table in engine/charts/compiled.py.
 Per (event, configuration) the transitions each active atomic state would
-try are worked out once (`chains`), and per (configuration, chosen
-transitions) what the microstep exits and enters (`plan_microstep`): the hot
-path is two dict lookups, the guards and the actions.
+try are worked out once (`selection`: the chains, and the choice itself when
+no guard can change it), and per (configuration, chosen transitions) what
+the microstep exits and enters (`plan_microstep`), with the done events it
+raises when those are as fixed (engine/charts/settled.py): the hot path is
+two dict lookups, the guards and the actions.
 """
 
 from __future__ import annotations
@@ -111,6 +113,21 @@ def target_setter(target: str) -> Action:
     return set_target
 
 
+def _unguarded_choice(chains: Chains) -> tuple[Move, ...] | None:
+    """What `engine.charts.macrostep.select` chooses when the first transition
+    of each chain has no guard (each transition once), else None."""
+    chosen: list[Move] = []
+    taken: set[int] = set()
+    for chain in chains:
+        transition, move = chain[0]
+        if transition.guards:
+            return None
+        if transition.index not in taken:
+            taken.add(transition.index)
+            chosen.append(move)
+    return tuple(chosen)
+
+
 class HierarchicalPlans:
     """The compiled form of a chart with nesting, regions or entry/exit actions."""
 
@@ -139,7 +156,7 @@ class HierarchicalPlans:
             t.target for t in transitions if t.history is not None and t.target is not None
         )
         self.initial_plan = plan_initial(tree)
-        self._chains: dict[tuple[str, str], Chains] = {}
+        self._chains: dict[tuple[str, str], tuple[Chains, tuple[Move, ...] | None]] = {}
         self._moves: dict[tuple[int, str], Move] = {}
         # `plan_key` -> the microstep, and the same ready to run.
         self._micro: dict[tuple[object, ...], MicroPlan] = {}
@@ -150,12 +167,16 @@ class HierarchicalPlans:
         self.settled: dict[tuple[object, ...], QuickPlan | None] = {}
         self._timer_plans: dict[tuple[str, str, frozenset[str]], TimerPlan] = {}
 
-    def chains(self, event_type: str, state: str) -> Chains:
+    def selection(self, event_type: str, state: str) -> tuple[Chains, tuple[Move, ...] | None]:
+        """The event's chains in this configuration and, when no guard can
+        change the choice (the first transition of every chain has none, so
+        each chain picks its first), the transitions chosen: the same every time."""
         found = self._chains.get((event_type, state))
         if found is None:
-            found = tuple(
+            chains = tuple(
                 chain for leaf in atomic_states(state) if (chain := self._chain(event_type, leaf))
             )
+            found = (chains, _unguarded_choice(chains))
             if len(self._chains) >= _CACHE_LIMIT:
                 self._chains.clear()
             self._chains[(event_type, state)] = found

@@ -13,7 +13,6 @@ more internal microsteps than allowed) gets None and the macrostep runs.
 
 from __future__ import annotations
 
-from engine.charts.microstep import Move
 from engine.charts.plans import (
     MAX_INTERNAL_MICROSTEPS,
     Action,
@@ -35,22 +34,15 @@ def settle_quick(plans: HierarchicalPlans, start: str, first: QuickPlan) -> Quic
     microsteps = 0
     while queue:
         event = queue.pop(0)
-        chains = plans.chains(event, state)
+        chains, unguarded = plans.selection(event, state)
         if not chains:
             continue
-        candidates: list[Move] = []
-        taken: set[int] = set()
-        for chain in chains:
-            transition, move = chain[0]  # no guard: the first of each chain is chosen
-            if transition.guards or move.history:
-                return None
-            if transition.index not in taken:
-                taken.add(transition.index)
-                candidates.append(move)
+        if unguarded is None or any(move.history for move in unguarded):
+            return None
         microsteps += 1
         if microsteps > MAX_INTERNAL_MICROSTEPS:
             return None  # the macrostep reports it
-        chosen = tuple(candidates)
+        chosen = unguarded
         key = plans.plan_key(state, chosen, None)
         if key not in plans.quick:
             plans.microplan(state, chosen, None)
