@@ -92,7 +92,7 @@ def _step_rows(ceilings: dict) -> list[tuple[str, str, str, bool | None]]:
             None,
         ),
         (
-            "pure step, three regions, one moves",
+            "pure step, three regions, one region moves",
             f"{one_move:,.0f} = {one_move / flat:.2f} of flat",
             f">= {target:,}",
             one_move >= target,
@@ -104,7 +104,7 @@ def _step_rows(ceilings: dict) -> list[tuple[str, str, str, bool | None]]:
             None,
         ),
         (
-            "  per CPU second: flat / one moves / mix",
+            "  per CPU second: flat / one move / mix",
             f"{ceilings['engine_step_cpu_per_s']:,.0f} / "
             f"{ceilings['three_region_one_move_cpu_per_s']:,.0f} / "
             f"{ceilings['three_region_step_cpu_per_s']:,.0f}",
