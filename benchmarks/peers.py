@@ -221,8 +221,10 @@ def run() -> dict[str, Any]:
     return {
         "raw_transitions_per_s": median_rate(raw_transitions),
         "engine_step_per_s": steps["flat_step_per_s"],
+        "three_region_one_move_per_s": steps["three_region_one_move_per_s"],
         "three_region_step_per_s": steps["three_region_step_per_s"],
         "engine_step_cpu_per_s": steps["flat_step_cpu_per_s"],
+        "three_region_one_move_cpu_per_s": steps["three_region_one_move_cpu_per_s"],
         "three_region_step_cpu_per_s": steps["three_region_step_cpu_per_s"],
         "step_runs": steps["runs"],
         "python_statemachine_per_s": median_rate(python_statemachine),

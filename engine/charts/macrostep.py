@@ -21,11 +21,13 @@ from engine.charts.plans import (
     MAX_INTERNAL_MICROSTEPS,
     Action,
     Chains,
+    ComparedMove,
     HierarchicalPlans,
     Progress,
     QuickPlan,
     StepError,
 )
+from engine.charts.settled import settle_quick
 from engine.rules import StepContext
 
 CopyData = Callable[[dict[str, Any]], dict[str, Any]]
@@ -45,34 +47,57 @@ def run_macrostep(
     then the answer (it keeps the history as it was)."""
     if enter_initial:
         return Macrostep(plans, ctx, state, history, copy_data).run(event_type, True)
-    chains = plans.chains(event_type, state)
+    chains, unguarded = plans.selection(event_type, state)
     if not chains:
         return Progress(state, history)
-    candidates = select(ctx, chains)
+    candidates = unguarded if unguarded is not None else select(ctx, chains)
     if not candidates:
         return Progress(state, history, tried=True)
-    quick = plans.quick.get(plans.plan_key(state, candidates, history))
+    key = plans.plan_key(state, candidates, history)
+    quick = plans.quick.get(key)
     if quick is None:
         macrostep = Macrostep(plans, ctx, state, history, copy_data)
         return macrostep.run(event_type, False, candidates)
+    if quick.done:
+        if key in plans.settled:
+            settled = plans.settled[key]
+        else:
+            settled = plans.settled[key] = settle_quick(plans, state, quick)
+        if settled is None:
+            return _run_then_settle(plans, ctx, state, history, copy_data, quick)
+        quick = settled
     if quick.actions:
         if copy_data is not None:
             ctx.data = copy_data(ctx.data)
         run_quick(plans, ctx, quick)
-    if quick.done:
-        # The data is copied already if the quick plan had actions to run.
-        copy_later = None if quick.actions else copy_data
-        return Macrostep(plans, ctx, state, history, copy_later).resume(quick)
     return quick
+
+
+def _run_then_settle(
+    plans: HierarchicalPlans,
+    ctx: StepContext,
+    state: str,
+    history: dict[str, list[str]] | None,
+    copy_data: CopyData | None,
+    quick: QuickPlan,
+) -> Progress:
+    """A quick plan's actions, then its done events through a `Macrostep`."""
+    if quick.actions:
+        if copy_data is not None:
+            ctx.data = copy_data(ctx.data)
+        run_quick(plans, ctx, quick)
+    # The data is copied already if the quick plan had actions to run.
+    copy_later = None if quick.actions else copy_data
+    return Macrostep(plans, ctx, state, history, copy_later).resume(quick)
 
 
 def run_quick(plans: HierarchicalPlans, ctx: StepContext, quick: QuickPlan) -> None:
     """A quick plan's actions, on data already copied."""
     ctx.target = quick.target
-    if quick.compare:
+    if quick.compared:
         for action in quick.exits:
             action(ctx)
-        run_compared(plans, ctx, quick.plan.moves)
+        run_compared(plans, ctx, quick.compared)
         for action in quick.entries:
             action(ctx)
     else:
@@ -163,12 +188,12 @@ class Macrostep:
         return progress
 
     def _select(self, event_type: str, external: bool = True) -> tuple[Move, ...]:
-        chains = self.plans.chains(event_type, self.progress.state)
+        chains, unguarded = self.plans.selection(event_type, self.progress.state)
         if not chains:
             return ()
         if external:
             self.progress.tried = True
-        return select(self.ctx, chains)
+        return unguarded if unguarded is not None else select(self.ctx, chains)
 
     def _settle(self) -> None:
         """Process the raised done events, each as its own microstep."""
@@ -248,48 +273,75 @@ class Macrostep:
         return frozenset(reentered)
 
 
-def run_compared(plans: HierarchicalPlans, ctx: StepContext, moves: tuple[Move, ...]) -> None:
+def run_compared(
+    plans: HierarchicalPlans, ctx: StepContext, compared: tuple[ComparedMove, ...]
+) -> None:
     """Each move's actions (on data already copied), and the check that no two
-    transitions of different regions wrote the same top-level data key."""
-    written: list[tuple[Move, set[str]]] = []
-    for move in moves:
-        transition = plans.transitions[move.index]
-        ctx.target = move.target or move.source
-        before = _Snapshot(ctx.data)
-        for action in transition.actions:
+    transitions of different regions wrote the same top-level data key.
+
+    Which keys a move's actions changed: those added or removed, those bound
+    to another value that compares unequal, and containers left in place
+    whose JSON changed (actions may change a list or dict in place, so those
+    are encoded before the actions run; scalars are compared as they are).
+    What one move leaves is what the next starts from: its containers'
+    encodings are kept for the next, not taken again."""
+    written: list[tuple[ComparedMove, set[str]]] = []
+    last = max(position for position, each in enumerate(compared) if each.actions)
+    before: dict[str, Any] | None = None
+    encoded: dict[str, bytes] = {}
+    for position, each in enumerate(compared):
+        ctx.target = each.target
+        if not each.actions:
+            continue  # no action: nothing written
+        if before is None:
+            before = ctx.data.copy()
+            for key, value in before.items():
+                if isinstance(value, _CONTAINERS):
+                    encoded[key] = to_json(value)
+        for action in each.actions:
             action(ctx)
-        keys = before.changed_keys(ctx.data)
+        again = position < last
+        keys = _written_keys(before, encoded, ctx.data, again)
+        if again:
+            before = ctx.data.copy()
+        if not keys:
+            continue
         for other, other_keys in written:
             shared = keys & other_keys
-            if shared and plans.tree.in_different_regions(other.source, move.source):
+            if shared and plans.tree.in_different_regions(other.move.source, each.move.source):
                 raise StepError(
-                    f"{plans.transitions[other.index].label} and {transition.label} run in "
+                    f"{other.label} and {each.label} run in "
                     f"parallel regions and both write data key {min(shared)!r}"
                 )
-        written.append((move, keys))
+        written.append((each, keys))
 
 
-class _Snapshot:
-    """The top level of the data before a transition's actions: the values
-    themselves, and containers (which actions may change in place) as JSON."""
+def _written_keys(
+    before: dict[str, Any], encoded: dict[str, bytes], after: dict[str, Any], again: bool
+) -> set[str]:
+    """The top-level keys whose values differ between ``before`` (whose
+    containers ``encoded`` holds as JSON) and ``after``. When ``again`` (another
+    move follows), ``encoded`` is left holding ``after``'s containers."""
+    keys = before.keys() - after.keys()
+    for key in keys:
+        encoded.pop(key, None)
+    for key, value in after.items():
+        old = before.get(key, _ABSENT)
+        if old is value:
+            if key in encoded:  # a container left in place: changed inside?
+                text = to_json(value)
+                if text != encoded[key]:
+                    keys.add(key)
+                    encoded[key] = text
+            continue
+        if old is _ABSENT or old != value:
+            keys.add(key)
+        if again and isinstance(value, _CONTAINERS):
+            encoded[key] = to_json(value)
+        else:
+            encoded.pop(key, None)
+    return keys
 
-    __slots__ = ("containers", "values")
 
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.values = dict(data)
-        self.containers = {
-            key: to_json(value) for key, value in data.items() if isinstance(value, dict | list)
-        }
-
-    def changed_keys(self, data: dict[str, Any]) -> set[str]:
-        values, containers = self.values, self.containers
-        changed = {key for key in values if key not in data}
-        for key, value in data.items():
-            if key not in values:
-                changed.add(key)
-            elif key in containers and values[key] is value:
-                if to_json(value) != containers[key]:
-                    changed.add(key)
-            elif values[key] is not value and values[key] != value:
-                changed.add(key)
-        return changed
+_ABSENT = object()  # a key the data did not hold before the actions
+_CONTAINERS = (dict, list)

@@ -3,9 +3,11 @@
 A chart with compound or parallel states (or entry/exit actions) steps here;
 a flat chart keeps its (event, state) table in engine/charts/compiled.py.
 Per (event, configuration) the transitions each active atomic state would
-try are worked out once (`chains`), and per (configuration, chosen
-transitions) what the microstep exits and enters (`plan_microstep`): the hot
-path is two dict lookups, the guards and the actions.
+try are worked out once (`selection`: the chains, and the choice itself when
+no guard can change it), and per (configuration, chosen transitions) what
+the microstep exits and enters (`plan_microstep`), with the done events it
+raises when those are as fixed (engine/charts/settled.py): the hot path is
+two dict lookups, the guards and the actions.
 """
 
 from __future__ import annotations
@@ -64,6 +66,17 @@ class Progress:
 
 
 @dataclass(frozen=True, slots=True)
+class ComparedMove:
+    """One move of a microstep whose transitions' writes are compared: the
+    ``ctx.target`` its actions see, its actions, and its label for the error."""
+
+    move: Move
+    target: str
+    actions: tuple[Action, ...]
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
 class QuickPlan:
     """A cached microstep ready to run without a `Macrostep`: every action
     (exit, transitions' with ``ctx.target`` set before each, entry) in one
@@ -74,9 +87,9 @@ class QuickPlan:
 
     target: str
     actions: tuple[Action, ...]
-    compare: bool
-    exits: tuple[Action, ...]  # for ``compare``: the exit actions, then
-    entries: tuple[Action, ...]  # the moves one by one, then the entry actions
+    compared: tuple[ComparedMove, ...]  # empty unless two moves have actions; then
+    exits: tuple[Action, ...]  # the exit actions, the moves one by one (``compared``),
+    entries: tuple[Action, ...]  # then the entry actions
     done: tuple[str, ...]
     plan: MicroPlan
     state: str
@@ -93,11 +106,26 @@ class QuickPlan:
         return updated
 
 
-def _target_setter(target: str) -> Action:
+def target_setter(target: str) -> Action:
     def set_target(ctx: StepContext) -> None:
         ctx.target = target
 
     return set_target
+
+
+def _unguarded_choice(chains: Chains) -> tuple[Move, ...] | None:
+    """What `engine.charts.macrostep.select` chooses when the first transition
+    of each chain has no guard (each transition once), else None."""
+    chosen: list[Move] = []
+    taken: set[int] = set()
+    for chain in chains:
+        transition, move = chain[0]
+        if transition.guards:
+            return None
+        if transition.index not in taken:
+            taken.add(transition.index)
+            chosen.append(move)
+    return tuple(chosen)
 
 
 class HierarchicalPlans:
@@ -128,19 +156,27 @@ class HierarchicalPlans:
             t.target for t in transitions if t.history is not None and t.target is not None
         )
         self.initial_plan = plan_initial(tree)
-        self._chains: dict[tuple[str, str], Chains] = {}
+        self._chains: dict[tuple[str, str], tuple[Chains, tuple[Move, ...] | None]] = {}
         self._moves: dict[tuple[int, str], Move] = {}
         # `plan_key` -> the microstep, and the same ready to run.
         self._micro: dict[tuple[object, ...], MicroPlan] = {}
         self.quick: dict[tuple[object, ...], QuickPlan] = {}
+        # `plan_key` of a quick plan that raises done events -> it and their
+        # microsteps as one plan (engine/charts/settled.py), or None if they
+        # depend on more than the configuration.
+        self.settled: dict[tuple[object, ...], QuickPlan | None] = {}
         self._timer_plans: dict[tuple[str, str, frozenset[str]], TimerPlan] = {}
 
-    def chains(self, event_type: str, state: str) -> Chains:
+    def selection(self, event_type: str, state: str) -> tuple[Chains, tuple[Move, ...] | None]:
+        """The event's chains in this configuration and, when no guard can
+        change the choice (the first transition of every chain has none, so
+        each chain picks its first), the transitions chosen: the same every time."""
         found = self._chains.get((event_type, state))
         if found is None:
-            found = tuple(
+            chains = tuple(
                 chain for leaf in atomic_states(state) if (chain := self._chain(event_type, leaf))
             )
+            found = (chains, _unguarded_choice(chains))
             if len(self._chains) >= _CACHE_LIMIT:
                 self._chains.clear()
             self._chains[(event_type, state)] = found
@@ -189,6 +225,7 @@ class HierarchicalPlans:
             if len(self._micro) >= _CACHE_LIMIT:
                 self._micro.clear()
                 self.quick.clear()
+                self.settled.clear()
             self._micro[key] = plan
             self.quick[key] = self._quick(state, plan)
         return plan
@@ -198,18 +235,21 @@ class HierarchicalPlans:
         exits = tuple(action for exited in plan.exits for action in self.exit.get(exited, ()))
         entries = tuple(action for state in plan.enters for action in self.entry.get(state, ()))
         actions = list(exits)
+        compared: list[ComparedMove] = []
         with_actions = 0
         for move in plan.moves:
-            own = self.transitions[move.index].actions
+            transition = self.transitions[move.index]
+            own = transition.actions
             with_actions += bool(own)
+            compared.append(ComparedMove(move, move.target or move.source, own, transition.label))
             if move is not first:
-                actions.append(_target_setter(move.target or move.source))
+                actions.append(target_setter(move.target or move.source))
             actions.extend(own)
         actions.extend(entries)
         return QuickPlan(
             first.target or first.source,
             tuple(actions),
-            with_actions > 1,
+            tuple(compared) if with_actions > 1 else (),
             exits,
             entries,
             tuple(event for event in plan.done if event in self.handled),

@@ -109,6 +109,18 @@ class StepCase:
 _OPEN = "lifecycle.active.open"
 _PACKED = "lifecycle.active.packed"
 
+# The like-for-like step, as the flat chart's measured `parcel.note` (one
+# transition, one action, a fresh entity): one region moves (sync.syncing to
+# sync.failed) with one action, the others stay. Leaving `syncing` cancels its
+# timer, so it does a little more than the flat step, never less.
+ONE_MOVE_CASE = StepCase(
+    "fail",
+    "shipment.sync_failed",
+    f"{_PACKED},sync.syncing,push.waiting",
+    f"{_PACKED},sync.failed,push.waiting",
+    data={"sync_attempts": 1},
+)
+
 # Regions moved per case: none (note), one (hold, release, sync), two (ship),
 # one and a done event (pushed), three (cancel).
 STEP_CASES = (
