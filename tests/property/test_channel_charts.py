@@ -201,16 +201,34 @@ PAYLOADS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "order.shoplazza_tracking_updated": st.fixed_dictionaries(
         {"tracking_number": st.just("T3"), "tracking_company_code": st.just("usps")}
     ),
+    # Each carrier= outcome a guard asks for is one draw in ten, and any mix of
+    # the fields is drawn too (a guard must hold for those as well).
     "order.carrier_resolved": st.fixed_dictionaries(
         {
             "purpose": st.sampled_from(["ship", "correction"]),
             "tracking_company_code": st.just("usps"),
             "tracking_number": st.just("T1"),
-            "fulfillment_model": st.sampled_from(["FBS", "FBT", None]),
-            "shipping_provider_id": st.one_of(st.none(), st.just("11")),
-            "authorization_active": st.booleans(),
-            "not_offered": st.sampled_from([None, "carrier UPS is not offered"]),
         }
+    ).flatmap(
+        lambda head: st.one_of(
+            st.sampled_from(
+                [
+                    {"authorization_active": True, "shipping_provider_id": "11"},  # mapped
+                    {"authorization_active": True, "shipping_provider_id": None},  # not_mapped
+                    {"authorization_active": False, "shipping_provider_id": "11"},  # inactive
+                    {"authorization_active": True, "fulfillment_model": "FBT"},  # fbt
+                    {"authorization_active": True, "not_offered": "carrier UPS is not offered"},
+                ]
+            ),
+            st.fixed_dictionaries(
+                {
+                    "fulfillment_model": st.sampled_from(["FBS", "FBT", None]),
+                    "shipping_provider_id": st.one_of(st.none(), st.just("11")),
+                    "authorization_active": st.booleans(),
+                    "not_offered": st.sampled_from([None, "carrier UPS is not offered"]),
+                }
+            ),
+        ).map(lambda tail: {**head, **tail})
     ),
     "order.shipping_pushed": st.fixed_dictionaries(
         {"purpose": st.sampled_from(["ship", "correction"])}
@@ -480,13 +498,14 @@ def test_no_payload_breaks_a_guard_contract_at_any_transition(name):
     for edge, taken in driven.items():
         entity = new_entity(chart, f"{chart.entity_kind}:probe")
         for index, (kind, payload) in enumerate(taken[:-1]):
+            # Each step when the driver took it: a guard may count the time between.
             event = CHARTS.event_types.make(
                 kind,
                 entity.key,
                 payload,
                 event_id=f"p{index}",
                 source="probe",
-                received_at=1_700_000_000.0 + index,
+                received_at=taken[index].at,
             )
             entity = step(chart, entity, event, CHARTS.settings).entity
         key = (edge.event, entity.state, str(entity.data))
@@ -494,14 +513,14 @@ def test_no_payload_breaks_a_guard_contract_at_any_transition(name):
             continue
         probed.add(key)
 
-        def breaks(payload: dict, entity=entity, edge=edge) -> bool:
+        def breaks(payload: dict, entity=entity, edge=edge, at=taken[-1].at) -> bool:
             event = CHARTS.event_types.make(
                 edge.event,
                 entity.key,
                 payload,
                 event_id="probe",
                 source="probe",
-                received_at=1_700_000_100.0,
+                received_at=at,
             )
             entry = LogEntry(event, entity, step(chart, entity, event, CHARTS.settings))
             if not entry.transitioned:
