@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis import strategies as st
@@ -13,6 +13,7 @@ from engine.events import Event
 from engine.step import EntityState, Outcome, StepResult, new_entity, step
 from engine.testing.configurations import ChartShape
 from engine.testing.coverage import CoverageRecorder
+from engine.testing.drive_steps import GAPS, Step, Taken, clock_of
 from engine.testing.paths import Edge, edges, shortest_paths, simple_paths, transition_paths
 from engine.testing.strategies import payloads
 
@@ -20,26 +21,6 @@ if TYPE_CHECKING:
     from engine.chartset import ChartSet
     from engine.testing.strategies import PayloadStrategies
 
-# When the first step of a path is received; later steps come a drawn gap after.
-START = 1_700_000_000.0
-# The gaps between two steps a search draws: a second, or past a window a guard
-# counts in days (TikTok takes tracking corrections for 72 hours after a push).
-GAPS: st.SearchStrategy[float] = st.sampled_from([1.0, 4 * 86_400.0])
-
-
-class Step(tuple[str, dict[str, Any]]):
-    """One step taken: ``(event type, payload)``, and ``at``, when it was received."""
-
-    at: float
-
-    def __new__(cls, kind: str, payload: dict[str, Any], at: float) -> Step:
-        made = super().__new__(cls, (kind, payload))
-        made.at = at
-        return made
-
-
-# The steps that took an edge, in order.
-Taken = list[Step]
 # A step found: the entity after it, the step, its result.
 _Found = tuple[EntityState, Step, StepResult]
 
@@ -112,10 +93,6 @@ def drive_transitions(
     return driven, stuck
 
 
-def _clock(taken: Taken) -> float:
-    return taken[-1].at if taken else START
-
-
 class _Driver:
     """Walks new entities of one chart along paths of edges."""
 
@@ -137,6 +114,9 @@ class _Driver:
         self.memo: dict[tuple[Edge, int, bool, str, bytes, float], _Found | None] = {}
         # Every entity a path reached, with the steps that reached it.
         self.snapshots: dict[tuple[str, bytes], tuple[EntityState, Taken]] = {}
+        self.joints: dict[
+            tuple[Edge, int, str, bytes, float], tuple[Edge, tuple[Step, Step]] | None
+        ] = {}
         # Shortest paths from each configuration a path reached.
         self.routes: dict[str, dict[str, list[Edge]]] = {}
 
@@ -144,10 +124,12 @@ class _Driver:
         """The steps that take a new entity along ``path``, or None if one cannot fire."""
         return self._walk(new_entity(self.chart, f"{self.chart.entity_kind}:drive"), [], path)
 
-    def _walk(self, entity: EntityState, taken: Taken, path: list[Edge]) -> Taken | None:
+    def _walk(
+        self, entity: EntityState, taken: Taken, path: list[Edge], *, quick: bool = False
+    ) -> Taken | None:
         """``taken`` with the steps that take ``entity`` along ``path``, or None."""
         for hop in path:
-            reached = self._hop(entity, taken, hop, explore=False)
+            reached = self._hop(entity, taken, hop, explore=False, quick=quick)
             if reached is None:
                 return None
             entity = reached
@@ -196,27 +178,28 @@ class _Driver:
                 routes.append((route, entity, steps))
         routes.sort(key=lambda found: len(found[0]))
         for route, entity, steps in routes[:_SNAPSHOTS_TRIED]:
-            taken = self._walk(entity, [*steps], [*route, hop])
+            taken = self._walk(entity, [*steps], [*route, hop], quick=True)
             if taken is not None:
                 return taken
         return None
 
     def _hop(
-        self, entity: EntityState, taken: Taken, hop: Edge, *, explore: bool
+        self, entity: EntityState, taken: Taken, hop: Edge, *, explore: bool, quick: bool = False
     ) -> EntityState | None:
         """Take ``hop`` (after setting it up if need be); the entity after it, or None.
-        ``taken`` gets the steps. ``explore``: also try a step of another region first."""
-        found = self._attempt(entity, hop, taken)
+        ``taken`` gets the steps. ``explore``: also try a step of another region first;
+        ``quick``: a short search (one of many tries)."""
+        found = self._attempt(entity, hop, taken, quick=quick)
         # A guard may need data that only internal steps set up (a provider
         # list before mapping a carrier): take some, then retry.
         setups = [e for e in self._internal(entity) if e != hop or e.index != hop.index]
         while found is None and setups:
             setup = setups.pop(0)
-            prepared = self._attempt(entity, setup, taken)
+            prepared = self._attempt(entity, setup, taken, quick=quick)
             if prepared is not None:
                 entity = prepared[0]
                 self._take(taken, setup, prepared)
-                found = self._attempt(entity, hop, taken)
+                found = self._attempt(entity, hop, taken, quick=quick)
         if found is None and explore:
             return self._after_another_region(entity, taken, hop) or self._joint(entity, taken, hop)
         if found is None:
@@ -242,7 +225,7 @@ class _Driver:
             moved = self._attempt(entity, move, taken, quick=True)
             if moved is None:
                 continue
-            found = self._attempt(moved[0], hop, [*taken, moved[1]])
+            found = self._attempt(moved[0], hop, [*taken, moved[1]], quick=True)
             if found is not None:
                 self._take(taken, move, moved)
                 self._take(taken, hop, found)
@@ -259,7 +242,7 @@ class _Driver:
         self, entity: EntityState, hop: Edge, taken: Taken, *, quick: bool = False
     ) -> _Found | None:
         """The entity after ``hop`` and the step that made it fire, or None."""
-        clock = _clock(taken)
+        clock = clock_of(taken)
         key = (hop, hop.index, quick, entity.state, to_json(entity.data), clock)
         if key not in self.memo:
             budget = _QUICK if quick else _SEARCH
@@ -290,13 +273,28 @@ class _Driver:
         """``hop`` after an internal step whose payload is searched together with
         ``hop``'s: the data a guard needs (a detail fulfilled by TikTok) comes
         from that step's payload, which any payload that fires would not give."""
-        index, clock = len(taken), _clock(taken)
+        index = len(taken)
+        key = (hop, hop.index, entity.state, to_json(entity.data), clock_of(taken))
+        if key not in self.joints:
+            self.joints[key] = self._joint_search(entity, taken, hop)
+        joint = self.joints[key]
+        if joint is None:
+            return None
+        setup, pair = joint
+        first = self._step(entity, setup, pair[0], index)
+        self._take(taken, setup, (first.entity, pair[0], first))
+        second = self._step(first.entity, hop, pair[1], index + 1)
+        self._take(taken, hop, (second.entity, pair[1], second))
+        return second.entity
+
+    def _joint_search(
+        self, entity: EntityState, taken: Taken, hop: Edge
+    ) -> tuple[Edge, tuple[Step, Step]] | None:
+        index, clock = len(taken), clock_of(taken)
         for setup in self._internal(entity):
 
             def then_hop(first: Step) -> st.SearchStrategy[tuple[Step, Step]]:
                 return st.tuples(st.just(first), self._drawn(hop, first.at))
-
-            strategy = self._drawn(setup, clock).flatmap(then_hop)
 
             def both(pair: tuple[Step, Step], setup: Edge = setup) -> bool:
                 first = self._step(entity, setup, pair[0], index)
@@ -305,14 +303,11 @@ class _Driver:
                 return self._fires(self._step(first.entity, hop, pair[1], index + 1), hop)
 
             try:
-                pair = find(strategy, both, settings=_JOINT)
+                return setup, find(
+                    self._drawn(setup, clock).flatmap(then_hop), both, settings=_JOINT
+                )
             except NoSuchExample:
                 continue
-            first = self._step(entity, setup, pair[0], index)
-            self._take(taken, setup, (first.entity, pair[0], first))
-            second = self._step(first.entity, hop, pair[1], index + 1)
-            self._take(taken, hop, (second.entity, pair[1], second))
-            return second.entity
         return None
 
     def _search(

@@ -8,6 +8,7 @@ in statecharts/ makes one of these fail.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
@@ -454,12 +455,19 @@ TestProductListingChart.settings = SETTINGS
 TestOrderChart.settings = SETTINGS
 
 
+@functools.cache
+def driven_transitions(name: str) -> tuple[dict, list, CoverageRecorder]:
+    """Every transition of the chart driven once, for both tests below."""
+    recorder = CoverageRecorder()
+    driven, stuck = drive_transitions(CHARTS, name, PAYLOADS, recorder)
+    return driven, stuck, recorder
+
+
 @pytest.mark.parametrize("name", ["shop_connection", "product_listing", "order"])
 def test_every_transition_of_every_channel_chart_is_taken(name):
     """Issue 6: every transition of every channel chart is exercised, each by a
     shortest path whose payloads hypothesis found; none is dead or unreachable."""
-    recorder = CoverageRecorder()
-    _driven, stuck = drive_transitions(CHARTS, name, PAYLOADS, recorder)
+    _driven, stuck, recorder = driven_transitions(name)
     assert not stuck, "could not take:\n" + "\n".join(map(str, stuck))
     assert recorder.unexercised(CHARTS.by_name[name]) == [], recorder.report(CHARTS.by_name[name])
 
@@ -486,7 +494,7 @@ def test_no_payload_breaks_a_guard_contract_at_any_transition(name):
 
     chart = CHARTS.by_name[name]
     contract = CONTRACTS[name]
-    driven, _stuck = drive_transitions(CHARTS, name, PAYLOADS)
+    driven, _stuck, _recorder = driven_transitions(name)
     search = settings(
         max_examples=60,
         database=None,
