@@ -167,14 +167,17 @@ class _Driver:
         """``hop`` at the end of a shortest path (of a few edges) from an entity a
         path reached to its source: that entity's data (a status TikTok gave,
         a product id forgotten) may be what the guard needs when it gets there."""
+        # A guard on another region's state (in_state=...): that state first.
+        wanted = [g.removeprefix("in_state=") for g in hop.guards if g.startswith("in_state=")]
         routes: list[tuple[list[Edge], EntityState, Taken]] = []
         for entity, steps in snapshots:
             if entity.state not in self.routes:
                 self.routes[entity.state] = shortest_paths(
                     self.chart, self.shape.active(entity.state)
                 )
-            route = self.routes[entity.state].get(hop.source)
-            if route and len(route) <= _ROUTE_LENGTH:
+            found = [self.routes[entity.state].get(state) for state in [*wanted, hop.source]]
+            route = [edge for part in found for edge in part or []]
+            if None not in found and 0 < len(route) <= _ROUTE_LENGTH:
                 routes.append((route, entity, steps))
         routes.sort(key=lambda found: len(found[0]))
         for route, entity, steps in routes[:_SNAPSHOTS_TRIED]:
