@@ -74,7 +74,7 @@ def drive_transitions(
         taken = driver.drive(path)
         if taken is None:
             for alternative in simple_paths(chart, edge.source)[1:]:
-                taken = driver.drive([*alternative, edge])
+                taken = driver.drive([*alternative, edge], quick=True)
                 if taken is not None:
                     break
         if taken is None:
@@ -120,9 +120,10 @@ class _Driver:
         # Shortest paths from each configuration a path reached.
         self.routes: dict[str, dict[str, list[Edge]]] = {}
 
-    def drive(self, path: list[Edge]) -> Taken | None:
+    def drive(self, path: list[Edge], *, quick: bool = False) -> Taken | None:
         """The steps that take a new entity along ``path``, or None if one cannot fire."""
-        return self._walk(new_entity(self.chart, f"{self.chart.entity_kind}:drive"), [], path)
+        entity = new_entity(self.chart, f"{self.chart.entity_kind}:drive")
+        return self._walk(entity, [], path, quick=quick)
 
     def _walk(
         self, entity: EntityState, taken: Taken, path: list[Edge], *, quick: bool = False
@@ -247,6 +248,10 @@ class _Driver:
         """The entity after ``hop`` and the step that made it fire, or None."""
         clock = clock_of(taken)
         key = (hop, hop.index, quick, entity.state, to_json(entity.data), clock)
+        other = (hop, hop.index, not quick, *key[3:])
+        # Either search's step will do; a long search's failure answers a short one.
+        if self.memo.get(other) is not None or (quick and other in self.memo):
+            return self.memo[other]
         if key not in self.memo:
             budget = _QUICK if quick else _SEARCH
             self.memo[key] = self._search(entity, hop, len(taken), clock, budget)
