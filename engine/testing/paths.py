@@ -84,10 +84,13 @@ def _out_edges(chart: CompiledChart, loops: bool = True) -> dict[str, list[Edge]
     return out
 
 
-def shortest_paths(chart: CompiledChart) -> dict[str, list[Edge]]:
-    """For every reachable state, a shortest list of edges that makes it active."""
+def shortest_paths(
+    chart: CompiledChart, start: Iterable[str] | None = None
+) -> dict[str, list[Edge]]:
+    """For every reachable state, a shortest list of edges that makes it active
+    (from the states of ``start``, or those of a new entity)."""
     tree = chart_tree(chart)
-    start = initially_active(chart)
+    start = list(start) if start is not None else initially_active(chart)
     paths: dict[str, list[Edge]] = {state: [] for state in start}
     queue = deque(start)
     out = _out_edges(chart)
