@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from statecharts.chart_states import atomic_under
@@ -65,6 +65,7 @@ def test_the_data_given_is_not_changed() -> None:
     assert given_data == {"edit_after_submission": True}
 
 
+@settings(deadline=None)  # the first example pays for loading the charts
 @given(
     state=st.sampled_from(V1_STATES),
     queued=st.sampled_from([None, True, False, 0, "yes"]),

@@ -463,7 +463,18 @@ def driven_transitions(name: str) -> tuple[dict, list, CoverageRecorder]:
     return driven, stuck, recorder
 
 
-@pytest.mark.parametrize("name", ["shop_connection", "product_listing", "order"])
+# Driving every transition of the three-region order chart takes minutes on
+# one core: it runs in the slow suite (`pytest -m slow`); CI's bounded run
+# keeps the order's stateful property test (TestOrderChart) and the two
+# other charts' driving.
+CHART_NAMES = [
+    "shop_connection",
+    "product_listing",
+    pytest.param("order", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("name", CHART_NAMES)
 def test_every_transition_of_every_channel_chart_is_taken(name):
     """Issue 6: every transition of every channel chart is exercised, each by a
     shortest path whose payloads hypothesis found; none is dead or unreachable."""
@@ -479,7 +490,7 @@ CONTRACTS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(CONTRACTS))
+@pytest.mark.parametrize("name", CHART_NAMES)
 def test_no_payload_breaks_a_guard_contract_at_any_transition(name):
     """Issue 6: at the source state of every transition (reached by a driven
     path), hypothesis searches that event's payloads for one whose step breaks
