@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -95,3 +95,20 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.section("reliability figures")
         for name, value in FIGURES.items():
             terminalreporter.write_line(f"{name}: {value}")
+
+
+@pytest.fixture
+def pg_database_url() -> Iterator[str]:
+    """A fresh database on the local PostgreSQL (skips, or fails in CI, without one)."""
+    from engine.testing.services import fresh_database
+
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture
+def nats_server_url() -> str:
+    """The local NATS JetStream server (skips, or fails in CI, without one)."""
+    from engine.testing.services import nats_url
+
+    return nats_url()

@@ -1,0 +1,2 @@
+"""Beyond one machine: partitions of the entity space, their leases and fencing,
+and the JetStream bus between receivers and workers (docs/scaling.md)."""
