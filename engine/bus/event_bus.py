@@ -96,8 +96,8 @@ class EventBus:
         (ENG-12). The refused publishers retry; event ids make that safe."""
         self._committer.resync()
 
-    def observe_commits(self, observer: CommitObserver) -> None:
-        """Tell ``observer`` of every commit (engine.metrics counts them)."""
+    def observe_commits(self, observer: CommitObserver | None) -> None:
+        """Tell ``observer`` of every commit (engine.metrics counts them); None: nobody."""
         self._committer.observer = observer
 
     def queue_depths(self) -> list[int]:
