@@ -18,9 +18,6 @@ from collections.abc import Sequence
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.exposition import generate_latest
-
 from engine.chartset import ChartSet
 from engine.store.rows import Batch
 
@@ -73,6 +70,10 @@ class EngineMetrics:
     `refresh` sets the gauges before a scrape."""
 
     def __init__(self, charts: ChartSet | None = None) -> None:
+        # Imported here: prometheus_client brings an HTTP server along, and a
+        # command that never opens an engine should not pay for it at start.
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
         self.registry = CollectorRegistry(auto_describe=True)
         by_kind = charts.by_kind if charts is not None else {}
         self._kinds = {kind: chart.name for kind, chart in by_kind.items()}
@@ -154,6 +155,8 @@ class EngineMetrics:
 
     def render(self) -> bytes:
         """The registry in Prometheus' text format (gauges as last refreshed)."""
+        from prometheus_client.exposition import generate_latest
+
         return generate_latest(self.registry)
 
 
