@@ -5,9 +5,6 @@ and ends where the store says the entity is (engine.whatif)."""
 
 from __future__ import annotations
 
-import asyncio
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
@@ -17,7 +14,7 @@ from engine.log_reader import logged_events
 from engine.store.sqlite import SQLiteStore
 from engine.upgrades import UPGRADE_EVENT
 from engine.whatif import what_if
-from tests.property.test_version_replay import BOTH, STEPS, run_story
+from tests.property.test_version_replay import BOTH, STEPS, examine_story
 
 
 async def versions_from(store: SQLiteStore, entity: str) -> list[tuple[int, int | None]]:
@@ -37,18 +34,11 @@ async def versions_from(store: SQLiteStore, entity: str) -> list[tuple[int, int 
 def test_the_logging_version_from_any_seq_replays_the_log_exactly(
     before: list[Any], after: list[Any], migrate_at: int, second_migrate: bool
 ) -> None:
-    async def scenario() -> None:
-        with tempfile.TemporaryDirectory() as directory:
-            db = Path(directory) / "story.db"
-            await run_story(db, before, after, migrate_at, second_migrate)
-            store = await SQLiteStore.open_readonly(db)
-            try:
-                for entity in sorted({f"parcel:{n}" for n, _event in before + after}):
-                    await every_start_agrees(store, entity)
-            finally:
-                await store.close()
+    async def examine(store: SQLiteStore) -> None:
+        for entity in sorted({f"parcel:{n}" for n, _event in before + after}):
+            await every_start_agrees(store, entity)
 
-    asyncio.run(scenario())
+    examine_story((before, after, migrate_at, second_migrate), examine)
 
 
 async def every_start_agrees(store: SQLiteStore, entity: str) -> None:
