@@ -55,7 +55,7 @@ async def box(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     config = story.sandbox_config
 
     def with_process_writer(*args: object) -> object:
-        settings = EngineSettings(writer="process", max_batch=1, run_timers=False)
+        settings = EngineSettings(writer="process", max_batch=1)
         return replace(config(*args), engine=settings)  # type: ignore[arg-type]
 
     monkeypatch.setattr(story, "sandbox_config", with_process_writer)
