@@ -23,6 +23,7 @@ from engine.cli import (
     migrate_cmd,
     replay_cmd,
     state_cmd,
+    whatif_cmd,
 )
 from engine.logs import configure_logging
 
@@ -37,6 +38,7 @@ ENGINE_COMMANDS = (
     inspect_cmd,
     commands_cmd,
     erase_cmd,
+    whatif_cmd,
     demo,
 )
 
