@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.charts.configuration import active_states
+from engine.charts.configuration import active_states, atomic_states
 from engine.charts.mermaid import diagram_ids, to_mermaid
 from engine.charts.schema import ChartSpec
 from engine.chartset import VersionNotInstalled
@@ -113,18 +113,27 @@ def _diagram_text(spec: ChartSpec) -> tuple[str, dict[str, str]]:
     return _DRAWN[key]
 
 
-def diagram(spec: ChartSpec, state: str) -> str:
-    """The chart's Mermaid diagram with the entity's active states lit: its
-    atomic states and the compound states holding them."""
-    text, ids = _diagram_text(spec)
-    lit = sorted(ids[s] for s in active_states(state) if s in ids)
-    if not lit:
-        return text
-    return (
-        text
-        + "    classDef active fill:#ffe082,stroke:#bf360c,stroke-width:3px,font-weight:bold\n"
-        + "".join(f"    class {state_id} active\n" for state_id in lit)
+def _structure(text: str) -> str:
+    """The diagram's states only: a big chart's transitions hide its shape."""
+    return "\n".join(
+        line
+        for line in text.splitlines()
+        if not (" --> " in line and " : " in line) and not line.strip().startswith("note ")
     )
+
+
+def diagram(spec: ChartSpec, state: str) -> tuple[str, str]:
+    """The chart's Mermaid diagram, states only and with every transition, with
+    the entity's active atomic states lit (a lit composite would hide them)."""
+    text, ids = _diagram_text(spec)
+    lit = sorted(ids[s] for s in atomic_states(state) if s in ids)
+    style = (
+        "    classDef active fill:#ffe082,stroke:#bf360c,stroke-width:3px,font-weight:bold\n"
+        + "".join(f"    class {state_id} active\n" for state_id in lit)
+        if lit
+        else ""
+    )
+    return _structure(text) + "\n" + style, text + style
 
 
 def event_row(backend: Backend, key: str, item: Mapping[str, Any], hidden: bool) -> dict[str, Any]:
@@ -156,7 +165,8 @@ async def entity_page_data(backend: Backend, key: str, before: int | None) -> di
         return None
     hidden = erased(entity.data if entity else None)
     commands = await OutboxCommands(store, backend.clock).list("all", entity=key)
-    chart_text, chart_note = None, None
+    chart_text: tuple[str, str] | None = None
+    chart_note = None
     if entity is not None:
         try:
             chart = backend.charts.version(entity.chart, entity.chart_version)

@@ -78,17 +78,46 @@ function live() {
   });
 }
 
+async function draw(node) {
+  await window.mermaid.run({ nodes: [node] });
+  const svg = node.querySelector("svg");
+  if (svg) {
+    // Shrunk to fit, a big chart's labels cannot be read: at most 480px high,
+    // never below 60% of its size (then its frame scrolls).
+    const box = svg.viewBox.baseVal;
+    if (box && box.width) {
+      const scale = Math.max(0.6, Math.min(1, 480 / box.height));
+      svg.setAttribute("width", String(Math.ceil(box.width * scale)));
+      svg.setAttribute("height", String(Math.ceil(box.height * scale)));
+    }
+    svg.removeAttribute("style");
+    const lit = svg.querySelector("g.active");
+    const figure = node.closest("figure, details");
+    if (lit && figure) {
+      const a = lit.getBoundingClientRect();
+      const f = figure.getBoundingClientRect();
+      figure.scrollLeft += a.left + a.width / 2 - (f.left + f.width / 2);
+      figure.scrollTop += a.top + a.height / 2 - (f.top + f.height / 2);
+    }
+  }
+  node.dataset.rendered = "1";
+}
+
 async function diagram() {
   const node = document.getElementById("diagram");
   if (!node || !window.mermaid) return;
   window.mermaid.initialize({ startOnLoad: false, securityLevel: "strict", theme: "neutral" });
-  await window.mermaid.run({ nodes: [node] });
+  const full = document.getElementById("full-diagram");
+  // The whole chart is drawn only when asked for: a big chart takes a while.
+  full.closest("details").addEventListener("toggle", () => {
+    if (!full.dataset.rendered) draw(full);
+  });
+  await draw(node);
   const svg = node.querySelector("svg");
   if (svg) {
     svg.setAttribute("role", "img");
     svg.setAttribute("aria-label", "Chart diagram; " + document.getElementById("active-list").textContent);
   }
-  node.dataset.rendered = "1";
 }
 
 function keys() {
