@@ -60,16 +60,18 @@ class EntitySummary:
     updated_at: float | None
 
 
-def prefix_range(prefix: str) -> tuple[str, str] | None:
+def prefix_range(prefix: str) -> tuple[str, str | None] | None:
     """The keys starting with ``prefix`` as a half-open range [low, high):
-    text compares by code point, so the prefix with its last character bumped
-    is the first key past them all. None for an empty prefix (every key)."""
+    text compares by code point (SQLite compares UTF-8 bytes: the same order),
+    so the prefix cut after its last character below U+10FFFF, that character
+    bumped by one, is the first key past them all; a prefix of nothing but
+    U+10FFFF has no end (None). None for an empty prefix: every key."""
     if not prefix:
         return None
-    last = prefix[-1]
-    if ord(last) >= 0x10FFFF:
-        return prefix, prefix[:-1] + "\U0010ffff\U0010ffff"
-    return prefix, prefix[:-1] + chr(ord(last) + 1)
+    stem = prefix.rstrip("\U0010ffff")
+    if not stem:
+        return prefix, None
+    return prefix, stem[:-1] + chr(ord(stem[-1]) + 1)
 
 
 def _entity_where(query: EntityQuery, *, keyset: bool) -> tuple[str, list[Any]]:
@@ -77,8 +79,11 @@ def _entity_where(query: EntityQuery, *, keyset: bool) -> tuple[str, list[Any]]:
     params: list[Any] = []
     bounds = prefix_range(query.prefix)
     if bounds is not None:
-        clauses.append("key >= ? AND key < ?")
-        params += bounds
+        clauses.append("key >= ?")
+        params.append(bounds[0])
+        if bounds[1] is not None:
+            clauses.append("key < ?")
+            params.append(bounds[1])
     if keyset and query.after is not None:
         clauses.append("key > ?")
         params.append(query.after)
