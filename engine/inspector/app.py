@@ -111,7 +111,9 @@ def build_inspector(
             updated_to=params.get("to", ""),
         )
         try:
-            found = await state_counts(backend.store, filters.query(None))
+            found = await state_counts(
+                backend.store, pages.chart_of_state(backend, filters).query(None)
+            )
         except ValueError as bad:
             return HTMLResponse(f"<p>{_escape(str(bad))}</p>", 400)
         return render(request, "_counts.html", counts=found, filters=filters)

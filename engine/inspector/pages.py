@@ -8,7 +8,7 @@ the backend's `Presenter` on its way to any page.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -83,11 +83,34 @@ class EntityFilters:
         return {k: v for k, v in pairs.items() if v}
 
 
+def state_ids(spec: ChartSpec) -> set[str]:
+    """Every state's dotted id in a chart."""
+    return set(_diagram_text(spec)[1])
+
+
+def chart_of_state(backend: Backend, filters: EntityFilters) -> EntityFilters:
+    """The filters with the chart a state filter implies, when one installed
+    chart alone (any version) has a state of that id: an entity is only ever
+    in its own chart's states, and the store then reads that chart's entities
+    alone (the entities_by_chart_key index) instead of every entity by key."""
+    if filters.chart or not filters.state:
+        return filters
+    having = {
+        name
+        for (name, _v), chart in backend.charts.versions.items()
+        if filters.state in state_ids(chart.spec)
+    }
+    if len(having) != 1:
+        return filters
+    return replace(filters, chart=having.pop())
+
+
 async def entities_page(
     backend: Backend, filters: EntityFilters, after: str | None
 ) -> dict[str, Any]:
     """One page of entities (one more is read to know whether a next page exists)."""
-    rows = await entity_page(backend.store, filters.query(after, ENTITY_PAGE + 1))
+    query = chart_of_state(backend, filters).query(after, ENTITY_PAGE + 1)
+    rows = await entity_page(backend.store, query)
     more = len(rows) > ENTITY_PAGE
     rows = rows[:ENTITY_PAGE]
     return {
