@@ -22,20 +22,10 @@ from engine.store.protocol import Store
 from engine.store.read_models_sql import ActiveState
 from engine.store.rows import loads, logged_chart_version
 from engine.store.sqlite_base import SQLiteBase
+from engine.store.sqlite_reads import _HISTORY_KEYS
 
-HISTORY_KEYS = (
-    "seq",
-    "event_id",
-    "type",
-    "source",
-    "received_at",
-    "outcome",
-    "from_state",
-    "to_state",
-    "reason",
-    "payload",
-    "chart_version",
-)
+# `Store.history`'s keys, in the order both reads select them.
+HISTORY_KEYS = _HISTORY_KEYS
 
 
 @dataclass(frozen=True, slots=True)

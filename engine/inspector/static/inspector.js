@@ -82,11 +82,11 @@ async function draw(node) {
   await window.mermaid.run({ nodes: [node] });
   const svg = node.querySelector("svg");
   if (svg) {
-    // Shrunk to fit, a big chart's labels cannot be read: at most 480px high,
-    // never below 60% of its size (then its frame scrolls).
+    // Shrunk to fit, a big chart's labels cannot be read: at most 320px high,
+    // never below half its size (then its frame scrolls).
     const box = svg.viewBox.baseVal;
     if (box && box.width) {
-      const scale = Math.max(0.6, Math.min(1, 480 / box.height));
+      const scale = Math.max(0.5, Math.min(1, 320 / box.height));
       svg.setAttribute("width", String(Math.ceil(box.width * scale)));
       svg.setAttribute("height", String(Math.ceil(box.height * scale)));
     }
