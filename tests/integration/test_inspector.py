@@ -16,6 +16,7 @@ from engine.inspector import Attached, Detached, Presenter, build_inspector
 from engine.inspector.diffs import Change, diff, event_diff
 from engine.inspector.mounted import inspector_token, mount_inspector
 from engine.store.sqlite import SQLiteStore
+from tests.conftest import invoke_cli
 
 TOKEN = "a-test-token-of-some-length"
 
@@ -173,3 +174,43 @@ def test_diff_names_each_leaf_that_moved(
     before: object, after: object, changes: list[Change]
 ) -> None:
     assert diff(before, after) == changes
+
+
+async def test_channelsync_inspect_prints_its_address_and_serves_the_database(
+    sample_engine: Engine, db_path: Path, tmp_path: Path
+) -> None:
+    import asyncio
+    import os
+    import signal
+    import sys
+
+    await shipped(sample_engine)
+    await sample_engine.stop()  # inspect reads it beside no engine
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "engine.cli.main",
+        "inspect",
+        "--db",
+        str(db_path),
+        "--port",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+        address = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert address is not None, line
+        async with httpx.AsyncClient() as http:
+            page = await http.get(address.group(0) + "entity", params={"key": "parcel:1"})
+        assert page.status_code == 200
+        assert "parcel.ship" in page.text and "shipped" in page.text
+        assert "held by a running engine" not in page.text
+    finally:
+        process.send_signal(signal.SIGINT)
+        await asyncio.wait_for(process.wait(), 30)
+    missing = await invoke_cli("inspect", "--db", str(tmp_path / "none.db"), "--port", "0")
+    assert missing.exit_code == 1 and "no database at" in missing.output
