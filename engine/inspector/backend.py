@@ -129,8 +129,9 @@ class Attached(Backend):
         self.path = engine.store.path
 
     async def retry_dead_letter(self, letter_id: int) -> Retried:
-        raw = retryable_event(await find_dead_letter(self.store, letter_id))
-        receipt = await self.engine.publish_raw(raw, "inspector")
+        letter = await find_dead_letter(self.store, letter_id)
+        # Under its own source: refused again, it is the same dead letter, counted once more.
+        receipt = await self.engine.publish_raw(retryable_event(letter), letter.source)
         return Retried(receipt.outcome, receipt.entity, receipt.seq, receipt.reason)
 
     async def command_action(
@@ -167,7 +168,8 @@ class Detached(Backend):
     async def retry_dead_letter(self, letter_id: int) -> Retried:
         from engine.runtime import Engine
 
-        raw = retryable_event(await find_dead_letter(self.store, letter_id))
+        letter = await find_dead_letter(self.store, letter_id)
+        raw = retryable_event(letter)
         settings = EngineSettings(run_timers=False, run_outbox=False)
         try:
             engine = await Engine.open(
@@ -178,7 +180,7 @@ class Detached(Backend):
                 f"{busy}; retry it from that process's inspector (serve --inspector)"
             ) from None
         try:
-            receipt = await engine.publish_raw(raw, "inspector")
+            receipt = await engine.publish_raw(raw, letter.source)
         finally:
             await engine.stop()
         return Retried(receipt.outcome, receipt.entity, receipt.seq, receipt.reason)

@@ -214,3 +214,55 @@ async def test_channelsync_inspect_prints_its_address_and_serves_the_database(
         await asyncio.wait_for(process.wait(), 30)
     missing = await invoke_cli("inspect", "--db", str(tmp_path / "none.db"), "--port", "0")
     assert missing.exit_code == 1 and "no database at" in missing.output
+
+
+async def test_a_dead_letter_still_refused_says_so_and_counts_once_more(
+    sample_engine: Engine,
+) -> None:
+    raw = (
+        '{"event_id": "x1", "type": "parcel.teleport", "source": "api",'
+        ' "entity": "parcel:9", "payload": {}}'
+    )
+    await sample_engine.publish_raw(raw, "api")
+    app = build_inspector(Attached(sample_engine, Presenter(show_pii=False, vault=None)))
+    async with client(app) as http:
+        page = await http.get("/dead-letters")
+        [letter] = await sample_engine.dead_letters()
+        answer = await http.post(
+            f"/dead-letters/{letter.id}/retry",
+            data={"form_key": form_key(page.text)},
+            headers={"Accept": "application/json"},
+        )
+    assert answer.json()["ok"] is True
+    assert (
+        "refused again" in answer.json()["message"]
+        and "parcel.teleport" in answer.json()["message"]
+    )
+    [again] = await sample_engine.dead_letters()
+    assert again.count == 2 and await sample_engine.history("parcel:9") == []
+
+
+async def test_what_if_under_an_uploaded_chart_file(sample_engine: Engine) -> None:
+    await sample_engine.publish(
+        sample_engine.make_event("parcel.pack", "parcel:1", {"weight_kg": 1.0}, event_id="a")
+    )
+    await sample_engine.publish(  # no tracking number: the guard refuses it
+        sample_engine.make_event("parcel.ship", "parcel:1", {}, event_id="b")
+    )
+    [_pack, ship] = await sample_engine.history("parcel:1")
+    assert ship["outcome"] == "ignored"
+    original = (Path(__file__).parents[2] / "engine/sample/parcel.yaml").read_text()
+    lenient = original.replace("guards: [has_tracking]", "guards: []")
+    assert lenient != original
+    app = build_inspector(Attached(sample_engine, Presenter(show_pii=False, vault=None)))
+    async with client(app) as http:
+        page = await http.post(
+            "/what-if",
+            data={"entity": "parcel:1", "from_seq": "1"},
+            files={"chart_file": ("lenient.yaml", lenient.encode(), "application/yaml")},
+        )
+    assert page.status_code == 200
+    text = page.text
+    assert "from lenient.yaml" in text
+    assert f'the first at seq <a href="#wi-{ship["seq"]}">{ship["seq"]}</a>' in text
+    assert "packed → shipped" in text
