@@ -286,7 +286,7 @@ async def _serve(
         raise typer.Exit(2) from None
     if gc_tuning:
         tune_gc()
-    where = _mount_inspector(service, settings) if inspector else None
+    mounted = _mount_inspector(service, settings) if inspector else None
     try:
         await service.serve(host, port)
     except ValueError as error:  # too few descriptors to hold any connection
@@ -297,14 +297,18 @@ async def _serve(
         f"listening on http://{host}:{service.http.port if service.http else port}",
         highlight=False,
     )
-    if where is not None:
-        out.print(f"inspector under /inspector/ ({where})", highlight=False)
+    if mounted is not None:
+        out.print(f"inspector under /inspector/ ({mounted[1]})", highlight=False)
     stop = stop_on_signals()
     signalled = asyncio.create_task(stop.wait())
     gave_up = asyncio.create_task(service.supervisor.wait_failed())
     await asyncio.wait((signalled, gave_up), return_when=asyncio.FIRST_COMPLETED)
     for task in (signalled, gave_up):
         task.cancel()
+    if mounted is not None:
+        from engine.inspector import close_inspector
+
+        close_inspector(mounted[0])  # its live streams would hold the server open
     try:
         await service.stop()
     except Exception as error:  # the exit status below matters more
@@ -318,13 +322,14 @@ async def _serve(
         raise typer.Exit(EXIT_WRITER_FAILED)
 
 
-def _mount_inspector(service: Any, settings: ChannelSettings) -> str:
-    """Mount the inspector on serve's receiver; where its token is (never the token)."""
+def _mount_inspector(service: Any, settings: ChannelSettings) -> tuple[Any, str]:
+    """Mount the inspector on serve's receiver: its app, and where its token is
+    (never the token itself)."""
     from engine.inspector.mounted import TOKEN_VARIABLE, inspector_token, mount_inspector
 
     token, path = inspector_token(settings.db)
-    mount_inspector(service.receiver, service.engine, token)
-    return f"token in {path}" if path is not None else f"token from {TOKEN_VARIABLE}"
+    app = mount_inspector(service.receiver, service.engine, token)
+    return app, f"token in {path}" if path is not None else f"token from {TOKEN_VARIABLE}"
 
 
 def play_demo(db: Path) -> None:

@@ -5,7 +5,7 @@ commands, what-if, live (docs/inspector.md).
 on its own (``channelsync inspect``), `Attached` a running engine's
 (``serve --inspector``)."""
 
-from engine.inspector.app import build_inspector
+from engine.inspector.app import build_inspector, close_inspector
 from engine.inspector.backend import ActionRefused, Attached, Backend, Detached
 from engine.inspector.present import Presenter
 from engine.inspector.security import new_token
@@ -17,5 +17,6 @@ __all__ = [
     "Detached",
     "Presenter",
     "build_inspector",
+    "close_inspector",
     "new_token",
 ]

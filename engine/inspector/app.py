@@ -10,6 +10,7 @@ Every page works without it, except the live feed and the diagram.
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -63,6 +64,8 @@ class _Pages:
         self.live_interval = live_interval
         self.env = templates()
         self.row_template = self.env.get_template("_event_row.html")
+        # Set by `close_inspector`: live streams end at once (a server stops).
+        self.closing = asyncio.Event()
 
     def render(self, request: Request, name: str, status: int = 200, **values: Any) -> Response:
         context = {
@@ -184,14 +187,16 @@ class _Pages:
         return self.render(request, "whatif.html", **await what_if_page(self.backend, request))
 
     async def live(self, request: Request) -> Response:
-        after = _int(request.query_params.get("after")) or 0
+        # A reconnecting browser says what it got last: resume after it.
+        resumed = _int(request.headers.get("last-event-id")) or 0
+        after = max(_int(request.query_params.get("after")) or 0, resumed)
         only = request.query_params.get("entity") or None
         base = request.scope.get("root_path", "")
 
         def row(values: dict[str, Any]) -> str:
             return self.row_template.render(row=values, base=base, with_entity=only is None)
 
-        stream = feed(request, self.backend, after, only, row, self.live_interval)
+        stream = feed(request, self.backend, after, only, row, self.live_interval, self.closing)
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
 
@@ -221,7 +226,14 @@ def build_inspector(
         Route("/live", g(app.live)),
         Mount("/static", StaticFiles(packages=[("engine.inspector", "static")]), name="static"),
     ]
-    return Starlette(routes=routes)
+    inspector = Starlette(routes=routes)
+    inspector.state.closing = app.closing
+    return inspector
+
+
+def close_inspector(inspector: Starlette) -> None:
+    """End the inspector's live streams, so the server it is in can stop."""
+    inspector.state.closing.set()
 
 
 def _int(text: str | None) -> int | None:
@@ -243,4 +255,4 @@ def _answer(request: Request, ok: bool, message: str, status: int = 200) -> Resp
     return RedirectResponse(f"{path}?{urlencode([*kept, ('message', message)])}", 303)
 
 
-__all__ = ["build_inspector"]
+__all__ = ["build_inspector", "close_inspector"]

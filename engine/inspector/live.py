@@ -10,6 +10,7 @@ with its timeline row already rendered, so a page inserts it as it is.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -22,6 +23,10 @@ from engine.inspector.present import erased
 from engine.store.inspector_reads import events_after
 
 KEEP_ALIVE = 15.0
+# A stream ends after this long and the browser reconnects, resuming after the
+# last event it got (its Last-Event-ID): a server shutting down never waits
+# longer than this for an open page.
+LIFETIME = 20.0
 
 
 async def feed(
@@ -31,12 +36,16 @@ async def feed(
     entity: str | None,
     render: Callable[[dict[str, Any]], str],
     interval: float,
+    closing: asyncio.Event,
 ) -> AsyncIterator[str]:
     """``logged`` events after seq ``after`` (of ``entity`` only, if given),
-    until the client goes away."""
-    yield "retry: 2000\n\n"
+    until the client goes away, the app closes or `LIFETIME` has passed."""
+    yield "retry: 1000\n\n"
     quiet = 0.0
-    while not await request.is_disconnected():
+    ends = asyncio.get_running_loop().time() + LIFETIME
+    while not closing.is_set() and not await request.is_disconnected():
+        if asyncio.get_running_loop().time() > ends:
+            return
         rows = await events_after(backend.store, after)
         for item in rows:
             after = item["seq"]
@@ -52,7 +61,8 @@ async def feed(
         if quiet >= KEEP_ALIVE:
             yield ": still here\n\n"
             quiet = 0.0
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(closing.wait(), interval)
         quiet += interval
 
 

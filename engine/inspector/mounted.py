@@ -51,14 +51,16 @@ def inspector_token(
     return token, path
 
 
-def mount_inspector(app: Starlette, engine: Engine, token: str) -> None:
-    """Mount the inspector of ``engine`` under /inspector of ``app``."""
+def mount_inspector(app: Starlette, engine: Engine, token: str) -> Starlette:
+    """Mount the inspector of ``engine`` under /inspector of ``app``; the
+    inspector's own app (`close_inspector` it before stopping the server)."""
     inspector = build_inspector(
         Attached(engine, Presenter(show_pii=False, vault=None)),
         token=token,
         cookie_path=PREFIX,
     )
     app.mount(PREFIX, inspector)
+    return inspector
 
 
 __all__ = ["PREFIX", "TOKEN_VARIABLE", "inspector_token", "mount_inspector", "token_file"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -266,3 +267,48 @@ async def test_what_if_under_an_uploaded_chart_file(sample_engine: Engine) -> No
     assert "from lenient.yaml" in text
     assert f'the first at seq <a href="#wi-{ship["seq"]}">{ship["seq"]}</a>' in text
     assert "packed → shipped" in text
+
+
+async def test_the_live_feed_sends_commits_resumes_and_ends_when_the_inspector_closes(
+    sample_engine: Engine,
+) -> None:
+    import asyncio
+    import json
+
+    from adapters.http_server import HttpServer
+    from engine.inspector import close_inspector
+
+    app = Starlette()
+    inspector = mount_inspector(app, sample_engine, TOKEN)
+    server = await HttpServer(app, "127.0.0.1", 0).start()
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+
+    async def logged(lines: Any, count: int) -> list[dict[str, Any]]:
+        found = []
+        async for line in lines:
+            if line.startswith("data: "):
+                found.append(json.loads(line[6:]))
+                if len(found) == count:
+                    return found
+        return found
+
+    try:
+        async with httpx.AsyncClient(base_url=server.url, headers=bearer, timeout=10) as http:
+            async with http.stream("GET", "/inspector/live?after=0") as stream:
+                lines = stream.aiter_lines()
+                await shipped(sample_engine)  # committed after the page opened
+                first, second = await asyncio.wait_for(logged(lines, 2), 10)
+                assert (first["entity"], second["entity"]) == ("parcel:1", "parcel:1")
+                assert "parcel.pack" in str(first["html"]) and "parcel.ship" in str(second["html"])
+                close_inspector(inspector)
+                rest = await asyncio.wait_for(logged(lines, 1), 5)
+                assert rest == []  # the stream ended
+            # A browser reconnecting says what it got last: nothing is sent twice.
+            resumed = {"Last-Event-ID": str(first["seq"]), **bearer}
+            inspector.state.closing.clear()
+            async with http.stream("GET", "/inspector/live?after=0", headers=resumed) as again:
+                [only] = await asyncio.wait_for(logged(again.aiter_lines(), 1), 10)
+                assert only["seq"] == second["seq"]
+                close_inspector(inspector)
+    finally:
+        await asyncio.wait_for(server.stop(), 10)
