@@ -150,3 +150,28 @@ def test_a_prefix_is_a_range_of_keys(prefix: str, key: str) -> None:
     # SQLite compares UTF-8 bytes: the same order as code points.
     encoded = key.encode() >= low.encode() and (high is None or key.encode() < high.encode())
     assert encoded == inside
+
+
+async def test_timeline_pages_and_the_live_feed_read_alike_on_any_store(db: Path) -> None:
+    from engine.store.inspector_reads import event_count, events_after, last_seq, timeline_page
+
+    store = await SQLiteStore.open_readonly(db)
+    plain = PlainReads(store)
+    try:
+        for key in ("parcel:10", "parcel:1", "parcel:none"):
+            for reads in (store, plain):
+                newest = await timeline_page(reads, key, limit=1)
+                everything = await timeline_page(reads, key, limit=10)
+                assert newest == everything[:1]
+                assert [e["seq"] for e in everything] == sorted(
+                    (e["seq"] for e in await store.history(key)), reverse=True
+                )
+                if everything:
+                    older = await timeline_page(reads, key, before=everything[0]["seq"])
+                    assert older == everything[1:]
+                assert await event_count(reads, key) == len(everything)
+        assert await last_seq(store) == await last_seq(plain) == len(KEYS) + len(CANCELLED)
+        after = await events_after(store, 3, limit=4)
+        assert [e["seq"] for e in after] == [4, 5, 6, 7]
+    finally:
+        await store.close()
