@@ -27,7 +27,7 @@ from engine.store.migrate import Migration
 from engine.store.postgres_lock import PostgresLock
 from engine.store.protocol import Store
 from engine.store.rows import DeadLetterRow, dumps
-from engine.store.urls import is_store_url, lock_store, open_store, vault_path
+from engine.store.urls import is_store_url, lock_store, open_store, shown, vault_path
 from engine.vault import Vault, redact_raw
 
 if TYPE_CHECKING:
@@ -58,6 +58,8 @@ class Opened:
     store: Store
     vault: Vault
     lock: DatabaseLock | PostgresLock | None
+    # The database as a log line may name it (a URL without its password).
+    name: str = ""
 
     async def close(self) -> None:
         """Undo `open_database`: close the store and the vault, then let go of the lock."""
@@ -103,7 +105,7 @@ async def open_database(
         if held is not None:
             held.release()
         raise
-    return Opened(store, vault, held)
+    return Opened(store, vault, held, shown(path))
 
 
 async def run_every(name: str, work: Callable[[], Awaitable[Any]], interval: float) -> None:

@@ -38,7 +38,6 @@ from engine.settings import EngineSettings
 from engine.step import EntityState
 from engine.store.protocol import Store
 from engine.store.rows import DeadLetterRow
-from engine.store.urls import shown
 from engine.vault import Vault
 
 log = get_logger("channelsync.engine")
@@ -132,7 +131,7 @@ class Engine:
             raise
         engine._opened = opened
         engine.start()
-        log.info("engine started", db=shown(path), charts=sorted(charts.by_name))
+        log.info("engine started", db=opened.name, charts=sorted(charts.by_name))
         return engine
 
     def start(self) -> None:

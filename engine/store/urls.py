@@ -40,7 +40,8 @@ def shown(target: str | Path) -> str:
     """``target`` as a log line or a message may show it: no password."""
     from engine.store.postgres_base import _shown
 
-    return _shown(str(target)) if is_store_url(target) else str(target)
+    text = str(target)
+    return _shown(text) if "://" in text else text
 
 
 async def open_store(

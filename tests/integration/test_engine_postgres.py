@@ -4,14 +4,18 @@ real PostgreSQL database (events, timers, the outbox), the one-writer lock
 
 from __future__ import annotations
 
+import io
+import json
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from engine import Engine
 from engine.chartset import ChartSet
 from engine.clock import FakeClock
+from engine.logs import configure_logging
 from engine.outbox import OutboxCommand, OutboxDispatcher, list_commands
 from engine.settings import EngineSettings
 from engine.store.errors import DatabaseInUse
@@ -104,3 +108,24 @@ def test_the_vault_keys_of_a_postgresql_database_live_in_a_file_of_their_own(
     assert chosen == tmp_path / "data" / "channelsync" / "keys" / "db.example-6543-shop.keys"
     assert chosen.parent.is_dir() and "secret" not in str(chosen)
     assert vault_path(tmp_path / "x.db") == str(tmp_path / "x.db") + ".keys"
+
+
+async def test_a_password_in_the_url_never_reaches_a_log_line(
+    pg_database_url: str, sample_charts: ChartSet
+) -> None:
+    parts = urlsplit(pg_database_url)
+    user = parts.username or "postgres"
+    # The test server trusts local connections: the password is carried, not checked.
+    server = f"{parts.hostname}:{parts.port or 5432}"
+    with_password = urlunsplit(parts._replace(netloc=f"{user}:s3cret-pw@{server}"))
+    stream = io.StringIO()
+    configure_logging("DEBUG", json=True, stream=stream)
+    try:
+        engine = await Engine.open(with_password, charts=sample_charts, settings=QUIET)
+        await engine.stop()
+    finally:
+        configure_logging("WARNING", json=True)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    started = [line for line in lines if line["event"] == "engine started"]
+    assert started and "***" in started[0]["db"]
+    assert "s3cret-pw" not in stream.getvalue()
