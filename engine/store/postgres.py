@@ -33,7 +33,7 @@ from engine.store.errors import (
     WriteNotAcknowledged,
 )
 from engine.store.migrate import Migration, MigrationFailed, check_migrations
-from engine.store.postgres_base import Connection, _shown
+from engine.store.postgres_base import Connection, _shown, nul_free
 from engine.store.postgres_batch import write_rows
 from engine.store.postgres_outbox import PostgresOutbox
 from engine.store.postgres_read_models import PostgresReadModels
@@ -61,7 +61,7 @@ async def _connect(url: str, *, read_only: bool = False) -> Connection:
         kwargs: dict[str, Any] = {"autocommit": True, "application_name": "channelsync"}
         if options is not None:
             kwargs["options"] = options
-        return await psycopg.AsyncConnection.connect(url, **kwargs)
+        return nul_free(await psycopg.AsyncConnection.connect(url, **kwargs))
     except psycopg.Error as error:
         raise StoreError(f"cannot open the database {_shown(url)}: {error}") from None
 

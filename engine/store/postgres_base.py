@@ -16,10 +16,30 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
+from psycopg.types.string import StrDumperUnknown
 
 from engine.store.readonly import WriteRefused
 
 Connection = psycopg.AsyncConnection[Any]
+
+# PostgreSQL's text cannot hold NUL. A NUL in any string the store is given
+# (an event id, an entity key, a dead letter's text, a value looked up) is
+# kept and matched as U+FFFD, the replacement character, rather than fail the
+# whole statement: bad input must not stop the batch it came with.
+NUL, REPLACEMENT = "\x00", "\ufffd"
+
+
+class NulFreeStr(StrDumperUnknown):
+    """Strings as psycopg sends them, NUL replaced (see `NUL`)."""
+
+    def dump(self, obj: str) -> Any:
+        return super().dump(obj.replace(NUL, REPLACEMENT) if NUL in obj else obj)
+
+
+def nul_free(connection: Connection) -> Connection:
+    """``connection``, sending every string parameter through `NulFreeStr`."""
+    connection.adapters.register_dumper(str, NulFreeStr)
+    return connection
 
 
 def qmarks(sql: str) -> str:
@@ -83,4 +103,4 @@ def _shown(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-__all__ = ["Connection", "PostgresBase", "qmarks"]
+__all__ = ["NUL", "REPLACEMENT", "Connection", "PostgresBase", "nul_free", "qmarks"]

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from engine.step import EntityState
-from engine.store.postgres_base import PostgresBase
+from engine.store.postgres_base import NUL, REPLACEMENT, PostgresBase
 from engine.store.postgres_sql import active_clause
 from engine.store.rows import (
     COUNTED,
@@ -42,22 +42,35 @@ _TIMER_COLUMNS = "entity, name, due_at, event_type, event_id"
 _TIMER_ORDER = " ORDER BY due_at, entity, name"
 
 
+def as_stored(texts: Sequence[str]) -> dict[str, str]:
+    """Each of ``texts`` by the text the store keeps for it (NUL replaced,
+    `engine.store.postgres_base.NUL`), so what is found maps back to what was asked."""
+    return {text.replace(NUL, REPLACEMENT): text for text in texts}
+
+
 class PostgresReads(PostgresBase):
     async def known_event_ids(self, event_ids: Sequence[str]) -> set[str]:
         if not event_ids:
             return set()
+        asked = as_stored(event_ids)
         rows = await self.fetchall(
-            "SELECT event_id FROM events WHERE event_id = ANY(%s::text[])", (list(event_ids),)
+            "SELECT event_id FROM events WHERE event_id = ANY(%s::text[])", (list(asked),)
         )
-        return {row[0] for row in rows}
+        return {asked[row[0]] for row in rows}
 
     async def load_entities(self, keys: Sequence[str]) -> dict[str, EntityState]:
         if not keys:
             return {}
+        asked = as_stored(keys)
         rows = await self.fetchall(
-            f"SELECT {ENTITY_COLUMNS} FROM entities WHERE key = ANY(%s::text[])", (list(keys),)
+            f"SELECT {ENTITY_COLUMNS} FROM entities WHERE key = ANY(%s::text[])", (list(asked),)
         )
-        return {row[0]: entity_of(row) for row in rows}
+        found = {}
+        for row in rows:
+            entity = entity_of(row)
+            entity.key = asked[entity.key]  # the key as asked, NUL and all
+            found[entity.key] = entity
+        return found
 
     async def entity(self, key: str) -> EntityState | None:
         rows = await self.fetchall(f"SELECT {ENTITY_COLUMNS} FROM entities WHERE key = %s", (key,))
