@@ -151,18 +151,21 @@ class Detached(Backend):
         *,
         open_writable: Callable[[], Awaitable[Store]],
         clock: Clock | None = None,
+        target: str | Path | None = None,
     ) -> None:
         self.store = store
         self.charts = charts
         self.clock = clock or SystemClock()
         self.presenter = presenter
-        self.path = store.path
+        self.path = store.path  # what a page shows: no password
+        # What an engine opens for an action: the file, or the URL with its password.
+        self.target = str(target if target is not None else store.path)
         self._open_writable = open_writable
 
     def held_by(self) -> str | None:
-        if self.path.startswith(("postgres://", "postgresql://")):
-            return None  # PostgreSQL's writers fence by their own lock
-        holder = current_holder(Path(self.path))
+        if "://" in self.target:
+            return None  # a PostgreSQL database: its lock is not a file to look at
+        holder = current_holder(Path(self.target))
         return holder.describe() if holder is not None else None
 
     async def retry_dead_letter(self, letter_id: int) -> Retried:
@@ -173,7 +176,7 @@ class Detached(Backend):
         settings = EngineSettings(run_timers=False, run_outbox=False)
         try:
             engine = await Engine.open(
-                self.path, charts=self.charts, clock=self.clock, settings=settings
+                self.target, charts=self.charts, clock=self.clock, settings=settings
             )
         except DatabaseInUse as busy:
             raise ActionRefused(
