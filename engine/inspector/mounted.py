@@ -2,7 +2,8 @@
 
 Mounted under /inspector of the receiver, it needs a token
 (`engine.inspector.security`): ``CHANNELSYNC_INSPECTOR_TOKEN`` when set, else
-a random one written to ``<db>.inspector-token`` (owner-only, 0600) at start.
+a random one written to ``<db>.inspector-token`` (owner-only, 0600) at start
+(for a PostgreSQL database, beside its vault's keys file).
 Neither is printed nor logged: the operator reads the file, or sets the
 variable, and opens ``/inspector/?token=...`` once (the browser keeps it).
 """
@@ -18,6 +19,8 @@ from engine.inspector.app import build_inspector
 from engine.inspector.backend import Attached
 from engine.inspector.present import Presenter
 from engine.inspector.security import new_token
+from engine.store.urls import vault_path
+from engine.vault import KEYS_SUFFIX
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -29,6 +32,11 @@ TOKEN_VARIABLE = "CHANNELSYNC_INSPECTOR_TOKEN"
 
 
 def token_file(db: str | Path) -> Path:
+    """``<db>.inspector-token`` beside a SQLite file; for a PostgreSQL URL,
+    beside the vault's keys file of that database (engine.store.urls)."""
+    if "://" in str(db):
+        keys = vault_path(db)
+        return Path(keys.removesuffix(KEYS_SUFFIX) + ".inspector-token")
     return Path(f"{db}.inspector-token")
 
 
@@ -41,6 +49,7 @@ def inspector_token(
         return given, None
     token = new_token()
     path = token_file(db)
+    path.parent.mkdir(parents=True, exist_ok=True)
     # Owner-only from the moment it exists; a token left by a previous run is replaced.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

@@ -312,3 +312,15 @@ async def test_the_live_feed_sends_commits_resumes_and_ends_when_the_inspector_c
                 close_inspector(inspector)
     finally:
         await asyncio.wait_for(server.stop(), 10)
+
+
+def test_a_postgresql_database_keeps_its_token_beside_its_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.store.urls import vault_path
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    url = "postgresql://someone:secret@db.example:5433/shop"
+    token, path = inspector_token(url, env={})
+    assert path is not None and path.parent == Path(vault_path(url)).parent
+    assert "secret" not in str(path) and path.read_text().strip() == token
