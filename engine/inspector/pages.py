@@ -215,7 +215,6 @@ async def entity_page_data(backend: Backend, key: str, before: int | None) -> di
             for t in await store.timers(key)
         ],
         "letters": [letter_row(backend, d) for d in letters],
-        "versions": sorted(v for (n, v) in backend.charts.versions if entity and n == entity.chart),
     }
 
 

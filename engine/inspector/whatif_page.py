@@ -46,7 +46,8 @@ async def what_if_page(backend: Backend, request: Request) -> dict[str, Any]:
     chart, versions, newest = _choices(backend, entity) if entity else (None, [], None)
     values: dict[str, Any] = {
         "entity": entity,
-        "from_seq": fields.get("from_seq", ""),
+        # ``start`` (a timeline row's link) fills the form in without running it.
+        "from_seq": fields.get("from_seq") or fields.get("start", ""),
         "version": fields.get("version", ""),
         "chart": chart,
         "versions": versions,

@@ -107,10 +107,13 @@ def test_what_if_under_the_other_order_version_shows_where_outcomes_differ(
     page: Any, inspector: ServedInspector, shots: Path
 ) -> None:
     key = open_first_order(page, inspector)
-    page.get_by_role("link", name=re.compile("What-if from an event")).click()
-    first_seq = page.url  # the form is prefilled with the entity
+    oldest = page.locator("#timeline tr").last
+    seq = oldest.get_attribute("data-seq")
+    oldest.get_by_role("link", name=re.compile("What-if from here")).click()
+    # The form comes filled in from the row: the entity and the event.
     assert page.get_by_label("Entity").input_value() == key
-    page.get_by_label("From event (seq)").fill("1")
+    assert page.get_by_label("From event (seq)").input_value() == seq
+    assert page.locator("#whatif-result").count() == 0  # nothing runs until asked
     page.get_by_label("Chart version").select_option(label="order v1")
     page.get_by_role("button", name="Run what-if").click()
     result = page.locator("#whatif-result")
@@ -118,8 +121,8 @@ def test_what_if_under_the_other_order_version_shows_where_outcomes_differ(
     assert "under order v1" in result.inner_text()
     assert re.search(r"\d+ of \d+ events differ|No outcome differs", result.inner_text())
     assert result.locator("tbody tr").count() >= 1
+    assert f"from seq {seq}" in result.inner_text()
     page.screenshot(path=str(shots / "what-if.png"))
-    assert first_seq
 
 
 def test_a_narrow_window_keeps_the_page_within_its_width(
