@@ -20,7 +20,7 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from engine.chartset import ChartSet
 from engine.clock import Clock, SystemClock
@@ -85,7 +85,7 @@ async def find_dead_letter(store: Store, letter_id: int) -> DeadLetterRow:
     raise ActionRefused(f"no dead letter with id {letter_id}")
 
 
-class Backend:
+class Backend(Protocol):
     """What every page reads through, and the actions (see the module's docstring)."""
 
     store: Store
@@ -96,15 +96,17 @@ class Backend:
 
     def held_by(self) -> str | None:
         """Who else writes to the database (None: nobody, or this process)."""
-        return None
+        ...
 
     async def retry_dead_letter(self, letter_id: int) -> Retried:
-        raise NotImplementedError
+        """Offer the dead letter's input to the engine again (`retryable_event`)."""
+        ...
 
     async def command_action(
         self, command_id: int, action: str, actor: str, reason: str | None
     ) -> CommandView:
-        raise NotImplementedError
+        """``retry`` or ``discard`` a command through `OutboxCommands`."""
+        ...
 
 
 def _command_call(
@@ -117,7 +119,7 @@ def _command_call(
     raise ActionRefused(f"unknown action {action!r}")
 
 
-class Attached(Backend):
+class Attached:
     """The inspector of a running engine (``serve --inspector``)."""
 
     def __init__(self, engine: Engine, presenter: Presenter) -> None:
@@ -127,6 +129,9 @@ class Attached(Backend):
         self.clock = engine.clock
         self.presenter = presenter
         self.path = engine.store.path
+
+    def held_by(self) -> str | None:
+        return None  # the engine holding the database is this process's own
 
     async def retry_dead_letter(self, letter_id: int) -> Retried:
         letter = await find_dead_letter(self.store, letter_id)
@@ -140,7 +145,7 @@ class Attached(Backend):
         return await _command_call(self.engine.commands, command_id, action, actor, reason)
 
 
-class Detached(Backend):
+class Detached:
     """The inspector of a database no engine of this process has open."""
 
     def __init__(
