@@ -298,7 +298,7 @@ async def _serve(
         highlight=False,
     )
     if mounted is not None:
-        out.print(f"inspector under /inspector/ ({mounted[1]})", highlight=False)
+        out.print(f"inspector under /inspector/ ({mounted[1]})", highlight=False, soft_wrap=True)
     stop = stop_on_signals()
     signalled = asyncio.create_task(stop.wait())
     gave_up = asyncio.create_task(service.supervisor.wait_failed())
