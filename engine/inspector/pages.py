@@ -209,13 +209,25 @@ async def entity_page_data(backend: Backend, key: str, before: int | None) -> di
         "total": await event_count(store, key),
         "next_before": timeline[-1]["seq"] if len(timeline) == TIMELINE_PAGE else None,
         "live_after": await last_seq(store) if before is None else None,
-        "commands": [command_row(backend, c) for c in commands],
+        "commands": await command_rows(backend, commands),
         "timers": [
             {"name": t.name, "due": when(t.due_at), "event": t.event_type}
             for t in await store.timers(key)
         ],
         "letters": [letter_row(backend, d) for d in letters],
     }
+
+
+async def command_rows(backend: Backend, commands: list[Any]) -> list[dict[str, Any]]:
+    """The commands for a page, each with whether its result was logged: a
+    handler's events carry ids made from the command's idempotency key
+    (``result:<key>``, `engine.history`)."""
+    ids = [f"result:{c.idempotency_key}" for c in commands]
+    logged = await backend.store.known_event_ids(ids) if ids else set()
+    return [
+        {**command_row(backend, c), "result": f"result:{c.idempotency_key}" in logged}
+        for c in commands
+    ]
 
 
 def command_row(backend: Backend, command: Any) -> dict[str, Any]:
@@ -266,6 +278,6 @@ async def dead_letters_page(backend: Backend) -> dict[str, Any]:
     commands = await OutboxCommands(store, backend.clock).list("open")
     return {
         "letters": [letter_row(backend, d) for d in letters],
-        "commands": [command_row(backend, c) for c in commands],
+        "commands": await command_rows(backend, commands),
         "live_after": await last_seq(store),
     }

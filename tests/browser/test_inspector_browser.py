@@ -57,6 +57,9 @@ def test_search_an_order_open_it_and_see_its_timeline_and_lit_state(
     assert rows.count() >= 5
     assert "order.status_changed" in page.locator("#timeline").inner_text()
     assert "transitioned" in page.locator("#timeline").inner_text()
+    commands = page.locator("table.commands").inner_text()
+    assert "fetch_order_detail" in commands and "done" in commands
+    assert "logged" in commands  # the detail a fetch brought back is in the log
 
     state = page.locator("#current-state").inner_text()
     page.wait_for_selector("#diagram[data-rendered] svg")
