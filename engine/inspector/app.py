@@ -36,6 +36,7 @@ from engine.inspector.live import feed
 from engine.inspector.present import as_json
 from engine.inspector.security import Guard
 from engine.inspector.whatif_page import what_if_page
+from engine.log_reader import ReplayError
 from engine.logfile import export_log
 from engine.logs import get_logger
 from engine.outbox_admin import CommandActionRefused, CommandNotFound
@@ -126,7 +127,10 @@ class _Pages:
         key = request.query_params.get("entity", "")
         seq = _int(request.query_params.get("seq")) or 0
         backend = self.backend
-        found = await event_diff(backend.store, backend.charts, key, seq)
+        try:
+            found = await event_diff(backend.store, backend.charts, key, seq)
+        except ReplayError as error:  # a chart (version) that logged it is not installed
+            return self.render(request, "_diff.html", 409, found=True, changes=[], error=str(error))
         changes = [
             {
                 "path": c.path,

@@ -181,6 +181,9 @@ def event_row(backend: Backend, key: str, item: Mapping[str, Any], hidden: bool)
 async def entity_page_data(backend: Backend, key: str, before: int | None) -> dict[str, Any] | None:
     """Everything the entity page shows; None when nothing is known of ``key``."""
     store = backend.store
+    # Read before the timeline: an event committed in between is then both on
+    # the page and in the live feed (the page drops the repeat), never lost.
+    live_after = await last_seq(store) if before is None else None
     entity = await store.entity(key)
     timeline = await timeline_page(store, key, before=before, limit=TIMELINE_PAGE)
     letters = await store.dead_letters(key)
@@ -208,7 +211,7 @@ async def entity_page_data(backend: Backend, key: str, before: int | None) -> di
         "events": [event_row(backend, key, item, hidden) for item in timeline],
         "total": await event_count(store, key),
         "next_before": timeline[-1]["seq"] if len(timeline) == TIMELINE_PAGE else None,
-        "live_after": await last_seq(store) if before is None else None,
+        "live_after": live_after,
         "commands": await command_rows(backend, commands),
         "timers": [
             {"name": t.name, "due": when(t.due_at), "event": t.event_type}
@@ -274,10 +277,11 @@ def letter_row(backend: Backend, letter: Any) -> dict[str, Any]:
 async def dead_letters_page(backend: Backend) -> dict[str, Any]:
     """Dead letters (the most recent first) and the commands that wait for someone."""
     store = backend.store
+    live_after = await last_seq(store)  # first: nothing committed meanwhile is missed
     letters = list(reversed(await store.dead_letters()))[:LETTERS_SHOWN]
     commands = await OutboxCommands(store, backend.clock).list("open")
     return {
         "letters": [letter_row(backend, d) for d in letters],
         "commands": await command_rows(backend, commands),
-        "live_after": await last_seq(store),
+        "live_after": live_after,
     }

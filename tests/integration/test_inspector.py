@@ -324,3 +324,27 @@ def test_a_postgresql_database_keeps_its_token_beside_its_keys(
     token, path = inspector_token(url, env={})
     assert path is not None and path.parent == Path(vault_path(url)).parent
     assert "secret" not in str(path) and path.read_text().strip() == token
+
+
+async def test_a_diff_under_charts_that_did_not_log_it_says_why(
+    sample_engine: Engine, db_path: Path
+) -> None:
+    from engine import ChartSet
+    from engine.sample.shipment import chart_package as shipment_package
+
+    await shipped(sample_engine)
+    others = ChartSet.load([shipment_package()])  # no parcel chart
+    store = await SQLiteStore.open_readonly(db_path)
+    try:
+        backend = Detached(
+            store,
+            others,
+            Presenter(show_pii=False, vault=None),
+            open_writable=lambda: SQLiteStore.open(db_path),
+        )
+        async with client(build_inspector(backend)) as http:
+            answer = await http.get("/diff", params={"entity": "parcel:1", "seq": "1"})
+        assert answer.status_code == 409 and "cannot be replayed" in answer.text
+        assert "parcel" in answer.text
+    finally:
+        await store.close()
