@@ -9,7 +9,9 @@ committed (PLAT-3). ``GET /oauth/tiktok/callback`` completes the merchant's
 authorization (a live nonce only; 4xx JSON otherwise, CONN-7).
 ``GET /health/live`` and ``GET /health/ready`` (and ``/health``, the same as
 ready) say truthfully whether the process answers and whether a webhook would
-be recorded now (ENG-12, `adapters.health`). While the store cannot write (its
+be recorded now (ENG-12, `adapters.health`). ``GET /metrics`` is the engine's
+metrics in Prometheus' text format (`engine.metrics`); every webhook answer is
+counted there by platform and status code. While the store cannot write (its
 writer process is being restarted, the disk is full) a route answers 503 with
 Retry-After: the platform sends again later.
 """
@@ -29,6 +31,7 @@ from adapters.base import InboundAdapter, InboundRejected
 from adapters.bounded_body import BodyRefused, BodyTooLarge, read_bounded
 from adapters.tiktok_shop.oauth import CallbackRefused
 from engine.logs import get_logger
+from engine.metrics import CONTENT_TYPE, render_metrics
 from engine.store.errors import StoreError
 
 if TYPE_CHECKING:
@@ -66,9 +69,13 @@ def build_receiver(service: ChannelService, inbound: Mapping[str, InboundAdapter
         ok, body = await service.health.ready()
         return JSONResponse(body, status_code=200 if ok else 503)
 
+    async def metrics(request: Request) -> Response:
+        return Response(await render_metrics(service.engine), media_type=CONTENT_TYPE)
+
+    counted = _counted(service, inbound, _unavailable_on_store_error(webhook))
     return Starlette(
         routes=[
-            Route("/webhooks/{platform}", _unavailable_on_store_error(webhook), methods=["POST"]),
+            Route("/webhooks/{platform}", counted, methods=["POST"]),
             Route(
                 "/oauth/tiktok/callback",
                 _unavailable_on_store_error(oauth_callback),
@@ -77,6 +84,7 @@ def build_receiver(service: ChannelService, inbound: Mapping[str, InboundAdapter
             Route("/health/live", live, methods=["GET"]),
             Route("/health/ready", ready, methods=["GET"]),
             Route("/health", ready, methods=["GET"]),
+            Route("/metrics", _unavailable_on_store_error(metrics), methods=["GET"]),
         ]
     )
 
@@ -127,6 +135,29 @@ def _webhook_endpoint(
         return Response(status_code=200)
 
     return webhook
+
+
+def _counted(
+    service: ChannelService,
+    inbound: Mapping[str, InboundAdapter],
+    endpoint: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """Count every answer by platform and status code; a path naming no
+    platform counts as "unknown", so a stranger cannot add label values."""
+    count = service.engine.metrics.webhook
+
+    async def counting(request: Request) -> Response:
+        name = request.path_params["platform"]
+        platform = name if name in inbound else "unknown"
+        try:
+            response = await endpoint(request)
+        except Exception:
+            count(platform, 500)  # what the server answers for an exception
+            raise
+        count(platform, response.status_code)
+        return response
+
+    return counting
 
 
 def _unavailable_on_store_error(

@@ -89,6 +89,7 @@ class ChannelService:
             max_restarts=config.writer_max_restarts,
             window=config.writer_restart_window,
             delay=config.writer_restart_delay,
+            on_restart=engine.metrics.writer_restarted,
         )
         self.supervisor.start()
         reachability = {

@@ -5,8 +5,7 @@
     entity = await engine.entity("order:123")
     await engine.stop()
 
-The engine owns a store, a bus, a timer loop and an outbox dispatcher, all on
-the caller's event loop.
+It owns a store, a bus, a timer loop, an outbox dispatcher and metrics, on the caller's loop.
 """
 
 from __future__ import annotations
@@ -32,6 +31,7 @@ from engine.lifecycle import (
     run_every,
 )
 from engine.logs import get_logger
+from engine.metrics import EngineMetrics
 from engine.outbox import CommandHandler, OutboxDispatcher, release_held
 from engine.outbox_admin import OutboxCommands
 from engine.settings import EngineSettings
@@ -45,10 +45,8 @@ DEFAULT_SETTINGS = EngineSettings()
 
 
 class Engine:
-    """The bus, the outbox, the timers and the store of one database.
-
-    Built with everything it runs (handlers included) and started by `start`;
-    `Engine.open` does both."""
+    """The bus, the outbox, the timers and the store of one database. Built with
+    everything it runs (handlers included) and started by `start`; `Engine.open` does both."""
 
     def __init__(
         self,
@@ -76,6 +74,8 @@ class Engine:
             cache_size=settings.cache_size,
             pending_batches=settings.pending_batches,
         )
+        self.metrics = EngineMetrics(charts)  # /metrics (engine.metrics)
+        self.bus.observe_commits(self.metrics.committed)
         self.outbox = OutboxDispatcher(
             store,
             {**builtin_handlers(self), **(handlers or {})},

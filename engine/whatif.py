@@ -15,8 +15,9 @@ Nothing is written: the store is only read (`docs/whatif.md`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from engine.charts.checks_refs import check_upgrade_sources
 from engine.charts.compiled import CompiledChart
@@ -81,6 +82,30 @@ class WhatIf:
     def first_difference(self) -> int | None:
         """The seq of the first event whose outcome differs, None if none does."""
         return next((row.seq for row in self.rows if row.differs), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values (`channelsync whatif --json`, a web page's JSON)."""
+        return {
+            "entity": self.entity,
+            "chart": self.chart,
+            "version": self.version,
+            "from_seq": self.from_seq,
+            "state_before": self.state_before,
+            "first_difference": self.first_difference,
+            "final_logged": self.final_logged,
+            "final_replayed": self.final_replayed,
+            "rows": [
+                {
+                    "seq": row.seq,
+                    "event_id": row.event_id,
+                    "type": row.type,
+                    "logged": asdict(row.logged),
+                    "replayed": asdict(row.replayed),
+                    "differs": row.differs,
+                }
+                for row in self.rows
+            ],
+        }
 
 
 async def what_if(

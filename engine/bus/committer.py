@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -14,6 +15,9 @@ from engine.bus.duplicates import DuplicateGuard
 from engine.bus.receipts import Row, Sink, refuse, resolve
 from engine.store.errors import StoreError, WriteNotAcknowledged
 from engine.store.sqlite import Batch
+
+# Told of each successful commit: what it wrote and how many seconds it took.
+CommitObserver = Callable[[Batch, float], None]
 
 
 class CommitStore(Protocol):
@@ -52,6 +56,7 @@ class Committer:
         self._slots = asyncio.Semaphore(slots)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self.observer: CommitObserver | None = None
 
     def start(self) -> None:
         if self._task is None:
@@ -116,6 +121,7 @@ class Committer:
             merged.duplicates.extend(pending.batch.duplicates)
             merged.dead_letters.extend(pending.batch.dead_letters)
             fired.extend(pending.timers_fired)
+        started = time.perf_counter()
         try:
             await self._store.commit(merged, fired)
         except Exception as err:
@@ -131,6 +137,8 @@ class Committer:
             for sink, row in pending.sinks:
                 resolve(sink, row)
             self._slots.release()
+        if self.observer is not None:
+            self.observer(merged, time.perf_counter() - started)
         log_commit(merged)
         self._cache.evict()
 

@@ -8,7 +8,13 @@ from typing import Protocol, cast
 
 from engine.bus.cache import EntityCache
 from engine.bus.commit_log import log
-from engine.bus.committer import CommitStore, Committer, Pending, as_store_error
+from engine.bus.committer import (
+    CommitObserver,
+    CommitStore,
+    Committer,
+    Pending,
+    as_store_error,
+)
 from engine.bus.duplicates import DuplicateGuard
 from engine.bus.receipts import Group, Receipt, Sink, refuse
 from engine.bus.routing import PartitionRouter
@@ -89,6 +95,15 @@ class EventBus:
         may not have landed, so entities are read again from the store
         (ENG-12). The refused publishers retry; event ids make that safe."""
         self._committer.resync()
+
+    def observe_commits(self, observer: CommitObserver | None) -> None:
+        """Tell ``observer`` of every commit (engine.metrics counts them); None: nobody."""
+        self._committer.observer = observer
+
+    def queue_depths(self) -> list[int]:
+        """What waits in each partition's queue, by partition: an item is one
+        event, or a group `submit_many` queued together."""
+        return [queue.qsize() for queue in self._queues]
 
     async def submit(self, event: Event) -> asyncio.Future[Receipt]:
         """Queue a validated event; the future resolves once it is committed."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -67,34 +67,9 @@ def whatif_command(
     except (WhatIfError, ReplayError) as error:
         raise fail(escape(str(error)), 2) from None
     if as_json:
-        print_json(as_json_value(result))
+        print_json(result.as_dict())
         return
     _print(result)
-
-
-def as_json_value(result: WhatIf) -> dict[str, Any]:
-    """The what-if as plain values (`--json`, and for anything that serves it)."""
-    return {
-        "entity": result.entity,
-        "chart": result.chart,
-        "version": result.version,
-        "from_seq": result.from_seq,
-        "state_before": result.state_before,
-        "first_difference": result.first_difference,
-        "final_logged": result.final_logged,
-        "final_replayed": result.final_replayed,
-        "rows": [
-            {
-                "seq": row.seq,
-                "event_id": row.event_id,
-                "type": row.type,
-                "logged": asdict(row.logged),
-                "replayed": asdict(row.replayed),
-                "differs": row.differs,
-            }
-            for row in result.rows
-        ],
-    }
 
 
 def _phrase(outcome: Outcome) -> str:

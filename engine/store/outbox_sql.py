@@ -62,8 +62,10 @@ VIEW_COLUMNS = (
     " available_at, done_at, hold_key, event_seq, payload, claimed_by, claim_until"
 )
 
-# A pending command under a live claim (?: now) is running.
-_RUNNING = "(status = 'pending' AND claim_until > ?)"
+# A pending command under a live claim (?: now) is running. A command never
+# claimed has no claim_until: coalesce, or NOT of the NULL comparison would
+# hide it from the "pending" listing too.
+_RUNNING = "(status = 'pending' AND coalesce(claim_until, 0) > ?)"
 
 
 def status_clause(wanted: str, now: float) -> tuple[str, list[Any]]:

@@ -59,6 +59,16 @@ def _view(row: Sequence[Any], actions: tuple[CommandAction, ...], now: float) ->
     )
 
 
+# The outbox gauges of /metrics (engine.metrics) in one pass over the open
+# commands only (the status index keeps done ones out); "failed" as
+# `channelsync commands --status failed` counts it.
+OUTBOX_COUNTS_SQL = (
+    "SELECT coalesce(sum(status = 'pending'), 0), coalesce(sum(status = 'held'), 0),"
+    f" coalesce(sum(status = 'parked'), 0), coalesce(sum({status_clause('failed', 0)[0]}), 0)"
+    " FROM outbox WHERE status IN ('pending', 'held', 'parked')"
+)
+
+
 def _handled(types: Collection[str]) -> str:
     return dumps(sorted(types))
 
@@ -94,6 +104,11 @@ class SQLiteOutbox(SQLiteBase):
 
     async def void_claims(self) -> int:
         return await self.run_write(outbox_sql.void_all)
+
+    async def outbox_counts(self) -> dict[str, int]:
+        """Commands pending, held, parked and failed (engine.metrics.OutboxCounts)."""
+        pending, held, parked, failed = (await self.fetchall(OUTBOX_COUNTS_SQL))[0]
+        return {"pending": pending, "held": held, "parked": parked, "failed": failed}
 
     async def list_commands(
         self, *, status: str | None = None, entity: str | None = None

@@ -54,6 +54,7 @@ class WriterSupervisor:
         window: float = 60.0,
         delay: float = 0.05,
         monotonic: Callable[[], float] = time.monotonic,
+        on_restart: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.bus = bus
@@ -61,6 +62,8 @@ class WriterSupervisor:
         self.window = window
         self.delay = delay
         self._monotonic = monotonic
+        # Told of each restart (the engine's metrics count them).
+        self._on_restart = on_restart
         self._restarted_at: list[float] = []
         self._task: asyncio.Task[None] | None = None
         self._failed = asyncio.Event()
@@ -136,6 +139,8 @@ class WriterSupervisor:
                 continue
             failures_in_a_row = 0
             self.bus.resync()
+            if self._on_restart is not None:
+                self._on_restart()
             log.warning("writer process restarted", pid=writer.pid, restarts=writer.restarts)
 
 

@@ -46,6 +46,7 @@ def read_commands(db: Path, out: Path) -> list[list[str]]:
         ["export", "--db", d, "--out", str(out)],
         ["check", "--db", d],
         ["replay", "--db", d, "--json"],
+        ["whatif", "parcel:1", "--db", d, "--from", "1"],
     ]
 
 
@@ -89,7 +90,7 @@ def _journal_mode(path: Path) -> str:
     return mode
 
 
-@pytest.mark.parametrize("index", range(11))
+@pytest.mark.parametrize("index", range(12))
 async def test_sec4_a_read_command_refuses_another_applications_file_and_leaves_it_as_it_was(
     tmp_path, index
 ):

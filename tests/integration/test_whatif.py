@@ -33,7 +33,8 @@ async def publish(engine: Engine, entity: str, event_type: str, **payload: Any) 
             "payload": payload,
         }
     )
-    return int(receipt.seq)
+    assert receipt.seq is not None, receipt  # logged: every event here is new
+    return receipt.seq
 
 
 async def write_log(db: Path, clock: FakeClock) -> dict[str, int]:
@@ -87,13 +88,8 @@ async def test_a_removed_guard_differs_first_at_the_event_it_refused(
     db_path: Path, clock: FakeClock, tmp_path: Path
 ) -> None:
     seqs = await write_log(db_path, clock)
-    result = await run(
-        db_path,
-        BOTH,
-        "parcel:1",
-        from_seq=seqs["note"],
-        chart_file=without_tracking_guard(tmp_path),
-    )
+    unguarded = without_tracking_guard(tmp_path)
+    result = await run(db_path, BOTH, "parcel:1", from_seq=seqs["note"], chart_file=unguarded)
     assert result.first_difference == seqs["refused"]
     refused = next(row for row in result.rows if row.seq == seqs["refused"])
     assert (refused.logged.outcome, refused.logged.reason) == ("ignored", "no tracking number")
@@ -102,13 +98,7 @@ async def test_a_removed_guard_differs_first_at_the_event_it_refused(
     assert [row.seq for row in result.rows if row.differs] == [seqs["refused"], seqs["ship"]]
     assert result.final_replayed == "delivered"
     # From after the refused ship, the removed guard decides nothing.
-    later = await run(
-        db_path,
-        BOTH,
-        "parcel:1",
-        from_seq=seqs["ship"],
-        chart_file=without_tracking_guard(tmp_path),
-    )
+    later = await run(db_path, BOTH, "parcel:1", from_seq=seqs["ship"], chart_file=unguarded)
     assert later.first_difference is None and later.state_before == "packed"
 
 

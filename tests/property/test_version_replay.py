@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,26 +77,39 @@ async def run_story(
         await migrate()
 
 
+def examine_story(
+    story: tuple[list[Any], list[Any], int, bool],
+    examine: Callable[[SQLiteStore], Awaitable[None]],
+) -> None:
+    """Play ``story`` (`run_story`'s arguments) on a fresh file, then ``examine``
+    the database read-only."""
+
+    async def scenario() -> None:
+        with tempfile.TemporaryDirectory() as directory:
+            db = Path(directory) / "story.db"
+            await run_story(db, *story)
+            store = await SQLiteStore.open_readonly(db)
+            try:
+                await examine(store)
+            finally:
+                await store.close()
+
+    asyncio.run(scenario())
+
+
 @settings(max_examples=12, deadline=None)
 @given(STEPS, STEPS, st.integers(0, 8), st.booleans())
 def test_check_replays_any_story_across_versions_and_migrations(
     before: list[Any], after: list[Any], migrate_at: int, second_migrate: bool
 ) -> None:
-    async def scenario() -> None:
-        with tempfile.TemporaryDirectory() as directory:
-            db = Path(directory) / "story.db"
-            await run_story(db, before, after, migrate_at, second_migrate)
-            store = await SQLiteStore.open_readonly(db)
-            try:
-                result = await check(store, BOTH)
-                assert result.divergence is None, result.divergence.describe()
-                entities = await store.entities()
-                assert {e.key: e.chart_version for e in entities} == {
-                    key: state.chart_version for key, state in result.entities.items()
-                }
-                # Migrate ran after the first story: nothing made before it is left on v1.
-                assert all(e.chart_version == 2 for e in entities)
-            finally:
-                await store.close()
+    async def examine(store: SQLiteStore) -> None:
+        result = await check(store, BOTH)
+        assert result.divergence is None, result.divergence.describe()
+        entities = await store.entities()
+        assert {e.key: e.chart_version for e in entities} == {
+            key: state.chart_version for key, state in result.entities.items()
+        }
+        # Migrate ran after the first story: nothing made before it is left on v1.
+        assert all(e.chart_version == 2 for e in entities)
 
-    asyncio.run(scenario())
+    examine_story((before, after, migrate_at, second_migrate), examine)
