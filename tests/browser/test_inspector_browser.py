@@ -139,13 +139,19 @@ def test_a_narrow_window_keeps_the_page_within_its_width(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow <= 1
-        # Every control can be reached and named: no unlabelled input.
-        page.goto(inspector.url + "/")
-        unlabelled = page.evaluate(
-            """[...document.querySelectorAll('input:not([type=hidden]), select, button')]
-               .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
-                             && !el.textContent.trim()).length"""
-        )
-        assert unlabelled == 0
+        entity_url = page.url
+        # Every control on every page has a name: no unlabelled field or button.
+        for url in ("/", "/dead-letters", "/what-if", entity_url):
+            page.goto(url if url.startswith("http") else inspector.url + url)
+            unlabelled = page.evaluate(
+                """[...document.querySelectorAll('input:not([type=hidden]), select, button')]
+                   .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                                 && !el.textContent.trim()).map(el => el.outerHTML)"""
+            )
+            assert unlabelled == [], (url, unlabelled)
+            width = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert width <= 1, url
     finally:
         context.close()
