@@ -75,7 +75,9 @@ def test_expanding_an_event_shows_the_data_it_changed(
 ) -> None:
     open_first_order(page, inspector)
     transitioned = page.locator("#timeline tr.outcome-transitioned").last
-    transitioned.locator("details.diff summary").click()
+    # By keyboard: a disclosure opens with Enter.
+    transitioned.locator("details.diff summary").focus()
+    page.keyboard.press("Enter")
     diff = transitioned.locator(".diff-table")
     diff.wait_for()
     changed = diff.locator("tbody tr")
