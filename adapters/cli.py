@@ -96,6 +96,14 @@ BodyTimeout = Annotated[
 KeepAlive = Annotated[
     float, _option("--keep-alive", "Seconds an idle kept-alive connection stays open.")
 ]
+Inspector = Annotated[
+    bool,
+    _option(
+        "--inspector/--no-inspector",
+        "Serve the web inspector under /inspector, behind a token (CHANNELSYNC_INSPECTOR_TOKEN,"
+        " or one written to <db>.inspector-token).",
+    ),
+]
 DeadLetterDays = Annotated[
     float, _option("--dead-letter-days", "Days a dead letter is kept after it was last seen.")
 ]
@@ -122,6 +130,7 @@ def serve(
     body_timeout: BodyTimeout = HttpLimits.body_timeout,
     keep_alive: KeepAlive = HttpLimits.keep_alive,
     dead_letter_days: DeadLetterDays = RETENTION / 86400,
+    inspector: Inspector = False,
 ) -> None:
     """Run the receiver, the engine, the outbox and the timers in one process.
 
@@ -152,7 +161,9 @@ def serve(
         out.print(f"[red]error:[/red] {error}", highlight=False)
         raise typer.Exit(2) from None
     with refused_when_in_use():
-        asyncio.run(_serve(settings, host, port, plugins=plugins, gc_tuning=gc_tuning))
+        asyncio.run(
+            _serve(settings, host, port, plugins=plugins, gc_tuning=gc_tuning, inspector=inspector)
+        )
 
 
 def sandbox(
@@ -254,7 +265,13 @@ def _serve_settings(
 
 
 async def _serve(
-    settings: ChannelSettings, host: str, port: int, *, plugins: bool, gc_tuning: bool
+    settings: ChannelSettings,
+    host: str,
+    port: int,
+    *,
+    plugins: bool,
+    gc_tuning: bool,
+    inspector: bool = False,
 ) -> None:
     """Run the channel until a signal, or until its writer cannot be kept running."""
     from adapters.plugins import PluginError
@@ -269,6 +286,7 @@ async def _serve(
         raise typer.Exit(2) from None
     if gc_tuning:
         tune_gc()
+    mounted = _mount_inspector(service, settings) if inspector else None
     try:
         await service.serve(host, port)
     except ValueError as error:  # too few descriptors to hold any connection
@@ -279,12 +297,18 @@ async def _serve(
         f"listening on http://{host}:{service.http.port if service.http else port}",
         highlight=False,
     )
+    if mounted is not None:
+        out.print(f"inspector under /inspector/ ({mounted[1]})", highlight=False, soft_wrap=True)
     stop = stop_on_signals()
     signalled = asyncio.create_task(stop.wait())
     gave_up = asyncio.create_task(service.supervisor.wait_failed())
     await asyncio.wait((signalled, gave_up), return_when=asyncio.FIRST_COMPLETED)
     for task in (signalled, gave_up):
         task.cancel()
+    if mounted is not None:
+        from engine.inspector import close_inspector
+
+        close_inspector(mounted[0])  # its live streams would hold the server open
     try:
         await service.stop()
     except Exception as error:  # the exit status below matters more
@@ -296,6 +320,16 @@ async def _serve(
             highlight=False,
         )
         raise typer.Exit(EXIT_WRITER_FAILED)
+
+
+def _mount_inspector(service: Any, settings: ChannelSettings) -> tuple[Any, str]:
+    """Mount the inspector on serve's receiver: its app, and where its token is
+    (never the token itself)."""
+    from engine.inspector.mounted import TOKEN_VARIABLE, inspector_token, mount_inspector
+
+    token, path = inspector_token(settings.db)
+    app = mount_inspector(service.receiver, service.engine, token)
+    return app, f"token in {path}" if path is not None else f"token from {TOKEN_VARIABLE}"
 
 
 def play_demo(db: Path) -> None:

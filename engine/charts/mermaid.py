@@ -258,3 +258,11 @@ class _NestedDiagram:
                 lines.append(INDENT * depth + "--")
             lines += self._declare(region, depth)
         return lines
+
+
+def diagram_ids(spec: ChartSpec) -> dict[str, str]:
+    """Each state's id in `to_mermaid`'s diagram, by its dotted id: what a page
+    names to style a state (the inspector lights up the active ones)."""
+    if not is_nested(spec):
+        return {name: name for name in spec.states}
+    return dict(_NestedDiagram(spec, False).ids)

@@ -14,12 +14,14 @@ from rich.markup import escape
 from engine.cli.common import (
     DbOption,
     JsonOption,
+    StoreOption,
     fail,
     load_charts,
     open_existing,
     out,
     print_json,
     print_table,
+    store_target,
 )
 from engine.cli.inspect_cmd import describe
 from engine.log_reader import ReplayError
@@ -43,14 +45,16 @@ def whatif_command(
         Path | None, typer.Option("--chart", help="A chart file to replay with instead.")
     ] = None,
     as_json: JsonOption = False,
+    store_url: StoreOption = None,
 ) -> None:
     """Replay ENTITY from --from under --version or --chart (default: the newest
     installed version) and show where the outcomes differ from the log.
     Reads the database only."""
     charts = load_charts()
+    target = store_target(db, store_url)
 
     async def run() -> WhatIf:
-        store = await open_existing(db)
+        store = await open_existing(target)
         try:
             return await what_if(
                 store, charts, entity, from_seq=from_seq, version=version, chart_file=chart

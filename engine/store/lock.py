@@ -131,6 +131,28 @@ class DatabaseLock:
             os.close(fd)
 
 
+def current_holder(db: str | Path) -> Holder | None:
+    """Who holds the lock of ``db`` now, or None when nobody does (a page that
+    reads the database says when another process writes to it). Tested with a
+    shared lock taken and dropped at once: a writer starting within those
+    microseconds without ``lock_wait`` would be refused, so pages ask this
+    when they are rendered, never in a loop."""
+    path = lock_path(db)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None  # no lock file: no engine ever opened the database
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return read_holder(path)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 def _write_holder(fd: int) -> None:
     record = {
         "pid": os.getpid(),

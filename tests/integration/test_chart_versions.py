@@ -199,7 +199,8 @@ def write_old_schema_copy(source: Path, old: Path) -> None:
     """``source``'s log and entities in a file of the schema before versions."""
     with sqlite3.connect(old) as db:
         db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        for version, migration in enumerate(MIGRATIONS[:-1], start=1):
+        versions = next(i for i, m in enumerate(MIGRATIONS) if "ADD COLUMN chart_version" in m)
+        for version, migration in enumerate(MIGRATIONS[:versions], start=1):
             db.executescript(migration)
             db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
         db.execute("ATTACH DATABASE ? AS source", (str(source),))

@@ -20,6 +20,8 @@ ENGINE_COMMANDS = {
     "demo",
     "chart",
     "commands",
+    "whatif",
+    "inspect",
 }
 # Added by the channel's own entry points (statecharts, adapters).
 CHANNEL_COMMANDS = {"serve", "sandbox", "orders", "shops", "shop", "products"}
