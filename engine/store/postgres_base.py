@@ -72,15 +72,16 @@ class PostgresBase:
         return self._writer
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Every row of one query on the reader (committed data only)."""
+        """Every row of one query on the reader (committed data only); SQL
+        written with ``?`` (`engine.store.sql_reads`) reads as ``%s``."""
         async with self._reader.cursor() as cursor:
-            await cursor.execute(sql, params)
+            await cursor.execute(qmarks(sql), params)
             return await cursor.fetchall()
 
     async def execute_write(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One small write in its own transaction; rows changed."""
         async with self._write_lock, self._write_target().cursor() as cursor:
-            await cursor.execute(sql, params)
+            await cursor.execute(qmarks(sql), params)
             return cursor.rowcount
 
     @asynccontextmanager
