@@ -15,8 +15,6 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from engine.store.commands import (
-    DISCARDABLE,
-    RETRYABLE,
     ActionOutcome,
     CallResult,
     Claimed,
@@ -132,22 +130,6 @@ class PostgresOutbox(PostgresBase, SharedOutboxReads):
         for row in rows:
             found.setdefault(row[0], []).append(CommandAction(*row[1:]))
         return {key: tuple(value) for key, value in found.items()}
-
-    async def retry_command(
-        self,
-        command_id: int,
-        *,
-        now: float,
-        actor: str,
-        reason: str | None = None,
-        allowed: tuple[str, ...] = RETRYABLE,
-    ) -> ActionOutcome:
-        return await self._act(command_id, "retry", allowed, actor, reason, now)
-
-    async def discard_command(
-        self, command_id: int, *, now: float, actor: str, reason: str | None = None
-    ) -> ActionOutcome:
-        return await self._act(command_id, "discard", DISCARDABLE, actor, reason, now)
 
     async def _act(
         self,

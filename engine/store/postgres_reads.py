@@ -10,7 +10,6 @@ from collections.abc import Sequence
 
 from engine.step import EntityState
 from engine.store.postgres_base import NUL, REPLACEMENT, PostgresBase
-from engine.store.postgres_sql import active_clause
 from engine.store.rows import (
     ENTITY_COLUMNS,
     entity_of,
@@ -53,24 +52,6 @@ class PostgresReads(PostgresBase, SharedLogReads):
     async def entity(self, key: str) -> EntityState | None:
         rows = await self.fetchall(f"SELECT {ENTITY_COLUMNS} FROM entities WHERE key = %s", (key,))
         return entity_of(rows[0]) if rows else None
-
-    async def entities(
-        self, *, chart: str | None = None, state: str | None = None, kind: str | None = None
-    ) -> list[EntityState]:
-        clauses, params = [], []
-        for column, value in (("chart", chart), ("kind", kind)):
-            if value is not None:
-                clauses.append(f"{column} = %s")
-                params.append(value)
-        if state is not None:  # any active state: atomic, compound or a region
-            sql, more = active_clause("state", [state])
-            clauses.append(sql)
-            params += more
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = await self.fetchall(
-            f"SELECT {ENTITY_COLUMNS} FROM entities{where} ORDER BY key", params
-        )
-        return [entity_of(row) for row in rows]
 
 
 __all__ = ["PostgresReads"]

@@ -14,14 +14,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from engine.store.commands import CommandAction, CommandView, OutboxCommand
+from engine.step import EntityState
+from engine.store.commands import (
+    DISCARDABLE,
+    RETRYABLE,
+    ActionOutcome,
+    CommandAction,
+    CommandView,
+    OutboxCommand,
+)
 from engine.store.outbox_sql import COMMAND_COLUMNS, VIEW_COLUMNS, status_clause
 from engine.store.rows import (
     COUNTED,
+    ENTITY_COLUMNS,
     EVENT_COLUMNS,
     DeadLetterRow,
     LogRow,
     TimerRow,
+    entity_of,
     loads,
     logged_chart_version,
 )
@@ -101,7 +111,27 @@ def where_of(pairs: Sequence[tuple[str, Any]]) -> tuple[str, list[Any]]:
 
 
 class SharedLogReads(SharedSQL):
-    """The log, timers, duplicates, dead letters and cursors."""
+    """The log, entities, timers, duplicates, dead letters and cursors."""
+
+    if TYPE_CHECKING:
+
+        def _active_sql(self, column: str, states: Sequence[str]) -> tuple[str, list[Any]]:
+            """The store's SQL for "one of ``states`` is active in ``column``"
+            (`engine.store.read_models.SQLReadModels`)."""
+            ...
+
+    async def entities(
+        self, *, chart: str | None = None, state: str | None = None, kind: str | None = None
+    ) -> list[EntityState]:
+        where, params = where_of([("chart", chart), ("kind", kind)])
+        if state is not None:  # any active state: atomic, compound or a region
+            sql, more = self._active_sql("state", [state])
+            where += (" AND " if where else " WHERE ") + sql
+            params += more
+        rows = await self.fetchall(
+            f"SELECT {ENTITY_COLUMNS} FROM entities{where} ORDER BY key", params
+        )
+        return [entity_of(row) for row in rows]
 
     async def history(self, entity: str) -> list[dict[str, Any]]:
         rows = await self.fetchall(
@@ -207,6 +237,35 @@ class SharedOutboxReads(SharedSQL):
     if TYPE_CHECKING:
 
         async def _actions(self, ids: list[int]) -> dict[int, tuple[CommandAction, ...]]: ...
+
+        async def _act(
+            self,
+            command_id: int,
+            action: str,
+            allowed: tuple[str, ...],
+            actor: str,
+            reason: str | None,
+            now: float,
+        ) -> ActionOutcome:
+            """One operator action as one transaction: read the status, refuse
+            or change it, record the action (`engine.store.outbox_sql.act`)."""
+            ...
+
+    async def retry_command(
+        self,
+        command_id: int,
+        *,
+        now: float,
+        actor: str,
+        reason: str | None = None,
+        allowed: tuple[str, ...] = RETRYABLE,
+    ) -> ActionOutcome:
+        return await self._act(command_id, "retry", allowed, actor, reason, now)
+
+    async def discard_command(
+        self, command_id: int, *, now: float, actor: str, reason: str | None = None
+    ) -> ActionOutcome:
+        return await self._act(command_id, "discard", DISCARDABLE, actor, reason, now)
 
     async def list_commands(
         self, *, status: str | None = None, entity: str | None = None

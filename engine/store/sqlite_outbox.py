@@ -7,8 +7,6 @@ from collections.abc import Collection, Sequence
 
 from engine.store import outbox_sql
 from engine.store.commands import (
-    DISCARDABLE,
-    RETRYABLE,
     ActionOutcome,
     CallResult,
     Claimed,
@@ -71,25 +69,16 @@ class SQLiteOutbox(SQLiteBase, SharedOutboxReads):
                 found.setdefault(row[0], []).append(CommandAction(*row[1:]))
         return {key: tuple(value) for key, value in found.items()}
 
-    async def retry_command(
+    async def _act(
         self,
         command_id: int,
-        *,
-        now: float,
+        action: str,
+        allowed: tuple[str, ...],
         actor: str,
-        reason: str | None = None,
-        allowed: tuple[str, ...] = RETRYABLE,
+        reason: str | None,
+        now: float,
     ) -> ActionOutcome:
-        return await self.run_write(
-            outbox_sql.act, command_id, "retry", allowed, actor, reason, now
-        )
-
-    async def discard_command(
-        self, command_id: int, *, now: float, actor: str, reason: str | None = None
-    ) -> ActionOutcome:
-        return await self.run_write(
-            outbox_sql.act, command_id, "discard", DISCARDABLE, actor, reason, now
-        )
+        return await self.run_write(outbox_sql.act, command_id, action, allowed, actor, reason, now)
 
 
 __all__ = ["SQLiteOutbox", "command_of"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from engine.step import EntityState
-from engine.store.read_models_sql import ActiveState
 from engine.store.rows import (
     ENTITY_COLUMNS,
     entity_of,
@@ -39,24 +38,6 @@ class SQLiteReads(SQLiteBase, SharedLogReads):
 
     async def entity(self, key: str) -> EntityState | None:
         return (await self.load_entities([key])).get(key)
-
-    async def entities(
-        self, *, chart: str | None = None, state: str | None = None, kind: str | None = None
-    ) -> list[EntityState]:
-        clauses, params = [], []
-        for column, value in (("chart", chart), ("kind", kind)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if state is not None:  # any active state: atomic, compound or a region
-            sql, more = ActiveState(state).clause("state")
-            clauses.append(sql)
-            params += more
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = await self.fetchall(
-            f"SELECT {ENTITY_COLUMNS} FROM entities{where} ORDER BY key", params
-        )
-        return [entity_of(row) for row in rows]
 
 
 __all__ = ["SQLiteReads"]
