@@ -136,3 +136,27 @@ async def test_another_applications_database_and_a_newer_schema_are_refused(
         await PostgresStore.open(pg_database_url)
     with pytest.raises(SchemaMismatch, match="99"):
         await PostgresStore.open_readonly(pg_database_url)
+
+
+async def test_a_connection_the_server_drops_fails_one_call_and_is_reopened(
+    pg_database_url: str,
+) -> None:
+    """A server restart or an idle timeout cuts the store's sessions: the call
+    under way fails (a commit as not recorded), the next ones reconnect."""
+    store = await PostgresStore.open(pg_database_url)
+    try:
+        await store.commit(batch([event_row("order:1", "a")]))
+        with psycopg.connect(pg_database_url, autocommit=True) as admin:
+            cut = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = 'channelsync'"
+            ).fetchall()
+        assert len(cut) == 2, "the writer's and the reader's sessions"
+        with pytest.raises(WriteNotAcknowledged):
+            await store.commit(batch([event_row("order:2", "b")]))
+        with pytest.raises(psycopg.OperationalError):
+            await store.known_event_ids(["a"])
+        await store.commit(batch([event_row("order:2", "b")]))
+        assert await store.known_event_ids(["a", "b"]) == {"a", "b"}
+    finally:
+        await store.close()
