@@ -18,8 +18,7 @@ from typing import Any
 import psycopg
 from psycopg.types.string import StrDumperUnknown
 
-from engine.store.errors import StoreError
-from engine.store.readonly import WriteRefused
+from engine.store.errors import StoreError, WriteRefused
 
 Connection = psycopg.AsyncConnection[Any]
 
