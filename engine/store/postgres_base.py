@@ -18,7 +18,8 @@ from typing import Any
 import psycopg
 from psycopg.types.string import StrDumperUnknown
 
-from engine.store.readonly import WriteRefused
+from engine.store.errors import StoreError, WriteRefused
+from engine.store.urls import without_password as _shown
 
 Connection = psycopg.AsyncConnection[Any]
 
@@ -40,6 +41,18 @@ def nul_free(connection: Connection) -> Connection:
     """``connection``, sending every string parameter through `NulFreeStr`."""
     connection.adapters.register_dumper(str, NulFreeStr)
     return connection
+
+
+async def connect(url: str, *, read_only: bool = False) -> Connection:
+    """A new autocommit connection to ``url`` (its session refusing writes
+    with ``read_only``); `StoreError` naming the database if there is none."""
+    kwargs: dict[str, Any] = {"autocommit": True, "application_name": "channelsync"}
+    if read_only:
+        kwargs["options"] = "-c default_transaction_read_only=on"
+    try:
+        return nul_free(await psycopg.AsyncConnection.connect(url, **kwargs))
+    except psycopg.Error as error:
+        raise StoreError(f"cannot open the database {_shown(url)}: {error}") from None
 
 
 def qmarks(sql: str) -> str:
@@ -66,41 +79,52 @@ class PostgresBase:
     def read_only(self) -> bool:
         return self._writer is None
 
-    def _write_target(self) -> Connection:
+    # A connection the server dropped (a restart, a failover, an idle
+    # timeout) fails the statement under way, which is reported as not
+    # recorded; the next one opens a new connection instead of failing too.
+
+    async def _live_reader(self) -> Connection:
+        if self._reader.closed:
+            self._reader = await connect(self.url, read_only=self.read_only)
+        return self._reader
+
+    async def _live_writer(self) -> Connection:
+        """The writer (the caller holds the write lock); `WriteRefused` if read-only."""
         if self._writer is None:
             raise WriteRefused(f"{self.path} was opened read-only")
+        if self._writer.closed:
+            self._writer = await connect(self.url)
         return self._writer
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Every row of one query on the reader (committed data only)."""
-        async with self._reader.cursor() as cursor:
-            await cursor.execute(sql, params)
+        """Every row of one query on the reader (committed data only); SQL
+        written with ``?`` (`engine.store.sql_reads`) reads as ``%s``."""
+        async with (await self._live_reader()).cursor() as cursor:
+            await cursor.execute(qmarks(sql), params)
             return await cursor.fetchall()
 
     async def execute_write(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One small write in its own transaction; rows changed."""
-        async with self._write_lock, self._write_target().cursor() as cursor:
-            await cursor.execute(sql, params)
+        async with self._write_lock, (await self._live_writer()).cursor() as cursor:
+            await cursor.execute(qmarks(sql), params)
             return cursor.rowcount
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[Connection]:
         """The writer inside one transaction, committed when the block ends
         (rolled back if it raises), with no other write in between."""
-        writer = self._write_target()
-        async with self._write_lock, writer.transaction():
-            yield writer
+        async with self._write_lock:
+            writer = await self._live_writer()
+            async with writer.transaction():
+                yield writer
 
 
-def _shown(url: str) -> str:
-    """``url`` with its password masked (what may appear in a log line)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-__all__ = ["NUL", "REPLACEMENT", "Connection", "PostgresBase", "nul_free", "qmarks"]
+__all__ = [
+    "NUL",
+    "REPLACEMENT",
+    "Connection",
+    "PostgresBase",
+    "connect",
+    "nul_free",
+    "qmarks",
+]
