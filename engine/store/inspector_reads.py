@@ -21,11 +21,8 @@ from engine.charts.configuration import is_active
 from engine.store.protocol import Store
 from engine.store.read_models_sql import ActiveState
 from engine.store.rows import loads, logged_chart_version
+from engine.store.sql_reads import HISTORY_KEYS
 from engine.store.sqlite_base import SQLiteBase
-from engine.store.sqlite_reads import _HISTORY_KEYS
-
-# `Store.history`'s keys, in the order both reads select them.
-HISTORY_KEYS = _HISTORY_KEYS
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,7 +74,7 @@ def view_of(row: Sequence[Any], actions: tuple[CommandAction, ...], now: float) 
 
 
 EVENT_LIST = ", ".join(EVENT_COLUMNS)
-_HISTORY_KEYS = (
+HISTORY_KEYS = (
     "seq",
     "event_id",
     "type",
@@ -135,10 +135,10 @@ class SharedLogReads(SharedSQL):
 
     async def history(self, entity: str) -> list[dict[str, Any]]:
         rows = await self.fetchall(
-            f"SELECT {', '.join(_HISTORY_KEYS)} FROM events WHERE entity = ? ORDER BY seq",
+            f"SELECT {', '.join(HISTORY_KEYS)} FROM events WHERE entity = ? ORDER BY seq",
             (entity,),
         )
-        history = [dict(zip(_HISTORY_KEYS, row, strict=True)) for row in rows]
+        history = [dict(zip(HISTORY_KEYS, row, strict=True)) for row in rows]
         for item in history:
             item["payload"] = loads(item["payload"])
             item["chart_version"] = logged_chart_version(item["chart_version"])

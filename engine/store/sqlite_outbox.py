@@ -19,7 +19,6 @@ from engine.store.rows import dumps
 from engine.store.sql_reads import SharedOutboxReads, command_of
 from engine.store.sqlite_base import SQLiteBase, chunks, marks
 
-
 # The outbox gauges of /metrics (engine.metrics) in one pass over the open
 # commands only (the status index keeps done ones out); "failed" as
 # `channelsync commands --status failed` counts it.
