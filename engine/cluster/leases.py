@@ -263,13 +263,39 @@ async def lease_table(conn: psycopg.AsyncConnection[Any]) -> list[LeaseRow]:
     ]
 
 
+@dataclass(frozen=True)
+class WorkerRow:
+    """One live worker: where it runs, since when, and its heartbeat's age."""
+
+    worker_id: str
+    host: str
+    pid: int
+    started_at: float  # Unix seconds
+    heartbeat_age: float  # seconds since its last round, by the database's clock
+
+
+async def live_workers(conn: psycopg.AsyncConnection[Any]) -> list[WorkerRow]:
+    """The workers whose heartbeat has not run out, by id."""
+    await ensure_tables(conn)
+    async with conn.transaction():
+        cur = await conn.execute(
+            "SELECT worker_id, host, pid, extract(epoch FROM started_at),"
+            " extract(epoch FROM now() - heartbeat_at)"
+            " FROM cluster_workers WHERE expires_at > now() ORDER BY worker_id"
+        )
+        rows = await cur.fetchall()
+    return [WorkerRow(w, h, int(p), float(s), float(age)) for w, h, p, s, age in rows]
+
+
 __all__ = [
     "DEFAULT_LEASE_TTL",
     "LeasePlan",
     "LeaseRow",
     "Leases",
+    "WorkerRow",
     "ensure_tables",
     "fair_share",
     "lease_table",
+    "live_workers",
     "new_worker_id",
 ]
