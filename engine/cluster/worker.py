@@ -113,6 +113,8 @@ class Worker:
         self.engine_settings = engine_settings or EngineSettings()
         self.leases: Leases | None = None
         self.stepped_down = 0
+        # Why it last stepped down (a LeaseLost from the fence or from a round).
+        self.last_step_down: BaseException | None = None
         self._draining: set[int] = set()
         self._publisher: JetStreamPublisher | None = None
         self._pacing = Pacing(
@@ -150,9 +152,11 @@ class Worker:
                     await self._membership(js, leases, stop)
                 except (LeaseLost, Rejoin) as why:
                     self.stepped_down += 1
+                    self.last_step_down = why
                     log.warning("worker steps down", worker=leases.worker_id, reason=str(why))
                 except Exception as err:
                     self.stepped_down += 1
+                    self.last_step_down = err
                     log.error(
                         "worker failed; rejoining", worker=leases.worker_id, **error_fields(err)
                     )
@@ -226,6 +230,9 @@ class Worker:
             await leases.release(finished)
             self._draining.difference_update(finished)
             plan = await leases.round(want=not draining)
+            for task in consumers.values():
+                if task.done():
+                    task.result()  # a consumer failed (its commit refused?): step down
             if plan.lost:
                 raise LeaseLost({p: "expired before it was renewed" for p in plan.lost})
             if again := set(plan.acquired) & ever:
@@ -249,9 +256,6 @@ class Worker:
                         name=f"channelsync-partition-{partition}",
                     )
                 ever.update(plan.acquired)
-            for task in consumers.values():
-                if task.done():
-                    task.result()  # a consumer that failed: step down
             await save_offsets(leases.conn, leases.worker_id, leases.held, tracker)
             tasks = [*consumers.values(), *draining.values()]
             await _wait_any(stop, tasks, self.settings.round_interval)
