@@ -125,7 +125,13 @@ class Leases:
 
     @classmethod
     async def connect(cls, url: str, worker_id: str | None = None, **kwargs: Any) -> Leases:
-        conn = await psycopg.AsyncConnection.connect(url)
+        """A worker's lease connection. Its transactions may not sit idle
+        longer than half a lease: a frozen worker's locks are let go before
+        its leases could be taken over."""
+        idle = int(kwargs.get("ttl", DEFAULT_LEASE_TTL) * 500)
+        conn = await psycopg.AsyncConnection.connect(
+            url, options=f"-c idle_in_transaction_session_timeout={idle}"
+        )
         try:
             await ensure_tables(conn, kwargs.get("partitions", PARTITIONS))
         except BaseException:
@@ -149,7 +155,10 @@ class Leases:
                 (self.worker_id, socket.gethostname(), os.getpid(), ttl),
             )
             # Gone workers' rows only skew the share: anyone may clear them.
-            await self.conn.execute("DELETE FROM cluster_workers WHERE expires_at < now()")
+            await self.conn.execute(
+                "DELETE FROM cluster_workers WHERE worker_id IN (SELECT worker_id"
+                " FROM cluster_workers WHERE expires_at < now() FOR UPDATE SKIP LOCKED)"
+            )
             cur = await self.conn.execute(
                 "UPDATE partition_leases SET expires_at = now() + make_interval(secs => %s)"
                 " WHERE owner = %s AND expires_at > now() RETURNING partition, epoch",

@@ -97,6 +97,14 @@ class EngineOnly:
 OpenEngine = Callable[[EngineSettings], Awaitable[RunningEngine]]
 
 
+# Seconds a stopping membership waits for its loops and feeds to end.
+STOP_TIMEOUT = 5.0
+
+
+class EngineWedged(RuntimeError):
+    """A worker's engine did not stop: the process should end and be restarted."""
+
+
 class Rejoin(Exception):
     """The worker must start its engine afresh (see the module's docstring)."""
 
@@ -153,7 +161,8 @@ class Worker:
                 except (LeaseLost, Rejoin) as why:
                     self.stepped_down += 1
                     self.last_step_down = why
-                    log.warning("worker steps down", worker=leases.worker_id, reason=str(why))
+                except EngineWedged:
+                    raise
                 except Exception as err:
                     self.stepped_down += 1
                     self.last_step_down = err
@@ -179,7 +188,8 @@ class Worker:
         if guards is None:
             await running.stop()
             raise TypeError(f"a worker needs a store with commit guards, not {engine.store!r}")
-        guards.append(make_fence(leases.worker_id, lambda: leases.held, tracker))
+        idle = self.settings.lease_ttl / 2
+        guards.append(make_fence(leases.worker_id, lambda: leases.held, tracker, idle_timeout=idle))
         # Timers are read through engine.store: the view keeps this worker's own.
         owned = cast(Store, OwnedPartitions(engine.store, self.owns))
         engine.store = owned
@@ -203,13 +213,31 @@ class Worker:
         self._draining.clear()
         try:
             await self._keep_leases(engine, js, leases, tracker, consumers, stop)
+        except (LeaseLost, Rejoin) as why:
+            # Said at once: stopping the engine below may take a while.
+            log.warning("worker steps down", worker=leases.worker_id, reason=str(why))
+            raise
         finally:
-            for task in loops:
-                task.cancel()
-            await asyncio.gather(*loops, return_exceptions=True)
-            self._draining.update(consumers)
-            await _finish(list(consumers.values()), self.settings.fetch_timeout * 4 + 5)
-            await running.stop()
+            await self._stop_membership(running, loops, consumers)
+
+    async def _stop_membership(
+        self,
+        running: RunningEngine,
+        loops: list[asyncio.Task[None]],
+        consumers: dict[int, asyncio.Task[None]],
+    ) -> None:
+        """Stop the loops and feeds, then the engine, each within a bound: an
+        engine wedged on a dead connection must not keep the worker from
+        rejoining (`EngineWedged` ends the process for its supervisor)."""
+        for task in loops:
+            task.cancel()
+        await _finish(loops, STOP_TIMEOUT)
+        self._draining.update(consumers)
+        await _finish(list(consumers.values()), self.settings.fetch_timeout * 4 + STOP_TIMEOUT)
+        try:
+            await asyncio.wait_for(running.stop(), STOP_TIMEOUT * 3)
+        except TimeoutError:
+            raise EngineWedged(f"the engine did not stop within {STOP_TIMEOUT * 3:.0f} s") from None
 
     async def _keep_leases(
         self,
@@ -241,8 +269,11 @@ class Worker:
                 if partition in consumers:
                     self._draining.add(partition)
                     draining[partition] = consumers.pop(partition)
-            if plan.acquired:
-                offsets = await leases.offsets(list(plan.acquired))
+            # Every held partition without a feed: taken this round, or held
+            # over from a membership that stepped down.
+            idle = [p for p in plan.held if p not in consumers and p not in draining]
+            if idle:
+                offsets = await leases.offsets(idle)
                 for partition, after in offsets.items():
                     feed = PartitionFeed(
                         js,
@@ -255,7 +286,7 @@ class Worker:
                         consume(engine, feed, tracker, partition, after, self._pacing),
                         name=f"channelsync-partition-{partition}",
                     )
-                ever.update(plan.acquired)
+                ever.update(idle)
             await save_offsets(leases.conn, leases.worker_id, leases.held, tracker)
             tasks = [*consumers.values(), *draining.values()]
             await _wait_any(stop, tasks, self.settings.round_interval)
@@ -280,21 +311,26 @@ async def _wait_any(stop: asyncio.Event, tasks: list[asyncio.Task[None]], timeou
 
 
 async def _finish(tasks: list[asyncio.Task[None]], timeout: float) -> None:
-    """Let draining consumers end (their last fetch committed), then cancel stragglers."""
+    """Let ``tasks`` end (a draining feed's last fetch committed), then cancel
+    stragglers, giving up on any that ignores its cancellation for a second."""
     pending = [task for task in tasks if not task.done()]
     if pending:
         _done, late = await asyncio.wait(pending, timeout=timeout)
         for task in late:
             task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        if late:
+            _done, stuck = await asyncio.wait(late, timeout=1.0)
+            for task in stuck:
+                log.error("task did not stop when cancelled", task=task.get_name())
     for task in tasks:
-        error = None if task.cancelled() else task.exception()
+        error = None if not task.done() or task.cancelled() else task.exception()
         if error is not None:
-            log.warning("partition feed ended with an error", **error_fields(error))
+            log.warning("task ended with an error", task=task.get_name(), **error_fields(error))
 
 
 __all__ = [
     "EngineOnly",
+    "EngineWedged",
     "OpenEngine",
     "Rejoin",
     "RunningEngine",

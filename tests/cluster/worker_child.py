@@ -57,6 +57,13 @@ async def main(store: str, bus: str, stream: str, prefix: str, ttl: float) -> No
     record = recorder(effects, pid)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+
+    def dump() -> None:
+        for task in asyncio.all_tasks():
+            task.print_stack(file=sys.stderr)
+        sys.stderr.flush()
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump)
     worker = Worker(
         WorkerSettings(store, bus, stream, prefix, lease_ttl=ttl, worker_id=f"child-{pid}"),
         lambda settings: open_engine(store, settings, record),
