@@ -1,0 +1,113 @@
+"""The read models' filters in PostgreSQL's SQL: the twins of
+`engine.store.read_models_sql`'s SQLite clauses, with the same meaning.
+
+A field filter compares a JSON value the way `read_models_sql.matches`
+does: a string only a string (any case folds ASCII letters only, as
+SQLite's ``lower`` does), a number only a number (compared as exact decimals, so ``1``
+equals ``1.0``), a boolean only that boolean, and ``None`` a field that is
+null or missing. The JSON text is parsed as ``json`` (not ``jsonb``, which
+refuses a ``\\u0000`` anywhere in a value); a path through something that is
+not an object finds nothing.
+
+Active states are matched with ``strpos`` on comma- and dot-delimited text,
+never ``LIKE`` (a state id's ``_`` would be a wildcard).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from engine.store.read_models_sql import (
+    ActiveState,
+    Equals,
+    Scalar,
+    Where,
+    _check,
+    _missing_counts,
+    json_path,
+)
+from engine.store.rows import dumps
+
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_LOWER = _UPPER.lower()
+
+
+def _ascii_lower(sql: str) -> str:
+    return f"translate({sql}, '{_UPPER}', '{_LOWER}')"
+
+
+def _present(column: str, path: list[str], spec: Equals) -> tuple[str, list[Any]]:
+    """SQL true when the field at ``path`` holds ``spec.value`` as JSON.
+
+    Strings compare as the JSON text the engine wrote (``json`` keeps a
+    value's text as it came): a ``\\u0000`` in it stays an escape, which
+    PostgreSQL's text could not hold."""
+    node = f"({column}::json #> %s::text[])"
+    value = spec.value
+    if isinstance(value, bool):
+        return (
+            f"(json_typeof{node} = 'boolean' AND {node}::text = %s)",
+            [path, path, "true" if value else "false"],
+        )
+    if isinstance(value, str):
+        text = f"{node}::text"
+        compare = (
+            f"{_ascii_lower(text)} = {_ascii_lower('%s')}" if spec.any_case else f"{text} = %s"
+        )
+        return f"(json_typeof{node} = 'string' AND {compare})", [path, path, dumps(value)]
+    # Numbers as exact decimals: Python's shortest text of a float is the text
+    # the engine wrote it as.
+    return (
+        f"(json_typeof{node} = 'number' AND {node}::text::numeric = %s::numeric)",
+        [path, path, repr(value)],
+    )
+
+
+def field_clause(column: str, path: str, wanted: Scalar | Equals) -> tuple[str, list[Any]]:
+    """One filter as SQL over ``column`` (JSON text) and its parameters."""
+    spec = wanted if isinstance(wanted, Equals) else Equals(wanted)
+    segments = json_path(path)[2:].split(".")
+    _check(spec.value)
+    _check(spec.missing)
+    parts: list[str] = []
+    params: list[Any] = []
+    if spec.value is not None:  # a present, non-null field never equals None
+        sql, more = _present(column, segments, spec)
+        parts.append(sql)
+        params += more
+    if _missing_counts(spec):
+        parts.append(f"coalesce(json_typeof({column}::json #> %s::text[]), 'null') = 'null'")
+        params.append(segments)
+    if not parts:
+        return "FALSE", []
+    return "(" + " OR ".join(parts) + ")", params
+
+
+def where_clause(column: str, where: Where | None) -> tuple[str, list[Any]]:
+    """Every filter of ``where``, joined by AND (empty SQL for no filter)."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for path, wanted in (where or {}).items():
+        sql, more = field_clause(column, path, wanted)
+        parts.append(sql)
+        params += more
+    return " AND ".join(parts), params
+
+
+def active_clause(column: str, state_ids: Sequence[str]) -> tuple[str, list[Any]]:
+    """SQL true when any of ``state_ids`` is active in the configuration in
+    ``column`` (an atomic state of it is the id or lies under it)."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for state_id in state_ids:
+        ActiveState(state_id)  # the same refusal of ids that cannot be states
+        parts.append(
+            f"(strpos(',' || {column} || ',', ',' || %s || ',') > 0"
+            f" OR strpos(',' || {column}, ',' || %s || '.') > 0)"
+        )
+        params += [state_id, state_id]
+    return ("(" + " OR ".join(parts) + ")" if parts else ""), params
+
+
+__all__ = ["active_clause", "field_clause", "where_clause"]

@@ -1,0 +1,138 @@
+"""What the PostgreSQL store adds to the conformance suite: commit guards
+(the hook a cluster's fence uses), plugins' migrations on PostgreSQL, and the
+databases it refuses to open."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+
+from engine.store.errors import NotChannelsyncDatabase, SchemaMismatch, WriteNotAcknowledged
+from engine.store.migrate import Migration, MigrationFailed
+from engine.store.postgres import PostgresStore
+from engine.store.rows import Batch
+from engine.testing.store_builders import batch, command, event_row
+
+pytestmark = pytest.mark.services
+
+
+class Refused(Exception):
+    """A guard's own error: it must reach the caller as it is."""
+
+
+async def test_guards_run_in_order_inside_the_commit_and_can_veto_it(pg_database_url: str) -> None:
+    store = await PostgresStore.open(pg_database_url)
+    seen: list[tuple[str, list[str], int]] = []
+
+    async def count_events(db: psycopg.AsyncConnection[Any]) -> int:
+        cursor = await db.execute("SELECT COUNT(*) FROM events")
+        [(count,)] = await cursor.fetchall()
+        return int(count)
+
+    def guard(name: str, *, veto: bool = False) -> Any:
+        async def check(db: psycopg.AsyncConnection[Any], checked: Batch) -> None:
+            # Inside the transaction, before the batch's rows are written.
+            seen.append((name, [row.event_id for row in checked.events], await count_events(db)))
+            await db.execute("CREATE TABLE IF NOT EXISTS fence_marks (name TEXT)")
+            await db.execute("INSERT INTO fence_marks VALUES (%s)", (name,))
+            if veto:
+                raise Refused(f"{name} says no")
+
+        return check
+
+    try:
+        store.commit_guards += [guard("lease"), guard("offsets")]
+        await store.commit(batch([event_row("order:1", "a")]))
+        assert seen == [("lease", ["a"], 0), ("offsets", ["a"], 0)]
+        store.commit_guards.append(guard("stale", veto=True))
+        doomed = event_row("order:2", "b", commands=[command("k")])
+        with pytest.raises(Refused, match="stale says no"):
+            await store.commit(batch([doomed]))
+        assert doomed.seq == 0, "a vetoed batch has no sequence numbers"
+        assert await store.known_event_ids(["a", "b"]) == {"a"}
+        assert await store.entity("order:2") is None and await store.list_commands() == []
+        marks = await store.fetchall("SELECT name FROM fence_marks ORDER BY name")
+        assert marks == [("lease",), ("offsets",)], "the guards' own writes rolled back with it"
+        # A failure of the store's own rows is "not recorded, try again", as SQLite's.
+        store.commit_guards.clear()
+        with pytest.raises(WriteNotAcknowledged):
+            await store.commit(batch([event_row("order:1", "a")]))
+        await store.commit(batch([event_row("order:3", "c")]))
+        seqs = [row[0] async for row in store.iter_events()]
+        assert len(seqs) == 2 and seqs[0] < seqs[1]
+    finally:
+        await store.close()
+
+
+TICKETS = Migration(
+    "helpdesk",
+    "tickets",
+    "CREATE TABLE helpdesk_tickets (id TEXT PRIMARY KEY, opened REAL, body BLOB) WITHOUT ROWID",
+)
+NOTES = Migration(
+    "helpdesk",
+    "notes",
+    "CREATE TABLE helpdesk_notes (id INTEGER PRIMARY KEY AUTOINCREMENT, ticket TEXT);"
+    " CREATE INDEX helpdesk_notes_by_ticket ON helpdesk_notes (ticket)",
+)
+
+
+async def test_plugin_steps_are_translated_applied_once_and_kept(pg_database_url: str) -> None:
+    store = await PostgresStore.open(pg_database_url, migrations=[TICKETS])
+    await store.execute_write(
+        "INSERT INTO helpdesk_tickets (id, opened, body) VALUES ('t1', 1.5, 'x')"
+    )
+    await store.close()
+    store = await PostgresStore.open(pg_database_url, migrations=[TICKETS, NOTES])
+    try:
+        rows = await store.fetchall("SELECT plugin, name FROM plugin_migrations ORDER BY position")
+        assert rows == [("helpdesk", "tickets"), ("helpdesk", "notes")]
+        assert await store.fetchall("SELECT id, opened FROM helpdesk_tickets") == [("t1", 1.5)]
+        await store.execute_write("INSERT INTO helpdesk_notes (ticket) VALUES ('t1'), ('t1')")
+        assert await store.fetchall("SELECT id FROM helpdesk_notes ORDER BY id") == [(1,), (2,)]
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    ("sql", "named"),
+    [
+        ("CREATE TABLE helpdesk_x (id TEXT); PRAGMA foreign_keys=ON", "PRAGMA"),
+        ("INSERT OR REPLACE INTO helpdesk_x VALUES ('a')", "INSERT OR REPLACE"),
+        ("CREATE TABLE helpdesk_x (; nonsense", "syntax error"),
+    ],
+)
+async def test_a_step_postgresql_cannot_run_names_itself_and_keeps_nothing(
+    pg_database_url: str, sql: str, named: str
+) -> None:
+    broken = Migration("helpdesk", "broken", sql)
+    with pytest.raises(MigrationFailed, match=named) as failed:
+        await PostgresStore.open(pg_database_url, migrations=[TICKETS, broken])
+    assert (failed.value.plugin, failed.value.name) == ("helpdesk", "broken")
+    store = await PostgresStore.open(pg_database_url)
+    try:
+        assert await store.fetchall("SELECT to_regclass('helpdesk_tickets')") == [(None,)]
+    finally:
+        await store.close()
+
+
+async def test_another_applications_database_and_a_newer_schema_are_refused(
+    pg_database_url: str,
+) -> None:
+    with psycopg.connect(pg_database_url, autocommit=True) as db:
+        db.execute("CREATE TABLE invoices (id INTEGER)")
+    with pytest.raises(NotChannelsyncDatabase, match="invoices"):
+        await PostgresStore.open(pg_database_url)
+    with pytest.raises(NotChannelsyncDatabase):
+        await PostgresStore.open_readonly(pg_database_url)
+    with psycopg.connect(pg_database_url, autocommit=True) as db:
+        db.execute("DROP TABLE invoices")
+    store = await PostgresStore.open(pg_database_url)
+    await store.execute_write("INSERT INTO schema_version (version) VALUES (99)")
+    await store.close()
+    with pytest.raises(SchemaMismatch, match="99"):
+        await PostgresStore.open(pg_database_url)
+    with pytest.raises(SchemaMismatch, match="99"):
+        await PostgresStore.open_readonly(pg_database_url)
