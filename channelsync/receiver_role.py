@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+import psycopg
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -53,6 +54,15 @@ from engine.store.urls import is_store_url, open_store, shown
 from statecharts import chart_package
 
 log = get_logger("channelsync.receiver_role")
+# What means "cannot record this now" here, answered 503 + Retry-After: the
+# bus, or the store (read for entity lookups, written for dead letters) being
+# unreachable; psycopg's connection errors are not wrapped by the store.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    StoreError,
+    BusUnavailable,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
 
 
 @dataclass
@@ -143,9 +153,7 @@ def _app(
 
     return Starlette(
         routes=[
-            webhook_route(
-                sink, inbound, settings.limits.max_body, unavailable=(StoreError, BusUnavailable)
-            ),
+            webhook_route(sink, inbound, settings.limits.max_body, unavailable=UNAVAILABLE),
             Route("/health/live", live, methods=["GET"]),
             Route("/health/ready", ready, methods=["GET"]),
             Route("/health", ready, methods=["GET"]),

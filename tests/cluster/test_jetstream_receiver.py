@@ -170,6 +170,17 @@ async def test_without_jetstream_the_platform_is_told_to_retry_and_the_retry_lan
     assert (await running.role.bus.js.stream_info(running.stream)).state.messages == 1
 
 
+async def test_without_the_store_only_webhooks_that_need_it_are_told_to_retry(
+    running: Running,
+) -> None:
+    """Orders need nothing from the store: still acknowledged. A dead letter
+    must be written there: 503 + Retry-After, so the platform sends it again."""
+    await running.role.store.close()
+    assert (await running.post(order_webhook("DELIVERED", 1_770_000_300))).status_code == 200
+    refused = await running.post(b"not json either")
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+
+
 async def test_the_role_refuses_a_sqlite_store_and_an_unreachable_bus(
     tmp_path: Path, pg_database_url: str
 ) -> None:
