@@ -23,6 +23,7 @@ from engine.cli import (
     migrate_cmd,
     replay_cmd,
     state_cmd,
+    workers_cmd,
 )
 from engine.logs import configure_logging
 
@@ -38,6 +39,7 @@ ENGINE_COMMANDS = (
     commands_cmd,
     erase_cmd,
     demo,
+    workers_cmd,
 )
 
 

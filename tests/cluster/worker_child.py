@@ -1,0 +1,72 @@
+"""One cluster worker process for the tests (kill -9, SIGSTOP), on the sample
+parcel chart. Its ``notify_buyer`` handler records each run in the table
+``notified`` (the test creates it) under the command's idempotency key, with
+the pid that ran it: what a platform deduplicating by key would see.
+
+    python -m tests.cluster.worker_child STORE BUS STREAM PREFIX LEASE_TTL
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from typing import Any
+
+import psycopg
+
+from engine import ChartSet, Engine
+from engine.cluster.worker import EngineOnly, Worker, WorkerSettings
+from engine.logs import configure_logging
+from engine.outbox import OutboxCommand
+from engine.sample import chart_package
+from engine.settings import EngineSettings
+from engine.store.postgres import PostgresStore
+
+# Commands run again only after their claim ran out: short, so a killed
+# claimant's command is taken over within the test's patience.
+SETTINGS = EngineSettings(outbox_interval=0.05, outbox_lease=2.0, timer_interval=0.2)
+
+
+async def open_engine(url: str, settings: EngineSettings, record: Any) -> EngineOnly:
+    charts = ChartSet.load([chart_package()])
+    store = await PostgresStore.open(url, migrations=charts.migrations)
+    engine = Engine(store, charts, settings, handlers={"notify_buyer": record})
+    engine.start()
+    return EngineOnly(engine)
+
+
+def recorder(effects: psycopg.AsyncConnection[Any], tag: int) -> Any:
+    """The notify_buyer handler: one row a key, with every runner's tag."""
+
+    async def record(command: OutboxCommand) -> None:
+        await effects.execute(
+            "INSERT INTO notified (key, parcel, pids) VALUES (%s, %s, ARRAY[%s])"
+            " ON CONFLICT (key) DO UPDATE SET pids = notified.pids || %s",
+            (command.idempotency_key, command.entity, tag, tag),
+        )
+
+    return record
+
+
+async def main(store: str, bus: str, stream: str, prefix: str, ttl: float) -> None:
+    configure_logging("INFO", json=True)
+    effects = await psycopg.AsyncConnection.connect(store, autocommit=True)
+    pid = os.getpid()
+    record = recorder(effects, pid)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    worker = Worker(
+        WorkerSettings(store, bus, stream, prefix, lease_ttl=ttl, worker_id=f"child-{pid}"),
+        lambda settings: open_engine(store, settings, record),
+        SETTINGS,
+    )
+    try:
+        await worker.run(stop)
+    finally:
+        await effects.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(*sys.argv[1:5], float(sys.argv[5])))
