@@ -56,7 +56,11 @@ async def serve_cluster(settings: ChannelSettings, role: ClusterRole) -> None:
     if role.role in ("receiver", "all"):
         from channelsync.receiver_role import run_receiver
 
-        parts.append(run_receiver(settings, role.bus, role.host, role.port, stop))
+        parts.append(
+            run_receiver(
+                settings, store=role.store, bus=role.bus, host=role.host, port=role.port, stop=stop
+            )
+        )
     tasks = [asyncio.ensure_future(part) for part in parts]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)

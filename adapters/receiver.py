@@ -17,7 +17,7 @@ Retry-After: the platform sends again later.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic_core import from_json
 from starlette.applications import Starlette
@@ -40,9 +40,27 @@ log = get_logger("channelsync.receiver")
 RETRY_AFTER = 1
 
 
+class EventSink(Protocol):
+    """Where a verified webhook's events go: `engine.runtime.Engine` in one process;
+    in a cluster, the receiver role's JetStream sink (engine.cluster.jetstream_sink).
+    Either returns only once the event is durable (committed, or stored by
+    JetStream), so the webhook is acknowledged after that and never before."""
+
+    async def publish(self, event: Mapping[str, Any]) -> object: ...
+
+    async def record_dead_letter(
+        self,
+        raw: str | bytes,
+        source: str,
+        error: str,
+        entity: str | None = None,
+        *,
+        size: int | None = None,
+    ) -> object: ...
+
+
 def build_receiver(service: ChannelService, inbound: Mapping[str, InboundAdapter]) -> Starlette:
     """The receiver for ``service``, with one webhook route per inbound adapter."""
-    webhook = _webhook_endpoint(service, inbound)
 
     async def oauth_callback(request: Request) -> Response:
         # `state` is the nonce the shop's authorization began with (CONN-7);
@@ -68,10 +86,10 @@ def build_receiver(service: ChannelService, inbound: Mapping[str, InboundAdapter
 
     return Starlette(
         routes=[
-            Route("/webhooks/{platform}", _unavailable_on_store_error(webhook), methods=["POST"]),
+            webhook_route(service.engine, inbound, service.config.limits.max_body),
             Route(
                 "/oauth/tiktok/callback",
-                _unavailable_on_store_error(oauth_callback),
+                _unavailable_on(oauth_callback, (StoreError,)),
                 methods=["GET"],
             ),
             Route("/health/live", live, methods=["GET"]),
@@ -81,8 +99,23 @@ def build_receiver(service: ChannelService, inbound: Mapping[str, InboundAdapter
     )
 
 
+def webhook_route(
+    sink: EventSink,
+    inbound: Mapping[str, InboundAdapter],
+    max_body: int,
+    unavailable: tuple[type[Exception], ...] = (StoreError,),
+) -> Route:
+    """``POST /webhooks/{platform}`` into ``sink``; ``unavailable``: the errors
+    that mean "cannot record now" and are answered 503 with Retry-After."""
+    return Route(
+        "/webhooks/{platform}",
+        _unavailable_on(_webhook_endpoint(sink, inbound, max_body), unavailable),
+        methods=["POST"],
+    )
+
+
 def _webhook_endpoint(
-    service: ChannelService, inbound: Mapping[str, InboundAdapter]
+    sink: EventSink, inbound: Mapping[str, InboundAdapter], max_body: int
 ) -> Callable[[Request], Awaitable[Response]]:
     """``POST /webhooks/{platform}``: bounded, verified, recorded, then answered."""
 
@@ -91,7 +124,7 @@ def _webhook_endpoint(
         if adapter is None:
             return Response(status_code=404)
         try:
-            body = await read_bounded(request, service.config.limits.max_body)
+            body = await read_bounded(request, max_body)
         except BodyRefused as refused:
             log.warning(
                 "webhook refused", platform=adapter.name, reason=refused.reason, size=refused.size
@@ -99,7 +132,7 @@ def _webhook_endpoint(
             if isinstance(refused, BodyTooLarge):
                 # Unverifiable, so only a small record: digest, size and a prefix
                 # of what was read; the same refusal again only adds to its count.
-                await service.engine.record_dead_letter(
+                await sink.record_dead_letter(
                     refused.read, adapter.name, refused.reason, size=refused.size
                 )
                 # The connection cannot carry another request (the rest of the
@@ -120,25 +153,26 @@ def _webhook_endpoint(
         try:
             events = await adapter.translate(body, request.headers)
         except InboundRejected as error:
-            await service.engine.record_dead_letter(body, adapter.name, str(error))
+            await sink.record_dead_letter(body, adapter.name, str(error))
             return Response(status_code=400 if _not_json(body) else 200)
         for event in events:
-            await service.engine.publish(event)
+            await sink.publish(event)
         return Response(status_code=200)
 
     return webhook
 
 
-def _unavailable_on_store_error(
+def _unavailable_on(
     endpoint: Callable[[Request], Awaitable[Response]],
+    unavailable: tuple[type[Exception], ...],
 ) -> Callable[[Request], Awaitable[Response]]:
-    """A store that cannot write now is the receiver's trouble, not the
-    sender's, and passes: 503 with Retry-After, never 500 (ENG-12)."""
+    """A store (or bus) that cannot write now is the receiver's trouble, not
+    the sender's, and passes: 503 with Retry-After, never 500 (ENG-12)."""
 
     async def guarded(request: Request) -> Response:
         try:
             return await endpoint(request)
-        except StoreError as error:
+        except unavailable as error:
             log.warning("store unavailable", path=request.url.path, error=type(error).__name__)
             return JSONResponse(
                 {"error": "the store cannot record this now; send it again later"},

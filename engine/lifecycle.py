@@ -24,9 +24,10 @@ from engine.rules import RELEASE_HELD, SEND_EVENT
 from engine.settings import EngineSettings
 from engine.store.lock import DatabaseLock
 from engine.store.migrate import Migration
+from engine.store.postgres_lock import PostgresLock
 from engine.store.protocol import Store
 from engine.store.rows import DeadLetterRow, dumps
-from engine.store.sqlite import SQLiteStore
+from engine.store.urls import is_store_url, lock_store, open_store, shown, vault_path
 from engine.vault import Vault, redact_raw
 
 if TYPE_CHECKING:
@@ -54,9 +55,11 @@ HandlerFactory = Callable[[EngineParts], Awaitable[Mapping[str, CommandHandler]]
 class Opened:
     """The lock (if taken), the store and the vault of one database."""
 
-    store: SQLiteStore
+    store: Store
     vault: Vault
-    lock: DatabaseLock | None
+    lock: DatabaseLock | PostgresLock | None
+    # The database as a log line may name it (a URL without its password).
+    name: str = ""
 
     async def close(self) -> None:
         """Undo `open_database`: close the store and the vault, then let go of the lock."""
@@ -76,28 +79,25 @@ async def open_database(
     """Take the database's lock (ENG-10; raises `DatabaseInUse` naming the holder
     once ``settings.lock_wait`` has passed), open its store (applying the chart
     packages' ``migrations`` not yet applied) and its vault, and void the
-    command claims a stopped process left behind."""
-    held: DatabaseLock | None = None
+    command claims a stopped process left behind. ``path`` is a SQLite file or
+    a ``postgresql://`` URL (`engine.store.urls`)."""
+    held: DatabaseLock | PostgresLock | None = None
     if settings.lock and str(path) != ":memory:":
+        # Off the loop when it may wait, or connects to a server.
         held = (
-            await asyncio.to_thread(DatabaseLock.acquire, path, wait=settings.lock_wait)
-            if settings.lock_wait > 0
-            else DatabaseLock.acquire(path)
+            await asyncio.to_thread(lock_store, path, wait=settings.lock_wait)
+            if settings.lock_wait > 0 or is_store_url(path)
+            else lock_store(path)
         )
     try:
-        store = await SQLiteStore.open(
-            path,
-            synchronous=settings.synchronous,
-            writer=settings.writer,
-            migrations=migrations,
-        )
+        store = await open_store(path, settings=settings, migrations=migrations)
         try:
             store.inert_commands = settings.inert_commands
             if held is not None:
                 voided = await store.void_claims()
                 if voided:
                     log.warning("claims of a stopped process voided", commands=voided)
-            vault = Vault.beside(path)
+            vault = Vault(vault_path(path))
         except BaseException:
             await store.close()
             raise
@@ -105,7 +105,7 @@ async def open_database(
         if held is not None:
             held.release()
         raise
-    return Opened(store, vault, held)
+    return Opened(store, vault, held, shown(path))
 
 
 async def run_every(name: str, work: Callable[[], Awaitable[Any]], interval: float) -> None:

@@ -131,7 +131,7 @@ class Engine:
             raise
         engine._opened = opened
         engine.start()
-        log.info("engine started", db=str(path), charts=sorted(charts.by_name))
+        log.info("engine started", db=opened.name, charts=sorted(charts.by_name))
         return engine
 
     def start(self) -> None:

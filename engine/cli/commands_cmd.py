@@ -22,7 +22,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from engine.cli.common import fail, open_existing, out, print_json
+from engine.cli.common import StoreOption, fail, open_existing, out, print_json, store_target
 from engine.clock import SystemClock
 from engine.outbox_admin import (
     CommandActionRefused,
@@ -70,7 +70,7 @@ def command_json(view: CommandView) -> dict[str, Any]:
 
 
 async def _with_commands(
-    db: Path, work: Callable[[OutboxCommands], Awaitable[Any]], *, writable: bool = False
+    db: Path | str, work: Callable[[OutboxCommands], Awaitable[Any]], *, writable: bool = False
 ) -> Any:
     """``work`` on the database's commands; the listing reads it read-only (SEC-4)."""
     store = await open_existing(db, writable=writable)
@@ -95,19 +95,20 @@ def commands(
     ] = None,
     entity: Annotated[str | None, typer.Option("--entity", help="Only this entity's.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    store_url: StoreOption = None,
 ) -> None:
     """List outbox commands: id, type, entity, status, attempts, next attempt, reason."""
     if ctx.invoked_subcommand is not None:
-        ctx.obj = db  # `commands --db X retry ID` works as well as `commands retry ID --db X`
+        # `commands --db X retry ID` works as well as `commands retry ID --db X`
+        ctx.obj = (db, store_url)
         return
-    if db is None:
-        raise fail("give the database with --db", 2)
+    target = store_target(db, store_url)
 
     async def listing(commands: OutboxCommands) -> list[CommandView]:
         return await commands.list(status, entity=entity)
 
     try:
-        views = asyncio.run(_with_commands(db, listing))
+        views = asyncio.run(_with_commands(target, listing))
     except UnknownStatusFilter as error:
         raise fail(str(error), 2) from None
     if as_json:
@@ -141,7 +142,7 @@ def commands(
 
 
 def _act(
-    db: Path,
+    db: Path | str,
     command_id: int,
     action: Callable[[OutboxCommands], Awaitable[CommandView]],
     as_json: bool,
@@ -163,11 +164,11 @@ def _act(
     )
 
 
-def _db(ctx: typer.Context, db: Path | None) -> Path:
-    chosen = db if db is not None else ctx.obj
-    if chosen is None:
-        raise fail("give the database with --db", 2)
-    return Path(chosen)
+def _db(ctx: typer.Context, db: Path | None, store_url: str | None) -> Path | str:
+    """The database given to the action, or else to ``commands`` before it."""
+    if db is None and store_url is None and ctx.obj is not None:
+        db, store_url = ctx.obj
+    return store_target(db, store_url)
 
 
 def _actor(by: str | None) -> str:
@@ -187,10 +188,11 @@ def retry(
     reason: ReasonOption = None,
     by: ByOption = None,
     as_json: CommandJsonOption = False,
+    store_url: StoreOption = None,
 ) -> None:
     """Run a pending, held or parked command again now, with its same idempotency key."""
     actor = _actor(by)
-    database = _db(ctx, db)
+    database = _db(ctx, db, store_url)
     _act(database, command_id, lambda c: c.retry(command_id, actor=actor, reason=reason), as_json)
 
 
@@ -202,8 +204,9 @@ def discard(
     reason: ReasonOption = None,
     by: ByOption = None,
     as_json: CommandJsonOption = False,
+    store_url: StoreOption = None,
 ) -> None:
     """Make sure a pending, held or parked command never runs."""
     actor = _actor(by)
-    database = _db(ctx, db)
+    database = _db(ctx, db, store_url)
     _act(database, command_id, lambda c: c.discard(command_id, reason, actor=actor), as_json)

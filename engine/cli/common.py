@@ -18,13 +18,22 @@ from rich.table import Table
 
 from engine.charts.loader import ChartLoadError, read_chart_file
 from engine.chartset import ChartSet, discover_packages
+from engine.settings import EngineSettings
 from engine.store.errors import NotChannelsyncDatabase, SchemaMismatch, StoreError
-from engine.store.sqlite import SQLiteStore
+from engine.store.protocol import Store
+from engine.store.urls import is_store_url, open_store, shown
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-DbOption = Annotated[Path, typer.Option("--db", help="The SQLite database file.")]
+DbOption = Annotated[Path | None, typer.Option("--db", help="The SQLite database file.")]
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="A PostgreSQL database (postgresql://user@host/name) instead of --db.",
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
@@ -53,17 +62,28 @@ def format_time(timestamp: float | None) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-async def open_existing(db: Path, *, writable: bool = False) -> SQLiteStore:
-    """The database at ``db``: read-only (SEC-4) unless the command writes.
+def store_target(db: Path | None, store: str | None) -> Path | str:
+    """The database a command reads: ``--db FILE`` or ``--store URL``, exactly one."""
+    if (db is None) == (store is None):
+        raise fail("give the database with --db FILE or --store postgresql://...", 2)
+    if store is not None:
+        if not is_store_url(store):
+            raise fail(f"--store takes a postgresql:// URL, not {escape(shown(store))}", 2)
+        return store
+    assert db is not None
+    return db
 
-    Another application's file, or a channelsync database of another schema
-    version, is one line on standard error and exit code 2."""
-    if not db.exists():
+
+async def open_existing(db: Path | str, *, writable: bool = False) -> Store:
+    """The database at ``db`` (a SQLite file, or a PostgreSQL URL from
+    `store_target`): read-only (SEC-4) unless the command writes.
+
+    Another application's database, or a channelsync database of another
+    schema version, is one line on standard error and exit code 2."""
+    if not is_store_url(db) and not Path(db).exists():
         raise fail(f"no database at {db}")
     try:
-        if writable:
-            return await SQLiteStore.open(db)
-        return await SQLiteStore.open_readonly(db)
+        return await open_store(db, settings=EngineSettings(), read_only=not writable)
     except (NotChannelsyncDatabase, SchemaMismatch) as error:
         # The message may quote another file's table names: never rich markup.
         raise fail(escape(str(error)), 2) from None

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from engine.cli.common import (
+    DbOption,
+    StoreOption,
     err,
     fail,
     format_time,
@@ -19,6 +20,7 @@ from engine.cli.common import (
     print_json,
     print_table,
     progress,
+    store_target,
 )
 from engine.gc_tuning import tune_gc
 from engine.history import entity_history
@@ -40,15 +42,14 @@ def describe(outcome: dict[str, Any]) -> str:
     return f"{outcome['outcome']}: {outcome['reason']}"
 
 
-def check_command(
-    db: Annotated[Path, typer.Option("--db", help="The SQLite database file.")],
-) -> None:
+def check_command(db: DbOption = None, store_url: StoreOption = None) -> None:
     """Replay the whole log and compare every outcome and every stored entity."""
+    target = store_target(db, store_url)
     charts = load_charts()
     tune_gc()
 
     async def run() -> tuple[ReplayResult, int]:
-        store = await open_existing(db)
+        store = await open_existing(target)
         try:
             with progress(await store.count("events"), "checking") as advance:
                 report = await check(store, charts, progress=advance)
@@ -90,14 +91,16 @@ def _report_divergence(divergence: Divergence) -> None:
 
 def history(
     key: Annotated[str, typer.Argument(help="The entity key, e.g. order:576653688135258178.")],
-    db: Annotated[Path, typer.Option("--db", help="The SQLite database file.")],
+    db: DbOption = None,
     as_json: JsonOption = False,
+    store_url: StoreOption = None,
 ) -> None:
     """One entity's whole story: events, transitions, commands and their results,
     timers and dead letters."""
+    target = store_target(db, store_url)
 
     async def run() -> dict[str, Any]:
-        store = await open_existing(db)
+        store = await open_existing(target)
         try:
             return await entity_history(store, key)
         finally:

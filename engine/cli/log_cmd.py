@@ -10,7 +10,16 @@ from typing import Annotated, Any
 
 import typer
 
-from engine.cli.common import fail, load_charts, open_existing, out, progress
+from engine.cli.common import (
+    DbOption,
+    StoreOption,
+    fail,
+    load_charts,
+    open_existing,
+    out,
+    progress,
+    store_target,
+)
 from engine.cli.in_use import refused_when_in_use
 from engine.gc_tuning import tune_gc
 from engine.logfile import (
@@ -36,23 +45,25 @@ def register(app: typer.Typer) -> None:
 
 
 def export(
-    db: Annotated[Path, typer.Option("--db", help="The SQLite database file.")],
     out_file: Annotated[Path, typer.Option("--out", help="The JSONL file to write.")],
+    db: DbOption = None,
     entity: Annotated[str | None, typer.Option("--entity", help="Only this entity.")] = None,
     since: Annotated[int, typer.Option("--since", help="Only events after this seq.")] = 0,
     redact: Annotated[
         bool,
         typer.Option("--redact", help="Replace buyers' personal data (sealed or not) by a marker."),
     ] = False,
+    store_url: StoreOption = None,
 ) -> None:
     """Write the event log (one event a line, with its recorded outcome) as JSONL.
     With --since, the file also carries the state at that seq of each entity
     its events touch (rebuilt by replay), which `replay FILE` starts from.
     With --redact, the file can be shared: no buyer's personal data, not even sealed."""
+    target = store_target(db, store_url)
     charts = load_charts() if since > 0 else None
 
     async def run() -> int:
-        store = await open_existing(db)
+        store = await open_existing(target)
         try:
             with out_file.open("wb") as handle:
                 return await export_log(

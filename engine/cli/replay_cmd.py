@@ -14,6 +14,7 @@ import typer
 
 from engine.chartset import ChartSet
 from engine.cli.common import (
+    StoreOption,
     fail,
     format_time,
     load_charts,
@@ -22,6 +23,7 @@ from engine.cli.common import (
     print_json,
     print_table,
     progress,
+    store_target,
 )
 from engine.cli.inspect_cmd import describe
 from engine.gc_tuning import tune_gc
@@ -34,7 +36,7 @@ from engine.logfile import (
 )
 from engine.replay import LoggedEvent, ReplayError, logged_events, replay, replay_steps, what_if
 from engine.step import EntityState
-from engine.store.sqlite import SQLiteStore
+from engine.store.protocol import Store
 from engine.vault import present_entity
 
 TIMELINE = ["seq", "time", "event", "change", "commands"]
@@ -72,7 +74,7 @@ class _Replay:
     as_json: bool
     # A file that starts mid-log starts from the states at its cut.
     base: dict[str, EntityState] = field(default_factory=dict)
-    store: SQLiteStore | None = None
+    store: Store | None = None
 
     def source(self) -> AsyncIterator[LoggedEvent]:
         if self.store is not None:
@@ -91,11 +93,13 @@ def replay_command(
         typer.Option("--charts", help="Replay under these chart files instead (what-if)."),
     ] = None,
     as_json: JsonOption = False,
+    store_url: StoreOption = None,
 ) -> None:
     """Rebuild state from a log with the live step, no side effects. With
     --charts, report where other chart versions would change the outcome."""
-    if (log_file is None) == (db is None):
-        raise fail("give either a JSONL file or --db")
+    if (log_file is None) == (db is None and store_url is None):
+        raise fail("give either a JSONL file or --db (or --store)")
+    target = store_target(db, store_url) if log_file is None else None
     until_seq, until_time = parse_until(until)
     base, since = _read_start(log_file)
     if until_seq is not None and until_seq < since:
@@ -104,7 +108,7 @@ def replay_command(
     tune_gc()
 
     async def run() -> None:
-        job.store = await open_existing(db) if db is not None else None
+        job.store = await open_existing(target) if target is not None else None
         try:
             if charts_dir is not None:
                 await _what_if(job)
@@ -141,7 +145,7 @@ def _states_json(states: dict[str, EntityState]) -> list[dict[str, Any]]:
     return [present_entity(states[key].as_dict(), states[key].data) for key in sorted(states)]
 
 
-async def _replay_store_json(job: _Replay, store: SQLiteStore) -> None:
+async def _replay_store_json(job: _Replay, store: Store) -> None:
     with progress(await store.count("events"), "replaying") as advance:
         result = await replay(
             store,

@@ -9,9 +9,19 @@ from typing import Annotated, Any
 
 import typer
 
-from engine.cli.common import DbOption, JsonOption, fail, open_existing, out, print_json
+from engine.cli.common import (
+    DbOption,
+    JsonOption,
+    StoreOption,
+    fail,
+    open_existing,
+    out,
+    print_json,
+    store_target,
+)
 from engine.cli.common import print_table as table
-from engine.store.sqlite import DeadLetterRow, SQLiteStore
+from engine.store.protocol import Store
+from engine.store.rows import DeadLetterRow
 from engine.vault import present_entity
 
 
@@ -20,7 +30,7 @@ def register(app: typer.Typer) -> None:
 
 
 def state(
-    db: DbOption,
+    db: DbOption = None,
     entity: Annotated[
         str | None, typer.Option("--entity", help="One entity key, with its history.")
     ] = None,
@@ -39,16 +49,19 @@ def state(
         bool, typer.Option("--dead-letters", help="List the dead letters.")
     ] = False,
     as_json: JsonOption = False,
+    store_url: StoreOption = None,
 ) -> None:
     """Show entities' states (and one entity's history, ignored events included)."""
 
+    target = store_target(db, store_url)
+
     async def run() -> None:
-        store = await open_existing(db)
+        store = await open_existing(target)
         try:
             if dead_letters:
                 _show_dead_letters(await store.dead_letters(entity), as_json)
             elif entity is not None:
-                _show_entity(await _entity_record(store, db, entity), as_json)
+                _show_entity(await _entity_record(store, target, entity), as_json)
             else:
                 await _show_entities(store, chart, in_state, as_json)
         finally:
@@ -71,7 +84,7 @@ def _show_dead_letters(letters: list[DeadLetterRow], as_json: bool) -> None:
         table("Dead letters", rows, ["id", "source", "entity", "count", "size", "error"])
 
 
-async def _entity_record(store: SQLiteStore, db: Path, key: str) -> dict[str, Any]:
+async def _entity_record(store: Store, db: Path | str, key: str) -> dict[str, Any]:
     found = await store.entity(key)
     history = await store.history(key)
     letters = await store.dead_letters(key)
@@ -117,7 +130,7 @@ def _show_entity(record: dict[str, Any], as_json: bool) -> None:
 
 
 async def _show_entities(
-    store: SQLiteStore, chart: str | None, in_state: str | None, as_json: bool
+    store: Store, chart: str | None, in_state: str | None, as_json: bool
 ) -> None:
     if in_state is not None and ("," in in_state or not in_state):
         raise fail(f"--state takes one state id (like sync.failed), not {in_state!r}")
