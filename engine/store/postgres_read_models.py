@@ -171,21 +171,20 @@ class PostgresReadModels(PostgresBase):
         return "live", _record((*row[:5], now))
 
     async def move_record(self, namespace: str, key: str, to_namespace: str, to_key: str) -> bool:
-        async with self.writing() as db, db.cursor() as cursor:
-            await cursor.execute(
-                f"INSERT INTO records ({_COLUMNS})"
-                " SELECT %s, %s, value, stored_at, expires_at, used_at FROM records"
-                " WHERE namespace = %s AND key = %s"
-                " ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value,"
-                " stored_at = excluded.stored_at, expires_at = excluded.expires_at,"
-                " used_at = excluded.used_at",
-                (to_namespace, to_key, namespace, key),
-            )
-            moved = cursor.rowcount
-            if moved and (to_namespace, to_key) != (namespace, key):
-                await cursor.execute(
-                    "DELETE FROM records WHERE namespace = %s AND key = %s", (namespace, key)
-                )
+        if (to_namespace, to_key) == (namespace, key):
+            return await self.get_record(namespace, key) is not None
+        # One statement: the DELETE locks the row, so of racing moves the
+        # first takes it and the others find nothing left to move.
+        moved = await self.execute_write(
+            "WITH moved AS (DELETE FROM records WHERE namespace = %s AND key = %s"
+            " RETURNING value, stored_at, expires_at, used_at)"
+            f" INSERT INTO records ({_COLUMNS})"
+            " SELECT %s, %s, value, stored_at, expires_at, used_at FROM moved"
+            " ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value,"
+            " stored_at = excluded.stored_at, expires_at = excluded.expires_at,"
+            " used_at = excluded.used_at",
+            (namespace, key, to_namespace, to_key),
+        )
         return moved > 0
 
     async def purge_records(self, namespace: str, *, expired_before: float) -> int:

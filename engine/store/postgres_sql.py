@@ -37,13 +37,33 @@ def _ascii_lower(sql: str) -> str:
     return f"translate({sql}, '{_UPPER}', '{_LOWER}')"
 
 
-def _present(column: str, path: list[str], spec: Equals) -> tuple[str, list[Any]]:
-    """SQL true when the field at ``path`` holds ``spec.value`` as JSON.
+# PostgreSQL turns every string it walks past in a JSON path into text, and
+# text cannot hold NUL: one ``\u0000`` anywhere in a row's JSON would make a
+# filter over the whole table fail. So filters read the JSON with NUL escapes
+# spelled ``\u0030`` instead, after spelling escaped backslashes ``\u005c``
+# (that pairs backslashes from the left, as JSON does, so only real NUL
+# escapes are rewritten). Strings compare as JSON text rewritten alike on
+# both sides; the engine's JSON never spells ``\u0030`` or ``\u005c`` itself
+# (it writes those characters plainly), so no two strings become equal.
+_BACKSLASH = ("\\\\", "\\u005c")
+_NUL = ("\\u0000", "\\u0030")
 
-    Strings compare as the JSON text the engine wrote (``json`` keeps a
-    value's text as it came): a ``\\u0000`` in it stays an escape, which
-    PostgreSQL's text could not hold."""
-    node = f"({column}::json #> %s::text[])"
+
+def json_of(column: str) -> str:
+    """``column``'s JSON text as ``json`` a path can walk (see above)."""
+    # chr(92) is a backslash, whatever standard_conforming_strings says.
+    pairs = "repeat(chr(92), 2), chr(92) || 'u005c'"
+    return f"replace(replace({column}, {pairs}), chr(92) || 'u0000', chr(92) || 'u0030')::json"
+
+
+def string_json(value: str) -> str:
+    """A string as JSON text, rewritten as `json_of` rewrites stored JSON."""
+    return dumps(value).replace(*_BACKSLASH).replace(*_NUL)
+
+
+def _present(column: str, path: list[str], spec: Equals) -> tuple[str, list[Any]]:
+    """SQL true when the field at ``path`` holds ``spec.value`` as JSON."""
+    node = f"({json_of(column)} #> %s::text[])"
     value = spec.value
     if isinstance(value, bool):
         return (
@@ -55,7 +75,7 @@ def _present(column: str, path: list[str], spec: Equals) -> tuple[str, list[Any]
         compare = (
             f"{_ascii_lower(text)} = {_ascii_lower('%s')}" if spec.any_case else f"{text} = %s"
         )
-        return f"(json_typeof{node} = 'string' AND {compare})", [path, path, dumps(value)]
+        return f"(json_typeof{node} = 'string' AND {compare})", [path, path, string_json(value)]
     # Numbers as exact decimals: Python's shortest text of a float is the text
     # the engine wrote it as.
     return (
@@ -77,7 +97,7 @@ def field_clause(column: str, path: str, wanted: Scalar | Equals) -> tuple[str, 
         parts.append(sql)
         params += more
     if _missing_counts(spec):
-        parts.append(f"coalesce(json_typeof({column}::json #> %s::text[]), 'null') = 'null'")
+        parts.append(f"coalesce(json_typeof({json_of(column)} #> %s::text[]), 'null') = 'null'")
         params.append(segments)
     if not parts:
         return "FALSE", []
