@@ -33,8 +33,8 @@ def channel_worker(
     """A worker running the channel over the real platforms' APIs."""
     installed = discover_adapter_plugins() if plugins is None else list(plugins)
 
-    async def open_engine(engine_settings: EngineSettings) -> ChannelApp:
-        settings = replace(channel, db=worker.store, engine=engine_settings)
+    async def open_engine(store: str, engine_settings: EngineSettings) -> ChannelApp:
+        settings = replace(channel, db=store, engine=engine_settings)
         return await bootstrap(
             settings, clock=SystemClock(), platforms=HttpPlatforms(settings), plugins=installed
         )

@@ -117,26 +117,15 @@ class OffsetTracker:
 
 
 def make_fence(
-    worker_id: str,
-    held: Callable[[], Mapping[int, int]],
-    offsets: OffsetTracker | None = None,
-    *,
-    idle_timeout: float = 5.0,
+    worker_id: str, held: Callable[[], Mapping[int, int]], offsets: OffsetTracker | None = None
 ) -> CommitGuard:
     """The commit guard of worker ``worker_id``: ``held()`` gives the
-    partitions it believes it holds, each with the epoch it acquired.
-
-    ``idle_timeout``: seconds the commit's transaction may sit idle before
-    PostgreSQL ends its session. A worker frozen mid-commit (SIGSTOP, a swap
-    storm) would otherwise keep its row locks, and the partition's next
-    owner would wait on them forever (docs/scaling.md, "Failure cases")."""
-    set_timeout = f"SET LOCAL idle_in_transaction_session_timeout = {int(idle_timeout * 1000)}"
+    partitions it believes it holds, each with the epoch it acquired."""
 
     async def fence(conn: psycopg.AsyncConnection[Any], batch: Batch) -> None:
         touched = batch_partitions(batch)
         if not touched:
             return
-        await conn.execute(set_timeout)
         mine = held()
         lost = {p: "not held by this worker" for p in touched if p not in mine}
         cur = await conn.execute(

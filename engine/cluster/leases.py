@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
@@ -66,6 +67,21 @@ SCHEMA = (
         stream_seq bigint NOT NULL DEFAULT 0
     )""",
 )
+
+
+def frozen_safe_url(url: str, idle_timeout: float) -> str:
+    """``url`` with its sessions ended by PostgreSQL once a transaction sits
+    idle for ``idle_timeout`` seconds. A worker frozen mid-transaction
+    (SIGSTOP, a swap storm) would otherwise keep its locks (row locks, the
+    outbox's claim lock) and stall every other worker behind them; its
+    leases run out meanwhile, so its work is taken over, not lost."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    option = f"-c idle_in_transaction_session_timeout={max(1, int(idle_timeout * 1000))}"
+    options = [value for key, value in query if key == "options"]
+    rest = [(key, value) for key, value in query if key != "options"]
+    rest.append(("options", " ".join([*options, option])))
+    return urlunsplit(parts._replace(query=urlencode(rest, quote_via=quote)))
 
 
 def new_worker_id() -> str:
@@ -122,22 +138,31 @@ class Leases:
         self.ttl = ttl
         self.partitions = partitions
         self.held: dict[int, int] = {}
+        self.url: str | None = None  # set by `connect`: what `reconnect_if_broken` reopens
 
     @classmethod
     async def connect(cls, url: str, worker_id: str | None = None, **kwargs: Any) -> Leases:
-        """A worker's lease connection. Its transactions may not sit idle
-        longer than half a lease: a frozen worker's locks are let go before
-        its leases could be taken over."""
-        idle = int(kwargs.get("ttl", DEFAULT_LEASE_TTL) * 500)
-        conn = await psycopg.AsyncConnection.connect(
-            url, options=f"-c idle_in_transaction_session_timeout={idle}"
-        )
+        """A worker's lease connection (`frozen_safe_url`: half a lease)."""
+        ttl = kwargs.get("ttl", DEFAULT_LEASE_TTL)
+        conn = await psycopg.AsyncConnection.connect(frozen_safe_url(url, ttl / 2))
         try:
             await ensure_tables(conn, kwargs.get("partitions", PARTITIONS))
         except BaseException:
             await conn.close()
             raise
-        return cls(conn, worker_id, **kwargs)
+        leases = cls(conn, worker_id, **kwargs)
+        leases.url = url
+        return leases
+
+    async def reconnect_if_broken(self) -> bool:
+        """Open a new connection if the server ended this one (a frozen
+        worker's session is ended by its idle timeout); whether it did."""
+        if not (self.conn.broken or self.conn.closed) or self.url is None:
+            return False
+        await self.conn.close()
+        self.conn = await psycopg.AsyncConnection.connect(frozen_safe_url(self.url, self.ttl / 2))
+        log.warning("lease connection reopened", worker=self.worker_id)
+        return True
 
     async def close(self) -> None:
         await self.conn.close()
@@ -304,6 +329,7 @@ __all__ = [
     "WorkerRow",
     "ensure_tables",
     "fair_share",
+    "frozen_safe_url",
     "lease_table",
     "live_workers",
     "new_worker_id",

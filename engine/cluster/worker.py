@@ -39,7 +39,7 @@ from engine.cluster.jetstream import (
     connect_bus,
     ensure_stream,
 )
-from engine.cluster.leases import DEFAULT_LEASE_TTL, Leases
+from engine.cluster.leases import DEFAULT_LEASE_TTL, Leases, frozen_safe_url
 from engine.cluster.owned import OwnedPartitions
 from engine.lifecycle import run_every
 from engine.logs import error_fields, get_logger
@@ -93,8 +93,9 @@ class EngineOnly:
         await self.engine.stop()
 
 
-# Opens the engine on the worker's store with the settings it is given.
-OpenEngine = Callable[[EngineSettings], Awaitable[RunningEngine]]
+# Opens the engine on the store URL it is given (the worker's, with session
+# options added) with the settings it is given.
+OpenEngine = Callable[[str, EngineSettings], Awaitable[RunningEngine]]
 
 
 # Seconds a stopping membership waits for its loops and feeds to end.
@@ -157,6 +158,7 @@ class Worker:
             log.info("worker started", worker=leases.worker_id)
             while not stop.is_set():
                 try:
+                    await leases.reconnect_if_broken()
                     await self._membership(js, leases, stop)
                 except (LeaseLost, Rejoin) as why:
                     self.stepped_down += 1
@@ -181,15 +183,15 @@ class Worker:
         """One engine's life: open it fenced, consume and keep leases until
         ``stop`` or a reason to step down, then stop it."""
         settings = replace(self.engine_settings, lock=False, run_timers=False, run_outbox=False)
-        running = await self.open_engine(settings)
+        half = self.settings.lease_ttl / 2
+        running = await self.open_engine(frozen_safe_url(self.settings.store, half), settings)
         engine = running.engine
         tracker = OffsetTracker()
         guards = getattr(engine.store, "commit_guards", None)
         if guards is None:
             await running.stop()
             raise TypeError(f"a worker needs a store with commit guards, not {engine.store!r}")
-        idle = self.settings.lease_ttl / 2
-        guards.append(make_fence(leases.worker_id, lambda: leases.held, tracker, idle_timeout=idle))
+        guards.append(make_fence(leases.worker_id, lambda: leases.held, tracker))
         # Timers are read through engine.store: the view keeps this worker's own.
         owned = cast(Store, OwnedPartitions(engine.store, self.owns))
         engine.store = owned

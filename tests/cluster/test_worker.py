@@ -53,7 +53,7 @@ class Cluster:
             self.url, self.bus, self.stream, self.prefix, lease_ttl=LEASE_TTL, worker_id=name
         )
         record = recorder(self.effects, len(self.running))
-        worker = Worker(settings, lambda s: open_engine(self.url, s, record), SETTINGS)
+        worker = Worker(settings, lambda url, s: open_engine(url, s, record), SETTINGS)
         stop = asyncio.Event()
         self.running.append((worker, stop, asyncio.create_task(worker.run(stop))))
         return worker

@@ -22,18 +22,17 @@ from engine.logs import configure_logging
 from engine.outbox import OutboxCommand
 from engine.sample import chart_package
 from engine.settings import EngineSettings
-from engine.store.postgres import PostgresStore
 
 # Commands run again only after their claim ran out: short, so a killed
 # claimant's command is taken over within the test's patience.
+CHARTS = ChartSet.load([chart_package()])
 SETTINGS = EngineSettings(outbox_interval=0.05, outbox_lease=2.0, timer_interval=0.2)
 
 
 async def open_engine(url: str, settings: EngineSettings, record: Any) -> EngineOnly:
-    charts = ChartSet.load([chart_package()])
-    store = await PostgresStore.open(url, migrations=charts.migrations)
-    engine = Engine(store, charts, settings, handlers={"notify_buyer": record})
-    engine.start()
+    engine = await Engine.open(
+        url, charts=CHARTS, settings=settings, handlers={"notify_buyer": record}
+    )
     return EngineOnly(engine)
 
 
@@ -66,7 +65,7 @@ async def main(store: str, bus: str, stream: str, prefix: str, ttl: float) -> No
     asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump)
     worker = Worker(
         WorkerSettings(store, bus, stream, prefix, lease_ttl=ttl, worker_id=f"child-{pid}"),
-        lambda settings: open_engine(store, settings, record),
+        lambda url, settings: open_engine(url, settings, record),
         SETTINGS,
     )
     try:
