@@ -276,19 +276,25 @@ class LeaseRow:
     stream_seq: int
 
 
-async def lease_table(conn: psycopg.AsyncConnection[Any]) -> list[LeaseRow]:
-    """Every partition's lease and offset, by partition."""
+async def _report_rows(conn: psycopg.AsyncConnection[Any], query: str) -> list[tuple[Any, ...]]:
+    """The rows of one of the operators' reports (the tables made if missing)."""
     await ensure_tables(conn)
     async with conn.transaction():
-        cur = await conn.execute(
-            "SELECT l.partition, l.owner, l.epoch,"
-            " CASE WHEN l.expires_at = '-infinity' THEN NULL"
-            "   ELSE extract(epoch FROM l.expires_at - now()) END,"
-            " l.owner IS NOT NULL AND l.expires_at > now(), coalesce(o.stream_seq, 0)"
-            " FROM partition_leases l LEFT JOIN partition_offsets o USING (partition)"
-            " ORDER BY l.partition"
-        )
-        rows = await cur.fetchall()
+        cur = await conn.execute(query)
+        return await cur.fetchall()
+
+
+async def lease_table(conn: psycopg.AsyncConnection[Any]) -> list[LeaseRow]:
+    """Every partition's lease and offset, by partition."""
+    rows = await _report_rows(
+        conn,
+        "SELECT l.partition, l.owner, l.epoch,"
+        " CASE WHEN l.expires_at = '-infinity' THEN NULL"
+        "   ELSE extract(epoch FROM l.expires_at - now()) END,"
+        " l.owner IS NOT NULL AND l.expires_at > now(), coalesce(o.stream_seq, 0)"
+        " FROM partition_leases l LEFT JOIN partition_offsets o USING (partition)"
+        " ORDER BY l.partition",
+    )
     return [
         LeaseRow(
             int(p), owner, int(epoch), None if left is None else float(left), bool(live), int(s)
@@ -310,14 +316,12 @@ class WorkerRow:
 
 async def live_workers(conn: psycopg.AsyncConnection[Any]) -> list[WorkerRow]:
     """The workers whose heartbeat has not run out, by id."""
-    await ensure_tables(conn)
-    async with conn.transaction():
-        cur = await conn.execute(
-            "SELECT worker_id, host, pid, extract(epoch FROM started_at),"
-            " extract(epoch FROM now() - heartbeat_at)"
-            " FROM cluster_workers WHERE expires_at > now() ORDER BY worker_id"
-        )
-        rows = await cur.fetchall()
+    rows = await _report_rows(
+        conn,
+        "SELECT worker_id, host, pid, extract(epoch FROM started_at),"
+        " extract(epoch FROM now() - heartbeat_at)"
+        " FROM cluster_workers WHERE expires_at > now() ORDER BY worker_id",
+    )
     return [WorkerRow(w, h, int(p), float(s), float(age)) for w, h, p, s, age in rows]
 
 
