@@ -47,11 +47,14 @@ def workers(
     import psycopg
 
     from engine.cluster.jetstream import BusUnavailable
+    from engine.cluster.leases import NoCluster
 
     if not store.startswith(("postgresql://", "postgres://")):
         raise fail(f"--store takes a postgresql:// URL, not {store!r}", 2)
     try:
         report = asyncio.run(_report(store, bus, stream, prefix))
+    except NoCluster as error:
+        raise fail(str(error)) from None
     except (psycopg.OperationalError, BusUnavailable) as error:
         # psycopg's message names the server, never the password.
         raise fail(str(error).strip().splitlines()[0]) from None

@@ -141,12 +141,17 @@ class Leases:
         self.url: str | None = None  # set by `connect`: what `reconnect_if_broken` reopens
 
     @classmethod
-    async def connect(cls, url: str, worker_id: str | None = None, **kwargs: Any) -> Leases:
-        """A worker's lease connection (`frozen_safe_url`: half a lease)."""
+    async def connect(
+        cls, url: str, worker_id: str | None = None, *, create: bool = True, **kwargs: Any
+    ) -> Leases:
+        """A worker's lease connection (`frozen_safe_url`: half a lease).
+        ``create=False`` leaves the tables to `ensure_tables`, called once the
+        engine's store made its own: it refuses a database holding others'."""
         ttl = kwargs.get("ttl", DEFAULT_LEASE_TTL)
         conn = await psycopg.AsyncConnection.connect(frozen_safe_url(url, ttl / 2))
         try:
-            await ensure_tables(conn, kwargs.get("partitions", PARTITIONS))
+            if create:
+                await ensure_tables(conn, kwargs.get("partitions", PARTITIONS))
         except BaseException:
             await conn.close()
             raise
@@ -276,10 +281,18 @@ class LeaseRow:
     stream_seq: int
 
 
+class NoCluster(LookupError):
+    """The database has no cluster tables: no worker has ever run on it."""
+
+
 async def _report_rows(conn: psycopg.AsyncConnection[Any], query: str) -> list[tuple[Any, ...]]:
-    """The rows of one of the operators' reports (the tables made if missing)."""
-    await ensure_tables(conn)
+    """The rows of one of the operators' reports; `NoCluster` without the
+    tables (a report never creates them)."""
     async with conn.transaction():
+        cur = await conn.execute("SELECT to_regclass('partition_leases')")
+        row = await cur.fetchone()
+        if row is None or row[0] is None:
+            raise NoCluster("no cluster worker has run on this database (no partition_leases)")
         cur = await conn.execute(query)
         return await cur.fetchall()
 
@@ -330,6 +343,7 @@ __all__ = [
     "LeasePlan",
     "LeaseRow",
     "Leases",
+    "NoCluster",
     "WorkerRow",
     "ensure_tables",
     "fair_share",

@@ -5,7 +5,8 @@ worker processes, each a cluster member of its own (own worker id, own
 leases). The supervisor starts them, starts a replacement for one that dies
 (after a short pause, and not more than ``max_restarts`` within a minute, so
 a worker that cannot start does not spin), and on stop sends each SIGTERM,
-waiting for it to give its leases back before it kills what is left.
+waiting (30 s: a worker drains its feeds and stops its engine within 25 s)
+for it to give its leases back before it kills what is left.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class Supervisor:
         count: int,
         *,
         max_restarts: int = 10,
-        stop_timeout: float = 15.0,
+        stop_timeout: float = 30.0,
     ) -> None:
         if count < 1:
             raise ValueError(f"--workers must be at least 1, not {count}")

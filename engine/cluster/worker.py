@@ -39,9 +39,9 @@ from engine.cluster.jetstream import (
     connect_bus,
     ensure_stream,
 )
-from engine.cluster.leases import DEFAULT_LEASE_TTL, Leases, frozen_safe_url
+from engine.cluster.leases import DEFAULT_LEASE_TTL, Leases, ensure_tables, frozen_safe_url
 from engine.cluster.owned import OwnedPartitions
-from engine.lifecycle import run_every
+from engine.cluster.tasks import every, finish, wait_any
 from engine.logs import error_fields, get_logger
 from engine.outbox import OutboxDispatcher
 from engine.runtime import Engine
@@ -141,7 +141,7 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set, then give every lease back."""
         leases = await Leases.connect(
-            self.settings.store, self.settings.worker_id, ttl=self.settings.lease_ttl
+            self.settings.store, self.settings.worker_id, ttl=self.settings.lease_ttl, create=False
         )
         self.leases = leases
         try:
@@ -186,6 +186,12 @@ class Worker:
         half = self.settings.lease_ttl / 2
         running = await self.open_engine(frozen_safe_url(self.settings.store, half), settings)
         engine = running.engine
+        try:
+            # After the store made its tables: it refuses a database with others'.
+            await ensure_tables(leases.conn, leases.partitions)
+        except BaseException:
+            await running.stop()
+            raise
         tracker = OffsetTracker()
         guards = getattr(engine.store, "commit_guards", None)
         if guards is None:
@@ -202,15 +208,15 @@ class Worker:
             engine.clock,
             lease=settings.outbox_lease,
         )
-        loops = [
-            asyncio.create_task(
-                run_every("timers", engine.fire_due_timers, settings.timer_interval)
-            ),
-            asyncio.create_task(run_every("outbox", dispatcher.run_once, settings.outbox_interval)),
-            asyncio.create_task(
-                run_every("purge", engine.purge_dead_letters, settings.purge_interval)
-            ),
-        ]
+        # Stopped by ``quiet``, not cancelled: a command under way finishes and
+        # is recorded, instead of running again under another worker.
+        quiet = asyncio.Event()
+        rounds = (
+            ("timers", engine.fire_due_timers, settings.timer_interval),
+            ("outbox", dispatcher.run_once, settings.outbox_interval),
+            ("purge", engine.purge_dead_letters, settings.purge_interval),
+        )
+        loops = [asyncio.create_task(every(quiet, *each), name=each[0]) for each in rounds]
         consumers: dict[int, asyncio.Task[None]] = {}
         self._draining.clear()
         try:
@@ -220,6 +226,7 @@ class Worker:
             log.warning("worker steps down", worker=leases.worker_id, reason=str(why))
             raise
         finally:
+            quiet.set()
             await self._stop_membership(running, loops, consumers)
 
     async def _stop_membership(
@@ -231,11 +238,9 @@ class Worker:
         """Stop the loops and feeds, then the engine, each within a bound: an
         engine wedged on a dead connection must not keep the worker from
         rejoining (`EngineWedged` ends the process for its supervisor)."""
-        for task in loops:
-            task.cancel()
-        await _finish(loops, STOP_TIMEOUT)
+        await finish(loops, STOP_TIMEOUT)
         self._draining.update(consumers)
-        await _finish(list(consumers.values()), self.settings.fetch_timeout * 4 + STOP_TIMEOUT)
+        await finish(list(consumers.values()), self.settings.fetch_timeout * 4 + STOP_TIMEOUT)
         try:
             await asyncio.wait_for(running.stop(), STOP_TIMEOUT * 3)
         except TimeoutError:
@@ -291,7 +296,7 @@ class Worker:
                 ever.update(idle)
             await save_offsets(leases.conn, leases.worker_id, leases.held, tracker)
             tasks = [*consumers.values(), *draining.values()]
-            await _wait_any(stop, tasks, self.settings.round_interval)
+            await wait_any(stop, tasks, self.settings.round_interval)
 
     async def _publish_result(self, event: Mapping[str, Any]) -> None:
         """A command's result event, to its entity's partition through the bus:
@@ -301,33 +306,6 @@ class Worker:
         await self._publisher.publish(
             str(event.get("event_id", "")), str(event.get("entity", "")), body
         )
-
-
-async def _wait_any(stop: asyncio.Event, tasks: list[asyncio.Task[None]], timeout: float) -> None:
-    """Sleep up to ``timeout``, waking early for ``stop`` or a task's end."""
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait([stopper, *tasks], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopper.cancel()
-
-
-async def _finish(tasks: list[asyncio.Task[None]], timeout: float) -> None:
-    """Let ``tasks`` end (a draining feed's last fetch committed), then cancel
-    stragglers, giving up on any that ignores its cancellation for a second."""
-    pending = [task for task in tasks if not task.done()]
-    if pending:
-        _done, late = await asyncio.wait(pending, timeout=timeout)
-        for task in late:
-            task.cancel()
-        if late:
-            _done, stuck = await asyncio.wait(late, timeout=1.0)
-            for task in stuck:
-                log.error("task did not stop when cancelled", task=task.get_name())
-    for task in tasks:
-        error = None if not task.done() or task.cancelled() else task.exception()
-        if error is not None:
-            log.warning("task ended with an error", task=task.get_name(), **error_fields(error))
 
 
 __all__ = [

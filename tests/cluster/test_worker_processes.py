@@ -132,7 +132,7 @@ async def kill_one_of_three(children: Children, bus: Bus, kill_at: int, victim: 
     await prepare(children.url)
     procs = [children.spawn() for _ in range(3)]
     await wait_for(lambda: all_owned(children.url, owners=3), 60, "three workers own it all")
-    load = Load(unique_name("kill"), parcels=24, notes=4)
+    load = Load(unique_name("kill"), parcels=24, notes=4)  # 24 * 6 events
     killed = procs[victim]
     moved: list[float] = []
 
@@ -176,7 +176,7 @@ async def test_kill_9_one_of_three_workers_mid_load(children: Children, bus: Bus
 
 @pytest.mark.slow
 @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
-@given(kill_at=st.integers(1, 190), victim=st.integers(0, 2))
+@given(kill_at=st.integers(1, 24 * 6), victim=st.integers(0, 2))
 def test_kill_9_at_random_points_keeps_exactly_once_and_order(
     pg_database_url: str, nats_server_url: str, tmp_path: Path, kill_at: int, victim: int
 ) -> None:
