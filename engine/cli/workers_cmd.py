@@ -47,7 +47,7 @@ def workers(
     import psycopg
 
     from engine.cluster.jetstream import BusUnavailable
-    from engine.cluster.leases import NoCluster
+    from engine.cluster.report import NoCluster
 
     if not store.startswith(("postgresql://", "postgres://")):
         raise fail(f"--store takes a postgresql:// URL, not {store!r}", 2)
@@ -69,7 +69,7 @@ async def _report(
 ) -> dict[str, Any]:
     import psycopg
 
-    from engine.cluster.leases import lease_table, live_workers
+    from engine.cluster.report import lease_table, live_workers
 
     async with await psycopg.AsyncConnection.connect(store) as conn:
         leases = await lease_table(conn)

@@ -12,7 +12,8 @@ from typing import Any
 import psycopg
 
 from engine.cluster.jetstream import JetStreamPublisher
-from engine.cluster.leases import LeaseRow, ensure_tables, lease_table
+from engine.cluster.leases import ensure_tables
+from engine.cluster.report import LeaseRow, lease_table
 from engine.store.postgres import PostgresStore
 from engine.store.rows import dumps
 

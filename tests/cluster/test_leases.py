@@ -11,8 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.cluster.leases import Leases, ensure_tables, fair_share, lease_table
+from engine.cluster.leases import Leases, ensure_tables, fair_share
 from engine.cluster.partitions import PARTITIONS
+from engine.cluster.report import lease_table
 
 pytestmark = pytest.mark.services
 

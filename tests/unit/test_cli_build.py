@@ -20,6 +20,7 @@ ENGINE_COMMANDS = {
     "demo",
     "chart",
     "commands",
+    "workers",
 }
 # Added by the channel's own entry points (statecharts, adapters).
 CHANNEL_COMMANDS = {"serve", "sandbox", "orders", "shops", "shop", "products"}
