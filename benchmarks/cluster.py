@@ -136,9 +136,16 @@ def single_sqlite(events: list[Any]) -> dict[str, float]:
 
 
 def single_postgres(events: list[Any]) -> dict[str, float]:
-    """One engine process on PostgreSQL (no bus, no leases): the store's own cost."""
-    with fresh_database() as url:
-        return asyncio.run(_one_process(url, events))
+    """One engine process on PostgreSQL (no bus, no leases): the store's own cost,
+    and the write-ahead log it writes an event (the server's whole WAL over the
+    run: other clients of a shared server add to it)."""
+    with fresh_database() as url, psycopg.connect(url, autocommit=True) as conn:
+        lsn = "SELECT pg_current_wal_lsn()"
+        (before,) = conn.execute(lsn).fetchone() or ("0/0",)
+        result = asyncio.run(_one_process(url, events))
+        (wal,) = conn.execute(f"SELECT pg_wal_lsn_diff(({lsn}), %s)", (before,)).fetchone() or (0,)
+    result["wal_bytes_per_event"] = float(wal) / len(events)
+    return result
 
 
 # ------------------------------------------------------------------ workers
@@ -366,6 +373,10 @@ def report(results: dict[str, Any]) -> list[tuple[str, str]]:
             "one process on PostgreSQL, no bus (events/s)",
             f"{results['single_postgres']['events_per_s']:,.0f},"
             f" {results['single_postgres']['cpu_us_per_event']:.0f} us CPU/event",
+        ),
+        (
+            "  PostgreSQL WAL per event",
+            f"{results['single_postgres']['wal_bytes_per_event']:,.0f} B",
         ),
         ("publish to JetStream, one client (events/s)", f"{results['publish_per_s']:,.0f}"),
     ]
