@@ -17,7 +17,7 @@ import asyncio
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import nats.js.errors
@@ -47,6 +47,11 @@ INACTIVE_THRESHOLD = 120.0
 MAX_ACK_PENDING = 1024
 # Seconds of idleness after which a feed asks whether its consumer still exists.
 IDLE_CHECK = 30.0
+# Seconds without a delivery, everything acked and the server having said more
+# was waiting, after which the feed takes it that the client dropped deliveries.
+# Well above how long a loaded server takes to push again after an ack: a
+# restart costs four requests, and needless ones feed on each other under load.
+STALL_AFTER = 5.0
 # Closing a feed whose consumer or connection is already gone is not an error.
 _CLOSE_ERRORS: tuple[type[Exception], ...] = (
     *UNREACHABLE_ERRORS,
@@ -114,6 +119,7 @@ class PartitionFeed:
         start_after: int,
         client_buffer: int = 4 * MAX_ACK_PENDING,
         idle_check: float = IDLE_CHECK,
+        stall_after: float = STALL_AFTER,
     ) -> None:
         self._js = js
         self._stream = stream
@@ -123,7 +129,9 @@ class PartitionFeed:
         self._position = start_after  # the last sequence handed out
         self._client_buffer = client_buffer
         self._idle_check = idle_check
-        self._checked = time.monotonic()
+        self._stall_after = stall_after
+        self._checked = self._progressed = time.monotonic()
+        self._generation = 0  # which subscription's deliveries are wanted
         self._sub: JetStreamContext.PushSubscription | None = None
         self._arrived: deque[Msg] = deque()
         self._signal = asyncio.Event()
@@ -165,7 +173,8 @@ class PartitionFeed:
         without it, an operator) would never push again."""
         if self._sub is None:
             return
-        if self._server_pending > 0 and self._acked >= self._position:
+        stalled = time.monotonic() - self._progressed > self._stall_after
+        if stalled and self._server_pending > 0 and self._acked >= self._position:
             log.warning("bus_feed_stalled", partition=self._partition, position=self._position)
             await self._drop_subscription()
             self.restarts += 1
@@ -184,9 +193,17 @@ class PartitionFeed:
         except UNREACHABLE_ERRORS:
             pass  # the client is reconnecting: the next idle check asks again
 
-    async def _receive(self, msg: Msg) -> None:
-        self._arrived.append(msg)
-        self._signal.set()
+    def _receiver(self, generation: int) -> Callable[[Msg], Awaitable[None]]:
+        """The callback of one subscription: once it is dropped, what it still
+        delivers (already on its way) is ignored, never mixed with the next one's."""
+
+        async def receive(msg: Msg) -> None:
+            if generation == self._generation:
+                self._arrived.append(msg)
+                self._progressed = time.monotonic()
+                self._signal.set()
+
+        return receive
 
     async def _in_order(self, msgs: Sequence[Msg]) -> list[FeedMessage]:
         out: list[FeedMessage] = []
@@ -232,6 +249,7 @@ class PartitionFeed:
         except UNREACHABLE_ERRORS as error:
             raise wrap_unreachable(error, f"acking partition {self._partition}") from error
         self._acked = max(self._acked, last.seq)
+        self._progressed = time.monotonic()
 
     async def close(self) -> None:
         """Stop reading and remove the consumer (ignored if NATS is gone)."""
@@ -243,7 +261,7 @@ class PartitionFeed:
                 self._subject,
                 stream=self._stream,
                 config=consumer_config(self._subject, self._position),
-                cb=self._receive,
+                cb=self._receiver(self._generation),
                 manual_ack=True,
                 pending_msgs_limit=self._client_buffer,
             )
@@ -257,6 +275,7 @@ class PartitionFeed:
 
     async def _drop_subscription(self) -> None:
         sub, self._sub = self._sub, None
+        self._generation += 1
         self._arrived.clear()
         self._delivered = 0
         self._server_pending = 0

@@ -179,7 +179,7 @@ async def test_deliveries_the_client_drops_are_delivered_again_not_skipped(bus: 
     partition, keys = entities_in_one_partition(2)
     publisher = bus.publisher()
     seqs = [(await publisher.publish(f"e{n}", keys[n % 2], b"x")).seq for n in range(12)]
-    feed = bus.feed(partition, client_buffer=2)
+    feed = bus.feed(partition, client_buffer=2, stall_after=0.1)
     try:
         got = await drain(feed, expect=12, timeout=15.0, wait=0.2)
     finally:
