@@ -16,10 +16,10 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import nats.errors
 import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -41,7 +41,17 @@ ACK_WAIT = 60.0
 # An ephemeral consumer nobody pulls from for this long is removed by the
 # server: the consumers of a worker that died do not pile up.
 INACTIVE_THRESHOLD = 120.0
-MAX_ACK_PENDING = 20_000
+# Messages JetStream pushes to a feed beyond its last ack: enough to keep a
+# worker's commits full (it takes a few hundred a fetch), small enough that 256
+# partitions' worth waiting in a worker stays a few tens of megabytes.
+MAX_ACK_PENDING = 1024
+# Seconds of idleness after which a feed asks whether its consumer still exists.
+IDLE_CHECK = 30.0
+# Seconds without a delivery, everything acked and the server having said more
+# was waiting, after which the feed takes it that the client dropped deliveries.
+# Well above how long a loaded server takes to push again after an ack: a
+# restart costs four requests, and needless ones feed on each other under load.
+STALL_AFTER = 5.0
 # Closing a feed whose consumer or connection is already gone is not an error.
 _CLOSE_ERRORS: tuple[type[Exception], ...] = (
     *UNREACHABLE_ERRORS,
@@ -86,7 +96,18 @@ def consumer_config(subject: str, start_after: int, *, name: str | None = None) 
 
 
 class PartitionFeed:
-    """The events of one partition after ``start_after``, strictly in stream order."""
+    """The events of one partition after ``start_after``, strictly in stream order.
+
+    JetStream pushes the partition's messages to this feed as they are stored
+    (a push consumer: an idle partition costs nothing, where polling 256 of
+    them would cost every worker a steady stream of requests); `fetch` hands
+    out what has arrived. The server pushes at most `MAX_ACK_PENDING`
+    messages beyond the last ack, so what waits here stays bounded. Every
+    delivery carries the consumer's own count of deliveries; a gap in it means
+    the client dropped one (a slow consumer), and the feed then makes its
+    consumer again from its position, so a dropped message is delivered again
+    rather than skipped.
+    """
 
     def __init__(
         self,
@@ -96,6 +117,9 @@ class PartitionFeed:
         prefix: str,
         partition: int,
         start_after: int,
+        client_buffer: int = 4 * MAX_ACK_PENDING,
+        idle_check: float = IDLE_CHECK,
+        stall_after: float = STALL_AFTER,
     ) -> None:
         self._js = js
         self._stream = stream
@@ -103,7 +127,18 @@ class PartitionFeed:
         self._partition = partition
         consumer_config(self._subject, start_after)  # reject a bad offset now
         self._position = start_after  # the last sequence handed out
-        self._sub: JetStreamContext.PullSubscription | None = None
+        self._client_buffer = client_buffer
+        self._idle_check = idle_check
+        self._stall_after = stall_after
+        self._checked = self._progressed = time.monotonic()
+        self._generation = 0  # which subscription's deliveries are wanted
+        self._sub: JetStreamContext.PushSubscription | None = None
+        self._arrived: deque[Msg] = deque()
+        self._signal = asyncio.Event()
+        self._delivered = 0  # the consumer's delivery count last seen
+        self._server_pending = 0  # what the server said was left after the last delivery
+        self._acked = start_after  # the highest sequence acked
+        self.restarts = 0  # consumers made again after a gap or a loss
 
     @property
     def position(self) -> int:
@@ -114,28 +149,81 @@ class PartitionFeed:
         """Up to ``max_messages`` next messages; ``[]`` if none came within ``timeout`` s.
 
         While the client reconnects to NATS this returns ``[]`` after the
-        timeout; once the connection is closed for good it raises
-        `BusUnavailable`.
+        timeout; a connection closed for good raises `BusUnavailable`.
         """
         try:
-            sub = await self._subscription()
-            try:
-                msgs = await sub.fetch(max_messages, timeout=timeout)
-            except nats.js.errors.NotFoundError:
-                # The server dropped the consumer (inactive, or restarted
-                # without it): make it again from where this feed stands.
-                await self._drop_subscription()
-                msgs = await (await self._subscription()).fetch(max_messages, timeout=timeout)
-        except (TimeoutError, nats.errors.TimeoutError):
-            return []
+            await self._subscription()
         except UNREACHABLE_ERRORS as error:
             raise wrap_unreachable(error, f"reading partition {self._partition}") from error
-        return self._in_order(msgs)
+        if not self._arrived:
+            self._signal.clear()
+            try:
+                await asyncio.wait_for(self._signal.wait(), timeout)
+            except TimeoutError:
+                await self._check_consumer()
+                return []
+        taken = [self._arrived.popleft() for _ in range(min(max_messages, len(self._arrived)))]
+        return await self._in_order(taken)
 
-    def _in_order(self, msgs: Sequence[Msg]) -> list[FeedMessage]:
+    async def _check_consumer(self) -> None:
+        """After a fetch found nothing. If the server had said more was waiting
+        and everything handed out is acked, it would have pushed: the client
+        dropped what it pushed, so start again from the position. And now and
+        then: is the consumer still there? One the server lost (a restart
+        without it, an operator) would never push again."""
+        if self._sub is None:
+            return
+        stalled = time.monotonic() - self._progressed > self._stall_after
+        if stalled and self._server_pending > 0 and self._acked >= self._position:
+            log.warning("bus_feed_stalled", partition=self._partition, position=self._position)
+            await self._drop_subscription()
+            self.restarts += 1
+            return
+        if time.monotonic() - self._checked < self._idle_check:
+            return
+        self._checked = time.monotonic()
+        try:
+            await self._sub.consumer_info()
+        except nats.js.errors.NotFoundError:
+            log.warning(
+                "bus_feed_consumer_lost", partition=self._partition, position=self._position
+            )
+            await self._drop_subscription()
+            self.restarts += 1
+        except UNREACHABLE_ERRORS:
+            pass  # the client is reconnecting: the next idle check asks again
+
+    def _receiver(self, generation: int) -> Callable[[Msg], Awaitable[None]]:
+        """The callback of one subscription: once it is dropped, what it still
+        delivers (already on its way) is ignored, never mixed with the next one's."""
+
+        async def receive(msg: Msg) -> None:
+            if generation == self._generation:
+                self._arrived.append(msg)
+                self._progressed = time.monotonic()
+                self._signal.set()
+
+        return receive
+
+    async def _in_order(self, msgs: Sequence[Msg]) -> list[FeedMessage]:
         out: list[FeedMessage] = []
         for msg in msgs:
             meta = msg.metadata
+            if meta.sequence.consumer != self._delivered + 1:
+                # A delivery never reached this feed: start again after the
+                # last message handed out (what follows here is dropped too).
+                log.warning(
+                    "bus_feed_gap",
+                    partition=self._partition,
+                    position=self._position,
+                    expected=self._delivered + 1,
+                    got=meta.sequence.consumer,
+                )
+                await self._drop_subscription()
+                self.restarts += 1
+                break
+            self._delivered += 1
+            self._server_pending = meta.num_pending
             seq = meta.sequence.stream
             if seq <= self._position:
                 continue  # a redelivery of something already handed out
@@ -160,17 +248,22 @@ class PartitionFeed:
             await last.msg.ack()
         except UNREACHABLE_ERRORS as error:
             raise wrap_unreachable(error, f"acking partition {self._partition}") from error
+        self._acked = max(self._acked, last.seq)
+        self._progressed = time.monotonic()
 
     async def close(self) -> None:
         """Stop reading and remove the consumer (ignored if NATS is gone)."""
         await self._drop_subscription()
 
-    async def _subscription(self) -> JetStreamContext.PullSubscription:
+    async def _subscription(self) -> JetStreamContext.PushSubscription:
         if self._sub is None:
-            self._sub = await self._js.pull_subscribe(
+            self._sub = await self._js.subscribe(
                 self._subject,
                 stream=self._stream,
                 config=consumer_config(self._subject, self._position),
+                cb=self._receiver(self._generation),
+                manual_ack=True,
+                pending_msgs_limit=self._client_buffer,
             )
             log.debug(
                 "bus_feed_opened",
@@ -182,12 +275,21 @@ class PartitionFeed:
 
     async def _drop_subscription(self) -> None:
         sub, self._sub = self._sub, None
+        self._generation += 1
+        self._arrived.clear()
+        self._delivered = 0
+        self._server_pending = 0
         if sub is None:
             return
+        name = None
         try:
             name = (await sub.consumer_info()).name
+        except _CLOSE_ERRORS as error:
+            log.debug("bus_feed_consumer_gone", partition=self._partition, error=str(error))
+        try:
             await sub.unsubscribe()
-            await self._js.delete_consumer(self._stream, name)
+            if name is not None:
+                await self._js.delete_consumer(self._stream, name)
         except _CLOSE_ERRORS as error:
             log.debug("bus_feed_close_skipped", partition=self._partition, error=str(error))
 

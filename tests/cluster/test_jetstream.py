@@ -35,13 +35,14 @@ class Bus:
     def publisher(self) -> JetStreamPublisher:
         return JetStreamPublisher(self.conn.js, stream=self.stream, prefix=self.prefix)
 
-    def feed(self, partition: int, start_after: int = 0) -> PartitionFeed:
+    def feed(self, partition: int, start_after: int = 0, **tuning: float) -> PartitionFeed:
         return PartitionFeed(
             self.conn.js,
             stream=self.stream,
             prefix=self.prefix,
             partition=partition,
             start_after=start_after,
+            **tuning,  # type: ignore[arg-type]
         )
 
 
@@ -71,12 +72,14 @@ def entities_in_one_partition(count: int) -> tuple[int, list[str]]:
     return partition, keys
 
 
-async def drain(feed: PartitionFeed, *, expect: int, timeout: float = 5.0) -> list[int]:
+async def drain(
+    feed: PartitionFeed, *, expect: int, timeout: float = 5.0, wait: float = 0.5
+) -> list[int]:
     """The sequences of ``expect`` messages read from ``feed`` (fails if they do not come)."""
     seqs: list[int] = []
     deadline = time.monotonic() + timeout
     while len(seqs) < expect and time.monotonic() < deadline:
-        msgs = await feed.fetch(50, timeout=0.5)
+        msgs = await feed.fetch(50, timeout=wait)
         seqs.extend(m.seq for m in msgs)
         await feed.ack(msgs)
     return seqs
@@ -168,6 +171,45 @@ async def test_nothing_is_lost_or_repeated_when_a_consumer_is_recreated_from_the
         await base.close()
     assert read == seqs[: len(read)]
     assert rest == seqs[cut:]
+
+
+async def test_deliveries_the_client_drops_are_delivered_again_not_skipped(bus: Bus) -> None:
+    """A client buffer of two messages: a burst of 12 overflows it (a slow
+    consumer), yet the feed hands out all 12, once each, in order."""
+    partition, keys = entities_in_one_partition(2)
+    publisher = bus.publisher()
+    seqs = [(await publisher.publish(f"e{n}", keys[n % 2], b"x")).seq for n in range(12)]
+    feed = bus.feed(partition, client_buffer=2, stall_after=0.1)
+    try:
+        got = await drain(feed, expect=12, timeout=15.0, wait=0.2)
+    finally:
+        await feed.close()
+    assert got == seqs
+    assert feed.restarts > 0  # the overflow did happen, and was recovered from
+
+
+async def test_a_consumer_lost_on_the_server_is_made_again_from_the_position(bus: Bus) -> None:
+    partition, keys = entities_in_one_partition(1)
+    publisher = bus.publisher()
+    first = [(await publisher.publish(f"a{n}", keys[0], b"x")).seq for n in range(3)]
+    feed = bus.feed(partition, idle_check=0.1)
+    try:
+        assert await drain(feed, expect=3) == first
+        [consumer] = [c async for c in _consumers(bus)]
+        await bus.conn.js.delete_consumer(bus.stream, consumer)
+        later = [(await publisher.publish(f"b{n}", keys[0], b"x")).seq for n in range(3)]
+        await asyncio.sleep(0.2)
+        assert await drain(feed, expect=3) == later
+        assert feed.restarts == 1
+    finally:
+        await feed.close()
+
+
+async def _consumers(bus: Bus) -> AsyncIterator[str]:
+    info = await bus.conn.js.stream_info(bus.stream)
+    assert info.state.consumer_count == 1
+    for consumer in await bus.conn.js.consumers_info(bus.stream):
+        yield consumer.name
 
 
 async def test_backlog_counts_what_each_partition_has_after_its_offset(bus: Bus) -> None:
