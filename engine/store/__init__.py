@@ -9,6 +9,12 @@
   (the core schema and plugins' migrations), `writer` and `process_writer`
   (the single writer), `checkpoint`, `lock`, `identity`, `readonly`,
   `supervisor`, `errors`.
+- `postgres`: `PostgresStore`, on PostgreSQL, in parts: `postgres_base`
+  (connections), `postgres_batch` (one commit), `postgres_reads`,
+  `postgres_outbox`, `postgres_read_models`, `postgres_sql` (filters),
+  `postgres_schema`, `postgres_lock` (one writer).
+- `sql_reads`: the reads both stores speak alike; `urls`: a store, its lock
+  and its vault's keys from a path or a ``postgresql://`` URL.
 
 `engine.testing.store_conformance` is the suite any `Store` must pass.
 """

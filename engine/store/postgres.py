@@ -29,11 +29,10 @@ import psycopg
 from engine.store.errors import (
     NotChannelsyncDatabase,
     SchemaMismatch,
-    StoreError,
     WriteNotAcknowledged,
 )
 from engine.store.migrate import Migration, MigrationFailed, check_migrations
-from engine.store.postgres_base import Connection, _shown
+from engine.store.postgres_base import Connection, connect
 from engine.store.postgres_batch import write_rows
 from engine.store.postgres_outbox import PostgresOutbox
 from engine.store.postgres_read_models import PostgresReadModels
@@ -55,17 +54,6 @@ CommitGuard = Callable[[psycopg.AsyncConnection[Any], Batch], Awaitable[None]]
 MIGRATE_LOCK = 0x6368_616E_6D69_67  # "chanmig"
 
 
-async def _connect(url: str, *, read_only: bool = False) -> Connection:
-    options = "-c default_transaction_read_only=on" if read_only else None
-    try:
-        kwargs: dict[str, Any] = {"autocommit": True, "application_name": "channelsync"}
-        if options is not None:
-            kwargs["options"] = options
-        return await psycopg.AsyncConnection.connect(url, **kwargs)
-    except psycopg.Error as error:
-        raise StoreError(f"cannot open the database {_shown(url)}: {error}") from None
-
-
 class PostgresStore(PostgresReads, PostgresOutbox, PostgresReadModels):
     """Persistence for one engine (or one worker of many) in PostgreSQL. Open
     with `await PostgresStore.open(url)`, or `open_readonly(url)` to read only."""
@@ -79,9 +67,9 @@ class PostgresStore(PostgresReads, PostgresOutbox, PostgresReadModels):
         """Open the database at ``url`` (it must exist), creating or upgrading
         its schema, then applying the plugins' ``migrations`` not applied yet."""
         check_migrations(migrations)
-        writer = await _connect(url)
+        writer = await connect(url)
         try:
-            reader = await _connect(url)
+            reader = await connect(url)
         except BaseException:
             await writer.close()
             raise
@@ -98,7 +86,7 @@ class PostgresStore(PostgresReads, PostgresOutbox, PostgresReadModels):
         """The channelsync database at ``url``, for reading only: its session
         refuses writes, no migration runs, every write method raises
         `WriteRefused`."""
-        reader = await _connect(url, read_only=True)
+        reader = await connect(url, read_only=True)
         store = cls(url, None, reader)
         try:
             version = await store._version(reader)
@@ -196,20 +184,22 @@ class PostgresStore(PostgresReads, PostgresOutbox, PostgresReadModels):
         """Append a batch atomically: events numbered from the log's sequence,
         entity updates, outbox commands, timer changes, duplicates and dead
         letters, after the commit guards passed, in one transaction."""
-        writer = self._write_target()
-        guarded = False
+        in_guard = False
         async with self._write_lock:
+            writer = await self._live_writer()
             try:
                 async with writer.transaction():
+                    in_guard = True
                     for guard in self.commit_guards:
                         await guard(writer, batch)
-                    guarded = True
+                    in_guard = False
                     await _number(writer, batch)
                     await write_rows(writer, batch_rows(batch, timers_fired, self.inert_commands))
             except BaseException as error:
                 for row in batch.events:
                     row.seq = 0
-                if guarded and isinstance(error, psycopg.Error):
+                # A guard's own error reaches the caller as it is.
+                if not in_guard and isinstance(error, psycopg.Error):
                     # "Not recorded, try again later", as SQLite's failures read.
                     raise WriteNotAcknowledged(f"{type(error).__name__}: {error}") from error
                 raise

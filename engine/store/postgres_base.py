@@ -16,10 +16,42 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
+from psycopg.types.string import StrDumperUnknown
 
-from engine.store.readonly import WriteRefused
+from engine.store.errors import StoreError, WriteRefused
 
 Connection = psycopg.AsyncConnection[Any]
+
+# PostgreSQL's text cannot hold NUL. A NUL in any string the store is given
+# (an event id, an entity key, a dead letter's text, a value looked up) is
+# kept and matched as U+FFFD, the replacement character, rather than fail the
+# whole statement: bad input must not stop the batch it came with.
+NUL, REPLACEMENT = "\x00", "\ufffd"
+
+
+class NulFreeStr(StrDumperUnknown):
+    """Strings as psycopg sends them, NUL replaced (see `NUL`)."""
+
+    def dump(self, obj: str) -> Any:
+        return super().dump(obj.replace(NUL, REPLACEMENT) if NUL in obj else obj)
+
+
+def nul_free(connection: Connection) -> Connection:
+    """``connection``, sending every string parameter through `NulFreeStr`."""
+    connection.adapters.register_dumper(str, NulFreeStr)
+    return connection
+
+
+async def connect(url: str, *, read_only: bool = False) -> Connection:
+    """A new autocommit connection to ``url`` (its session refusing writes
+    with ``read_only``); `StoreError` naming the database if there is none."""
+    kwargs: dict[str, Any] = {"autocommit": True, "application_name": "channelsync"}
+    if read_only:
+        kwargs["options"] = "-c default_transaction_read_only=on"
+    try:
+        return nul_free(await psycopg.AsyncConnection.connect(url, **kwargs))
+    except psycopg.Error as error:
+        raise StoreError(f"cannot open the database {_shown(url)}: {error}") from None
 
 
 def qmarks(sql: str) -> str:
@@ -46,30 +78,44 @@ class PostgresBase:
     def read_only(self) -> bool:
         return self._writer is None
 
-    def _write_target(self) -> Connection:
+    # A connection the server dropped (a restart, a failover, an idle
+    # timeout) fails the statement under way, which is reported as not
+    # recorded; the next one opens a new connection instead of failing too.
+
+    async def _live_reader(self) -> Connection:
+        if self._reader.closed:
+            self._reader = await connect(self.url, read_only=self.read_only)
+        return self._reader
+
+    async def _live_writer(self) -> Connection:
+        """The writer (the caller holds the write lock); `WriteRefused` if read-only."""
         if self._writer is None:
             raise WriteRefused(f"{self.path} was opened read-only")
+        if self._writer.closed:
+            self._writer = await connect(self.url)
         return self._writer
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Every row of one query on the reader (committed data only)."""
-        async with self._reader.cursor() as cursor:
-            await cursor.execute(sql, params)
+        """Every row of one query on the reader (committed data only); SQL
+        written with ``?`` (`engine.store.sql_reads`) reads as ``%s``."""
+        async with (await self._live_reader()).cursor() as cursor:
+            await cursor.execute(qmarks(sql), params)
             return await cursor.fetchall()
 
     async def execute_write(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One small write in its own transaction; rows changed."""
-        async with self._write_lock, self._write_target().cursor() as cursor:
-            await cursor.execute(sql, params)
+        async with self._write_lock, (await self._live_writer()).cursor() as cursor:
+            await cursor.execute(qmarks(sql), params)
             return cursor.rowcount
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[Connection]:
         """The writer inside one transaction, committed when the block ends
         (rolled back if it raises), with no other write in between."""
-        writer = self._write_target()
-        async with self._write_lock, writer.transaction():
-            yield writer
+        async with self._write_lock:
+            writer = await self._live_writer()
+            async with writer.transaction():
+                yield writer
 
 
 def _shown(url: str) -> str:
@@ -83,4 +129,12 @@ def _shown(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-__all__ = ["Connection", "PostgresBase", "qmarks"]
+__all__ = [
+    "NUL",
+    "REPLACEMENT",
+    "Connection",
+    "PostgresBase",
+    "connect",
+    "nul_free",
+    "qmarks",
+]

@@ -11,6 +11,7 @@ pipeline mode.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -64,7 +65,17 @@ class RecordSet:
 
     def param(self, rows: Sequence[Row]) -> str:
         names = self.names
-        return dumps([dict(zip(names, row, strict=True)) for row in rows])
+        text = dumps([dict(zip(names, row, strict=True)) for row in rows])
+        # A NUL in a value is the escape \u0000 here (see postgres_base.NUL).
+        return _JSON_NUL.sub(_no_nul, text) if "\\u0000" in text else text
+
+
+# Backslash pairs first, as JSON pairs them: only a real escape of NUL matches.
+_JSON_NUL = re.compile(r"\\\\|\\u0000")
+
+
+def _no_nul(found: re.Match[str]) -> str:
+    return found.group() if found.group() == "\\\\" else "\\ufffd"
 
 
 _EVENTS = RecordSet("events", EVENT_LIST)

@@ -15,24 +15,19 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from engine.store.commands import (
-    DISCARDABLE,
-    RETRYABLE,
     ActionOutcome,
     CallResult,
     Claimed,
     CommandAction,
-    CommandView,
     FinishOutcome,
     OutboxCommand,
 )
 from engine.store.outbox_sql import (
     COMMAND_COLUMNS,
-    VIEW_COLUMNS,
     _outcome_statement,
-    status_clause,
 )
 from engine.store.postgres_base import PostgresBase, qmarks
-from engine.store.sqlite_outbox import _view, command_of
+from engine.store.sql_reads import SharedOutboxReads, command_of
 
 # Any constant both sides agree on: the key of the claims' advisory lock.
 CLAIM_LOCK = 0x6368_616E_636C_6D  # "chanclm"
@@ -63,7 +58,7 @@ _UPDATES = {
 }
 
 
-class PostgresOutbox(PostgresBase):
+class PostgresOutbox(PostgresBase, SharedOutboxReads):
     async def due_commands(
         self, now: float, handled: Collection[str], limit: int = 500
     ) -> list[OutboxCommand]:
@@ -123,42 +118,6 @@ class PostgresOutbox(PostgresBase):
     async def void_claims(self) -> int:
         return await self.execute_write(f"UPDATE outbox SET {_DROP} WHERE claimed_by IS NOT NULL")
 
-    async def list_commands(
-        self, *, status: str | None = None, entity: str | None = None
-    ) -> list[OutboxCommand]:
-        clauses, params = [], []
-        for column, value in (("status", status), ("entity", entity)):
-            if value is not None:
-                clauses.append(f"{column} = %s")
-                params.append(value)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = await self.fetchall(
-            f"SELECT {COMMAND_COLUMNS} FROM outbox{where} ORDER BY id", params
-        )
-        return [command_of(r) for r in rows]
-
-    async def command_views(
-        self, status_filter: str, now: float, *, entity: str | None = None
-    ) -> list[CommandView]:
-        clause, params = status_clause(status_filter, now)
-        clauses = [qmarks(clause)] if clause else []
-        if entity is not None:
-            clauses.append("entity = %s")
-            params.append(entity)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = await self.fetchall(f"SELECT {VIEW_COLUMNS} FROM outbox{where} ORDER BY id", params)
-        actions = await self._actions([r[0] for r in rows])
-        return [_view(r, actions.get(r[0], ()), now) for r in rows]
-
-    async def command_view(self, command_id: int, now: float) -> CommandView | None:
-        rows = await self.fetchall(
-            f"SELECT {VIEW_COLUMNS} FROM outbox WHERE id = %s", (command_id,)
-        )
-        if not rows:
-            return None
-        actions = await self._actions([command_id])
-        return _view(rows[0], actions.get(command_id, ()), now)
-
     async def _actions(self, ids: list[int]) -> dict[int, tuple[CommandAction, ...]]:
         if not ids:
             return {}
@@ -171,22 +130,6 @@ class PostgresOutbox(PostgresBase):
         for row in rows:
             found.setdefault(row[0], []).append(CommandAction(*row[1:]))
         return {key: tuple(value) for key, value in found.items()}
-
-    async def retry_command(
-        self,
-        command_id: int,
-        *,
-        now: float,
-        actor: str,
-        reason: str | None = None,
-        allowed: tuple[str, ...] = RETRYABLE,
-    ) -> ActionOutcome:
-        return await self._act(command_id, "retry", allowed, actor, reason, now)
-
-    async def discard_command(
-        self, command_id: int, *, now: float, actor: str, reason: str | None = None
-    ) -> ActionOutcome:
-        return await self._act(command_id, "discard", DISCARDABLE, actor, reason, now)
 
     async def _act(
         self,
@@ -222,15 +165,6 @@ class PostgresOutbox(PostgresBase):
                 (command_id, action, actor, reason, now, status, attempts, error),
             )
         return ActionOutcome("ok", status, entity)
-
-    async def release_held(self, now: float, hold_key: str | None = None) -> int:
-        sql = (
-            "UPDATE outbox SET status = 'pending', available_at = %s, hold_key = NULL"
-            " WHERE status = 'held'"
-        )
-        if hold_key is None:
-            return await self.execute_write(sql, (now,))
-        return await self.execute_write(sql + " AND hold_key = %s", (now, hold_key))
 
 
 __all__ = ["CLAIM_LOCK", "PostgresOutbox"]

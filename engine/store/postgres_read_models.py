@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from engine.step import EntityState
 from engine.store.postgres_base import PostgresBase
 from engine.store.postgres_sql import active_clause, where_clause
-from engine.store.read_models import _ORDERS, Order, OutboxBacklog
+from engine.store.read_models import SQLReadModels
 from engine.store.read_models_records import _COLUMNS, Record, Use, _record
 from engine.store.read_models_sql import Where
-from engine.store.rows import ENTITY_COLUMNS, dumps, entity_of
+from engine.store.rows import dumps
 
 _PUT = (
     f"INSERT INTO records ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, NULL)"
@@ -26,44 +25,15 @@ _PUT = (
 )
 
 
-class PostgresReadModels(PostgresBase):
-    async def find_entities(
-        self,
-        chart: str,
-        *,
-        states: Sequence[str] = (),
-        where: Where | None = None,
-        order_by: Order = "key",
-        limit: int | None = None,
-    ) -> list[EntityState]:
-        sql = f"SELECT {ENTITY_COLUMNS} FROM entities WHERE chart = %s"
-        params: list[Any] = [chart]
-        if states:  # any of them active: atomic, compound or a region
-            active, more = active_clause("state", states)
-            sql += " AND " + active
-            params += more
-        fields, more = where_clause("data", where)
-        if fields:
-            sql += " AND " + fields
-            params += more
-        if order_by not in _ORDERS:
-            raise ValueError(f"order_by is one of {', '.join(_ORDERS)}, not {order_by!r}")
-        sql += " ORDER BY " + _ORDERS[order_by]
-        if limit is not None:
-            if limit < 0:
-                raise ValueError(f"limit must be 0 or more, not {limit}")
-            sql += " LIMIT %s"
-            params.append(limit)
-        return [entity_of(row) for row in await self.fetchall(sql, params)]
+class PostgresReadModels(PostgresBase, SQLReadModels):
+    """PostgreSQL's SQL for active states, field filters and what differs
+    from SQLite; the other queries are `SQLReadModels`'."""
 
-    async def find_entity(
-        self, chart: str, *, states: Sequence[str] = (), where: Where | None = None
-    ) -> EntityState | None:
-        found = await self.find_entities(chart, states=states, where=where, limit=1)
-        return found[0] if found else None
+    def _active_sql(self, column: str, states: Sequence[str]) -> tuple[str, list[Any]]:
+        return active_clause(column, states)
 
-    async def entity_exists(self, key: str) -> bool:
-        return bool(await self.fetchall("SELECT 1 FROM entities WHERE key = %s", (key,)))
+    def _fields_sql(self, column: str, where: Where | None) -> tuple[str, list[Any]]:
+        return where_clause(column, where)
 
     async def entity_keys(self, chart: str, *, prefix: str = "", suffix: str = "") -> list[str]:
         # starts_with and right(): exact, no wildcard to escape, no case folding.
@@ -83,42 +53,6 @@ class PostgresReadModels(PostgresBase):
         )
         return {event_id: outcome for event_id, outcome in rows}
 
-    async def has_command(
-        self,
-        entity: str,
-        command: str,
-        *,
-        statuses: Sequence[str],
-        hold_key: str | None = None,
-        excluding: int | None = None,
-    ) -> bool:
-        if not statuses:
-            return False
-        sql = "SELECT 1 FROM outbox WHERE entity = %s AND command = %s AND status = ANY(%s::text[])"
-        params: list[Any] = [entity, command, list(statuses)]
-        if hold_key is not None:
-            sql += " AND hold_key = %s"
-            params.append(hold_key)
-        if excluding is not None:
-            sql += " AND id != %s"
-            params.append(excluding)
-        return bool(await self.fetchall(sql + " LIMIT 1", params))
-
-    async def outbox_backlog(self, now: float) -> OutboxBacklog:
-        [(count, oldest)] = await self.fetchall(
-            "SELECT COUNT(*), MIN(available_at) FROM outbox"
-            " WHERE status = 'pending' AND available_at <= %s",
-            (now,),
-        )
-        return OutboxBacklog(int(count), oldest)
-
-    async def schema_version(self) -> int:
-        """PostgreSQL's own step (`engine.store.postgres_schema`)."""
-        [(version,)] = await self.fetchall("SELECT MAX(version) FROM schema_version")
-        return int(version or 0)
-
-    # ------------------------------------------------------------ records
-
     async def put_record(
         self,
         namespace: str,
@@ -129,27 +63,6 @@ class PostgresReadModels(PostgresBase):
         expires_at: float | None = None,
     ) -> None:
         await self.execute_write(_PUT, (namespace, key, dumps(dict(value)), at, expires_at))
-
-    async def get_record(self, namespace: str, key: str) -> Record | None:
-        rows = await self.fetchall(
-            f"SELECT {_COLUMNS} FROM records WHERE namespace = %s AND key = %s", (namespace, key)
-        )
-        return _record(rows[0]) if rows else None
-
-    async def find_records(self, namespace: str, *, where: Where | None = None) -> list[Record]:
-        sql = f"SELECT {_COLUMNS} FROM records WHERE namespace = %s"
-        params: list[Any] = [namespace]
-        fields, more = where_clause("value", where)
-        if fields:
-            sql += " AND " + fields
-            params += more
-        return [_record(row) for row in await self.fetchall(sql + " ORDER BY key", params)]
-
-    async def delete_record(self, namespace: str, key: str) -> bool:
-        deleted = await self.execute_write(
-            "DELETE FROM records WHERE namespace = %s AND key = %s", (namespace, key)
-        )
-        return deleted > 0
 
     async def use_record(self, namespace: str, key: str, now: float) -> tuple[Use, Record | None]:
         async with self.writing() as db, db.cursor() as cursor:
@@ -186,12 +99,6 @@ class PostgresReadModels(PostgresBase):
             (namespace, key, to_namespace, to_key),
         )
         return moved > 0
-
-    async def purge_records(self, namespace: str, *, expired_before: float) -> int:
-        return await self.execute_write(
-            "DELETE FROM records WHERE namespace = %s AND expires_at < %s",
-            (namespace, expired_before),
-        )
 
 
 __all__ = ["PostgresReadModels"]

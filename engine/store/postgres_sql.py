@@ -18,15 +18,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from engine.store.read_models_sql import (
-    ActiveState,
-    Equals,
-    Scalar,
-    Where,
-    _check,
-    _missing_counts,
-    json_path,
-)
+from engine.store.read_models_sql import ActiveState, Equals, Where
+from engine.store.read_models_sql import where_clause as sqlite_where_clause
 from engine.store.rows import dumps
 
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -61,9 +54,18 @@ def string_json(value: str) -> str:
     return dumps(value).replace(*_BACKSLASH).replace(*_NUL)
 
 
-def _present(column: str, path: list[str], spec: Equals) -> tuple[str, list[Any]]:
-    """SQL true when the field at ``path`` holds ``spec.value`` as JSON."""
-    node = f"({json_of(column)} #> %s::text[])"
+def _node(column: str) -> str:
+    return f"({json_of(column)} #> %s::text[])"
+
+
+def _segments(target: str) -> list[str]:
+    """``$.a.b`` (a path `json_path` checked) as PostgreSQL's path array."""
+    return target[2:].split(".")
+
+
+def _present(column: str, target: str, spec: Equals) -> tuple[str, list[Any]]:
+    """SQL true when the field at ``target`` holds ``spec.value`` as JSON."""
+    node, path = _node(column), _segments(target)
     value = spec.value
     if isinstance(value, bool):
         return (
@@ -84,35 +86,14 @@ def _present(column: str, path: list[str], spec: Equals) -> tuple[str, list[Any]
     )
 
 
-def field_clause(column: str, path: str, wanted: Scalar | Equals) -> tuple[str, list[Any]]:
-    """One filter as SQL over ``column`` (JSON text) and its parameters."""
-    spec = wanted if isinstance(wanted, Equals) else Equals(wanted)
-    segments = json_path(path)[2:].split(".")
-    _check(spec.value)
-    _check(spec.missing)
-    parts: list[str] = []
-    params: list[Any] = []
-    if spec.value is not None:  # a present, non-null field never equals None
-        sql, more = _present(column, segments, spec)
-        parts.append(sql)
-        params += more
-    if _missing_counts(spec):
-        parts.append(f"coalesce(json_typeof({json_of(column)} #> %s::text[]), 'null') = 'null'")
-        params.append(segments)
-    if not parts:
-        return "FALSE", []
-    return "(" + " OR ".join(parts) + ")", params
+def _missing(column: str, target: str) -> tuple[str, list[Any]]:
+    return f"coalesce(json_typeof{_node(column)}, 'null') = 'null'", [_segments(target)]
 
 
 def where_clause(column: str, where: Where | None) -> tuple[str, list[Any]]:
-    """Every filter of ``where``, joined by AND (empty SQL for no filter)."""
-    parts: list[str] = []
-    params: list[Any] = []
-    for path, wanted in (where or {}).items():
-        sql, more = field_clause(column, path, wanted)
-        parts.append(sql)
-        params += more
-    return " AND ".join(parts), params
+    """Every filter of ``where`` over ``column`` (JSON text), joined by AND
+    (`engine.store.read_models_sql.where_clause` with PostgreSQL's clauses)."""
+    return sqlite_where_clause(column, where, present=_present, missing=_missing)
 
 
 def active_clause(column: str, state_ids: Sequence[str]) -> tuple[str, list[Any]]:
@@ -130,4 +111,4 @@ def active_clause(column: str, state_ids: Sequence[str]) -> tuple[str, list[Any]
     return ("(" + " OR ".join(parts) + ")" if parts else ""), params
 
 
-__all__ = ["active_clause", "field_clause", "where_clause"]
+__all__ = ["active_clause", "json_of", "string_json", "where_clause"]

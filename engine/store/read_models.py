@@ -14,17 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from engine.step import EntityState
-from engine.store.read_models_records import Record, SQLiteRecords, Use
+from engine.store.read_models_records import Record, SharedRecords, SQLiteRecords, Use
 from engine.store.read_models_sql import (
     Equals,
     Scalar,
     Where,
     active_in_any,
     placeholders,
-    where_clause,
 )
 from engine.store.rows import ENTITY_COLUMNS, entity_of
 
@@ -138,13 +137,14 @@ class ReadModels(Protocol):
         ...
 
 
-class SQLiteReadModels(SQLiteRecords):
-    """`ReadModels` over SQLite's ``entities``, ``events``, ``outbox`` and
-    ``records`` tables; mixed into `SQLiteStore`, whose reader it reads with."""
+class SQLReadModels(SharedRecords):
+    """The read models' queries both stores speak alike (``?`` SQL), with the
+    store's SQL for active states and field filters from `_active_sql` and
+    `_fields_sql` (SQLite's here; `engine.store.postgres_read_models` has
+    PostgreSQL's)."""
 
-    if TYPE_CHECKING:
-
-        async def load_entities(self, keys: Sequence[str]) -> dict[str, EntityState]: ...
+    def _active_sql(self, column: str, states: Sequence[str]) -> tuple[str, list[Any]]:
+        return active_in_any(column, states)
 
     async def find_entities(
         self,
@@ -158,10 +158,10 @@ class SQLiteReadModels(SQLiteRecords):
         sql = f"SELECT {ENTITY_COLUMNS} FROM entities WHERE chart = ?"
         params: list[Any] = [chart]
         if states:  # any of them active: atomic, compound or a region
-            active, more = active_in_any("state", states)
+            active, more = self._active_sql("state", states)
             sql += " AND " + active
             params += more
-        fields, more = where_clause("data", where)
+        fields, more = self._fields_sql("data", where)
         if fields:
             sql += " AND " + fields
             params += more
@@ -184,28 +184,6 @@ class SQLiteReadModels(SQLiteRecords):
 
     async def entity_exists(self, key: str) -> bool:
         return bool(await self.fetchall("SELECT 1 FROM entities WHERE key = ?", (key,)))
-
-    async def entity_keys(self, chart: str, *, prefix: str = "", suffix: str = "") -> list[str]:
-        pattern = _like_escape(prefix) + "%" + _like_escape(suffix)
-        rows = await self.fetchall(
-            "SELECT key FROM entities WHERE chart = ? AND key LIKE ? ESCAPE '\\' ORDER BY key",
-            (chart, pattern),
-        )
-        # LIKE folds ASCII case; the keys asked for are exact.
-        return [k for (k,) in rows if k.startswith(prefix) and k.endswith(suffix)]
-
-    async def event_outcomes(self, event_ids: Sequence[str]) -> dict[str, str]:
-        found: list[tuple[int, str, str]] = []
-        ids = list(event_ids)
-        for start in range(0, len(ids), 500):  # under SQLite's bound-parameter cap
-            chunk = ids[start : start + 500]
-            rows = await self.fetchall(
-                f"SELECT seq, event_id, outcome FROM events WHERE event_id IN"
-                f" ({placeholders(chunk)})",
-                chunk,
-            )
-            found += [(int(seq), event_id, outcome) for seq, event_id, outcome in rows]
-        return {event_id: outcome for _, event_id, outcome in sorted(found)}
 
     async def has_command(
         self,
@@ -244,6 +222,33 @@ class SQLiteReadModels(SQLiteRecords):
         return int(version or 0)
 
 
+class SQLiteReadModels(SQLiteRecords, SQLReadModels):
+    """`ReadModels` over SQLite's ``entities``, ``events``, ``outbox`` and
+    ``records`` tables; mixed into `SQLiteStore`, whose reader it reads with."""
+
+    async def entity_keys(self, chart: str, *, prefix: str = "", suffix: str = "") -> list[str]:
+        pattern = _like_escape(prefix) + "%" + _like_escape(suffix)
+        rows = await self.fetchall(
+            "SELECT key FROM entities WHERE chart = ? AND key LIKE ? ESCAPE '\\' ORDER BY key",
+            (chart, pattern),
+        )
+        # LIKE folds ASCII case; the keys asked for are exact.
+        return [k for (k,) in rows if k.startswith(prefix) and k.endswith(suffix)]
+
+    async def event_outcomes(self, event_ids: Sequence[str]) -> dict[str, str]:
+        found: list[tuple[int, str, str]] = []
+        ids = list(event_ids)
+        for start in range(0, len(ids), 500):  # under SQLite's bound-parameter cap
+            chunk = ids[start : start + 500]
+            rows = await self.fetchall(
+                f"SELECT seq, event_id, outcome FROM events WHERE event_id IN"
+                f" ({placeholders(chunk)})",
+                chunk,
+            )
+            found += [(int(seq), event_id, outcome) for seq, event_id, outcome in rows]
+        return {event_id: outcome for _, event_id, outcome in sorted(found)}
+
+
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -254,6 +259,7 @@ __all__ = [
     "OutboxBacklog",
     "ReadModels",
     "Record",
+    "SQLReadModels",
     "SQLiteReadModels",
     "Scalar",
     "Use",

@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeVar
 
 from engine.store.read_models_sql import Where, where_clause
 from engine.store.rows import dumps, loads
+from engine.store.sql_reads import SharedSQL
 from engine.store.sqlite_base import SQLiteBase
 from engine.store.transaction import in_transaction
 
@@ -40,7 +41,42 @@ def _record(row: Sequence[Any]) -> Record:
     return Record(namespace, key, loads(value), stored_at, expires_at, used_at)
 
 
-class SQLiteRecords(SQLiteBase):
+class SharedRecords(SharedSQL):
+    """The records' reads and deletes both stores speak alike (``?`` SQL);
+    `_fields_sql` is the store's SQL for field filters (SQLite's here)."""
+
+    def _fields_sql(self, column: str, where: Where | None) -> tuple[str, list[Any]]:
+        return where_clause(column, where)
+
+    async def get_record(self, namespace: str, key: str) -> Record | None:
+        rows = await self.fetchall(
+            f"SELECT {_COLUMNS} FROM records WHERE namespace = ? AND key = ?", (namespace, key)
+        )
+        return _record(rows[0]) if rows else None
+
+    async def find_records(self, namespace: str, *, where: Where | None = None) -> list[Record]:
+        sql = f"SELECT {_COLUMNS} FROM records WHERE namespace = ?"
+        params: list[Any] = [namespace]
+        fields, more = self._fields_sql("value", where)
+        if fields:
+            sql += " AND " + fields
+            params += more
+        return [_record(row) for row in await self.fetchall(sql + " ORDER BY key", params)]
+
+    async def delete_record(self, namespace: str, key: str) -> bool:
+        deleted = await self.execute_write(
+            "DELETE FROM records WHERE namespace = ? AND key = ?", (namespace, key)
+        )
+        return deleted > 0
+
+    async def purge_records(self, namespace: str, *, expired_before: float) -> int:
+        return await self.execute_write(
+            "DELETE FROM records WHERE namespace = ? AND expires_at < ?",
+            (namespace, expired_before),
+        )
+
+
+class SQLiteRecords(SQLiteBase, SharedRecords):
     """The records half of `SQLiteReadModels` (see `engine.store.read_models`)."""
 
     async def put_record(
@@ -57,39 +93,12 @@ class SQLiteRecords(SQLiteBase):
             (namespace, key, dumps(dict(value)), at, expires_at),
         )
 
-    async def get_record(self, namespace: str, key: str) -> Record | None:
-        rows = await self.fetchall(
-            f"SELECT {_COLUMNS} FROM records WHERE namespace = ? AND key = ?", (namespace, key)
-        )
-        return _record(rows[0]) if rows else None
-
-    async def find_records(self, namespace: str, *, where: Where | None = None) -> list[Record]:
-        sql = f"SELECT {_COLUMNS} FROM records WHERE namespace = ?"
-        params: list[Any] = [namespace]
-        fields, more = where_clause("value", where)
-        if fields:
-            sql += " AND " + fields
-            params += more
-        return [_record(row) for row in await self.fetchall(sql + " ORDER BY key", params)]
-
-    async def delete_record(self, namespace: str, key: str) -> bool:
-        deleted = await self.execute_write(
-            "DELETE FROM records WHERE namespace = ? AND key = ?", (namespace, key)
-        )
-        return deleted > 0
-
     async def use_record(self, namespace: str, key: str, now: float) -> tuple[Use, Record | None]:
         verdict, row = await self.run_write(_use, namespace, key, now)
         return verdict, _record(row) if row is not None else None
 
     async def move_record(self, namespace: str, key: str, to_namespace: str, to_key: str) -> bool:
         return await self.run_write(_move, namespace, key, to_namespace, to_key)
-
-    async def purge_records(self, namespace: str, *, expired_before: float) -> int:
-        return await self.execute_write(
-            "DELETE FROM records WHERE namespace = ? AND expires_at < ?",
-            (namespace, expired_before),
-        )
 
 
 # The writer runs these (in a writer process, they arrive pickled, so they are

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,8 +92,26 @@ def _missing_counts(spec: Equals) -> bool:
     return same_json(spec.missing, spec.value)
 
 
-def field_clause(column: str, path: str, wanted: Scalar | Equals) -> tuple[str, list[Any]]:
-    """One filter as SQL over ``column`` and its parameters."""
+# A dialect's SQL for one filter's parts: (column, "$.a.b", spec) for a
+# present field, (column, "$.a.b") for a null or missing one.
+PresentSQL = Callable[[str, str, Equals], tuple[str, list[Any]]]
+MissingSQL = Callable[[str, str], tuple[str, list[Any]]]
+
+
+def _missing_clause(column: str, target: str) -> tuple[str, list[Any]]:
+    return f"coalesce(json_type({column}, ?), 'null') = 'null'", [target]
+
+
+def field_clause(
+    column: str,
+    path: str,
+    wanted: Scalar | Equals,
+    *,
+    present: PresentSQL = _present_clause,
+    missing: MissingSQL = _missing_clause,
+) -> tuple[str, list[Any]]:
+    """One filter as SQL over ``column`` and its parameters (SQLite's SQL
+    unless another store gives its ``present`` and ``missing`` clauses)."""
     spec = wanted if isinstance(wanted, Equals) else Equals(wanted)
     target = json_path(path)
     _check(spec.value)
@@ -101,23 +119,30 @@ def field_clause(column: str, path: str, wanted: Scalar | Equals) -> tuple[str, 
     parts: list[str] = []
     params: list[Any] = []
     if spec.value is not None:  # a present, non-null field never equals None
-        sql, more = _present_clause(column, target, spec)
+        sql, more = present(column, target, spec)
         parts.append(sql)
         params += more
     if _missing_counts(spec):
-        parts.append(f"coalesce(json_type({column}, ?), 'null') = 'null'")
-        params.append(target)
+        sql, more = missing(column, target)
+        parts.append(sql)
+        params += more
     if not parts:
-        return "0", []
+        return "1 = 0", []
     return "(" + " OR ".join(parts) + ")", params
 
 
-def where_clause(column: str, where: Where | None) -> tuple[str, list[Any]]:
+def where_clause(
+    column: str,
+    where: Where | None,
+    *,
+    present: PresentSQL = _present_clause,
+    missing: MissingSQL = _missing_clause,
+) -> tuple[str, list[Any]]:
     """Every filter of ``where``, joined by AND (empty SQL for no filter)."""
     parts: list[str] = []
     params: list[Any] = []
     for path, wanted in (where or {}).items():
-        sql, more = field_clause(column, path, wanted)
+        sql, more = field_clause(column, path, wanted, present=present, missing=missing)
         parts.append(sql)
         params += more
     return " AND ".join(parts), params

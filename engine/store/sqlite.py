@@ -199,24 +199,6 @@ class SQLiteStore(SQLiteReads, SQLiteOutbox, SQLiteReadModels):
         if self._checkpointer is not None:
             self._checkpointer.poke()
 
-    async def save_cursor(self, name: str, value: str, at: float) -> None:
-        """Remember how far the pull called ``name`` has come. The caller saves it
-        only once the events it covers are durably recorded, so a crash between
-        the two repeats some of the pull (its events are then duplicates) and
-        never skips any of it."""
-        await self.execute_write(
-            "INSERT INTO cursors (name, value, updated_at) VALUES (?, ?, ?)"
-            " ON CONFLICT (name) DO UPDATE SET value = excluded.value,"
-            " updated_at = excluded.updated_at",
-            (name, value, at),
-        )
-
-    async def purge_dead_letters(self, before: float) -> int:
-        """Delete the dead letters last seen before ``before``; how many went."""
-        return await self.execute_write(
-            "DELETE FROM dead_letters WHERE COALESCE(last_seen, received_at) < ?", (before,)
-        )
-
 
 __all__ = [
     "EVENT_COLUMNS",

@@ -4,66 +4,27 @@ list and do (the SQL itself is in `engine.store.outbox_sql`)."""
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any
 
 from engine.store import outbox_sql
 from engine.store.commands import (
-    DISCARDABLE,
-    RETRYABLE,
     ActionOutcome,
     CallResult,
     Claimed,
     CommandAction,
-    CommandView,
     FinishOutcome,
     OutboxCommand,
 )
-from engine.store.outbox_sql import COMMAND_COLUMNS, DUE_SQL, VIEW_COLUMNS, status_clause
-from engine.store.rows import dumps, loads
+from engine.store.outbox_sql import DUE_SQL
+from engine.store.rows import dumps
+from engine.store.sql_reads import SharedOutboxReads, command_of
 from engine.store.sqlite_base import SQLiteBase, chunks, marks
-
-
-def command_of(row: Sequence[Any]) -> OutboxCommand:
-    """An `OutboxCommand` from a row of `COMMAND_COLUMNS`."""
-    return OutboxCommand(
-        row[0], row[1], row[2], loads(row[3]), row[4], row[5], row[6], row[7], row[8]
-    )
-
-
-def _view(row: Sequence[Any], actions: tuple[CommandAction, ...], now: float) -> CommandView:
-    claimed_by, claim_until = row[13], row[14]
-    status = row[3]
-    if status == "pending" and claim_until is not None and claim_until > now:
-        status = "running"
-    else:  # a claim that ran out is nobody's: the command is plainly pending
-        claimed_by = claim_until = None
-    (id_, type_, entity, _stored, attempts, last_error, key, created_at, available_at) = row[:9]
-    done_at, hold_key, event_seq, payload = row[9:13]
-    return CommandView(
-        id=id_,
-        type=type_,
-        entity=entity,
-        status=status,
-        attempts=attempts,
-        last_error=last_error,
-        idempotency_key=key,
-        created_at=created_at,
-        available_at=available_at,
-        done_at=done_at,
-        hold_key=hold_key,
-        event_seq=event_seq,
-        payload=loads(payload),
-        actions=actions,
-        claimed_by=claimed_by,
-        claim_until=claim_until,
-    )
 
 
 def _handled(types: Collection[str]) -> str:
     return dumps(sorted(types))
 
 
-class SQLiteOutbox(SQLiteBase):
+class SQLiteOutbox(SQLiteBase, SharedOutboxReads):
     async def due_commands(
         self, now: float, handled: Collection[str], limit: int = 500
     ) -> list[OutboxCommand]:
@@ -95,40 +56,6 @@ class SQLiteOutbox(SQLiteBase):
     async def void_claims(self) -> int:
         return await self.run_write(outbox_sql.void_all)
 
-    async def list_commands(
-        self, *, status: str | None = None, entity: str | None = None
-    ) -> list[OutboxCommand]:
-        clauses, params = [], []
-        for column, value in (("status", status), ("entity", entity)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = await self.fetchall(
-            f"SELECT {COMMAND_COLUMNS} FROM outbox{where} ORDER BY id", params
-        )
-        return [command_of(r) for r in rows]
-
-    async def command_views(
-        self, status_filter: str, now: float, *, entity: str | None = None
-    ) -> list[CommandView]:
-        clause, params = status_clause(status_filter, now)
-        clauses = [clause] if clause else []
-        if entity is not None:
-            clauses.append("entity = ?")
-            params.append(entity)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = await self.fetchall(f"SELECT {VIEW_COLUMNS} FROM outbox{where} ORDER BY id", params)
-        actions = await self._actions([r[0] for r in rows])
-        return [_view(r, actions.get(r[0], ()), now) for r in rows]
-
-    async def command_view(self, command_id: int, now: float) -> CommandView | None:
-        rows = await self.fetchall(f"SELECT {VIEW_COLUMNS} FROM outbox WHERE id = ?", (command_id,))
-        if not rows:
-            return None
-        actions = await self._actions([command_id])
-        return _view(rows[0], actions.get(command_id, ()), now)
-
     async def _actions(self, ids: list[int]) -> dict[int, tuple[CommandAction, ...]]:
         found: dict[int, list[CommandAction]] = {}
         for chunk in chunks(ids):
@@ -142,34 +69,16 @@ class SQLiteOutbox(SQLiteBase):
                 found.setdefault(row[0], []).append(CommandAction(*row[1:]))
         return {key: tuple(value) for key, value in found.items()}
 
-    async def retry_command(
+    async def _act(
         self,
         command_id: int,
-        *,
-        now: float,
+        action: str,
+        allowed: tuple[str, ...],
         actor: str,
-        reason: str | None = None,
-        allowed: tuple[str, ...] = RETRYABLE,
+        reason: str | None,
+        now: float,
     ) -> ActionOutcome:
-        return await self.run_write(
-            outbox_sql.act, command_id, "retry", allowed, actor, reason, now
-        )
-
-    async def discard_command(
-        self, command_id: int, *, now: float, actor: str, reason: str | None = None
-    ) -> ActionOutcome:
-        return await self.run_write(
-            outbox_sql.act, command_id, "discard", DISCARDABLE, actor, reason, now
-        )
-
-    async def release_held(self, now: float, hold_key: str | None = None) -> int:
-        sql = (
-            "UPDATE outbox SET status = 'pending', available_at = ?, hold_key = NULL"
-            " WHERE status = 'held'"
-        )
-        if hold_key is None:
-            return await self.execute_write(sql, (now,))
-        return await self.execute_write(sql + " AND hold_key = ?", (now, hold_key))
+        return await self.run_write(outbox_sql.act, command_id, action, allowed, actor, reason, now)
 
 
 __all__ = ["SQLiteOutbox", "command_of"]

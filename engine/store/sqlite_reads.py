@@ -2,43 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from engine.step import EntityState
-from engine.store.read_models_sql import ActiveState
 from engine.store.rows import (
-    COUNTED,
     ENTITY_COLUMNS,
-    DeadLetterRow,
-    LogRow,
-    TimerRow,
     entity_of,
-    loads,
-    logged_chart_version,
 )
+from engine.store.sql_reads import SharedLogReads
 from engine.store.sqlite_base import SQLiteBase, chunks, marks
-from engine.store.sqlite_batch import EVENT_LIST
-
-_HISTORY_KEYS = (
-    "seq",
-    "event_id",
-    "type",
-    "source",
-    "received_at",
-    "outcome",
-    "from_state",
-    "to_state",
-    "reason",
-    "payload",
-    "chart_version",
-)
-_TIMER_COLUMNS = "entity, name, due_at, event_type, event_id"
-# Equal due times fire by entity, then name: the order of the due_at index.
-_TIMER_ORDER = " ORDER BY due_at, entity, name"
 
 
-class SQLiteReads(SQLiteBase):
+class SQLiteReads(SQLiteBase, SharedLogReads):
+    """SQLite's own reads; the rest are `engine.store.sql_reads.SharedLogReads`."""
+
     async def known_event_ids(self, event_ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
         for chunk in chunks(list(event_ids)):
@@ -61,111 +38,6 @@ class SQLiteReads(SQLiteBase):
 
     async def entity(self, key: str) -> EntityState | None:
         return (await self.load_entities([key])).get(key)
-
-    async def entities(
-        self, *, chart: str | None = None, state: str | None = None, kind: str | None = None
-    ) -> list[EntityState]:
-        clauses, params = [], []
-        for column, value in (("chart", chart), ("kind", kind)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if state is not None:  # any active state: atomic, compound or a region
-            sql, more = ActiveState(state).clause("state")
-            clauses.append(sql)
-            params += more
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = await self.fetchall(
-            f"SELECT {ENTITY_COLUMNS} FROM entities{where} ORDER BY key", params
-        )
-        return [entity_of(row) for row in rows]
-
-    async def history(self, entity: str) -> list[dict[str, Any]]:
-        rows = await self.fetchall(
-            f"SELECT {', '.join(_HISTORY_KEYS)} FROM events WHERE entity = ? ORDER BY seq",
-            (entity,),
-        )
-        history = [dict(zip(_HISTORY_KEYS, row, strict=True)) for row in rows]
-        for item in history:
-            item["payload"] = loads(item["payload"])
-            item["chart_version"] = logged_chart_version(item["chart_version"])
-        return history
-
-    async def dead_letters(self, entity: str | None = None) -> list[DeadLetterRow]:
-        sql = (
-            "SELECT received_at, source, entity, raw, error, id, digest, size, count, last_seen"
-            " FROM dead_letters"
-        )
-        params: tuple[Any, ...] = ()
-        if entity is not None:
-            sql += " WHERE entity = ?"
-            params = (entity,)
-        rows = await self.fetchall(sql + " ORDER BY id", params)
-        return [DeadLetterRow(*row) for row in rows]
-
-    async def duplicate_count(self, event_id: str | None = None) -> int:
-        if event_id is None:
-            rows = await self.fetchall("SELECT COUNT(*) FROM duplicates")
-        else:
-            rows = await self.fetchall(
-                "SELECT COUNT(*) FROM duplicates WHERE event_id = ?", (event_id,)
-            )
-        return int(rows[0][0])
-
-    async def count(self, table: str) -> int:
-        if table not in COUNTED:
-            raise ValueError(f"unknown table {table!r}")
-        rows = await self.fetchall(f"SELECT COUNT(*) FROM {table}")
-        return int(rows[0][0])
-
-    async def due_timers(self, now: float, limit: int = 1000) -> list[TimerRow]:
-        rows = await self.fetchall(
-            f"SELECT {_TIMER_COLUMNS} FROM timers WHERE due_at <= ?{_TIMER_ORDER} LIMIT ?",
-            (now, limit),
-        )
-        return [TimerRow(*r) for r in rows]
-
-    async def timers(self, entity: str | None = None) -> list[TimerRow]:
-        sql = f"SELECT {_TIMER_COLUMNS} FROM timers"
-        params: tuple[Any, ...] = ()
-        if entity is not None:
-            sql += " WHERE entity = ?"
-            params = (entity,)
-        return [TimerRow(*r) for r in await self.fetchall(sql + _TIMER_ORDER, params)]
-
-    async def cursor(self, name: str) -> str | None:
-        """The value last saved by `save_cursor` under ``name``, or None."""
-        rows = await self.fetchall("SELECT value FROM cursors WHERE name = ?", (name,))
-        return str(rows[0][0]) if rows else None
-
-    async def entities_logged_after(self, seq: int) -> set[str]:
-        rows = await self.fetchall("SELECT DISTINCT entity FROM events WHERE seq > ?", (seq,))
-        return {row[0] for row in rows}
-
-    async def iter_events(
-        self, since_seq: int = 0, batch: int = 10_000, entity: str | None = None
-    ) -> AsyncIterator[LogRow]:
-        """Stream the log (or one entity's) in sequence order, in bounded memory."""
-        async for rows in self.iter_event_batches(since_seq, batch, entity):
-            for row in rows:
-                yield row
-
-    async def iter_event_batches(
-        self, since_seq: int = 0, batch: int = 10_000, entity: str | None = None
-    ) -> AsyncIterator[list[LogRow]]:
-        """The log in sequence order, ``batch`` rows at a time."""
-        last = since_seq
-        where = " AND entity = ?" if entity is not None else ""
-        while True:
-            params: tuple[Any, ...] = (last, entity, batch) if entity is not None else (last, batch)
-            rows = await self.fetchall(
-                f"SELECT {EVENT_LIST} FROM events WHERE seq > ?{where} ORDER BY seq LIMIT ?",
-                params,
-            )
-            if not rows:
-                return
-            yield rows
-            last = rows[-1][0]
 
 
 __all__ = ["SQLiteReads"]

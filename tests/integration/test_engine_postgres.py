@@ -129,3 +129,26 @@ async def test_a_password_in_the_url_never_reaches_a_log_line(
     started = [line for line in lines if line["event"] == "engine started"]
     assert started and "***" in started[0]["db"]
     assert "s3cret-pw" not in stream.getvalue()
+
+
+async def test_a_nul_in_input_is_kept_as_a_replacement_character_not_a_failed_batch(
+    pg_database_url: str, sample_charts: ChartSet
+) -> None:
+    """PostgreSQL's text cannot hold NUL: junk with NUL bytes still becomes a
+    dead letter, and an event id with a NUL is logged (as U+FFFD) and known
+    again when it comes back, while the events beside it are unharmed."""
+    engine = await Engine.open(pg_database_url, charts=sample_charts, settings=QUIET)
+    try:
+        junk = await engine.publish_raw(b'{"event_id": "x\x00", "type": ', "tiktok")
+        assert junk.outcome == "dead_letter"
+        [letter] = await engine.dead_letters()
+        assert "\x00" not in letter.raw and "\ufffd" in letter.raw
+        odd = engine.make_event("parcel.pack", "parcel:1", {}, event_id="odd\x00id")
+        fine = engine.make_event("parcel.pack", "parcel:2", {}, event_id="fine")
+        receipts = await engine.publish_many([odd, fine])
+        assert [r.outcome for r in receipts] == ["transitioned", "transitioned"]
+        assert (await engine.publish(odd)).outcome == "duplicate"
+        [logged] = await engine.history("parcel:1")
+        assert logged["event_id"] == "odd\ufffdid"
+    finally:
+        await engine.stop()

@@ -4,10 +4,13 @@ databases it refuses to open."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engine.store.errors import NotChannelsyncDatabase, SchemaMismatch, WriteNotAcknowledged
 from engine.store.migrate import Migration, MigrationFailed
@@ -136,3 +139,74 @@ async def test_another_applications_database_and_a_newer_schema_are_refused(
         await PostgresStore.open(pg_database_url)
     with pytest.raises(SchemaMismatch, match="99"):
         await PostgresStore.open_readonly(pg_database_url)
+
+
+async def test_a_connection_the_server_drops_fails_one_call_and_is_reopened(
+    pg_database_url: str,
+) -> None:
+    """A server restart or an idle timeout cuts the store's sessions: the call
+    under way fails (a commit as not recorded), the next ones reconnect."""
+    store = await PostgresStore.open(pg_database_url)
+    try:
+        await store.commit(batch([event_row("order:1", "a")]))
+        with psycopg.connect(pg_database_url, autocommit=True) as admin:
+            cut = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = 'channelsync'"
+            ).fetchall()
+        assert len(cut) == 2, "the writer's and the reader's sessions"
+        with pytest.raises(WriteNotAcknowledged):
+            await store.commit(batch([event_row("order:2", "b")]))
+        with pytest.raises(psycopg.OperationalError):
+            await store.known_event_ids(["a"])
+        await store.commit(batch([event_row("order:2", "b")]))
+        assert await store.known_event_ids(["a", "b"]) == {"a", "b"}
+    finally:
+        await store.close()
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.integers(1, 6), min_size=2, max_size=8), st.integers(2, 3))
+def test_writers_sharing_a_database_never_share_a_number_and_keep_their_order(
+    pg_database_url: str, sizes: list[int], writers: int
+) -> None:
+    """Several stores on one database (cluster workers, lock=False) committing
+    at once: every event gets a number of its own, each writer's numbers rise
+    in its commit order, and each entity (one writer's only) ends in the
+    state of its last event."""
+
+    async def work() -> None:
+        stores = [await PostgresStore.open(pg_database_url) for _ in range(writers)]
+        try:
+            await stores[0].execute_write("TRUNCATE events, entities")
+
+            async def write(number: int, store: PostgresStore) -> list[int]:
+                seqs = []
+                for round_no, size in enumerate(sizes):
+                    rows = [
+                        event_row(
+                            f"order:{number}-{n}", f"w{number}-{round_no}-{n}", version=round_no + 1
+                        )
+                        for n in range(size)
+                    ]
+                    rows[-1].entity_after.state = f"r{round_no}"  # type: ignore[union-attr]
+                    await store.commit(batch(rows))
+                    seqs += [row.seq for row in rows]
+                return seqs
+
+            mine = await asyncio.gather(*(write(n, s) for n, s in enumerate(stores)))
+            for seqs in mine:
+                assert seqs == sorted(seqs), "a writer's numbers rise in its commit order"
+            every = [seq for seqs in mine for seq in seqs]
+            assert len(set(every)) == len(every) == writers * sum(sizes)
+            logged = [row[0] async for row in stores[0].iter_events()]
+            assert sorted(logged) == sorted(every)
+            last = f"r{len(sizes) - 1}"
+            for number in range(writers):
+                entity = await stores[0].entity(f"order:{number}-{sizes[-1] - 1}")
+                assert entity is not None and entity.state == last
+        finally:
+            for store in stores:
+                await store.close()
+
+    asyncio.run(work())

@@ -6,15 +6,13 @@ the module's own; and single-use records spent once by racing stores."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 
 from engine.store.errors import WriteRefused
 from engine.store.postgres import PostgresStore
-from engine.store.postgres_base import qmarks
 from engine.testing.services import fresh_database
 from tests.integration.test_read_models import (  # noqa: F401 - collected here, on PostgreSQL
     put_entities,
@@ -35,14 +33,6 @@ from tests.integration.test_read_models import (  # noqa: F401 - collected here,
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.services]
 
 
-class QmarkStore(PostgresStore):
-    """The store under test; the SQLite tests' own setup rows are written
-    with ``?`` placeholders, which this one reads as psycopg's."""
-
-    async def execute_write(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return await super().execute_write(qmarks(sql), params)
-
-
 @pytest.fixture(scope="module")
 def module_database() -> AsyncIterator[str]:
     with fresh_database() as url:
@@ -51,7 +41,8 @@ def module_database() -> AsyncIterator[str]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def store(module_database: str) -> AsyncIterator[PostgresStore]:
-    opened = await QmarkStore.open(module_database)
+    # The SQLite tests' setup rows are written with ``?``, which the store reads as ``%s``.
+    opened = await PostgresStore.open(module_database)
     try:
         yield opened
     finally:
