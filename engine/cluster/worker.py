@@ -302,10 +302,12 @@ class Worker:
         """A command's result event, to its entity's partition through the bus:
         durable once JetStream acknowledged it, applied by that partition's owner."""
         assert self._publisher is not None, "the worker publishes only while running"
-        body = dumps(dict(event)).encode()
-        await self._publisher.publish(
-            str(event.get("event_id", "")), str(event.get("entity", "")), body
-        )
+        event_id, entity = event.get("event_id"), event.get("entity")
+        if not isinstance(event_id, str) or not event_id or not isinstance(entity, str):
+            # The bus deduplicates and routes by these two: a handler's bug,
+            # retried and then parked by the outbox with this reason.
+            raise ValueError("a command's result event needs an event_id and an entity")
+        await self._publisher.publish(event_id, entity, dumps(dict(event)).encode())
 
 
 __all__ = [

@@ -18,6 +18,7 @@ from engine.cluster.fence import LeaseLost
 from engine.cluster.jetstream import JetStreamPublisher, connect_bus, ensure_stream
 from engine.cluster.partitions import partition_of
 from engine.cluster.worker import Worker, WorkerSettings
+from engine.store.postgres import PostgresStore
 from engine.testing.services import unique_name
 from tests.cluster.cluster_support import (
     LEASE_TTL,
@@ -48,11 +49,11 @@ class Cluster:
     effects: psycopg.AsyncConnection[Any]
     running: list[tuple[Worker, asyncio.Event, asyncio.Task[None]]] = field(default_factory=list)
 
-    def start(self, name: str) -> Worker:
+    def start(self, name: str, *, reply: bool = False) -> Worker:
         settings = WorkerSettings(
             self.url, self.bus, self.stream, self.prefix, lease_ttl=LEASE_TTL, worker_id=name
         )
-        record = recorder(self.effects, len(self.running))
+        record = recorder(self.effects, len(self.running), reply=reply)
         worker = Worker(settings, lambda url, s: open_engine(url, s, record), SETTINGS)
         stop = asyncio.Event()
         self.running.append((worker, stop, asyncio.create_task(worker.run(stop))))
@@ -169,3 +170,31 @@ def _stepped_down(worker: Worker) -> Any:
         return worker.stepped_down > 0
 
     return check
+
+
+async def test_a_commands_result_event_travels_the_bus_to_its_partitions_owner(
+    cluster: Cluster,
+) -> None:
+    load = Load("reply", parcels=4, notes=0)
+    await publish(cluster.publisher, load.events)
+    cluster.start("r1", reply=True)
+    cluster.start("r2", reply=True)
+
+    async def noted() -> bool:
+        async with await psycopg.AsyncConnection.connect(cluster.url) as conn:
+            cur = await conn.execute(
+                "SELECT count(*) FROM events WHERE type = 'parcel.note' AND entity LIKE %s",
+                ("parcel:reply-%",),
+            )
+            row = await cur.fetchone()
+        return row is not None and row[0] == load.parcels
+
+    await wait_for(noted, 30, "every parcel noted by its command's result")
+    await wait_for(lambda: commands_done(cluster.url, load), 15, "every command done")
+    store = await PostgresStore.open_readonly(cluster.url)
+    try:
+        for entity in load.entities():
+            state = await store.entity(entity)
+            assert state is not None and state.data["notes"] == ["buyer notified"]
+    finally:
+        await store.close()

@@ -36,15 +36,28 @@ async def open_engine(url: str, settings: EngineSettings, record: Any) -> Engine
     return EngineOnly(engine)
 
 
-def recorder(effects: psycopg.AsyncConnection[Any], tag: int) -> Any:
-    """The notify_buyer handler: one row a key, with every runner's tag."""
+def recorder(effects: psycopg.AsyncConnection[Any], tag: int, *, reply: bool = False) -> Any:
+    """The notify_buyer handler: one row a key, with every runner's tag; with
+    ``reply``, it answers with a note on the parcel (a result event)."""
 
-    async def record(command: OutboxCommand) -> None:
+    async def record(command: OutboxCommand) -> list[dict[str, Any]] | None:
         await effects.execute(
             "INSERT INTO notified (key, parcel, pids) VALUES (%s, %s, ARRAY[%s])"
             " ON CONFLICT (key) DO UPDATE SET pids = notified.pids || %s",
             (command.idempotency_key, command.entity, tag, tag),
         )
+        if not reply:
+            return None
+        note = {"text": "buyer notified"}
+        return [
+            {
+                "event_id": f"{command.idempotency_key}:reply",
+                "type": "parcel.note",
+                "entity": command.entity,
+                "source": "test",
+                "payload": note,
+            }
+        ]
 
     return record
 
