@@ -230,17 +230,23 @@ def worker_run(bus: str, stream: str, prefix: str, total: int, count: int) -> di
         return result
 
 
-def _warnings(logs: Path) -> dict[str, int]:
-    """How many log lines of each event the workers wrote at warning or error."""
-    counts: dict[str, int] = {}
+def _warnings(logs: Path) -> dict[str, Any]:
+    """How many log lines of each event the workers wrote at warning or error,
+    with the first one's error or reason."""
+    counts: dict[str, Any] = {}
     if logs.exists():
         for line in logs.read_text().splitlines():
             try:
                 entry = json.loads(line)
             except ValueError:
                 continue
-            if entry.get("level") in ("warning", "error"):
-                counts[entry["event"]] = counts.get(entry["event"], 0) + 1
+            if entry.get("level") not in ("warning", "error"):
+                continue
+            seen = counts.setdefault(entry["event"], {"count": 0})
+            seen["count"] += 1
+            for field in ("error", "error_type", "reason"):
+                if field in entry and field not in seen:
+                    seen[field] = str(entry[field])[:300]
     return counts
 
 

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+import nats.errors
 import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -139,13 +140,25 @@ class PartitionFeed:
     async def fetch(self, max_messages: int, timeout: float) -> list[FeedMessage]:
         """Up to ``max_messages`` next messages; ``[]`` if none came within ``timeout`` s.
 
-        While the client reconnects to NATS this returns ``[]`` after the
-        timeout; a connection closed for good raises `BusUnavailable`.
+        While the client reconnects to NATS, or JetStream is too slow to make
+        the consumer, this returns ``[]`` after the timeout; a connection
+        closed for good raises `BusUnavailable`.
         """
         try:
             await self._subscription()
-        except UNREACHABLE_ERRORS as error:
+        except nats.errors.ConnectionClosedError as error:
             raise wrap_unreachable(error, f"reading partition {self._partition}") from error
+        except UNREACHABLE_ERRORS as error:
+            # JetStream did not answer in time (a loaded or restarting server):
+            # as if nothing came; the next fetch asks again. Failing here would
+            # make the worker start over, and ask all its partitions' again.
+            log.warning(
+                "bus_feed_subscribe_failed",
+                partition=self._partition,
+                error_type=type(error).__name__,
+            )
+            await asyncio.sleep(timeout)
+            return []
         if not self._arrived:
             self._signal.clear()
             try:
