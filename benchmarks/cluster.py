@@ -200,16 +200,20 @@ def _poll(url: str, count: int) -> tuple[int, bool]:
 
 
 def worker_run(bus: str, stream: str, prefix: str, total: int, count: int) -> dict[str, Any]:
-    """``count`` worker processes drain the stream into a fresh database."""
-    with fresh_database() as url:
+    """``count`` worker processes drain the stream into a fresh database. Their
+    log lines (and anything else they print) go to files, read afterwards: a
+    pipe nobody reads would block a chatty worker mid-run."""
+    with fresh_database() as url, tempfile.TemporaryDirectory() as folder:
         asyncio.run(prepare_database(url))
         argv = [sys.executable, "-m", "benchmarks.cluster", "--child-worker", url, bus, stream]
-        children = [
-            subprocess.Popen([*argv, prefix], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            for _ in range(count)
-        ]
+        logs = Path(folder) / "workers.jsonl"
+        env = {**os.environ, "CHANNELSYNC_BENCH_LOG": str(logs)}
+        children = []
+        for n in range(count):
+            with open(Path(folder) / f"stderr-{n}", "w") as err:
+                children.append(subprocess.Popen([*argv, prefix], stdout=err, stderr=err, env=env))
         try:
-            return _watch(url, children, total, count)
+            result = _watch(url, children, total, count)
         finally:
             for child in children:
                 child.send_signal(signal.SIGTERM)
@@ -219,6 +223,31 @@ def worker_run(bus: str, stream: str, prefix: str, total: int, count: int) -> di
                 except subprocess.TimeoutExpired:
                     child.kill()
                     child.wait()
+        result["warnings"] = _warnings(logs)
+        printed = "".join(p.read_text() for p in sorted(Path(folder).glob("stderr-*")))
+        if printed:
+            result["printed"] = printed[-2000:]
+        return result
+
+
+def _warnings(logs: Path) -> dict[str, Any]:
+    """How many log lines of each event the workers wrote at warning or error,
+    with the first one's error or reason."""
+    counts: dict[str, Any] = {}
+    if logs.exists():
+        for line in logs.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("level") not in ("warning", "error"):
+                continue
+            seen = counts.setdefault(entry["event"], {"count": 0})
+            seen["count"] += 1
+            for field in ("error", "error_type", "reason"):
+                if field in entry and field not in seen:
+                    seen[field] = str(entry[field])[:300]
+    return counts
 
 
 def _watch(url: str, children: list[Any], total: int, count: int) -> dict[str, Any]:
@@ -228,8 +257,7 @@ def _watch(url: str, children: list[Any], total: int, count: int) -> dict[str, A
     done = 0
     while done < total and time.perf_counter() - started < RUN_LIMIT:
         if any(child.poll() is not None for child in children):
-            errors = b"".join(c.stderr.read() or b"" for c in children if c.poll() is not None)
-            raise RuntimeError(f"a worker process ended: {errors.decode()[-2000:]}")
+            raise RuntimeError("a worker process ended before the stream was drained")
         done, balanced = _poll(url, count)
         if window is None and balanced:
             window = (time.perf_counter(), done, sum(cpu_seconds(c.pid) for c in children))
@@ -297,14 +325,15 @@ def receiver_run(bus: str, webhooks: int, concurrency: int) -> dict[str, Any]:
 
     stream, prefix = unique_name("BENCH_RECV"), unique_name("bench.recv").replace("_", ".")
     port = free_port()
-    with fresh_database() as url:
+    with fresh_database() as url, tempfile.TemporaryFile("w+") as err:
         argv = [sys.executable, "-m", "benchmarks.cluster", "--child-receiver", url, bus, stream]
         child = subprocess.Popen(
-            [*argv, prefix, str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [*argv, prefix, str(port)], stdout=subprocess.PIPE, stderr=err, text=True
         )
         try:
             if child.stdout is None or child.stdout.readline().strip() != "ready":
-                raise RuntimeError(f"the receiver did not start: {child.stderr.read()[-2000:]}")
+                err.seek(0)
+                raise RuntimeError(f"the receiver did not start: {err.read()[-2000:]}")
 
             def requests(count: int, tag: str) -> list[bytes]:
                 bodies = webhook_bodies(count, unique_name(tag))
@@ -386,6 +415,8 @@ def report(results: dict[str, Any]) -> list[tuple[str, str]]:
         if rate is not None and "vs_one_worker" in row:
             figure += f", {row['vs_one_worker']:.2f}x one"
         rows.append((f"{row['workers']} worker process(es) (events/s)", figure))
+        if row.get("warnings"):
+            rows.append(("  worker warnings", json.dumps(row["warnings"])))
         if "cpu_us_per_event" in row:
             rows.append(("  worker CPU per event", f"{row['cpu_us_per_event']:.0f} us"))
     hooks = results["receiver"]

@@ -15,12 +15,8 @@ from dataclasses import dataclass
 import nats.js.errors
 from nats.js import JetStreamContext
 
-from engine.cluster.jetstream_feed import (
-    Backlog,
-    FeedMessage,
-    PartitionFeed,
-    partition_backlog,
-)
+from engine.cluster.jetstream_backlog import Backlog, partition_backlog
+from engine.cluster.jetstream_feed import FeedMessage, PartitionFeed
 from engine.cluster.jetstream_stream import (
     DEFAULT_DUPLICATE_WINDOW,
     DEFAULT_PREFIX,

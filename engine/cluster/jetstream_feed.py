@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+import nats.errors
 import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -69,14 +69,6 @@ class FeedMessage:
     published_at: float  # when JetStream stored it (Unix seconds)
     event_id: str | None = None  # the Nats-Msg-Id it was published with
     msg: Msg | None = field(default=None, repr=False, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Backlog:
-    """What a partition still has to consume: a count and the oldest one's age (seconds)."""
-
-    pending: int
-    oldest_age: float | None
 
 
 def consumer_config(subject: str, start_after: int, *, name: str | None = None) -> ConsumerConfig:
@@ -148,13 +140,25 @@ class PartitionFeed:
     async def fetch(self, max_messages: int, timeout: float) -> list[FeedMessage]:
         """Up to ``max_messages`` next messages; ``[]`` if none came within ``timeout`` s.
 
-        While the client reconnects to NATS this returns ``[]`` after the
-        timeout; a connection closed for good raises `BusUnavailable`.
+        While the client reconnects to NATS, or JetStream is too slow to make
+        the consumer, this returns ``[]`` after the timeout; a connection
+        closed for good raises `BusUnavailable`.
         """
         try:
             await self._subscription()
-        except UNREACHABLE_ERRORS as error:
+        except nats.errors.ConnectionClosedError as error:
             raise wrap_unreachable(error, f"reading partition {self._partition}") from error
+        except UNREACHABLE_ERRORS as error:
+            # JetStream did not answer in time (a loaded or restarting server):
+            # as if nothing came; the next fetch asks again. Failing here would
+            # make the worker start over, and ask all its partitions' again.
+            log.warning(
+                "bus_feed_subscribe_failed",
+                partition=self._partition,
+                error_type=type(error).__name__,
+            )
+            await asyncio.sleep(timeout)
+            return []
         if not self._arrived:
             self._signal.clear()
             try:
@@ -294,67 +298,9 @@ class PartitionFeed:
             log.debug("bus_feed_close_skipped", partition=self._partition, error=str(error))
 
 
-async def partition_backlog(
-    js: JetStreamContext,
-    *,
-    stream: str,
-    prefix: str,
-    offsets: Mapping[int, int],
-) -> dict[int, Backlog]:
-    """For each partition in ``offsets`` (partition -> stored sequence), what is still unread.
-
-    Partitions whose subject has nothing after their offset cost nothing; the
-    others cost two JetStream requests (a consumer's pending count, the first
-    pending message's time).
-    """
-    try:
-        info = await js.stream_info(stream, subjects_filter=f"{prefix}.*")
-    except UNREACHABLE_ERRORS as error:
-        raise wrap_unreachable(error, f"reading the backlog of {stream}") from error
-    counts = info.state.subjects or {}
-    last_seq = info.state.last_seq
-    result: dict[int, Backlog] = {}
-    lagging: list[int] = []
-    for partition, offset in offsets.items():
-        if counts.get(subject_of(prefix, partition), 0) == 0 or offset >= last_seq:
-            result[partition] = Backlog(0, None)
-        else:
-            lagging.append(partition)
-    gate = asyncio.Semaphore(16)
-
-    async def one(partition: int) -> None:
-        async with gate:
-            subject = subject_of(prefix, partition)
-            result[partition] = await _lag(js, stream, subject, offsets[partition])
-
-    try:
-        await asyncio.gather(*(one(p) for p in lagging))
-    except UNREACHABLE_ERRORS as error:
-        raise wrap_unreachable(error, f"reading the backlog of {stream}") from error
-    return dict(sorted(result.items()))
-
-
-async def _lag(js: JetStreamContext, stream: str, subject: str, offset: int) -> Backlog:
-    try:
-        first = await js.get_msg(stream, seq=offset + 1, subject=subject, next=True)
-    except nats.js.errors.NotFoundError:
-        return Backlog(0, None)
-    consumer = await js.add_consumer(
-        stream, consumer_config(subject, offset, name=f"backlog_{uuid.uuid4().hex[:12]}")
-    )
-    try:
-        pending = consumer.num_pending or 0
-    finally:
-        await js.delete_consumer(stream, consumer.name)
-    age = None if first.time is None else max(0.0, time.time() - first.time.timestamp())
-    return Backlog(pending=pending, oldest_age=age)
-
-
 __all__ = [
     "ACK_WAIT",
-    "Backlog",
     "FeedMessage",
     "PartitionFeed",
     "consumer_config",
-    "partition_backlog",
 ]

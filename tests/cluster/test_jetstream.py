@@ -257,6 +257,29 @@ async def test_a_publish_without_jetstream_answering_is_a_clear_error(bus: Bus) 
         await stray.publish("evt-9", "order:1", b"x")
 
 
+async def test_a_jetstream_too_slow_to_make_the_consumer_reads_as_nothing_yet(bus: Bus) -> None:
+    """A consumer JetStream does not confirm in time is asked for again on the
+    next fetch, rather than failing the feed (and with it the worker's round)."""
+    partition, keys = entities_in_one_partition(1)
+    seq = (await bus.publisher().publish("slow-1", keys[0], b"x")).seq
+    impatient = PartitionFeed(
+        bus.conn.nc.jetstream(timeout=1e-6),
+        stream=bus.stream,
+        prefix=bus.prefix,
+        partition=partition,
+        start_after=0,
+    )
+    try:
+        assert await impatient.fetch(5, timeout=0.1) == []
+    finally:
+        await impatient.close()
+    feed = bus.feed(partition)
+    try:
+        assert await drain(feed, expect=1) == [seq]
+    finally:
+        await feed.close()
+
+
 async def test_a_closed_connection_fails_reads_and_publishes_clearly(nats_server_url: str) -> None:
     conn = await connect_bus(nats_server_url)
     publisher = JetStreamPublisher(conn.js, stream=unique_name("S"), prefix="never.used")
