@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.store.commands import Done
 from engine.store.errors import NotChannelsyncDatabase, SchemaMismatch, WriteNotAcknowledged
 from engine.store.migrate import Migration, MigrationFailed
 from engine.store.postgres import PostgresStore
@@ -210,3 +211,47 @@ def test_writers_sharing_a_database_never_share_a_number_and_keep_their_order(
                 await store.close()
 
     asyncio.run(work())
+
+
+async def test_dispatchers_in_several_processes_never_hold_one_command(
+    pg_database_url: str,
+) -> None:
+    """Three stores on one database (three processes' dispatchers) claim at
+    the same moment, round after round: no command is ever held by two, an
+    entity's commands run one at a time in order, and each is done once."""
+    stores = [await PostgresStore.open(pg_database_url) for _ in range(3)]
+    try:
+        plan = [(f"order:{n % 4}", f"k{n}") for n in range(12)]
+        rows = [
+            event_row(entity, f"e-{key}", version=n + 1, commands=[command(key)])
+            for n, (entity, key) in enumerate(plan)
+        ]
+        await stores[0].commit(batch(rows))
+        queued = await stores[0].list_commands()
+        entity_of = {c.id: c.entity for c in queued}
+        finished: list[int] = []
+        now = 2000.0
+        while len(finished) < len(queued):
+            claims = await asyncio.gather(
+                *(s.claim_commands(f"d{n}", now, 60.0, ["notify"]) for n, s in enumerate(stores))
+            )
+            held = [c.command.id for claimed in claims for c in claimed]
+            assert len(held) == len(set(held)), "never two claimants of one command"
+            assert len({entity_of[cid] for cid in held}) == len(held), "one per entity at a time"
+            outcomes = await asyncio.gather(
+                *(
+                    s.finish_command(c.command.id, f"d{n}", Done(1, now))
+                    for n, (s, claimed) in enumerate(zip(stores, claims, strict=True))
+                    for c in claimed
+                )
+            )
+            assert set(outcomes) <= {"recorded"}
+            finished += sorted(held)
+            now += 1.0
+        assert sorted(finished) == sorted(entity_of)
+        for entity in {e for e, _ in plan}:
+            mine = [cid for cid in finished if entity_of[cid] == entity]
+            assert mine == sorted(mine), "an entity's commands ran in order"
+    finally:
+        for store in stores:
+            await store.close()
