@@ -107,6 +107,28 @@ Inspector = Annotated[
 DeadLetterDays = Annotated[
     float, _option("--dead-letter-days", "Days a dead letter is kept after it was last seen.")
 ]
+Store = Annotated[
+    str | None,
+    _option("--store", "A PostgreSQL URL (postgresql://...) to run on instead of --db."),
+]
+Bus = Annotated[
+    str | None,
+    _option("--bus", "A NATS JetStream URL (nats://...): run as a cluster member (--role)."),
+]
+Role = Annotated[
+    str,
+    _option(
+        "--role",
+        "With --bus: 'receiver' (webhooks onto JetStream), 'worker' (leased partitions"
+        " into the store) or 'all' (both).",
+    ),
+]
+Workers = Annotated[
+    int, _option("--workers", "With --bus: worker processes on this machine, supervised.")
+]
+LeaseTtl = Annotated[
+    float, _option("--lease-ttl", "With --bus: seconds a worker's partition lease lasts.")
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -115,7 +137,7 @@ def register(app: typer.Typer) -> None:
 
 
 def serve(
-    db: Annotated[Path, typer.Option("--db", help="The SQLite database file.")],
+    db: Annotated[Path | None, typer.Option("--db", help="The SQLite database file.")] = None,
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8080,
     pull_interval: PullInterval = 300.0,
@@ -131,8 +153,14 @@ def serve(
     keep_alive: KeepAlive = HttpLimits.keep_alive,
     dead_letter_days: DeadLetterDays = RETENTION / 86400,
     inspector: Inspector = False,
+    store: Store = None,
+    bus: Bus = None,
+    role: Role = "all",
+    workers: Workers = 1,
+    lease_ttl: LeaseTtl = 10.0,
 ) -> None:
-    """Run the receiver, the engine, the outbox and the timers in one process.
+    """Run the receiver, the engine, the outbox and the timers in one process;
+    with --store and --bus, a cluster member instead (docs/scaling.md).
 
     Secrets come from TIKTOK_APP_KEY, TIKTOK_APP_SECRET, SHOPLAZZA_CLIENT_SECRET
     (and SHOPLAZZA_ACCESS_TOKEN); TIKTOK_API_URL, TIKTOK_AUTH_URL and
@@ -142,8 +170,9 @@ def serve(
 
     configure_logging("INFO")
     try:
+        target = _serve_target(db, store, bus, role, workers)
         settings = _serve_settings(
-            db,
+            target,
             pull_interval=pull_interval,
             shoplazza_pull_interval=shoplazza_pull_interval,
             writer_max_restarts=writer_max_restarts,
@@ -160,10 +189,38 @@ def serve(
     except ValueError as error:
         out.print(f"[red]error:[/red] {error}", highlight=False)
         raise typer.Exit(2) from None
+    if bus is not None:
+        from adapters.cli_cluster import ClusterRole, serve_cluster
+
+        cluster = ClusterRole(str(target), bus, role, workers, lease_ttl, host, port, plugins)
+        asyncio.run(serve_cluster(settings, cluster))
+        return
     with refused_when_in_use():
         asyncio.run(
             _serve(settings, host, port, plugins=plugins, gc_tuning=gc_tuning, inspector=inspector)
         )
+
+
+def _serve_target(
+    db: Path | None, store: str | None, bus: str | None, role: str, workers: int
+) -> Path | str:
+    """The database serve runs on (a file, or a PostgreSQL URL); ValueError
+    when the options do not make one way to run."""
+    if (db is None) == (store is None):
+        raise ValueError("give either --db (a SQLite file) or --store (a PostgreSQL URL)")
+    if store is not None and not store.startswith(("postgresql://", "postgres://")):
+        raise ValueError(f"--store takes a postgresql:// URL, not {store!r}")
+    if bus is None:
+        if role != "all" or workers != 1:
+            raise ValueError("--role and --workers need --bus (and --store)")
+        return db if db is not None else str(store)
+    if store is None:
+        raise ValueError("--bus needs --store: a cluster's workers share a PostgreSQL store")
+    if role not in ("receiver", "worker", "all"):
+        raise ValueError(f"--role is 'receiver', 'worker' or 'all', not {role!r}")
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1, not {workers}")
+    return store
 
 
 def sandbox(
@@ -236,7 +293,7 @@ async def _run_sandboxes(
 
 
 def _serve_settings(
-    db: Path,
+    db: Path | str,
     *,
     pull_interval: float,
     shoplazza_pull_interval: float,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from adapters.base import InboundRejected, rejection_reason
+from adapters.base import InboundAdapter, InboundRejected, rejection_reason
 from adapters.shoplazza import verify_webhook as verify_shoplazza
 from adapters.shoplazza.webhooks import translate as translate_shoplazza
 from adapters.tiktok_shop import verify_webhook as verify_tiktok
@@ -13,7 +13,22 @@ from adapters.tiktok_shop.webhooks import EntityDirectory
 from adapters.tiktok_shop.webhooks import translate as translate_tiktok
 from engine.logs import get_logger
 
+if TYPE_CHECKING:
+    from adapters.directory import StoreDirectory
+    from channelsync.settings import ChannelSettings
+
 log = get_logger("channelsync.inbound")
+
+
+def platform_inbound(
+    config: ChannelSettings, directory: StoreDirectory
+) -> dict[str, InboundAdapter]:
+    """The two platforms' webhook routes, as every receiver (serve's, the
+    receiver role's) verifies and translates them."""
+    return {
+        "tiktok": TikTokInbound(config.tiktok_app_key, config.tiktok_app_secret, directory),
+        "shoplazza": ShoplazzaInbound(config.shoplazza_client_secret, directory),
+    }
 
 
 class TikTokInbound:

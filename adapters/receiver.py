@@ -19,7 +19,7 @@ Retry-After: the platform sends again later.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic_core import from_json
 from starlette.applications import Starlette
@@ -43,9 +43,27 @@ log = get_logger("channelsync.receiver")
 RETRY_AFTER = 1
 
 
+class EventSink(Protocol):
+    """Where a verified webhook's events go: `engine.runtime.Engine` in one process;
+    in a cluster, the receiver role's JetStream sink (engine.cluster.jetstream_sink).
+    Either returns only once the event is durable (committed, or stored by
+    JetStream), so the webhook is acknowledged after that and never before."""
+
+    async def publish(self, event: Mapping[str, Any]) -> object: ...
+
+    async def record_dead_letter(
+        self,
+        raw: str | bytes,
+        source: str,
+        error: str,
+        entity: str | None = None,
+        *,
+        size: int | None = None,
+    ) -> object: ...
+
+
 def build_receiver(service: ChannelService, inbound: Mapping[str, InboundAdapter]) -> Starlette:
     """The receiver for ``service``, with one webhook route per inbound adapter."""
-    webhook = _webhook_endpoint(service, inbound)
 
     async def oauth_callback(request: Request) -> Response:
         # `state` is the nonce the shop's authorization began with (CONN-7);
@@ -72,25 +90,46 @@ def build_receiver(service: ChannelService, inbound: Mapping[str, InboundAdapter
     async def metrics(request: Request) -> Response:
         return Response(await render_metrics(service.engine), media_type=CONTENT_TYPE)
 
-    counted = _counted(service, inbound, _unavailable_on_store_error(webhook))
     return Starlette(
         routes=[
-            Route("/webhooks/{platform}", counted, methods=["POST"]),
+            webhook_route(
+                service.engine,
+                inbound,
+                service.config.limits.max_body,
+                count=service.engine.metrics.webhook,
+            ),
             Route(
                 "/oauth/tiktok/callback",
-                _unavailable_on_store_error(oauth_callback),
+                _unavailable_on(oauth_callback, (StoreError,)),
                 methods=["GET"],
             ),
             Route("/health/live", live, methods=["GET"]),
             Route("/health/ready", ready, methods=["GET"]),
             Route("/health", ready, methods=["GET"]),
-            Route("/metrics", _unavailable_on_store_error(metrics), methods=["GET"]),
+            Route("/metrics", _unavailable_on(metrics, (StoreError,)), methods=["GET"]),
         ]
     )
 
 
+def webhook_route(
+    sink: EventSink,
+    inbound: Mapping[str, InboundAdapter],
+    max_body: int,
+    unavailable: tuple[type[Exception], ...] = (StoreError,),
+    *,
+    count: Callable[[str, int], None] | None = None,
+) -> Route:
+    """``POST /webhooks/{platform}`` into ``sink``; ``unavailable``: the errors
+    that mean "cannot record now" and are answered 503 with Retry-After;
+    ``count``: told each answer's platform and status code (metrics)."""
+    endpoint = _unavailable_on(_webhook_endpoint(sink, inbound, max_body), unavailable)
+    if count is not None:
+        endpoint = _counted(count, inbound, endpoint)
+    return Route("/webhooks/{platform}", endpoint, methods=["POST"])
+
+
 def _webhook_endpoint(
-    service: ChannelService, inbound: Mapping[str, InboundAdapter]
+    sink: EventSink, inbound: Mapping[str, InboundAdapter], max_body: int
 ) -> Callable[[Request], Awaitable[Response]]:
     """``POST /webhooks/{platform}``: bounded, verified, recorded, then answered."""
 
@@ -99,7 +138,7 @@ def _webhook_endpoint(
         if adapter is None:
             return Response(status_code=404)
         try:
-            body = await read_bounded(request, service.config.limits.max_body)
+            body = await read_bounded(request, max_body)
         except BodyRefused as refused:
             log.warning(
                 "webhook refused", platform=adapter.name, reason=refused.reason, size=refused.size
@@ -107,7 +146,7 @@ def _webhook_endpoint(
             if isinstance(refused, BodyTooLarge):
                 # Unverifiable, so only a small record: digest, size and a prefix
                 # of what was read; the same refusal again only adds to its count.
-                await service.engine.record_dead_letter(
+                await sink.record_dead_letter(
                     refused.read, adapter.name, refused.reason, size=refused.size
                 )
                 # The connection cannot carry another request (the rest of the
@@ -128,23 +167,22 @@ def _webhook_endpoint(
         try:
             events = await adapter.translate(body, request.headers)
         except InboundRejected as error:
-            await service.engine.record_dead_letter(body, adapter.name, str(error))
+            await sink.record_dead_letter(body, adapter.name, str(error))
             return Response(status_code=400 if _not_json(body) else 200)
         for event in events:
-            await service.engine.publish(event)
+            await sink.publish(event)
         return Response(status_code=200)
 
     return webhook
 
 
 def _counted(
-    service: ChannelService,
+    count: Callable[[str, int], None],
     inbound: Mapping[str, InboundAdapter],
     endpoint: Callable[[Request], Awaitable[Response]],
 ) -> Callable[[Request], Awaitable[Response]]:
     """Count every answer by platform and status code; a path naming no
     platform counts as "unknown", so a stranger cannot add label values."""
-    count = service.engine.metrics.webhook
 
     async def counting(request: Request) -> Response:
         name = request.path_params["platform"]
@@ -160,16 +198,17 @@ def _counted(
     return counting
 
 
-def _unavailable_on_store_error(
+def _unavailable_on(
     endpoint: Callable[[Request], Awaitable[Response]],
+    unavailable: tuple[type[Exception], ...],
 ) -> Callable[[Request], Awaitable[Response]]:
-    """A store that cannot write now is the receiver's trouble, not the
-    sender's, and passes: 503 with Retry-After, never 500 (ENG-12)."""
+    """A store (or bus) that cannot write now is the receiver's trouble, not
+    the sender's, and passes: 503 with Retry-After, never 500 (ENG-12)."""
 
     async def guarded(request: Request) -> Response:
         try:
             return await endpoint(request)
-        except StoreError as error:
+        except unavailable as error:
             log.warning("store unavailable", path=request.url.path, error=type(error).__name__)
             return JSONResponse(
                 {"error": "the store cannot record this now; send it again later"},

@@ -18,7 +18,7 @@ from adapters.base import InboundAdapter
 from adapters.directory import StoreDirectory
 from adapters.health import HealthChecks, ObservedClient
 from adapters.http_server import HttpServer
-from adapters.inbound import ShoplazzaInbound, TikTokInbound
+from adapters.inbound import platform_inbound
 from adapters.plugins import Adapter, AdapterPlugin, close_plugins
 from adapters.receiver import build_receiver
 from adapters.shoplazza.client import ShoplazzaClient
@@ -105,13 +105,7 @@ class ChannelService:
 
     def _inbound_adapters(self) -> dict[str, InboundAdapter]:
         """The webhook routes: the two platforms', then each plugin's that has one."""
-        config = self.config
-        inbound: dict[str, InboundAdapter] = {
-            "tiktok": TikTokInbound(
-                config.tiktok_app_key, config.tiktok_app_secret, self.directory
-            ),
-            "shoplazza": ShoplazzaInbound(config.shoplazza_client_secret, self.directory),
-        }
+        inbound = platform_inbound(self.config, self.directory)
         for plugin, adapter in self.plugins:
             if adapter.inbound is not None:
                 inbound[plugin.name] = adapter.inbound

@@ -1,5 +1,6 @@
 """Every benchmark, with its peers and its target: `python -m benchmarks`
-(`--only step` for the pure-step figures alone).
+(`--only step` for the pure-step figures alone, `--only cluster` for the
+cluster's against one process and raw PostgreSQL: needs PostgreSQL and NATS).
 
 Prints one table and writes benchmarks/results/summary.json. Each figure is a
 median of several runs; each ratio is between figures of this same run.
@@ -151,10 +152,18 @@ def only_step() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument(
-        "--only", choices=["step"], help="run only this part (step: the pure-step figures)"
+        "--only",
+        choices=["step", "cluster"],
+        help="run only this part (step: the pure-step figures; cluster: benchmarks/cluster.py)",
     )
-    if parser.parse_args().only == "step":
+    only = parser.parse_args().only
+    if only == "step":
         only_step()
+        return
+    if only == "cluster":
+        # Its own process: it starts worker and receiver processes of its own,
+        # and prints its table; results/cluster.json holds the figures.
+        subprocess.run([sys.executable, "-m", "benchmarks.cluster"], check=True)
         return
     from benchmarks import scale
     from engine.gc_tuning import tune_gc

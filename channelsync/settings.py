@@ -29,7 +29,8 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class ChannelSettings:
-    db: Path
+    # A SQLite file, or a PostgreSQL URL (docs/scaling.md).
+    db: Path | str
     # The platforms' app credentials (from the environment in production).
     tiktok_app_key: str = ""
     tiktok_app_secret: str = ""
@@ -74,7 +75,7 @@ class ChannelSettings:
 
     @classmethod
     def from_env(
-        cls, db: Path, env: Mapping[str, str] | None = None, **overrides: Any
+        cls, db: Path | str, env: Mapping[str, str] | None = None, **overrides: Any
     ) -> ChannelSettings:
         """The settings with the platforms' secrets and addresses from ``env``
         (default: the process environment); ``overrides`` set other fields.

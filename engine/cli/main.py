@@ -25,6 +25,7 @@ from engine.cli import (
     replay_cmd,
     state_cmd,
     whatif_cmd,
+    workers_cmd,
 )
 from engine.logs import configure_logging
 
@@ -42,6 +43,7 @@ ENGINE_COMMANDS = (
     erase_cmd,
     whatif_cmd,
     demo,
+    workers_cmd,
 )
 
 

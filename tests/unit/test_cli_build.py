@@ -22,6 +22,7 @@ ENGINE_COMMANDS = {
     "commands",
     "whatif",
     "inspect",
+    "workers",
 }
 # Added by the channel's own entry points (statecharts, adapters).
 CHANNEL_COMMANDS = {"serve", "sandbox", "orders", "shops", "shop", "products"}

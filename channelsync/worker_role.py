@@ -1,0 +1,69 @@
+"""`channelsync serve --role worker`: the channel's engine as a cluster worker.
+
+Each worker opens the channel the way `bootstrap` always does (the channel's
+charts, the platforms' command handlers behind the authorization gate, the
+adapter plugins), on the PostgreSQL store, and lets `engine.cluster.worker`
+feed it the partitions it leases from JetStream. A worker that steps down
+opens the channel afresh, platforms included (docs/scaling.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+from adapters.plugins import AdapterPlugin, discover_adapter_plugins
+from channelsync.bootstrap import ChannelApp, bootstrap
+from channelsync.platforms import HttpPlatforms
+from channelsync.settings import ChannelSettings
+from engine.clock import SystemClock
+from engine.cluster.processes import Supervisor
+from engine.cluster.worker import Worker, WorkerSettings
+from engine.settings import EngineSettings
+
+
+def channel_worker(
+    channel: ChannelSettings,
+    worker: WorkerSettings,
+    *,
+    plugins: Sequence[AdapterPlugin] | None = None,
+) -> Worker:
+    """A worker running the channel over the real platforms' APIs."""
+    installed = discover_adapter_plugins() if plugins is None else list(plugins)
+
+    async def open_engine(store: str, engine_settings: EngineSettings) -> ChannelApp:
+        settings = replace(channel, db=store, engine=engine_settings)
+        return await bootstrap(
+            settings, clock=SystemClock(), platforms=HttpPlatforms(settings), plugins=installed
+        )
+
+    return Worker(worker, open_engine, channel.engine)
+
+
+def worker_argv(serve_args: Sequence[str]) -> list[str]:
+    """How the supervisor starts one worker process: this interpreter running
+    `channelsync serve` with ``serve_args`` (which say ``--workers 1``)."""
+    return [sys.executable, "-m", "engine.cli.main", "serve", *serve_args]
+
+
+async def run_workers(
+    channel: ChannelSettings,
+    worker: WorkerSettings,
+    count: int,
+    serve_args: Sequence[str],
+    stop: asyncio.Event,
+    *,
+    plugins: bool = True,
+) -> None:
+    """One worker in this process, or ``count`` supervised worker processes."""
+    if count == 1:
+        await channel_worker(worker=worker, channel=channel, plugins=None if plugins else []).run(
+            stop
+        )
+        return
+    await Supervisor(worker_argv(serve_args), count).run(stop)
+
+
+__all__ = ["channel_worker", "run_workers", "worker_argv"]
