@@ -135,13 +135,15 @@ async def measure(
     """``rounds`` rounds of the three figures, alternated; medians and runs."""
     charts = ChartSet.load([chart_package()])
     texts = wire_texts(charts, count, entities, "raw")
-    wire, wire_cpu, prebuilt, ceiling = [], [], [], []
+    wire, wire_cpu, prebuilt, prebuilt_cpu, ceiling = [], [], [], [], []
     for _ in range(rounds):
         ceiling.append(raw_json_ceiling(texts))
         rate, cpu = await publish_raw_rate(charts, count, entities, in_flight)
         wire.append(rate)
         wire_cpu.append(cpu)
-        prebuilt.append((await peak(charts, count, entities, writer="process")).events_per_s)
+        built = await peak(charts, count, entities, writer="process")
+        prebuilt.append(built.events_per_s)
+        prebuilt_cpu.append(built.loop_cpu_us)
     median = statistics.median
     return {
         "benchmark": "wire",
@@ -154,6 +156,7 @@ async def measure(
         "publish_raw_cpu_us_per_event": round(median(wire_cpu), 2),
         "prebuilt_per_s_median": round(median(prebuilt)),
         "prebuilt_runs": [round(r) for r in prebuilt],
+        "prebuilt_cpu_us_per_event": round(median(prebuilt_cpu), 2),
         "raw_json_sqlite_per_s_median": round(median(ceiling)),
         "raw_json_sqlite_runs": [round(r) for r in ceiling],
         "ratio_to_prebuilt": round(median(w / p for w, p in zip(wire, prebuilt, strict=True)), 3),
