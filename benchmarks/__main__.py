@@ -22,32 +22,20 @@ from benchmarks import peers, step
 RESULTS = Path(__file__).parent / "results"
 
 
-def wire() -> dict:
+def _part(name: str, *args: str) -> dict:
+    """Run ``benchmarks.<name>`` in its own process; the JSON it wrote."""
     subprocess.run(
-        [sys.executable, "-m", "benchmarks.wire", "--rounds", "3"],
-        check=True,
-        stdout=subprocess.DEVNULL,
+        [sys.executable, "-m", f"benchmarks.{name}", *args], check=True, stdout=subprocess.DEVNULL
     )
-    return json.loads((RESULTS / "wire.json").read_text())
+    return json.loads((RESULTS / f"{name}.json").read_text())
+
+
+def wire() -> dict:
+    return _part("wire", "--rounds", "3")
 
 
 def throughput() -> dict:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.throughput",
-            "--runs",
-            "5",
-            "--latency-seconds",
-            "3",
-            "--latency-runs",
-            "3",
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    return json.loads((RESULTS / "throughput.json").read_text())
+    return _part("throughput", "--runs", "5", "--latency-seconds", "3", "--latency-runs", "3")
 
 
 def replay() -> dict:
@@ -60,12 +48,7 @@ def replay() -> dict:
 
 
 def webhooks() -> dict:
-    subprocess.run(
-        [sys.executable, "-m", "benchmarks.webhooks", "--runs", "3"],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    return json.loads((RESULTS / "webhooks.json").read_text())
+    return _part("webhooks", "--runs", "3")
 
 
 def _cpu_rows(cpu: dict, raw_minimal: float) -> list[tuple[str, str, str, bool | None]]:
