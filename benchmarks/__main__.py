@@ -96,7 +96,8 @@ def _wire_rows(wired: dict) -> list[tuple[str, str, str, bool | None]]:
         ),
         (
             "  CPU per event, engine process",
-            f"{wired['publish_raw_cpu_us_per_event']} us",
+            f"{wired['publish_raw_cpu_us_per_event']} us (pre-built"
+            f" {wired['prebuilt_cpu_us_per_event']} us)",
             "",
             None,
         ),
