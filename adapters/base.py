@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from engine.events import describe_validation_error
+from engine.validation_errors import describe_validation_error
 
 
 class InboundRejected(Exception):

@@ -165,6 +165,7 @@ def serve(
     Secrets come from TIKTOK_APP_KEY, TIKTOK_APP_SECRET, SHOPLAZZA_CLIENT_SECRET
     (and SHOPLAZZA_ACCESS_TOKEN); TIKTOK_API_URL, TIKTOK_AUTH_URL and
     SHOPLAZZA_API_URL point the clients elsewhere (a sandbox)."""
+    from adapters.http_server import run
     from engine.cli.in_use import refused_when_in_use
     from engine.logs import configure_logging
 
@@ -196,9 +197,7 @@ def serve(
         asyncio.run(serve_cluster(settings, cluster))
         return
     with refused_when_in_use():
-        asyncio.run(
-            _serve(settings, host, port, plugins=plugins, gc_tuning=gc_tuning, inspector=inspector)
-        )
+        run(_serve(settings, host, port, plugins=plugins, gc_tuning=gc_tuning, inspector=inspector))
 
 
 def _serve_target(

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import uvicorn
 
@@ -25,7 +26,21 @@ from engine.logs import get_logger
 
 log = get_logger("channelsync.http")
 
-__all__ = ["HttpLimits", "HttpServer"]
+__all__ = ["HttpLimits", "HttpServer", "run"]
+
+T = TypeVar("T")
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(main)`` on uvloop's event loop where it is installed (a
+    dependency on Linux). A webhook through serve is mostly the loop's own
+    work (callbacks, timers, socket reads and writes), which uvloop does in C:
+    serve spent about 15% less CPU per webhook on it (docs/performance.md)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - not on Windows
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 class HttpServer:
@@ -41,6 +56,9 @@ class HttpServer:
             lifespan="off",
             access_log=False,
             ws="none",  # no upgrades: a connection stays an HTTP connection we can time
+            # No app here reads the client's address, so uvicorn's rewriting of
+            # it from X-Forwarded-For (a middleware around every request) is off.
+            proxy_headers=False,
             timeout_keep_alive=self.limits.keep_alive,  # type: ignore[arg-type]
             backlog=self.limits.backlog,
         )

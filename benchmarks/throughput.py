@@ -101,7 +101,7 @@ class Peak(NamedTuple):
     writer_cpu_us: float | None
 
 
-def _process_cpu(pid: int | None) -> float | None:
+def process_cpu(pid: int | None) -> float | None:
     """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
     if pid is None:
         return None
@@ -121,7 +121,7 @@ async def peak(
     with tempfile.TemporaryDirectory() as folder:
         engine, events = await _prepared(folder, charts, count, entities, writer, "peak")
         writer_pid = engine.store.writer_pid
-        writer_started = _process_cpu(writer_pid)
+        writer_started = process_cpu(writer_pid)
         cpu_started = time.process_time()
         started = time.perf_counter()
         if bulk:
@@ -131,7 +131,7 @@ async def peak(
             await asyncio.gather(*futures)
         elapsed = time.perf_counter() - started
         loop_cpu = time.process_time() - cpu_started
-        writer_ended = _process_cpu(writer_pid)
+        writer_ended = process_cpu(writer_pid)
         await engine.stop()
     writer_cpu = (
         None

@@ -8,9 +8,8 @@ one envelope model per type and validates raw input against their
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from operator import getitem
 from typing import Annotated, Any, Literal, Union
 
@@ -25,14 +24,18 @@ from pydantic import (
     field_validator,
 )
 
+from engine.validation_errors import describe_validation_error
+
 # What the log may hold (keys recorded before the stricter check below).
 ENTITY_KEY_PATTERN = r"^[a-z][a-z0-9_]*:[^\s]+$"
 # What a new event may name (SEC-5): a kind, a colon and a printable id
 # without path separators, whitespace or "..", at most 200 characters. An id
 # that could be read as a path or hide in a log line never names an entity.
 ENTITY_KEY_MAX = 200
-_KEY_FORBIDDEN = frozenset("/\\")
+# str.isspace's whitespace (what ``\s`` matches in a str pattern), "/" and "\".
+_KEY_FORBIDDEN = re.compile(r"[\s/\\]")
 LOGGED = {"logged": True}
+RECEIVED_AT = "received_at"
 
 
 def check_entity_key(key: str) -> str:
@@ -42,7 +45,7 @@ def check_entity_key(key: str) -> str:
         raise ValueError(f"entity key longer than {ENTITY_KEY_MAX} characters")
     if not ident or not kind:
         raise ValueError("entity key is not <kind>:<id>")
-    if not ident.isprintable() or any(c.isspace() or c in _KEY_FORBIDDEN for c in ident):
+    if not ident.isprintable() or _KEY_FORBIDDEN.search(ident):
         raise ValueError("entity id holds whitespace, '/', '\\' or an unprintable character")
     if ".." in ident:
         raise ValueError("entity id holds '..'")
@@ -76,7 +79,8 @@ class Event(BaseModel):
     source: str = Field(min_length=1, max_length=64)
     entity: str = Field(pattern=ENTITY_KEY_PATTERN, max_length=512)
     occurred_at: float | None = None
-    received_at: float | None = None
+    # Validated even when absent, so that `_stamp` can fill it in.
+    received_at: float | None = Field(default=None, validate_default=True)
     payload: Payload
 
     @field_validator("entity")
@@ -85,6 +89,14 @@ class Event(BaseModel):
         if info.context is not None and info.context.get("logged"):
             return key  # history is replayed as it was recorded
         return check_entity_key(key)
+
+    @field_validator("received_at")
+    @classmethod
+    def _stamp(cls, received_at: float | None, info: ValidationInfo) -> float | None:
+        # Stamped as it is built (engine.admission): a copy afterwards costs as much again.
+        if received_at is None and info.context is not None:
+            return info.context.get(RECEIVED_AT)  # type: ignore[no-any-return]
+        return received_at
 
     @property
     def entity_kind(self) -> str:
@@ -182,10 +194,12 @@ class EventTypes:
                 describe_validation_error(err), entity if isinstance(entity, str) else None
             ) from None
 
-    def parse_json(self, raw: str | bytes) -> Event:
-        """Validate a JSON document as an event, or raise `EventRejected`."""
+    def parse_json(self, raw: str | bytes, *, received_at: float | None = None) -> Event:
+        """Validate a JSON document as an event, or raise `EventRejected`.
+        ``received_at``: the stamp of a document that carries none."""
+        context = None if received_at is None else {RECEIVED_AT: received_at}
         try:
-            return self._union().validate_json(raw)
+            return self._union().validate_json(raw, context=context)
         except ValidationError as err:
             raise EventRejected(describe_validation_error(err), _guess_entity_json(raw)) from None
 
@@ -234,17 +248,7 @@ class EventTypes:
         )
 
 
-# A location part is a field name the schema declares (snake_case, an event
-# type's dots) or a key the sender chose (a dict key): a part without a field
-# name's shape is not echoed.
-_FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}(?:\.[a-z0-9_]{1,63}){0,3}")
-# An event type has this shape; a name, phone, email or token does not.
-_EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+")
 _ENTITY_KEY = re.compile(ENTITY_KEY_PATTERN)
-# A message shares no run of this many characters with the input it refused.
-_ECHO_WINDOW = 6
-# Characters of input compared per error, at most.
-_ECHO_BUDGET = 20_000
 
 
 def loggable_entity(key: str | None) -> str | None:
@@ -253,82 +257,6 @@ def loggable_entity(key: str | None) -> str | None:
     if key is None or (len(key) <= 200 and _ENTITY_KEY.fullmatch(key)):
         return key
     return "[not an entity key]"
-
-
-def describe_validation_error(err: ValidationError, limit: int = 10) -> str:
-    """The reasons of a validation failure as field locations, messages and
-    error types, never the values sent (SEC-2): these texts are stored with
-    dead letters, shown to operators and logged.
-
-    Pydantic builds most messages from the schema alone; a validator's own
-    message (``value_error``) or a custom error's may quote what it refused,
-    so a message that shares a run of characters with the input is replaced
-    by the error type alone."""
-    parts = []
-    for item in err.errors(include_url=False, include_input=True)[:limit]:
-        where = ".".join(_location_part(p) for p in item["loc"]) or "(event)"
-        kind = item["type"]
-        if kind == "union_tag_invalid":
-            tag = (item.get("ctx") or {}).get("tag")
-            named = isinstance(tag, str) and len(tag) <= 64 and _EVENT_TYPE.fullmatch(tag)
-            parts.append(f"unknown event type {tag!r}" if named else "unknown event type")
-        elif kind == "union_tag_not_found":
-            parts.append("missing field 'type'")
-        elif quotes_input(item["msg"], item.get("input")):
-            parts.append(f"{where}: {kind}")
-        else:
-            parts.append(f"{where}: {item['msg']} ({kind})")
-    return "; ".join(parts)
-
-
-def quotes_input(message: str, value: Any) -> bool:
-    """Does ``message`` quote ``value``: any text in it of three to
-    `_ECHO_WINDOW` characters, or a run of `_ECHO_WINDOW` characters of a
-    longer one? Bounded: an error's input may be a whole body."""
-    windows = {message[i : i + _ECHO_WINDOW] for i in range(len(message) - _ECHO_WINDOW + 1)}
-    budget = [_ECHO_BUDGET]
-    for text in _texts(value, budget):
-        if len(text) < 3:
-            continue
-        if len(text) <= _ECHO_WINDOW:
-            if text in message:
-                return True
-            continue
-        text = text[: max(budget[0], _ECHO_WINDOW)]
-        budget[0] -= len(text)
-        if any(text[i : i + _ECHO_WINDOW] in windows for i in range(len(text) - _ECHO_WINDOW + 1)):
-            return True
-        if budget[0] <= 0:
-            return False
-    return False
-
-
-def _texts(value: Any, budget: list[int]) -> Iterator[str]:
-    if budget[0] <= 0:
-        return
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            # A key short enough to be a common word ("note", "type") would
-            # make every message look like a quote; a long one is compared.
-            if len(str(key)) > _ECHO_WINDOW:
-                yield str(key)
-            yield from _texts(item, budget)
-    elif isinstance(value, list | tuple | set | frozenset):
-        for item in value:
-            yield from _texts(item, budget)
-    elif value is not None:
-        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-        yield text
-        # As a message may quote it: escaped by repr() or by JSON.
-        for quoted in (repr(text)[1:-1], json.dumps(text)[1:-1]):
-            if quoted != text:
-                yield quoted
-
-
-def _location_part(part: str | int) -> str:
-    if isinstance(part, int) or _FIELD_NAME.fullmatch(part):
-        return str(part)
-    return "[key]"
 
 
 def _guess_entity_json(raw: str | bytes) -> str | None:

@@ -19,8 +19,8 @@ from typing import Any
 import structlog
 from pydantic_core import from_json, to_json
 
-from engine.events import quotes_input
 from engine.scrub import mask
+from engine.validation_errors import quotes_input
 
 REDACTED = "[redacted]"
 

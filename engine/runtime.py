@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.admission import Admission
 from engine.bus import EventBus, Receipt
 from engine.chartset import ChartPackage, ChartSet
 from engine.clock import Clock, SystemClock
@@ -83,6 +84,7 @@ class Engine:
             self.clock,
             lease=settings.outbox_lease,
         )
+        self._admission = Admission(charts, self.vault, self.clock)
         # The operator's side of the outbox: list, retry and discard by id.
         self.commands = OutboxCommands(store, self.clock)
         self._background: list[asyncio.Task[None]] = []
@@ -202,7 +204,7 @@ class Engine:
 
         Waits only while the bus is full (backpressure)."""
         try:
-            typed = self._accept(event)
+            typed = self._admission.accept(event)
         except EventRejected as rejected:
             return await self._reject(event, rejected)
         return self.bus.submit_nowait(typed) or await self.bus.submit(typed)
@@ -221,7 +223,7 @@ class Engine:
         rejected: list[tuple[int, asyncio.Future[Receipt]]] = []
         for event in events:
             try:
-                typed = self._accept(event)
+                typed = self._admission.accept(event)
             except EventRejected as why:
                 rejected.append((len(slots), await self._reject(event, why)))
                 slots.append(None)
@@ -239,13 +241,17 @@ class Engine:
         return [receipt for receipt in slots if receipt is not None]
 
     async def publish_raw(self, raw: str | bytes, source: str) -> Receipt:
-        """Validate raw JSON as an event; bad input becomes a dead letter (ENG-3)."""
+        """Validate raw JSON as an event; bad input becomes a dead letter (ENG-3).
+
+        The host's path for events from the wire: the text is validated once,
+        straight into the envelope (stamped with ``received_at`` as it is
+        built), and queued without a coroutine of its own when its partition
+        has room."""
         try:
-            event = self.charts.event_types.parse_json(raw)
-            typed = self._accept(event)
+            typed = self._admission.accept_json(raw)
         except EventRejected as rejected:
             return await (await self._dead_letter(raw, source, rejected))
-        return await (await self.bus.submit(typed))
+        return await (self.bus.submit_nowait(typed) or await self.bus.submit(typed))
 
     async def record_dead_letter(
         self,
@@ -263,24 +269,10 @@ class Engine:
         rejected = EventRejected(error, entity)
         return await (await self._dead_letter(raw, source, rejected, size))
 
-    def _accept(self, event: Event | Mapping[str, Any]) -> Event:
-        typed = self.charts.event_types.parse(event)
-        chart = self.charts.by_kind.get(typed.entity.partition(":")[0])
-        if chart is None:
-            raise EventRejected(f"no chart serves entity kind {typed.entity_kind!r}", typed.entity)
-        if typed.type not in chart.accepted_events:
-            raise EventRejected(
-                f"chart {chart.name} does not accept events of type {typed.type!r}", typed.entity
-            )
-        if typed.received_at is None:
-            typed = typed.model_copy(update={"received_at": self.clock.now()})
-        # Sealed before anything is written (SEC-3): the log never holds them in clear.
-        return self.vault.seal_event(typed, self.clock.now())
-
     async def _reject(
         self, event: Event | Mapping[str, Any], rejected: EventRejected
     ) -> asyncio.Future[Receipt]:
-        """Keep an event that failed `_accept` as a dead letter."""
+        """Keep an event that `Admission.accept` refused as a dead letter."""
         raw = event.model_dump_json() if isinstance(event, Event) else event
         source = event.get("source") if isinstance(event, Mapping) else None
         return await self._dead_letter(raw, str(source or "api"), rejected)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import from_json
 
 from adapters.ids import tiktok_id
-from engine.events import describe_validation_error
+from engine.validation_errors import describe_validation_error
 from statecharts.payloads import TikTokId
 
 ORDER_STATUS_CHANGE = 1

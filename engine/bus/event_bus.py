@@ -115,11 +115,11 @@ class EventBus:
 
     def submit_nowait(self, event: Event) -> asyncio.Future[Receipt] | None:
         """`submit` without waiting: the future, or None if the partition is full."""
-        queue = self._queues[self._router.partition_of(event.entity)]
-        if queue.full():
-            return None
         future: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
-        queue.put_nowait((event, future))
+        try:  # put_nowait checks for room itself: checking first would do it twice
+            self._queues[self._router.partition_of(event.entity)].put_nowait((event, future))
+        except asyncio.QueueFull:
+            return None
         return future
 
     async def submit_many(self, events: list[Event]) -> list[asyncio.Future[list[Receipt]]]:

@@ -11,36 +11,15 @@ import sqlite3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import Engine, FakeClock
+from engine import Engine
 from engine.dead_letters import PREFIX_BYTES, RETENTION
 from engine.sample import chart_package
 from engine.settings import EngineSettings
 from engine.store.schema import MIGRATIONS
 from tests.conftest import invoke_cli
+from tests.loop_engine import LoopEngine
 
 DAY = 86400.0
-
-
-class LoopEngine:
-    """One engine on its own loop, for a property that draws many examples."""
-
-    def __init__(self, path) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.engine = self.loop.run_until_complete(
-            Engine.open(
-                path,
-                [chart_package()],
-                clock=FakeClock(),
-                settings=EngineSettings(run_timers=False, run_outbox=False, synchronous="OFF"),
-            )
-        )
-
-    def run(self, coroutine):
-        return self.loop.run_until_complete(coroutine)
-
-    def close(self) -> None:
-        self.run(self.engine.stop())
-        self.loop.close()
 
 
 # Bodies an adapter may fail to use: empty, invalid UTF-8, multi-byte text cut
