@@ -3,12 +3,15 @@ before the platform is answered; invalid ones get the answers `serve` gives."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
+import psycopg
 import pytest
 
 from adapters.tiktok_shop.signing import webhook_signature
@@ -20,7 +23,7 @@ from engine.cluster.partitions import partition_of
 from engine.events import Event
 from engine.settings import EngineSettings
 from engine.store.urls import open_store
-from engine.testing.services import unique_name
+from engine.testing.services import postgres_url, unique_name
 from statecharts import chart_package
 
 pytestmark = pytest.mark.services
@@ -54,6 +57,13 @@ class Running:
             partition=partition_of(entity),
             start_after=0,
         )
+
+
+def drop_database(url: str) -> None:
+    """The store's database gone from under it: every connection to it fails."""
+    name = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(postgres_url(), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def settings(tmp_path: Path) -> ChannelSettings:
@@ -175,7 +185,7 @@ async def test_without_the_store_only_webhooks_that_need_it_are_told_to_retry(
 ) -> None:
     """Orders need nothing from the store: still acknowledged. A dead letter
     must be written there: 503 + Retry-After, so the platform sends it again."""
-    await running.role.store.close()
+    await asyncio.to_thread(drop_database, running.store_url)
     assert (await running.post(order_webhook("DELIVERED", 1_770_000_300))).status_code == 200
     refused = await running.post(b"not json either")
     assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
