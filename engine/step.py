@@ -303,9 +303,9 @@ def _timer_changes(
     its actions asked for. A step with neither to arm skips this call."""
     changes = list(cancel)
     if entering:
-        plain = dict(ctx.settings)
+        settings = ctx.settings
         for timer in entering:
-            due = timer.due_at(ctx.now, ctx.data, plain)
+            due = timer.due_at(ctx.now, ctx.data, settings)
             changes.append(
                 TimerRequest(timer.name, due, timer.event)
                 if due is not None

@@ -25,7 +25,9 @@ def run_compared(
     What one move leaves is what the next starts from: its containers'
     encodings are kept for the next, not taken again."""
     written: list[tuple[ComparedMove, set[str]]] = []
-    last = max(position for position, each in enumerate(compared) if each.actions)
+    last = len(compared) - 1  # the last move with actions (two of them have some)
+    while not compared[last].actions:
+        last -= 1
     before: dict[str, Any] | None = None
     encoded: dict[str, bytes] = {}
     for position, each in enumerate(compared):

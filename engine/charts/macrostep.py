@@ -51,7 +51,8 @@ def run_macrostep(
     candidates = unguarded if unguarded is not None else select(ctx, chains)
     if not candidates:
         return Progress(state, history, tried=True)
-    key = plans.plan_key(state, candidates, history)
+    # Without history the key is the pair, as `plan_key` would make it.
+    key = plans.plan_key(state, candidates, history) if history else (state, candidates)
     quick = plans.quick.get(key)
     if quick is None:
         macrostep = Macrostep(plans, ctx, state, history, copy_data)

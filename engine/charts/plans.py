@@ -105,8 +105,9 @@ class QuickPlan:
     def history_after(self, history: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
         if not self.records:
             return history
-        updated = dict(history or {})
-        updated.update((state, list(leaves)) for state, leaves in self.records)
+        updated = dict(history) if history else {}
+        for state, leaves in self.records:  # a loop, not a generator: one frame fewer
+            updated[state] = list(leaves)
         return updated
 
 

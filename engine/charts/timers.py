@@ -11,7 +11,7 @@ step only moves between two states that both carry it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +51,7 @@ class CompiledTimer:
             parse_duration(spec.lead),
         )
 
-    def due_at(self, now: float, data: dict[str, Any], settings: dict[str, Any]) -> float | None:
+    def due_at(self, now: float, data: dict[str, Any], settings: Mapping[str, Any]) -> float | None:
         if self.at_path is not None:
             value: Any = data
             for part in self.at_path:
