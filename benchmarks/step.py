@@ -52,13 +52,12 @@ class Clock:
         return Rate(count / wall, count / cpu)
 
 
-def flat_step() -> Rate:
+def parcel_notes(count: int = N_STEPS) -> tuple[Any, list[Any]]:
+    """The parcel chart and ``count`` `parcel.note` events (the flat measure's)."""
     from engine import ChartSet
     from engine.sample import chart_package
-    from engine.step import EntityState, step_in_place
 
     charts = ChartSet.load([chart_package()])
-    chart = charts.by_kind["parcel"]
     events = [
         charts.event_types.make(
             "parcel.note",
@@ -68,8 +67,15 @@ def flat_step() -> Rate:
             source="b",
             received_at=1.0,
         )
-        for n in range(N_STEPS)
+        for n in range(count)
     ]
+    return charts.by_kind["parcel"], events
+
+
+def flat_step() -> Rate:
+    from engine.step import EntityState, step_in_place
+
+    chart, events = parcel_notes()
     # As the bus steps (in place: the step changes the entity's data, never its
     # state or history), with the data made afresh for each event so that it
     # stays small. The bus makes no entity per event either: one is reused.

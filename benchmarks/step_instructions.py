@@ -31,28 +31,14 @@ MEASURES = ("flat", "one", "mix")
 
 def _steps(measure: str, count: int, loop: str) -> tuple[Callable[[Any], None], list[Any]]:
     """The body run once per item, and the items."""
-    from benchmarks.step import _shipment_steps
-    from engine import ChartSet
-    from engine.sample import chart_package
+    from benchmarks.step import _shipment_steps, parcel_notes
     from engine.sample.shipment import ONE_MOVE_CASE, STEP_CASES
     from engine.step import EntityState, step_in_place
 
     if measure == "empty":
         return (lambda item: None), list(range(count))
     if measure == "flat":
-        charts = ChartSet.load([chart_package()])
-        chart = charts.by_kind["parcel"]
-        events = [
-            charts.event_types.make(
-                "parcel.note",
-                f"parcel:{n % 1000}",
-                {"text": "n"},
-                event_id=f"e{n}",
-                source="b",
-                received_at=1.0,
-            )
-            for n in range(count)
-        ]
+        chart, events = parcel_notes(count)
         items = [("packed", {"weight_kg": 1.0}, None, event) for event in events]
     else:
         cases = (ONE_MOVE_CASE,) if measure == "one" else STEP_CASES
