@@ -22,16 +22,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from pydantic_core import PydanticSerializationError
-
-from engine.charts.compiled import ActionFailed, CompiledChart
-from engine.charts.configuration import atomic_states
-from engine.charts.macrostep import run_macrostep
-from engine.charts.plans import HierarchicalPlans, Progress, StepError
-from engine.charts.timers import TimerPlan
+from engine.charts.compiled import CompiledChart, fire_first
+from engine.charts.macrostep import run_macrostep, run_quick
+from engine.charts.plans import HierarchicalPlans, Progress, QuickPlan
+from engine.charts.timers import CompiledTimer
 from engine.events import Event
 from engine.rules import Command, StepContext, TimerRequest
 from engine.step_data import (
+    NO_SETTINGS,
     Encoded,
     Snapshot,
     checked,
@@ -40,6 +38,7 @@ from engine.step_data import (
     keep,
     unencoded,
 )
+from engine.step_reasons import failure, hierarchical_refusal, refusal_reason
 
 __all__ = ["EntityState", "Outcome", "StepResult", "json_copy", "new_entity", "step"]
 
@@ -49,6 +48,12 @@ class Outcome(StrEnum):
     IGNORED = "ignored"
     DUPLICATE = "duplicate"
     ERROR = "error"
+
+
+# The outcomes as module constants: reading ``Outcome.X`` goes through
+# EnumType's attribute hook (it defines ``__getattr__``), a measurable share
+# of a step's cost; a global is one dict lookup.
+TRANSITIONED, IGNORED, ERROR = Outcome.TRANSITIONED, Outcome.IGNORED, Outcome.ERROR
 
 
 @dataclass(slots=True)
@@ -166,49 +171,37 @@ def _step(
     """The core of every step: ``copy_data`` gives the actions their data (copy
     on write), ``encode`` turns what they left into what is stored (raising if
     it cannot be), ``undo`` puts ``entity`` back after a failure."""
-    if chart.plans is not None:
-        return _step_hierarchical(
-            chart, chart.plans, entity, event, settings, copy_data, encode, undo
-        )
+    plans = chart.plans
+    if plans is not None:
+        return _step_hierarchical(chart, plans, entity, event, settings, copy_data, encode, undo)
     state = entity.state
-    if not chart.allows(event.type, state):
+    routes = chart.routes.get((event.type, state))
+    if routes is None:
         reason = chart.refusals.get((event.type, state)) or (
             f"{state} is final"
             if state in chart.final_states
             else f"{event.type} is not allowed in state {state}"
         )
-        return StepResult(Outcome.IGNORED, state, None, reason, entity)
-    settings = settings or {}
-    ctx = _context(entity, event, settings)
+        return StepResult(IGNORED, state, None, reason, entity)
+    received = event.received_at  # the step's "now": replay computes the same timers
+    ctx = StepContext(event, entity.data, state, "", received or 0.0, settings or NO_SETTINGS)
     try:
-        route = chart.fire_route(event.type, state, ctx, copy_data)
+        route = fire_first(routes, state, ctx, copy_data)
         if route is None:
-            return StepResult(
-                Outcome.IGNORED, state, None, _refusal_reason(ctx, event, state), entity
-            )
+            return StepResult(IGNORED, state, None, refusal_reason(ctx, event, state), entity)
         new_state = route.target or state
-        timers = _timer_changes(chart.timer_plan(state, new_state), ctx, settings)
+        cancel, entering = route.timers
+        timers = _timer_changes(cancel, entering, ctx) if entering or ctx.timers else list(cancel)
         stored = encode(ctx, entity)
     except Exception as err:
         undo(entity)
-        return StepResult(Outcome.ERROR, state, None, _failure(err), entity)
+        return StepResult(ERROR, state, None, failure(err), entity)
     except BaseException:
         undo(entity)  # interrupted mid-step: put the data back
         raise
     entered = (new_state,) if new_state != state else ()
     moved = (new_state, entity.history, (route.index,), entered)
     return _transitioned(chart, entity, ctx, moved, timers, stored)
-
-
-def _context(entity: EntityState, event: Event, settings: Mapping[str, Any]) -> StepContext:
-    return StepContext(
-        event=event,
-        data=entity.data,
-        state=entity.state,
-        target="",
-        now=event.received_at if event.received_at is not None else 0.0,
-        settings=settings,
-    )
 
 
 def _step_hierarchical(
@@ -222,27 +215,45 @@ def _step_hierarchical(
     undo: Callable[[EntityState], None],
 ) -> StepResult:
     """`_step` for a chart with nesting, regions or entry/exit actions: one
-    macrostep (engine/charts/macrostep.py), the same outcomes and failures."""
+    macrostep (engine/charts/macrostep.py), the same outcomes and failures.
+    A step that the event and configuration alone decide, seen before, runs
+    its cached plan (`HierarchicalPlans.shortcuts`) without a macrostep."""
     state = entity.state
-    settings = settings or {}
-    ctx = _context(entity, event, settings)
+    received = event.received_at
+    ctx = StepContext(event, entity.data, state, "", received or 0.0, settings or NO_SETTINGS)
     is_new = entity.version == 0 and state == chart.initial
     try:
-        run = run_macrostep(plans, ctx, event.type, state, entity.history, copy_data, is_new)
-        if not run.fired:
-            assert isinstance(run, Progress)  # a quick plan fires its transition
-            undo(entity)
-            reason = _hierarchical_refusal(chart, ctx, event, state, run.tried)
-            return StepResult(Outcome.IGNORED, state, None, reason, entity)
-        timers = _timer_changes(run.timers, ctx, settings)
+        quick = None if is_new else plans.shortcuts.get((event.type, state))
+        if quick is not None:
+            if quick.compared:
+                ctx.data = copy_data(ctx.data)
+                run_quick(plans, ctx, quick)
+            elif quick.actions:  # `run_quick`'s common case, one frame fewer
+                ctx.data = copy_data(ctx.data)
+                ctx.target = quick.target
+                for action in quick.actions:
+                    action(ctx)
+            run: Progress | QuickPlan = quick
+        else:
+            run = run_macrostep(plans, ctx, event.type, state, entity.history, copy_data, is_new)
+            if not run.fired:
+                assert isinstance(run, Progress)  # a quick plan fires its transition
+                undo(entity)
+                reason = hierarchical_refusal(chart, ctx, event, state, run.tried)
+                return StepResult(IGNORED, state, None, reason, entity)
+        cancel, entering = run.timers
+        timers = _timer_changes(cancel, entering, ctx) if entering or ctx.timers else list(cancel)
         stored = encode(ctx, entity)
     except Exception as err:
         undo(entity)
-        return StepResult(Outcome.ERROR, state, None, _failure(err), entity)
+        return StepResult(ERROR, state, None, failure(err), entity)
     except BaseException:
         undo(entity)
         raise
-    history = run.history if isinstance(run, Progress) else run.history_after(entity.history)
+    if isinstance(run, Progress):
+        history = run.history
+    else:
+        history = run.history_after(entity.history) if run.records else entity.history
     moved = (run.state, history, run.fired, run.entered)
     return _transitioned(chart, entity, ctx, moved, timers, stored)
 
@@ -271,7 +282,7 @@ def _transitioned(
     )
     data_json, command_json = stored
     return StepResult(
-        Outcome.TRANSITIONED,
+        TRANSITIONED,
         entity.state,
         new_state,
         None,
@@ -285,56 +296,16 @@ def _transitioned(
     )
 
 
-def _hierarchical_refusal(
-    chart: CompiledChart, ctx: StepContext, event: Event, state: str, tried: bool
-) -> str:
-    """As a flat chart's: a refusal of the event in an active state, else "final"
-    or "not allowed" when no transition matched, else the guards' reasons."""
-    if tried:
-        return _refusal_reason(ctx, event, state)
-    leaves = atomic_states(state)
-    for source in chart.tree.active_states(leaves):
-        if (reason := chart.refusals.get((event.type, source))) is not None:
-            return reason
-    if all(leaf in chart.final_states for leaf in leaves):
-        return f"{state} is final"
-    return f"{event.type} is not allowed in state {state}"
-
-
-def _refusal_reason(ctx: StepContext, event: Event, state: str) -> str:
-    # A refusal by a plain guard ("stale", "terms not accepted") says more than
-    # the discriminating ``name=value`` guards that merely picked another branch.
-    for _label, reason, discriminating in ctx.refusals:
-        if not discriminating:
-            return reason
-    tried = ", ".join(label for label, _reason, _d in ctx.refusals)
-    return f"no transition for {event.type} from {state} matches ({tried})"
-
-
-def _failure(err: Exception) -> str:
-    """An error outcome's reason: the same for live steps and for replay.
-
-    An action or a guard that raises, data or a payload JSON cannot hold, or
-    anything else that breaks during a step fails that event alone; the
-    entity stays as it was."""
-    if isinstance(err, ActionFailed | StepError):
-        return str(err)
-    if isinstance(err, PydanticSerializationError):
-        return f"the step left data that is not JSON: {err}"
-    return f"the step failed: {type(err).__name__}: {err}"
-
-
 def _timer_changes(
-    plan: TimerPlan, ctx: StepContext, settings: Mapping[str, Any]
+    cancel: tuple[TimerRequest, ...], entering: tuple[CompiledTimer, ...], ctx: StepContext
 ) -> list[TimerRequest]:
-    cancel, entering = plan
-    if not (cancel or entering or ctx.timers):
-        return []
-    changes = [TimerRequest(name, None) for name in cancel]
+    """The timers a step arms and cancels: its plan's (`TimerPlan`), then those
+    its actions asked for. A step with neither to arm skips this call."""
+    changes = list(cancel)
     if entering:
-        plain = dict(settings)
+        settings = ctx.settings
         for timer in entering:
-            due = timer.due_at(ctx.now, ctx.data, plain)
+            due = timer.due_at(ctx.now, ctx.data, settings)
             changes.append(
                 TimerRequest(timer.name, due, timer.event)
                 if due is not None

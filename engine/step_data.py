@@ -7,6 +7,8 @@ JSON `Snapshot` (encoded at once), or a shallow copy trusted as is.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from pydantic_core import from_json, to_json
@@ -32,13 +34,20 @@ def json_copy(value: Any) -> Any:
 
 CONTAINERS = (dict, list)
 
+# The settings of a step called without any: one empty mapping for all (a
+# step only reads its settings), not a new dict per step.
+NO_SETTINGS: Mapping[str, Any] = MappingProxyType({})
+
 Encoded = tuple[str | None, list[str] | None]
 NOT_ENCODED: Encoded = (None, None)
 
 
 def encoded(ctx: StepContext, entity: WithData) -> Encoded:
     """The step's data and its commands' payloads as JSON (what is stored)."""
-    return to_json(ctx.data).decode(), [to_json(dict(c.payload)).decode() for c in ctx.commands]
+    commands = ctx.commands
+    # Most steps emit nothing: an empty list spares the comprehension's frame.
+    payloads = [to_json(dict(c.payload)).decode() for c in commands] if commands else []
+    return to_json(ctx.data).decode(), payloads
 
 
 def checked(ctx: StepContext, entity: WithData) -> Encoded:
@@ -61,16 +70,18 @@ class Snapshot:
     """The entity's data as JSON, taken when an in-place step's actions are
     about to change it, so that a failure can put it back."""
 
+    # No __init__: a slot left unset until `take` spares a Python frame per
+    # step (the bus makes one `Snapshot` per event); `restore` reads it with a default.
     __slots__ = ("_taken",)
 
-    def __init__(self) -> None:
-        self._taken: bytes | None = None
+    _taken: bytes
 
     def take(self, data: dict[str, Any]) -> dict[str, Any]:
         self._taken = to_json(data)
         return data
 
     def restore(self, entity: WithData) -> None:
-        if self._taken is not None:
+        taken: bytes | None = getattr(self, "_taken", None)
+        if taken is not None:
             entity.data.clear()
-            entity.data.update(from_json(self._taken))
+            entity.data.update(from_json(taken))

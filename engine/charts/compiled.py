@@ -13,105 +13,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
 from engine.charts.configuration import active_states, join_states
 from engine.charts.hierarchy import SearchOrder, StateTree, expand_sources, inner_first
 from engine.charts.loader import GuardRef, LoadedChart
 from engine.charts.plans import CompiledTransition, HierarchicalPlans
-from engine.charts.schema import ChartSpec, StateSpec
-from engine.charts.timers import CompiledTimer
-from engine.rules import (
-    ActionSpec,
-    ArgumentAction,
-    ArgumentGuard,
-    GuardSpec,
-    PlainAction,
-    PlainGuard,
-    Rules,
-    StepContext,
+from engine.charts.rule_calls import (
+    ActionFailed,
+    GuardFailed,
+    builtin_guard,
+    compile_actions,
+    guard_check,
 )
+from engine.charts.schema import ChartSpec, StateSpec
+from engine.charts.timers import CompiledTimer, TimerPlan
+from engine.rules import Rules, StepContext
 
 if TYPE_CHECKING:
     from engine.charts.reference import ReferenceMachine
 
 __all__ = ["ActionFailed", "CompiledChart", "CompiledTimer", "GuardFailed"]
-IN_STATE = "in_state"
-
-
-_ACTIVE: dict[str, frozenset[str]] = {}  # configuration -> its active states (bounded)
-
-
-def _in_state(ctx: StepContext, state_id: str) -> bool:
-    """``ctx.in_state``, with each configuration's active states worked out once."""
-    active = _ACTIVE.get(ctx.state)
-    if active is None:
-        if len(_ACTIVE) >= 4096:
-            _ACTIVE.clear()
-        active = _ACTIVE[ctx.state] = active_states(ctx.state)
-    return state_id in active or ctx.refuse(f"{state_id} is not active")
-
-
-# The built-in guard ``in_state=<state id>`` (SCXML's In()): no package registers it.
-IN_STATE_GUARD = GuardSpec(IN_STATE, _in_state, "not in that state", True)
-
-
-class ActionFailed(Exception):
-    """An action raised: the step is refused, the entity stays as it was."""
-
-    def __init__(self, action: str, error: BaseException, what: str = "action") -> None:
-        super().__init__(f"{what} {action} failed: {type(error).__name__}: {error}")
-        self.action = action
-
-
-class GuardFailed(ActionFailed):
-    """A guard raised (instead of answering): the same as an action's failure."""
-
-    def __init__(self, guard: str, error: BaseException) -> None:
-        super().__init__(guard, error, "guard")
-
-
-def _guard_check(spec: GuardSpec, ref: GuardRef) -> Callable[[StepContext], bool]:
-    """A guard as it runs in a step: records its refusal reason when it says no."""
-    label = str(ref)
-    refusal = spec.refusal if not ref.negated else f"guard {label} refused"
-    argument, negated = ref.argument, ref.negated
-    # `check_chart` has matched the chart's ``name=value`` to ``takes_argument``.
-    plain = cast(PlainGuard, spec.func)
-    with_argument = cast(ArgumentGuard, spec.func)
-    value = argument if spec.takes_argument and argument is not None else None
-
-    def check(ctx: StepContext) -> bool:
-        ctx.refusal_detail = None
-        try:
-            result = bool(plain(ctx) if value is None else with_argument(ctx, value))
-        except Exception as err:
-            raise GuardFailed(label, err) from err
-        if result == negated:
-            detail = ctx.refusal_detail if not negated else None
-            ctx.refusals.append((label, detail or refusal, argument is not None))
-            return False
-        return True
-
-    return check
-
-
-def _action_run(spec: ActionSpec, argument: str | None) -> Callable[[StepContext], None]:
-    name = spec.name
-    # `check_chart` has matched the chart's ``name=value`` to ``takes_argument``.
-    plain = cast(PlainAction, spec.func)
-    with_argument = cast(ArgumentAction, spec.func)
-
-    def run(ctx: StepContext) -> None:
-        try:
-            if argument is None:
-                plain(ctx)
-            else:
-                with_argument(ctx, argument)
-        except Exception as err:
-            raise ActionFailed(name, err) from err
-
-    return run
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +44,9 @@ class _Route:
     target: str | None
     guards: tuple[Callable[[StepContext], bool], ...]
     actions: tuple[Callable[[StepContext], None], ...]
+    # The timers it cancels and arms from the source it is filed under (the
+    # flat step's table has one route per (event, source)): known when compiled.
+    timers: TimerPlan = ((), ())
 
 
 class CompiledChart:
@@ -143,9 +68,7 @@ class CompiledChart:
         for timer in self.timers:
             for state_name in timer.states:
                 self.timers_by_state.setdefault(state_name, []).append(timer)
-        self._timer_plans: dict[
-            tuple[str, str], tuple[tuple[str, ...], tuple[CompiledTimer, ...]]
-        ] = {}
+        self._timer_plans: dict[tuple[str, str], TimerPlan] = {}
         self.refusals: dict[tuple[str, str], str] = {
             (refusal.event, source): refusal.reason
             for refusal in self.spec.refusals
@@ -176,13 +99,16 @@ class CompiledChart:
             sources = expand_sources(self.tree, transition)
             allowed.setdefault(transition.event, set()).update(sources)
             guards = tuple(
-                _guard_check(rules.guards.get(ref.name) or _builtin_guard(ref), ref)
+                guard_check(rules.guards.get(ref.name) or builtin_guard(ref), ref)
                 for ref in (GuardRef.parse(text) for text in transition.guards)
             )
-            actions = _actions(rules, transition.actions)
+            actions = compile_actions(rules, transition.actions)
             route = _Route(index, transition.target, guards, actions)
             for source in sources:
-                routes.setdefault((transition.event, source), []).append(route)
+                timers = self.timer_plan(source, transition.target or source)
+                routes.setdefault((transition.event, source), []).append(
+                    _Route(index, transition.target, guards, actions, timers)
+                )
             self._in_order.append((transition.event, sources, route))
             compiled.append(
                 CompiledTransition(
@@ -216,7 +142,7 @@ class CompiledChart:
             spec = _state_spec(self.spec, node.id)
             names = spec.entry if which == "entry" else spec.exit
             if names:
-                found[node.id] = _actions(rules, names)
+                found[node.id] = compile_actions(rules, names)
         return found
 
     def accepts(self, event_type: str, state: str) -> bool:
@@ -232,7 +158,7 @@ class CompiledChart:
     def allows(self, event_type: str, state: str) -> bool:
         return state in self.allowed.get(event_type, ())
 
-    def timer_plan(self, old: str, new: str) -> tuple[tuple[str, ...], tuple[CompiledTimer, ...]]:
+    def timer_plan(self, old: str, new: str) -> TimerPlan:
         """For a transition ``old`` -> ``new``: the timers to cancel and the ones
         whose deadline must be (re)computed. Cached per pair; the step asks every time.
 
@@ -244,7 +170,7 @@ class CompiledChart:
             staying = self.timers_by_state.get(new, ())
             if old != new:
                 old_timers = self.timers_by_state.get(old, ())
-                cancel = tuple(t.name for t in old_timers if t not in staying)
+                cancel = tuple(t.cancellation for t in old_timers if t not in staying)
                 entering = tuple(t for t in staying if t not in old_timers or t.at_path is not None)
             else:
                 cancel = ()
@@ -281,20 +207,8 @@ class CompiledChart:
         ctx: StepContext,
         copy_data: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> _Route | None:
-        """`fire`, answering the transition that fired (the flat step's core)."""
-        for route in self.routes.get((event_type, state), ()):
-            for guard in route.guards:
-                if not guard(ctx):
-                    break
-            else:
-                ctx.target = route.target or state
-                if route.actions:
-                    if copy_data is not None:
-                        ctx.data = copy_data(ctx.data)
-                    for action in route.actions:
-                        action(ctx)
-                return route
-        return None
+        """`fire`, answering the transition that fired."""
+        return fire_first(self.routes.get((event_type, state), ()), state, ctx, copy_data)
 
     def fire_with_machine(self, event_type: str, state: str, ctx: StepContext) -> str | None:
         """The same, through the chart's `transitions.Machine` (the reference)."""
@@ -324,20 +238,27 @@ class CompiledChart:
         return edges
 
 
-def _builtin_guard(ref: GuardRef) -> GuardSpec:
-    if ref.name == IN_STATE:
-        return IN_STATE_GUARD
-    raise KeyError(ref.name)
-
-
-def _actions(rules: Rules, names: list[str]) -> tuple[Callable[[StepContext], None], ...]:
-    actions = []
-    for text in names:
-        name, has_arg, argument = text.partition("=")
-        actions.append(
-            _action_run(rules.actions[name.strip()], argument.strip() if has_arg else None)
-        )
-    return tuple(actions)
+def fire_first(
+    routes: tuple[_Route, ...],
+    state: str,
+    ctx: StepContext,
+    copy_data: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> _Route | None:
+    """The first of ``routes`` (one (event, state) entry of `CompiledChart.routes`)
+    whose guards hold, its actions run; None if none holds (the flat step's core)."""
+    for route in routes:
+        for guard in route.guards:
+            if not guard(ctx):
+                break
+        else:
+            ctx.target = route.target or state
+            if route.actions:
+                if copy_data is not None:
+                    ctx.data = copy_data(ctx.data)
+                for action in route.actions:
+                    action(ctx)
+            return route
+    return None
 
 
 def _state_spec(spec: ChartSpec, state_id: str) -> StateSpec:

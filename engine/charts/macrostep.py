@@ -14,14 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic_core import to_json
-
+from engine.charts.compared import run_compared
 from engine.charts.microstep import MicroPlan, Move
 from engine.charts.plans import (
     MAX_INTERNAL_MICROSTEPS,
     Action,
     Chains,
-    ComparedMove,
     HierarchicalPlans,
     Progress,
     QuickPlan,
@@ -47,13 +45,14 @@ def run_macrostep(
     then the answer (it keeps the history as it was)."""
     if enter_initial:
         return Macrostep(plans, ctx, state, history, copy_data).run(event_type, True)
-    chains, unguarded = plans.selection(event_type, state)
+    chains, unguarded, fixed = plans.selection(event_type, state)
     if not chains:
         return Progress(state, history)
     candidates = unguarded if unguarded is not None else select(ctx, chains)
     if not candidates:
         return Progress(state, history, tried=True)
-    key = plans.plan_key(state, candidates, history)
+    # Without history the key is the pair, as `plan_key` would make it.
+    key = plans.plan_key(state, candidates, history) if history else (state, candidates)
     quick = plans.quick.get(key)
     if quick is None:
         macrostep = Macrostep(plans, ctx, state, history, copy_data)
@@ -66,6 +65,8 @@ def run_macrostep(
         if settled is None:
             return _run_then_settle(plans, ctx, state, history, copy_data, quick)
         quick = settled
+    if fixed:
+        plans.remember(event_type, state, quick)  # the next such step skips all the above
     if quick.actions:
         if copy_data is not None:
             ctx.data = copy_data(ctx.data)
@@ -188,7 +189,7 @@ class Macrostep:
         return progress
 
     def _select(self, event_type: str, external: bool = True) -> tuple[Move, ...]:
-        chains, unguarded = self.plans.selection(event_type, self.progress.state)
+        chains, unguarded, _fixed = self.plans.selection(event_type, self.progress.state)
         if not chains:
             return ()
         if external:
@@ -271,77 +272,3 @@ class Macrostep:
             exited.update(plan.exits)
             reentered.update(state for state in plan.enters if state in exited)
         return frozenset(reentered)
-
-
-def run_compared(
-    plans: HierarchicalPlans, ctx: StepContext, compared: tuple[ComparedMove, ...]
-) -> None:
-    """Each move's actions (on data already copied), and the check that no two
-    transitions of different regions wrote the same top-level data key.
-
-    Which keys a move's actions changed: those added or removed, those bound
-    to another value that compares unequal, and containers left in place
-    whose JSON changed (actions may change a list or dict in place, so those
-    are encoded before the actions run; scalars are compared as they are).
-    What one move leaves is what the next starts from: its containers'
-    encodings are kept for the next, not taken again."""
-    written: list[tuple[ComparedMove, set[str]]] = []
-    last = max(position for position, each in enumerate(compared) if each.actions)
-    before: dict[str, Any] | None = None
-    encoded: dict[str, bytes] = {}
-    for position, each in enumerate(compared):
-        ctx.target = each.target
-        if not each.actions:
-            continue  # no action: nothing written
-        if before is None:
-            before = ctx.data.copy()
-            for key, value in before.items():
-                if isinstance(value, _CONTAINERS):
-                    encoded[key] = to_json(value)
-        for action in each.actions:
-            action(ctx)
-        again = position < last
-        keys = _written_keys(before, encoded, ctx.data, again)
-        if again:
-            before = ctx.data.copy()
-        if not keys:
-            continue
-        for other, other_keys in written:
-            shared = keys & other_keys
-            if shared and plans.tree.in_different_regions(other.move.source, each.move.source):
-                raise StepError(
-                    f"{other.label} and {each.label} run in "
-                    f"parallel regions and both write data key {min(shared)!r}"
-                )
-        written.append((each, keys))
-
-
-def _written_keys(
-    before: dict[str, Any], encoded: dict[str, bytes], after: dict[str, Any], again: bool
-) -> set[str]:
-    """The top-level keys whose values differ between ``before`` (whose
-    containers ``encoded`` holds as JSON) and ``after``. When ``again`` (another
-    move follows), ``encoded`` is left holding ``after``'s containers."""
-    keys = before.keys() - after.keys()
-    for key in keys:
-        encoded.pop(key, None)
-    for key, value in after.items():
-        old = before.get(key, _ABSENT)
-        if old is value:
-            if key in encoded:  # a container left in place: changed inside?
-                text = to_json(value)
-                if text != encoded[key]:
-                    keys.add(key)
-                    encoded[key] = text
-            continue
-        if old is _ABSENT or old != value:
-            keys.add(key)
-        if again and isinstance(value, _CONTAINERS):
-            encoded[key] = to_json(value)
-        else:
-            encoded.pop(key, None)
-    return keys
-
-
-_ABSENT = object()  # a key the data did not hold before the actions
-_CONTAINERS = (dict, list)

@@ -51,6 +51,10 @@ class CompiledTransition:
 # first, each with the move it makes from the state it was found at.
 Chain = tuple[tuple[CompiledTransition, Move], ...]
 Chains = tuple[Chain, ...]
+# An event's chains in a configuration, the choice when no guard can change
+# it, and whether that choice's plan is then fixed (no move enters through
+# history, so what is recorded cannot change it): see `HierarchicalPlans.selection`.
+Selection = tuple[Chains, tuple[Move, ...] | None, bool]
 
 
 @dataclass(slots=True)
@@ -101,8 +105,9 @@ class QuickPlan:
     def history_after(self, history: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
         if not self.records:
             return history
-        updated = dict(history or {})
-        updated.update((state, list(leaves)) for state, leaves in self.records)
+        updated = dict(history) if history else {}
+        for state, leaves in self.records:  # a loop, not a generator: one frame fewer
+            updated[state] = list(leaves)
         return updated
 
 
@@ -156,7 +161,7 @@ class HierarchicalPlans:
             t.target for t in transitions if t.history is not None and t.target is not None
         )
         self.initial_plan = plan_initial(tree)
-        self._chains: dict[tuple[str, str], tuple[Chains, tuple[Move, ...] | None]] = {}
+        self._chains: dict[tuple[str, str], Selection] = {}
         self._moves: dict[tuple[int, str], Move] = {}
         # `plan_key` -> the microstep, and the same ready to run.
         self._micro: dict[tuple[object, ...], MicroPlan] = {}
@@ -166,21 +171,34 @@ class HierarchicalPlans:
         # depend on more than the configuration.
         self.settled: dict[tuple[object, ...], QuickPlan | None] = {}
         self._timer_plans: dict[tuple[str, str, frozenset[str]], TimerPlan] = {}
+        # (event, configuration) -> the quick plan (done events settled) of a
+        # step that the configuration alone decides (`Selection`'s fixed
+        # choice): the step runs it without looking anything else up.
+        self.shortcuts: dict[tuple[str, str], QuickPlan] = {}
 
-    def selection(self, event_type: str, state: str) -> tuple[Chains, tuple[Move, ...] | None]:
+    def selection(self, event_type: str, state: str) -> Selection:
         """The event's chains in this configuration and, when no guard can
         change the choice (the first transition of every chain has none, so
-        each chain picks its first), the transitions chosen: the same every time."""
+        each chain picks its first), the transitions chosen: the same every
+        time; and whether their plan is fixed too (none enters through history)."""
         found = self._chains.get((event_type, state))
         if found is None:
             chains = tuple(
                 chain for leaf in atomic_states(state) if (chain := self._chain(event_type, leaf))
             )
-            found = (chains, _unguarded_choice(chains))
+            unguarded = _unguarded_choice(chains)
+            fixed = unguarded is not None and not any(move.history for move in unguarded)
+            found = (chains, unguarded, fixed)
             if len(self._chains) >= _CACHE_LIMIT:
                 self._chains.clear()
             self._chains[(event_type, state)] = found
         return found
+
+    def remember(self, event_type: str, state: str, quick: QuickPlan) -> None:
+        """``quick`` is what ``event_type`` always does in ``state`` (a fixed choice)."""
+        if len(self.shortcuts) >= _CACHE_LIMIT:
+            self.shortcuts.clear()
+        self.shortcuts[(event_type, state)] = quick
 
     def _chain(self, event_type: str, leaf: str) -> Chain:
         return tuple(

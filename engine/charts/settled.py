@@ -34,7 +34,7 @@ def settle_quick(plans: HierarchicalPlans, start: str, first: QuickPlan) -> Quic
     microsteps = 0
     while queue:
         event = queue.pop(0)
-        chains, unguarded = plans.selection(event, state)
+        chains, unguarded, _fixed = plans.selection(event, state)
         if not chains:
             continue
         if unguarded is None or any(move.history for move in unguarded):

@@ -11,14 +11,17 @@ step only moves between two states that both carry it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from engine.charts.schema import TimerSpec, parse_duration
+from engine.rules import TimerRequest
 
-# The timers to cancel (names) and to arm or re-read (their deadline computed).
-TimerPlan = tuple[tuple[str, ...], tuple["CompiledTimer", ...]]
+# The timers to cancel (their cancellations, made once: a `TimerRequest` is
+# frozen, so every step that cancels a timer shares one) and those to arm or
+# re-read (their deadline computed by the step).
+TimerPlan = tuple[tuple[TimerRequest, ...], tuple["CompiledTimer", ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +33,10 @@ class CompiledTimer:
     setting: str | None
     at_path: tuple[str, ...] | None
     lead: float
+
+    @property
+    def cancellation(self) -> TimerRequest:
+        return TimerRequest(self.name, None)
 
     @classmethod
     def from_spec(cls, spec: TimerSpec) -> CompiledTimer:
@@ -44,7 +51,7 @@ class CompiledTimer:
             parse_duration(spec.lead),
         )
 
-    def due_at(self, now: float, data: dict[str, Any], settings: dict[str, Any]) -> float | None:
+    def due_at(self, now: float, data: dict[str, Any], settings: Mapping[str, Any]) -> float | None:
         if self.at_path is not None:
             value: Any = data
             for part in self.at_path:
@@ -72,12 +79,12 @@ def configuration_timer_plan(
 ) -> TimerPlan:
     """For a step from the active states ``before`` to ``after``, having left
     and entered again the states ``reentered``: what to cancel and to arm."""
-    cancel: list[str] = []
+    cancel: list[TimerRequest] = []
     arm: list[CompiledTimer] = []
     for timer in timers:
         was, now = timer.active_in(before), timer.active_in(after)
         if was and not now:
-            cancel.append(timer.name)
+            cancel.append(timer.cancellation)
         elif now and (not was or timer.at_path is not None or timer.active_in(reentered)):
             arm.append(timer)
     return tuple(cancel), tuple(arm)
