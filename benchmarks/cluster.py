@@ -283,10 +283,10 @@ async def _worker_child(url: str, bus: str, stream: str, prefix: str) -> None:
     async def notify_buyer(command: Any) -> None:
         return None  # the platform call a real handler makes is not what is measured
 
-    async def open_engine(settings: EngineSettings) -> EngineOnly:
-        store = await PostgresStore.open(url, migrations=charts.migrations)
-        engine = Engine(store, charts, settings, handlers={"notify_buyer": notify_buyer})
-        engine.start()
+    async def open_engine(store: str, settings: EngineSettings) -> EngineOnly:
+        engine = await Engine.open(
+            store, charts=charts, settings=settings, handlers={"notify_buyer": notify_buyer}
+        )
         return EngineOnly(engine)
 
     stop = asyncio.Event()
