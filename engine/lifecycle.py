@@ -24,7 +24,6 @@ from engine.rules import RELEASE_HELD, SEND_EVENT
 from engine.settings import EngineSettings
 from engine.store.lock import DatabaseLock
 from engine.store.migrate import Migration
-from engine.store.postgres_lock import PostgresLock
 from engine.store.protocol import Store
 from engine.store.rows import DeadLetterRow, dumps
 from engine.store.urls import is_store_url, lock_store, open_store, shown, vault_path
@@ -32,6 +31,7 @@ from engine.vault import Vault, redact_raw
 
 if TYPE_CHECKING:
     from engine.runtime import Engine
+    from engine.store.postgres_lock import PostgresLock
 
 log = get_logger("channelsync.engine")
 

@@ -19,6 +19,7 @@ import psycopg
 from psycopg.types.string import StrDumperUnknown
 
 from engine.store.errors import StoreError, WriteRefused
+from engine.store.urls import without_password as _shown
 
 Connection = psycopg.AsyncConnection[Any]
 
@@ -116,17 +117,6 @@ class PostgresBase:
             writer = await self._live_writer()
             async with writer.transaction():
                 yield writer
-
-
-def _shown(url: str) -> str:
-    """``url`` with its password masked (what may appear in a log line)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 __all__ = [

@@ -25,7 +25,7 @@ import psycopg
 
 from engine.store.errors import DatabaseInUse, StoreError
 from engine.store.lock import Holder
-from engine.store.postgres_base import _shown
+from engine.store.urls import without_password as _shown
 
 # Any constant every engine agrees on; advisory locks are per database.
 ENGINE_LOCK = 0x6368_616E_656E_67  # "chaneng"

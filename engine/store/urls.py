@@ -18,14 +18,19 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from engine.settings import EngineSettings
 from engine.store.lock import DatabaseLock
 from engine.store.migrate import Migration
-from engine.store.postgres_lock import PostgresLock
 from engine.store.protocol import Store
 from engine.vault import KEYS_SUFFIX
+
+if TYPE_CHECKING:
+    # psycopg is imported only by who opens a PostgreSQL database: SQLite's
+    # users (and every command's start-up) do without it.
+    from engine.store.postgres_lock import PostgresLock
 
 SCHEMES = ("postgresql://", "postgres://")
 VAULT_VARIABLE = "CHANNELSYNC_VAULT_KEYS"
@@ -36,12 +41,19 @@ def is_store_url(target: str | Path) -> bool:
     return isinstance(target, str) and target.startswith(SCHEMES)
 
 
+def without_password(url: str) -> str:
+    """``url`` with its password masked (what may appear in a log line)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def shown(target: str | Path) -> str:
     """``target`` as a log line or a message may show it: no password."""
-    from engine.store.postgres_base import _shown
-
     text = str(target)
-    return _shown(text) if "://" in text else text
+    return without_password(text) if "://" in text else text
 
 
 async def open_store(
@@ -72,6 +84,8 @@ async def open_store(
 def lock_store(target: str | Path, *, wait: float = 0.0) -> DatabaseLock | PostgresLock:
     """Take ``target``'s one-writer lock (ENG-10); `DatabaseInUse` names its holder."""
     if is_store_url(target):
+        from engine.store.postgres_lock import PostgresLock
+
         return PostgresLock.acquire(str(target), wait=wait)
     return DatabaseLock.acquire(target, wait=wait)
 
