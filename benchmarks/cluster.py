@@ -173,13 +173,25 @@ async def fill_stream(bus: str, stream: str, prefix: str, events: list[Any]) -> 
         await conn.close()
 
 
-async def prepare_database(url: str) -> None:
-    """Schema and lease tables made once, before the workers race to make them."""
+async def prepare_database(url: str, members: list[str]) -> None:
+    """Schema and lease tables made once, before the workers race to make them;
+    ``members`` announced as live workers, so that each one's first round
+    takes its fair share, not all 256 partitions to hand back later (the run
+    measures draining, not rebalancing)."""
     charts = ChartSet.load([chart_package()])
     store = await PostgresStore.open(url, migrations=charts.migrations)
     await store.close()
     leases = await Leases.connect(url, "benchmark-setup")
-    await leases.close()
+    try:
+        async with leases.conn.transaction():
+            for member in members:
+                await leases.conn.execute(
+                    "INSERT INTO cluster_workers (worker_id, host, pid, expires_at)"
+                    " VALUES (%s, 'benchmark', 0, now() + interval '60 seconds')",
+                    (member,),
+                )
+    finally:
+        await leases.close()
 
 
 def _poll(url: str, count: int) -> tuple[int, bool]:
@@ -204,16 +216,22 @@ def worker_run(bus: str, stream: str, prefix: str, total: int, count: int) -> di
     log lines (and anything else they print) go to files, read afterwards: a
     pipe nobody reads would block a chatty worker mid-run."""
     with fresh_database() as url, tempfile.TemporaryDirectory() as folder:
-        asyncio.run(prepare_database(url))
+        members = [f"bench-{n}" for n in range(count)]
+        asyncio.run(prepare_database(url, members))
         argv = [sys.executable, "-m", "benchmarks.cluster", "--child-worker", url, bus, stream]
         logs = Path(folder) / "workers.jsonl"
         env = {**os.environ, "CHANNELSYNC_BENCH_LOG": str(logs)}
         children = []
         for n in range(count):
             with open(Path(folder) / f"stderr-{n}", "w") as err:
-                children.append(subprocess.Popen([*argv, prefix], stdout=err, stderr=err, env=env))
+                children.append(
+                    subprocess.Popen([*argv, prefix, members[n]], stdout=err, stderr=err, env=env)
+                )
         try:
             result = _watch(url, children, total, count)
+        except RuntimeError as error:
+            printed = "".join(p.read_text() for p in sorted(Path(folder).glob("stderr-*")))
+            raise RuntimeError(f"{error}; it printed: {printed[-3000:]}") from None
         finally:
             for child in children:
                 child.send_signal(signal.SIGTERM)
@@ -274,7 +292,7 @@ def _watch(url: str, children: list[Any], total: int, count: int) -> dict[str, A
     return result
 
 
-async def _worker_child(url: str, bus: str, stream: str, prefix: str) -> None:
+async def _worker_child(url: str, bus: str, stream: str, prefix: str, member: str) -> None:
     from engine.cluster.worker import EngineOnly, Worker, WorkerSettings
 
     production_logging()
@@ -283,15 +301,15 @@ async def _worker_child(url: str, bus: str, stream: str, prefix: str) -> None:
     async def notify_buyer(command: Any) -> None:
         return None  # the platform call a real handler makes is not what is measured
 
-    async def open_engine(settings: EngineSettings) -> EngineOnly:
-        store = await PostgresStore.open(url, migrations=charts.migrations)
-        engine = Engine(store, charts, settings, handlers={"notify_buyer": notify_buyer})
-        engine.start()
+    async def open_engine(store: str, settings: EngineSettings) -> EngineOnly:
+        engine = await Engine.open(
+            store, charts=charts, settings=settings, handlers={"notify_buyer": notify_buyer}
+        )
         return EngineOnly(engine)
 
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    settings = WorkerSettings(url, bus, stream, prefix, worker_id=f"bench-{os.getpid()}")
+    settings = WorkerSettings(url, bus, stream, prefix, worker_id=member)
     await Worker(settings, open_engine).run(stop)
 
 
