@@ -16,6 +16,7 @@ import typer
 from engine.cli import (
     charts_cmd,
     commands_cmd,
+    dead_letters_cmd,
     demo,
     erase_cmd,
     inspect_cmd,
@@ -40,6 +41,7 @@ ENGINE_COMMANDS = (
     inspect_cmd,
     inspector_cmd,
     commands_cmd,
+    dead_letters_cmd,
     erase_cmd,
     whatif_cmd,
     demo,

@@ -4,6 +4,7 @@ refused by a standalone inspector while an engine holds the database."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from engine import Engine, FakeClock
 from engine.dead_letters import DeadLetterDiscarded, DeadLetterNotFound
 from engine.inspector import Attached, Detached, Presenter, build_inspector
 from engine.store.sqlite import SQLiteStore
+from tests.conftest import invoke_cli
 from tests.integration.test_inspector import client, form_key
 
 TELEPORT = (
@@ -117,3 +119,26 @@ async def test_a_standalone_inspector_refuses_while_an_engine_holds_the_database
         assert (kept.discarded_by, kept.discard_reason) == ("inspector", "old")
     finally:
         await store.close()
+
+
+async def test_the_cli_discards_a_letter_once_beside_a_running_engine(
+    sample_engine: Engine, db_path: Path
+) -> None:
+    await sample_engine.publish_raw(TELEPORT, "api")
+    [letter] = await sample_engine.dead_letters()
+    base = ["dead-letters", "discard", str(letter.id), "--db", str(db_path)]
+    done = await invoke_cli(*base, "--reason", "no teleports here", "--by", "ana", "--json")
+    assert done.exit_code == 0, done.output
+    shown = json.loads(done.output)
+    assert (shown["id"], shown["discarded_by"], shown["discard_reason"]) == (
+        letter.id,
+        "ana",
+        "no teleports here",
+    )
+    assert await sample_engine.dead_letters() == [], "the running engine sees it discarded"
+    twice = await invoke_cli(*base, "--by", "bo")
+    assert twice.exit_code == 1 and "by ana: no teleports here" in twice.output
+    missing = await invoke_cli("dead-letters", "discard", "999", "--db", str(db_path))
+    assert missing.exit_code == 2 and "no dead letter with id 999" in missing.output
+    story = await invoke_cli("history", "parcel:9", "--db", str(db_path), "--json")
+    assert "no teleports here" in story.output, "the entity's history shows the discard"
