@@ -20,6 +20,7 @@ from engine.cli.common import (
     store_target,
 )
 from engine.cli.common import print_table as table
+from engine.dead_letters import discarded_text
 from engine.store.protocol import Store
 from engine.store.rows import DeadLetterRow
 from engine.vault import present_entity
@@ -46,7 +47,14 @@ def state(
         ),
     ] = None,
     dead_letters: Annotated[
-        bool, typer.Option("--dead-letters", help="List the dead letters.")
+        bool, typer.Option("--dead-letters", help="List the open dead letters.")
+    ] = False,
+    discarded: Annotated[
+        bool,
+        typer.Option(
+            "--include-discarded",
+            help="With --dead-letters: the discarded ones too, with who, when and why.",
+        ),
     ] = False,
     as_json: JsonOption = False,
     store_url: StoreOption = None,
@@ -59,7 +67,8 @@ def state(
         store = await open_existing(target)
         try:
             if dead_letters:
-                _show_dead_letters(await store.dead_letters(entity), as_json)
+                letters = await store.dead_letters(entity, include_discarded=discarded)
+                _show_dead_letters(letters, as_json)
             elif entity is not None:
                 _show_entity(await _entity_record(store, target, entity), as_json)
             else:
@@ -75,13 +84,19 @@ def _show_dead_letters(letters: list[DeadLetterRow], as_json: bool) -> None:
     # ``raw`` is its first 4 KB, ``size`` the whole input's bytes.
     fields = ("id", "received_at", "last_seen", "count", "size", "digest", "source", "entity")
     rows = [
-        {**{name: getattr(d, name) for name in fields}, "error": d.error, "raw": d.raw}
+        {
+            **{name: getattr(d, name) for name in fields},
+            "error": d.error,
+            "raw": d.raw,
+            "discarded": discarded_text(d) or None,
+        }
         for d in letters
     ]
     if as_json:
         print_json(rows)
     else:
-        table("Dead letters", rows, ["id", "source", "entity", "count", "size", "error"])
+        columns = ["id", "source", "entity", "count", "size", "error", "discarded"]
+        table("Dead letters", rows, columns)
 
 
 async def _entity_record(store: Store, db: Path | str, key: str) -> dict[str, Any]:

@@ -142,3 +142,7 @@ async def test_the_cli_discards_a_letter_once_beside_a_running_engine(
     assert missing.exit_code == 2 and "no dead letter with id 999" in missing.output
     story = await invoke_cli("history", "parcel:9", "--db", str(db_path), "--json")
     assert "no teleports here" in story.output, "the entity's history shows the discard"
+    listing = ["state", "--db", str(db_path), "--dead-letters", "--json"]
+    assert json.loads((await invoke_cli(*listing)).stdout) == [], "open ones only"
+    [kept] = json.loads((await invoke_cli(*listing, "--include-discarded")).stdout)
+    assert kept["id"] == letter.id and "by ana: no teleports here" in kept["discarded"]
