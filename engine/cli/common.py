@@ -1,4 +1,9 @@
-"""What the command modules share: consoles, errors, options, the database, charts."""
+"""What the command modules share: consoles, errors, options, the database, charts.
+
+Light to import: every command module imports it while the command line is
+assembled (`channelsync --help` included), so the store and the charts are
+imported by the functions that open or load them.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +13,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress
 from rich.table import Table
 
-from engine.charts.loader import ChartLoadError, read_chart_file
-from engine.chartset import ChartSet, discover_packages
-from engine.store.errors import NotChannelsyncDatabase, SchemaMismatch, StoreError
-from engine.store.sqlite import SQLiteStore
+if TYPE_CHECKING:
+    from engine.chartset import ChartSet
+    from engine.store.sqlite import SQLiteStore
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -58,6 +61,9 @@ async def open_existing(db: Path, *, writable: bool = False) -> SQLiteStore:
 
     Another application's file, or a channelsync database of another schema
     version, is one line on standard error and exit code 2."""
+    from engine.store.errors import NotChannelsyncDatabase, SchemaMismatch, StoreError
+    from engine.store.sqlite import SQLiteStore
+
     if not db.exists():
         raise fail(f"no database at {db}")
     try:
@@ -74,7 +80,10 @@ async def open_existing(db: Path, *, writable: bool = False) -> SQLiteStore:
 def load_charts(charts_dir: Path | None = None) -> ChartSet:
     """The installed charts; with ``charts_dir``, its files replace the installed
     charts of the same name, every version of them (a new version to try)."""
-    packages = list(discover_packages().values())
+    from engine import chartset
+    from engine.charts.loader import ChartLoadError, read_chart_file
+
+    packages = list(chartset.discover_packages().values())
     files = [f for p in packages for f in p.chart_files]
     if charts_dir is not None:
         replacements = sorted(charts_dir.glob("*.yaml"))
@@ -84,7 +93,7 @@ def load_charts(charts_dir: Path | None = None) -> ChartSet:
         files = [f for f in files if read_chart_file(f).spec.name not in replaced]
         files.extend(replacements)
     try:
-        return ChartSet.load(packages, chart_files=files)
+        return chartset.ChartSet.load(packages, chart_files=files)
     except ChartLoadError as error:
         raise fail(f"the charts do not load:\n{error}") from None
 
@@ -95,6 +104,8 @@ def progress(total: int | None, label: str) -> Iterator[Callable[..., None]]:
     if not sys.stdout.isatty():
         yield lambda n=1: None
         return
+    from rich.progress import Progress
+
     with Progress(console=out, transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n=1: bar.advance(task, n)

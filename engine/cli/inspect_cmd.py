@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -21,9 +21,12 @@ from engine.cli.common import (
     progress,
 )
 from engine.gc_tuning import tune_gc
-from engine.history import entity_history
-from engine.replay import Divergence, ReplayError, ReplayResult, check
-from engine.vault import present_entity
+
+if TYPE_CHECKING:
+    from engine.replay import Divergence, ReplayResult
+
+# What the command runs is imported when it runs: this module is imported to
+# build the command line (engine/cli/main.py).
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -44,6 +47,8 @@ def check_command(
     db: Annotated[Path, typer.Option("--db", help="The SQLite database file.")],
 ) -> None:
     """Replay the whole log and compare every outcome and every stored entity."""
+    from engine.replay import ReplayError, check
+
     charts = load_charts()
     tune_gc()
 
@@ -95,6 +100,8 @@ def history(
 ) -> None:
     """One entity's whole story: events, transitions, commands and their results,
     timers and dead letters."""
+    from engine.history import entity_history
+    from engine.vault import present_entity
 
     async def run() -> dict[str, Any]:
         store = await open_existing(db)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from engine.cli.common import DbOption, JsonOption, fail, open_existing, out, print_json
 from engine.cli.common import print_table as table
-from engine.store.sqlite import DeadLetterRow, SQLiteStore
-from engine.vault import present_entity
+
+if TYPE_CHECKING:
+    from engine.store.sqlite import DeadLetterRow, SQLiteStore
 
 
 def register(app: typer.Typer) -> None:
@@ -77,6 +78,8 @@ async def _entity_record(store: SQLiteStore, db: Path, key: str) -> dict[str, An
     letters = await store.dead_letters(key)
     if found is None and not history and not letters:
         raise fail(f"no entity {key!r} in {db}")
+    from engine.vault import present_entity
+
     record = (
         found.as_dict()
         if found
@@ -123,6 +126,8 @@ async def _show_entities(
         raise fail(f"--state takes one state id (like sync.failed), not {in_state!r}")
     entities = await store.entities(chart=chart, state=in_state)
     if as_json:
+        from engine.vault import present_entity
+
         print_json([present_entity(e.as_dict(), e.data) for e in entities])
         return
     table("Entities", [e.as_dict() for e in entities], ["key", "chart", "state", "version"])
