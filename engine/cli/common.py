@@ -29,6 +29,15 @@ err = Console(stderr=True, soft_wrap=True)
 
 DbOption = Annotated[Path, typer.Option("--db", help="The SQLite database file.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+JobsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        min=1,
+        help="Processes that replay, each a share of the entities (default: one per core;"
+        " 1: this process alone).",
+    ),
+]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from engine.cli.common import (
+    JobsOption,
     err,
     fail,
     format_time,
@@ -23,6 +24,7 @@ from engine.cli.common import (
 from engine.gc_tuning import tune_gc
 
 if TYPE_CHECKING:
+    from engine.chartset import ChartSet
     from engine.replay import Divergence, ReplayResult
 
 # What the command runs is imported when it runs: this module is imported to
@@ -45,17 +47,23 @@ def describe(outcome: dict[str, Any]) -> str:
 
 def check_command(
     db: Annotated[Path, typer.Option("--db", help="The SQLite database file.")],
+    jobs: JobsOption = None,
 ) -> None:
     """Replay the whole log and compare every outcome and every stored entity."""
     from engine.replay import ReplayError, check
+    from engine.replay_parallel import default_jobs
 
     charts = load_charts()
     tune_gc()
+    workers = jobs or default_jobs()
 
-    async def run() -> tuple[ReplayResult, int]:
+    async def run() -> tuple[ReplayResult | None, int]:
         store = await open_existing(db)
         try:
-            with progress(await store.count("events"), "checking") as advance:
+            total = await store.count("events")
+            if workers > 1:
+                return None, total  # the workers open the file themselves
+            with progress(total, "checking") as advance:
                 report = await check(store, charts, progress=advance)
             return report, await store.count("entities")
         finally:
@@ -63,6 +71,8 @@ def check_command(
 
     try:
         report, entities = asyncio.run(run())
+        if report is None:
+            report, entities = _check_in_processes(db, charts, workers, entities)
     except ReplayError as error:
         raise fail(str(error), 2) from None
     if report.divergence is None:
@@ -72,6 +82,18 @@ def check_command(
         return
     _report_divergence(report.divergence)
     raise typer.Exit(1)
+
+
+def _check_in_processes(
+    db: Path, charts: ChartSet, workers: int, total: int
+) -> tuple[ReplayResult, int]:
+    """`check` in ``workers`` processes; with the count of entities, which match
+    the stored ones when it passes."""
+    from engine.replay_parallel import check_parallel
+
+    with progress(total, "checking") as advance:
+        report = check_parallel(db, charts, jobs=workers, progress=advance)
+    return report, sum(share.entity_count for share in report.shares)
 
 
 def _report_divergence(divergence: Divergence) -> None:

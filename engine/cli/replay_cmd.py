@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from engine.cli.common import fail
+from engine.cli.common import JobsOption, fail
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -48,12 +48,14 @@ def replay_command(
         typer.Option("--charts", help="Replay under these chart files instead (what-if)."),
     ] = None,
     as_json: JsonOption = False,
+    jobs: JobsOption = None,
 ) -> None:
     """Rebuild state from a log with the live step, no side effects. With
-    --charts, report where other chart versions would change the outcome."""
+    --charts, report where other chart versions would change the outcome.
+    `--db ... --json` of the whole log replays in --jobs processes."""
     if (log_file is None) == (db is None):
         raise fail("give either a JSONL file or --db")
     until_seq, until_time = parse_until(until)
     from engine.cli.replay_run import run_replay
 
-    run_replay(log_file, db, entity, until_seq, until_time, charts_dir, as_json)
+    run_replay(log_file, db, entity, until_seq, until_time, charts_dir, as_json, jobs)

@@ -29,6 +29,7 @@ from engine.logfile import (
     read_header,
 )
 from engine.replay import LoggedEvent, ReplayError, logged_events, replay, replay_steps, what_if
+from engine.replay_parallel import default_jobs, replay_parallel
 from engine.step import EntityState
 from engine.store.sqlite import SQLiteStore
 from engine.vault import present_entity
@@ -49,6 +50,8 @@ class _Replay:
     # A file that starts mid-log starts from the states at its cut.
     base: dict[str, EntityState] = field(default_factory=dict)
     store: SQLiteStore | None = None
+    # The log's length, once the replay is left to worker processes.
+    total: int | None = None
 
     def source(self) -> AsyncIterator[LoggedEvent]:
         if self.store is not None:
@@ -65,19 +68,25 @@ def run_replay(
     until_time: float | None,
     charts_dir: Path | None,
     as_json: bool,
+    jobs: int | None = None,
 ) -> None:
-    """Replay a file or a database (exactly one of ``log_file`` and ``db``)."""
+    """Replay a file or a database (exactly one of ``log_file`` and ``db``).
+    The final states of a whole database (``--json``, no entity, no other
+    charts) are rebuilt in ``jobs`` processes (default: one per core)."""
     base, since = _read_start(log_file)
     if until_seq is not None and until_seq < since:
         raise fail(f"{log_file} starts after seq {since}: --until must be {since} or later", 2)
     job = _Replay(load_charts(charts_dir), log_file, entity, until_seq, until_time, as_json, base)
     tune_gc()
+    workers = jobs or default_jobs()
 
     async def run() -> None:
         job.store = await open_existing(db) if db is not None else None
         try:
             if charts_dir is not None:
                 await _what_if(job)
+            elif as_json and job.store is not None and workers > 1 and entity is None:
+                job.total = await job.store.count("events")  # the workers read the file
             elif as_json and job.store is not None:
                 await _replay_store_json(job, job.store)
             else:
@@ -88,6 +97,8 @@ def run_replay(
 
     try:
         asyncio.run(run())
+        if job.total is not None and db is not None:
+            _replay_in_processes(job, db, workers)
     except LogFileError as error:
         raise fail(str(error)) from None
     except ReplayError as error:
@@ -109,6 +120,19 @@ def _read_start(log_file: Path | None) -> tuple[dict[str, EntityState], int]:
 def _states_json(states: dict[str, EntityState]) -> list[dict[str, Any]]:
     # Shown as `state --json` shows them: sealed values as markers (SEC-3).
     return [present_entity(states[key].as_dict(), states[key].data) for key in sorted(states)]
+
+
+def _replay_in_processes(job: _Replay, db: Path, workers: int) -> None:
+    with progress(job.total, "replaying") as advance:
+        result = replay_parallel(
+            db,
+            job.charts,
+            jobs=workers,
+            until_seq=job.until_seq,
+            until_time=job.until_time,
+            progress=advance,
+        )
+    print_json(_states_json(result.entities))
 
 
 async def _replay_store_json(job: _Replay, store: SQLiteStore) -> None:
