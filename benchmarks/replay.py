@@ -36,7 +36,7 @@ from pathlib import Path
 RESULTS = Path(__file__).parent / "results"
 
 CHILD = r"""
-import asyncio, json, multiprocessing, sys, time
+import asyncio, json, multiprocessing, resource, sys, time
 from engine.chartset import ChartSet
 from engine.gc_tuning import tune_gc
 from engine.replay import replay
@@ -91,10 +91,20 @@ async def single(db, until, charts):
         await store.close()
     return result.events, len(result.entities)
 
+def cpu_seconds():
+    # This process's and its reaped children's (the workers'): CPU time moves
+    # far less than wall time when other work shares the machine.
+    return sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in (resource.getrusage(resource.RUSAGE_SELF),
+                      resource.getrusage(resource.RUSAGE_CHILDREN))
+    )
+
 def main(mode, db, until, jobs):
     charts = ChartSet.load([chart_package()])
     tune_gc()  # as `channelsync replay` and `check` do
     shares = []
+    cpu = cpu_seconds()
     started = time.perf_counter()
     if mode == "ceiling":
         events, _ = ceiling(db, until, jobs)
@@ -108,8 +118,10 @@ def main(mode, db, until, jobs):
                    "peak_rss_mb": round(s.peak_rss_mb, 1), "private_mb": round(s.private_mb, 1)}
                   for s in result.shares]
     elapsed = time.perf_counter() - started
+    cpu = cpu_seconds() - cpu
     print(json.dumps({"events": events, "entities": entities, "seconds": elapsed,
                       "events_per_s": events / elapsed, "peak_rss_mb": memory_mb()[0],
+                      "events_per_cpu_s": events / cpu,
                       "shares": shares}))
 
 main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
@@ -187,6 +199,9 @@ def measure(db: Path, until: int, jobs: int, runs: int) -> dict:
         row[name] = {
             "events_per_s_median": round(statistics.median(r["events_per_s"] for r in runs_)),
             "runs": [round(r["events_per_s"]) for r in runs_],
+            "events_per_cpu_s_median": round(
+                statistics.median(r["events_per_cpu_s"] for r in runs_)
+            ),
             "peak_rss_mb_max": round(max(r["peak_rss_mb"] for r in runs_), 1),
         }
     row[f"parallel_{jobs}"]["shares"] = samples[f"parallel_{jobs}"][-1]["shares"]
@@ -208,6 +223,7 @@ def report(row: dict, jobs: int) -> None:
     ):
         print(
             f"  {name:<42} {figures['events_per_s_median']:>9,}/s (runs {figures['runs']}),"
+            f" {figures['events_per_cpu_s_median']:,} per CPU s,"
             f" peak RSS {figures['peak_rss_mb_max']} MB"
         )
     rate = parallel["events_per_s_median"]
