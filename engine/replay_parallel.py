@@ -46,13 +46,18 @@ from engine.replay_stepper import LogStepper
 from engine.step import EntityState
 from engine.store.sqlite_partitions import ShareReader, log_bound
 
+# Below this many events per process, forking costs more than it saves.
+EVENTS_PER_JOB = 10_000
 
-def default_jobs() -> int:
-    """The cores this process may run on."""
+
+def default_jobs(events: int) -> int:
+    """Processes for a log of ``events``: one per core this process may run
+    on, but no more than one per `EVENTS_PER_JOB` events."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, events // EVENTS_PER_JOB))
 
 
 @dataclass(slots=True)
@@ -116,7 +121,7 @@ def replay_parallel(
         False,
         keep_states,
     )
-    return _finish(job, _run(job, progress), progress)
+    return _finish(job, _run(job, progress))
 
 
 def check_parallel(
@@ -132,12 +137,11 @@ def check_parallel(
     ``keep_states`` the rebuilt states stay in the workers."""
     path = str(path)
     job = _Job(path, charts, max(1, jobs), log_bound(path, None, None), True, True, keep_states)
-    return _finish(job, _run(job, progress), progress)
+    return _finish(job, _run(job, progress))
 
 
-def _finish(
-    job: _Job, reports: list[ShareReport], progress: Callable[[int], None] | None
-) -> ParallelReplayResult:
+def _finish(job: _Job, reports: list[ShareReport]) -> ParallelReplayResult:
+    """The single-process replay's result from the shares' reports."""
     stops = [r for r in reports if r.stop_seq is not None]
     first = min(stops, key=lambda r: r.stop_seq or 0, default=None)
     if first is not None:
@@ -284,6 +288,7 @@ def memory_mb() -> tuple[float, float]:
 
 
 __all__ = [
+    "EVENTS_PER_JOB",
     "ParallelReplayResult",
     "ShareReport",
     "check_parallel",

@@ -34,8 +34,8 @@ JobsOption = Annotated[
     typer.Option(
         "--jobs",
         min=1,
-        help="Processes that replay, each a share of the entities (default: one per core;"
-        " 1: this process alone).",
+        help="Processes that replay, each a share of the entities (default: one per core,"
+        " at most one per 10,000 events; 1: this process alone).",
     ),
 ]
 

@@ -55,13 +55,12 @@ def check_command(
 
     charts = load_charts()
     tune_gc()
-    workers = jobs or default_jobs()
 
     async def run() -> tuple[ReplayResult | None, int]:
         store = await open_existing(db)
         try:
             total = await store.count("events")
-            if workers > 1:
+            if (jobs or default_jobs(total)) > 1:
                 return None, total  # the workers open the file themselves
             with progress(total, "checking") as advance:
                 report = await check(store, charts, progress=advance)
@@ -72,6 +71,7 @@ def check_command(
     try:
         report, entities = asyncio.run(run())
         if report is None:
+            workers = jobs or default_jobs(entities)
             report, entities = _check_in_processes(db, charts, workers, entities)
     except ReplayError as error:
         raise fail(str(error), 2) from None

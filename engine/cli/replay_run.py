@@ -78,17 +78,18 @@ def run_replay(
         raise fail(f"{log_file} starts after seq {since}: --until must be {since} or later", 2)
     job = _Replay(load_charts(charts_dir), log_file, entity, until_seq, until_time, as_json, base)
     tune_gc()
-    workers = jobs or default_jobs()
 
     async def run() -> None:
         job.store = await open_existing(db) if db is not None else None
         try:
             if charts_dir is not None:
                 await _what_if(job)
-            elif as_json and job.store is not None and workers > 1 and entity is None:
-                job.total = await job.store.count("events")  # the workers read the file
             elif as_json and job.store is not None:
-                await _replay_store_json(job, job.store)
+                total = await job.store.count("events")
+                if entity is None and (jobs or default_jobs(total)) > 1:
+                    job.total = total  # the workers read the file themselves
+                else:
+                    await _replay_store_json(job, job.store)
             else:
                 await _replay_timelines(job)
         finally:
@@ -98,7 +99,7 @@ def run_replay(
     try:
         asyncio.run(run())
         if job.total is not None and db is not None:
-            _replay_in_processes(job, db, workers)
+            _replay_in_processes(job, db, jobs or default_jobs(job.total))
     except LogFileError as error:
         raise fail(str(error)) from None
     except ReplayError as error:

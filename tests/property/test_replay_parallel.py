@@ -10,6 +10,7 @@ divergence, the same error, in 2 or 3 processes.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import tempfile
 from pathlib import Path
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 from engine import Engine, FakeClock
 from engine.chartset import ChartSet
 from engine.replay import ReplayError, check, replay
-from engine.replay_parallel import check_parallel, replay_parallel
+from engine.replay_parallel import EVENTS_PER_JOB, check_parallel, default_jobs, replay_parallel
 from engine.settings import EngineSettings
 from engine.store.sqlite import SQLiteStore
 from tests.parcel_model import EVENT_TYPES, payload_for
@@ -174,3 +175,10 @@ async def test_an_empty_log_replays_to_nothing(
     await _build_log(db_path, sample_charts, [])
     result = await asyncio.to_thread(check_parallel, db_path, sample_charts, jobs=jobs)
     assert (result.events, result.entities, result.divergence) == (0, {}, None)
+
+
+def test_a_small_log_is_replayed_by_one_process_a_large_one_by_every_core() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert default_jobs(0) == default_jobs(EVENTS_PER_JOB - 1) == 1
+    assert default_jobs(2 * EVENTS_PER_JOB) == min(2, cores)
+    assert default_jobs(10**9) == cores
