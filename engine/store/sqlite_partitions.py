@@ -2,9 +2,17 @@
 
 A parallel replay (engine.replay_parallel) runs one process per share; each
 opens its own read-only connection here and reads only the rows of its own
-entities, in sequence order, while SQLite's scan runs in C. A key's share is what the caller's
-``route`` says (the replay uses the bus's route, `PartitionRouter`), so every
-event of one entity is read by one process.
+entities, in sequence order. A key's share is what the caller's ``route``
+says (the replay uses the bus's route, `PartitionRouter`), so every event of
+one entity is read by one process.
+
+The log's keys are routed once each: the distinct keys come from the
+``(entity, seq)`` index, this share's go into a temporary table, and the scan
+of the log keeps a row when its key is in that table, a lookup SQLite makes in
+C. (A SQL function called for every row cost about 1.3 us a row in each
+process, 8% of a replayed event's time with two processes.) The entities'
+table, read once for `check`, is filtered by the route itself: an entity
+stored without events in the log belongs to a share too.
 
 All of a worker's reads run in one read transaction: the log up to the bound
 and the stored entities are one snapshot, whatever a writer does meanwhile.
@@ -33,7 +41,8 @@ class ShareReader:
             self._db = sqlite3.connect(read_only_uri(path), uri=True, isolation_level=None)
         except sqlite3.DatabaseError as error:
             raise unreadable(path, error) from None
-        self._db.execute("PRAGMA query_only=1")
+        # Not ``query_only``: it refuses the temporary table too; ``mode=ro``
+        # already refuses every write to the file.
         self._db.execute("PRAGMA busy_timeout=5000")
         # SQLite calls this for every row it scans; only this share's rows
         # become Python tuples.
@@ -41,12 +50,24 @@ class ShareReader:
             "channelsync_mine", 1, lambda key: route(key) == share, deterministic=True
         )
         self._db.execute("BEGIN")
+        self._route, self._share = route, share
 
     def log_batches(self, until_seq: int) -> Iterator[list[LogRow]]:
         """This share's events with ``seq <= until_seq``, in sequence order."""
-        cursor = self._db.execute(
-            f"SELECT {_EVENT_LIST} FROM events WHERE seq <= ? AND channelsync_mine(entity)"
-            " ORDER BY seq",
+        db = self._db
+        db.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS share_keys (key TEXT PRIMARY KEY) WITHOUT ROWID"
+        )
+        db.execute("DELETE FROM share_keys")
+        keys = db.execute("SELECT DISTINCT entity FROM events WHERE seq <= ?", (until_seq,))
+        route, share = self._route, self._share
+        db.executemany(
+            "INSERT INTO share_keys VALUES (?)", ((k,) for (k,) in keys if route(k) == share)
+        )
+        # NOT INDEXED: along the rowid, so the rows come in seq order unsorted.
+        cursor = db.execute(
+            f"SELECT {_EVENT_LIST} FROM events NOT INDEXED"
+            " WHERE seq <= ? AND entity IN share_keys ORDER BY seq",
             (until_seq,),
         )
         while rows := cursor.fetchmany(BATCH):
