@@ -25,10 +25,10 @@ import argparse
 import asyncio
 import json
 import sqlite3
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
+
+from benchmarks.replay import child_figures
 
 RESULTS = Path(__file__).parent / "results"
 SIZES = (10_000, 100_000)
@@ -144,13 +144,7 @@ def build_store(db: Path, count: int) -> int:
 
 
 def run_child(mode: str, db: Path, empty: Path, count: int) -> dict:
-    output = subprocess.run(
-        [sys.executable, "-c", CHILD, mode, str(db), str(empty), str(count)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    return child_figures(CHILD, mode, db, empty, count)
 
 
 def run(sizes: tuple[int, ...]) -> dict:

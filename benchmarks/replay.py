@@ -170,14 +170,20 @@ async def build_log(db: Path, events: int, orders: int) -> float:
     return time.perf_counter() - started
 
 
-def run_in_child(mode: str, db: Path, until: int, jobs: int) -> dict:
+def child_figures(code: str, *args: object) -> dict:
+    """Run ``code`` in a fresh interpreter (its memory its own); the JSON object
+    its last line of output holds."""
     output = subprocess.run(
-        [sys.executable, "-c", CHILD, mode, str(db), str(until), str(jobs)],
+        [sys.executable, "-c", code, *map(str, args)],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
     return json.loads(output.strip().splitlines()[-1])
+
+
+def run_in_child(mode: str, db: Path, until: int, jobs: int) -> dict:
+    return child_figures(CHILD, mode, db, until, jobs)
 
 
 def measure(db: Path, until: int, jobs: int, runs: int) -> dict:
