@@ -29,7 +29,7 @@ from engine.log_reader import (
     UnreadableEvent,
     logged_events,
 )
-from engine.replay_stepper import End, LogStepper
+from engine.replay_stepper import End, LogStepper, past_end
 from engine.step import EntityState, Outcome, StepResult
 from engine.store.protocol import Store
 
@@ -162,11 +162,14 @@ async def replay(
     step as `replay_steps`, without an async hop and a record per event."""
     result = ReplayResult()
     stepper = LogStepper(charts, result.entities, entity, until_seq, until_time, False)
-    from_row = LoggedEvent.from_row
+    from_row, bounded = LoggedEvent.from_row, stepper.bounded
     async for rows in store.iter_event_batches(entity=entity):
         if progress is not None:
             progress(len(rows))
         for row in rows:
+            # The bound first: a row past it is not read, so cannot fail the replay.
+            if bounded and past_end(row[0], row[7], until_seq, until_time):
+                return result
             logged = from_row(row, charts)
             try:
                 stepped = stepper(logged)

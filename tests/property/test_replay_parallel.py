@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from engine import Engine, FakeClock
@@ -121,6 +121,16 @@ def _outcome(run: Any) -> tuple[Any, ...]:
     jobs=st.sampled_from([2, 3]),
     until=st.one_of(st.none(), st.integers(0, 35), st.floats(0, 600)),
     compare=st.booleans(),
+)
+# Found by this property: the single-process replay read the first row past
+# ``until`` before stopping, and failed on it when it was unreadable.
+@example(
+    log=[("parcel:1", "parcel.pack", 0, 0.0)],
+    how="unknown chart",
+    at=0,
+    jobs=2,
+    until=0,
+    compare=False,
 )
 def test_a_parallel_replay_and_check_give_what_the_single_process_ones_give(
     sample_charts: ChartSet, log: list[Any], how: str, at: int, jobs: int, until: Any, compare: bool
