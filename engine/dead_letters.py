@@ -11,12 +11,11 @@ from __future__ import annotations
 import hashlib
 
 from engine.events import EventRejected
+from engine.settings import RETENTION as RETENTION  # re-exported: where it was defined before
 from engine.store.rows import DeadLetterRow
 
 # Bytes of the input that are kept: enough for an operator to see what it was.
 PREFIX_BYTES = 4096
-# Seconds a dead letter is kept after it was last seen (30 days).
-RETENTION = 30 * 86400.0
 
 
 def dead_letter_row(
