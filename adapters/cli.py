@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from adapters.limits import HttpLimits
-from engine.dead_letters import RETENTION
+from engine.settings import RETENTION
 
 if TYPE_CHECKING:
     from adapters.sandbox.webhooks import Faults

@@ -1,13 +1,23 @@
-"""Replay speed and memory over a large event log.
+"""Replay speed and memory over a large event log, against its read-and-decode ceiling.
 
-    python -m benchmarks.replay [--events 1000000] [--orders 10000]
+    python -m benchmarks.replay [--events 1000000] [--orders 10000] [--jobs N]
 
 Builds a log through the engine with the channel's order chart: 10,000 TikTok
 orders, each UNPAID, ON_HOLD and then repeated AWAITING_SHIPMENT updates with
-rising update_time (every event a transition, entity data bounded). Then
-replays it in a fresh process (so peak RSS is the replay's own), for a quarter
-of the log and for all of it: memory follows the number of entities, not the
-length of the log.
+rising update_time (every event a transition, entity data bounded). Then, each
+in a fresh process (so peak RSS is the run's own), for a quarter of the log
+and for all of it:
+
+- the ceiling: the same rows read in the same order and each payload decoded
+  with the decoder replay uses (pydantic-core's JSON), nothing else; in one
+  process, and in ``--jobs`` processes each reading its share of the entities
+  as the parallel replay does;
+- replay in one process (`engine.replay.replay`);
+- replay in ``--jobs`` processes (`engine.replay_parallel.replay_parallel`),
+  with each process's peak RSS and unshared memory.
+
+Memory follows the number of entities, not the length of the log. Every
+ratio is between figures of the same run.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -25,40 +36,95 @@ from pathlib import Path
 RESULTS = Path(__file__).parent / "results"
 
 CHILD = r"""
-import asyncio, json, resource, sys, time
+import asyncio, json, multiprocessing, resource, sys, time
 from engine.chartset import ChartSet
 from engine.gc_tuning import tune_gc
 from engine.replay import replay
-from engine.store.sqlite import SQLiteStore
+from engine.replay_parallel import memory_mb, replay_parallel
 from statecharts import chart_package
 
-def peak_rss_mb():
-    # VmHWM is this process image's own peak. ru_maxrss would also count the
-    # parent's pages shared at fork (Linux keeps the maximum across exec), so a
-    # parent that just built the log would show through.
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def ceiling_share(db, until, share, shares):
+    # The read and the decode of replay, nothing else: the same query, the
+    # same decoder; one share of the entities, as a parallel worker reads it.
+    from pydantic_core import from_json
+    from engine.bus.routing import PartitionRouter
+    from engine.store.sqlite_partitions import ShareReader
+    reader = ShareReader(db, share, PartitionRouter(shares).partition_of)
+    count = 0
+    for rows in reader.log_batches(until):
+        for row in rows:
+            from_json(row[8])
+        count += len(rows)
+    reader.close()
+    return count
 
-async def main(db, until):
+async def ceiling_single(db, until):
+    # One process reads as `replay` does (the store's batches), and decodes.
+    from pydantic_core import from_json
+    from engine.store.sqlite import SQLiteStore
+    store = await SQLiteStore.open_readonly(db)
+    count = 0
+    try:
+        async for rows in store.iter_event_batches():
+            for row in rows:
+                if row[0] > until:
+                    return count
+                from_json(row[8])
+                count += 1
+    finally:
+        await store.close()
+    return count
+
+def ceiling(db, until, jobs):
+    if jobs == 1:
+        return asyncio.run(ceiling_single(db, until)), []
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        counts = pool.starmap(ceiling_share, [(db, until, s, jobs) for s in range(jobs)])
+    return sum(counts), []
+
+async def single(db, until, charts):
+    from engine.store.sqlite import SQLiteStore
+    store = await SQLiteStore.open_readonly(db)
+    try:
+        result = await replay(store, charts, until_seq=until)
+    finally:
+        await store.close()
+    return result.events, len(result.entities)
+
+def cpu_seconds():
+    # This process's and its reaped children's (the workers'): CPU time moves
+    # far less than wall time when other work shares the machine.
+    return sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in (resource.getrusage(resource.RUSAGE_SELF),
+                      resource.getrusage(resource.RUSAGE_CHILDREN))
+    )
+
+def main(mode, db, until, jobs):
     charts = ChartSet.load([chart_package()])
     tune_gc()  # as `channelsync replay` and `check` do
-    store = await SQLiteStore.open(db)
+    shares = []
+    cpu = cpu_seconds()
     started = time.perf_counter()
-    result = await replay(store, charts, until_seq=until)
+    if mode == "ceiling":
+        events, _ = ceiling(db, until, jobs)
+        entities = None
+    elif mode == "single":
+        events, entities = asyncio.run(single(db, until, charts))
+    else:
+        result = replay_parallel(db, charts, jobs=jobs, until_seq=until)
+        events, entities = result.events, len(result.entities)
+        shares = [{"events": s.events, "entities": s.entity_count,
+                   "peak_rss_mb": round(s.peak_rss_mb, 1), "private_mb": round(s.private_mb, 1)}
+                  for s in result.shares]
     elapsed = time.perf_counter() - started
-    await store.close()
-    rss_mb = peak_rss_mb()
-    print(json.dumps({"events": result.events, "entities": len(result.entities),
-                      "seconds": elapsed, "events_per_s": result.events / elapsed,
-                      "peak_rss_mb": rss_mb}))
+    cpu = cpu_seconds() - cpu
+    print(json.dumps({"events": events, "entities": entities, "seconds": elapsed,
+                      "events_per_s": events / elapsed, "peak_rss_mb": memory_mb()[0],
+                      "events_per_cpu_s": events / cpu,
+                      "shares": shares}))
 
-asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
 """
 
 
@@ -104,9 +170,11 @@ async def build_log(db: Path, events: int, orders: int) -> float:
     return time.perf_counter() - started
 
 
-def replay_in_child(db: Path, until: int) -> dict:
+def child_figures(code: str, *args: object) -> dict:
+    """Run ``code`` in a fresh interpreter (its memory its own); the JSON object
+    its last line of output holds."""
     output = subprocess.run(
-        [sys.executable, "-c", CHILD, str(db), str(until)],
+        [sys.executable, "-c", code, *map(str, args)],
         check=True,
         capture_output=True,
         text=True,
@@ -114,11 +182,75 @@ def replay_in_child(db: Path, until: int) -> dict:
     return json.loads(output.strip().splitlines()[-1])
 
 
+def run_in_child(mode: str, db: Path, until: int, jobs: int) -> dict:
+    return child_figures(CHILD, mode, db, until, jobs)
+
+
+def measure(db: Path, until: int, jobs: int, runs: int) -> dict:
+    """Each figure ``runs`` times, the kinds alternated so that the machine's
+    drift touches them alike; medians."""
+    kinds = {
+        "ceiling_1": ("ceiling", 1),
+        f"ceiling_{jobs}": ("ceiling", jobs),
+        "single": ("single", 1),
+        f"parallel_{jobs}": ("parallel", jobs),
+    }
+    samples: dict[str, list[dict]] = {name: [] for name in kinds}
+    for _ in range(runs):
+        for name, (mode, n) in kinds.items():
+            samples[name].append(run_in_child(mode, db, until, n))
+    row: dict = {"events": samples["single"][0]["events"]}
+    row["entities"] = samples["single"][0]["entities"]
+    for name, runs_ in samples.items():
+        row[name] = {
+            "events_per_s_median": round(statistics.median(r["events_per_s"] for r in runs_)),
+            "runs": [round(r["events_per_s"]) for r in runs_],
+            "events_per_cpu_s_median": round(
+                statistics.median(r["events_per_cpu_s"] for r in runs_)
+            ),
+            "peak_rss_mb_max": round(max(r["peak_rss_mb"] for r in runs_), 1),
+        }
+    row[f"parallel_{jobs}"]["shares"] = samples[f"parallel_{jobs}"][-1]["shares"]
+    # The keys the summary table of `python -m benchmarks` reads.
+    row["events_per_s_median"] = row["single"]["events_per_s_median"]
+    row["peak_rss_mb_max"] = row["single"]["peak_rss_mb_max"]
+    return row
+
+
+def report(row: dict, jobs: int) -> None:
+    single, parallel = row["single"], row[f"parallel_{jobs}"]
+    ceiling_1, ceiling_n = row["ceiling_1"], row[f"ceiling_{jobs}"]
+    print(f"replay {row['events']:>9,} events, {row['entities']:,} entities:")
+    for name, figures in (
+        ("read-and-decode ceiling, 1 process", ceiling_1),
+        (f"read-and-decode ceiling, {jobs} processes", ceiling_n),
+        ("replay, 1 process", single),
+        (f"replay, {jobs} processes", parallel),
+    ):
+        print(
+            f"  {name:<42} {figures['events_per_s_median']:>9,}/s (runs {figures['runs']}),"
+            f" {figures['events_per_cpu_s_median']:,} per CPU s,"
+            f" peak RSS {figures['peak_rss_mb_max']} MB"
+        )
+    rate = parallel["events_per_s_median"]
+    print(
+        f"  {jobs} processes / ceiling: {rate / ceiling_1['events_per_s_median']:.2f} of one"
+        f" process's, {rate / ceiling_n['events_per_s_median']:.2f} of {jobs} processes';"
+        f" {rate / single['events_per_s_median']:.2f}x one process's replay"
+    )
+    for n, share in enumerate(parallel["shares"]):
+        print(
+            f"  process {n}: {share['events']:,} events, {share['entities']:,} entities,"
+            f" peak RSS {share['peak_rss_mb']} MB, unshared {share['private_mb']} MB"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--orders", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder) / "replay.db"
@@ -129,20 +261,8 @@ def main() -> None:
         )
         rows = {}
         for share in (0.25, 1.0):
-            until = int(args.events * share)
-            runs = [replay_in_child(db, until) for _ in range(args.runs)]
-            rows[share] = {
-                "events": runs[0]["events"],
-                "entities": runs[0]["entities"],
-                "events_per_s_median": round(statistics.median(r["events_per_s"] for r in runs)),
-                "peak_rss_mb_max": round(max(r["peak_rss_mb"] for r in runs), 1),
-                "runs": [round(r["events_per_s"]) for r in runs],
-            }
-            print(
-                f"replay {rows[share]['events']:>9,} events, {rows[share]['entities']:,} entities: "
-                f"median {rows[share]['events_per_s_median']:,} events/s "
-                f"(runs {rows[share]['runs']}), peak RSS {rows[share]['peak_rss_mb_max']} MB"
-            )
+            rows[share] = measure(db, int(args.events * share), args.jobs, args.runs)
+            report(rows[share], args.jobs)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "replay.json").write_text(
         json.dumps(
@@ -150,6 +270,7 @@ def main() -> None:
                 "benchmark": "replay",
                 "events": args.events,
                 "orders": args.orders,
+                "jobs": args.jobs,
                 "build_seconds": round(built, 1),
                 "replay": {str(k): v for k, v in rows.items()},
             },

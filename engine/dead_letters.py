@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from engine.events import EventRejected
 from engine.logs import get_logger
+from engine.settings import RETENTION as RETENTION  # re-exported: where it was defined before
 from engine.store.rows import DeadLetterRow
 
 if TYPE_CHECKING:
@@ -27,8 +28,6 @@ log = get_logger("channelsync.dead_letters")
 
 # Bytes of the input that are kept: enough for an operator to see what it was.
 PREFIX_BYTES = 4096
-# Seconds a dead letter is kept after it was last seen (30 days).
-RETENTION = 30 * 86400.0
 
 
 def dead_letter_row(

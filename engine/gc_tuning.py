@@ -21,10 +21,6 @@ from __future__ import annotations
 import gc
 import os
 
-from engine.logs import get_logger
-
-log = get_logger("channelsync.gc")
-
 # Young-generation threshold: one collection per this many allocations. Past
 # this the gain levels off, and it bounds the garbage waiting for cycle
 # detection to a few MB.
@@ -44,7 +40,11 @@ def tune_gc(*, freeze: bool = True) -> tuple[int, int, int]:
         gc.collect()
         gc.freeze()
     gc.set_threshold(GEN0_THRESHOLD, *OLDER_THRESHOLDS)
-    log.debug("gc tuned", thresholds=gc.get_threshold(), frozen=gc.get_freeze_count())
+    from engine.logs import get_logger  # structlog: not imported until it is needed
+
+    get_logger("channelsync.gc").debug(
+        "gc tuned", thresholds=gc.get_threshold(), frozen=gc.get_freeze_count()
+    )
     return previous
 
 

@@ -20,6 +20,19 @@ from engine.store.protocol import Store
 class ReplayError(Exception):
     """The log cannot be replayed under these charts (said as a sentence)."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as its sentence and attributes: a parallel replay's worker
+        # process sends it to the parent (engine.replay_parallel), and the
+        # subclasses' constructors take other arguments than the sentence.
+        return (_rebuilt, (type(self), str(self), dict(self.__dict__)))
+
+
+def _rebuilt(cls: type[ReplayError], message: str, attributes: dict[str, Any]) -> ReplayError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(attributes)
+    return error
+
 
 class ChartNotInstalled(ReplayError):
     """The log has events of a chart that no installed chart package provides."""

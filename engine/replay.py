@@ -29,7 +29,7 @@ from engine.log_reader import (
     UnreadableEvent,
     logged_events,
 )
-from engine.replay_stepper import End, LogStepper
+from engine.replay_stepper import End, LogStepper, past_end
 from engine.step import EntityState, Outcome, StepResult
 from engine.store.protocol import Store
 
@@ -44,7 +44,11 @@ __all__ = [
     "ReplayedStep",
     "UnreadableEvent",
     "check",
+    "compared_fields",
+    "divergence_of",
+    "entity_difference",
     "logged_events",
+    "outcome_differs",
     "replay",
     "replay_log",
     "replay_steps",
@@ -158,11 +162,14 @@ async def replay(
     step as `replay_steps`, without an async hop and a record per event."""
     result = ReplayResult()
     stepper = LogStepper(charts, result.entities, entity, until_seq, until_time, False)
-    from_row = LoggedEvent.from_row
+    from_row, bounded = LoggedEvent.from_row, stepper.bounded
     async for rows in store.iter_event_batches(entity=entity):
         if progress is not None:
             progress(len(rows))
         for row in rows:
+            # The bound first: a row past it is not read, so cannot fail the replay.
+            if bounded and past_end(row[0], row[7], until_seq, until_time):
+                return result
             logged = from_row(row, charts)
             try:
                 stepped = stepper(logged)
@@ -171,8 +178,8 @@ async def replay(
             if stepped is None:
                 continue
             result.events += 1
-            if compare and _differs(logged, stepped[1]):
-                result.divergence = _divergence(ReplayedStep(logged, *stepped))
+            if compare and outcome_differs(logged, stepped[1]):
+                result.divergence = divergence_of(ReplayedStep(logged, *stepped))
                 return result
     return result
 
@@ -193,12 +200,12 @@ async def replay_log(
     ):
         result.events += 1
         if compare and replayed.differs:
-            result.divergence = _divergence(replayed)
+            result.divergence = divergence_of(replayed)
             return result
     return result
 
 
-def _differs(logged: LoggedEvent, result: StepResult) -> bool:
+def outcome_differs(logged: LoggedEvent, result: StepResult) -> bool:
     return (
         result.outcome.value != logged.outcome
         or result.from_state != logged.from_state
@@ -207,7 +214,7 @@ def _differs(logged: LoggedEvent, result: StepResult) -> bool:
     )
 
 
-def _divergence(replayed: ReplayedStep) -> Divergence:
+def divergence_of(replayed: ReplayedStep) -> Divergence:
     logged = replayed.logged
     return Divergence(
         logged.seq,
@@ -227,19 +234,26 @@ async def check(
     if result.divergence is not None:
         return result
     stored = {e.key: e for e in await store.entities()}
-    for key in sorted(set(stored) | set(result.entities)):
-        mine, theirs = result.entities.get(key), stored.get(key)
-        mine_dict = _compared(mine) if mine else None
-        theirs_dict = _compared(theirs) if theirs else None
-        if mine_dict != theirs_dict:
-            result.divergence = Divergence(
-                None, None, key, None, {"stored": theirs_dict}, {"replayed": mine_dict}
-            )
-            return result
+    result.divergence = entity_difference(result.entities, stored)
     return result
 
 
-def _compared(entity: EntityState) -> dict[str, Any]:
+def entity_difference(
+    replayed: dict[str, EntityState], stored: dict[str, EntityState]
+) -> Divergence | None:
+    """The first entity, by key, that the replay rebuilt otherwise than stored."""
+    for key in sorted(set(stored) | set(replayed)):
+        mine, theirs = replayed.get(key), stored.get(key)
+        mine_dict = compared_fields(mine) if mine else None
+        theirs_dict = compared_fields(theirs) if theirs else None
+        if mine_dict != theirs_dict:
+            return Divergence(
+                None, None, key, None, {"stored": theirs_dict}, {"replayed": mine_dict}
+            )
+    return None
+
+
+def compared_fields(entity: EntityState) -> dict[str, Any]:
     """What `check` compares of an entity: all it stores, its version and history too."""
     return {
         **entity.as_dict(),

@@ -11,9 +11,16 @@ from engine.upgrades import UPGRADE_EVENT, upgrade_step
 
 
 def before_end(logged: LoggedEvent, until_seq: int | None, until_time: float | None) -> bool:
-    if until_seq is not None and logged.seq > until_seq:
-        return False
-    return not (until_time is not None and (logged.event.received_at or 0) > until_time)
+    return not past_end(logged.seq, logged.event.received_at, until_seq, until_time)
+
+
+def past_end(
+    seq: int, received_at: float | None, until_seq: int | None, until_time: float | None
+) -> bool:
+    """Is an event logged at ``seq`` and ``received_at`` past a replay's ``until``?"""
+    if until_seq is not None and seq > until_seq:
+        return True
+    return until_time is not None and (received_at or 0) > until_time
 
 
 _ERROR = Outcome.ERROR.value
@@ -99,4 +106,4 @@ class LogStepper:
         return before.state, result
 
 
-__all__ = ["End", "LogStepper", "before_end"]
+__all__ = ["End", "LogStepper", "before_end", "past_end"]

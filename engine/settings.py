@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from engine.dead_letters import RETENTION
+# Seconds a dead letter is kept after it was last seen (30 days); engine.dead_letters
+# purges them.
+# Defined here so that the settings import nothing heavy (the command line builds them).
+RETENTION = 30 * 86400.0
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 WRITERS = ("thread", "process")

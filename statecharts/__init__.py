@@ -6,16 +6,21 @@ A chart package for the engine: ``chart_package()`` is registered under the
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from engine.chartset import ChartPackage
-from engine.rules import Rules
-from statecharts import connection, listing, order
+if TYPE_CHECKING:
+    from engine.chartset import ChartPackage
+    from engine.rules import Rules
 
 CHART_DIR = Path(__file__).parent
 
 
 def build_rules() -> Rules:
+    from engine.rules import Rules
+    from statecharts import connection, listing, order
+
     rules = Rules()
     connection.register(rules)
     listing.register(rules)
@@ -23,10 +28,23 @@ def build_rules() -> Rules:
     return rules
 
 
-RULES = build_rules()
+@functools.cache
+def _rules() -> Rules:
+    return build_rules()
+
+
+def __getattr__(name: str) -> Rules:
+    # ``RULES`` is built on first use: every ``statecharts.*`` module (the
+    # command line's included) imports this package, and the rules import the
+    # whole engine (docs/performance.md, "Issue 18").
+    if name == "RULES":
+        return _rules()
+    raise AttributeError(f"module 'statecharts' has no attribute {name!r}")
 
 
 def chart_package() -> ChartPackage:
+    from engine.chartset import ChartPackage
+
     return ChartPackage(
         "tiktok_shop",
         [
@@ -38,5 +56,5 @@ def chart_package() -> ChartPackage:
             CHART_DIR / "versions" / "product_listing_v1.yaml",
             CHART_DIR / "versions" / "order_v1.yaml",
         ],
-        RULES,
+        _rules(),
     )

@@ -23,20 +23,10 @@ from rich.text import Text
 from engine.cli.common import open_existing
 from engine.cli.in_use import refused_when_in_use
 from engine.settings import EngineSettings
-from statecharts.chart_states import top_state
-from statecharts.views import (
-    Choices,
-    UnknownFilterValue,
-    connection_statuses,
-    humanize,
-    listing_statuses,
-    order_list,
-    order_statuses,
-    product_sync_list,
-    sales_channels,
-    shop_list,
-    sync_statuses,
-)
+
+# The charts' views are imported by the functions that use them: this module
+# is imported to build the command line (engine/cli/main.py), which must not
+# import the engine's charts.
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -162,12 +152,17 @@ def parse_attributes(
     return attributes
 
 
-def _filter(choices: Callable[[], Choices]) -> Callable[[str | None], str | None]:
-    """An option callback: a label or an id (any case) -> the id; exit 2 otherwise."""
+def _filter(choices_name: str) -> Callable[[str | None], str | None]:
+    """An option callback: a label or an id (any case) -> the id; exit 2 otherwise.
+    ``choices_name``: the function of `statecharts.views` that lists them."""
 
     def resolve(value: str | None) -> str | None:
         if value is None:
             return None
+        from statecharts import views
+        from statecharts.views import Choices, UnknownFilterValue
+
+        choices: Callable[[], Choices] = getattr(views, choices_name)
         try:
             return choices().resolve(value)
         except UnknownFilterValue as error:
@@ -209,6 +204,8 @@ def product_table(rows: list[dict[str, Any]], title: str = "Product Sync List") 
 
 
 def shoplazza_cell(row: dict[str, Any]) -> str:
+    from statecharts.views import humanize
+
     parts = [
         (name, row[key])
         for name, key in (
@@ -222,6 +219,8 @@ def shoplazza_cell(row: dict[str, Any]) -> str:
 
 
 def returns_cell(row: dict[str, Any]) -> str:
+    from statecharts.views import humanize
+
     return "\n".join(
         f"{humanize(item['return_type'] or 'return')}: {humanize(item['return_status'] or '')}"
         for item in row["returns"]
@@ -313,7 +312,7 @@ ProductStatusOption = Annotated[
     typer.Option(
         "--status",
         help="A status label or id, any case: 'Pending Sync', 'In Review', approved, ...",
-        callback=_filter(listing_statuses),
+        callback=_filter("listing_statuses"),
     ),
 ]
 
@@ -331,6 +330,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _list_products(db: Path, status: str | None, as_json: bool) -> None:
+    from statecharts.views import product_sync_list
+
     async def run() -> list[dict[str, Any]]:
         store = await open_existing(db)
         try:
@@ -429,7 +430,7 @@ def orders(
         typer.Option(
             "--channel",
             help="Sales channel, any case: TikTok Shop.",
-            callback=_filter(sales_channels),
+            callback=_filter("sales_channels"),
         ),
     ] = None,
     status: Annotated[
@@ -437,7 +438,7 @@ def orders(
         typer.Option(
             "--status",
             help="An order status label or id, any case: 'On Hold', in_transit, ...",
-            callback=_filter(order_statuses),
+            callback=_filter("order_statuses"),
         ),
     ] = None,
     sync_status: Annotated[
@@ -445,13 +446,14 @@ def orders(
         typer.Option(
             "--sync-status",
             help="Not synced, Syncing, Synced or Failed (label or id, any case).",
-            callback=_filter(sync_statuses),
+            callback=_filter("sync_statuses"),
         ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """The order list: TikTok status, Shoplazza copy and status, returns and
     refunds, and the shipping info sent to TikTok."""
+    from statecharts.views import order_list
 
     async def run() -> list[dict[str, Any]]:
         store = await open_existing(db)
@@ -472,13 +474,14 @@ def shops(
         typer.Option(
             "--status",
             help="A connection status label or id, any case: Active, 'Authorization inactive', ...",
-            callback=_filter(connection_statuses),
+            callback=_filter("connection_statuses"),
         ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """The TikTok Shop connection of each store: status and why, fulfillment
     model, carriers mapped, when the authorization expires."""
+    from statecharts.views import shop_list
 
     async def run() -> list[dict[str, Any]]:
         store = await open_existing(db)
@@ -495,7 +498,9 @@ async def _set_attributes(db: Path, key: str, attributes: dict[str, Any]) -> tup
     from engine.cli.common import load_charts
     from engine.cli.in_use import MERCHANT_WAIT
     from engine.runtime import Engine
+    from statecharts.chart_states import top_state
     from statecharts.merchant import set_product_attributes
+    from statecharts.views import listing_statuses
 
     engine = await Engine.open(
         db,

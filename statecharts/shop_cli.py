@@ -13,10 +13,7 @@ from typing import Annotated
 
 import typer
 
-from engine.charts.configuration import atomic_states
 from engine.settings import EngineSettings
-from statecharts.chart_states import state_labels
-from statecharts.merchant_connection import CHART, UnknownShop, disconnect
 
 
 def register(app: typer.Typer) -> None:
@@ -35,10 +32,14 @@ def disconnect_command(
 ) -> None:
     """Disconnect the shop from TikTok Shop: back to Not connected, outbound
     work held until the shop is set up and authorized again."""
+    # Imported here: this module is imported to build the command line.
     from engine import Engine
+    from engine.charts.configuration import atomic_states
     from engine.chartset import discover_packages
     from engine.cli.common import fail, out
     from engine.cli.in_use import MERCHANT_WAIT, refused_when_in_use
+    from statecharts.chart_states import state_labels
+    from statecharts.merchant_connection import CHART, UnknownShop, disconnect
 
     if not db.exists():
         raise fail(f"no database at {db}", 2)

@@ -1,18 +1,22 @@
-"""`channelsync chart ...`: validate, draw, list the charts and print their schema."""
+"""`channelsync chart ...`: validate, draw, list the charts and print their schema.
+
+The chart loader and schema are imported by the commands that use them: this
+module is imported to build the command line (engine/cli/main.py).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from engine.charts.loader import ChartLoadError, load_chart
-from engine.charts.mermaid import to_mermaid
-from engine.charts.schema import ChartSpec, StateSpec, chart_json_schema
-from engine.chartset import ChartPackage, discover_packages, register_timer_events
 from engine.cli.common import err, fail, out, print_json
-from engine.rules import Rules
+
+if TYPE_CHECKING:
+    from engine.charts.schema import ChartSpec, StateSpec
+    from engine.chartset import ChartPackage
+    from engine.rules import Rules
 
 
 def register(app: typer.Typer) -> None:
@@ -26,6 +30,9 @@ def register(app: typer.Typer) -> None:
 
 def _all_rules(packages: dict[str, ChartPackage]) -> Rules:
     """The guards, actions and event types of every installed package together."""
+    from engine.chartset import register_timer_events
+    from engine.rules import Rules
+
     rules = Rules()
     for package in packages.values():
         rules.update(package.rules)
@@ -35,6 +42,9 @@ def _all_rules(packages: dict[str, ChartPackage]) -> Rules:
 
 def _installed_charts() -> list[tuple[str, Path, ChartSpec]]:
     """(package name, file, chart) for every installed chart."""
+    from engine.charts.loader import ChartLoadError, load_chart
+    from engine.chartset import discover_packages
+
     packages = discover_packages()
     rules = _all_rules(packages)
     try:
@@ -51,6 +61,9 @@ def chart_validate(
     paths: Annotated[list[Path], typer.Argument(help="Chart files or folders of them.")],
 ) -> None:
     """Check chart files (ENG-1); prints every problem with file, line and place."""
+    from engine.charts.loader import ChartLoadError, load_chart
+    from engine.chartset import discover_packages, register_timer_events
+
     rules = _all_rules(discover_packages())
     files: list[Path] = []
     for path in paths:
@@ -97,6 +110,8 @@ def chart_show(
         if spec.name != name:
             continue
         if format == "mermaid":
+            from engine.charts.mermaid import to_mermaid
+
             typer.echo(to_mermaid(spec, internal=internal), nl=False)
         elif format == "json":
             print_json(spec.model_dump(mode="json"))
@@ -109,6 +124,8 @@ def chart_show(
 
 def chart_schema() -> None:
     """Print the JSON Schema of chart files (for editors)."""
+    from engine.charts.schema import chart_json_schema
+
     print_json(chart_json_schema())
 
 

@@ -17,20 +17,19 @@ import getpass
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from engine.cli.common import StoreOption, fail, open_existing, out, print_json, store_target
 from engine.clock import SystemClock
-from engine.outbox_admin import (
-    CommandActionRefused,
-    CommandNotFound,
-    CommandView,
-    OutboxCommands,
-    UnknownStatusFilter,
-)
+
+if TYPE_CHECKING:
+    from engine.outbox_admin import CommandView, OutboxCommands
+
+# What the command runs is imported when it runs: this module is imported to
+# build the command line (engine/cli/main.py).
 
 commands_app = typer.Typer(
     help="List the outbox's commands (pending, held, parked, failed...) and retry or discard one.",
@@ -73,6 +72,8 @@ async def _with_commands(
     db: Path | str, work: Callable[[OutboxCommands], Awaitable[Any]], *, writable: bool = False
 ) -> Any:
     """``work`` on the database's commands; the listing reads it read-only (SEC-4)."""
+    from engine.outbox_admin import OutboxCommands
+
     store = await open_existing(db, writable=writable)
     try:
         return await work(OutboxCommands(store, SystemClock()))
@@ -106,6 +107,8 @@ def commands(
 
     async def listing(commands: OutboxCommands) -> list[CommandView]:
         return await commands.list(status, entity=entity)
+
+    from engine.outbox_admin import UnknownStatusFilter
 
     try:
         views = asyncio.run(_with_commands(target, listing))
@@ -147,6 +150,8 @@ def _act(
     action: Callable[[OutboxCommands], Awaitable[CommandView]],
     as_json: bool,
 ) -> None:
+    from engine.outbox_admin import CommandActionRefused, CommandNotFound
+
     try:
         view = asyncio.run(_with_commands(db, action, writable=True))
     except CommandNotFound as error:

@@ -1,4 +1,9 @@
-"""What the command modules share: consoles, errors, options, the database, charts."""
+"""What the command modules share: consoles, errors, options, the database, charts.
+
+Light to import: every command module imports it while the command line is
+assembled (`channelsync --help` included), so the store and the charts are
+imported by the functions that open or load them.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +13,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress
 from rich.table import Table
 
-from engine.charts.loader import ChartLoadError, read_chart_file
-from engine.chartset import ChartSet, discover_packages
-from engine.settings import EngineSettings
-from engine.store.errors import NotChannelsyncDatabase, SchemaMismatch, StoreError
-from engine.store.protocol import Store
-from engine.store.urls import is_store_url, open_store, shown
+if TYPE_CHECKING:
+    from engine.chartset import ChartSet
+    from engine.store.protocol import Store
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -35,6 +36,15 @@ StoreOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+JobsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        min=1,
+        help="Processes that replay, each a share of the entities (default: one per core,"
+        " at most one per 10,000 events; 1: this process alone).",
+    ),
+]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -67,11 +77,24 @@ def store_target(db: Path | None, store: str | None) -> Path | str:
     if (db is None) == (store is None):
         raise fail("give the database with --db FILE or --store postgresql://...", 2)
     if store is not None:
+        from engine.store.urls import is_store_url, shown
+
         if not is_store_url(store):
             raise fail(f"--store takes a postgresql:// URL, not {escape(shown(store))}", 2)
         return store
     assert db is not None
     return db
+
+
+def refuse_jobs_on_store(target: Path | str | None, jobs: int | None) -> None:
+    """Replay in processes reads a SQLite file's shares of entities
+    (engine/store/sqlite_partitions.py); a PostgreSQL database (a `--store`
+    URL from `store_target`) is replayed in this process, so ``--jobs`` above
+    1 with it is refused rather than quietly ignored."""
+    if isinstance(target, str) and jobs is not None and jobs > 1:
+        raise fail(
+            "--jobs above 1 needs a SQLite file (--db): --store is replayed in one process", 2
+        )
 
 
 async def open_existing(db: Path | str, *, writable: bool = False) -> Store:
@@ -80,6 +103,10 @@ async def open_existing(db: Path | str, *, writable: bool = False) -> Store:
 
     Another application's database, or a channelsync database of another
     schema version, is one line on standard error and exit code 2."""
+    from engine.settings import EngineSettings
+    from engine.store.errors import NotChannelsyncDatabase, SchemaMismatch, StoreError
+    from engine.store.urls import is_store_url, open_store
+
     if not is_store_url(db) and not Path(db).exists():
         raise fail(f"no database at {db}")
     try:
@@ -94,7 +121,10 @@ async def open_existing(db: Path | str, *, writable: bool = False) -> Store:
 def load_charts(charts_dir: Path | None = None) -> ChartSet:
     """The installed charts; with ``charts_dir``, its files replace the installed
     charts of the same name, every version of them (a new version to try)."""
-    packages = list(discover_packages().values())
+    from engine import chartset
+    from engine.charts.loader import ChartLoadError, read_chart_file
+
+    packages = list(chartset.discover_packages().values())
     files = [f for p in packages for f in p.chart_files]
     if charts_dir is not None:
         replacements = sorted(charts_dir.glob("*.yaml"))
@@ -104,7 +134,7 @@ def load_charts(charts_dir: Path | None = None) -> ChartSet:
         files = [f for f in files if read_chart_file(f).spec.name not in replaced]
         files.extend(replacements)
     try:
-        return ChartSet.load(packages, chart_files=files)
+        return chartset.ChartSet.load(packages, chart_files=files)
     except ChartLoadError as error:
         raise fail(f"the charts do not load:\n{error}") from None
 
@@ -115,6 +145,8 @@ def progress(total: int | None, label: str) -> Iterator[Callable[..., None]]:
     if not sys.stdout.isatty():
         yield lambda n=1: None
         return
+    from rich.progress import Progress
+
     with Progress(console=out, transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n=1: bar.advance(task, n)

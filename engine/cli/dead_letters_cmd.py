@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from engine.cli.commands_cmd import ByOption, DbOption, ReasonOption, _actor, _db, iso
 from engine.cli.common import StoreOption, fail, open_existing, out, print_json
 from engine.clock import SystemClock
-from engine.dead_letters import DeadLetterDiscarded, DeadLetterNotFound, discard_dead_letter
-from engine.store.rows import DeadLetterRow
+
+if TYPE_CHECKING:
+    from engine.store.rows import DeadLetterRow
+
+# What the command runs is imported when it runs: this module is imported to
+# build the command line (engine/cli/main.py).
 
 dead_letters_app = typer.Typer(
     help="Act on one dead letter by id (list them with `channelsync state --dead-letters`).",
@@ -34,6 +38,8 @@ def register(app: typer.Typer) -> None:
 
 
 async def _discard(db: Path | str, letter_id: int, actor: str, reason: str | None) -> DeadLetterRow:
+    from engine.dead_letters import discard_dead_letter
+
     store = await open_existing(db, writable=True)
     try:
         now = SystemClock().now()
@@ -53,6 +59,8 @@ def discard(
     store_url: StoreOption = None,
 ) -> None:
     """Mark a dead letter discarded (kept, with who, when and why)."""
+    from engine.dead_letters import DeadLetterDiscarded, DeadLetterNotFound
+
     database = _db(ctx, db, store_url)
     try:
         letter = asyncio.run(_discard(database, letter_id, _actor(by), reason))

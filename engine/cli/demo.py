@@ -9,17 +9,18 @@ from typing import Annotated
 
 import typer
 
-from engine.chartset import discover_packages
 from engine.cli.common import out
 from engine.cli.in_use import refused_when_in_use
 from engine.clock import FakeClock
-from engine.logs import configure_logging
-from engine.runtime import Engine
 from engine.settings import EngineSettings
 
 
 async def play_parcel_story(db: Path) -> None:
     """The engine on its own: three parcels, a refused shipment, a timer, a duplicate."""
+    # Imported here: this module is imported to build the command line.
+    from engine.chartset import discover_packages
+    from engine.runtime import Engine
+
     clock = FakeClock()
     package = discover_packages()["sample"]
     engine = await Engine.open(
@@ -75,6 +76,8 @@ def demo(
     """Play a merchant story on a fresh SQLite file: the installed channel's
     (over loopback HTTP against its sandboxes), or the engine's own."""
     from importlib.metadata import entry_points
+
+    from engine.logs import configure_logging
 
     configure_logging("DEBUG" if verbose else "WARNING")
     if db is None:

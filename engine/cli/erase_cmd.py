@@ -10,7 +10,6 @@ import typer
 
 from engine.cli.common import fail, load_charts, out
 from engine.cli.in_use import refused_when_in_use
-from engine.erasure import ErasureRefused
 from engine.settings import EngineSettings
 
 
@@ -31,6 +30,7 @@ def erase(
     """Destroy the key of one entity's personal data (a buyer's name, phone,
     address and email) and record the erasure in the log. The rest of the
     entity, and replay and `check`, are unaffected; the fields then read "erased"."""
+    from engine.erasure import ErasureRefused
     from engine.runtime import Engine
 
     if not db.exists():

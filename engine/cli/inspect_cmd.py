@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from engine.cli.common import (
     DbOption,
+    JobsOption,
     StoreOption,
     err,
     fail,
@@ -20,12 +22,17 @@ from engine.cli.common import (
     print_json,
     print_table,
     progress,
+    refuse_jobs_on_store,
     store_target,
 )
 from engine.gc_tuning import tune_gc
-from engine.history import entity_history
-from engine.replay import Divergence, ReplayError, ReplayResult, check
-from engine.vault import present_entity
+
+if TYPE_CHECKING:
+    from engine.chartset import ChartSet
+    from engine.replay import Divergence, ReplayResult
+
+# What the command runs is imported when it runs: this module is imported to
+# build the command line (engine/cli/main.py).
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -42,16 +49,26 @@ def describe(outcome: dict[str, Any]) -> str:
     return f"{outcome['outcome']}: {outcome['reason']}"
 
 
-def check_command(db: DbOption = None, store_url: StoreOption = None) -> None:
+def check_command(
+    db: DbOption = None, store_url: StoreOption = None, jobs: JobsOption = None
+) -> None:
     """Replay the whole log and compare every outcome and every stored entity."""
+    from engine.replay import ReplayError, check
+    from engine.replay_parallel import default_jobs
+
     target = store_target(db, store_url)
+    refuse_jobs_on_store(target, jobs)
     charts = load_charts()
     tune_gc()
 
-    async def run() -> tuple[ReplayResult, int]:
+    async def run() -> tuple[ReplayResult | None, int]:
         store = await open_existing(target)
         try:
-            with progress(await store.count("events"), "checking") as advance:
+            total = await store.count("events")
+            # Only a SQLite file is split between processes (refuse_jobs_on_store).
+            if isinstance(target, Path) and (jobs or default_jobs(total)) > 1:
+                return None, total  # the workers open the file themselves
+            with progress(total, "checking") as advance:
                 report = await check(store, charts, progress=advance)
             return report, await store.count("entities")
         finally:
@@ -59,6 +76,10 @@ def check_command(db: DbOption = None, store_url: StoreOption = None) -> None:
 
     try:
         report, entities = asyncio.run(run())
+        if report is None:
+            assert isinstance(target, Path)
+            workers = jobs or default_jobs(entities)
+            report, entities = _check_in_processes(target, charts, workers, entities)
     except ReplayError as error:
         raise fail(str(error), 2) from None
     if report.divergence is None:
@@ -68,6 +89,18 @@ def check_command(db: DbOption = None, store_url: StoreOption = None) -> None:
         return
     _report_divergence(report.divergence)
     raise typer.Exit(1)
+
+
+def _check_in_processes(
+    db: Path, charts: ChartSet, workers: int, total: int
+) -> tuple[ReplayResult, int]:
+    """`check` in ``workers`` processes; with the count of entities, which match
+    the stored ones when it passes."""
+    from engine.replay_parallel import check_parallel
+
+    with progress(total, "checking") as advance:
+        report = check_parallel(db, charts, jobs=workers, progress=advance)
+    return report, sum(share.entity_count for share in report.shares)
 
 
 def _report_divergence(divergence: Divergence) -> None:
@@ -97,6 +130,9 @@ def history(
 ) -> None:
     """One entity's whole story: events, transitions, commands and their results,
     timers and dead letters."""
+    from engine.history import entity_history
+    from engine.vault import present_entity
+
     target = store_target(db, store_url)
 
     async def run() -> dict[str, Any]:

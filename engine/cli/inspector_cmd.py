@@ -14,11 +14,10 @@ import contextlib
 import signal
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from engine.chartset import ChartSet
 from engine.cli.common import (
     DbOption,
     StoreOption,
@@ -28,6 +27,12 @@ from engine.cli.common import (
     out,
     store_target,
 )
+
+if TYPE_CHECKING:
+    from engine.chartset import ChartSet
+
+# The inspector, the store and uvicorn are imported when the command runs: this
+# module is imported to build the command line (engine/cli/main.py).
 
 HOST = "127.0.0.1"
 

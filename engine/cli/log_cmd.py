@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,17 +22,13 @@ from engine.cli.common import (
 )
 from engine.cli.in_use import refused_when_in_use
 from engine.gc_tuning import tune_gc
-from engine.logfile import (
-    LogFileError,
-    event_of,
-    export_log,
-    read_header,
-    read_records,
-    starts_mid_log,
-)
-from engine.replay import ReplayError
-from engine.runtime import Engine
 from engine.settings import EngineSettings
+
+if TYPE_CHECKING:
+    from engine.runtime import Engine
+
+# The log file, replay and the engine are imported by the commands that use
+# them: this module is imported to build the command line (engine/cli/main.py).
 
 # Events handed to the engine at once while ingesting: big enough to travel in
 # groups, small enough to show progress.
@@ -59,6 +55,9 @@ def export(
     With --since, the file also carries the state at that seq of each entity
     its events touch (rebuilt by replay), which `replay FILE` starts from.
     With --redact, the file can be shared: no buyer's personal data, not even sealed."""
+    from engine.logfile import export_log
+    from engine.replay import ReplayError
+
     target = store_target(db, store_url)
     charts = load_charts() if since > 0 else None
 
@@ -96,6 +95,9 @@ def ingest(
     commands the events ask for are recorded as inert: the log's own database
     did that work, so this one never carries it out (`channelsync commands
     --status inert`)."""
+    from engine.logfile import LogFileError, read_header, starts_mid_log
+    from engine.runtime import Engine
+
     try:
         header = read_header(log_file)
     except LogFileError as error:
@@ -136,6 +138,8 @@ def ingest(
 
 async def _feed(engine: Engine, log_file: Path, advance: Callable[..., None]) -> dict[str, int]:
     """Publish the file's events in windows; how many had each outcome."""
+    from engine.logfile import event_of, read_records
+
     counts: dict[str, int] = {}
     window: list[Any] = []
 

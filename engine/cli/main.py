@@ -8,44 +8,29 @@ import: `build_cli` assembles a fresh app each time it is called.
 
 from __future__ import annotations
 
+from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Annotated
 
 import typer
 
-from engine.cli import (
-    charts_cmd,
-    commands_cmd,
-    dead_letters_cmd,
-    demo,
-    erase_cmd,
-    inspect_cmd,
-    inspector_cmd,
-    log_cmd,
-    migrate_cmd,
-    replay_cmd,
-    state_cmd,
-    whatif_cmd,
-    workers_cmd,
-)
-from engine.logs import configure_logging
-
 COMMANDS_ENTRY_POINT_GROUP = "channelsync.commands"
+# The engine's command modules, one a line, each with ``register(app)``; named,
+# not imported, so that a module added here is imported by `build_cli` alone.
 ENGINE_COMMANDS = (
-    state_cmd,
-    charts_cmd,
-    log_cmd,
-    migrate_cmd,
-    replay_cmd,
-    migrate_cmd,
-    inspect_cmd,
-    inspector_cmd,
-    commands_cmd,
-    dead_letters_cmd,
-    erase_cmd,
-    whatif_cmd,
-    demo,
-    workers_cmd,
+    "engine.cli.state_cmd",
+    "engine.cli.charts_cmd",
+    "engine.cli.log_cmd",
+    "engine.cli.migrate_cmd",
+    "engine.cli.replay_cmd",
+    "engine.cli.inspect_cmd",
+    "engine.cli.inspector_cmd",
+    "engine.cli.commands_cmd",
+    "engine.cli.dead_letters_cmd",
+    "engine.cli.erase_cmd",
+    "engine.cli.whatif_cmd",
+    "engine.cli.demo",
+    "engine.cli.workers_cmd",
 )
 
 
@@ -61,6 +46,8 @@ def _configure(
 ) -> None:
     """Logs go to standard error, so `--json` output on standard output stays
     clean; `serve`, `sandbox` and `demo` choose their own level."""
+    from engine.logs import configure_logging  # structlog: only once a command runs
+
     configure_logging(log_level)
 
 
@@ -75,7 +62,7 @@ def build_cli(*, plugins: bool = True) -> typer.Typer:
     )
     app.callback()(_configure)
     for module in ENGINE_COMMANDS:
-        module.register(app)
+        import_module(module).register(app)
     if plugins:
         for point in sorted(entry_points(group=COMMANDS_ENTRY_POINT_GROUP), key=lambda p: p.name):
             point.load()(app)

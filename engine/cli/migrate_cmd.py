@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from engine.chartset import ChartSet, VersionNotInstalled
 from engine.cli.common import fail, load_charts, open_existing, out, print_json, print_table
 from engine.cli.in_use import refused_when_in_use
-from engine.runtime import Engine
 from engine.settings import EngineSettings
-from engine.version_migration import NothingToMoveTo, PlannedMove, plan_moves, publish_moves
+
+if TYPE_CHECKING:
+    from engine.chartset import ChartSet
+    from engine.version_migration import PlannedMove
+
+# What the command runs is imported when it runs: this module is imported to
+# build the command line (engine/cli/main.py).
 
 COLUMNS = ["chart", "from", "to", "entities", "outcomes"]
 
@@ -40,6 +44,9 @@ def migrate_command(
     """Move entities pinned to an older version of their chart to a newer one:
     one `chart.upgraded` event each, through the engine (renames the states,
     runs the chart's data migration). Prints how many moved, per chart and version."""
+    from engine.chartset import VersionNotInstalled
+    from engine.version_migration import NothingToMoveTo, plan_moves
+
     charts = load_charts()
 
     async def run() -> list[PlannedMove]:
@@ -64,6 +71,9 @@ def migrate_command(
 async def _publish(
     db: Path, charts: ChartSet, chart: str | None, to: int | None
 ) -> list[PlannedMove]:
+    from engine.runtime import Engine
+    from engine.version_migration import plan_moves, publish_moves
+
     if not db.exists():
         raise fail(f"no database at {db}")
     # Moves carry no commands and arm no timers: the engine runs neither here.

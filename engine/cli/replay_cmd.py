@@ -1,45 +1,21 @@
 """`channelsync replay`: rebuild state from a log with the live step, no side
-effects; with other chart files, where the outcomes would change (what-if)."""
+effects; with other chart files, where the outcomes would change (what-if).
+
+The command's options live here and its work in `engine.cli.replay_run`,
+imported when the command runs: this module is imported to build the
+command line (engine/cli/main.py), which must not import the engine.
+"""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from engine.chartset import ChartSet
-from engine.cli.common import (
-    StoreOption,
-    fail,
-    format_time,
-    load_charts,
-    open_existing,
-    out,
-    print_json,
-    print_table,
-    progress,
-    store_target,
-)
-from engine.cli.inspect_cmd import describe
-from engine.gc_tuning import tune_gc
-from engine.logfile import (
-    LogFileError,
-    NoBase,
-    logged_events_from_file,
-    read_base,
-    read_header,
-)
-from engine.replay import LoggedEvent, ReplayError, logged_events, replay, replay_steps, what_if
-from engine.step import EntityState
-from engine.store.protocol import Store
-from engine.vault import present_entity
+from engine.cli.common import JobsOption, StoreOption, fail, refuse_jobs_on_store, store_target
 
-TIMELINE = ["seq", "time", "event", "change", "commands"]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
@@ -62,27 +38,6 @@ def parse_until(text: str | None) -> tuple[int | None, float | None]:
     return None, moment.timestamp()
 
 
-@dataclass
-class _Replay:
-    """One `replay` invocation: where the log comes from and what to show."""
-
-    charts: ChartSet
-    log_file: Path | None
-    entity: str | None
-    until_seq: int | None
-    until_time: float | None
-    as_json: bool
-    # A file that starts mid-log starts from the states at its cut.
-    base: dict[str, EntityState] = field(default_factory=dict)
-    store: Store | None = None
-
-    def source(self) -> AsyncIterator[LoggedEvent]:
-        if self.store is not None:
-            return logged_events(self.store, self.charts, entity=self.entity)
-        assert self.log_file is not None
-        return logged_events_from_file(self.log_file, self.charts)
-
-
 def replay_command(
     log_file: Annotated[Path | None, typer.Argument(help="A JSONL log (or use --db).")] = None,
     db: Annotated[Path | None, typer.Option("--db", help="The SQLite database file.")] = None,
@@ -94,147 +49,16 @@ def replay_command(
     ] = None,
     as_json: JsonOption = False,
     store_url: StoreOption = None,
+    jobs: JobsOption = None,
 ) -> None:
     """Rebuild state from a log with the live step, no side effects. With
-    --charts, report where other chart versions would change the outcome."""
+    --charts, report where other chart versions would change the outcome.
+    `--db ... --json` of the whole log replays in --jobs processes."""
     if (log_file is None) == (db is None and store_url is None):
         raise fail("give either a JSONL file or --db (or --store)")
     target = store_target(db, store_url) if log_file is None else None
+    refuse_jobs_on_store(target, jobs)
     until_seq, until_time = parse_until(until)
-    base, since = _read_start(log_file)
-    if until_seq is not None and until_seq < since:
-        raise fail(f"{log_file} starts after seq {since}: --until must be {since} or later", 2)
-    job = _Replay(load_charts(charts_dir), log_file, entity, until_seq, until_time, as_json, base)
-    tune_gc()
+    from engine.cli.replay_run import run_replay
 
-    async def run() -> None:
-        job.store = await open_existing(target) if target is not None else None
-        try:
-            if charts_dir is not None:
-                await _what_if(job)
-            elif as_json and job.store is not None:
-                await _replay_store_json(job, job.store)
-            else:
-                await _replay_timelines(job)
-        finally:
-            if job.store is not None:
-                await job.store.close()
-
-    try:
-        asyncio.run(run())
-    except LogFileError as error:
-        raise fail(str(error)) from None
-    except ReplayError as error:
-        raise fail(str(error), 2) from None
-
-
-def _read_start(log_file: Path | None) -> tuple[dict[str, EntityState], int]:
-    """The states a log file starts from and the seq it starts after (none for --db)."""
-    if log_file is None:
-        return {}, 0
-    try:
-        return read_base(log_file), int(read_header(log_file).get("since_seq") or 0)
-    except NoBase as error:
-        raise fail(str(error), 2) from None
-    except LogFileError as error:
-        raise fail(str(error)) from None
-
-
-def _states_json(states: dict[str, EntityState]) -> list[dict[str, Any]]:
-    # Shown as `state --json` shows them: sealed values as markers (SEC-3).
-    return [present_entity(states[key].as_dict(), states[key].data) for key in sorted(states)]
-
-
-async def _replay_store_json(job: _Replay, store: Store) -> None:
-    with progress(await store.count("events"), "replaying") as advance:
-        result = await replay(
-            store,
-            job.charts,
-            entity=job.entity,
-            until_seq=job.until_seq,
-            until_time=job.until_time,
-            progress=advance,
-        )
-    print_json(_states_json(result.entities))
-
-
-async def _replay_timelines(job: _Replay) -> None:
-    """Replay step by step; print each entity's timeline (or, as JSON, the states)."""
-    states = {key: s for key, s in job.base.items() if job.entity in (None, key)}
-    timelines: dict[str, list[dict[str, str]]] = {}
-    total = await job.store.count("events") if job.store is not None else None
-    with progress(total, "replaying") as advance:
-        steps = replay_steps(
-            job.source(),
-            job.charts,
-            states,
-            entity=job.entity,
-            until_seq=job.until_seq,
-            until_time=job.until_time,
-        )
-        async for replayed in steps:
-            advance()
-            if not job.as_json:
-                logged, result = replayed.logged, replayed.result
-                change = (
-                    f"{result.from_state} -> {result.to_state}"
-                    if result.to_state
-                    else f"{result.outcome.value}: {result.reason}"
-                )
-                timelines.setdefault(logged.event.entity, []).append(
-                    {
-                        "seq": str(logged.seq),
-                        "time": format_time(logged.event.received_at),
-                        "event": logged.event.type,
-                        "change": change,
-                        "commands": ", ".join(c.type for c in result.commands),
-                    }
-                )
-    if job.as_json:
-        print_json(_states_json(states))
-        return
-    for key in sorted(timelines):
-        final = states.get(key)
-        out.print(f"[bold]{key}[/bold]  final state: {final.state if final else '(unchanged)'}")
-        print_table("", timelines[key], TIMELINE)
-
-
-async def _what_if(job: _Replay) -> None:
-    count, differences = await what_if(job.source(), job.charts, entity=job.entity, base=job.base)
-    if job.as_json:
-        print_json(
-            [
-                {
-                    "entity": d.entity,
-                    "first_seq": d.first_seq,
-                    "first_event_id": d.first_event_id,
-                    "state_before": d.state_before,
-                    "recorded": d.recorded,
-                    "recomputed": d.recomputed,
-                    "differing_events": d.differing_events,
-                    "final_recorded": d.final_recorded,
-                    "final_what_if": d.final_what_if,
-                }
-                for d in differences
-            ]
-        )
-        return
-    out.print(
-        f"replayed {count} events under the new charts: "
-        f"{len(differences)} entit{'y' if len(differences) == 1 else 'ies'} would differ",
-        highlight=False,
-    )
-    print_table(
-        "What would change",
-        [
-            {
-                "entity": d.entity,
-                "first event": f"{d.first_seq} {d.first_event_id}",
-                "recorded": describe(d.recorded),
-                "with the new charts": describe(d.recomputed),
-                "final": f"{d.final_recorded} -> {d.final_what_if}",
-            }
-            for d in differences
-        ],
-        ["entity", "first event", "recorded", "with the new charts", "final"],
-    )
+    run_replay(log_file, target, entity, until_seq, until_time, charts_dir, as_json, jobs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,10 +20,10 @@ from engine.cli.common import (
     store_target,
 )
 from engine.cli.common import print_table as table
-from engine.dead_letters import discarded_text
-from engine.store.protocol import Store
-from engine.store.rows import DeadLetterRow
-from engine.vault import present_entity
+
+if TYPE_CHECKING:
+    from engine.store.protocol import Store
+    from engine.store.rows import DeadLetterRow
 
 
 def register(app: typer.Typer) -> None:
@@ -80,6 +80,8 @@ def state(
 
 
 def _show_dead_letters(letters: list[DeadLetterRow], as_json: bool) -> None:
+    from engine.dead_letters import discarded_text
+
     # Each row stands for every copy of one input (same source and digest);
     # ``raw`` is its first 4 KB, ``size`` the whole input's bytes.
     fields = ("id", "received_at", "last_seen", "count", "size", "digest", "source", "entity")
@@ -105,6 +107,8 @@ async def _entity_record(store: Store, db: Path | str, key: str) -> dict[str, An
     letters = await store.dead_letters(key)
     if found is None and not history and not letters:
         raise fail(f"no entity {key!r} in {db}")
+    from engine.vault import present_entity
+
     record = (
         found.as_dict()
         if found
@@ -151,6 +155,8 @@ async def _show_entities(
         raise fail(f"--state takes one state id (like sync.failed), not {in_state!r}")
     entities = await store.entities(chart=chart, state=in_state)
     if as_json:
+        from engine.vault import present_entity
+
         print_json([present_entity(e.as_dict(), e.data) for e in entities])
         return
     table("Entities", [e.as_dict() for e in entities], ["key", "chart", "state", "version"])

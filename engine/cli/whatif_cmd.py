@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -24,8 +24,12 @@ from engine.cli.common import (
     store_target,
 )
 from engine.cli.inspect_cmd import describe
-from engine.log_reader import ReplayError
-from engine.whatif import Outcome, WhatIf, WhatIfError, what_if
+
+if TYPE_CHECKING:
+    from engine.whatif import Outcome, WhatIf
+
+# engine.whatif (the log reader, the step) is imported when the command runs:
+# this module is imported to build the command line (engine/cli/main.py).
 
 COLUMNS = ["seq", "event", "logged", "what-if", ""]
 
@@ -50,6 +54,9 @@ def whatif_command(
     """Replay ENTITY from --from under --version or --chart (default: the newest
     installed version) and show where the outcomes differ from the log.
     Reads the database only."""
+    from engine.log_reader import ReplayError
+    from engine.whatif import WhatIfError, what_if
+
     charts = load_charts()
     target = store_target(db, store_url)
 

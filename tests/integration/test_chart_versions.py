@@ -283,9 +283,10 @@ def test_what_if_chart_files_replace_every_installed_version_of_their_chart(
 ) -> None:
     """`replay --charts DIR`: a file in DIR replaces all versions of its chart,
     so an edited version 2 is not refused as a second version 2."""
+    import engine.chartset
     import engine.cli.common
 
-    monkeypatch.setattr(engine.cli.common, "discover_packages", lambda: {"v": package()})
+    monkeypatch.setattr(engine.chartset, "discover_packages", lambda: {"v": package()})
     edited = tmp_path / "parcel.yaml"
     edited.write_text(V2.read_text().replace("Boxed}", "Boxed again}", 1))
     charts = engine.cli.common.load_charts(tmp_path)

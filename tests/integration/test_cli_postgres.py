@@ -95,3 +95,18 @@ async def test_a_store_must_be_a_postgresql_url_and_one_database_only(tmp_path: 
     assert wrong.exit_code == 2 and "postgresql://" in wrong.stderr and "pw" not in wrong.stderr
     nowhere = await invoke_cli("check", "--store", "postgresql://127.0.0.1:1/none")
     assert nowhere.exit_code == 1 and "cannot open the database" in nowhere.stderr
+
+
+async def test_replay_in_processes_is_for_a_sqlite_file_a_store_replays_in_one(filled: str) -> None:
+    """The processes read a SQLite file's shares; on PostgreSQL ``--jobs 1`` is
+    what runs, and more is refused rather than quietly ignored."""
+    state = await invoke_cli("state", "--store", filled, "--json")
+    alone = await invoke_cli("replay", "--store", filled, "--json", "--jobs", "1")
+    assert alone.exit_code == 0, alone.output
+    assert json.loads(alone.stdout) == json.loads(state.stdout)
+    checked = await invoke_cli("check", "--store", filled, "--jobs", "1")
+    assert checked.exit_code == 0 and "3 entities match" in checked.stdout
+    for command in (["check"], ["replay", "--json"]):
+        refused = await invoke_cli(*command, "--store", filled, "--jobs", "2")
+        assert refused.exit_code == 2 and refused.stdout == ""
+        assert "--jobs above 1 needs a SQLite file" in refused.stderr
