@@ -24,17 +24,15 @@ from engine.clock import SystemClock
 if TYPE_CHECKING:
     from engine.store.rows import DeadLetterRow
 
-# What the command runs is imported when it runs: this module is imported to
-# build the command line (engine/cli/main.py).
-
-dead_letters_app = typer.Typer(
-    help="Act on one dead letter by id (list them with `channelsync state --dead-letters`).",
-    no_args_is_help=True,
-)
-
 
 def register(app: typer.Typer) -> None:
-    app.add_typer(dead_letters_app, name="dead-letters")
+    # Engine modules are imported when the command runs, not to build the CLI.
+    group = typer.Typer(
+        help="Act on one dead letter by id (list them with `channelsync state --dead-letters`).",
+        no_args_is_help=True,
+    )
+    group.command("discard")(discard)
+    app.add_typer(group, name="dead-letters")
 
 
 async def _discard(db: Path | str, letter_id: int, actor: str, reason: str | None) -> DeadLetterRow:
@@ -48,7 +46,6 @@ async def _discard(db: Path | str, letter_id: int, actor: str, reason: str | Non
         await store.close()
 
 
-@dead_letters_app.command("discard")
 def discard(
     ctx: typer.Context,
     letter_id: Annotated[int, typer.Argument(metavar="ID", help="The dead letter's id.")],
