@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.clock import SystemClock
+from engine.dead_letters import discarded_text
 from engine.outbox_admin import OutboxCommands
 from engine.store.protocol import Store
 
@@ -37,9 +38,16 @@ async def entity_history(store: Store, key: str) -> dict[str, Any]:
         {"name": name, "due_at": due_at, "event_type": event_type}
         for _entity, name, due_at, event_type, _id in await store.timers(key)
     ]
+    # Discarded letters too, saying so: this is the entity's whole history.
     letters = [
-        {"received_at": d.received_at, "source": d.source, "error": d.error, "raw": d.raw}
-        for d in await store.dead_letters(key)
+        {
+            "received_at": d.received_at,
+            "source": d.source,
+            "error": d.error,
+            "raw": d.raw,
+            "discarded": discarded_text(d) or None,
+        }
+        for d in await store.dead_letters(key, include_discarded=True)
     ]
     return {
         "key": key,

@@ -20,6 +20,7 @@ from engine.admission import Admission
 from engine.bus import EventBus, Receipt
 from engine.chartset import ChartPackage, ChartSet
 from engine.clock import Clock, SystemClock
+from engine.dead_letters import discard_dead_letter as discard_letter
 from engine.erasure import erase_personal_data
 from engine.events import Event, EventRejected
 from engine.lifecycle import (
@@ -296,6 +297,13 @@ class Engine:
                 "dead letters purged", purged=purged, retention=self.settings.dead_letter_retention
             )
         return purged
+
+    async def discard_dead_letter(
+        self, letter_id: int, *, actor: str = "api", reason: str | None = None
+    ) -> DeadLetterRow:
+        """Resolve a dead letter as needing nothing more (`engine.dead_letters`)."""
+        now = self.clock.now()
+        return await discard_letter(self.store, letter_id, now=now, actor=actor, reason=reason)
 
     # ------------------------------------------------------------ timers
 

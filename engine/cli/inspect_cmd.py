@@ -163,7 +163,7 @@ def history(
             ["name", "due_at", "event_type"],
         )
     if story["dead_letters"]:
-        print_table("Dead letters", story["dead_letters"], ["source", "error"])
+        print_table("Dead letters", story["dead_letters"], ["source", "error", "discarded"])
 
 
 def _history_row(event: dict[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ ENGINE_COMMANDS = (
     "engine.cli.inspect_cmd",
     "engine.cli.inspector_cmd",
     "engine.cli.commands_cmd",
+    "engine.cli.dead_letters_cmd",
     "engine.cli.erase_cmd",
     "engine.cli.whatif_cmd",
     "engine.cli.demo",

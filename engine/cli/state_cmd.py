@@ -47,7 +47,14 @@ def state(
         ),
     ] = None,
     dead_letters: Annotated[
-        bool, typer.Option("--dead-letters", help="List the dead letters.")
+        bool, typer.Option("--dead-letters", help="List the open dead letters.")
+    ] = False,
+    discarded: Annotated[
+        bool,
+        typer.Option(
+            "--include-discarded",
+            help="With --dead-letters: the discarded ones too, with who, when and why.",
+        ),
     ] = False,
     as_json: JsonOption = False,
     store_url: StoreOption = None,
@@ -60,7 +67,8 @@ def state(
         store = await open_existing(target)
         try:
             if dead_letters:
-                _show_dead_letters(await store.dead_letters(entity), as_json)
+                letters = await store.dead_letters(entity, include_discarded=discarded)
+                _show_dead_letters(letters, as_json)
             elif entity is not None:
                 _show_entity(await _entity_record(store, target, entity), as_json)
             else:
@@ -72,17 +80,25 @@ def state(
 
 
 def _show_dead_letters(letters: list[DeadLetterRow], as_json: bool) -> None:
+    from engine.dead_letters import discarded_text
+
     # Each row stands for every copy of one input (same source and digest);
     # ``raw`` is its first 4 KB, ``size`` the whole input's bytes.
     fields = ("id", "received_at", "last_seen", "count", "size", "digest", "source", "entity")
     rows = [
-        {**{name: getattr(d, name) for name in fields}, "error": d.error, "raw": d.raw}
+        {
+            **{name: getattr(d, name) for name in fields},
+            "error": d.error,
+            "raw": d.raw,
+            "discarded": discarded_text(d) or None,
+        }
         for d in letters
     ]
     if as_json:
         print_json(rows)
     else:
-        table("Dead letters", rows, ["id", "source", "entity", "count", "size", "error"])
+        columns = ["id", "source", "entity", "count", "size", "error", "discarded"]
+        table("Dead letters", rows, columns)
 
 
 async def _entity_record(store: Store, db: Path | str, key: str) -> dict[str, Any]:

@@ -162,12 +162,20 @@ class _Pages:
         values = await pages.dead_letters_page(self.backend)
         return self.render(request, "dead_letters.html", **values)
 
-    async def retry_letter(self, request: Request) -> Response:
+    async def letter_action(self, request: Request) -> Response:
+        """``retry`` (offer its input again) or ``discard`` (with a reason) a dead letter."""
         form = await request.form()
         if not self.guard.form_ok(form.get("form_key")):
             return _answer(request, False, "the form is stale: reload the page", 403)
         letter_id = int(request.path_params["letter_id"])
+        action = str(request.path_params["action"])
+        reason = str(form.get("reason") or "").strip() or None
         try:
+            if action == "discard":
+                await self.backend.discard_dead_letter(letter_id, "inspector", reason)
+                return _answer(request, True, f"dead letter {letter_id} discarded")
+            if action != "retry":
+                raise ActionRefused(f"unknown action {action!r}")
             result = await self.backend.retry_dead_letter(letter_id)
         except ActionRefused as refused:
             return _answer(request, False, f"dead letter {letter_id}: {refused}", 409)
@@ -224,7 +232,7 @@ def build_inspector(
         Route("/diff", g(app.data_diff)),
         Route("/export", g(app.export)),
         Route("/dead-letters", g(app.dead_letters)),
-        Route("/dead-letters/{letter_id:int}/retry", g(app.retry_letter), methods=["POST"]),
+        Route("/dead-letters/{letter_id:int}/{action}", g(app.letter_action), methods=["POST"]),
         Route("/commands/{command_id:int}/{action}", g(app.command_action), methods=["POST"]),
         Route("/what-if", g(app.what_if), methods=["GET", "POST"]),
         Route("/live", g(app.live)),

@@ -4,8 +4,10 @@ Two ways to run it:
 
 - `Attached` (``serve --inspector``): the running engine's own store, charts
   and clock. A retried dead letter is published through that engine
-  (`Engine.publish_raw`), a command retried or discarded through its
-  `OutboxCommands`: recorded like any other event or operator's action.
+  (`Engine.publish_raw`), a discarded one resolved through it
+  (`Engine.discard_dead_letter`: who, why and when, kept on the letter), a
+  command retried or discarded through its `OutboxCommands`: recorded like
+  any other event or operator's action.
 - `Detached` (``channelsync inspect --db``): the database read-only (SEC-4).
   An action opens an engine on the database for as long as it takes (taking
   its lock, ENG-10), so it is refused, naming the holder, while another
@@ -17,13 +19,15 @@ Two ways to run it:
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from engine.chartset import ChartSet
 from engine.clock import Clock, SystemClock
+from engine.dead_letters import DeadLetterDiscarded, DeadLetterNotFound, discarded_text
 from engine.inspector.present import Presenter
 from engine.outbox_admin import CommandView, OutboxCommands
 from engine.settings import EngineSettings
@@ -79,10 +83,20 @@ def retryable_event(letter: DeadLetterRow) -> str:
 
 
 async def find_dead_letter(store: Store, letter_id: int) -> DeadLetterRow:
-    for letter in await store.dead_letters():
-        if letter.id == letter_id:
-            return letter
-    raise ActionRefused(f"no dead letter with id {letter_id}")
+    """An open dead letter; `ActionRefused` if there is none, or it was discarded."""
+    letter = await store.dead_letter(letter_id)
+    if letter is None:
+        raise ActionRefused(f"no dead letter with id {letter_id}")
+    if not letter.open:
+        raise ActionRefused(f"it was {discarded_text(letter)}; a discarded letter is not retried")
+    return letter
+
+
+async def _discard(engine: Engine, letter_id: int, actor: str, reason: str | None) -> DeadLetterRow:
+    try:
+        return await engine.discard_dead_letter(letter_id, actor=actor, reason=reason)
+    except (DeadLetterNotFound, DeadLetterDiscarded) as refused:
+        raise ActionRefused(str(refused)) from None
 
 
 class Backend(Protocol):
@@ -100,6 +114,12 @@ class Backend(Protocol):
 
     async def retry_dead_letter(self, letter_id: int) -> Retried:
         """Offer the dead letter's input to the engine again (`retryable_event`)."""
+        ...
+
+    async def discard_dead_letter(
+        self, letter_id: int, actor: str, reason: str | None
+    ) -> DeadLetterRow:
+        """Resolve the letter as needing nothing more (`Engine.discard_dead_letter`)."""
         ...
 
     async def command_action(
@@ -139,6 +159,11 @@ class Attached:
         receipt = await self.engine.publish_raw(retryable_event(letter), letter.source)
         return Retried(receipt.outcome, receipt.entity, receipt.seq, receipt.reason)
 
+    async def discard_dead_letter(
+        self, letter_id: int, actor: str, reason: str | None
+    ) -> DeadLetterRow:
+        return await _discard(self.engine, letter_id, actor, reason)
+
     async def command_action(
         self, command_id: int, action: str, actor: str, reason: str | None
     ) -> CommandView:
@@ -173,11 +198,12 @@ class Detached:
         holder = current_holder(Path(self.target))
         return holder.describe() if holder is not None else None
 
-    async def retry_dead_letter(self, letter_id: int) -> Retried:
+    @asynccontextmanager
+    async def _engine(self) -> AsyncIterator[Engine]:
+        """An engine on the database for one action; refused while another
+        process holds it (its own inspector can act)."""
         from engine.runtime import Engine
 
-        letter = await find_dead_letter(self.store, letter_id)
-        raw = retryable_event(letter)
         settings = EngineSettings(run_timers=False, run_outbox=False)
         try:
             engine = await Engine.open(
@@ -185,13 +211,25 @@ class Detached:
             )
         except DatabaseInUse as busy:
             raise ActionRefused(
-                f"{busy}; retry it from that process's inspector (serve --inspector)"
+                f"{busy}; act on it from that process's inspector (serve --inspector)"
             ) from None
         try:
-            receipt = await engine.publish_raw(raw, letter.source)
+            yield engine
         finally:
             await engine.stop()
+
+    async def retry_dead_letter(self, letter_id: int) -> Retried:
+        letter = await find_dead_letter(self.store, letter_id)
+        raw = retryable_event(letter)
+        async with self._engine() as engine:
+            receipt = await engine.publish_raw(raw, letter.source)
         return Retried(receipt.outcome, receipt.entity, receipt.seq, receipt.reason)
+
+    async def discard_dead_letter(
+        self, letter_id: int, actor: str, reason: str | None
+    ) -> DeadLetterRow:
+        async with self._engine() as engine:
+            return await _discard(engine, letter_id, actor, reason)
 
     async def command_action(
         self, command_id: int, action: str, actor: str, reason: str | None

@@ -16,6 +16,7 @@ from engine.charts.configuration import active_states, atomic_states
 from engine.charts.mermaid import diagram_ids, to_mermaid
 from engine.charts.schema import ChartSpec
 from engine.chartset import VersionNotInstalled
+from engine.dead_letters import discarded_text
 from engine.inspector.backend import ActionRefused as _Refused
 from engine.inspector.backend import Backend, retryable_event
 from engine.inspector.present import as_json, erased
@@ -186,7 +187,8 @@ async def entity_page_data(backend: Backend, key: str, before: int | None) -> di
     live_after = await last_seq(store) if before is None else None
     entity = await store.entity(key)
     timeline = await timeline_page(store, key, before=before, limit=TIMELINE_PAGE)
-    letters = await store.dead_letters(key)
+    # Discarded letters too: the entity's page is its whole history.
+    letters = await store.dead_letters(key, include_discarded=True)
     if entity is None and not timeline and not letters:
         return None
     hidden = erased(entity.data if entity else None)
@@ -271,6 +273,8 @@ def letter_row(backend: Backend, letter: Any) -> dict[str, Any]:
         "first_seen": when(letter.received_at),
         "last_seen": when(letter.last_seen),
         "why_not": why_not,
+        "open": letter.open,
+        "discarded": backend.presenter.text(discarded_text(letter)) or "",
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from engine.step import EntityState
+from engine.store.dead_letters_sql import SharedDeadLetters
 from engine.store.postgres_base import NUL, REPLACEMENT, PostgresBase
 from engine.store.rows import (
     ENTITY_COLUMNS,
@@ -23,7 +24,7 @@ def as_stored(texts: Sequence[str]) -> dict[str, str]:
     return {text.replace(NUL, REPLACEMENT): text for text in texts}
 
 
-class PostgresReads(PostgresBase, SharedLogReads):
+class PostgresReads(PostgresBase, SharedLogReads, SharedDeadLetters):
     """PostgreSQL's own reads; the rest are `engine.store.sql_reads.SharedLogReads`."""
 
     async def known_event_ids(self, event_ids: Sequence[str]) -> set[str]:

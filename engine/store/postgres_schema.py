@@ -147,6 +147,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX records_by_expiry ON records (namespace, expires_at)
         WHERE expires_at IS NOT NULL
     """,
+    # 2: SQLite's step 11: an operator's discard of one dead letter, kept on its row.
+    """
+    ALTER TABLE dead_letters ADD COLUMN discarded_at DOUBLE PRECISION;
+    ALTER TABLE dead_letters ADD COLUMN discarded_by TEXT;
+    ALTER TABLE dead_letters ADD COLUMN discard_reason TEXT
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

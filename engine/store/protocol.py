@@ -32,7 +32,7 @@ from engine.store.commands import (
     OutboxCommand,
 )
 from engine.store.read_models import ReadModels
-from engine.store.rows import Batch, DeadLetterRow, LogRow, TimerRow
+from engine.store.rows import Batch, DeadLetterRow, LetterDiscard, LogRow, TimerRow
 
 
 class LogStore(Protocol):
@@ -104,8 +104,23 @@ class LogStore(Protocol):
 
     async def timers(self, entity: str | None = None) -> list[TimerRow]: ...
 
-    async def dead_letters(self, entity: str | None = None) -> list[DeadLetterRow]:
-        """Dead letters in the order first seen."""
+    async def dead_letters(
+        self, entity: str | None = None, *, include_discarded: bool = False
+    ) -> list[DeadLetterRow]:
+        """Dead letters in the order first seen: the open ones
+        (`DeadLetterRow.open`), or every one kept."""
+        ...
+
+    async def dead_letter(self, letter_id: int) -> DeadLetterRow | None:
+        """One dead letter by id, open or discarded."""
+        ...
+
+    async def discard_dead_letter(
+        self, letter_id: int, *, now: float, actor: str, reason: str | None = None
+    ) -> LetterDiscard:
+        """Mark an open dead letter discarded by ``actor`` at ``now`` for
+        ``reason``, atomically; the row stays, with its discard. A letter
+        discarded already (and not seen since) is refused."""
         ...
 
     async def purge_dead_letters(self, before: float) -> int:

@@ -113,6 +113,27 @@ class DeadLetterRow:
     size: int = 0
     count: int = 1
     last_seen: float | None = None
+    # An operator's discard (`Store.discard_dead_letter`): when, who, why.
+    discarded_at: float | None = None
+    discarded_by: str | None = None
+    discard_reason: str | None = None
+
+    @property
+    def open(self) -> bool:
+        """Not discarded, or seen again since it was: new input is never hidden."""
+        if self.discarded_at is None:
+            return True
+        seen = self.received_at if self.last_seen is None else self.last_seen
+        return seen > self.discarded_at
+
+
+class LetterDiscard(NamedTuple):
+    """What `Store.discard_dead_letter` came to: ``discarded`` (``letter`` as it
+    is now), ``refused`` (it was discarded already: ``letter`` says by whom)
+    or ``missing`` (no such letter; ``letter`` is None)."""
+
+    outcome: str
+    letter: DeadLetterRow | None
 
 
 @dataclass(slots=True)
@@ -172,6 +193,7 @@ __all__ = [
     "DeadLetterRow",
     "DuplicateRow",
     "EventRow",
+    "LetterDiscard",
     "LogRow",
     "TimerRow",
     "dumps",

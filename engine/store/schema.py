@@ -216,6 +216,13 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX entities_by_chart_key ON entities (chart, key);
     """,
+    # dead letters: an operator's discard of one letter, kept on its row (when,
+    # who, why) rather than deleting it (engine.store.dead_letters_sql).
+    """
+    ALTER TABLE dead_letters ADD COLUMN discarded_at REAL;
+    ALTER TABLE dead_letters ADD COLUMN discarded_by TEXT;
+    ALTER TABLE dead_letters ADD COLUMN discard_reason TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

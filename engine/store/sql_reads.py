@@ -28,7 +28,6 @@ from engine.store.rows import (
     COUNTED,
     ENTITY_COLUMNS,
     EVENT_COLUMNS,
-    DeadLetterRow,
     LogRow,
     TimerRow,
     entity_of,
@@ -111,7 +110,8 @@ def where_of(pairs: Sequence[tuple[str, Any]]) -> tuple[str, list[Any]]:
 
 
 class SharedLogReads(SharedSQL):
-    """The log, entities, timers, duplicates, dead letters and cursors."""
+    """The log, entities, timers, duplicates and cursors (dead letters:
+    `engine.store.dead_letters_sql`)."""
 
     if TYPE_CHECKING:
 
@@ -143,21 +143,6 @@ class SharedLogReads(SharedSQL):
             item["payload"] = loads(item["payload"])
             item["chart_version"] = logged_chart_version(item["chart_version"])
         return history
-
-    async def dead_letters(self, entity: str | None = None) -> list[DeadLetterRow]:
-        where, params = where_of([("entity", entity)])
-        rows = await self.fetchall(
-            "SELECT received_at, source, entity, raw, error, id, digest, size, count, last_seen"
-            f" FROM dead_letters{where} ORDER BY id",
-            params,
-        )
-        return [DeadLetterRow(*row) for row in rows]
-
-    async def purge_dead_letters(self, before: float) -> int:
-        """Delete the dead letters last seen before ``before``; how many went."""
-        return await self.execute_write(
-            "DELETE FROM dead_letters WHERE COALESCE(last_seen, received_at) < ?", (before,)
-        )
 
     async def duplicate_count(self, event_id: str | None = None) -> int:
         where, params = where_of([("event_id", event_id)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from engine.step import EntityState
+from engine.store.dead_letters_sql import SharedDeadLetters
 from engine.store.rows import (
     ENTITY_COLUMNS,
     entity_of,
@@ -13,7 +14,7 @@ from engine.store.sql_reads import SharedLogReads
 from engine.store.sqlite_base import SQLiteBase, chunks, marks
 
 
-class SQLiteReads(SQLiteBase, SharedLogReads):
+class SQLiteReads(SQLiteBase, SharedLogReads, SharedDeadLetters):
     """SQLite's own reads; the rest are `engine.store.sql_reads.SharedLogReads`."""
 
     async def known_event_ids(self, event_ids: Sequence[str]) -> set[str]:

@@ -32,12 +32,15 @@ history (ENG-9).
 from __future__ import annotations
 
 from engine.testing.store_builders import StoreCase, StoreFactory
+from engine.testing.store_conformance_dead_letters import DeadLetterConformance
 from engine.testing.store_conformance_log import LogConformance
 from engine.testing.store_conformance_outbox import OutboxConformance
 from engine.testing.store_conformance_versions import VersionConformance
 
 
-class StoreConformance(LogConformance, OutboxConformance, VersionConformance):
+class StoreConformance(
+    LogConformance, OutboxConformance, VersionConformance, DeadLetterConformance
+):
     """Every conformance test (see the module's docstring)."""
 
 

@@ -36,6 +36,9 @@ LATE_EVENT = {
     "entity": "parcel:77",
     "payload": {"weight_kg": 2.5},
 }
+# Input that is no event at all: a dead letter an operator can only discard.
+JUNK = b"scanner jammed: ### ### ###"
+JUNK_SOURCE = "scanner"
 
 
 async def _add_dead_letter(db: Path) -> None:
@@ -48,6 +51,8 @@ async def _add_dead_letter(db: Path) -> None:
     try:
         receipt = await engine.publish_raw(json.dumps(LATE_EVENT), "warehouse")
         assert receipt.outcome == "dead_letter", receipt
+        junk = await engine.publish_raw(JUNK, JUNK_SOURCE)  # nothing to retry: discarded
+        assert junk.outcome == "dead_letter", junk
     finally:
         await engine.stop()
 

@@ -11,7 +11,7 @@ import pytest
 from engine.charts.configuration import atomic_states
 from engine.chartset import ChartSet
 
-from .conftest import LATE_EVENT, ServedInspector
+from .conftest import JUNK_SOURCE, LATE_EVENT, ServedInspector
 
 pytestmark = pytest.mark.browser
 
@@ -106,6 +106,27 @@ def test_retrying_a_dead_letter_logs_its_event_and_it_appears_live(
     fresh.wait_for()
     assert "parcel.pack" in fresh.inner_text()
     assert "transitioned" in fresh.inner_text()
+
+
+def test_discarding_a_dead_letter_from_the_keyboard_takes_it_off_the_list(
+    page: Any, inspector: ServedInspector
+) -> None:
+    page.goto(inspector.url + "/dead-letters")
+    letter = page.locator("table.letters tbody tr", has_text=JUNK_SOURCE)
+    letter.wait_for()
+    assert "its input is not JSON" in letter.inner_text()  # no Retry for it: only Discard
+    letter_id = letter.locator("td").first.inner_text()
+    reason = page.get_by_label(f"Why discard dead letter {letter_id}")
+    reason.focus()
+    page.keyboard.type("a jammed scanner, not an order")
+    page.keyboard.press("Tab")  # the Discard button is next
+    assert "Discard" in page.evaluate("document.activeElement.textContent")
+    page.keyboard.press("Enter")
+    page.locator("#status").filter(has_text=f"dead letter {letter_id} discarded").wait_for()
+    page.reload()
+    page.locator("table.letters").wait_for()
+    assert page.locator(f"#letter-{letter_id}").count() == 0
+    assert page.locator("table.letters tbody tr", has_text="warehouse").count() == 1
 
 
 def test_what_if_under_the_other_order_version_shows_where_outcomes_differ(

@@ -1,5 +1,5 @@
 """The inspector over the PostgreSQL store: the same pages from the protocol's
-plain reads, and a dead letter retried through an engine on the URL."""
+plain reads, and a dead letter retried and discarded through an engine on the URL."""
 
 from __future__ import annotations
 
@@ -71,5 +71,13 @@ async def test_the_inspector_reads_and_acts_on_a_postgresql_store(
             assert "refused again" in answer.json()["message"]
             [again] = await store.dead_letters()
             assert again.count == 2
+            discarded = await http.post(
+                f"/dead-letters/{letter.id}/discard",
+                data={"form_key": key.group(1), "reason": "no such event"},
+                headers={"Accept": "application/json"},
+            )
+            assert discarded.json()["ok"] is True and await store.dead_letters() == []
+            [kept] = await store.dead_letters(include_discarded=True)
+            assert (kept.discarded_by, kept.discard_reason) == ("inspector", "no such event")
     finally:
         await store.close()
