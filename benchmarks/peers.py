@@ -154,6 +154,7 @@ def raw_sqlite_engine_schema(count: int = 100_000) -> float:
             "packed",
             "packed",
             None,
+            1,  # chart_version
         ),
         "INSERT INTO entities (key, kind, chart, state, data, version, last_seq, updated_at)"
         " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET chart=excluded.chart,"

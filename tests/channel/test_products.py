@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from typing import TYPE_CHECKING
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -9,6 +12,9 @@ from hypothesis import strategies as st
 from engine.charts.configuration import is_active
 from statecharts.product_checks import check_product, images_to_send
 from tests.channel.harness import PACKAGE, SHOP, listing, product
+
+if TYPE_CHECKING:
+    from engine import ChartSet
 
 
 async def test_prod1_products_and_collections_are_added_and_adding_again_changes_nothing(connected):
@@ -842,6 +848,16 @@ _MOVE = st.one_of(
 )
 
 
+@functools.cache
+def _channel_charts() -> ChartSet:
+    # Loaded once for every example: loading and checking the charts costs far
+    # more than the example's steps, and the step never changes a ChartSet.
+    from engine import ChartSet
+    from statecharts import chart_package
+
+    return ChartSet.load([chart_package()])
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(_MOVE, st.booleans()), max_size=25))
 def test_prod10_prod12_property_webhooks_never_lose_attributes_nor_reject_a_live_product(moves):
@@ -850,12 +866,10 @@ def test_prod10_prod12_property_webhooks_never_lose_attributes_nor_reject_a_live
     sets: the attributes are exactly what the merchant set, the product holds
     Shoplazza's fields only, and while TikTok's newest word is ACTIVATE (and the
     merchant has not taken the product off sale since) it never shows Rejected."""
-    from engine import ChartSet
     from engine.step import new_entity, step
-    from statecharts import chart_package
     from statecharts.shoplazza_product import PRODUCT_FIELDS
 
-    charts = ChartSet.load([chart_package()])
+    charts = _channel_charts()
     chart = charts.by_name["product_listing"]
     entity = new_entity(chart, listing("p1"))
     count = 0
