@@ -21,6 +21,16 @@ from engine.events import RECEIVED_AT, Event, EventRejected
 from engine.vault import Vault
 
 
+def parse_stamped(charts: ChartSet, event: Event | Mapping[str, Any], now: float) -> Event:
+    """``event`` validated into its envelope, stamped ``now`` if it says
+    nothing of when it was received (a mapping while it is validated; an
+    Event built without one, which is taken as it is, by a copy)."""
+    typed = charts.event_types.parse(event, {RECEIVED_AT: now})
+    if typed.received_at is None:
+        typed = typed.model_copy(update={"received_at": now})
+    return typed
+
+
 class Admission:
     """Validates, checks, stamps and seals the events of one engine."""
 
@@ -34,10 +44,7 @@ class Admission:
     def accept(self, event: Event | Mapping[str, Any]) -> Event:
         """A mapping (or an Event) as the typed, sealed event to queue."""
         now = self._clock.now()
-        typed = self._charts.event_types.parse(event, {RECEIVED_AT: now})
-        if typed.received_at is None:  # an Event built without one, taken as it is
-            typed = typed.model_copy(update={"received_at": now})
-        return self._admit(typed, now)
+        return self._admit(parse_stamped(self._charts, event, now), now)
 
     def accept_json(self, raw: str | bytes) -> Event:
         """A JSON document as the typed, sealed event to queue: one validation."""

@@ -17,7 +17,7 @@ from engine import dead_letters
 from engine.chartset import ChartSet
 from engine.clock import Clock
 from engine.erasure import ERASE_COMMAND, erase_command
-from engine.events import EventRejected
+from engine.events import Event, EventRejected
 from engine.logs import error_fields, get_logger
 from engine.outbox import CommandHandler, OutboxCommand, release_held
 from engine.rules import RELEASE_HELD, SEND_EVENT
@@ -117,6 +117,14 @@ async def run_every(name: str, work: Callable[[], Awaitable[Any]], interval: flo
         except Exception as err:
             log.error(f"{name} round failed", **error_fields(err))
         await asyncio.sleep(interval)
+
+
+def refused_input(event: Event | Mapping[str, Any]) -> tuple[str | Mapping[str, Any], str]:
+    """What a refused event is kept as in its dead letter, and under which
+    source: a mapping's own, or "api" (a typed Event came through the API)."""
+    if isinstance(event, Event):
+        return event.model_dump_json(), "api"
+    return event, str(event.get("source") or "api")
 
 
 def dead_letter_of(

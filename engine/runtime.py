@@ -30,6 +30,7 @@ from engine.lifecycle import (
     builtin_handlers,
     dead_letter_of,
     open_database,
+    refused_input,
     run_every,
 )
 from engine.logs import get_logger
@@ -274,9 +275,8 @@ class Engine:
         self, event: Event | Mapping[str, Any], rejected: EventRejected
     ) -> asyncio.Future[Receipt]:
         """Keep an event that `Admission.accept` refused as a dead letter."""
-        raw = event.model_dump_json() if isinstance(event, Event) else event
-        source = event.get("source") if isinstance(event, Mapping) else None
-        return await self._dead_letter(raw, str(source or "api"), rejected)
+        raw, source = refused_input(event)
+        return await self._dead_letter(raw, source, rejected)
 
     async def _dead_letter(
         self,

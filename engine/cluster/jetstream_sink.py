@@ -17,11 +17,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from engine.admission import parse_stamped
 from engine.chartset import ChartSet
 from engine.clock import Clock
 from engine.cluster.jetstream import JetStreamPublisher, PublishAck
 from engine.events import Event, EventRejected
-from engine.lifecycle import dead_letter_of
+from engine.lifecycle import dead_letter_of, refused_input
 from engine.logs import get_logger
 from engine.store.protocol import Store
 from engine.store.rows import Batch
@@ -45,9 +46,8 @@ class JetStreamSink:
         try:
             typed = self._check(event)
         except EventRejected as rejected:
-            raw = event.model_dump_json() if isinstance(event, Event) else event
-            source = event.get("source") if isinstance(event, Mapping) else None
-            await self._dead_letter(raw, str(source or "api"), rejected)
+            raw, source = refused_input(event)
+            await self._dead_letter(raw, source, rejected)
             return None
         body = typed.model_dump_json().encode()
         ack = await self.publisher.publish(typed.event_id, typed.entity, body)
@@ -76,10 +76,7 @@ class JetStreamSink:
         """The event as the engine parses it, stamped with its arrival. Whether a
         chart takes it, and sealing its personal fields, are left to the
         partition's owner: its engine checks and seals before writing."""
-        typed = self.charts.event_types.parse(event)
-        if typed.received_at is None:
-            typed = typed.model_copy(update={"received_at": self.clock.now()})
-        return typed
+        return parse_stamped(self.charts, event, self.clock.now())
 
     async def _dead_letter(
         self,

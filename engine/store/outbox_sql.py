@@ -199,6 +199,27 @@ _UPDATES = {
 }
 
 
+# What an operator's action reads of its command, in both stores.
+ACTION_READ = "SELECT status, attempts, last_error, entity, claim_until FROM outbox"
+
+
+def action_refused(
+    row: Sequence[Any] | None, action: str, allowed: tuple[str, ...], now: float
+) -> ActionOutcome | None:
+    """Why an operator's ``action`` is not taken on the command read by
+    `ACTION_READ` (None: it is): missing, running (a live claim, for a retry),
+    or a status outside ``allowed``. Both stores decide by this one rule."""
+    if row is None:
+        return ActionOutcome("missing", None, None)
+    status, _attempts, _error, entity, claim_until = row
+    running = status == "pending" and claim_until is not None and claim_until > now
+    if action == "retry" and running:
+        return ActionOutcome("refused", "running", entity)
+    if status not in allowed:
+        return ActionOutcome("refused", status, entity)
+    return None
+
+
 def act(
     db: sqlite3.Connection,
     command_id: int,
@@ -212,21 +233,12 @@ def act(
     change it, record the action in ``outbox_actions``."""
     db.execute("BEGIN IMMEDIATE")
     try:
-        row = db.execute(
-            "SELECT status, attempts, last_error, entity, claim_until FROM outbox WHERE id = ?",
-            (command_id,),
-        ).fetchone()
-        if row is None:
+        row = db.execute(f"{ACTION_READ} WHERE id = ?", (command_id,)).fetchone()
+        refused = action_refused(row, action, allowed, now)
+        if refused is not None:
             db.execute("ROLLBACK")
-            return ActionOutcome("missing", None, None)
-        status, attempts, error, entity, claim_until = row
-        running = status == "pending" and claim_until is not None and claim_until > now
-        if action == "retry" and running:
-            db.execute("ROLLBACK")
-            return ActionOutcome("refused", "running", entity)
-        if status not in allowed:
-            db.execute("ROLLBACK")
-            return ActionOutcome("refused", status, entity)
+            return refused
+        status, attempts, error, entity, _claim_until = row
         params = (now, command_id) if action == "retry" else (command_id,)
         db.execute(_UPDATES[action], params)
         db.execute(

@@ -23,8 +23,10 @@ from engine.store.commands import (
     OutboxCommand,
 )
 from engine.store.outbox_sql import (
+    ACTION_READ,
     COMMAND_COLUMNS,
     _outcome_statement,
+    action_refused,
 )
 from engine.store.postgres_base import PostgresBase, qmarks
 from engine.store.sql_reads import SharedOutboxReads, command_of
@@ -142,20 +144,13 @@ class PostgresOutbox(PostgresBase, SharedOutboxReads):
     ) -> ActionOutcome:
         """Read the status, refuse or change it, record the action: one transaction."""
         async with self.writing() as db, db.cursor() as cursor:
-            await cursor.execute(
-                "SELECT status, attempts, last_error, entity, claim_until FROM outbox"
-                " WHERE id = %s FOR UPDATE",
-                (command_id,),
-            )
+            await cursor.execute(f"{ACTION_READ} WHERE id = %s FOR UPDATE", (command_id,))
             row = await cursor.fetchone()
-            if row is None:
-                return ActionOutcome("missing", None, None)
-            status, attempts, error, entity, claim_until = row
-            running = status == "pending" and claim_until is not None and claim_until > now
-            if action == "retry" and running:
-                return ActionOutcome("refused", "running", entity)
-            if status not in allowed:
-                return ActionOutcome("refused", status, entity)
+            refused = action_refused(row, action, allowed, now)
+            if refused is not None:
+                return refused
+            assert row is not None
+            status, attempts, error, entity, _claim_until = row
             params: tuple[Any, ...] = (now, command_id) if action == "retry" else (command_id,)
             await cursor.execute(_UPDATES[action], params)
             await cursor.execute(
