@@ -85,9 +85,15 @@ class PostgresLock:
         return self._connection is not None and not self._connection.closed
 
     def release(self) -> None:
-        """Give the lock up (closing its session); calling it again does nothing."""
+        """Give the lock up; calling it again does nothing.
+
+        Unlocks explicitly before closing: the server ends a closed session
+        after the client has moved on, so an engine opened right after this
+        one stopped could still find the lock held."""
         connection, self._connection = self._connection, None
         if connection is not None:
+            with contextlib.suppress(psycopg.Error):
+                connection.execute("SELECT pg_advisory_unlock(%s)", (ENGINE_LOCK,))
             with contextlib.suppress(psycopg.Error):
                 connection.close()
 

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
 
 from engine import Engine
@@ -19,6 +20,7 @@ from engine.logs import configure_logging
 from engine.outbox import OutboxCommand, OutboxDispatcher, list_commands
 from engine.settings import EngineSettings
 from engine.store.errors import DatabaseInUse
+from engine.store.postgres_lock import PostgresLock
 from engine.store.urls import VAULT_VARIABLE, vault_path
 
 pytestmark = pytest.mark.services
@@ -95,6 +97,20 @@ async def test_one_engine_writes_to_a_database_at_a_time(
     # Stopping let go of the lock.
     second = await Engine.open(pg_database_url, charts=sample_charts, settings=QUIET)
     await second.stop()
+
+
+def test_a_released_lock_is_free_at_once_for_the_next_engine(pg_database_url: str) -> None:
+    # A host restarting its engine opens the next one straight after stopping
+    # the last; closing the session alone left the lock held until the server
+    # had ended that session, a moment later.
+    with psycopg.connect(pg_database_url, autocommit=True) as onlooker:
+        for _ in range(20):
+            PostgresLock.acquire(pg_database_url).release()
+            held = onlooker.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            ).fetchone()
+            assert held == (0,), "the lock is still held after release() returned"
 
 
 def test_the_vault_keys_of_a_postgresql_database_live_in_a_file_of_their_own(
