@@ -30,6 +30,7 @@ log = get_logger("channelsync.http")
 
 _WARN_EVERY = 10.0  # seconds between two warnings about evictions
 _CLOSE_GRACE = 1.0  # seconds a closed connection may take to flush before it is aborted
+_EARLY = 0.001  # seconds a loop's timer may fire before its time
 _TIMEOUT_ANSWER = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 _HEADERS_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\n"
@@ -158,7 +159,10 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         super().__init__(**uvicorn_args)
         self.registry = registry
         self.phase = Phase.HEADERS
-        self._deadline: asyncio.TimerHandle | None = None
+        # When the current phase's time is up (loop time; None: no deadline),
+        # and the one timer that enforces it (see `_arm`).
+        self._deadline: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._write_deadline: asyncio.TimerHandle | None = None
         self._header_bytes = 0
         self._dropped = 0
@@ -173,6 +177,9 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._timer is not None:  # a closed connection keeps no timer
+            self._timer.cancel()
+            self._timer = None
         if self._write_deadline is not None:
             self._write_deadline.cancel()
         super().connection_lost(exc)
@@ -269,15 +276,36 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             self.transport.abort()
 
     def _arm(self, seconds: float) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(seconds, self._expired)
+        """The current phase ends in ``seconds``.
+
+        A request moves through three or four phases, each with its own
+        deadline: a timer made and cancelled for each would cost every request
+        that many timers of the loop's. Instead one timer per connection is
+        kept, and a phase only writes its deadline; the timer, when it fires
+        early for a deadline since moved later, waits again for the rest.
+        Each deadline is still enforced at its time: a timer is (re)made
+        only when the new deadline comes before the one it waits for."""
+        deadline = self.loop.time() + seconds
+        self._deadline = deadline
+        timer = self._timer
+        if timer is None or deadline < timer.when():
+            if timer is not None:
+                timer.cancel()
+            self._timer = self.loop.call_at(deadline, self._expired)
 
     def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        self._deadline = None
 
     def _expired(self) -> None:
+        self._timer = None
+        deadline = self._deadline
+        if deadline is None:
+            return
+        # The deadline moved on since this timer was set (a timer may fire up
+        # to a millisecond early: that is not a move).
+        if self.loop.time() + _EARLY < deadline:
+            self._timer = self.loop.call_at(deadline, self._expired)
+            return
         self._deadline = None
         if self.transport.is_closing():
             return

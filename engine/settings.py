@@ -42,7 +42,8 @@ class EngineSettings:
     dead_letter_retention: float = RETENTION
     purge_interval: float = 3600.0
     # SQLite's `PRAGMA synchronous`, and where its writes run: a thread, or a
-    # child process (faster under load on more than one core, ~0.2 s to start).
+    # child process (faster under load on more than one core, ~0.5 s to start:
+    # it imports the store's modules before its first commit).
     synchronous: str = "FULL"
     writer: str = "thread"
     run_timers: bool = True

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import os
 import pickle
 import socket
@@ -46,10 +47,17 @@ class ProcessWriter:
     The event loop talks to the child itself, over an asyncio stream on a
     socketpair: no thread between them, since a thread relaying to a pipe
     would take the GIL back from the busy loop twice a commit, waiting up to
-    a switch interval each time. One request is in flight at a time, in order."""
+    a switch interval each time. One request is in flight at a time, in order.
 
-    def __init__(self, path: str) -> None:
+    ``preload``: modules the child imports as it starts, before it answers:
+    those whose functions it will run. Unpickling a function imports its
+    module, so without them the first commit would pay the engine's import
+    (0.2-0.3 s, docs/performance.md "Issue 18: latency and the wire, second
+    pass"), and every publish waiting on it too."""
+
+    def __init__(self, path: str, preload: Sequence[str] = ()) -> None:
         self._path = path
+        self._preload = tuple(preload)
         self._pragmas: tuple[str, ...] = ()
         self._process: subprocess.Popen[bytes] | None = None
         self._reader: asyncio.StreamReader | None = None
@@ -85,7 +93,7 @@ class ProcessWriter:
             # A plain interpreter running this module (not multiprocessing's
             # spawn, which would re-import the host's __main__).
             process = subprocess.Popen(
-                [sys.executable, "-c", _CHILD, str(child_fd), self._path],
+                [sys.executable, "-c", _CHILD, str(child_fd), self._path, *self._preload],
                 pass_fds=(child_fd,),
             )
         except BaseException:
@@ -231,13 +239,15 @@ _PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 _CHILD = (
     "import sys; from engine.store.process_writer import _serve;"
-    " _serve(int(sys.argv[1]), sys.argv[2])"
+    " _serve(int(sys.argv[1]), sys.argv[2], sys.argv[3:])"
 )
 
 
-def _serve(fd: int, path: str) -> None:
+def _serve(fd: int, path: str, preload: Sequence[str] = ()) -> None:
     """The child: run what the parent sends until told to stop or it goes away."""
     channel = socket.socket(fileno=fd)
+    for module in preload:
+        importlib.import_module(module)
     conn: sqlite3.Connection | None = None
     identity: FileIdentity | None = None
     while True:

@@ -48,6 +48,9 @@ from engine.store.writer import Writer
 # in the background (engine.store.checkpoint); the writer's own automatic
 # checkpoint is only a backstop for a WAL of 50,000 pages (200 MB).
 _WRITER_PRAGMAS = ("PRAGMA cache_size=-65536", "PRAGMA wal_autocheckpoint=50000")
+# What a writer process imports as it starts: this module imports every module
+# whose functions the store runs on its writer (the batch, the outbox, the records).
+_WRITER_MODULES = (__name__,)
 
 
 class SQLiteStore(SQLiteReads, SQLiteOutbox, SQLiteReadModels):
@@ -86,7 +89,9 @@ class SQLiteStore(SQLiteReads, SQLiteOutbox, SQLiteReadModels):
             raise ValueError(f"writer must be 'thread' or 'process', not {writer!r}")
         # An in-memory database lives in one connection: it cannot be another process's.
         store_writer: Writer | ProcessWriter = (
-            ProcessWriter(path) if writer == "process" and path != ":memory:" else Writer(path)
+            ProcessWriter(path, _WRITER_MODULES)
+            if writer == "process" and path != ":memory:"
+            else Writer(path)
         )
         store = cls(path, store_writer, None)
         try:

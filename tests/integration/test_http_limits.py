@@ -254,3 +254,52 @@ async def test_sec1_accepted_connections_send_answers_without_waiting_for_acks()
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     finally:
         await server.stop()
+
+
+async def test_sec1_keep_alive_requests_make_no_timer_each_and_every_deadline_still_holds():
+    """A connection's phases (headers, body, busy, idle) each have a deadline;
+    a timer of the loop's made and cancelled per phase cost every request
+    three or four. Fifty requests on one connection make at most a couple,
+    and the deadlines still hold: a request begun after a long keep-alive
+    wait is cut at the (earlier) header deadline, and an idle connection is
+    closed at the keep-alive one."""
+    made: list[str] = []
+    loop = asyncio.get_running_loop()
+    call_at, call_later = loop.call_at, loop.call_later
+
+    def counting(schedule):
+        def wrapped(when, callback, *args, **kwargs):
+            made.append(getattr(callback, "__name__", ""))
+            return schedule(when, callback, *args, **kwargs)
+
+        return wrapped
+
+    async def ok(request: Request) -> Response:
+        return Response(b"ok")
+
+    app = Starlette(routes=[Route("/ok", ok)])
+    limits = HttpLimits(header_timeout=0.4, keep_alive=3.0)
+    server = await HttpServer(app, "127.0.0.1", 0, limits).start()
+    loop.call_at, loop.call_later = counting(call_at), counting(call_later)  # type: ignore[method-assign]
+    try:
+        reader, writer = await _connect(server)
+        for _ in range(50):
+            writer.write(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert (await reader.readuntil(b"ok")).startswith(b"HTTP/1.1 200")
+        assert made.count("_expired") <= 2
+        # The idle deadline (3 s) is armed; a request begun now has 0.4 s.
+        writer.write(b"GET /ok HTTP/1.1\r\nHo")
+        started = time.monotonic()
+        answer = await asyncio.wait_for(reader.read(1024), 2.5)
+        assert answer.startswith(b"HTTP/1.1 408") and time.monotonic() - started < 2.5
+        writer.close()
+
+        reader, writer = await _connect(server)
+        writer.write(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await reader.readuntil(b"ok")).startswith(b"HTTP/1.1 200")
+        assert not await _closed(reader, within=2.0)
+        assert await _closed(reader, within=3.0), "closed at the keep-alive deadline"
+        writer.close()
+    finally:
+        loop.call_at, loop.call_later = call_at, call_later  # type: ignore[method-assign]
+        await server.stop()

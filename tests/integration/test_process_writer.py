@@ -140,3 +140,25 @@ async def test_a_cancelled_write_does_not_hand_its_reply_to_the_next(tmp_path):
         assert await writer.execute("DELETE FROM t WHERE x > 1") == 2
     finally:
         await writer.close()
+
+
+async def test_a_writer_process_imports_what_it_runs_before_it_answers(db_path):
+    """Unpickling a function imports its module: a child that imported the
+    batch writer only at the first commit kept that commit, and every publish
+    queued behind it, waiting 0.2-0.4 s for the engine's import. The child of
+    a store, and of its restart, has them already when the store is open."""
+    from engine.store.sqlite import SQLiteStore
+    from tests.integration.writer_probe import loaded
+
+    modules = ["engine.store.sqlite_batch", "engine.store.outbox_sql", "engine.store.rows"]
+    store = await SQLiteStore.open(db_path, writer="process")
+    try:
+        for _ in range(2):  # the first child, then the one a restart starts
+            writer = store.writer
+            assert writer is not None and writer.pid is not None
+            assert await writer.run(loaded, modules) == modules
+            os.kill(writer.pid, signal.SIGKILL)
+            await writer.wait_gone()
+            await store.restart_writer()
+    finally:
+        await store.close()
