@@ -201,14 +201,18 @@ class ClusterPulls:
 
     async def due(self, engine: Engine, platform: str) -> list[str]:
         """The connected shops of the partitions held now whose ``platform``
-        pass is due, each marked as pulled from this moment."""
+        pass is due (never pulled since this worker took the partition, or an
+        interval ago), each marked as pulled from this moment."""
         now = engine.clock.now()
         interval = self.intervals()[platform]
         found = []
         for shop in await connected_shops(engine.store):
-            last = self._last.get((platform, shop))
-            if self.owns(partition_of(shop)) and (last is None or now - last >= interval):
-                self._last[(platform, shop)] = now
+            key = (platform, shop)
+            if not self.owns(partition_of(shop)):
+                # Pulled elsewhere meanwhile: taken back, it is due at once.
+                self._last.pop(key, None)
+            elif key not in self._last or now - self._last[key] >= interval:
+                self._last[key] = now
                 found.append(shop)
         self.pulled.update(found)
         return found
