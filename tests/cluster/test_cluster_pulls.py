@@ -232,3 +232,53 @@ async def test_the_cursor_stays_while_the_bus_refuses_and_the_next_pass_catches_
             await bus.js.delete_stream(missing)
         await bus.close()
         await running.stop()
+
+
+async def test_a_change_pulled_again_past_the_buss_window_is_applied_once(world: World) -> None:
+    """Every pass reads the cursor's overlap again, so a change already on the
+    bus is published once more; past JetStream's duplicate window it is stored
+    again, and the order's owner records it as a duplicate of what it applied."""
+    worker = world.start("w1")
+    await wait_for(lambda: all_owned(world.url, owners=1), 20.0, "the worker holding everything")
+    bus = await connect_bus(world.bus)
+    try:
+        # After the worker's start-up (which sets the stream's window): a short one.
+        await ensure_stream(bus.js, stream=world.stream, prefix=world.prefix, duplicate_window=0.2)
+        order = world.lost_order()
+        await world.reaches(order)
+        event_id = f"tiktok:order:{order}:ON_HOLD:{world.box.tiktok.orders[order]['update_time']}"
+        feed = PartitionFeed(
+            bus.js,
+            stream=world.stream,
+            prefix=world.prefix,
+            partition=partition_of(f"order:{order}"),
+            start_after=0,
+        )
+        copies = 0
+
+        async def stored_again() -> bool:
+            nonlocal copies
+            messages = await feed.fetch(100, timeout=0.2)
+            copies += sum(1 for m in messages if m.event_id == event_id)
+            return copies >= 2
+
+        try:
+            await wait_for(stored_again, 20.0, "the change stored on the bus a second time")
+        finally:
+            await feed.close()
+
+        async def seen_twice() -> bool:
+            store = await PostgresStore.open_readonly(world.url)
+            try:
+                history = await store.history(f"order:{order}")
+                duplicates = await store.duplicate_count(event_id)
+            finally:
+                await store.close()
+            outcomes = [row["outcome"] for row in history if row["event_id"] == event_id]
+            return outcomes == ["transitioned"] and duplicates >= 1
+
+        await wait_for(seen_twice, 20.0, "the owner recording the second copy as a duplicate")
+        assert await world.order_state(order) == "on_hold"
+        assert worker.stepped_down == 0, worker.last_step_down
+    finally:
+        await bus.close()
