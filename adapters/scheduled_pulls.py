@@ -72,10 +72,13 @@ def build_pulls(
     return puller, reconciler
 
 
-async def pull_loop(platform: str, interval: float, pull: Pass, **context: Any) -> None:
-    """Run ``pull`` every ``interval`` seconds until cancelled. The first pass
-    runs at once: a restarted channel catches up on what it missed while it
-    was down before it waits a whole interval."""
+async def pull_loop(
+    platform: str, interval: float, pull: Pass, *, every: float | None = None, **context: Any
+) -> None:
+    """Run ``pull`` every ``interval`` seconds (or ``every``, when the pass
+    itself decides what is due) until cancelled. The first pass runs at once:
+    a restarted channel catches up on what it missed while it was down before
+    it waits a whole interval."""
     bound = log.bind(platform=platform, interval=interval, **context)
     bound.info("scheduled pull started")
     while True:
@@ -86,7 +89,7 @@ async def pull_loop(platform: str, interval: float, pull: Pass, **context: Any) 
         else:
             if published is not None:
                 bound.info("scheduled pull done", events=published)
-        await asyncio.sleep(interval)
+        await asyncio.sleep(interval if every is None else every)
 
 
 __all__ = ["SHOPLAZZA", "TIKTOK", "Pass", "Shops", "build_pulls", "connected_shops", "pull_loop"]

@@ -195,7 +195,10 @@ class ClusterPulls:
             look = self._look(engine, platform, pass_once, chosen)
             running.passes[platform] = look
             if self.intervals()[platform] > 0:
-                loop = pull_loop(platform, self.look_every, look, worker=self.worker)
+                interval = self.intervals()[platform]
+                loop = pull_loop(
+                    platform, interval, look, every=self.look_every, worker=self.worker
+                )
                 running.tasks.append(asyncio.create_task(loop, name=f"pull-{platform}"))
         return running
 
@@ -210,8 +213,13 @@ class ClusterPulls:
             key = (platform, shop)
             if not self.owns(partition_of(shop)):
                 # Pulled elsewhere meanwhile: taken back, it is due at once.
-                self._last.pop(key, None)
+                if self._last.pop(key, None) is not None:
+                    log.info("shop pulls left", entity=shop, platform=platform, worker=self.worker)
             elif key not in self._last or now - self._last[key] >= interval:
+                if key not in self._last:
+                    log.info(
+                        "shop pulls taken up", entity=shop, platform=platform, worker=self.worker
+                    )
                 self._last[key] = now
                 found.append(shop)
         self.pulled.update(found)

@@ -3,8 +3,10 @@
 Each worker opens the channel the way `bootstrap` always does (the channel's
 charts, the platforms' command handlers behind the authorization gate, the
 adapter plugins), on the PostgreSQL store, and lets `engine.cluster.worker`
-feed it the partitions it leases from JetStream. A worker that steps down
-opens the channel afresh, platforms included (docs/scaling.md).
+feed it the partitions it leases from JetStream. Beside it run the scheduled
+pulls of the shops whose connection lies in those partitions
+(`channelsync.cluster_pulls`). A worker that steps down opens the channel
+afresh, platforms and pulls included (docs/scaling.md).
 """
 
 from __future__ import annotations

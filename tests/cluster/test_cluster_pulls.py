@@ -94,7 +94,7 @@ class World:
 
 
 @pytest.fixture
-async def world(pg_database_url: str, nats_server_url: str, tmp_path: Any) -> AsyncIterator[World]:
+async def world(pg_database_url: str, nats_server_url: str) -> AsyncIterator[World]:
     box = await Sandboxes.start(pg_database_url)
     box.pull = False
     made: World | None = None
