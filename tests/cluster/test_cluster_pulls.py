@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -121,6 +122,11 @@ async def world(pg_database_url: str, nats_server_url: str) -> AsyncIterator[Wor
         await box.stop()
 
 
+async def owner_of(url: str, entity: str) -> str | None:
+    rows = {row.partition: row for row in await leases(url)}
+    return rows[partition_of(entity)].owner
+
+
 async def dead_letters(url: str) -> list[Any]:
     store = await PostgresStore.open_readonly(url)
     try:
@@ -159,12 +165,14 @@ async def test_each_shops_pull_runs_on_its_partitions_owner_and_moves_with_it(
     partition, never by the other; once that one stops, the other pulls it."""
     workers = {name: world.start(name) for name in ("w1", "w2")}
 
-    async def shared() -> bool:
-        return await all_owned(world.url, owners=2)
+    async def balanced() -> bool:
+        # Half each: no partition moves any more while the test watches.
+        rows = await leases(world.url)
+        held = Counter(row.owner for row in rows if row.live)
+        return sorted(held.values()) == [len(rows) // 2, len(rows) - len(rows) // 2]
 
-    await wait_for(shared, 20.0, "both workers holding partitions")
-    rows = {row.partition: row for row in await leases(world.url)}
-    owner = rows[partition_of(SHOP)].owner
+    await wait_for(balanced, 30.0, "the two workers holding half the partitions each")
+    owner = await owner_of(world.url, SHOP)
     [other] = [name for name in workers if name != owner]
     for worker in workers.values():
         worker.pulls.pulled.clear()
@@ -174,6 +182,7 @@ async def test_each_shops_pull_runs_on_its_partitions_owner_and_moves_with_it(
 
     await wait_for(owner_pulled_twice, 10.0, "the owner pulling the shop")
     assert workers[other].pulls.pulled[SHOP] == 0
+    assert await owner_of(world.url, SHOP) == owner
 
     await world.stop(owner)
     order = world.lost_order()
