@@ -32,10 +32,13 @@ class ClusterRole:
     port: int
     plugins: bool
 
-    def worker_args(self) -> list[str]:
-        """serve's arguments for one of ``workers`` supervised worker processes."""
+    def worker_args(self, settings: ChannelSettings) -> list[str]:
+        """serve's arguments for one of ``workers`` supervised worker processes
+        (the pull intervals too: each worker pulls the shops of its partitions)."""
         args = ["--store", self.store, "--bus", self.bus, "--role", "worker", "--workers", "1"]
         args += ["--lease-ttl", repr(self.lease_ttl)]
+        args += ["--pull-interval", repr(settings.pull_interval)]
+        args += ["--shoplazza-pull-interval", repr(settings.shoplazza_pull_interval)]
         return args if self.plugins else [*args, "--no-plugins"]
 
 
@@ -50,7 +53,12 @@ async def serve_cluster(settings: ChannelSettings, role: ClusterRole) -> None:
         worker = WorkerSettings(store=role.store, bus=role.bus, lease_ttl=role.lease_ttl)
         parts.append(
             run_workers(
-                settings, worker, role.workers, role.worker_args(), stop, plugins=role.plugins
+                settings,
+                worker,
+                role.workers,
+                role.worker_args(settings),
+                stop,
+                plugins=role.plugins,
             )
         )
     if role.role in ("receiver", "all"):

@@ -30,6 +30,7 @@ import httpx
 
 from engine.runtime import Engine
 from engine.store.supervisor import WriterSupervisor
+from engine.store.urls import is_store_url
 from engine.store.writer import FileIdentity
 
 # Failed calls in a row after which a platform is reported unreachable.
@@ -120,7 +121,9 @@ class HealthChecks:
         self.supervisor = supervisor
         self.platforms = platforms or {}
         self.limits = limits or HealthLimits()
-        self._identity = FileIdentity.of(engine.store.path)
+        # A PostgreSQL store has no file that could be deleted or replaced.
+        path = engine.store.path
+        self._identity = None if is_store_url(path) else FileIdentity.of(path)
 
     def live(self) -> tuple[bool, dict[str, Any]]:
         if self.supervisor is not None and self.supervisor.failure is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from adapters.base import InboundAdapter
@@ -21,16 +21,21 @@ from adapters.http_server import HttpServer
 from adapters.inbound import platform_inbound
 from adapters.plugins import Adapter, AdapterPlugin, close_plugins
 from adapters.receiver import build_receiver
+from adapters.scheduled_pulls import (
+    SHOPLAZZA,
+    TIKTOK,
+    Pass,
+    build_pulls,
+    connected_shops,
+    pull_loop,
+)
 from adapters.shoplazza.client import ShoplazzaClient
-from adapters.shoplazza.reconciler import ShoplazzaReconciler
 from adapters.tiktok_shop.client import TikTokClient
 from adapters.tiktok_shop.oauth import OAuthFlow
-from adapters.tiktok_shop.puller import TikTokPuller
 from engine.bus import Receipt
-from engine.logs import error_fields, get_logger
+from engine.logs import get_logger
 from engine.runtime import Engine
 from engine.store.supervisor import WriterSupervisor
-from statecharts.connection import is_authorized
 
 if TYPE_CHECKING:
     from channelsync.settings import ChannelSettings
@@ -56,22 +61,14 @@ class ChannelService:
         self.tiktok = tiktok
         self.shoplazza = shoplazza
         self.directory = StoreDirectory(engine.store)
-        self.puller = TikTokPuller(
+        self.puller, self.reconciler = build_pulls(
             tiktok,
-            engine.publish_many,
-            self._connected_shops,
-            engine.store,
-            self.directory,
-            dead_letter=engine.record_dead_letter,
-        )
-        self.reconciler = ShoplazzaReconciler(
             shoplazza,
-            engine.publish_many,
-            self._connected_stores,
-            engine.store,
             engine.store,
             engine.clock,
-            dead_letter=engine.record_dead_letter,
+            engine.publish_many,
+            self._connected_shops,
+            engine.record_dead_letter,
         )
         self.plugins = list(plugins)
         self.inbound = self._inbound_adapters()
@@ -141,42 +138,16 @@ class ChannelService:
 
     def start_pulls(self) -> None:
         """Start the scheduled pulls whose interval is not 0."""
-        pulls: list[tuple[str, float, Callable[[], Awaitable[int]]]] = [
-            ("tiktok", self.config.pull_interval, self.puller.pull_once),
-            ("shoplazza", self.config.shoplazza_pull_interval, self.reconciler.pull_once),
+        pulls: list[tuple[str, float, Pass]] = [
+            (TIKTOK, self.config.pull_interval, self.puller.pull_once),
+            (SHOPLAZZA, self.config.shoplazza_pull_interval, self.reconciler.pull_once),
         ]
         for platform, interval, pull in pulls:
             if interval > 0:
-                self._pull_tasks.append(
-                    asyncio.create_task(self._pull_loop(platform, interval, pull))
-                )
+                self._pull_tasks.append(asyncio.create_task(pull_loop(platform, interval, pull)))
 
-    async def _pull_loop(
-        self, platform: str, interval: float, pull: Callable[[], Awaitable[int]]
-    ) -> None:
-        # The first pass runs at once: a restarted channel catches up on what
-        # it missed while it was down before it waits a whole interval.
-        bound = log.bind(platform=platform, interval=interval)
-        bound.info("scheduled pull started")
-        while True:
-            try:
-                published = await pull()
-            except Exception as error:  # the next pass starts from the same cursors
-                bound.warning("scheduled pull failed", **error_fields(error))
-            else:
-                bound.info("scheduled pull done", events=published)
-            await asyncio.sleep(interval)
-
-    async def _connected_shops(self) -> list[str]:
-        return [
-            e.key
-            for e in await self.engine.entities(chart="shop_connection")
-            if is_authorized(e.state)
-        ]
-
-    async def _connected_stores(self) -> list[str]:
-        """The Shoplazza stores of the connected shops (``shop:<store>``)."""
-        return [key.split(":", 1)[1] for key in await self._connected_shops()]
+    async def _connected_shops(self, _platform: str) -> list[str]:
+        return await connected_shops(self.engine.store)
 
     # ----------------------------------------------------------------- merchant actions
 

@@ -3,8 +3,10 @@
 Each worker opens the channel the way `bootstrap` always does (the channel's
 charts, the platforms' command handlers behind the authorization gate, the
 adapter plugins), on the PostgreSQL store, and lets `engine.cluster.worker`
-feed it the partitions it leases from JetStream. A worker that steps down
-opens the channel afresh, platforms included (docs/scaling.md).
+feed it the partitions it leases from JetStream. Beside it run the scheduled
+pulls of the shops whose connection lies in those partitions
+(`channelsync.cluster_pulls`). A worker that steps down opens the channel
+afresh, platforms and pulls included (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from adapters.plugins import AdapterPlugin, discover_adapter_plugins
-from channelsync.bootstrap import ChannelApp, bootstrap
+from channelsync.bootstrap import bootstrap
+from channelsync.cluster_pulls import BusAddress, ClusterPulls, PullingChannel
 from channelsync.platforms import HttpPlatforms
 from channelsync.settings import ChannelSettings
 from engine.clock import SystemClock
@@ -24,22 +27,42 @@ from engine.cluster.worker import Worker, WorkerSettings
 from engine.settings import EngineSettings
 
 
+class ChannelWorker(Worker):
+    """A worker running the channel over the real platforms' APIs, and the
+    scheduled pulls of the shops in its partitions (`channelsync.cluster_pulls`)."""
+
+    def __init__(
+        self,
+        channel: ChannelSettings,
+        worker: WorkerSettings,
+        *,
+        plugins: Sequence[AdapterPlugin] | None = None,
+    ) -> None:
+        super().__init__(worker, self._open, channel.engine)
+        self.channel = channel
+        self.plugins = discover_adapter_plugins() if plugins is None else list(plugins)
+        bus = BusAddress(worker.bus, worker.stream, worker.prefix)
+        self.pulls = ClusterPulls(channel, bus, self.owns, worker=worker.worker_id)
+
+    async def _open(self, store: str, engine_settings: EngineSettings) -> PullingChannel:
+        settings = replace(self.channel, db=store, engine=engine_settings)
+        platforms = HttpPlatforms(settings)
+        app = await bootstrap(
+            settings, clock=SystemClock(), platforms=platforms, plugins=self.plugins
+        )
+        if self.leases is not None:
+            self.pulls.worker = self.leases.worker_id
+        return self.pulls.start(app, platforms)
+
+
 def channel_worker(
     channel: ChannelSettings,
     worker: WorkerSettings,
     *,
     plugins: Sequence[AdapterPlugin] | None = None,
-) -> Worker:
+) -> ChannelWorker:
     """A worker running the channel over the real platforms' APIs."""
-    installed = discover_adapter_plugins() if plugins is None else list(plugins)
-
-    async def open_engine(store: str, engine_settings: EngineSettings) -> ChannelApp:
-        settings = replace(channel, db=store, engine=engine_settings)
-        return await bootstrap(
-            settings, clock=SystemClock(), platforms=HttpPlatforms(settings), plugins=installed
-        )
-
-    return Worker(worker, open_engine, channel.engine)
+    return ChannelWorker(channel, worker, plugins=plugins)
 
 
 def worker_argv(serve_args: Sequence[str]) -> list[str]:
@@ -66,4 +89,4 @@ async def run_workers(
     await Supervisor(worker_argv(serve_args), count).run(stop)
 
 
-__all__ = ["channel_worker", "run_workers", "worker_argv"]
+__all__ = ["ChannelWorker", "channel_worker", "run_workers", "worker_argv"]

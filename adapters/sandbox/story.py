@@ -37,7 +37,7 @@ Say = Callable[[str], None]
 
 
 def sandbox_config(
-    db: Path, tiktok_url: str, shoplazza_url: str, shoplazza_rate: float
+    db: Path | str, tiktok_url: str, shoplazza_url: str, shoplazza_rate: float
 ) -> ChannelSettings:
     """The channel's settings against the two sandboxes, with the story's
     credentials; the scheduled pulls are left to the caller (``settle``)."""
@@ -70,7 +70,7 @@ class Sandboxes:
     @classmethod
     async def start(
         cls,
-        db: Path,
+        db: Path | str,
         *,
         faults: Faults | None = None,
         seed: int = 7,

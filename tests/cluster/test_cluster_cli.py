@@ -39,6 +39,20 @@ async def test_serve_refuses_options_that_make_no_way_to_run(args: list[str], sa
     assert says in result.output
 
 
+def test_supervised_worker_processes_pull_on_the_intervals_serve_was_given() -> None:
+    """Each worker pulls the shops of its partitions: a worker process that
+    started with serve's default intervals would pull on other ones."""
+    from adapters.cli_cluster import ClusterRole
+    from channelsync.settings import ChannelSettings
+
+    role = ClusterRole("postgresql://h/db", "nats://h", "all", 2, 10.0, "127.0.0.1", 0, True)
+    settings = ChannelSettings(db="postgresql://h/db", pull_interval=60, shoplazza_pull_interval=0)
+    args = role.worker_args(settings)
+    pairs = dict(zip(args[::2], args[1::2], strict=True))
+    assert float(pairs["--pull-interval"]) == 60.0
+    assert float(pairs["--shoplazza-pull-interval"]) == 0.0
+
+
 async def test_workers_refuses_a_file_and_a_database_no_worker_ran_on(
     pg_database_url: str,
 ) -> None:

@@ -110,3 +110,19 @@ async def test_replay_in_processes_is_for_a_sqlite_file_a_store_replays_in_one(f
         refused = await invoke_cli(*command, "--store", filled, "--jobs", "2")
         assert refused.exit_code == 2 and refused.stdout == ""
         assert "--jobs above 1 needs a SQLite file" in refused.stderr
+
+
+async def test_serve_opens_on_a_postgresql_store_and_answers_ready(pg_database_url: str) -> None:
+    """`serve --store postgresql://...` (no bus): its health checks once took
+    the URL for a SQLite file to watch, and the service failed to open."""
+    from channelsync.bootstrap import open_service
+    from channelsync.settings import ChannelSettings
+
+    settings = ChannelSettings(db=pg_database_url, pull_interval=0, shoplazza_pull_interval=0)
+    service = await open_service(settings, run_loops=False, plugins=[])
+    try:
+        ready, report = await service.health.ready()
+        assert ready, report
+        assert report["checks"]["store"] == {"status": "ok"}
+    finally:
+        await service.stop()
