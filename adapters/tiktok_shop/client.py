@@ -38,6 +38,9 @@ RETRYABLE_CODES = frozenset({RATE_LIMITED})
 TOKEN_GET = "/api/v2/token/get"
 TOKEN_REFRESH = "/api/v2/token/refresh"
 REFRESH_AHEAD = 3600  # refresh an access token this long before it expires (CONN-5)
+# How long a refused refresh looks for tokens another process stored: its
+# refresh answer may still be on the way to the shared store.
+_REFRESHED_ELSEWHERE_WAITS = (0.0, 0.2, 0.5, 1.0)
 
 
 class TikTokError(PlatformError):
@@ -85,6 +88,7 @@ class TikTokClient:
         self.max_delay = max_delay
         self._rng = rng or random.Random()
         self._limiters: dict[str, RateLimiter] = {}
+        self._refreshing: dict[str, asyncio.Lock] = {}
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -132,35 +136,59 @@ class TikTokClient:
         }
         return Grant(credentials, public)
 
-    async def refresh(self, shop: str) -> Credentials:
-        current = await self.credentials.get(shop)
-        if current is None:
-            raise TikTokError("no_credentials", f"{shop} was never authorized")
-        data = await self._token_call(
-            TOKEN_REFRESH,
-            {
-                "app_key": self.app_key,
-                "app_secret": self.app_secret,
-                "refresh_token": current.refresh_token,
-                "grant_type": "refresh_token",
-            },
-        )
-        renewed = Credentials(
-            shop,
-            current.tiktok_shop_id,
-            current.shop_cipher,
-            data["access_token"],
-            int(data["access_token_expire_in"]),
-            data["refresh_token"],
-            int(data["refresh_token_expire_in"]),
-        )
-        await self.credentials.save(renewed)
+    async def refresh(self, shop: str, *, replacing: str | None = None) -> Credentials:
+        """New tokens for ``shop`` (CONN-5). TikTok's refresh token works once, so
+        this process refreshes a shop one call at a time; ``replacing`` is the
+        access token the caller found due or refused, and tokens another call
+        stored meanwhile are returned instead of refreshing again."""
+        async with self._refreshing.setdefault(shop, asyncio.Lock()):
+            current = await self.credentials.get(shop)
+            if current is None:
+                raise TikTokError("no_credentials", f"{shop} was never authorized")
+            if replacing is not None and current.access_token != replacing:
+                return current
+            try:
+                data = await self._token_call(
+                    TOKEN_REFRESH,
+                    {
+                        "app_key": self.app_key,
+                        "app_secret": self.app_secret,
+                        "refresh_token": current.refresh_token,
+                        "grant_type": "refresh_token",
+                    },
+                )
+            except TikTokError as error:
+                if error.code != BAD_CREDENTIALS:
+                    raise
+                return await self._refreshed_elsewhere(current, error)
+            renewed = Credentials(
+                shop,
+                current.tiktok_shop_id,
+                current.shop_cipher,
+                data["access_token"],
+                int(data["access_token_expire_in"]),
+                data["refresh_token"],
+                int(data["refresh_token_expire_in"]),
+            )
+            await self.credentials.save(renewed)
         log.info(
             "access token refreshed",
             entity=shop,
             access_token_expire_in=renewed.access_token_expire_in,
         )
         return renewed
+
+    async def _refreshed_elsewhere(self, spent: Credentials, refused: TikTokError) -> Credentials:
+        """TikTok refused ``spent``'s refresh token: another process sharing the
+        credentials (a cluster's other worker) may have used it a moment ago.
+        Its tokens, once stored; TikTok's refusal if none come."""
+        for wait in _REFRESHED_ELSEWHERE_WAITS:
+            await asyncio.sleep(wait)
+            stored = await self.credentials.get(spent.shop)
+            if stored is not None and stored.refresh_token != spent.refresh_token:
+                log.info("access token refreshed by another process", entity=spent.shop)
+                return stored
+        raise refused
 
     async def _token_call(self, route: str, params: dict[str, str]) -> dict[str, Any]:
         response = await self.http.get(f"{self.auth_url}{route}", params=params)
@@ -206,7 +234,7 @@ class TikTokClient:
             if credentials is None:
                 raise TikTokError("no_credentials", f"{shop} has no TikTok authorization")
             if credentials.access_token_expire_in - self.clock.now() < REFRESH_AHEAD:
-                credentials = await self.refresh(shop)
+                credentials = await self.refresh(shop, replacing=credentials.access_token)
             await limiter.acquire()
             try:
                 return await self._signed(
@@ -221,7 +249,7 @@ class TikTokClient:
                 )
             except TikTokError as error:
                 if error.code == ACCESS_TOKEN_EXPIRED and not refreshed:
-                    await self.refresh(shop)
+                    await self.refresh(shop, replacing=credentials.access_token)
                     refreshed = True
                     continue
                 if not error.retryable or attempt == self.attempts - 1:

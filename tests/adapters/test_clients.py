@@ -85,3 +85,40 @@ async def test_conn5_an_expired_token_is_refreshed_on_105002_and_ahead_of_expiry
     await client.call(story.SHOP, "GET", "/authorization/202309/shops")
     assert (await client.credentials.get(story.SHOP)).access_token != after.access_token
     assert "ROW_" not in repr(after), "tokens never show in a repr"
+
+
+async def test_conn5_calls_that_all_find_the_token_due_refresh_it_once(box):
+    """CONN-5: TikTok's refresh token works once; calls for one shop that all
+    find the access token within the lead share one refresh, and every call
+    gets through (a second refresh with the spent token would be refused)."""
+    client = box.service.tiktok
+    before = await client.credentials.get(story.SHOP)
+    box.clock.advance(before.access_token_expire_in - box.clock.now() - 60)
+    results = await asyncio.gather(
+        *[client.call(story.SHOP, "GET", "/authorization/202309/shops") for _ in range(5)]
+    )
+    assert all(r["shops"] for r in results)
+    assert (await client.credentials.get(story.SHOP)).refresh_token != before.refresh_token
+
+
+async def test_conn5_a_refresh_another_process_made_first_is_taken_up_not_lost(box):
+    """CONN-5 in a cluster: two workers' clients share the shop's credentials;
+    when both refresh at once, the one whose spent refresh token TikTok refuses
+    takes the tokens the other stored instead of ending the authorization."""
+    from adapters.tiktok_shop.client import TikTokClient
+
+    first = box.service.tiktok
+    second = TikTokClient(
+        first.base_url,
+        first.auth_url,
+        first.app_key,
+        first.app_secret,
+        first.credentials,
+        first.clock,
+        http=first.http,
+    )
+    refreshed = await asyncio.gather(first.refresh(story.SHOP), second.refresh(story.SHOP))
+    stored = await first.credentials.get(story.SHOP)
+    assert {c.access_token for c in refreshed} == {stored.access_token}
+    data = await second.call(story.SHOP, "GET", "/authorization/202309/shops")
+    assert data["shops"]
