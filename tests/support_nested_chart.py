@@ -50,7 +50,10 @@ events: [order.hold, order.release, order.close, sync.start, sync.sent, sync.fai
 transitions:
   - {event: order.hold, source: lifecycle.open, target: lifecycle.on_hold}
   - {event: order.release, source: lifecycle.on_hold, target: lifecycle.open}
-  - {event: order.close, source: lifecycle, target: lifecycle.closed}
+  # The region's own states, not the region: from `lifecycle` the domain
+  # would be the chart's top, and closing would re-enter sync at idle,
+  # leaving a sync already done (the stateful machine caught it).
+  - {event: order.close, source: [lifecycle.open, lifecycle.on_hold], target: lifecycle.closed}
   - {event: sync.start, source: sync.idle, target: sync.working, guards: [ready]}
   - {event: sync.sent, source: sync.working.sending, target: sync.working.waiting}
   - {event: sync.fail, source: sync.working, target: sync.failed}

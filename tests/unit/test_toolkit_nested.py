@@ -85,7 +85,7 @@ def test_a_flat_chart_is_one_region_holding_one_state():
 
 def test_events_enabled_in_a_configuration_come_from_every_active_state_and_its_parents():
     assert SHAPE.enabled_events("lifecycle.open,sync.working.sending") == [
-        "order.close",  # from the parent lifecycle
+        "order.close",
         "order.escalate",
         "order.hold",
         "order.note",  # "*": every atomic state that is not final
@@ -128,9 +128,18 @@ def test_shortest_paths_reach_every_state_through_regions_and_parents():
 
 def test_every_edge_has_a_path_ending_with_it_including_history_and_parent_transitions():
     paths = transition_paths(CHART)
-    by_event = {edge.event: path for edge, path in paths.items() if edge.source != edge.target}
-    assert [e.event for e in by_event["sync.retry"]] == ["sync.start", "sync.fail", "sync.retry"]
-    assert [e.event for e in by_event["order.close"]] == ["order.close"]
+    by_edge = {
+        (edge.event, edge.source): path
+        for edge, path in paths.items()
+        if edge.source != edge.target
+    }
+    retry = by_edge["sync.retry", "sync.failed"]
+    assert [e.event for e in retry] == ["sync.start", "sync.fail", "sync.retry"]
+    assert [e.event for e in by_edge["sync.fail", "sync.working"]] == ["sync.start", "sync.fail"]
+    assert [e.event for e in by_edge["order.close", "lifecycle.on_hold"]] == [
+        "order.hold",
+        "order.close",
+    ]
     assert {edge.index for edge in paths} == set(range(len(CHART.spec.transitions)))
 
 
