@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
 from pydantic_core import to_json
 
-from engine.events import Event
+from engine.events import Event, EventRejected
 from engine.step import EntityState, Outcome, StepResult, new_entity, step
 from engine.testing.configurations import ChartShape
 from engine.testing.coverage import CoverageRecorder
@@ -269,13 +270,18 @@ class _Driver:
         event = self._event(hop, entity, made, index)
         return step(self.chart, entity, event, self.charts.settings)
 
-    def _drawn(self, hop: Edge, clock: float) -> st.SearchStrategy[Step]:
-        """A step of ``hop``'s event: a payload, received a drawn gap after ``clock``."""
-        return st.builds(
-            lambda payload, gap: Step(hop.event, payload, clock + gap),
-            payloads(self.charts, hop.event, self.payloads_for),
-            GAPS,
-        )
+    def _drawn(
+        self, hop: Edge, clock: float, entity: EntityState | None = None
+    ) -> st.SearchStrategy[Step]:
+        """A step of ``hop``'s event: a payload, received a drawn gap after ``clock``.
+        With ``entity``, also the payload whose fields repeat what the entity's
+        data holds under the same names: a guard that compares an update with
+        what is recorded (nothing changed) wants exactly that, which random
+        payloads almost never give."""
+        drawn = payloads(self.charts, hop.event, self.payloads_for)
+        if entity is not None:
+            drawn = drawn | drawn.map(lambda payload: _echoing(payload, entity.data))
+        return st.builds(lambda payload, gap: Step(hop.event, payload, clock + gap), drawn, GAPS)
 
     def _joint(self, entity: EntityState, taken: Taken, hop: Edge) -> EntityState | None:
         """``hop`` after an internal step whose payload is searched together with
@@ -322,10 +328,14 @@ class _Driver:
         self, entity: EntityState, hop: Edge, index: int, clock: float, budget: settings
     ) -> _Found | None:
         def fires(made: Step) -> bool:
-            return self._fires(self._step(entity, hop, made, index), hop)
+            try:
+                result = self._step(entity, hop, made, index)
+            except EventRejected:  # an echoed field the event's model does not take
+                return False
+            return self._fires(result, hop)
 
         try:
-            made = find(self._drawn(hop, clock), fires, settings=budget)
+            made = find(self._drawn(hop, clock, entity), fires, settings=budget)
         except NoSuchExample:
             return None
         result = self._step(entity, hop, made, index)
@@ -340,3 +350,8 @@ class _Driver:
             source="drive",
             received_at=made.at,
         )
+
+
+def _echoing(payload: dict[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    """``payload`` with each field the data also holds set to the data's value."""
+    return {name: data.get(name, value) for name, value in payload.items()}
