@@ -108,11 +108,12 @@ class CommitThread:
 
         def call() -> None:
             try:
-                outcome = work(self._live())
+                settled: tuple[Any, BaseException | None] = (work(self._live()), None)
             except BaseException as error:  # handed to the awaiting task
-                loop.call_soon_threadsafe(_settle, done, None, error)
-            else:
-                loop.call_soon_threadsafe(_settle, done, outcome, None)
+                settled = (None, error)
+            # A loop closed meanwhile has nobody to tell; the thread serves on.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, done, *settled)
 
         if self._thread is None:
             self._thread = threading.Thread(
