@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from typing import Any
 
 import psycopg
 
@@ -39,6 +40,7 @@ from engine.store.postgres_batch import row_statements
 from engine.store.postgres_commit import (
     CommitGuard,
     CommitThread,
+    Statement,
     refusal_of,
     run_transaction,
     take_numbers,
@@ -203,14 +205,11 @@ class PostgresStore(PostgresReads, PostgresOutbox, PostgresReadModels):
         async with self._commit_lock:
             try:
                 # A guard refusing here (before any statement) is raised as it is.
-                statements = [s for guard in self.commit_guards for s in guard.statements(batch)]
-                if batch.events:
-                    count = len(batch.events)
-                    numbers = await self._commits.run(lambda conn: take_numbers(conn, count))
-                    for row, seq in zip(batch.events, numbers, strict=True):
-                        row.seq = seq
-                statements += row_statements(batch_rows(batch, timers_fired, self.inert_commands))
-                await self._commits.run(lambda conn: run_transaction(conn, statements))
+                guarded = [s for guard in self.commit_guards for s in guard.statements(batch)]
+                inert = self.inert_commands
+                await self._commits.run(
+                    lambda conn: _write(conn, batch, timers_fired, inert, guarded)
+                )
             except BaseException as error:
                 for row in batch.events:
                     row.seq = 0
@@ -221,6 +220,24 @@ class PostgresStore(PostgresReads, PostgresOutbox, PostgresReadModels):
                     # "Not recorded, try again later", as SQLite's failures read.
                     raise WriteNotAcknowledged(f"{type(error).__name__}: {error}") from error
                 raise
+
+
+def _write(
+    conn: psycopg.Connection[Any],
+    batch: Batch,
+    timers_fired: Sequence[str],
+    inert: str | None,
+    guarded: list[Statement],
+) -> None:
+    """On the commit thread: number the batch's events, build its rows and
+    their JSON, send it all after the guards' statements in one transaction.
+    What it reads of the batch was fixed when its events were stepped (a step
+    makes new entity states; data and payloads were taken as JSON then)."""
+    if batch.events:
+        numbers = take_numbers(conn, len(batch.events))
+        for row, seq in zip(batch.events, numbers, strict=True):
+            row.seq = seq
+    run_transaction(conn, [*guarded, *row_statements(batch_rows(batch, timers_fired, inert))])
 
 
 __all__ = ["CommitGuard", "PostgresStore"]

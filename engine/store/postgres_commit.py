@@ -1,15 +1,15 @@
 """A PostgreSQL commit's round trips, on a thread and a connection of their own.
 
 An engine's event loop steps batches of events in runs of a hundred
-milliseconds and more. A commit awaited on that loop waits for it at every
-round trip (BEGIN, the guards, the numbers, each insert, COMMIT), so the
+milliseconds and more. A commit awaited on that loop waited for it at every
+round trip (BEGIN, the guards, the numbers, each insert, COMMIT), so a
 worker's Python and its database work took turns instead of overlapping
-(docs/scaling.md, "Why one worker waited"). Here a commit costs the loop two
-waits whatever its size: the blocking connection of `CommitThread` takes the
-batch's sequence numbers, the loop builds every statement's parameters, and
-the thread sends the whole transaction (BEGIN, the guards' statements, the
-rows, COMMIT) in pipeline mode, one round trip. A thread waiting on its
-socket releases the GIL, so the loop steps meanwhile.
+(docs/scaling.md, "Projections"). Here a commit needs the loop once, to hear
+that it is done: on the blocking connection of `CommitThread` the store's
+commit takes the batch's sequence numbers, builds the rows and their JSON,
+and sends the whole transaction (BEGIN, the guards' statements, the rows,
+COMMIT) in pipeline mode, one round trip (`run_transaction`). A thread
+waiting on its socket releases the GIL, so the loop steps meanwhile.
 
 Commit guards (`CommitGuard`) are therefore statements, not code run inside
 the transaction: a guard says, on the loop and before the transaction opens,
