@@ -72,6 +72,10 @@ async def test_guards_statements_go_first_in_the_commit_and_can_refuse_it(
         with pytest.raises(Refused, match="db refused in the database"):
             await store.commit(batch([doomed]))
         assert doomed.seq == 0
+        # An error no guard claims is the store's: "not recorded, try again".
+        store.commit_guards[-1] = guard("loose", sql="SELECT 1 / 0 WHERE %s::text IS NOT NULL")
+        with pytest.raises(WriteNotAcknowledged, match="DivisionByZero"):
+            await store.commit(batch([doomed]))
         assert await store.known_event_ids(["a", "b"]) == {"a"}
         assert await store.entity("order:2") is None and await store.list_commands() == []
         assert await marks() == [("lease", 0), ("offsets", 0)], "the guards' own writes rolled back"
