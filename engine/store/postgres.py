@@ -237,7 +237,8 @@ def _write(
         numbers = take_numbers(conn, len(batch.events))
         for row, seq in zip(batch.events, numbers, strict=True):
             row.seq = seq
-    run_transaction(conn, [*guarded, *row_statements(batch_rows(batch, timers_fired, inert))])
+    statements, repeated = row_statements(batch_rows(batch, timers_fired, inert))
+    run_transaction(conn, [*guarded, *statements], repeated)
 
 
 __all__ = ["CommitGuard", "PostgresStore"]

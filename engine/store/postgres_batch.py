@@ -5,7 +5,7 @@ each table's rows go as one ``INSERT ... SELECT FROM json_populate_recordset``
 with the rows as one JSON parameter (`RecordSet`), so a batch of a thousand
 events is a handful of statements, whatever its size (decision:
 docs/decisions/postgres-driver.md). Tables that see few rows a batch
-(timers, duplicates, dead letters) get a statement a row; the commit sends
+(timers, duplicates, dead letters) use ``executemany``; the commit sends
 them all in one pipeline (`engine.store.postgres_commit`).
 """
 
@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from engine.store.postgres_commit import Statement
+from engine.store.postgres_commit import Repeated, Statement
 from engine.store.rows import dumps
 from engine.store.sqlite_batch import EVENT_LIST, BatchRows
 
@@ -92,9 +92,11 @@ _OUTBOX = RecordSet(
 )
 
 
-def row_statements(rows: BatchRows) -> list[Statement]:
-    """`batch_rows` as the statements that write them, parameters and all:
-    built before the transaction opens, so that nothing waits on it."""
+def row_statements(rows: BatchRows) -> tuple[list[Statement], list[Repeated]]:
+    """`batch_rows` as the statements that write them, parameters and all
+    (built before the transaction opens, so that nothing waits on it): one a
+    table for the many-row tables, and the few-row tables' statements to run
+    once a row (``executemany``)."""
     # Rows whose state and chart stayed put leave those columns (and the
     # index on them) alone.
     statements: list[Statement] = [
@@ -107,18 +109,21 @@ def row_statements(rows: BatchRows) -> list[Statement]:
         )
         if written
     ]
-    for sql, many in (
-        ("DELETE FROM timers WHERE event_id = %s", rows.timers_fired),
-        ("DELETE FROM timers WHERE entity = %s AND name = %s", rows.timer_cancels),
-        (_ARM, rows.timer_arms),
-        (
-            "INSERT INTO duplicates (event_id, entity, received_at) VALUES (%s, %s, %s)",
-            rows.duplicates,
-        ),
-        (_DEAD_LETTER, rows.dead_letters),
-    ):
-        statements += [(sql, params) for params in many]
-    return statements
+    repeated: list[Repeated] = [
+        (sql, many)
+        for sql, many in (
+            ("DELETE FROM timers WHERE event_id = %s", rows.timers_fired),
+            ("DELETE FROM timers WHERE entity = %s AND name = %s", rows.timer_cancels),
+            (_ARM, rows.timer_arms),
+            (
+                "INSERT INTO duplicates (event_id, entity, received_at) VALUES (%s, %s, %s)",
+                rows.duplicates,
+            ),
+            (_DEAD_LETTER, rows.dead_letters),
+        )
+        if many
+    ]
+    return statements, repeated
 
 
 __all__ = ["RecordSet", "row_statements"]

@@ -35,6 +35,8 @@ from engine.store.rows import Batch
 
 # One statement of a commit's transaction: its SQL and its parameters.
 Statement = tuple[str, Sequence[Any]]
+# One statement run once for each of its rows of parameters (``executemany``).
+Repeated = tuple[str, Sequence[Sequence[Any]]]
 Result = TypeVar("Result")
 
 
@@ -64,14 +66,20 @@ def refusal_of(guards: Sequence[CommitGuard], error: psycopg.Error) -> Exception
     return None
 
 
-def run_transaction(conn: psycopg.Connection[Any], statements: Sequence[Statement]) -> None:
-    """``statements`` in one transaction, sent in one round trip; if one
-    fails, none is kept and its error is raised."""
+def run_transaction(
+    conn: psycopg.Connection[Any],
+    statements: Sequence[Statement],
+    repeated: Sequence[Repeated] = (),
+) -> None:
+    """``statements``, then ``repeated``, in one transaction sent in one
+    round trip; if one fails, none is kept and its error is raised."""
     try:
         with conn.pipeline(), conn.cursor() as cursor:
             cursor.execute("BEGIN")
             for sql, params in statements:
                 cursor.execute(sql, params)
+            for sql, rows in repeated:
+                cursor.executemany(sql, rows)
             cursor.execute("COMMIT")
     except BaseException:
         # The failed transaction stays open on the session until rolled back.
@@ -155,6 +163,7 @@ def _settle(done: asyncio.Future[Any], outcome: Any, error: BaseException | None
 __all__ = [
     "CommitGuard",
     "CommitThread",
+    "Repeated",
     "Statement",
     "refusal_of",
     "run_transaction",
