@@ -275,3 +275,28 @@ async def test_dispatchers_in_several_processes_never_hold_one_command(
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_the_duplicate_check_looks_ids_up_in_the_index_not_the_whole_log(
+    pg_database_url: str,
+) -> None:
+    """A batch's thousand ids are checked by index lookups: a scan of the log
+    per batch made long drains slow down as the log grew."""
+    store = await PostgresStore.open(pg_database_url)
+    sent: list[tuple[str, Any]] = []
+    fetchall = store.fetchall
+
+    async def recording(sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        sent.append((sql, params))
+        return await fetchall(sql, params)
+
+    try:
+        await store.commit(batch(event_row(f"order:{n}", f"e{n}") for n in range(20_000)))
+        store.fetchall = recording  # type: ignore[method-assign]
+        asked = [f"new-{n}" for n in range(1_000)] + ["e7", "e19999"]
+        assert await store.known_event_ids(asked) == {"e7", "e19999"}
+        [(sql, params)] = sent
+        plan = "\n".join(row[0] for row in await fetchall(f"EXPLAIN {sql}", params))
+        assert "Seq Scan on events" not in plan, plan
+    finally:
+        await store.close()
