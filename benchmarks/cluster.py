@@ -18,19 +18,25 @@ dropped at the end:
   balanced (every worker holds at most its fair share, all 256 held) to the
   last commit, so joining and rebalancing are left out; the same window's CPU
   of the worker processes (/proc) divided by its events is their per-event CPU.
+  The window opens with the partitions' feeds being made (JetStream creates a
+  consumer for each); how long until its first commit is reported, and from
+  then to the last commit the CPU an event of the run database's PostgreSQL
+  backends and of the NATS server (the whole server, when it runs on this
+  machine: other clients' work counts too).
 - **receiver**: a receiver-role process (`channelsync.receiver_role`) takes
   signed TikTok webhooks on keep-alive connections; the time from writing a
   request to reading its 200 (sent after JetStream's ack) gives p50/p99, and
   the process's CPU over the load divided by the webhooks its per-event CPU.
 
-PostgreSQL's and NATS's own CPU is not counted in the per-event figures (the
-servers are shared with other work on this machine). Writes results/cluster.json.
+PostgreSQL's and NATS's own CPU is not counted in the workers' per-event
+figures; it is reported beside them. Writes results/cluster.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -268,10 +274,35 @@ def _warnings(logs: Path) -> dict[str, Any]:
     return counts
 
 
+def servers_cpu(url: str) -> tuple[float, float | None]:
+    """CPU seconds so far of the PostgreSQL backends serving ``url``'s database
+    (those alive now) and of a NATS server on this machine (None if none is)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        pids = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        ).fetchall()
+    postgres = 0.0
+    for (pid,) in pids:
+        with contextlib.suppress(OSError):  # a backend that ended meanwhile
+            postgres += cpu_seconds(pid)
+    nats = [p for p in Path("/proc").glob("[0-9]*") if _comm(p) == "nats-server"]
+    return postgres, (cpu_seconds(int(nats[0].name)) if nats else None)
+
+
+def _comm(process: Path) -> str:
+    try:
+        return (process / "comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def _watch(url: str, children: list[Any], total: int, count: int) -> dict[str, Any]:
-    """Poll the database until every event is committed; the balanced window's figures."""
+    """Poll the database until every event is committed; the balanced window's
+    figures, and the servers' CPU from the window's first commit to its last."""
     started = time.perf_counter()
     window: tuple[float, int, float] | None = None  # (time, events, workers' CPU)
+    first: tuple[float, int, tuple[float, float | None]] | None = None
     done = 0
     while done < total and time.perf_counter() - started < RUN_LIMIT:
         if any(child.poll() is not None for child in children):
@@ -279,6 +310,8 @@ def _watch(url: str, children: list[Any], total: int, count: int) -> dict[str, A
         done, balanced = _poll(url, count)
         if window is None and balanced:
             window = (time.perf_counter(), done, sum(cpu_seconds(c.pid) for c in children))
+        if window is not None and first is None and done > window[1]:
+            first = (time.perf_counter(), done, servers_cpu(url))
         time.sleep(POLL)
     ended = time.perf_counter()
     cpu_end = sum(cpu_seconds(c.pid) for c in children)
@@ -289,7 +322,18 @@ def _watch(url: str, children: list[Any], total: int, count: int) -> dict[str, A
         result["window_events"] = events
         result["events_per_s"] = events / (ended - window[0])
         result["cpu_us_per_event"] = (cpu_end - window[2]) * 1e6 / events
+    if window is not None and first is not None and done > first[1]:
+        result["seconds_to_first_commit"] = round(first[0] - window[0], 2)
+        result["servers_us_per_event"] = _servers(url, first[2], done - first[1])
     return result
+
+
+def _servers(url: str, before: tuple[float, float | None], events: int) -> dict[str, Any]:
+    postgres, nats = servers_cpu(url)
+    return {
+        "postgres": (postgres - before[0]) * 1e6 / events,
+        "nats": None if nats is None or before[1] is None else (nats - before[1]) * 1e6 / events,
+    }
 
 
 async def _worker_child(url: str, bus: str, stream: str, prefix: str, member: str) -> None:
@@ -437,6 +481,8 @@ def report(results: dict[str, Any]) -> list[tuple[str, str]]:
             rows.append(("  worker warnings", json.dumps(row["warnings"])))
         if "cpu_us_per_event" in row:
             rows.append(("  worker CPU per event", f"{row['cpu_us_per_event']:.0f} us"))
+        if "servers_us_per_event" in row:
+            rows.append(_servers_row(row))
     hooks = results["receiver"]
     rows += [
         (
@@ -447,6 +493,15 @@ def report(results: dict[str, Any]) -> list[tuple[str, str]]:
         ("  receiver CPU per webhook", f"{hooks['cpu_us_per_webhook']:.0f} us"),
     ]
     return rows
+
+
+def _servers_row(row: dict[str, Any]) -> tuple[str, str]:
+    servers = row["servers_us_per_event"]
+    nats = "?" if servers["nats"] is None else f"{servers['nats']:.0f}"
+    return (
+        "  first commit after (s); PG, NATS CPU/event",
+        f"{row['seconds_to_first_commit']:.2f}; {servers['postgres']:.0f}, {nats} us",
+    )
 
 
 def main() -> None:

@@ -3,13 +3,17 @@
 A worker that stalled (a long GC pause, SIGSTOP, a slow disk) may wake up
 after its lease ran out and another worker took the partition at a higher
 epoch. Its in-memory state is stale from then on; what stops it writing is
-the guard `make_fence` builds, run by the PostgreSQL store inside every
-commit's transaction before the batch's rows are written. For each partition
-the batch touches it reads the lease row FOR SHARE and compares owner, epoch
-and expiry (the database's clock) with what this worker acquired; any
-mismatch raises `LeaseLost` and the whole commit rolls back. FOR SHARE keeps
-the row from being taken over until this transaction ends, so a takeover sees
-this commit, and the offset it wrote, or neither.
+the guard `make_fence` builds, whose statement the PostgreSQL store sends
+first in every commit's transaction. A partition this worker does not believe
+it holds refuses the commit at once; for the others the statement
+(``channelsync_fence``, engine.cluster.leases) reads each lease row FOR SHARE
+and compares owner, epoch and expiry (the database's clock) with what this
+worker acquired; any mismatch raises in the database, the whole commit rolls
+back and the store raises `LeaseLost` (`lease_lost`). The check sends no
+answer the commit waits for: the transaction goes in one round trip
+(engine.store.postgres_commit). FOR SHARE keeps the row from being taken over
+until this transaction ends, so a takeover sees this commit, and the offset
+it wrote, or neither.
 
 In the same transaction the guard moves each partition's consumed stream
 sequence (`OffsetTracker`) forward, so state and offset are durable together
@@ -19,19 +23,16 @@ and a new owner resumes exactly after the last committed message.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import psycopg
 
+from engine.cluster.leases import LEASE_LOST
 from engine.cluster.partitions import partition_of
 from engine.store.errors import StoreError
-from engine.store.rows import Batch
-
-# The store's guard type (engine.store.postgres.CommitGuard), spelled out so
-# this module does not import the store.
-CommitGuard = Callable[[psycopg.AsyncConnection[Any], Batch], Awaitable[None]]
-
+from engine.store.postgres_commit import CommitGuard, Statement
+from engine.store.rows import Batch, loads
 
 # An offset only moves forward: a late writer never takes it back.
 _KEEP_GREATEST = (
@@ -122,48 +123,47 @@ def make_fence(
     """The commit guard of worker ``worker_id``: ``held()`` gives the
     partitions it believes it holds, each with the epoch it acquired."""
 
-    async def fence(conn: psycopg.AsyncConnection[Any], batch: Batch) -> None:
+    def statements(batch: Batch) -> list[Statement]:
         touched = batch_partitions(batch)
         if not touched:
-            return
+            return []
         mine = held()
         lost = {p: "not held by this worker" for p in touched if p not in mine}
-        cur = await conn.execute(
-            "SELECT partition, owner, epoch, expires_at > clock_timestamp()"
-            " FROM partition_leases WHERE partition = ANY(%s) ORDER BY partition FOR SHARE",
-            (sorted(touched),),
-        )
-        for partition, owner, epoch, live in await cur.fetchall():
-            if partition in lost:
-                continue
-            if owner != worker_id or epoch != mine[partition]:
-                lost[partition] = f"owner {owner} at epoch {epoch}, not epoch {mine[partition]}"
-            elif not live:
-                lost[partition] = f"lease at epoch {epoch} expired"
         if lost:
             raise LeaseLost(lost)
-        if offsets is not None:
-            await _advance_offsets(conn, batch, touched, offsets)
+        parts = sorted(touched)
+        fence = (_CHECK, (worker_id, parts, [mine[p] for p in parts]))
+        if offsets is None:
+            return [fence]
+        return [fence, *_advance_offsets(batch, parts, offsets)]
 
-    return fence
+    return CommitGuard(statements, lease_lost)
 
 
-async def _advance_offsets(
-    conn: psycopg.AsyncConnection[Any], batch: Batch, touched: set[int], offsets: OffsetTracker
-) -> None:
+_CHECK = "SELECT channelsync_fence(%s, %s::integer[], %s::bigint[])"
+
+
+def lease_lost(error: psycopg.Error) -> LeaseLost | None:
+    """The fence's refusal raised in the database, as `LeaseLost`."""
+    if error.sqlstate != LEASE_LOST:
+        return None
+    detail = error.diag.message_detail or "{}"
+    return LeaseLost({int(p): str(why) for p, why in loads(detail).items()})
+
+
+def _advance_offsets(batch: Batch, parts: list[int], offsets: OffsetTracker) -> list[Statement]:
     ids = {row.event_id for row in batch.events}
     ids.update(row.event_id for row in batch.duplicates)
-    marks = [
-        (partition, mark)
-        for partition in sorted(touched)
-        if (mark := offsets.watermark(partition, ids)) > 0
-    ]
-    if marks:
-        await conn.execute(
+    marks = [(p, mark) for p in parts if (mark := offsets.watermark(p, ids)) > 0]
+    if not marks:
+        return []
+    return [
+        (
             "INSERT INTO partition_offsets (partition, stream_seq)"
             f" SELECT * FROM unnest(%s::integer[], %s::bigint[]) {_KEEP_GREATEST}",
             ([p for p, _ in marks], [m for _, m in marks]),
         )
+    ]
 
 
 async def save_offsets(
@@ -192,10 +192,10 @@ async def save_offsets(
 
 
 __all__ = [
-    "CommitGuard",
     "LeaseLost",
     "OffsetTracker",
     "batch_partitions",
+    "lease_lost",
     "make_fence",
     "save_offsets",
 ]

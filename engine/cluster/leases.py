@@ -10,7 +10,9 @@ Every worker of a cluster shares three tables with the others (created by
   that carries the epoch it was started under can tell whether its owner
   still holds the partition (the fence, `engine.cluster.fence`);
 - ``partition_offsets``: one row a partition, the last JetStream sequence of
-  the partition's subject whose event is committed.
+  the partition's subject whose event is committed;
+
+and the fence's check, the function ``channelsync_fence`` (`FENCE_FUNCTION`).
 
 A worker's round (`Leases.round`) runs in one transaction on the database's
 clock (``now()``), never the worker's: it heartbeats, renews the leases it
@@ -43,9 +45,38 @@ log = get_logger("channelsync.cluster.leases")
 # renews every third of it, so one missed round never costs a lease.
 DEFAULT_LEASE_TTL = 10.0
 
+# The SQLSTATE of the fence's refusal (a class of no PostgreSQL error).
+LEASE_LOST = "CSL01"
+
 # Serialises the tables' creation between workers starting together:
 # concurrent CREATE TABLE IF NOT EXISTS can still collide in pg_type.
 _SCHEMA_LOCK = 0x636C7573  # "clus"
+
+# The fence's check (engine.cluster.fence), one statement of a commit's
+# pipeline: it raises, rolling the commit back, when a partition's lease is no
+# longer held by ``worker`` at its epoch or has expired by the server's clock;
+# the lease rows stay locked FOR SHARE until the commit ends, so a takeover
+# waits for it. The error's detail is a JSON object: partition -> why.
+FENCE_FUNCTION = f"""CREATE OR REPLACE FUNCTION channelsync_fence(
+        worker text, parts integer[], epochs bigint[]) RETURNS void
+    LANGUAGE plpgsql AS $$
+    DECLARE lost jsonb;
+    BEGIN
+        SELECT jsonb_object_agg(checked.partition, checked.why) INTO lost FROM (
+            SELECT l.partition, CASE
+                WHEN l.owner IS DISTINCT FROM worker OR l.epoch <> m.epoch THEN format(
+                    'owner %s at epoch %s, not epoch %s', l.owner, l.epoch, m.epoch)
+                WHEN l.expires_at <= clock_timestamp() THEN format(
+                    'lease at epoch %s expired', l.epoch)
+                END AS why
+            FROM partition_leases l JOIN unnest(parts, epochs) AS m(partition, epoch)
+                ON m.partition = l.partition
+            ORDER BY l.partition FOR SHARE OF l
+        ) checked WHERE checked.why IS NOT NULL;
+        IF lost IS NOT NULL THEN
+            RAISE EXCEPTION 'lease lost' USING ERRCODE = '{LEASE_LOST}', DETAIL = lost::text;
+        END IF;
+    END $$"""
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS cluster_workers (
@@ -66,6 +97,7 @@ SCHEMA = (
         partition integer PRIMARY KEY,
         stream_seq bigint NOT NULL DEFAULT 0
     )""",
+    FENCE_FUNCTION,
 )
 
 
@@ -271,6 +303,7 @@ class Leases:
 
 __all__ = [
     "DEFAULT_LEASE_TTL",
+    "LEASE_LOST",
     "LeasePlan",
     "Leases",
     "ensure_tables",

@@ -7,21 +7,24 @@ or brought up to date (`engine.store.postgres_schema`), then the plugins'
 migrations not applied yet. Reads are in `engine.store.postgres_reads`, the
 outbox in `engine.store.postgres_outbox`, read models in
 `engine.store.postgres_read_models`, a commit's statements in
-`engine.store.postgres_batch`; docs/postgres.md says how it differs from
+`engine.store.postgres_batch`, and its round trips, on a thread of their own,
+in `engine.store.postgres_commit`; docs/postgres.md says how it differs from
 SQLite.
 
-Commit guards: ``store.commit_guards`` is a list of `CommitGuard`. Each runs
-inside the commit's transaction, on its connection, before the batch's rows
-are written, in list order; one that raises rolls the whole commit back and
-its exception reaches the caller unchanged. A cluster's fence is one: it
-checks the lease of the batch's partitions and records how far their streams
-were consumed, in the same transaction as the state it guards.
+Commit guards: ``store.commit_guards`` is a list of `CommitGuard`. Each one's
+statements go inside the commit's transaction, before the batch's rows, in
+list order; a guard that refuses (in Python, or by a statement that raises
+in the database) rolls the whole commit back and its exception reaches the
+caller. A cluster's fence is one: it checks the lease of the batch's
+partitions and records how far their streams were consumed, in the same
+transaction as the state it guards.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -33,7 +36,15 @@ from engine.store.errors import (
 )
 from engine.store.migrate import Migration, MigrationFailed, check_migrations
 from engine.store.postgres_base import Connection, connect
-from engine.store.postgres_batch import write_rows
+from engine.store.postgres_batch import row_statements
+from engine.store.postgres_commit import (
+    CommitGuard,
+    CommitThread,
+    Statement,
+    refusal_of,
+    run_transaction,
+    take_numbers,
+)
 from engine.store.postgres_outbox import PostgresOutbox
 from engine.store.postgres_read_models import PostgresReadModels
 from engine.store.postgres_reads import PostgresReads
@@ -47,8 +58,6 @@ from engine.store.postgres_schema import (
 from engine.store.rows import Batch
 from engine.store.sqlite_batch import batch_rows
 
-CommitGuard = Callable[[psycopg.AsyncConnection[Any], Batch], Awaitable[None]]
-
 # Taken (per transaction) by whoever migrates: processes opening one database
 # at once apply each step once.
 MIGRATE_LOCK = 0x6368_616E_6D69_67  # "chanmig"
@@ -61,6 +70,9 @@ class PostgresStore(PostgresReads, PostgresOutbox, PostgresReadModels):
     def __init__(self, url: str, writer: Connection | None, reader: Connection) -> None:
         super().__init__(url, writer, reader)
         self.commit_guards: list[CommitGuard] = []
+        # Commits run their round trips off the event loop (postgres_commit).
+        self._commits = CommitThread(url)
+        self._commit_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, url: str, *, migrations: Sequence[Migration] = ()) -> PostgresStore:
@@ -103,6 +115,7 @@ class PostgresStore(PostgresReads, PostgresOutbox, PostgresReadModels):
         return store
 
     async def close(self) -> None:
+        await self._commits.close()
         for connection in (self._writer, self._reader):
             if connection is not None:
                 with contextlib.suppress(Exception):
@@ -183,39 +196,49 @@ class PostgresStore(PostgresReads, PostgresOutbox, PostgresReadModels):
     async def commit(self, batch: Batch, timers_fired: Sequence[str] = ()) -> None:
         """Append a batch atomically: events numbered from the log's sequence,
         entity updates, outbox commands, timer changes, duplicates and dead
-        letters, after the commit guards passed, in one transaction."""
-        in_guard = False
-        async with self._write_lock:
-            writer = await self._live_writer()
+        letters, after the commit guards' statements, in one transaction."""
+        if self.read_only:
+            await self._live_writer()  # raises WriteRefused
+        # Not the write lock: commits have a connection of their own, so the
+        # outbox's transactions (on the writer) no longer hold them up. One
+        # commit at a time keeps the log's numbers in commit order.
+        async with self._commit_lock:
             try:
-                async with writer.transaction():
-                    in_guard = True
-                    for guard in self.commit_guards:
-                        await guard(writer, batch)
-                    in_guard = False
-                    await _number(writer, batch)
-                    await write_rows(writer, batch_rows(batch, timers_fired, self.inert_commands))
+                # A guard refusing here (before any statement) is raised as it is.
+                guarded = [s for guard in self.commit_guards for s in guard.statements(batch)]
+                inert = self.inert_commands
+                await self._commits.run(
+                    lambda conn: _write(conn, batch, timers_fired, inert, guarded)
+                )
             except BaseException as error:
                 for row in batch.events:
                     row.seq = 0
-                # A guard's own error reaches the caller as it is.
-                if not in_guard and isinstance(error, psycopg.Error):
+                if isinstance(error, psycopg.Error):
+                    refused = refusal_of(self.commit_guards, error)
+                    if refused is not None:
+                        raise refused from error
                     # "Not recorded, try again later", as SQLite's failures read.
                     raise WriteNotAcknowledged(f"{type(error).__name__}: {error}") from error
                 raise
 
 
-async def _number(db: Connection, batch: Batch) -> None:
-    """Give the batch's events their sequence numbers, in order. Numbers taken
-    by a transaction that rolls back are never handed out again (a gap)."""
-    if not batch.events:
-        return
-    cursor = await db.execute(
-        "SELECT nextval('event_seq') FROM generate_series(1, %s)", (len(batch.events),)
-    )
-    numbers = sorted(row[0] for row in await cursor.fetchall())
-    for row, seq in zip(batch.events, numbers, strict=True):
-        row.seq = seq
+def _write(
+    conn: psycopg.Connection[Any],
+    batch: Batch,
+    timers_fired: Sequence[str],
+    inert: str | None,
+    guarded: list[Statement],
+) -> None:
+    """On the commit thread: number the batch's events, build its rows and
+    their JSON, send it all after the guards' statements in one transaction.
+    What it reads of the batch was fixed when its events were stepped (a step
+    makes new entity states; data and payloads were taken as JSON then)."""
+    if batch.events:
+        numbers = take_numbers(conn, len(batch.events))
+        for row, seq in zip(batch.events, numbers, strict=True):
+            row.seq = seq
+    statements, repeated = row_statements(batch_rows(batch, timers_fired, inert))
+    run_transaction(conn, [*guarded, *statements], repeated)
 
 
 __all__ = ["CommitGuard", "PostgresStore"]

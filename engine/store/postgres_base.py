@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.types.string import StrDumperUnknown
@@ -37,22 +37,41 @@ class NulFreeStr(StrDumperUnknown):
         return super().dump(obj.replace(NUL, REPLACEMENT) if NUL in obj else obj)
 
 
-def nul_free(connection: Connection) -> Connection:
+AnyConnection = TypeVar("AnyConnection", psycopg.Connection[Any], psycopg.AsyncConnection[Any])
+
+
+def nul_free(connection: AnyConnection) -> AnyConnection:
     """``connection``, sending every string parameter through `NulFreeStr`."""
     connection.adapters.register_dumper(str, NulFreeStr)
     return connection
 
 
-async def connect(url: str, *, read_only: bool = False) -> Connection:
-    """A new autocommit connection to ``url`` (its session refusing writes
-    with ``read_only``); `StoreError` naming the database if there is none."""
+def _options(read_only: bool) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"autocommit": True, "application_name": "channelsync"}
     if read_only:
         kwargs["options"] = "-c default_transaction_read_only=on"
+    return kwargs
+
+
+def _refused(url: str, error: psycopg.Error) -> StoreError:
+    return StoreError(f"cannot open the database {_shown(url)}: {error}")
+
+
+async def connect(url: str, *, read_only: bool = False) -> Connection:
+    """A new autocommit connection to ``url`` (its session refusing writes
+    with ``read_only``); `StoreError` naming the database if there is none."""
     try:
-        return nul_free(await psycopg.AsyncConnection.connect(url, **kwargs))
+        return nul_free(await psycopg.AsyncConnection.connect(url, **_options(read_only)))
     except psycopg.Error as error:
-        raise StoreError(f"cannot open the database {_shown(url)}: {error}") from None
+        raise _refused(url, error) from None
+
+
+def connect_blocking(url: str) -> psycopg.Connection[Any]:
+    """`connect`'s writer, as a blocking connection (for a thread of its own)."""
+    try:
+        return nul_free(psycopg.Connection.connect(url, **_options(False)))
+    except psycopg.Error as error:
+        raise _refused(url, error) from None
 
 
 def qmarks(sql: str) -> str:
@@ -125,6 +144,7 @@ __all__ = [
     "Connection",
     "PostgresBase",
     "connect",
+    "connect_blocking",
     "nul_free",
     "qmarks",
 ]

@@ -5,8 +5,8 @@ each table's rows go as one ``INSERT ... SELECT FROM json_populate_recordset``
 with the rows as one JSON parameter (`RecordSet`), so a batch of a thousand
 events is a handful of statements, whatever its size (decision:
 docs/decisions/postgres-driver.md). Tables that see few rows a batch
-(timers, duplicates, dead letters) use ``executemany``, which psycopg runs in
-pipeline mode.
+(timers, duplicates, dead letters) use ``executemany``; the commit sends
+them all in one pipeline (`engine.store.postgres_commit`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from engine.store.postgres_base import Connection
+from engine.store.postgres_commit import Repeated, Statement
 from engine.store.rows import dumps
 from engine.store.sqlite_batch import EVENT_LIST, BatchRows
 
@@ -92,34 +92,38 @@ _OUTBOX = RecordSet(
 )
 
 
-async def write_rows(db: Connection, rows: BatchRows) -> None:
-    """Write `batch_rows` inside the caller's transaction."""
-    async with db.cursor() as cursor:
-        # Rows whose state and chart stayed put leave those columns (and the
-        # index on them) alone.
+def row_statements(rows: BatchRows) -> tuple[list[Statement], list[Repeated]]:
+    """`batch_rows` as the statements that write them, parameters and all
+    (built before the transaction opens, so that nothing waits on it): one a
+    table for the many-row tables, and the few-row tables' statements to run
+    once a row (``executemany``)."""
+    # Rows whose state and chart stayed put leave those columns (and the
+    # index on them) alone.
+    statements: list[Statement] = [
+        (table.sql, (table.param(written),))
         for table, written in (
             (_EVENTS, rows.events),
             (_MOVED, rows.moved_entities),
             (_SAME, rows.same_entities),
             (_OUTBOX, rows.outbox),
-        ):
-            if written:
-                await cursor.execute(table.sql, (table.param(written),))
-        if rows.timers_fired:
-            await cursor.executemany("DELETE FROM timers WHERE event_id = %s", rows.timers_fired)
-        if rows.timer_cancels:
-            await cursor.executemany(
-                "DELETE FROM timers WHERE entity = %s AND name = %s", rows.timer_cancels
-            )
-        if rows.timer_arms:
-            await cursor.executemany(_ARM, rows.timer_arms)
-        if rows.duplicates:
-            await cursor.executemany(
+        )
+        if written
+    ]
+    repeated: list[Repeated] = [
+        (sql, many)
+        for sql, many in (
+            ("DELETE FROM timers WHERE event_id = %s", rows.timers_fired),
+            ("DELETE FROM timers WHERE entity = %s AND name = %s", rows.timer_cancels),
+            (_ARM, rows.timer_arms),
+            (
                 "INSERT INTO duplicates (event_id, entity, received_at) VALUES (%s, %s, %s)",
                 rows.duplicates,
-            )
-        if rows.dead_letters:
-            await cursor.executemany(_DEAD_LETTER, rows.dead_letters)
+            ),
+            (_DEAD_LETTER, rows.dead_letters),
+        )
+        if many
+    ]
+    return statements, repeated
 
 
-__all__ = ["RecordSet", "write_rows"]
+__all__ = ["RecordSet", "row_statements"]

@@ -1,7 +1,8 @@
 """`PostgresStore`'s reads of the log, entities, timers, duplicates and dead letters.
 
-Lists of ids are bound as one array (``= ANY(%s)``), not spliced in: one
-statement whatever their number.
+Lists of ids are bound as one array (``= ANY(%s)``, or ``unnest(%s)`` where
+each must be an index lookup), not spliced in: one statement whatever their
+number.
 """
 
 from __future__ import annotations
@@ -24,6 +25,16 @@ def as_stored(texts: Sequence[str]) -> dict[str, str]:
     return {text.replace(NUL, REPLACEMENT): text for text in texts}
 
 
+# The admission's duplicate check, one index lookup an id. ``event_id =
+# ANY(...)`` with a batch's thousand ids was planned as a sequential scan of
+# the whole log (a log never analyzed, or one the planner deems small): 11 ms
+# a check at 48,000 events and growing with the log, against 1.5-3 ms here.
+_KNOWN = (
+    "SELECT e.event_id FROM unnest(%s::text[]) AS asked(id) CROSS JOIN LATERAL"
+    " (SELECT event_id FROM events WHERE event_id = asked.id LIMIT 1) AS e"
+)
+
+
 class PostgresReads(PostgresBase, SharedLogReads, SharedDeadLetters):
     """PostgreSQL's own reads; the rest are `engine.store.sql_reads.SharedLogReads`."""
 
@@ -31,9 +42,7 @@ class PostgresReads(PostgresBase, SharedLogReads, SharedDeadLetters):
         if not event_ids:
             return set()
         asked = as_stored(event_ids)
-        rows = await self.fetchall(
-            "SELECT event_id FROM events WHERE event_id = ANY(%s::text[])", (list(asked),)
-        )
+        rows = await self.fetchall(_KNOWN, (list(asked),))
         return {asked[row[0]] for row in rows}
 
     async def load_entities(self, keys: Sequence[str]) -> dict[str, EntityState]:

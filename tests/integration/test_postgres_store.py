@@ -16,6 +16,7 @@ from engine.store.commands import Done
 from engine.store.errors import NotChannelsyncDatabase, SchemaMismatch, WriteNotAcknowledged
 from engine.store.migrate import Migration, MigrationFailed
 from engine.store.postgres import PostgresStore
+from engine.store.postgres_commit import CommitGuard, Statement
 from engine.store.rows import Batch
 from engine.testing.store_builders import batch, command, event_row
 
@@ -26,39 +27,58 @@ class Refused(Exception):
     """A guard's own error: it must reach the caller as it is."""
 
 
-async def test_guards_run_in_order_inside_the_commit_and_can_veto_it(pg_database_url: str) -> None:
+async def test_guards_statements_go_first_in_the_commit_and_can_refuse_it(
+    pg_database_url: str,
+) -> None:
     store = await PostgresStore.open(pg_database_url)
-    seen: list[tuple[str, list[str], int]] = []
+    await store.execute_write("CREATE TABLE fence_marks (name TEXT, events_before BIGINT)")
+    await store.execute_write(
+        "CREATE FUNCTION refuse(why text) RETURNS void LANGUAGE plpgsql"
+        " AS $$ BEGIN RAISE EXCEPTION '%%', why; END $$"
+    )
+    seen: list[tuple[str, list[str]]] = []
 
-    async def count_events(db: psycopg.AsyncConnection[Any]) -> int:
-        cursor = await db.execute("SELECT COUNT(*) FROM events")
-        [(count,)] = await cursor.fetchall()
-        return int(count)
-
-    def guard(name: str, *, veto: bool = False) -> Any:
-        async def check(db: psycopg.AsyncConnection[Any], checked: Batch) -> None:
-            # Inside the transaction, before the batch's rows are written.
-            seen.append((name, [row.event_id for row in checked.events], await count_events(db)))
-            await db.execute("CREATE TABLE IF NOT EXISTS fence_marks (name TEXT)")
-            await db.execute("INSERT INTO fence_marks VALUES (%s)", (name,))
+    def guard(name: str, *, veto: bool = False, sql: str | None = None) -> CommitGuard:
+        def statements(checked: Batch) -> list[Statement]:
+            seen.append((name, [row.event_id for row in checked.events]))
             if veto:
                 raise Refused(f"{name} says no")
+            # Sent inside the transaction, before the batch's rows.
+            mark = "INSERT INTO fence_marks SELECT %s::text, COUNT(*) FROM events"
+            return [(sql or mark, (name,))]
 
-        return check
+        def refusal(error: psycopg.Error) -> Exception | None:
+            mine = error.sqlstate == "P0001" and error.diag.message_primary == name
+            return Refused(f"{name} refused in the database") if mine else None
+
+        return CommitGuard(statements, refusal)
+
+    async def marks() -> list[tuple[Any, ...]]:
+        return await store.fetchall("SELECT name, events_before FROM fence_marks ORDER BY name")
 
     try:
         store.commit_guards += [guard("lease"), guard("offsets")]
         await store.commit(batch([event_row("order:1", "a")]))
-        assert seen == [("lease", ["a"], 0), ("offsets", ["a"], 0)]
+        assert seen == [("lease", ["a"]), ("offsets", ["a"])]
+        assert await marks() == [("lease", 0), ("offsets", 0)]
+        # Refused in Python, before anything is sent.
         store.commit_guards.append(guard("stale", veto=True))
         doomed = event_row("order:2", "b", commands=[command("k")])
         with pytest.raises(Refused, match="stale says no"):
             await store.commit(batch([doomed]))
         assert doomed.seq == 0, "a vetoed batch has no sequence numbers"
+        # Refused by a statement raising in the database, after the others.
+        store.commit_guards[-1] = guard("db", sql="SELECT refuse(%s)")
+        with pytest.raises(Refused, match="db refused in the database"):
+            await store.commit(batch([doomed]))
+        assert doomed.seq == 0
+        # An error no guard claims is the store's: "not recorded, try again".
+        store.commit_guards[-1] = guard("loose", sql="SELECT 1 / 0 WHERE %s::text IS NOT NULL")
+        with pytest.raises(WriteNotAcknowledged, match="DivisionByZero"):
+            await store.commit(batch([doomed]))
         assert await store.known_event_ids(["a", "b"]) == {"a"}
         assert await store.entity("order:2") is None and await store.list_commands() == []
-        marks = await store.fetchall("SELECT name FROM fence_marks ORDER BY name")
-        assert marks == [("lease",), ("offsets",)], "the guards' own writes rolled back with it"
+        assert await marks() == [("lease", 0), ("offsets", 0)], "the guards' own writes rolled back"
         # A failure of the store's own rows is "not recorded, try again", as SQLite's.
         store.commit_guards.clear()
         with pytest.raises(WriteNotAcknowledged):
@@ -155,7 +175,7 @@ async def test_a_connection_the_server_drops_fails_one_call_and_is_reopened(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE datname = current_database() AND application_name = 'channelsync'"
             ).fetchall()
-        assert len(cut) == 2, "the writer's and the reader's sessions"
+        assert len(cut) == 3, "the writer's, the commits' and the reader's sessions"
         with pytest.raises(WriteNotAcknowledged):
             await store.commit(batch([event_row("order:2", "b")]))
         with pytest.raises(psycopg.OperationalError):
@@ -255,3 +275,28 @@ async def test_dispatchers_in_several_processes_never_hold_one_command(
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_the_duplicate_check_looks_ids_up_in_the_index_not_the_whole_log(
+    pg_database_url: str,
+) -> None:
+    """A batch's thousand ids are checked by index lookups: a scan of the log
+    per batch made long drains slow down as the log grew."""
+    store = await PostgresStore.open(pg_database_url)
+    sent: list[tuple[str, Any]] = []
+    fetchall = store.fetchall
+
+    async def recording(sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        sent.append((sql, params))
+        return await fetchall(sql, params)
+
+    try:
+        await store.commit(batch(event_row(f"order:{n}", f"e{n}") for n in range(20_000)))
+        store.fetchall = recording  # type: ignore[method-assign]
+        asked = [f"new-{n}" for n in range(1_000)] + ["e7", "e19999"]
+        assert await store.known_event_ids(asked) == {"e7", "e19999"}
+        [(sql, params)] = sent
+        plan = "\n".join(row[0] for row in await fetchall(f"EXPLAIN {sql}", params))
+        assert "Seq Scan on events" not in plan, plan
+    finally:
+        await store.close()
