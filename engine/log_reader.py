@@ -107,16 +107,8 @@ class LoggedEvent:
             chart_version,
         ) = row
         try:
-            event = charts.event_types.parse_logged(
-                type_,
-                {
-                    "event_id": event_id,
-                    "source": source,
-                    "entity": entity,
-                    "occurred_at": occurred_at,
-                    "received_at": received_at,
-                },
-                payload,
+            event = charts.event_types.parse_logged_row(
+                type_, event_id, source, entity, occurred_at, received_at, payload
             )
         except EventRejected as rejected:
             kind = str(entity).partition(":")[0]
