@@ -90,42 +90,32 @@ class LoggedEvent:
 
     @classmethod
     def from_row(cls, row: Sequence[Any], charts: ChartSet) -> LoggedEvent:
-        (
-            seq,
-            event_id,
-            type_,
-            source,
-            entity,
-            chart_name,
-            occurred_at,
-            received_at,
-            payload,
-            outcome,
-            from_state,
-            to_state,
-            reason,
-            chart_version,
-        ) = row
-        try:
-            event = charts.event_types.parse_logged_row(
-                type_, event_id, source, entity, occurred_at, received_at, payload
-            )
-        except EventRejected as rejected:
-            kind = str(entity).partition(":")[0]
-            if kind not in charts.by_kind:
-                raise ChartNotInstalled(chart_name, kind, seq, list(charts.by_name)) from None
-            raise UnreadableEvent(seq, type_, entity, rejected.reason) from None
-        return cls(
-            seq,
-            event,
-            outcome,
-            from_state,
-            to_state,
-            reason,
-            chart_name,
-            # Rows from before versions were recorded: version 1 applied them.
-            1 if chart_version is None else chart_version,
+        """A row of the log (`engine.store.rows.EVENT_COLUMNS`), read under ``charts``."""
+        return cls.of(row, decode_row(row, charts))
+
+    @classmethod
+    def of(cls, row: Sequence[Any], event: Event) -> LoggedEvent:
+        """A row of the log and the event `decode_row` read from it."""
+        seq, _id, _type, _source, _entity, chart, _occurred, _received, _payload = row[:9]
+        outcome, from_state, to_state, reason, chart_version = row[9:]
+        # Rows from before versions were recorded: version 1 applied them.
+        version = 1 if chart_version is None else chart_version
+        return cls(seq, event, outcome, from_state, to_state, reason, chart, version)
+
+
+def decode_row(row: Sequence[Any], charts: ChartSet) -> Event:
+    """The event a row of the log holds, validated under ``charts`` as
+    `EventTypes.parse_logged_row` does; a `ReplayError` if it cannot be."""
+    seq, event_id, type_, source, entity, chart_name, occurred_at, received_at, payload = row[:9]
+    try:
+        return charts.event_types.parse_logged_row(
+            type_, event_id, source, entity, occurred_at, received_at, payload
         )
+    except EventRejected as rejected:
+        kind = str(entity).partition(":")[0]
+        if kind not in charts.by_kind:
+            raise ChartNotInstalled(chart_name, kind, seq, list(charts.by_name)) from None
+        raise UnreadableEvent(seq, type_, entity, rejected.reason) from None
 
 
 async def logged_events(
