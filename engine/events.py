@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from operator import getitem
 from typing import Annotated, Any, Literal, Union
 
+from annotated_types import MaxLen
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -210,16 +211,35 @@ class EventTypes:
         validating it would give (decisions/trusted-log-decode.md) is built
         without a second validation. Anything else takes `parse_logged`."""
         model = self._envelopes.get(event_type)
-        if model is not None and _trusted_envelope(
-            event_id, source, entity, occurred_at, received_at
+        # What validating the envelope would keep as it is: exact types, the
+        # lengths and the key's shape `Event` declares (Python's ``\\s`` covers
+        # all the whitespace of pydantic's Rust pattern and more, so a key it
+        # accepts, pydantic accepts). One expression, no call: every row pays it.
+        if (
+            model is not None
+            and type(event_id) is str
+            and 0 < len(event_id) <= _EVENT_ID_MAX
+            and type(source) is str
+            and 0 < len(source) <= _SOURCE_MAX
+            and type(entity) is str
+            and len(entity) <= _ENTITY_MAX
+            and (occurred_at is None or type(occurred_at) is float)
+            and (received_at is None or type(received_at) is float)
+            and _ENTITY_KEY.fullmatch(entity) is not None
         ):
             try:
                 validated = self._payloads[event_type].__pydantic_validator__.validate_json(payload)
             except ValidationError:
                 pass  # `parse_logged` says why, as it always has
             else:
+                # Built as `BaseModel.model_construct` builds it, without its search.
+                event = _new(model)
                 fields = (event_id, event_type, source, entity, occurred_at, received_at)
-                return _built(model, fields, validated)
+                _set(event, "__dict__", _envelope(fields, validated))
+                _set(event, "__pydantic_fields_set__", set(_ENVELOPE_FIELDS))
+                _set(event, "__pydantic_extra__", None)
+                _set(event, "__pydantic_private__", None)
+                return event
         columns = (event_id, source, entity, occurred_at, received_at)
         return self.parse_logged(event_type, dict(zip(_COLUMNS, columns, strict=True)), payload)
 
@@ -277,24 +297,13 @@ _new = object.__new__
 _set = object.__setattr__
 
 
-def _trusted_envelope(
-    event_id: Any, source: Any, entity: Any, occurred_at: Any, received_at: Any
-) -> bool:
-    """Whether validating these logged envelope fields would keep them as they
-    are: exact types, lengths and the key's shape as `Event` declares them.
-    Python's ``\\s`` covers all the whitespace of pydantic's (Rust) pattern and
-    more, so a key this accepts, pydantic accepts as it is."""
-    return (
-        type(event_id) is str
-        and 0 < len(event_id) <= 512
-        and type(source) is str
-        and 0 < len(source) <= 64
-        and type(entity) is str
-        and len(entity) <= 512
-        and (occurred_at is None or type(occurred_at) is float)
-        and (received_at is None or type(received_at) is float)
-        and _ENTITY_KEY.fullmatch(entity) is not None
-    )
+def _max_length(field: str) -> int:
+    """The longest value `Event` lets ``field`` hold."""
+    limits = Event.model_fields[field].metadata
+    return next(limit.max_length for limit in limits if isinstance(limit, MaxLen))
+
+
+_EVENT_ID_MAX, _SOURCE_MAX, _ENTITY_MAX = map(_max_length, ("event_id", "source", "entity"))
 
 
 # An envelope's fields in `Event`'s order, the payload's aside.
@@ -313,17 +322,6 @@ def _envelope(fields: _Fields, payload: Any) -> dict[str, Any]:
         "received_at": received_at,
         "payload": payload,
     }
-
-
-def _built(model: type[Event], fields: _Fields, payload: Payload) -> Event:
-    """The event validation would build from these fields, built as
-    `BaseModel.model_construct` does it, without its search field by field."""
-    event = _new(model)
-    _set(event, "__dict__", _envelope(fields, payload))
-    _set(event, "__pydantic_fields_set__", set(_ENVELOPE_FIELDS))
-    _set(event, "__pydantic_extra__", None)
-    _set(event, "__pydantic_private__", None)
-    return event
 
 
 def loggable_entity(key: str | None) -> str | None:

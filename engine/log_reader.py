@@ -106,16 +106,21 @@ class LoggedEvent:
 def decode_row(row: Sequence[Any], charts: ChartSet) -> Event:
     """The event a row of the log holds, validated under ``charts`` as
     `EventTypes.parse_logged_row` does; a `ReplayError` if it cannot be."""
-    seq, event_id, type_, source, entity, chart_name, occurred_at, received_at, payload = row[:9]
     try:
         return charts.event_types.parse_logged_row(
-            type_, event_id, source, entity, occurred_at, received_at, payload
+            row[2], row[1], row[3], row[4], row[6], row[7], row[8]
         )
     except EventRejected as rejected:
-        kind = str(entity).partition(":")[0]
-        if kind not in charts.by_kind:
-            raise ChartNotInstalled(chart_name, kind, seq, list(charts.by_name)) from None
-        raise UnreadableEvent(seq, type_, entity, rejected.reason) from None
+        raise unreadable(row, charts, rejected) from None
+
+
+def unreadable(row: Sequence[Any], charts: ChartSet, rejected: EventRejected) -> ReplayError:
+    """Why a row the event types refused cannot be replayed under ``charts``."""
+    seq, type_, entity, chart_name = row[0], row[2], row[4], row[5]
+    kind = str(entity).partition(":")[0]
+    if kind not in charts.by_kind:
+        return ChartNotInstalled(chart_name, kind, seq, list(charts.by_name))
+    return UnreadableEvent(seq, type_, entity, rejected.reason)
 
 
 async def logged_events(
