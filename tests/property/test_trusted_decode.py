@@ -194,3 +194,21 @@ def test_every_envelope_field_is_one_the_trusted_path_builds() -> None:
         "received_at",
         "payload",
     ]
+
+
+def test_keys_remembered_are_bounded_and_only_those_of_the_keys_shape(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from engine import events
+
+    monkeypatch.setattr(events, "_KEYS_KEPT", 8)
+    monkeypatch.setattr(events, "_KEYS_SEEN", set())
+    payload = '{"order_id": "1", "order_status": "UNPAID", "update_time": 1}'
+    for n in range(30):
+        for key in (f"order:{n}", f"order:{n} x"):
+            trusted, validated = _both(
+                TYPES, "order.status_changed", ("e", "s", key, None, 1.0), payload
+            )
+            assert trusted == validated
+    assert 0 < len(events._KEYS_SEEN) <= 8
+    assert all(" " not in key for key in events._KEYS_SEEN)
