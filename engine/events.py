@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from operator import getitem
 from typing import Annotated, Any, Literal, Union
 
-from annotated_types import MaxLen
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -127,6 +126,8 @@ class EventTypes:
         self._payloads: dict[str, type[Payload]] = {}
         self._envelopes: dict[str, type[Event]] = {}
         self._adapter: TypeAdapter[Event] | None = None
+        # Each registered type's envelope and payload models.
+        self.models: dict[str, tuple[type[Event], type[Payload]]] = {}
 
     def register(self, event_type: str, payload: type[Payload] = EmptyPayload) -> None:
         known = self._payloads.get(event_type)
@@ -144,6 +145,8 @@ class EventTypes:
             type=(tag, ...),
             payload=(payload, Field(default_factory=payload)),
         )
+        # Read for every logged row (engine.log_decode): one lookup, no call.
+        self.models[event_type] = (self._envelopes[event_type], payload)
         self._adapter = None
 
     def update(self, other: EventTypes) -> None:
@@ -195,54 +198,6 @@ class EventTypes:
                 describe_validation_error(err), entity if isinstance(entity, str) else None
             ) from None
 
-    def parse_logged_row(
-        self,
-        event_type: str,
-        event_id: Any,
-        source: Any,
-        entity: Any,
-        occurred_at: Any,
-        received_at: Any,
-        payload: str | bytes,
-    ) -> Event:
-        """`parse_logged` of a log row's columns, the same event or the same
-        refusal, for less: the payload is validated as always (a newer model
-        may refuse it), but an envelope whose every field already holds what
-        validating it would give (decisions/trusted-log-decode.md) is built
-        without a second validation. Anything else takes `parse_logged`."""
-        model = self._envelopes.get(event_type)
-        # What validating the envelope would keep as it is: exact types, the
-        # lengths and the key's shape `Event` declares (Python's ``\\s`` covers
-        # all the whitespace of pydantic's Rust pattern and more, so a key it
-        # accepts, pydantic accepts). One expression, no call: every row pays it.
-        if (
-            model is not None
-            and type(event_id) is str
-            and 0 < len(event_id) <= _EVENT_ID_MAX
-            and type(source) is str
-            and 0 < len(source) <= _SOURCE_MAX
-            and type(entity) is str
-            and len(entity) <= _ENTITY_MAX
-            and (occurred_at is None or type(occurred_at) is float)
-            and (received_at is None or type(received_at) is float)
-            and (entity in _KEYS_SEEN or _key_shaped(entity))
-        ):
-            try:
-                validated = self._payloads[event_type].__pydantic_validator__.validate_json(payload)
-            except ValidationError:
-                pass  # `parse_logged` says why, as it always has
-            else:
-                # Built as `BaseModel.model_construct` builds it, without its search.
-                event = _new(model)
-                fields = (event_id, event_type, source, entity, occurred_at, received_at)
-                _set(event, "__dict__", _envelope(fields, validated))
-                _set(event, "__pydantic_fields_set__", set(_ENVELOPE_FIELDS))
-                _set(event, "__pydantic_extra__", None)
-                _set(event, "__pydantic_private__", None)
-                return event
-        columns = (event_id, source, entity, occurred_at, received_at)
-        return self.parse_logged(event_type, dict(zip(_COLUMNS, columns, strict=True)), payload)
-
     def parse_json(self, raw: str | bytes, *, received_at: float | None = None) -> Event:
         """Validate a JSON document as an event, or raise `EventRejected`.
         ``received_at``: the stamp of a document that carries none."""
@@ -285,48 +240,15 @@ class EventTypes:
     ) -> Event:
         """Build a typed event from plain values (what adapters and merchants call)."""
         fields = (event_id, event_type, source, entity, occurred_at, received_at)
-        return self.parse(_envelope(fields, dict(payload or {})))
+        return self.parse(envelope_dict(fields, dict(payload or {})))
 
 
 _ENTITY_KEY = re.compile(ENTITY_KEY_PATTERN)
-# What validating a logged envelope sets: every field (a row names them all).
-_ENVELOPE_FIELDS = frozenset(Event.model_fields)
-# The envelope's fields a log row holds in columns of their own.
-_COLUMNS = ("event_id", "source", "entity", "occurred_at", "received_at")
-_new = object.__new__
-_set = object.__setattr__
-
-
-# Keys logged rows held that have the key's shape: a log names each of its
-# entities again and again, and a set lookup costs a third of the pattern.
-_KEYS_SEEN: set[str] = set()
-_KEYS_KEPT = 65_536
-
-
-def _key_shaped(entity: str) -> bool:
-    """Whether ``entity`` matches the key pattern (remembered if it does)."""
-    if _ENTITY_KEY.fullmatch(entity) is None:
-        return False
-    if len(_KEYS_SEEN) >= _KEYS_KEPT:
-        _KEYS_SEEN.clear()
-    _KEYS_SEEN.add(entity)
-    return True
-
-
-def _max_length(field: str) -> int:
-    """The longest value `Event` lets ``field`` hold."""
-    limits = Event.model_fields[field].metadata
-    return next(limit.max_length for limit in limits if isinstance(limit, MaxLen))
-
-
-_EVENT_ID_MAX, _SOURCE_MAX, _ENTITY_MAX = map(_max_length, ("event_id", "source", "entity"))
-
-
 # An envelope's fields in `Event`'s order, the payload's aside.
-_Fields = tuple[str, str, str, str, float | None, float | None]
+EnvelopeFields = tuple[str, str, str, str, float | None, float | None]
 
 
-def _envelope(fields: _Fields, payload: Any) -> dict[str, Any]:
+def envelope_dict(fields: EnvelopeFields, payload: Any) -> dict[str, Any]:
     """An envelope's fields by name, in `Event`'s order (a built event's ``__dict__``)."""
     event_id, event_type, source, entity, occurred_at, received_at = fields
     return {

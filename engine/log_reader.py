@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.chartset import ChartSet, VersionNotInstalled
 from engine.events import Event, EventRejected
+from engine.log_decode import parse_logged_row
 from engine.store.protocol import Store
 
 
@@ -105,10 +106,10 @@ class LoggedEvent:
 
 def decode_row(row: Sequence[Any], charts: ChartSet) -> Event:
     """The event a row of the log holds, validated under ``charts`` as
-    `EventTypes.parse_logged_row` does; a `ReplayError` if it cannot be."""
+    `engine.log_decode.parse_logged_row` does; a `ReplayError` if it cannot be."""
     try:
-        return charts.event_types.parse_logged_row(
-            row[2], row[1], row[3], row[4], row[6], row[7], row[8]
+        return parse_logged_row(
+            charts.event_types, row[2], row[1], row[3], row[4], row[6], row[7], row[8]
         )
     except EventRejected as rejected:
         raise unreadable(row, charts, rejected) from None

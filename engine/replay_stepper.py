@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from engine.charts.compiled import CompiledChart
 from engine.chartset import ChartSet, VersionNotInstalled
 from engine.events import Event, EventRejected
+from engine.log_decode import parse_logged_row as parse
 from engine.log_reader import (
     ChartNotInstalled,
     ChartVersionNotInstalled,
@@ -96,7 +97,7 @@ class LogStepper:
 
         The rows go straight to the step: no `LoggedEvent` unless one diverges."""
         charts, apply = self.charts, self.apply
-        parse = charts.event_types.parse_logged_row  # `decode_row`, a call less a row
+        types = charts.event_types
         bounded, until_seq, until_time = self.bounded, self.until_seq, self.until_time
         count = 0
         try:
@@ -104,7 +105,8 @@ class LogStepper:
                 if bounded and past_end(row[0], row[7], until_seq, until_time):
                     raise End
                 try:
-                    event = parse(row[2], row[1], row[3], row[4], row[6], row[7], row[8])
+                    # `decode_row`, a call less a row.
+                    event = parse(types, row[2], row[1], row[3], row[4], row[6], row[7], row[8])
                 except EventRejected as rejected:
                     raise unreadable(row, charts, rejected) from None
                 stepped = apply(row[0], event, row[5], row[13], row[9])

@@ -1,6 +1,6 @@
 """Replay's trusted decode of a log row gives what validating it gives (issue 18).
 
-`EventTypes.parse_logged_row` builds a logged event without validating its
+`engine.log_decode.parse_logged_row` builds a logged event without validating its
 envelope again when the row already holds exactly what validation would keep.
 For any row (envelope fields at and past their limits, keys with whitespace
 and look-alike characters, times as floats, integers or nothing, payloads
@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from engine.chartset import ChartSet
 from engine.events import Event, EventRejected, EventTypes
+from engine.log_decode import parse_logged_row
 from statecharts import chart_package
 
 CHARTS = ChartSet.load([chart_package()])
@@ -118,8 +119,8 @@ def _both(
 ) -> tuple[Any, Any]:
     event_id, source, entity, occurred_at, received_at = envelope
     trusted = _decoded(
-        lambda: types.parse_logged_row(
-            event_type, event_id, source, entity, occurred_at, received_at, payload
+        lambda: parse_logged_row(
+            types, event_type, event_id, source, entity, occurred_at, received_at, payload
         )
     )
     fields = {
@@ -199,10 +200,10 @@ def test_every_envelope_field_is_one_the_trusted_path_builds() -> None:
 def test_keys_remembered_are_bounded_and_only_those_of_the_keys_shape(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from engine import events
+    from engine import log_decode
 
-    monkeypatch.setattr(events, "_KEYS_KEPT", 8)
-    monkeypatch.setattr(events, "_KEYS_SEEN", set())
+    monkeypatch.setattr(log_decode, "_KEYS_KEPT", 8)
+    monkeypatch.setattr(log_decode, "_KEYS_SEEN", set())
     payload = '{"order_id": "1", "order_status": "UNPAID", "update_time": 1}'
     for n in range(30):
         for key in (f"order:{n}", f"order:{n} x"):
@@ -210,5 +211,5 @@ def test_keys_remembered_are_bounded_and_only_those_of_the_keys_shape(
                 TYPES, "order.status_changed", ("e", "s", key, None, 1.0), payload
             )
             assert trusted == validated
-    assert 0 < len(events._KEYS_SEEN) <= 8
-    assert all(" " not in key for key in events._KEYS_SEEN)
+    assert 0 < len(log_decode._KEYS_SEEN) <= 8
+    assert all(" " not in key for key in log_decode._KEYS_SEEN)
