@@ -126,6 +126,8 @@ class EventTypes:
         self._payloads: dict[str, type[Payload]] = {}
         self._envelopes: dict[str, type[Event]] = {}
         self._adapter: TypeAdapter[Event] | None = None
+        # Each registered type's envelope and payload models.
+        self.models: dict[str, tuple[type[Event], type[Payload]]] = {}
 
     def register(self, event_type: str, payload: type[Payload] = EmptyPayload) -> None:
         known = self._payloads.get(event_type)
@@ -143,6 +145,8 @@ class EventTypes:
             type=(tag, ...),
             payload=(payload, Field(default_factory=payload)),
         )
+        # Read for every logged row (engine.log_decode): one lookup, no call.
+        self.models[event_type] = (self._envelopes[event_type], payload)
         self._adapter = None
 
     def update(self, other: EventTypes) -> None:
@@ -235,20 +239,27 @@ class EventTypes:
         received_at: float | None = None,
     ) -> Event:
         """Build a typed event from plain values (what adapters and merchants call)."""
-        return self.parse(
-            {
-                "event_id": event_id,
-                "type": event_type,
-                "source": source,
-                "entity": entity,
-                "occurred_at": occurred_at,
-                "received_at": received_at,
-                "payload": dict(payload or {}),
-            }
-        )
+        fields = (event_id, event_type, source, entity, occurred_at, received_at)
+        return self.parse(envelope_dict(fields, dict(payload or {})))
 
 
 _ENTITY_KEY = re.compile(ENTITY_KEY_PATTERN)
+# An envelope's fields in `Event`'s order, the payload's aside.
+EnvelopeFields = tuple[str, str, str, str, float | None, float | None]
+
+
+def envelope_dict(fields: EnvelopeFields, payload: Any) -> dict[str, Any]:
+    """An envelope's fields by name, in `Event`'s order (a built event's ``__dict__``)."""
+    event_id, event_type, source, entity, occurred_at, received_at = fields
+    return {
+        "event_id": event_id,
+        "type": event_type,
+        "source": source,
+        "entity": entity,
+        "occurred_at": occurred_at,
+        "received_at": received_at,
+        "payload": payload,
+    }
 
 
 def loggable_entity(key: str | None) -> str | None:

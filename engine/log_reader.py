@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.chartset import ChartSet, VersionNotInstalled
 from engine.events import Event, EventRejected
+from engine.log_decode import parse_logged_row
 from engine.store.protocol import Store
 
 
@@ -90,50 +91,37 @@ class LoggedEvent:
 
     @classmethod
     def from_row(cls, row: Sequence[Any], charts: ChartSet) -> LoggedEvent:
-        (
-            seq,
-            event_id,
-            type_,
-            source,
-            entity,
-            chart_name,
-            occurred_at,
-            received_at,
-            payload,
-            outcome,
-            from_state,
-            to_state,
-            reason,
-            chart_version,
-        ) = row
-        try:
-            event = charts.event_types.parse_logged(
-                type_,
-                {
-                    "event_id": event_id,
-                    "source": source,
-                    "entity": entity,
-                    "occurred_at": occurred_at,
-                    "received_at": received_at,
-                },
-                payload,
-            )
-        except EventRejected as rejected:
-            kind = str(entity).partition(":")[0]
-            if kind not in charts.by_kind:
-                raise ChartNotInstalled(chart_name, kind, seq, list(charts.by_name)) from None
-            raise UnreadableEvent(seq, type_, entity, rejected.reason) from None
-        return cls(
-            seq,
-            event,
-            outcome,
-            from_state,
-            to_state,
-            reason,
-            chart_name,
-            # Rows from before versions were recorded: version 1 applied them.
-            1 if chart_version is None else chart_version,
+        """A row of the log (`engine.store.rows.EVENT_COLUMNS`), read under ``charts``."""
+        return cls.of(row, decode_row(row, charts))
+
+    @classmethod
+    def of(cls, row: Sequence[Any], event: Event) -> LoggedEvent:
+        """A row of the log and the event `decode_row` read from it."""
+        seq, _id, _type, _source, _entity, chart, _occurred, _received, _payload = row[:9]
+        outcome, from_state, to_state, reason, chart_version = row[9:]
+        # Rows from before versions were recorded: version 1 applied them.
+        version = 1 if chart_version is None else chart_version
+        return cls(seq, event, outcome, from_state, to_state, reason, chart, version)
+
+
+def decode_row(row: Sequence[Any], charts: ChartSet) -> Event:
+    """The event a row of the log holds, validated under ``charts`` as
+    `engine.log_decode.parse_logged_row` does; a `ReplayError` if it cannot be."""
+    try:
+        return parse_logged_row(
+            charts.event_types, row[2], row[1], row[3], row[4], row[6], row[7], row[8]
         )
+    except EventRejected as rejected:
+        raise unreadable(row, charts, rejected) from None
+
+
+def unreadable(row: Sequence[Any], charts: ChartSet, rejected: EventRejected) -> ReplayError:
+    """Why a row the event types refused cannot be replayed under ``charts``."""
+    seq, type_, entity, chart_name = row[0], row[2], row[4], row[5]
+    kind = str(entity).partition(":")[0]
+    if kind not in charts.by_kind:
+        return ChartNotInstalled(chart_name, kind, seq, list(charts.by_name))
+    return UnreadableEvent(seq, type_, entity, rejected.reason)
 
 
 async def logged_events(

@@ -29,7 +29,7 @@ from engine.log_reader import (
     UnreadableEvent,
     logged_events,
 )
-from engine.replay_stepper import End, LogStepper, past_end
+from engine.replay_stepper import End, LogStepper, differs
 from engine.step import EntityState, Outcome, StepResult
 from engine.store.protocol import Store
 
@@ -162,25 +162,17 @@ async def replay(
     step as `replay_steps`, without an async hop and a record per event."""
     result = ReplayResult()
     stepper = LogStepper(charts, result.entities, entity, until_seq, until_time, False)
-    from_row, bounded = LoggedEvent.from_row, stepper.bounded
-    async for rows in store.iter_event_batches(entity=entity):
-        if progress is not None:
-            progress(len(rows))
-        for row in rows:
-            # The bound first: a row past it is not read, so cannot fail the replay.
-            if bounded and past_end(row[0], row[7], until_seq, until_time):
-                return result
-            logged = from_row(row, charts)
-            try:
-                stepped = stepper(logged)
-            except End:
-                return result
-            if stepped is None:
-                continue
-            result.events += 1
-            if compare and outcome_differs(logged, stepped[1]):
-                result.divergence = divergence_of(ReplayedStep(logged, *stepped))
-                return result
+    try:
+        async for rows in store.iter_event_batches(entity=entity):
+            if progress is not None:
+                progress(len(rows))
+            diverged = stepper.run(rows, compare)
+            if diverged is not None:
+                result.divergence = divergence_of(ReplayedStep(*diverged))
+                break
+    except End:
+        pass  # the first row past ``until``: it was not read
+    result.events = stepper.events
     return result
 
 
@@ -206,12 +198,7 @@ async def replay_log(
 
 
 def outcome_differs(logged: LoggedEvent, result: StepResult) -> bool:
-    return (
-        result.outcome.value != logged.outcome
-        or result.from_state != logged.from_state
-        or result.to_state != logged.to_state
-        or result.reason != logged.reason
-    )
+    return differs(result, logged.outcome, logged.from_state, logged.to_state, logged.reason)
 
 
 def divergence_of(replayed: ReplayedStep) -> Divergence:

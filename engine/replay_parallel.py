@@ -33,14 +33,13 @@ from typing import Any
 
 from engine.bus.routing import PartitionRouter
 from engine.chartset import ChartSet
-from engine.log_reader import LoggedEvent, ReplayError
+from engine.log_reader import ReplayError
 from engine.replay import (
     Divergence,
     ReplayedStep,
     ReplayResult,
     divergence_of,
     entity_difference,
-    outcome_differs,
 )
 from engine.replay_stepper import LogStepper
 from engine.step import EntityState
@@ -234,34 +233,31 @@ def _replay_share(job: _Job, share: int, advance: Callable[[int], None]) -> Shar
     report = ShareReport(share)
     states: dict[str, EntityState] = {}
     stepper = LogStepper(job.charts, states, None, None, None, False)
-    from_row, charts = LoggedEvent.from_row, job.charts
     reader = ShareReader(job.path, share, PartitionRouter(job.shares).partition_of)
     try:
         for rows in reader.log_batches(job.bound):
             advance(len(rows))
-            for row in rows:
-                try:
-                    logged = from_row(row, charts)
-                    stepped = stepper(logged)
-                except ReplayError as error:
-                    report.stop_seq, report.error = row[0], error
-                    return _done(report, states, job)
-                if stepped is None:
-                    continue
-                report.events += 1
-                if job.compare and outcome_differs(logged, stepped[1]):
-                    report.stop_seq = logged.seq
-                    report.divergence = divergence_of(ReplayedStep(logged, *stepped))
-                    return _done(report, states, job)
+            try:
+                diverged = stepper.run(rows, job.compare)
+            except ReplayError as error:
+                report.stop_seq, report.error = stepper.stopped_at, error
+                return _done(report, states, job, stepper)
+            if diverged is not None:
+                report.stop_seq = diverged[0].seq
+                report.divergence = divergence_of(ReplayedStep(*diverged))
+                return _done(report, states, job, stepper)
         if job.check_stored:
             stored = {entity.key: entity for entity in reader.entities()}
             report.stored_difference = entity_difference(states, stored)
     finally:
         reader.close()
-    return _done(report, states, job)
+    return _done(report, states, job, stepper)
 
 
-def _done(report: ShareReport, states: dict[str, EntityState], job: _Job) -> ShareReport:
+def _done(
+    report: ShareReport, states: dict[str, EntityState], job: _Job, stepper: LogStepper
+) -> ShareReport:
+    report.events = stepper.events
     report.entity_count = len(states)
     if job.keep_states:
         report.entities = states

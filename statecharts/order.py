@@ -107,11 +107,23 @@ def register(rules: Rules) -> None:
 # ------------------------------------------------------------------ the regions' states
 
 
+# lifecycle_of's answers: an order step asks two to four times, for the few
+# configurations the chart has.
+_LIFECYCLES: dict[str, str] = {}
+_LIFECYCLES_KEPT = 1024
+
+
 def lifecycle_of(state: str) -> str:
     """The order's TikTok status (its lifecycle state's name) in a configuration
     or a target id: ``lifecycle.on_hold,sync.synced,...`` -> ``on_hold``."""
-    leaf = region_state(state, LIFECYCLE)
-    return leaf.removeprefix(LIFECYCLE + ".") if leaf else state
+    known = _LIFECYCLES.get(state)
+    if known is None:
+        leaf = region_state(state, LIFECYCLE)
+        known = leaf.removeprefix(LIFECYCLE + ".") if leaf else state
+        if len(_LIFECYCLES) >= _LIFECYCLES_KEPT:
+            _LIFECYCLES.clear()
+        _LIFECYCLES[state] = known
+    return known
 
 
 def is_synced(state: str) -> bool:
