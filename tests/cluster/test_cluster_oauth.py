@@ -6,17 +6,15 @@ the cluster's database, which then stops: from there on only workers write."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
 import httpx
 import pytest
 
-from adapters.sandbox.story import APP_KEY, SHOP, Sandboxes, walk_setup_to_authorize
+from adapters.sandbox.story import SHOP, Sandboxes, walk_setup_to_authorize
 from adapters.tiktok_shop.client import TikTokClient
 from adapters.tiktok_shop.credentials import STAGED, Credentials, CredentialStore
-from adapters.tiktok_shop.oauth import begin_authorization
 from channelsync.receiver_role import ReceiverRole, open_receiver
 from channelsync.settings import ChannelSettings
 from channelsync.worker_role import ChannelWorker
@@ -25,6 +23,7 @@ from engine.clock import SystemClock
 from engine.cluster.worker import WorkerSettings
 from engine.store.postgres import PostgresStore
 from tests.cluster.cluster_support import LEASE_TTL, all_owned, cluster_bus, wait_for
+from tests.conftest import invoke_cli
 
 pytestmark = pytest.mark.services
 
@@ -65,17 +64,12 @@ class World:
         return (await role.serve()).url
 
     async def approved(self) -> dict[str, str]:
-        """The merchant clicked Authorize and the seller approved on TikTok:
-        the code and the state TikTok redirects to the callback with."""
-        store = self.roles[0].store
-        url = await begin_authorization(
-            store,
-            SHOP,
-            auth_url=self.settings.tiktok_auth_url,
-            app_key=APP_KEY,
-            now=time.time(),
-            ttl=600,
-        )
+        """The merchant asked for the authorize link (`channelsync shop authorize
+        --store URL`) and the seller approved on TikTok: the code and the state
+        TikTok redirects to the callback with."""
+        printed = await invoke_cli("shop", "authorize", "--store", self.url, SHOP)
+        assert printed.exit_code == 0, printed.output
+        url = printed.output.strip()
         answer = await self.box.admin.get(url)
         answer.raise_for_status()
         granted = answer.json()
@@ -116,7 +110,9 @@ class World:
 
 
 @pytest.fixture
-async def world(pg_database_url: str, nats_server_url: str) -> AsyncIterator[World]:
+async def world(
+    pg_database_url: str, nats_server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[World]:
     box = await Sandboxes.start(pg_database_url)
     box.pull = False
     made: World | None = None
@@ -125,6 +121,8 @@ async def world(pg_database_url: str, nats_server_url: str) -> AsyncIterator[Wor
         await box.service.stop()
         stream, prefix = await cluster_bus(pg_database_url, nats_server_url, "oauth")
         settings = replace(box.service.config, pull_interval=0, shoplazza_pull_interval=0)
+        monkeypatch.setenv("TIKTOK_APP_KEY", settings.tiktok_app_key)
+        monkeypatch.setenv("TIKTOK_AUTH_URL", settings.tiktok_auth_url)
         made = World(box, pg_database_url, nats_server_url, stream, prefix, settings)
         yield made
     finally:
