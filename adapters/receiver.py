@@ -6,7 +6,8 @@ Content-Length before a byte is read, or while it streams; SEC-1), verify the
 signature (401, nothing recorded), keep a body that is not a webhook as a dead
 letter (400), and answer 200 only once every event it stands for is durably
 committed (PLAT-3). ``GET /oauth/tiktok/callback`` completes the merchant's
-authorization (a live nonce only; 4xx JSON otherwise, CONN-7).
+authorization (a live nonce only; 4xx JSON otherwise, CONN-7; `oauth_route`,
+which a cluster's receiver serves too, where it may also answer 202).
 ``GET /health/live`` and ``GET /health/ready`` (and ``/health``, the same as
 ready) say truthfully whether the process answers and whether a webhook would
 be recorded now (ENG-12, `adapters.health`). ``GET /metrics`` is the engine's
