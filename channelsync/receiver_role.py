@@ -158,9 +158,11 @@ class ReceiverRole:
             self.http = None
         try:
             await self.tiktok.aclose()
-            await self.bus.close()
         finally:
-            await self.store.close()
+            try:
+                await self.bus.close()
+            finally:
+                await self.store.close()
 
 
 async def open_receiver(

@@ -6,6 +6,7 @@ the cluster's database, which then stops: from there on only workers write."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
@@ -183,3 +184,34 @@ async def test_with_the_workers_down_the_callback_is_pending_until_one_runs(
 
     await wait_for(promoted, 20.0, "the connection authorized and its tokens promoted")
     assert (await world.signed_call())["shops"]
+
+
+async def test_an_authorization_the_connection_refuses_is_answered_409_and_keeps_no_tokens(
+    world: World,
+) -> None:
+    await world.start_worker()
+    receiver = await world.receiver()
+    params = await world.approved()
+    # The merchant disconnected the shop before TikTok redirected back.
+    role = world.roles[0]
+    event = role.sink.charts.event_types.make(
+        "connection.disconnected",
+        SHOP,
+        {},
+        event_id="merchant:disconnect:meanwhile",
+        source="merchant",
+        received_at=time.time(),
+    )
+    await role.sink.publish(event)
+
+    async def disconnected() -> bool:
+        state, *_rest = await world.read()
+        return state == "not_connected"
+
+    await wait_for(disconnected, 20.0, "the shop disconnected")
+    _state, _tokens, _staged, logged = await world.read()
+    answer = await world.callback(receiver, params)
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["outcome"] == "ignored"
+    assert "accept TikTok's data-usage terms" in answer.json()["error"]
+    assert await world.read() == ("not_connected", None, 0, logged + 1)
