@@ -27,7 +27,7 @@ down), the answer is 202 and the workers promote the tokens once they apply
 the event (`channelsync.worker_role`).
 
 Not served here (they need an engine that owns the data): adapter plugins'
-routes; `serve --role all` or a single process serves them.
+routes (docs/scaling.md, "Running a cluster").
 """
 
 from __future__ import annotations
