@@ -6,7 +6,8 @@ Content-Length before a byte is read, or while it streams; SEC-1), verify the
 signature (401, nothing recorded), keep a body that is not a webhook as a dead
 letter (400), and answer 200 only once every event it stands for is durably
 committed (PLAT-3). ``GET /oauth/tiktok/callback`` completes the merchant's
-authorization (a live nonce only; 4xx JSON otherwise, CONN-7).
+authorization (a live nonce only; 4xx JSON otherwise, CONN-7; `oauth_route`,
+which a cluster's receiver serves too, where it may also answer 202).
 ``GET /health/live`` and ``GET /health/ready`` (and ``/health``, the same as
 ready) say truthfully whether the process answers and whether a webhook would
 be recorded now (ENG-12, `adapters.health`). ``GET /metrics`` is the engine's
@@ -29,7 +30,8 @@ from starlette.routing import Route
 
 from adapters.base import InboundAdapter, InboundRejected
 from adapters.bounded_body import BodyRefused, BodyTooLarge, read_bounded
-from adapters.tiktok_shop.oauth import CallbackRefused
+from adapters.tiktok_shop.oauth import CallbackPending, CallbackRefused
+from engine.bus import Receipt
 from engine.logs import get_logger
 from engine.metrics import CONTENT_TYPE, render_metrics
 from engine.store.errors import StoreError
@@ -65,20 +67,6 @@ class EventSink(Protocol):
 def build_receiver(service: ChannelService, inbound: Mapping[str, InboundAdapter]) -> Starlette:
     """The receiver for ``service``, with one webhook route per inbound adapter."""
 
-    async def oauth_callback(request: Request) -> Response:
-        # `state` is the nonce the shop's authorization began with (CONN-7);
-        # the shop comes from the nonce, never from the request.
-        query = request.query_params
-        try:
-            receipt = await service.complete_oauth(query.get("state"), query.get("code"))
-        except CallbackRefused as refused:
-            return JSONResponse(
-                {"error": str(refused), **refused.details}, status_code=refused.status
-            )
-        return JSONResponse(
-            {"outcome": receipt.outcome, "shop": receipt.entity, "state": receipt.to_state}
-        )
-
     async def live(request: Request) -> Response:
         ok, body = service.health.live()
         return JSONResponse(body, status_code=200 if ok else 503)
@@ -98,17 +86,43 @@ def build_receiver(service: ChannelService, inbound: Mapping[str, InboundAdapter
                 service.config.limits.max_body,
                 count=service.engine.metrics.webhook,
             ),
-            Route(
-                "/oauth/tiktok/callback",
-                _unavailable_on(oauth_callback, (StoreError,)),
-                methods=["GET"],
-            ),
+            oauth_route(service.complete_oauth),
             Route("/health/live", live, methods=["GET"]),
             Route("/health/ready", ready, methods=["GET"]),
             Route("/health", ready, methods=["GET"]),
             Route("/metrics", _unavailable_on(metrics, (StoreError,)), methods=["GET"]),
         ]
     )
+
+
+def oauth_route(
+    complete: Callable[[str | None, str | None], Awaitable[Receipt]],
+    unavailable: tuple[type[Exception], ...] = (StoreError,),
+) -> Route:
+    """``GET /oauth/tiktok/callback`` answered from ``complete`` (the service's
+    or a cluster receiver's `OAuthFlow.complete`): 200 with the connection's
+    state, 202 while the authorization waits to be applied, 4xx/5xx JSON with
+    the reason when it changes nothing (CONN-7)."""
+
+    async def oauth_callback(request: Request) -> Response:
+        # `state` is the nonce the shop's authorization began with (CONN-7);
+        # the shop comes from the nonce, never from the request.
+        query = request.query_params
+        try:
+            receipt = await complete(query.get("state"), query.get("code"))
+        except CallbackRefused as refused:
+            return JSONResponse(
+                {"error": str(refused), **refused.details}, status_code=refused.status
+            )
+        except CallbackPending as pending:
+            body = {"outcome": "pending", "shop": pending.shop, "message": str(pending)}
+            return JSONResponse(body, status_code=202)
+        return JSONResponse(
+            {"outcome": receipt.outcome, "shop": receipt.entity, "state": receipt.to_state}
+        )
+
+    endpoint = _unavailable_on(oauth_callback, unavailable)
+    return Route("/oauth/tiktok/callback", endpoint, methods=["GET"])
 
 
 def webhook_route(

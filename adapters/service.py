@@ -31,7 +31,7 @@ from adapters.scheduled_pulls import (
 )
 from adapters.shoplazza.client import ShoplazzaClient
 from adapters.tiktok_shop.client import TikTokClient
-from adapters.tiktok_shop.oauth import OAuthFlow
+from adapters.tiktok_shop.oauth import EngineRecorder, OAuthFlow
 from engine.bus import Receipt
 from engine.logs import get_logger
 from engine.runtime import Engine
@@ -73,7 +73,7 @@ class ChannelService:
         self.plugins = list(plugins)
         self.inbound = self._inbound_adapters()
         self.oauth = OAuthFlow(
-            engine,
+            EngineRecorder(engine),
             tiktok,
             tiktok.credentials,
             config.tiktok_auth_url,

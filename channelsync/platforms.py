@@ -21,6 +21,7 @@ from adapters.tiktok_shop.commands import TikTokCommands
 from adapters.tiktok_shop.credentials import CredentialStore
 from adapters.tiktok_shop.images import ImageSource
 from channelsync.settings import ChannelSettings
+from engine.clock import Clock
 from engine.lifecycle import EngineParts
 from engine.logs import get_logger
 from engine.outbox import CommandHandler
@@ -28,6 +29,21 @@ from engine.outbox import CommandHandler
 log = get_logger("channelsync.platforms")
 # Seconds one call to a platform may take before it counts as failed.
 CALL_TIMEOUT = 10.0
+
+
+def tiktok_client(
+    settings: ChannelSettings, credentials: CredentialStore, clock: Clock
+) -> TikTokClient:
+    """TikTok Shop's API client over HTTP, as the settings name it."""
+    return TikTokClient(
+        settings.tiktok_api_url,
+        settings.tiktok_auth_url,
+        settings.tiktok_app_key,
+        settings.tiktok_app_secret,
+        credentials,
+        clock,
+        http=ObservedClient(Reachability("tiktok"), timeout=CALL_TIMEOUT),
+    )
 
 
 @dataclass(frozen=True)
@@ -54,28 +70,30 @@ class Platforms(Protocol):
 class HttpPlatforms:
     """TikTok Shop's and Shoplazza's APIs over HTTP."""
 
-    def __init__(self, settings: ChannelSettings, images: ImageSource | None = None) -> None:
+    def __init__(
+        self,
+        settings: ChannelSettings,
+        images: ImageSource | None = None,
+        *,
+        keep_unrecorded: float = 0.0,
+    ) -> None:
+        """``keep_unrecorded``: seconds staged OAuth tokens whose event is not
+        recorded yet are kept (a cluster worker's: the event may be on the bus)."""
         self.settings = settings
         self.images = images
+        self.keep_unrecorded = keep_unrecorded
+        self.credentials: CredentialStore | None = None
+        self.clock: Clock | None = None
         self.tiktok: TikTokClient | None = None
         self.shoplazza: ShoplazzaClient | None = None
 
     async def open(self, parts: EngineParts) -> PlatformHandlers:
         settings = self.settings
-        credentials = CredentialStore(parts.store)
+        credentials = self.credentials = CredentialStore(parts.store)
+        self.clock = parts.clock
         # Tokens staged by a callback that a crash interrupted (CONN-7).
-        promoted, discarded = await credentials.settle_staged()
-        if promoted or discarded:
-            log.info("staged oauth tokens settled", promoted=promoted, discarded=discarded)
-        self.tiktok = TikTokClient(
-            settings.tiktok_api_url,
-            settings.tiktok_auth_url,
-            settings.tiktok_app_key,
-            settings.tiktok_app_secret,
-            credentials,
-            parts.clock,
-            http=ObservedClient(Reachability("tiktok"), timeout=CALL_TIMEOUT),
-        )
+        await self.settle_staged()
+        self.tiktok = tiktok_client(settings, credentials, parts.clock)
         self.shoplazza = ShoplazzaClient(
             settings.shoplazza_api_url,
             settings.shoplazza_access_token,
@@ -91,6 +109,16 @@ class HttpPlatforms:
             # deauthorized would wait for a re-authorization (PLAT-9).
             ungated=ShoplazzaConfirmations(self.shoplazza).handlers(),
         )
+
+    async def settle_staged(self) -> None:
+        """Promote or discard the staged OAuth tokens whose fate is known (CONN-7)."""
+        if self.credentials is None or self.clock is None:
+            raise RuntimeError("the platforms are not open yet")
+        promoted, discarded = await self.credentials.settle_staged(
+            now=self.clock.now(), keep_unrecorded=self.keep_unrecorded
+        )
+        if promoted or discarded:
+            log.info("staged oauth tokens settled", promoted=promoted, discarded=discarded)
 
     def clients(self) -> tuple[TikTokClient, ShoplazzaClient]:
         """The two clients, once `open` has built them."""

@@ -15,14 +15,27 @@ on any machine. The store (PostgreSQL) is read for the entities a webhook
 names and receives the dead letters. While JetStream cannot be reached a
 webhook is answered 503 with Retry-After, and the platform sends it again.
 
-Not served here (they need an engine that owns the data): the OAuth callback
-and adapter plugins' routes; `serve --role all` or a single process serves them.
+It also serves ``GET /oauth/tiktok/callback`` with serve's answers
+(`adapters.receiver.oauth_route`, `OAuthFlow`, CONN-7): it spends the nonce,
+trades the code with TikTok (the role has the app's key and secret: it checks
+webhooks' signatures with them), stages the tokens, publishes
+``connection.authorized`` to the shop's partition, and waits up to
+``oauth_wait`` seconds for the partition's owner to apply it, reading the
+event's outcome from the store (`BusRecorder`). Accepted, the tokens become
+the shop's; refused, they are dropped (409); not applied in time (workers
+down), the answer is 202 and the workers promote the tokens once they apply
+the event (`channelsync.worker_role`).
+
+Not served here (they need an engine that owns the data): adapter plugins'
+routes (docs/scaling.md, "Running a cluster").
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 from starlette.applications import Starlette
@@ -33,8 +46,13 @@ from starlette.routing import Route
 from adapters.directory import StoreDirectory
 from adapters.http_server import HttpServer
 from adapters.inbound import platform_inbound
-from adapters.receiver import webhook_route
+from adapters.receiver import oauth_route, webhook_route
+from adapters.tiktok_shop.client import TikTokClient
+from adapters.tiktok_shop.credentials import CredentialStore
+from adapters.tiktok_shop.oauth import OAuthFlow
+from channelsync.platforms import tiktok_client
 from channelsync.settings import ChannelSettings
+from engine.bus import Receipt
 from engine.chartset import ChartSet
 from engine.clock import Clock, SystemClock
 from engine.cluster.jetstream import (
@@ -63,6 +81,55 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
     psycopg.OperationalError,
     psycopg.InterfaceError,
 )
+# Seconds the OAuth callback waits for a worker to apply the authorization
+# before answering 202 (the merchant's browser waits that long at most).
+OAUTH_WAIT = 10.0
+# Seconds between two reads of the authorization's outcome while waiting.
+OAUTH_POLL = 0.05
+
+
+@dataclass
+class BusRecorder:
+    """The receiver's `adapters.tiktok_shop.oauth.Recorder`: the event goes to
+    the bus, and its outcome is read from the store once its partition's
+    owner applied it (None if that took longer than ``wait`` seconds)."""
+
+    sink: JetStreamSink
+    store: Store
+    clock: Clock
+    wait: float = OAUTH_WAIT
+    poll: float = OAUTH_POLL
+
+    async def record(
+        self, shop: str, event_id: str, payload: Mapping[str, Any], source: str
+    ) -> Receipt | None:
+        event = self.sink.charts.event_types.make(
+            "connection.authorized",
+            shop,
+            payload,
+            event_id=event_id,
+            source=source,
+            received_at=self.clock.now(),
+        )
+        if await self.sink.publish(event) is None:
+            return Receipt(event_id, "dead_letter", shop, reason="the event was refused")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait
+        while not await self.store.event_outcomes([event_id]):
+            if loop.time() >= deadline:
+                return None
+            await asyncio.sleep(self.poll)
+        # The logged row says what the chart did, as serve's receipt does.
+        row = next(row for row in await self.store.history(shop) if row["event_id"] == event_id)
+        return Receipt(
+            event_id,
+            row["outcome"],
+            shop,
+            row["seq"],
+            row["from_state"],
+            row["to_state"],
+            row["reason"],
+        )
 
 
 @dataclass
@@ -73,6 +140,7 @@ class ReceiverRole:
     bus: BusConnection
     sink: JetStreamSink
     app: Starlette
+    tiktok: TikTokClient
     http: HttpServer | None = None
     settings: ChannelSettings | None = field(default=None, repr=False)
 
@@ -89,9 +157,12 @@ class ReceiverRole:
             await self.http.stop()
             self.http = None
         try:
-            await self.bus.close()
+            await self.tiktok.aclose()
         finally:
-            await self.store.close()
+            try:
+                await self.bus.close()
+            finally:
+                await self.store.close()
 
 
 async def open_receiver(
@@ -103,6 +174,7 @@ async def open_receiver(
     prefix: str = DEFAULT_PREFIX,
     charts: ChartSet | None = None,
     clock: Clock | None = None,
+    oauth_wait: float = OAUTH_WAIT,
 ) -> ReceiverRole:
     """Connect to the store and the bus, make sure the stream exists, build the app.
 
@@ -126,17 +198,28 @@ async def open_receiver(
         await connection.close()
         await opened.close()
         raise
+    clock = clock or SystemClock()
     publisher = JetStreamPublisher(connection.js, stream=stream, prefix=prefix)
-    sink = JetStreamSink(publisher, charts, clock or SystemClock(), opened)
-    app = _app(settings, sink, opened, connection)
+    sink = JetStreamSink(publisher, charts, clock, opened)
+    tiktok = tiktok_client(settings, CredentialStore(opened), clock)
+    oauth = OAuthFlow(
+        BusRecorder(sink, opened, clock, wait=oauth_wait),
+        tiktok,
+        tiktok.credentials,
+        settings.tiktok_auth_url,
+        settings.tiktok_app_key,
+        settings.oauth_state_ttl,
+        unavailable=UNAVAILABLE,
+    )
+    app = _app(settings, sink, oauth, connection)
     log.info("receiver role ready", store=shown(store), bus=bus, stream=stream, prefix=prefix)
-    return ReceiverRole(opened, connection, sink, app, settings=settings)
+    return ReceiverRole(opened, connection, sink, app, tiktok, settings=settings)
 
 
 def _app(
-    settings: ChannelSettings, sink: JetStreamSink, store: Store, bus: BusConnection
+    settings: ChannelSettings, sink: JetStreamSink, oauth: OAuthFlow, bus: BusConnection
 ) -> Starlette:
-    inbound = platform_inbound(settings, StoreDirectory(store))
+    inbound = platform_inbound(settings, StoreDirectory(sink.store))
 
     async def live(request: Request) -> Response:
         return JSONResponse({"status": "live"})
@@ -154,6 +237,7 @@ def _app(
     return Starlette(
         routes=[
             webhook_route(sink, inbound, settings.limits.max_body, unavailable=UNAVAILABLE),
+            oauth_route(oauth.complete, UNAVAILABLE),
             Route("/health/live", live, methods=["GET"]),
             Route("/health/ready", ready, methods=["GET"]),
             Route("/health", ready, methods=["GET"]),
@@ -181,4 +265,4 @@ async def run_receiver(
         await role.stop()
 
 
-__all__ = ["ReceiverRole", "open_receiver", "run_receiver"]
+__all__ = ["BusRecorder", "ReceiverRole", "open_receiver", "run_receiver"]

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from engine.cli.common import DbOption, StoreOption
 from engine.settings import EngineSettings
 
 
@@ -73,18 +74,20 @@ def disconnect_command(
 
 def authorize_command(
     shop: Annotated[str, typer.Argument(help="The shop's key, e.g. shop:demo-store.")],
-    db: Annotated[Path, typer.Option("--db", help="The SQLite database file.")],
+    db: DbOption = None,
     ttl: Annotated[
         float, typer.Option("--ttl", help="Seconds the link stays usable (default 600).")
     ] = 600.0,
+    store_url: StoreOption = None,
 ) -> None:
     """Print TikTok's authorize URL for the shop: the seller opens it and
-    approves, and TikTok sends the code to `serve`'s callback. The link
-    works once, for this shop, within --ttl seconds (CONN-7). Needs
-    TIKTOK_APP_KEY (and TIKTOK_AUTH_URL off TikTok's default)."""
+    approves, and TikTok sends the code to the callback of `serve` (--db), or
+    of a cluster's receivers (--store). The link works once, for this shop,
+    within --ttl seconds (CONN-7). Needs TIKTOK_APP_KEY (and TIKTOK_AUTH_URL
+    off TikTok's default)."""
     from adapters.tiktok_shop.oauth import AuthorizationRefused, begin_authorization
     from channelsync.settings import TIKTOK_AUTH_URL
-    from engine.cli.common import fail, open_existing, out
+    from engine.cli.common import fail, open_existing, out, store_target
     from engine.clock import SystemClock
     from engine.store.errors import StoreError
 
@@ -92,13 +95,14 @@ def authorize_command(
     if not app_key:
         raise fail("missing environment variable TIKTOK_APP_KEY (the TikTok app's key)", 2)
     auth_url = os.environ.get("TIKTOK_AUTH_URL", TIKTOK_AUTH_URL)
-    if not db.exists():
-        raise fail(f"no database at {db}", 2)
+    target = store_target(db, store_url)
+    if isinstance(target, Path) and not target.exists():
+        raise fail(f"no database at {target}", 2)
 
     async def run() -> str:
         # Only a nonce row is written, beside the event log: no engine is
-        # opened, so this works while `serve` runs on the same file.
-        store = await open_existing(db, writable=True)
+        # opened, so this works while `serve` or a cluster runs on the database.
+        store = await open_existing(target, writable=True)
         try:
             return await begin_authorization(
                 store,

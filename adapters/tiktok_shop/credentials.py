@@ -70,18 +70,29 @@ class CredentialStore:
     async def discard(self, event_id: str) -> None:
         await self.store.delete_record(STAGED, event_id)
 
-    async def settle_staged(self) -> tuple[int, int]:
-        """After a crash: promote staged tokens whose event transitioned the
-        connection, discard the others (refused, or never recorded). Run while
-        no authorization is in flight (when the service opens). Returns
-        (promoted, discarded)."""
-        staged = [record.key for record in await self.store.find_records(STAGED)]
+    async def settle_staged(
+        self, *, now: float | None = None, keep_unrecorded: float = 0.0
+    ) -> tuple[int, int]:
+        """Promote staged tokens whose event transitioned the connection,
+        discard the others (refused, or never recorded). Returns (promoted,
+        discarded). In one process (serve) this runs when the service opens,
+        after a crash, while no authorization is in flight. In a cluster a
+        receiver's authorization is recorded only once a worker applies it from
+        the bus: tokens staged less than ``keep_unrecorded`` seconds before
+        ``now`` whose event is not recorded yet are left for a later pass."""
+        found = await self.store.find_records(STAGED)
+        if now is not None and keep_unrecorded > 0:
+            since = now - keep_unrecorded
+            fresh = {r.key for r in found if r.stored_at is not None and r.stored_at >= since}
+        else:
+            fresh = set()
+        staged = [record.key for record in found]
         outcomes = await self.store.event_outcomes(staged)
         # Never recorded first, then in the order the log holds them, so the
         # latest authorization's tokens are the ones kept.
-        ordered = [key for key in staged if key not in outcomes] + list(outcomes)
+        ordered = [key for key in staged if key not in outcomes and key not in fresh]
         promoted = discarded = 0
-        for event_id in ordered:
+        for event_id in ordered + list(outcomes):
             if outcomes.get(event_id) == "transitioned" and await self.promote(event_id):
                 promoted += 1
             else:

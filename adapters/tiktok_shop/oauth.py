@@ -8,6 +8,11 @@ one nonce, one wins), trades the code for tokens without storing them as the
 shop's, and publishes `connection.authorized` under an event id made from a
 digest of the code. The tokens wait, staged, and become the shop's
 only once the receipt says the connection chart accepted the authorization.
+Where the event is recorded is the flow's `Recorder`: `EngineRecorder` (serve:
+the engine applies it at once), or a cluster receiver's, which publishes it to
+the bus and waits a bounded time for its partition's owner to apply it; not
+applied by then, the callback is answered as pending (`CallbackPending`) and
+the staged tokens are settled by the workers (`CredentialStore.settle_staged`).
 See docs/connection.md (OAuth).
 """
 
@@ -17,8 +22,9 @@ import asyncio
 import hashlib
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import httpx
@@ -27,6 +33,7 @@ from adapters.tiktok_shop.client import Grant, TikTokClient, TikTokError
 from adapters.tiktok_shop.credentials import CredentialStore
 from engine.bus import Receipt
 from engine.charts.configuration import is_active
+from engine.clock import Clock
 from engine.logs import get_logger
 from engine.runtime import Engine
 from engine.store.errors import StoreError
@@ -63,6 +70,58 @@ class CallbackRefused(Exception):
         super().__init__(message)
         self.status = status
         self.details = details
+
+
+class CallbackPending(Exception):
+    """The authorization is recorded but not applied yet (a cluster's workers
+    are busy or down): answered 202; its tokens stay staged until it is."""
+
+    def __init__(self, shop: str) -> None:
+        super().__init__(
+            "the authorization was received and is being completed; the shop shows"
+            " it as authorized once the channel has applied it"
+        )
+        self.shop = shop
+
+
+class Recorder(Protocol):
+    """Where the flow reads nonces and records ``connection.authorized``."""
+
+    @property
+    def store(self) -> ReadModels: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    async def record(
+        self, shop: str, event_id: str, payload: Mapping[str, Any], source: str
+    ) -> Receipt | None:
+        """The receipt of the applied event, or None if it is not applied yet
+        (it will be: it is durably on its way)."""
+        ...
+
+
+@dataclass
+class EngineRecorder:
+    """`serve`'s recorder: the engine in this process applies the event now."""
+
+    engine: Engine
+
+    @property
+    def store(self) -> ReadModels:
+        return self.engine.store
+
+    @property
+    def clock(self) -> Clock:
+        return self.engine.clock
+
+    async def record(
+        self, shop: str, event_id: str, payload: Mapping[str, Any], source: str
+    ) -> Receipt:
+        event = self.engine.make_event(
+            "connection.authorized", shop, payload, event_id=event_id, source=source
+        )
+        return await self.engine.publish(event)
 
 
 def digest(secret: str) -> str:
@@ -115,12 +174,16 @@ async def consume_state(store: ReadModels, state: str, now: float) -> str:
 
 @dataclass
 class OAuthFlow:
-    engine: Engine
+    """The callback's steps, the same for `serve` and a cluster's receiver;
+    ``unavailable``: the recorder's errors that mean "cannot record now" (503)."""
+
+    recorder: Recorder
     tiktok: TikTokClient
     credentials: CredentialStore
     auth_url: str
     app_key: str
     ttl: float = STATE_TTL
+    unavailable: tuple[type[Exception], ...] = (StoreError,)
 
     def __post_init__(self) -> None:
         # One callback at a time per shop, so tokens are promoted in the order
@@ -129,24 +192,25 @@ class OAuthFlow:
 
     async def begin(self, shop: str) -> str:
         return await begin_authorization(
-            self.engine.store,
+            self.recorder.store,
             shop,
             auth_url=self.auth_url,
             app_key=self.app_key,
-            now=self.engine.clock.now(),
+            now=self.recorder.clock.now(),
             ttl=self.ttl,
         )
 
     async def complete(self, state: str | None, code: str | None) -> Receipt:
         """The callback. Returns the receipt of an accepted authorization;
-        raises CallbackRefused for anything else, having stored nothing."""
+        raises CallbackPending if it is not applied yet, and CallbackRefused
+        for anything else, having stored nothing."""
         if not state or not code:
             raise CallbackRefused(400, f"the callback needs both code and state: {AGAIN}")
         if len(code) > MAX_CODE or not code.isprintable():
             raise CallbackRefused(400, f"the code is not one TikTok issues: {AGAIN}")
         try:
-            shop = await consume_state(self.engine.store, state, self.engine.clock.now())
-        except StoreError as error:
+            shop = await consume_state(self.recorder.store, state, self.recorder.clock.now())
+        except self.unavailable as error:
             raise CallbackRefused(503, UNAVAILABLE) from error
         lock = self._locks.setdefault(shop, asyncio.Lock())
         async with lock:
@@ -175,23 +239,18 @@ class OAuthFlow:
         bound = bound.bind(event_id=event_id)
         try:
             return await self._record(shop, event_id, grant, bound)
-        except StoreError as error:
+        except self.unavailable as error:
             # Whether the event was recorded may be unknown: staged tokens wait
             # for `CredentialStore.settle_staged`, which reads the outcome.
             bound.warning("authorization not settled", error=type(error).__name__)
             raise CallbackRefused(503, UNAVAILABLE) from None
 
     async def _record(self, shop: str, event_id: str, grant: Grant, bound: Any) -> Receipt:
-        await self.credentials.stage(event_id, grant.credentials, self.engine.clock.now())
-        receipt = await self.engine.publish(
-            self.engine.make_event(
-                "connection.authorized",
-                shop,
-                grant.public,
-                event_id=event_id,
-                source="tiktok-oauth",
-            )
-        )
+        await self.credentials.stage(event_id, grant.credentials, self.recorder.clock.now())
+        receipt = await self.recorder.record(shop, event_id, grant.public, "tiktok-oauth")
+        if receipt is None:
+            bound.info("authorization pending")
+            raise CallbackPending(shop)
         if receipt.outcome != "transitioned":
             await self.credentials.discard(event_id)
             bound.info("authorization refused by the connection", outcome=receipt.outcome)

@@ -11,11 +11,12 @@ from typing import Any
 
 import psycopg
 
-from engine.cluster.jetstream import JetStreamPublisher
+from engine.cluster.jetstream import JetStreamPublisher, connect_bus, ensure_stream
 from engine.cluster.leases import ensure_tables
 from engine.cluster.report import LeaseRow, lease_table
 from engine.store.postgres import PostgresStore
 from engine.store.rows import dumps
+from engine.testing.services import unique_name
 
 LEASE_TTL = 2.0
 
@@ -82,6 +83,20 @@ async def prepare(url: str) -> None:
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS notified (key text PRIMARY KEY, parcel text, pids int[])"
         )
+
+
+async def cluster_bus(url: str, bus: str, name: str) -> tuple[str, str]:
+    """The cluster's tables in ``url`` and a new stream on ``bus``, named after
+    ``name``: its (stream, prefix)."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await ensure_tables(conn)
+    connection = await connect_bus(bus)
+    try:
+        stream, prefix = unique_name(name.upper()), unique_name(name.lower())
+        await ensure_stream(connection.js, stream=stream, prefix=prefix)
+    finally:
+        await connection.close()
+    return stream, prefix
 
 
 async def leases(url: str) -> list[LeaseRow]:

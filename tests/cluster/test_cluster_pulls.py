@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import psycopg
 import pytest
 
 from adapters.sandbox.story import SHOP, Sandboxes, connect_shop
@@ -26,13 +25,12 @@ from channelsync.settings import ChannelSettings
 from channelsync.worker_role import ChannelWorker
 from engine.clock import SystemClock
 from engine.cluster.jetstream import BusUnavailable, PartitionFeed, connect_bus, ensure_stream
-from engine.cluster.leases import ensure_tables
 from engine.cluster.partitions import partition_of
 from engine.cluster.worker import WorkerSettings
 from engine.store.postgres import PostgresStore
 from engine.testing.services import unique_name
 from statecharts.views import region_status
-from tests.cluster.cluster_support import LEASE_TTL, all_owned, leases, wait_for
+from tests.cluster.cluster_support import LEASE_TTL, all_owned, cluster_bus, leases, wait_for
 
 pytestmark = pytest.mark.services
 
@@ -102,12 +100,7 @@ async def world(pg_database_url: str, nats_server_url: str) -> AsyncIterator[Wor
     try:
         await connect_shop(box)
         await box.service.stop()
-        async with await psycopg.AsyncConnection.connect(pg_database_url, autocommit=True) as conn:
-            await ensure_tables(conn)
-        bus = await connect_bus(nats_server_url)
-        stream, prefix = unique_name("PULLS"), unique_name("pulls")
-        await ensure_stream(bus.js, stream=stream, prefix=prefix)
-        await bus.close()
+        stream, prefix = await cluster_bus(pg_database_url, nats_server_url, "pulls")
         settings = replace(
             box.service.config,
             pull_interval=PULL_EVERY,
