@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis import strategies as st
@@ -14,7 +13,7 @@ from engine.events import Event, EventRejected
 from engine.step import EntityState, Outcome, StepResult, new_entity, step
 from engine.testing.configurations import ChartShape
 from engine.testing.coverage import CoverageRecorder
-from engine.testing.drive_steps import GAPS, Step, Taken, clock_of
+from engine.testing.drive_steps import GAPS, Step, Taken, clock_of, echoing
 from engine.testing.paths import Edge, edges, shortest_paths, simple_paths, transition_paths
 from engine.testing.strategies import payloads
 
@@ -273,14 +272,11 @@ class _Driver:
     def _drawn(
         self, hop: Edge, clock: float, entity: EntityState | None = None
     ) -> st.SearchStrategy[Step]:
-        """A step of ``hop``'s event: a payload, received a drawn gap after ``clock``.
-        With ``entity``, also the payload whose fields repeat what the entity's
-        data holds under the same names: a guard that compares an update with
-        what is recorded (nothing changed) wants exactly that, which random
-        payloads almost never give."""
+        """A step of ``hop``'s event: a payload, received a drawn gap after
+        ``clock``; with ``entity``, also payloads echoing its data (`echoing`)."""
         drawn = payloads(self.charts, hop.event, self.payloads_for)
         if entity is not None:
-            drawn = drawn | drawn.map(lambda payload: _echoing(payload, entity.data))
+            drawn = drawn | drawn.map(lambda payload: echoing(payload, entity.data))
         return st.builds(lambda payload, gap: Step(hop.event, payload, clock + gap), drawn, GAPS)
 
     def _joint(self, entity: EntityState, taken: Taken, hop: Edge) -> EntityState | None:
@@ -350,8 +346,3 @@ class _Driver:
             source="drive",
             received_at=made.at,
         )
-
-
-def _echoing(payload: dict[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
-    """``payload`` with each field the data also holds set to the data's value."""
-    return {name: data.get(name, value) for name, value in payload.items()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from hypothesis import strategies as st
@@ -31,3 +32,11 @@ Taken = list[Step]
 def clock_of(taken: Taken) -> float:
     """When the last step was received (before the first: `START`)."""
     return taken[-1].at if taken else START
+
+
+def echoing(payload: dict[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    """``payload`` with each field the entity's data also holds set to the
+    data's value: a guard that compares an update with what is recorded
+    (nothing changed) wants exactly that, which random payloads almost never
+    give."""
+    return {name: data.get(name, value) for name, value in payload.items()}
