@@ -201,6 +201,30 @@ _UPDATES = {
 
 # What an operator's action reads of its command, in both stores.
 ACTION_READ = "SELECT status, attempts, last_error, entity, claim_until FROM outbox"
+# An action's record in ``outbox_actions``, as both stores write and read it.
+ACTION_COLUMNS = (
+    "command_id, action, actor, reason, at, status_before, attempts_before, error_before"
+)
+
+
+def action_writes(
+    row: Sequence[Any], command_id: int, action: str, actor: str, reason: str | None, now: float
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The parameters of an accepted action's status change (the store's
+    ``UPDATE`` of that action) and of its record (`ACTION_COLUMNS`), from the
+    command's `ACTION_READ` row."""
+    status, attempts, error, _entity, _claim_until = row
+    change = (now, command_id) if action == "retry" else (command_id,)
+    return change, (command_id, action, actor, reason, now, status, attempts, error)
+
+
+def action_insert(mark: str) -> str:
+    """The ``INSERT`` of an action's record, with the store's placeholder ``mark``."""
+    marks = ", ".join([mark] * len(ACTION_COLUMNS.split(",")))
+    return f"INSERT INTO outbox_actions ({ACTION_COLUMNS}) VALUES ({marks})"
+
+
+_ACTION_INSERT = action_insert("?")
 
 
 def action_refused(
@@ -238,17 +262,13 @@ def act(
         if refused is not None:
             db.execute("ROLLBACK")
             return refused
-        status, attempts, error, entity, _claim_until = row
-        params = (now, command_id) if action == "retry" else (command_id,)
-        db.execute(_UPDATES[action], params)
-        db.execute(
-            "INSERT INTO outbox_actions (command_id, action, actor, reason, at, status_before,"
-            " attempts_before, error_before) VALUES (?,?,?,?,?,?,?,?)",
-            (command_id, action, actor, reason, now, status, attempts, error),
-        )
+        change, record = action_writes(row, command_id, action, actor, reason, now)
+        db.execute(_UPDATES[action], change)
+        db.execute(_ACTION_INSERT, record)
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
+    status, _attempts, _error, entity, _claim_until = row
     return ActionOutcome("ok", status, entity)

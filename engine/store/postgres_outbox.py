@@ -12,7 +12,6 @@ the command's row (``FOR UPDATE``) while it decides.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any
 
 from engine.store.commands import (
     ActionOutcome,
@@ -23,14 +22,18 @@ from engine.store.commands import (
     OutboxCommand,
 )
 from engine.store.outbox_sql import (
+    ACTION_COLUMNS,
     ACTION_READ,
     COMMAND_COLUMNS,
     _outcome_statement,
+    action_insert,
     action_refused,
+    action_writes,
 )
 from engine.store.postgres_base import PostgresBase, qmarks
 from engine.store.sql_reads import SharedOutboxReads, command_of
 
+_RECORD = action_insert("%s")
 # Any constant both sides agree on: the key of the claims' advisory lock.
 CLAIM_LOCK = 0x6368_616E_636C_6D  # "chanclm"
 
@@ -124,8 +127,8 @@ class PostgresOutbox(PostgresBase, SharedOutboxReads):
         if not ids:
             return {}
         rows = await self.fetchall(
-            "SELECT command_id, action, actor, reason, at, status_before, attempts_before,"
-            " error_before FROM outbox_actions WHERE command_id = ANY(%s::bigint[]) ORDER BY id",
+            f"SELECT {ACTION_COLUMNS} FROM outbox_actions WHERE command_id = ANY(%s::bigint[])"
+            " ORDER BY id",
             (ids,),
         )
         found: dict[int, list[CommandAction]] = {}
@@ -150,15 +153,10 @@ class PostgresOutbox(PostgresBase, SharedOutboxReads):
             if refused is not None:
                 return refused
             assert row is not None
-            status, attempts, error, entity, _claim_until = row
-            params: tuple[Any, ...] = (now, command_id) if action == "retry" else (command_id,)
-            await cursor.execute(_UPDATES[action], params)
-            await cursor.execute(
-                "INSERT INTO outbox_actions (command_id, action, actor, reason, at,"
-                " status_before, attempts_before, error_before)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (command_id, action, actor, reason, now, status, attempts, error),
-            )
+            change, record = action_writes(row, command_id, action, actor, reason, now)
+            await cursor.execute(_UPDATES[action], change)
+            await cursor.execute(_RECORD, record)
+        status, _attempts, _error, entity, _claim_until = row
         return ActionOutcome("ok", status, entity)
 
 

@@ -14,7 +14,7 @@ from engine.store.commands import (
     FinishOutcome,
     OutboxCommand,
 )
-from engine.store.outbox_sql import DUE_SQL, status_clause
+from engine.store.outbox_sql import ACTION_COLUMNS, DUE_SQL, status_clause
 from engine.store.rows import dumps
 from engine.store.sql_reads import SharedOutboxReads, command_of
 from engine.store.sqlite_base import SQLiteBase, chunks, marks
@@ -74,9 +74,8 @@ class SQLiteOutbox(SQLiteBase, SharedOutboxReads):
         found: dict[int, list[CommandAction]] = {}
         for chunk in chunks(ids):
             rows = await self.fetchall(
-                "SELECT command_id, action, actor, reason, at, status_before, attempts_before,"
-                f" error_before FROM outbox_actions WHERE command_id IN ({marks(len(chunk))})"
-                " ORDER BY id",
+                f"SELECT {ACTION_COLUMNS} FROM outbox_actions"
+                f" WHERE command_id IN ({marks(len(chunk))}) ORDER BY id",
                 chunk,
             )
             for row in rows:
