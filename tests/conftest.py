@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -40,13 +41,15 @@ def sample_charts() -> ChartSet:
     return ChartSet.load([sample_package()])
 
 
-@pytest.fixture
-async def sample_engine(
-    db_path: Path, clock: FakeClock, sample_charts: ChartSet
+@contextlib.asynccontextmanager
+async def opened_sample_engine(
+    target: Path | str, charts: ChartSet, clock: FakeClock
 ) -> AsyncIterator[Engine]:
+    """The sample charts' engine on ``target`` (a SQLite file or a PostgreSQL
+    URL), its timers and outbox left to the test; stopped on the way out."""
     engine = await Engine.open(
-        db_path,
-        charts=sample_charts,
+        target,
+        charts=charts,
         clock=clock,
         settings=EngineSettings(run_timers=False, run_outbox=False),
     )
@@ -54,6 +57,14 @@ async def sample_engine(
         yield engine
     finally:
         await engine.stop()
+
+
+@pytest.fixture
+async def sample_engine(
+    db_path: Path, clock: FakeClock, sample_charts: ChartSet
+) -> AsyncIterator[Engine]:
+    async with opened_sample_engine(db_path, sample_charts, clock) as engine:
+        yield engine
 
 
 async def invoke_cli(*args: str):

@@ -9,12 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine
 from engine.chartset import ChartSet
 from engine.clock import FakeClock
-from engine.settings import EngineSettings
 from engine.store.urls import VAULT_VARIABLE
-from tests.conftest import invoke_cli
+from tests.conftest import invoke_cli, opened_sample_engine
 
 pytestmark = pytest.mark.services
 
@@ -29,13 +27,7 @@ async def filled(
 ) -> str:
     """Three parcels: one shipped (its command pending), one packed, one cancelled."""
     monkeypatch.setenv(VAULT_VARIABLE, str(tmp_path / "vault.keys"))
-    engine = await Engine.open(
-        pg_database_url,
-        charts=sample_charts,
-        clock=clock,
-        settings=EngineSettings(run_timers=False, run_outbox=False),
-    )
-    try:
+    async with opened_sample_engine(pg_database_url, sample_charts, clock) as engine:
         for n in (1, 2, 3):
             await engine.publish(
                 engine.make_event("parcel.pack", f"parcel:{n}", {"weight_kg": n}, event_id=f"p{n}")
@@ -43,8 +35,6 @@ async def filled(
         ship = {"tracking_number": "T1"}
         await engine.publish(engine.make_event("parcel.ship", "parcel:1", ship, event_id="s1"))
         await engine.publish(engine.make_event("parcel.cancel", "parcel:3", event_id="c3"))
-    finally:
-        await engine.stop()
     return pg_database_url
 
 

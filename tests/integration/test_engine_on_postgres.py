@@ -14,8 +14,8 @@ import pytest
 from engine import Engine
 from engine.chartset import ChartSet
 from engine.clock import FakeClock
-from engine.settings import EngineSettings
 from engine.store.urls import VAULT_VARIABLE
+from tests.conftest import opened_sample_engine
 from tests.integration.test_dead_letters import (  # noqa: F401 - collected here, on PostgreSQL
     test_sec1_a_cut_body_keeps_the_size_it_was_known_to_have,
 )
@@ -54,13 +54,5 @@ async def sample_engine(
 ) -> AsyncIterator[Engine]:
     """The sample charts' engine, as tests/conftest.py opens it, on PostgreSQL."""
     monkeypatch.setenv(VAULT_VARIABLE, str(tmp_path / "vault.keys"))
-    engine = await Engine.open(
-        pg_database_url,
-        charts=sample_charts,
-        clock=clock,
-        settings=EngineSettings(run_timers=False, run_outbox=False),
-    )
-    try:
+    async with opened_sample_engine(pg_database_url, sample_charts, clock) as engine:
         yield engine
-    finally:
-        await engine.stop()
