@@ -17,13 +17,11 @@ from adapters.sandbox.story import SHOP, Sandboxes, walk_setup_to_authorize
 from adapters.tiktok_shop.client import TikTokClient
 from adapters.tiktok_shop.credentials import STAGED, Credentials, CredentialStore
 from channelsync.receiver_role import ReceiverRole, open_receiver
-from channelsync.settings import ChannelSettings
-from channelsync.worker_role import ChannelWorker
 from engine.charts.configuration import is_active
 from engine.clock import SystemClock
-from engine.cluster.worker import WorkerSettings
 from engine.store.postgres import PostgresStore
-from tests.cluster.cluster_support import LEASE_TTL, all_owned, cluster_bus, wait_for
+from tests.cluster.channel_cluster import ChannelCluster
+from tests.cluster.cluster_support import all_owned, cluster_bus, wait_for
 from tests.conftest import invoke_cli
 
 pytestmark = pytest.mark.services
@@ -32,21 +30,12 @@ SETTLE_EVERY = 0.2
 
 
 @dataclass
-class World:
-    box: Sandboxes
-    url: str
-    bus: str
-    stream: str
-    prefix: str
-    settings: ChannelSettings
+class World(ChannelCluster):
     roles: list[ReceiverRole] = field(default_factory=list)
     workers: list[tuple[asyncio.Event, asyncio.Task[None]]] = field(default_factory=list)
 
     async def start_worker(self) -> None:
-        worker_settings = WorkerSettings(
-            self.url, self.bus, self.stream, self.prefix, lease_ttl=LEASE_TTL, worker_id="w1"
-        )
-        worker = ChannelWorker(self.settings, worker_settings, plugins=[])
+        worker = self.channel_worker("w1")
         worker.settle_every = SETTLE_EVERY
         stop = asyncio.Event()
         self.workers.append((stop, asyncio.create_task(worker.run(stop))))

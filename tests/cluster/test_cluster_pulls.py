@@ -21,16 +21,15 @@ from adapters.sandbox.story import SHOP, Sandboxes, connect_shop
 from channelsync.bootstrap import bootstrap
 from channelsync.cluster_pulls import BusAddress, ClusterPulls
 from channelsync.platforms import HttpPlatforms
-from channelsync.settings import ChannelSettings
 from channelsync.worker_role import ChannelWorker
 from engine.clock import SystemClock
 from engine.cluster.jetstream import BusUnavailable, PartitionFeed, connect_bus, ensure_stream
 from engine.cluster.partitions import partition_of
-from engine.cluster.worker import WorkerSettings
 from engine.store.postgres import PostgresStore
 from engine.testing.services import unique_name
 from statecharts.views import region_status
-from tests.cluster.cluster_support import LEASE_TTL, all_owned, cluster_bus, leases, wait_for
+from tests.cluster.channel_cluster import ChannelCluster
+from tests.cluster.cluster_support import all_owned, cluster_bus, leases, wait_for
 
 pytestmark = pytest.mark.services
 
@@ -40,22 +39,13 @@ ORDERS_CURSOR = f"tiktok:orders:{SHOP}"
 
 
 @dataclass
-class World:
-    box: Sandboxes
-    url: str
-    bus: str
-    stream: str
-    prefix: str
-    settings: ChannelSettings
+class World(ChannelCluster):
     running: dict[str, tuple[ChannelWorker, asyncio.Event, asyncio.Task[None]]] = field(
         default_factory=dict
     )
 
     def start(self, name: str) -> ChannelWorker:
-        worker_settings = WorkerSettings(
-            self.url, self.bus, self.stream, self.prefix, lease_ttl=LEASE_TTL, worker_id=name
-        )
-        worker = ChannelWorker(self.settings, worker_settings, plugins=[])
+        worker = self.channel_worker(name)
         worker.pulls.look_every = LOOK_EVERY
         stop = asyncio.Event()
         self.running[name] = (worker, stop, asyncio.create_task(worker.run(stop)))
