@@ -25,6 +25,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from engine.store.urls import without_password
+
 REQUIRE_VARIABLE = "CHANNELSYNC_REQUIRE_SERVICES"
 POSTGRES_VARIABLE = "CHANNELSYNC_TEST_POSTGRES"
 NATS_VARIABLE = "CHANNELSYNC_TEST_NATS"
@@ -59,7 +61,7 @@ def postgres_url() -> str:
     """The test server's URL, or skip/fail when nothing listens there."""
     url = os.environ.get(POSTGRES_VARIABLE, DEFAULT_POSTGRES)
     if not _reachable(url, 5432):
-        unavailable(f"no PostgreSQL at {_without_password(url)}; README: 'Services'")
+        unavailable(f"no PostgreSQL at {without_password(url)}; README: 'Services'")
     return url
 
 
@@ -69,14 +71,6 @@ def nats_url() -> str:
     if not _reachable(url, 4222):
         unavailable(f"no NATS server at {url}; README: 'Services'")
     return url
-
-
-def _without_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def database_url(server_url: str, name: str) -> str:
