@@ -86,6 +86,26 @@ def test_expanding_an_event_shows_the_data_it_changed(
     assert re.search(r"\b(added|changed|removed)\b", text)
 
 
+def test_a_diff_opened_before_the_script_arrived_still_loads(
+    page: Any, inspector: ServedInspector
+) -> None:
+    # A reader quicker than the deferred script: the disclosure's toggle event
+    # goes by before anything listens for it.
+    open_first_order(page, inspector)
+    entity_url = page.url
+    script = inspector.url + "/static/inspector.js"
+    page.route(re.compile(r".*/static/inspector\.js$"), lambda route: route.abort())
+    page.goto(entity_url)
+    transitioned = page.locator("#timeline tr.outcome-transitioned").last
+    transitioned.locator("details.diff summary").click()
+    page.wait_for_timeout(100)  # the toggle event has been dispatched, unheard
+    page.unroute(re.compile(r".*/static/inspector\.js$"))
+    page.add_script_tag(url=script)
+    diff = transitioned.locator(".diff-table")
+    diff.wait_for()
+    assert diff.locator("tbody tr").count() >= 1
+
+
 def test_retrying_a_dead_letter_logs_its_event_and_it_appears_live(
     page: Any, inspector: ServedInspector, shots: Path
 ) -> None:

@@ -23,12 +23,16 @@ function diffs() {
   document.querySelectorAll("details.diff[data-src]").forEach((details) => {
     if (details.dataset.bound) return;
     details.dataset.bound = "1";
-    details.addEventListener("toggle", () => {
+    const opened = () => {
       if (details.open && !details.dataset.loaded) {
         details.dataset.loaded = "1";
         load(details.querySelector(".diff-body"), details.dataset.src);
       }
-    });
+    };
+    details.addEventListener("toggle", opened);
+    // Opened before this deferred script ran (a quick reader, a keyboard):
+    // its toggle event may have gone by unheard.
+    opened();
   });
 }
 
@@ -150,4 +154,10 @@ function start() {
   }
 }
 
-document.addEventListener("DOMContentLoaded", start);
+// Deferred, it normally runs before DOMContentLoaded; loaded later (a slow
+// network, a cache), the page is already there to start on.
+if (document.readyState === "loading") {
+  document.addEventListener("DOMContentLoaded", start);
+} else {
+  start();
+}
